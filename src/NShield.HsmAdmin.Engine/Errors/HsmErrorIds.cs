@@ -1,0 +1,61 @@
+namespace NShield.HsmAdmin
+{
+    /// <summary>
+    /// Stable error ids (the FullyQualifiedErrorId prefix). Append only: runbooks match on these.
+    /// docs/errors.md lists each with its category and what to do.
+    /// </summary>
+    public static class HsmErrorIds
+    {
+        // Input
+        public const string UnknownService = "UnknownService";
+        public const string InvalidEsn = "InvalidEsn";
+        public const string UnknownModule = "UnknownModule";
+        public const string InvalidProtection = "InvalidProtection";
+        public const string InvalidAlgorithm = "InvalidAlgorithm";
+
+        // Key files and formats
+        public const string KeyFileNotFound = "KeyFileNotFound";
+        public const string KeyFileTruncated = "KeyFileTruncated";
+        public const string KeyFileCorrupt = "KeyFileCorrupt";
+        public const string KeyWrongPassphrase = "KeyWrongPassphrase";
+        public const string KeyPassphraseRequired = "KeyPassphraseRequired";
+        public const string KeyTypeUnsupported = "KeyTypeUnsupported";
+        public const string NotAnOpenSshKey = "NotAnOpenSshKey";
+        public const string KeyTiedToAnotherMachine = "KeyTiedToAnotherMachine";
+        public const string ProtectionInputUnavailable = "ProtectionInputUnavailable";
+
+        // Store
+        public const string StoreLockTimeout = "StoreLockTimeout";
+        public const string StoreCorrupt = "StoreCorrupt";
+        public const string NoClientKeys = "NoClientKeys";
+        public const string FileExists = "FileExists";
+
+        // Trust and transport
+        public const string ServerKeyChanged = "ServerKeyChanged";
+        public const string ServerKeyNotPinned = "ServerKeyNotPinned";
+        public const string CertificateInvalid = "CertificateInvalid";
+        public const string NoTrustedRoot = "NoTrustedRoot";
+        public const string FingerprintNotConfirmed = "FingerprintNotConfirmed";
+        public const string AuthenticationFailed = "AuthenticationFailed";
+        public const string ConnectionFailed = "ConnectionFailed";
+        public const string ConnectionTimeout = "ConnectionTimeout";
+        public const string ServiceNotRunning = "ServiceNotRunning";
+        public const string ModuleError = "ModuleError";
+        public const string ProtocolError = "ProtocolError";
+
+        // Operations
+        public const string ModuleNotEnrolled = "ModuleNotEnrolled";
+        public const string ModuleInFactoryState = "ModuleInFactoryState";
+        public const string RollIncomplete = "RollIncomplete";
+        public const string RestoreKeyNotAccepted = "RestoreKeyNotAccepted";
+        public const string BackupFromAnotherMachine = "BackupFromAnotherMachine";
+        public const string MigrationKeyRejected = "MigrationKeyRejected";
+        public const string ModuleReleased = "ModuleReleased";
+        public const string HardserverRestartFailed = "HardserverRestartFailed";
+        public const string Cancelled = "Cancelled";
+
+        // Simulator
+        public const string SshdNotFound = "SshdNotFound";
+        public const string SimulatorStartFailed = "SimulatorStartFailed";
+    }
+}
