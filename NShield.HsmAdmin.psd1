@@ -1,0 +1,28 @@
+@{
+    RootModule           = 'bin/NShield.HsmAdmin.dll'
+    ModuleVersion        = '0.1.0'
+    CompatiblePSEditions = @('Desktop', 'Core')
+    GUID                 = '5b0d8f47-3f0c-4f7e-9f8e-2a7c1d9b6e41'
+    Author               = 'NShield.HsmAdmin engineers'
+    CompanyName          = 'NShield.HsmAdmin'
+    Copyright            = '(c) NShield.HsmAdmin engineers. All rights reserved.'
+    Description          = 'Sets up and keeps the SSH trust between a host and its nShield 5s HSMs: enroll, show, roll, back up, restore, migrate, factory state, hardserver restart; with a simulated module for testing runbooks without hardware.'
+    PowerShellVersion    = '5.1'
+    FormatsToProcess     = @('formats/NShield.HsmAdmin.Format.ps1xml')
+    TypesToProcess       = @()
+    CmdletsToExport      = @(
+        'Invoke-HsmEnroll'
+        'Get-HsmSshKey'
+        'Get-HsmModule'
+        'Test-HsmConnection'
+    )
+    FunctionsToExport    = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('nShield', 'HSM', 'SSH', 'Entrust', 'Security')
+            ProjectUri = ''
+        }
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and benchmarks NShield.HsmAdmin.
+.DESCRIPTION
+    build  publishes the module into ./bin (the manifest at the repository root points there) and the
+           simulator firmware into ./bin/firmware, and generates the MAML help into ./en-US.
+    test   builds, runs the xUnit suite, then the Pester suite in a child pwsh, and prints one closing
+           line "N passed, N failed" for both together; exits non-zero on any failure.
+    demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
+    bench  builds, then runs the benchmark harness in bench/.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 test
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'xunit', 'pester')]
+    [string] $Task = 'build',
+    # Pester/xUnit filter, for working on one area.
+    [string] $Filter
+)
+$ErrorActionPreference = 'Stop'
+$env:NO_COLOR = '1'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+$root = $PSScriptRoot
+$bin = Join-Path $root 'bin'
+
+function Invoke-Native([string] $what, [scriptblock] $block) {
+    & $block
+    if ($LASTEXITCODE -ne 0) { throw "$what failed (exit $LASTEXITCODE)" }
+}
+
+function Invoke-Build {
+    # dotnet publish never deletes stale files: start from an empty folder.
+    if (Test-Path $bin) { Remove-Item $bin -Recurse -Force }
+    Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $bin --nologo -v q }
+    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $bin 'firmware') --nologo -v q }
+    $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
+    if (Test-Path $helpBuilder) { & $helpBuilder -OutputPath (Join-Path $root 'en-US') }
+}
+
+function Invoke-XUnit {
+    $results = Join-Path $root 'out/xunit'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    $args = @("$root/tests/NShield.HsmAdmin.Tests/NShield.HsmAdmin.Tests.csproj", '-c', 'Release', '--nologo',
+        '--logger', 'trx;LogFileName=xunit.trx', '--logger', 'console;verbosity=minimal', '--results-directory', $results)
+    if ($Filter) { $args += @('--filter', $Filter) }
+    dotnet test @args | Out-Host
+    $trx = Get-ChildItem $results -Filter *.trx -Recurse | Select-Object -First 1
+    if (-not $trx) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$counters.passed; Failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout }
+}
+
+function Invoke-Pester {
+    # A child pwsh, so the module never loads into the calling session.
+    $summary = Join-Path $root 'out/pester-summary.json'
+    New-Item -ItemType Directory -Force (Split-Path $summary) | Out-Null
+    if (Test-Path $summary) { Remove-Item $summary }
+    $pwsh = (Get-Process -Id $PID).Path
+    & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'pester/Invoke-PesterSuite.ps1') -SummaryPath $summary -Filter $Filter | Out-Host
+    if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    Get-Content $summary -Raw | ConvertFrom-Json
+}
+
+switch ($Task) {
+    'build' { Invoke-Build }
+    'xunit' { Invoke-Build; $x = Invoke-XUnit; "$($x.Passed) passed, $($x.Failed) failed"; exit ([int]($x.Failed -gt 0)) }
+    'pester' { Invoke-Build; $p = Invoke-Pester; "$($p.Passed) passed, $($p.Failed) failed"; exit ([int]($p.Failed -gt 0)) }
+    'test' {
+        Invoke-Build
+        $x = Invoke-XUnit
+        $p = Invoke-Pester
+        Write-Host "xUnit: $($x.Passed) passed, $($x.Failed) failed; Pester: $($p.Passed) passed, $($p.Failed) failed"
+        $passed = $x.Passed + $p.Passed; $failed = $x.Failed + $p.Failed
+        "$passed passed, $failed failed"
+        exit ([int]($failed -gt 0 -or $passed -eq 0))
+    }
+    'demo' {
+        Invoke-Build
+        $pwsh = (Get-Process -Id $PID).Path
+        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'examples/Demo.ps1')
+        exit $LASTEXITCODE
+    }
+    'bench' {
+        Invoke-Build
+        $pwsh = (Get-Process -Id $PID).Path
+        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'bench/Invoke-Benchmark.ps1')
+        exit $LASTEXITCODE
+    }
+}

@@ -1,0 +1,63 @@
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Keys;
+
+namespace NShield.HsmAdmin.Drivers
+{
+    /// <summary>
+    /// The simulator's firmware called directly, for machines without sshd. It keeps the SSH rules that
+    /// matter to the host: the server key is checked against the policy before the credential is
+    /// looked at, and only keys installed for the service authenticate.
+    /// </summary>
+    public sealed class InProcessModuleTransport : IModuleTransport
+    {
+        public Task<IModuleChannel> OpenAsync(ModuleAddress module, string service, SshKeyPair credential,
+            ServerKeyPolicy policy, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var dir = module.ModuleDirectory ?? throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
+                $"Module {module.Esn} is attached for the in-process transport but has no module folder.", module.Esn);
+            if (!ModuleFirmware.IsServiceRunning(dir, service))
+                throw new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ConnectionError,
+                    $"Nothing accepts connections for {service} on module {module.Esn}. The service may not be running (a module in recovery mode runs no ncoreapi).", module.Esn);
+            var presented = ModuleFirmware.GetServerPublicKey(dir, service);
+            if (policy.Expected != null && !presented.Blob.SequenceEqual(policy.Expected.Blob))
+                throw SshModuleTransport.ServerKeyChanged(module, service, policy, presented);
+            var fingerprint = credential.PublicKey.Fingerprint;
+            if (!ModuleFirmware.IsAuthorized(dir, service, fingerprint))
+                throw new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
+                    $"The module refused this host's {service} client key ({service} on module {module.Esn}). If the module was returned to factory state, run Invoke-HsmEnroll; " +
+                    "if the host's keys were lost, restore them with Restore-HsmSshKey.", module.Esn);
+            return Task.FromResult<IModuleChannel>(new Channel(module.Esn, service, dir, fingerprint, presented));
+        }
+
+        private sealed class Channel : IModuleChannel
+        {
+            private readonly string _dir;
+            private readonly string _fingerprint;
+
+            public Channel(string esn, string service, string dir, string fingerprint, SshPublicKey serverKey)
+            {
+                Esn = esn; Service = service; _dir = dir; _fingerprint = fingerprint; ServerKey = serverKey;
+            }
+
+            public string Esn { get; }
+            public string Service { get; }
+            public SshPublicKey ServerKey { get; }
+
+            public Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var reply = ModuleFirmware.Handle(new FirmwareRequest
+                {
+                    ModuleDir = _dir, Service = Service, KeyFingerprint = _fingerprint, Verb = verb, Body = jsonBody ?? "",
+                });
+                return Task.FromResult(FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode));
+            }
+
+            public void Dispose() { }
+        }
+    }
+}

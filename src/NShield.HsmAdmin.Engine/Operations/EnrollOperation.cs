@@ -1,0 +1,310 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Protection;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>
+    /// The vendor's `hsmadmin enroll`: make every attached module trust this host's client keys, after
+    /// verifying and pinning its server keys; leave modules whose keys are already valid alone.
+    /// </summary>
+    public sealed class EnrollOperation
+    {
+        private readonly HsmHost _host;
+        private readonly SemaphoreSlim _keyGeneration = new SemaphoreSlim(1, 1);
+
+        public EnrollOperation(HsmHost host) { _host = host; }
+
+        /// <summary>Algorithm for client keys generated when the host has none.</summary>
+        public SshKeyAlgorithm Algorithm { get; set; } = SshKeyAlgorithm.Ed25519;
+        public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
+
+        /// <summary>
+        /// Asked when no trusted vendor root vouches for a module: gets the ESN and the server key
+        /// fingerprints, returns true only if a person confirmed them. Null means "never confirm".
+        /// </summary>
+        public Func<string, IReadOnlyDictionary<string, string>, Task<bool>>? ConfirmFingerprints { get; set; }
+
+        /// <summary>sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint).</summary>
+        public ICollection<string> AcceptedFingerprints { get; set; } = new List<string>();
+
+        public Action<string>? Warn { get; set; }
+
+        /// <summary>Modules on the host's list that are no longer attached: dropped (refresh the list).</summary>
+        public IReadOnlyList<HsmEnrollResult> DropDetached(IEnumerable<string>? onlyEsns = null)
+        {
+            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+            var results = new List<HsmEnrollResult>();
+            using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+            {
+                foreach (var record in _host.Store.GetModules())
+                {
+                    if (attached.Contains(record.Esn)) continue;
+                    if (onlyEsns != null && !onlyEsns.Contains(record.Esn, StringComparer.OrdinalIgnoreCase)) continue;
+                    _host.Store.RemoveModule(record.Esn);
+                    _host.Store.RemovePins(record.Esn);
+                    _host.Store.AppendAudit(new AuditEntry("enroll.drop", record.Esn, null, null, "dropped: no longer attached"));
+                    results.Add(new HsmEnrollResult
+                    {
+                        Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path,
+                        Message = record.Status == ModuleStatus.Released
+                            ? "Moved to another host; dropped from this host's list."
+                            : "No longer attached; dropped from this host's list and its pins forgotten.",
+                    });
+                }
+            }
+            return results;
+        }
+
+        public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct)
+        {
+            var record = _host.Store.GetModule(module.Esn);
+            if (record != null && record.Status == ModuleStatus.Released)
+                return Result(module, EnrollAction.AwaitingRemoval, "Unknown", "Pinned",
+                    $"Released to another host (sshadmin key {record.ReleasedTo}); remove it from this host and run Invoke-HsmEnroll again to drop it.");
+
+            HsmException? pinnedFailure = null;
+            if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null && _host.HasClientKeys)
+            {
+                try { return await CheckEnrolledAsync(module, ct).ConfigureAwait(false); }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.AuthenticationFailed)
+                {
+                    // Either the module went back to factory state (recovery button: new server keys,
+                    // default credential) or someone is in the middle. First contact decides, using only
+                    // the public default credential, and re-pins only what the certificate chain vouches for.
+                    pinnedFailure = ex;
+                }
+            }
+            return await EnrollNewAsync(module, pinnedFailure, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>An enrolled module: verify every channel; install any of the host's keys it lacks.</summary>
+        private async Task<HsmEnrollResult> CheckEnrolledAsync(ModuleAddress module, CancellationToken ct)
+        {
+            ModuleIdentity identity;
+            var installedNow = new List<string>();
+            using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+            {
+                identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                CheckSameModule(module, identity);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result);
+                foreach (var service in ModuleServices.All)
+                {
+                    var mine = _host.ClientKey(service).PublicKey;
+                    if (installed.TryGetValue(service, out var set) && set.Contains(mine.Fingerprint)) continue;
+                    await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    installedNow.Add(service);
+                }
+            }
+            var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
+            var wasListed = _host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Enrolled;
+            if (!wasListed || installedNow.Count > 0)
+                RecordEnrolled(module, installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
+            if (installedNow.Count > 0)
+                return Result(module, EnrollAction.Repaired, identity.Mode, "Pinned",
+                    $"Installed this host's missing keys for {string.Join(", ", installedNow)}.", verified);
+            return Result(module, EnrollAction.NoAction, identity.Mode, "Pinned", "Keys already valid; nothing changed.", verified);
+        }
+
+        /// <summary>First contact: a factory-state/recovery module, or one moved here from another host.</summary>
+        private async Task<HsmEnrollResult> EnrollNewAsync(ModuleAddress module, HsmException? pinnedFailure, CancellationToken ct)
+        {
+            var transport = _host.TransportFor(module);
+            IModuleChannel? admin = null;
+            bool factory = true;
+            try
+            {
+                try
+                {
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
+                        ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
+                {
+                    // Not in factory state. With a stale pin, stop: our own key goes only to a pinned key.
+                    if (pinnedFailure != null) throw pinnedFailure;
+                    if (!_host.HasClientKeys)
+                        throw new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
+                            $"Module {module.Esn} is not in factory state and this host has no client keys it could accept. " +
+                            "Return it to factory state on the host that manages it (Reset-HsmModule), or move it here with Move-HsmModule.", module.Esn, ex);
+                    factory = false;
+                    try
+                    {
+                        // A module moved here by Move-HsmModule accepts our sshadmin key. No pin exists yet, so
+                        // the server key is checked against its certificate before anything else is sent.
+                        admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin),
+                            ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    }
+                    catch (HsmException ex2) when (ex2.ErrorId == HsmErrorIds.AuthenticationFailed)
+                    {
+                        throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.AuthenticationError,
+                            $"Module {module.Esn} accepts neither the factory default credential nor this host's sshadmin key " +
+                            $"({_host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint}). If it was moved here with Move-HsmModule, this host's " +
+                            "sshadmin key changed after the backup used for the move: restore that backup with Restore-HsmSshKey, or return the module " +
+                            "to factory state on its previous host.", module.Esn, ex2);
+                    }
+                }
+
+                var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                CheckSameModule(module, identity);
+                var verification = await VerifyServerKeysAsync(module, identity, admin.ServerKey, pinnedFailure).ConfigureAwait(false);
+
+                // Pin before installing anything: if the reply to 'enroll' is lost, the rerun finds the module by its pins.
+                using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+                {
+                    _host.Store.SetPins(module.Esn, identity.ServerKeys);
+                    _host.Store.AppendAudit(new AuditEntry("enroll.pin", module.Esn, null,
+                        string.Join(",", identity.ServerKeys.Select(k => $"{k.Key}={k.Value.Fingerprint}")), verification));
+                }
+                await EnsureClientKeysAsync(ct).ConfigureAwait(false);
+
+                if (factory)
+                {
+                    var lines = ModuleServices.All.ToDictionary(s => s, s => _host.ClientKey(s).PublicKey.ToAuthorizedKeysLine());
+                    await admin.InvokeAsync("enroll", FirmwareBodies.Enroll(lines), ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Moved here: make our keys the only ones, which also ends the source host's access.
+                    foreach (var service in ModuleServices.All.Reverse())
+                        await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service,
+                            new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
+                }
+                admin.Dispose();
+                admin = null;
+
+                var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
+                RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
+                return Result(module, EnrollAction.Enrolled, identity.Mode == "FactoryState" ? "Operational" : identity.Mode, verification,
+                    factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."
+                            : "Moved from another host: server keys pinned, this host's keys are now the only ones installed.", verified);
+            }
+            finally
+            {
+                admin?.Dispose();
+            }
+        }
+
+        private async Task<string> VerifyServerKeysAsync(ModuleAddress module, ModuleIdentity identity, SshPublicKey presentedAdminKey, HsmException? pinnedFailure)
+        {
+            if (!ModuleServices.All.All(identity.ServerKeys.ContainsKey))
+                throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                    $"Module {module.Esn} did not report a server key for every service; it was not enrolled.", module.Esn);
+            if (!identity.ServerKeys[ModuleServices.SshAdmin].Blob.SequenceEqual(presentedAdminKey.Blob))
+                throw pinnedFailure ?? new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                    $"Module {module.Esn} presented an sshadmin server key ({presentedAdminKey.Fingerprint}) other than the one it reports and certifies " +
+                    $"({identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint}). Something is between this host and the module; it was not enrolled.", module.Esn);
+
+            var roots = _host.Store.GetTrustedRoots();
+            if (roots.Count > 0)
+            {
+                var reasons = new List<string>();
+                foreach (var root in roots)
+                {
+                    var reason = VerifyChain(root.PublicKey, module.Esn, identity);
+                    if (reason == null) return "Certificate";
+                    reasons.Add($"{root.Name}: {reason}");
+                }
+                throw pinnedFailure ?? new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                    $"Module {module.Esn}'s server keys are not vouched for by a trusted vendor root ({string.Join("; ", reasons)}). " +
+                    "It was not enrolled and nothing was pinned.", module.Esn);
+            }
+
+            var fingerprints = identity.ServerKeys.ToDictionary(k => k.Key, k => k.Value.Fingerprint);
+            if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return "Fingerprint";
+            if (ConfirmFingerprints != null && await ConfirmFingerprints(module.Esn, fingerprints).ConfigureAwait(false)) return "Fingerprint";
+            throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
+                $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
+                $"Its sshadmin server key is {fingerprints[ModuleServices.SshAdmin]}. Compare it with the module's own display, then run " +
+                $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
+        }
+
+        private static string? VerifyChain(SshPublicKey root, string esn, ModuleIdentity identity)
+        {
+            if (identity.IdentityKey == null) return "the module sent no identity key";
+            foreach (var service in ModuleServices.All)
+            {
+                if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
+                var reason = TrustChain.Verify(root, esn, identity.IdentityKey, identity.Warrant, service, identity.ServerKeys[service], cert);
+                if (reason != null) return reason;
+            }
+            return null;
+        }
+
+        /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>
+        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct)
+        {
+            var ok = new List<string>();
+            foreach (var service in ModuleServices.All)
+            {
+                try
+                {
+                    using (var channel = await _host.OpenPinnedAsync(module, service, ct).ConfigureAwait(false))
+                        await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    ok.Add(service);
+                }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == "Recovery")
+                {
+                    Warn?.Invoke($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
+                }
+            }
+            return ok.ToArray();
+        }
+
+        private async Task EnsureClientKeysAsync(CancellationToken ct)
+        {
+            if (_host.HasClientKeys) return;
+            await _keyGeneration.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+                {
+                    foreach (var service in ModuleServices.All)
+                    {
+                        if (_host.Store.GetClientKey(service) != null) continue;
+                        using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
+                        {
+                            _host.Store.SaveClientKey(service, key, Protection, null);
+                            _host.Store.AppendAudit(new AuditEntry("keys.generate", null, service, key.PublicKey.Fingerprint, "ok"));
+                        }
+                    }
+                }
+            }
+            finally { _keyGeneration.Release(); }
+        }
+
+        private void RecordEnrolled(ModuleAddress module, string what)
+        {
+            using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+            {
+                var record = _host.Store.GetModule(module.Esn) ?? new ModuleRecord { Esn = module.Esn };
+                record.Status = ModuleStatus.Enrolled;
+                record.EnrolledAt ??= DateTime.UtcNow;
+                record.ReleasedTo = null;
+                _host.Store.UpsertModule(record);
+                _host.Store.AppendAudit(new AuditEntry("enroll", module.Esn, null, null, what));
+            }
+        }
+
+        private static void CheckSameModule(ModuleAddress module, ModuleIdentity identity)
+        {
+            if (!string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase))
+                throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                    $"The module at {module.Endpoint(ModuleServices.SshAdmin)} says it is {identity.Esn}, but the host enumerates {module.Esn} there. Nothing was changed.", module.Esn);
+        }
+
+        private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message, string[]? verified = null) =>
+            new HsmEnrollResult
+            {
+                Esn = module.Esn, Action = action, Mode = mode, ServerKeyVerification = verification, Message = message,
+                ServicesVerified = verified ?? Array.Empty<string>(), HostPath = _host.Path,
+            };
+    }
+}

@@ -1,0 +1,56 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Keys;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>What a module says about itself through the sshadmin 'identity' verb.</summary>
+    public sealed class ModuleIdentity
+    {
+        public string Esn { get; private set; } = "";
+        public string Mode { get; private set; } = "";
+        public bool Enrolled { get; private set; }
+        public string FirmwareVersion { get; private set; } = "";
+        public SshPublicKey? IdentityKey { get; private set; }
+        public byte[] Warrant { get; private set; } = Array.Empty<byte>();
+        public Dictionary<string, SshPublicKey> ServerKeys { get; } = new Dictionary<string, SshPublicKey>();
+        public Dictionary<string, byte[]> Certificates { get; } = new Dictionary<string, byte[]>();
+
+        public static ModuleIdentity Parse(string esn, FirmwareResult reply)
+        {
+            try
+            {
+                var r = reply.Result;
+                var id = new ModuleIdentity
+                {
+                    Esn = reply.GetString("esn"),
+                    Mode = reply.GetString("mode"),
+                    Enrolled = r.TryGetProperty("enrolled", out var e) && e.ValueKind == JsonValueKind.True,
+                    FirmwareVersion = reply.GetString("firmwareVersion"),
+                };
+                var identityKey = reply.GetString("identityKey");
+                if (identityKey.Length > 0) id.IdentityKey = SshPublicKey.Parse(identityKey);
+                var warrant = reply.GetString("warrant");
+                if (warrant.Length > 0) id.Warrant = Convert.FromBase64String(warrant);
+                if (r.TryGetProperty("serverKeys", out var keys) && keys.ValueKind == JsonValueKind.Object)
+                {
+                    foreach (var svc in keys.EnumerateObject())
+                    {
+                        if (!ModuleServices.IsKnown(svc.Name)) continue;
+                        id.ServerKeys[svc.Name] = SshPublicKey.Parse(svc.Value.GetProperty("publicKey").GetString() ?? "");
+                        if (svc.Value.TryGetProperty("certificate", out var cert) && cert.ValueKind == JsonValueKind.String)
+                            id.Certificates[svc.Name] = Convert.FromBase64String(cert.GetString()!);
+                    }
+                }
+                return id;
+            }
+            catch (Exception ex) when (ex is FormatException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is HsmException)
+            {
+                throw new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
+                    $"Module {esn} sent an identity that cannot be read ({ex.Message}).", esn, ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>Read-only questions to modules: status (Get-HsmModule) and channel checks (Test-HsmConnection).</summary>
+    public sealed class ModuleInspection
+    {
+        private readonly HsmHost _host;
+
+        public ModuleInspection(HsmHost host) { _host = host; }
+
+        /// <summary>The host's list and the bus together: attached modules first, then listed ones that are gone.</summary>
+        public IReadOnlyList<(string Esn, ModuleAddress? Address, ModuleRecord? Record)> Known()
+        {
+            var attached = _host.Attached();
+            var records = _host.Store.GetModules();
+            var all = attached.Select(a => (a.Esn, (ModuleAddress?)a, records.FirstOrDefault(r => string.Equals(r.Esn, a.Esn, StringComparison.OrdinalIgnoreCase))))
+                .Concat(records.Where(r => !attached.Any(a => string.Equals(a.Esn, r.Esn, StringComparison.OrdinalIgnoreCase)))
+                    .Select(r => (r.Esn, (ModuleAddress?)null, (ModuleRecord?)r)))
+                .ToList();
+            return all;
+        }
+
+        public async Task<HsmModuleInfo> StatusAsync(string esn, ModuleAddress? address, ModuleRecord? record, bool live, CancellationToken ct)
+        {
+            var info = new HsmModuleInfo
+            {
+                Esn = esn,
+                Attached = address != null,
+                Enrolled = record?.Status == ModuleStatus.Enrolled,
+                Status = address == null ? "Detached" : record == null ? "NotEnrolled" : record.Status.ToString(),
+                HostPath = _host.Path,
+                HardserverKeyCurrent = Hardserver.For(_host).IsKeyCurrent(_host.Store),
+            };
+            if (address != null)
+                foreach (var service in ModuleServices.All)
+                    info.Endpoints[service] = address.Endpoint(service);
+            if (!live || address == null || record?.Status == ModuleStatus.Released) return info;
+
+            var identity = await AskIdentityAsync(address, ct).ConfigureAwait(false);
+            info.Mode = identity.Mode;
+            info.FirmwareVersion = identity.FirmwareVersion;
+            return info;
+        }
+
+        /// <summary>identity over sshadmin: with the host's key on the pinned server key, else (factory state) the default credential.</summary>
+        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct)
+        {
+            var pin = _host.Store.GetPin(address.Esn, ModuleServices.SshAdmin);
+            var transport = _host.TransportFor(address);
+            if (pin != null && _host.HasClientKeys)
+            {
+                try
+                {
+                    using (var channel = await _host.OpenPinnedAsync(address, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+                        return ModuleIdentity.Parse(address.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { /* maybe factory state: ask below */ }
+            }
+            // The default credential is public; with a pin, the pin still has to match.
+            var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.PinFilePath) : ServerKeyPolicy.FirstContact();
+            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, DefaultCredential.KeyPair, policy, ct).ConfigureAwait(false))
+                return ModuleIdentity.Parse(address.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+        }
+
+        /// <summary>One channel: pinned server key presented, host key accepted, firmware answers.</summary>
+        public async Task<HsmConnectionTestResult> TestAsync(ModuleAddress address, string service, CancellationToken ct)
+        {
+            var result = new HsmConnectionTestResult { Esn = address.Esn, Service = service, Endpoint = address.Endpoint(service) };
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                using (var channel = await _host.OpenPinnedAsync(address, service, ct).ConfigureAwait(false))
+                {
+                    result.PinMatches = true;
+                    result.Authenticated = true;
+                    await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    result.Success = true;
+                }
+            }
+            catch (HsmException ex)
+            {
+                // Authentication comes after the pin check, so a refused key still proves the pin.
+                result.PinMatches = ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.ModuleError;
+                result.Authenticated = ex.ErrorId == HsmErrorIds.ModuleError;
+                result.ErrorId = ex.ErrorId;
+                result.Message = ex.Message;
+                result.Error = ex;
+            }
+            result.ElapsedMs = Math.Round(clock.Elapsed.TotalMilliseconds, 1);
+            return result;
+        }
+    }
+}

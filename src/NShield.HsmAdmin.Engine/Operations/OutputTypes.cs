@@ -1,0 +1,90 @@
+using System;
+using System.Collections.Generic;
+
+namespace NShield.HsmAdmin.Operations
+{
+    public enum EnrollAction
+    {
+        /// <summary>Keys already valid: nothing was changed.</summary>
+        NoAction,
+        /// <summary>A factory-state, recovery or newly arrived module was enrolled with this host's keys.</summary>
+        Enrolled,
+        /// <summary>An enrolled module lacked some of this host's keys; they were installed.</summary>
+        Repaired,
+        /// <summary>The module is no longer attached; it was dropped from the host's list.</summary>
+        Dropped,
+        /// <summary>The module was released to another host and waits to be removed.</summary>
+        AwaitingRemoval,
+        /// <summary>-WhatIf: what would have happened.</summary>
+        WouldEnroll,
+    }
+
+    /// <summary>One module's outcome of Invoke-HsmEnroll.</summary>
+    public sealed class HsmEnrollResult
+    {
+        public string Esn { get; set; } = "";
+        public EnrollAction Action { get; set; }
+        public string Mode { get; set; } = "";
+        /// <summary>How the server keys were trusted: Certificate (vendor chain), Fingerprint (confirmed) or Pinned (already known).</summary>
+        public string ServerKeyVerification { get; set; } = "";
+        public string[] ServicesVerified { get; set; } = Array.Empty<string>();
+        public string Message { get; set; } = "";
+        public string HostPath { get; set; } = "";
+    }
+
+    public enum HsmKeyRole { Client, Server }
+
+    /// <summary>A public key the host holds or pins. Never carries private material.</summary>
+    public sealed class HsmSshKeyInfo
+    {
+        public HsmKeyRole Role { get; set; }
+        /// <summary>The module the server key belongs to; empty for the host's client keys.</summary>
+        public string Esn { get; set; } = "";
+        public string Service { get; set; } = "";
+        public string Algorithm { get; set; } = "";
+        public string Fingerprint { get; set; } = "";
+        /// <summary>Client keys: the protection inputs (e.g. KFG). Server keys: empty.</summary>
+        public string Protection { get; set; } = "";
+        /// <summary>Client keys: when the key was installed (UTC).</summary>
+        public DateTime? InstalledAt { get; set; }
+        public string PublicKey { get; set; } = "";
+        public string HostPath { get; set; } = "";
+    }
+
+    /// <summary>A module as this host sees it (Get-HsmModule).</summary>
+    public sealed class HsmModuleInfo
+    {
+        public string Esn { get; set; } = "";
+        /// <summary>Operational, FactoryState, Recovery, or Unknown when the module could not be asked.</summary>
+        public string Mode { get; set; } = "Unknown";
+        public bool Enrolled { get; set; }
+        public bool Attached { get; set; }
+        /// <summary>Enrolled, NotEnrolled, Released (moved to another host, waiting to be removed) or Detached.</summary>
+        public string Status { get; set; } = "";
+        public string FirmwareVersion { get; set; } = "";
+        public Dictionary<string, string> Endpoints { get; set; } = new Dictionary<string, string>();
+        /// <summary>Whether the hardserver runs with the host's current ncoreapi client key (null: unknown).</summary>
+        public bool? HardserverKeyCurrent { get; set; }
+        public string HostPath { get; set; } = "";
+    }
+
+    /// <summary>One channel's check (Test-HsmConnection -Detailed).</summary>
+    public sealed class HsmConnectionTestResult
+    {
+        public string Esn { get; set; } = "";
+        public string Service { get; set; } = "";
+        public string Endpoint { get; set; } = "";
+        /// <summary>The module presented the pinned server key.</summary>
+        public bool PinMatches { get; set; }
+        /// <summary>The module accepted the host's client key for this service.</summary>
+        public bool Authenticated { get; set; }
+        public bool Success { get; set; }
+        public string ErrorId { get; set; } = "";
+        public string Message { get; set; } = "";
+        public double ElapsedMs { get; set; }
+
+        /// <summary>The failure, for the cmdlet to report as an error record; not serialised.</summary>
+        [System.Text.Json.Serialization.JsonIgnore]
+        internal HsmException? Error { get; set; }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>Test-HsmConnection: per module and service, the pin matches and the host's key authenticates.</summary>
+    [Cmdlet(VerbsDiagnostic.Test, "HsmConnection")]
+    [OutputType(typeof(bool))]
+    [OutputType(typeof(HsmConnectionTestResult), ParameterSetName = new[] { "Detailed" })]
+    public sealed class TestHsmConnectionCommand : HsmCmdlet
+    {
+        private readonly List<string> _esns = new List<string>();
+
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EsnCompleter))]
+        public string[]? Esn { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(ServiceCompleter))]
+        public string[]? Service { get; set; }
+
+        /// <summary>One object per module and service instead of a single $true/$false.</summary>
+        [Parameter(ParameterSetName = "Detailed")]
+        public SwitchParameter Detailed { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, 64)]
+        public int ThrottleLimit { get; set; } = 8;
+
+        protected override void ProcessRecord()
+        {
+            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
+        }
+
+        protected override void EndProcessing()
+        {
+            var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
+            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            {
+                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
+                var inspection = new ModuleInspection(host);
+                var results = new List<HsmConnectionTestResult>();
+                var fleet = new FleetRunner(this);
+                fleet.Run(modules, m => m.Esn, async (m, ct) =>
+                {
+                    foreach (var service in services)
+                    {
+                        var r = await inspection.TestAsync(m, service, ct).ConfigureAwait(false);
+                        lock (results) results.Add(r);
+                        if (r.Error != null) fleet.WriteError(r.Error);
+                    }
+                }, ThrottleLimit, "Testing module channels", Stopping);
+
+                var ordered = results.OrderBy(r => r.Esn).ThenBy(r => ModuleServices.All.ToList().IndexOf(r.Service)).ToList();
+                if (Detailed) foreach (var r in ordered) WriteObject(r);
+                else WriteObject(modules.Count > 0 && ordered.Count == modules.Count * services.Length && ordered.All(r => r.Success));
+            }
+        }
+    }
+}
