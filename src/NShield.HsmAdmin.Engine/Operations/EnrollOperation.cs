@@ -194,26 +194,17 @@ namespace NShield.HsmAdmin.Operations
 
         private async Task<string> VerifyServerKeysAsync(ModuleAddress module, ModuleIdentity identity, SshPublicKey presentedAdminKey, HsmException? pinnedFailure)
         {
-            if (!ModuleServices.All.All(identity.ServerKeys.ContainsKey))
-                throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                    $"Module {module.Esn} did not report a server key for every service; it was not enrolled.", module.Esn);
-            if (!identity.ServerKeys[ModuleServices.SshAdmin].Blob.SequenceEqual(presentedAdminKey.Blob))
+            var shape = TrustVerification.CheckShape(identity, presentedAdminKey);
+            if (shape != null)
                 throw pinnedFailure ?? new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                    $"Module {module.Esn} presented an sshadmin server key ({presentedAdminKey.Fingerprint}) other than the one it reports and certifies " +
-                    $"({identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint}). Something is between this host and the module; it was not enrolled.", module.Esn);
+                    $"Module {module.Esn}: {shape}. Something is between this host and the module; it was not enrolled.", module.Esn);
 
-            var roots = _host.Store.GetTrustedRoots();
-            if (roots.Count > 0)
+            if (_host.Store.GetTrustedRoots().Count > 0)
             {
-                var reasons = new List<string>();
-                foreach (var root in roots)
-                {
-                    var reason = VerifyChain(root.PublicKey, module.Esn, identity);
-                    if (reason == null) return "Certificate";
-                    reasons.Add($"{root.Name}: {reason}");
-                }
+                var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, presentedAdminKey);
+                if (reason == null) return "Certificate";
                 throw pinnedFailure ?? new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                    $"Module {module.Esn}'s server keys are not vouched for by a trusted vendor root ({string.Join("; ", reasons)}). " +
+                    $"Module {module.Esn}'s server keys are not vouched for by a trusted vendor root ({reason}). " +
                     "It was not enrolled and nothing was pinned.", module.Esn);
             }
 
@@ -224,18 +215,6 @@ namespace NShield.HsmAdmin.Operations
                 $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
                 $"Its sshadmin server key is {fingerprints[ModuleServices.SshAdmin]}. Compare it with the module's own display, then run " +
                 $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
-        }
-
-        private static string? VerifyChain(SshPublicKey root, string esn, ModuleIdentity identity)
-        {
-            if (identity.IdentityKey == null) return "the module sent no identity key";
-            foreach (var service in ModuleServices.All)
-            {
-                if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
-                var reason = TrustChain.Verify(root, esn, identity.IdentityKey, identity.Warrant, service, identity.ServerKeys[service], cert);
-                if (reason != null) return reason;
-            }
-            return null;
         }
 
         /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>

@@ -88,3 +88,43 @@ namespace NShield.HsmAdmin.Operations
         internal HsmException? Error { get; set; }
     }
 }
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>One module's outcome of Move-HsmModule.</summary>
+    public sealed class HsmMoveResult
+    {
+        public string Esn { get; set; } = "";
+        public string Status { get; set; } = "";
+        public string DestinationKeyFingerprint { get; set; } = "";
+        public string Message { get; set; } = "";
+        public string HostPath { get; set; } = "";
+    }
+
+    /// <summary>The outcome of Update-HsmSshKey or Restore-HsmSshKey.</summary>
+    public sealed class HsmKeyRollResult
+    {
+        public string Operation { get; set; } = "";
+        /// <summary>Completed, Incomplete (rerun to finish), or Reverted.</summary>
+        public string Status { get; set; } = "";
+        public string[] Services { get; set; } = new string[0];
+        public string[] ModulesUpdated { get; set; } = new string[0];
+        public string[] ModulesPending { get; set; } = new string[0];
+        public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } = new System.Collections.Generic.Dictionary<string, string>();
+        public bool HardserverRestartNeeded { get; set; }
+        public string HostPath { get; set; } = "";
+    }
+}
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>The hardserver after Restart-HsmHardserver.</summary>
+    public sealed class HsmHardserverInfo
+    {
+        public string Description { get; set; } = "";
+        public string LoadedNcoreapiFingerprint { get; set; } = "";
+        /// <summary>Whether it runs with the host's current ncoreapi client key (null: cannot be known).</summary>
+        public bool? KeyCurrent { get; set; }
+        public string HostPath { get; set; } = "";
+    }
+}

@@ -59,13 +59,13 @@ namespace NShield.HsmAdmin.Commands
         protected void Report(HsmException ex) => WriteError(ToErrorRecord(ex));
 
         /// <summary>Runs engine code that throws HsmException for the whole command, turning it into a terminating error.</summary>
-        protected T Engine<T>(Func<T> body)
+        internal T Engine<T>(Func<T> body)
         {
             try { return body(); }
             catch (HsmException ex) { Fail(ex); throw; }
         }
 
-        protected void Engine(Action body)
+        internal void Engine(Action body)
         {
             try { body(); }
             catch (HsmException ex) { Fail(ex); }

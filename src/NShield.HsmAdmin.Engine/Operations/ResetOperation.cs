@@ -1,0 +1,61 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys; the host forgets its pins.</summary>
+    public sealed class ResetOperation
+    {
+        private readonly HsmHost _host;
+        public ResetOperation(HsmHost host) { _host = host; }
+
+        public async Task<HsmModuleInfo> ResetAsync(ModuleAddress module, int timeoutSeconds, CancellationToken ct)
+        {
+            try
+            {
+                using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    deadline.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds + 5));
+                    await admin.InvokeAsync("factorystate", FirmwareBodies.FactoryState(timeoutSeconds), deadline.Token).ConfigureAwait(false);
+                }
+            }
+            catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.ConnectionFailed)
+            {
+                // An earlier run may have reset it and lost the reply: only a module that is now in factory state
+                // with keys its certificate chain vouches for lets us go on and forget the pins.
+                if (!await IsVerifiedFactoryStateAsync(module, ct).ConfigureAwait(false)) throw;
+            }
+            CrashPoints.Reach("reset.done");
+            using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
+            {
+                _host.Store.RemovePins(module.Esn);
+                _host.Store.RemoveModule(module.Esn);
+                _host.Store.AppendAudit(new AuditEntry { Operation = "factorystate", Esn = module.Esn, Result = "Success" });
+            }
+            return new HsmModuleInfo
+            {
+                Esn = module.Esn, Mode = "FactoryState", Attached = true, Enrolled = false, Status = "NotEnrolled", HostPath = _host.Path,
+            };
+        }
+
+        private async Task<bool> IsVerifiedFactoryStateAsync(ModuleAddress module, CancellationToken ct)
+        {
+            try
+            {
+                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
+                    ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
+                {
+                    var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                    return identity.Mode != "Operational" && string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase)
+                        && TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey) == null;
+                }
+            }
+            catch (HsmException) { return false; }
+        }
+    }
+}

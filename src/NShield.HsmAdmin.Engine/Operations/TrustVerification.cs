@@ -1,0 +1,54 @@
+using System.Collections.Generic;
+using System.Linq;
+using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>
+    /// Checks a module's server keys against the host's trusted vendor roots: root → warrant (module
+    /// identity key for this ESN) → certificate per service key; and that the sshadmin key the module
+    /// actually presented is the certified one.
+    /// </summary>
+    public static class TrustVerification
+    {
+        /// <summary>Null when some trusted root vouches for every server key; otherwise why not.</summary>
+        public static string? VerifyAgainstRoots(HostStore store, string esn, ModuleIdentity identity, SshPublicKey presentedAdminKey)
+        {
+            var roots = store.GetTrustedRoots();
+            if (roots.Count == 0) return "no trusted vendor root is configured";
+            var structural = CheckShape(identity, presentedAdminKey);
+            if (structural != null) return structural;
+            var reasons = new List<string>();
+            foreach (var root in roots)
+            {
+                var reason = VerifyChain(root.PublicKey, esn, identity);
+                if (reason == null) return null;
+                reasons.Add($"{root.Name}: {reason}");
+            }
+            return string.Join("; ", reasons);
+        }
+
+        /// <summary>Every service reported, and the presented sshadmin key is the one the module reports.</summary>
+        public static string? CheckShape(ModuleIdentity identity, SshPublicKey presentedAdminKey)
+        {
+            if (!ModuleServices.All.All(identity.ServerKeys.ContainsKey)) return "the module did not report a server key for every service";
+            if (!identity.ServerKeys[ModuleServices.SshAdmin].Blob.SequenceEqual(presentedAdminKey.Blob))
+                return $"the sshadmin server key presented ({presentedAdminKey.Fingerprint}) is not the one the module certifies ({identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint})";
+            return null;
+        }
+
+        private static string? VerifyChain(SshPublicKey root, string esn, ModuleIdentity identity)
+        {
+            if (identity.IdentityKey == null) return "the module sent no identity key";
+            foreach (var service in ModuleServices.All)
+            {
+                if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
+                var reason = TrustChain.Verify(root, esn, identity.IdentityKey, identity.Warrant, service, identity.ServerKeys[service], cert);
+                if (reason != null) return reason;
+            }
+            return null;
+        }
+    }
+}

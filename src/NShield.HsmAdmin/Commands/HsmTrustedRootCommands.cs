@@ -1,0 +1,92 @@
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>A vendor root this host trusts to vouch for module server keys (warrant and certificates).</summary>
+    public sealed class HsmTrustedRootInfo
+    {
+        public string Name { get; set; } = "";
+        public string Algorithm { get; set; } = "";
+        public string Fingerprint { get; set; } = "";
+        public string PublicKey { get; set; } = "";
+        public string Path { get; set; } = "";
+
+        internal static HsmTrustedRootInfo From(TrustedRoot root) => new HsmTrustedRootInfo
+        {
+            Name = root.Name, Algorithm = root.PublicKey.Algorithm.ToString(), Fingerprint = root.PublicKey.Fingerprint,
+            PublicKey = root.PublicKey.ToAuthorizedKeysLine(), Path = root.Path,
+        };
+    }
+
+    /// <summary>Get-HsmTrustedRoot: the vendor roots this host trusts.</summary>
+    [Cmdlet(VerbsCommon.Get, "HsmTrustedRoot")]
+    [OutputType(typeof(HsmTrustedRootInfo))]
+    public sealed class GetHsmTrustedRootCommand : HsmCmdlet
+    {
+        [Parameter(Position = 0)]
+        [SupportsWildcards]
+        public string Name { get; set; } = "*";
+
+        protected override void ProcessRecord()
+        {
+            var pattern = new WildcardPattern(Name, WildcardOptions.IgnoreCase);
+            foreach (var root in Engine(() => HostStore.Open(ResolvedHostPath).GetTrustedRoots()).Where(r => pattern.IsMatch(r.Name)))
+                WriteObject(HsmTrustedRootInfo.From(root));
+        }
+    }
+
+    /// <summary>Add-HsmTrustedRoot: trust a vendor root public key (authorized_keys line or a .pub file).</summary>
+    [Cmdlet(VerbsCommon.Add, "HsmTrustedRoot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(HsmTrustedRootInfo))]
+    public sealed class AddHsmTrustedRootCommand : HsmCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0)]
+        [ValidatePattern("^[A-Za-z0-9._-]{1,64}$")]
+        public string Name { get; set; } = "";
+
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = "Key")]
+        [ValidateNotNullOrEmpty]
+        public string PublicKey { get; set; } = "";
+
+        [Parameter(Mandatory = true, ParameterSetName = "File")]
+        [ValidateNotNullOrEmpty]
+        public string PublicKeyFile { get; set; } = "";
+
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var line = ParameterSetName == "File" ? Engine(() => ReadKeyFile(ResolvePath(PublicKeyFile))) : PublicKey;
+            var key = Engine(() => SshPublicKey.Parse(line));
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            if (!ShouldProcess(store.Root, $"Trust vendor root '{Name}' ({key.Fingerprint}) to vouch for module server keys")) return;
+            WriteObject(HsmTrustedRootInfo.From(Engine(() => store.AddTrustedRoot(Name, key, Force))));
+        }
+
+        private static string ReadKeyFile(string path) => File.Exists(path)
+            ? File.ReadAllText(path).Trim()
+            : throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"'{path}' does not exist.", path);
+    }
+
+    /// <summary>Remove-HsmTrustedRoot: stop trusting a vendor root.</summary>
+    [Cmdlet(VerbsCommon.Remove, "HsmTrustedRoot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    public sealed class RemoveHsmTrustedRootCommand : HsmCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string Name { get; set; } = "";
+
+        protected override void ProcessRecord()
+        {
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            if (!ShouldProcess(store.Root, $"Stop trusting vendor root '{Name}'")) return;
+            if (!Engine(() => store.RemoveTrustedRoot(Name)))
+                Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{Name}'.", Name));
+        }
+    }
+}

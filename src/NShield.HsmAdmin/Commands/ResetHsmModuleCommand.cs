@@ -1,0 +1,44 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using NShield.HsmAdmin.Operations;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>Reset-HsmModule: the vendor's `hsmadmin factorystate`.</summary>
+    [Cmdlet(VerbsCommon.Reset, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(HsmModuleInfo))]
+    public sealed class ResetHsmModuleCommand : HsmCmdlet
+    {
+        private readonly List<string> _esns = new List<string>();
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EsnCompleter))]
+        public string[] Esn { get; set; } = new string[0];
+
+        /// <summary>Seconds to wait for the module to return to factory state (3 to 120, default 30).</summary>
+        [Parameter]
+        [ValidateRange(3, 120)]
+        public int Timeout { get; set; } = 30;
+
+        [Parameter]
+        [ValidateRange(1, 64)]
+        public int ThrottleLimit { get; set; } = 8;
+
+        protected override void ProcessRecord() => _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
+
+        protected override void EndProcessing()
+        {
+            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            {
+                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
+                    .Where(m => ShouldProcess($"module {m.Esn}", "Return to factory state (erases every client key, regenerates every server key)")).ToList();
+                var reset = new ResetOperation(host);
+                var fleet = new FleetRunner(this);
+                fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await reset.ResetAsync(m, Timeout, ct).ConfigureAwait(false)),
+                    ThrottleLimit, "Returning modules to factory state", Stopping);
+            }
+        }
+    }
+}

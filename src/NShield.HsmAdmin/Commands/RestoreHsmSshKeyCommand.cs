@@ -1,0 +1,69 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Security;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Operations;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
+    [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType(typeof(HsmKeyRollResult))]
+    public sealed class RestoreHsmSshKeyCommand : HsmCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0)]
+        [ValidateNotNullOrEmpty]
+        public string Path { get; set; } = "";
+
+        /// <summary>The passphrase of a portable backup.</summary>
+        [Parameter]
+        public SecureString? Passphrase { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, 64)]
+        public int ThrottleLimit { get; set; } = 8;
+
+        protected override void EndProcessing()
+        {
+            var path = ResolvePath(Path);
+            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            using (Engine(() => host.Store.AcquireLock(host.Store.DefaultLockTimeout)))
+            {
+                var roll = new RollOperation(host);
+                var interrupted = Engine(() => roll.Interrupted);
+                if (interrupted != null)
+                {
+                    WriteWarning($"Completing the {interrupted.Kind.ToLowerInvariant()} interrupted on {interrupted.StartedAt:u} first.");
+                    if (ShouldProcess(host.Path, "Complete the interrupted key change"))
+                        WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Stopping));
+                    return;
+                }
+                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase)))
+                {
+                    var restore = new RestoreOperation(host);
+                    var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());
+                    var accepting = new List<ModuleAddress>();
+                    var fleet = new FleetRunner(this);
+                    fleet.Run(candidates, m => m.Esn, async (m, ct) =>
+                    {
+                        if (await restore.AcceptsAsync(m, backup.Key, ct).ConfigureAwait(false)) lock (accepting) accepting.Add(m);
+                        else fleet.WriteError(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
+                            $"Module {m.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", m.Esn));
+                    }, ThrottleLimit, "Checking the backup against the modules", Stopping);
+                    if (accepting.Count == 0)
+                        Fail(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
+                            $"No attached module accepts the sshadmin key in '{path}' ({backup.Key.PublicKey.Fingerprint}), so nothing was changed. " +
+                            "Check that the backup belongs to this host; a module returned to factory state needs Invoke-HsmEnroll instead.", path));
+                    if (!ShouldProcess(host.Path, $"Restore the sshadmin key from '{path}' and create new keys for every other service on {accepting.Count} module(s)")) return;
+                    Engine(() => restore.InstallSshAdminKey(backup));
+                    var journal = Engine(() => roll.Begin(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), accepting, RollKinds.Restore));
+                    var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Stopping);
+                    if (result.HardserverRestartNeeded)
+                        WriteWarning("The ncoreapi client key is new: restart the hardserver (Restart-HsmHardserver) so it loads it.");
+                    WriteObject(result);
+                }
+            }
+        }
+    }
+}

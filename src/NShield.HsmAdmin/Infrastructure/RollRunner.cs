@@ -1,0 +1,77 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using NShield.HsmAdmin.Operations;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>
+    /// Drives a journaled roll (Update-HsmSshKey, and the second half of Restore-HsmSshKey) through its
+    /// phases across the fleet: install everywhere, switch the host, clean up everywhere. Stops before
+    /// the switch if any module lacks the new keys, so no module is ever left without a key the host holds.
+    /// </summary>
+    internal static class RollRunner
+    {
+        public static HsmKeyRollResult Run(HsmCmdlet cmdlet, HsmHost host, RollOperation roll, RollJournal journal,
+            int throttleLimit, bool revert, CancellationToken ct)
+        {
+            var fleet = new FleetRunner(cmdlet);
+            var attached = host.Attached();
+            foreach (var gone in roll.ForgetDetached(journal, attached))
+                cmdlet.WriteWarning($"Module {gone} is no longer attached; the key roll goes on without it.");
+            List<Drivers.ModuleAddress> Modules() => attached.Where(m => journal.Modules.ContainsKey(m.Esn)).ToList();
+            var result = new HsmKeyRollResult
+            {
+                Operation = journal.Kind, Services = journal.Services.ToArray(), NewFingerprints = journal.NewFingerprints, HostPath = host.Path,
+            };
+
+            if (revert)
+            {
+                fleet.Run(Modules(), m => m.Esn, (m, c) => roll.RevertAsync(journal, m, c), throttleLimit, "Reverting key roll", ct);
+                if (journal.Modules.Values.All(v => v == ModuleRollState.Pending))
+                {
+                    roll.FinishRevert(journal);
+                    result.Status = "Reverted";
+                }
+                else result.Status = "Incomplete";
+                return Finish(result, journal);
+            }
+
+            if (journal.Phase == RollPhase.Installing)
+            {
+                fleet.Run(Modules().Where(m => journal.Modules[m.Esn] == ModuleRollState.Pending).ToList(), m => m.Esn,
+                    (m, c) => roll.InstallAsync(journal, m, c), throttleLimit, $"Installing new {string.Join(", ", journal.Services)} keys", ct);
+                if (journal.Modules.Values.Any(v => v == ModuleRollState.Pending))
+                {
+                    cmdlet.WriteError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.RollIncomplete, HsmErrorKind.InvalidOperation,
+                        $"The new keys could not be installed on every module ({string.Join(", ", journal.Modules.Where(m => m.Value == ModuleRollState.Pending).Select(m => m.Key))}). " +
+                        "The host still uses its old keys, which every module accepts. Run the command again to complete the roll, or Update-HsmSshKey -Revert to abandon it.",
+                        host.Path)));
+                    result.Status = "Incomplete";
+                    return Finish(result, journal);
+                }
+            }
+            if (journal.Phase != RollPhase.Cleaning)
+                cmdlet.Engine(() => roll.Switch(journal));
+
+            fleet.Run(Modules().Where(m => journal.Modules[m.Esn] != ModuleRollState.Cleaned).ToList(), m => m.Esn,
+                (m, c) => roll.CleanAsync(journal, m, c), throttleLimit, "Removing the old keys from the modules", ct);
+            if (roll.TryFinish(journal)) result.Status = "Completed";
+            else
+            {
+                cmdlet.WriteWarning("The host now uses the new keys and every module accepts them, but the old keys could not yet be removed from " +
+                    string.Join(", ", journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key)) + ". Run the command again to remove them.");
+                result.Status = "Incomplete";
+            }
+            return Finish(result, journal);
+        }
+
+        private static HsmKeyRollResult Finish(HsmKeyRollResult result, RollJournal journal)
+        {
+            result.ModulesUpdated = journal.Modules.Where(m => m.Value != ModuleRollState.Pending).Select(m => m.Key).OrderBy(e => e).ToArray();
+            result.ModulesPending = journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key).OrderBy(e => e).ToArray();
+            result.HardserverRestartNeeded = journal.Services.Contains(ModuleServices.NCoreApi) && result.Status == "Completed";
+            return result;
+        }
+    }
+}
