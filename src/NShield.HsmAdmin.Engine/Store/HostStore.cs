@@ -75,7 +75,7 @@ namespace NShield.HsmAdmin.Store
         public string DocumentPath(string name)
         {
             if (name == null || !DocumentName.IsMatch(name) || name.Contains(".."))
-                throw new HsmException(HsmErrorIds.StoreCorrupt, HsmErrorKind.InvalidArgument,
+                throw new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument,
                     $"'{name}' is not a valid store document name (letters, digits, '.', '_', '-').", name);
             return Path.Combine(Root, name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? name : name + ".json");
         }
