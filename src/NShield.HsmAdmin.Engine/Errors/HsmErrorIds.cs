@@ -57,5 +57,9 @@ namespace NShield.HsmAdmin
         // Simulator
         public const string SshdNotFound = "SshdNotFound";
         public const string SimulatorStartFailed = "SimulatorStartFailed";
+
+        // Store (appended)
+        /// <summary>A trusted root or store document name with characters a file name must not have.</summary>
+        public const string InvalidName = "InvalidName";
     }
 }
