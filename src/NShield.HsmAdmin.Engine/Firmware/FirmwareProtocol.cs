@@ -1,0 +1,93 @@
+using System;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+
+namespace NShield.HsmAdmin.Firmware
+{
+    /// <summary>One command as the firmware sees it: which module, which service endpoint, which key authenticated, verb, JSON body.</summary>
+    public sealed class FirmwareRequest
+    {
+        public string ModuleDir { get; set; } = "";
+        public string Service { get; set; } = "";
+        /// <summary>SHA256 fingerprint of the client key that authenticated the session.</summary>
+        public string KeyFingerprint { get; set; } = "";
+        public string Verb { get; set; } = "";
+        /// <summary>UTF-8 JSON body (may be empty). Bodies over 64 KiB are refused with E_TOO_LARGE.</summary>
+        public byte[] Body { get; set; } = new byte[0];
+
+        public FirmwareRequest() { }
+        public FirmwareRequest(string moduleDir, string service, string keyFingerprint, string verb, string? body = null)
+        {
+            ModuleDir = moduleDir; Service = service; KeyFingerprint = keyFingerprint; Verb = verb;
+            Body = body == null ? new byte[0] : Encoding.UTF8.GetBytes(body);
+        }
+    }
+
+    /// <summary>The firmware's answer: one JSON line and the process exit code; Dropped = the firmware "dropped the connection" (no reply).</summary>
+    public sealed class FirmwareReply
+    {
+        public int ExitCode { get; set; }
+        public string Json { get; set; } = "";
+        public bool Dropped { get; set; }
+    }
+
+    /// <summary>Firmware error codes (protocol 1). Stable: the host driver maps them to HsmErrorIds.</summary>
+    public static class FirmwareErrorCodes
+    {
+        public const string UnknownCommand = "E_UNKNOWN_COMMAND";
+        public const string BadRequest = "E_BAD_REQUEST";
+        public const string TooLarge = "E_TOO_LARGE";
+        public const string WrongService = "E_WRONG_SERVICE";
+        public const string Credential = "E_CREDENTIAL";
+        public const string Mode = "E_MODE";
+        public const string InUse = "E_IN_USE";
+        public const string LastKey = "E_LAST_KEY";
+        public const string Fault = "E_FAULT";
+        public const string Internal = "E_INTERNAL";
+        public const string Busy = "E_BUSY";
+    }
+
+    internal sealed class FirmwareError : Exception
+    {
+        public string Code { get; }
+        public FirmwareError(string code, string message) : base(message) { Code = code; }
+    }
+
+    internal static class ReplyWriter
+    {
+        public static string Ok(Action<Utf8JsonWriter> result)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new Utf8JsonWriter(ms))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);
+                w.WriteBoolean("ok", true);
+                w.WritePropertyName("result");
+                w.WriteStartObject();
+                result(w);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(ms.ToArray());
+        }
+
+        public static string Error(string code, string message)
+        {
+            using var ms = new MemoryStream();
+            using (var w = new Utf8JsonWriter(ms))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);
+                w.WriteBoolean("ok", false);
+                w.WriteStartObject("error");
+                w.WriteString("code", code);
+                w.WriteString("message", message);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(ms.ToArray());
+        }
+    }
+}

@@ -1,0 +1,450 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
+
+namespace NShield.HsmAdmin.Simulation
+{
+    public enum SimulatorTransport { Ssh, InProcess }
+
+    /// <summary>Kinds of injected step faults (see docs/firmware-protocol.md, "Fault injection").</summary>
+    public enum FaultKind
+    {
+        /// <summary>Reply E_FAULT before any change.</summary>
+        FailAt,
+        /// <summary>Drop the connection without replying, before the change is committed.</summary>
+        DropBefore,
+        /// <summary>Drop the connection without replying, after the change is committed.</summary>
+        DropAfter,
+    }
+
+    /// <summary>One service endpoint of a simulated module.</summary>
+    public sealed class SimulatedEndpoint
+    {
+        public string Service { get; internal set; } = "";
+        /// <summary>Loopback TCP port (0 for the InProcess transport).</summary>
+        public int Port { get; internal set; }
+        public string ServerPublicKey { get; internal set; } = "";
+        public string ServerKeyFingerprint { get; internal set; } = "";
+        public bool Running { get; internal set; }
+        public int Pid { get; internal set; }
+        public override string ToString() => $"{Service}:{Port} {ServerKeyFingerprint}";
+    }
+
+    /// <summary>Snapshot of a simulated module.</summary>
+    public sealed class SimulatedModule
+    {
+        public string Esn { get; internal set; } = "";
+        public ModuleMode Mode { get; internal set; }
+        public bool Enrolled { get; internal set; }
+        public string HostPath { get; internal set; } = "";
+        public string ModuleDir { get; internal set; } = "";
+        public SimulatorTransport Transport { get; internal set; }
+        public IReadOnlyList<SimulatedEndpoint> Endpoints { get; internal set; } = new SimulatedEndpoint[0];
+        public SimulatedEndpoint Endpoint(string service) => Endpoints.First(e => e.Service == ModuleServices.Canonical(service));
+        public override string ToString() => $"{Esn} {Mode}";
+    }
+
+    /// <summary>
+    /// The simulated module fleet: modules (state folders under &lt;root&gt;/modules/&lt;ESN&gt;), one sshd per (module, service),
+    /// attached to simulated hosts through each host's bus file. Persisted in &lt;root&gt;/simulator.json so another process
+    /// can <see cref="Open"/> and <see cref="Stop()"/> it. Thread-safe.
+    /// </summary>
+    public sealed class Simulator : IDisposable
+    {
+        public const string StateFileName = "simulator.json";
+        public const string TrustedRootFileName = "simulated-vendor-root.pub";
+
+        private readonly object _gate = new object();
+        private readonly List<Entry> _modules = new List<Entry>();
+
+        private sealed class Entry { public string Esn = "", HostPath = "", ModuleDir = ""; }
+
+        public string Root { get; }
+        public SimulatorTransport Transport { get; }
+        public string VendorRootPublicKey { get; private set; } = "";
+        public bool Stopped { get; private set; }
+        internal string SshdPath { get; private set; } = "";
+        internal string DotnetPath { get; private set; } = "";
+        internal string FirmwareDll { get; private set; } = "";
+
+        private Simulator(string root, SimulatorTransport transport) { Root = root; Transport = transport; }
+
+        public string VendorRootKeyPath => Path.Combine(Root, "vendor-root.key");
+        public string VendorRootPubPath => Path.Combine(Root, "vendor-root.pub");
+        private string StatePath => Path.Combine(Root, StateFileName);
+        private string TransportName => Transport == SimulatorTransport.Ssh ? AttachedModule.SshTransport : AttachedModule.InProcessTransport;
+
+        /// <summary>Default transport: Ssh where sshd exists, else InProcess.</summary>
+        public static SimulatorTransport DefaultTransport => FirmwareLocator.IsSshAvailable ? SimulatorTransport.Ssh : SimulatorTransport.InProcess;
+
+        /// <summary>
+        /// Starts moduleCount fresh modules (factory state, as shipped) attached to hostPath. simRoot defaults to a new folder
+        /// under the temp directory. The host is made to trust the simulated vendor root and gets a simulated hardserver.
+        /// </summary>
+        public static Simulator Start(int moduleCount, string hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null)
+        {
+            if (moduleCount < 0 || moduleCount > 64)
+                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
+            if (string.IsNullOrWhiteSpace(hostPath)) throw new ArgumentException("hostPath is required", nameof(hostPath));
+            var root = Path.GetFullPath(simRoot ?? Path.Combine(Path.GetTempPath(), "nshield-sim-" + Guid.NewGuid().ToString("N").Substring(0, 10)));
+            if (File.Exists(Path.Combine(root, StateFileName)))
+            {
+                var existing = TryOpen(root);
+                if (existing != null && !existing.Stopped)
+                    throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceExists,
+                        $"A simulator is already running in '{root}'. Stop it first (Stop-HsmSimulator) or use another root.", root);
+            }
+            var sim = new Simulator(root, transport);
+            Directory.CreateDirectory(Path.Combine(root, "modules"));
+            if (transport == SimulatorTransport.Ssh)
+            {
+                sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                    "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
+                sim.DotnetPath = FirmwareLocator.FindDotnet();
+                sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
+            }
+            sim.EnsureVendorRoot();
+            sim.Save();
+            try
+            {
+                sim.AddModules(moduleCount, hostPath);
+            }
+            catch
+            {
+                try { sim.Stop(); } catch (Exception) { }
+                throw;
+            }
+            return sim;
+        }
+
+        /// <summary>Opens a simulator persisted in simRoot (started by this or another process).</summary>
+        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+            $"No simulator found in '{simRoot}'.", simRoot);
+
+        /// <summary>Stops the simulator persisted in simRoot: every sshd by pid, then verifies no port is left listening.</summary>
+        public static void Stop(string simRoot) => Open(simRoot).Stop();
+
+        private static Simulator? TryOpen(string simRoot)
+        {
+            var root = Path.GetFullPath(simRoot);
+            var path = Path.Combine(root, StateFileName);
+            if (!File.Exists(path)) return null;
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var r = doc.RootElement;
+            var t = r.GetProperty("transport").GetString() == AttachedModule.InProcessTransport ? SimulatorTransport.InProcess : SimulatorTransport.Ssh;
+            var sim = new Simulator(root, t)
+            {
+                SshdPath = r.GetProperty("sshd").GetString() ?? "",
+                DotnetPath = r.GetProperty("dotnet").GetString() ?? "",
+                FirmwareDll = r.GetProperty("firmwareDll").GetString() ?? "",
+                VendorRootPublicKey = r.GetProperty("vendorRootPublicKey").GetString() ?? "",
+                Stopped = r.TryGetProperty("stopped", out var st) && st.ValueKind == JsonValueKind.True,
+            };
+            foreach (var m in r.GetProperty("modules").EnumerateArray())
+                sim._modules.Add(new Entry { Esn = m.GetProperty("esn").GetString()!, HostPath = m.GetProperty("hostPath").GetString()!, ModuleDir = m.GetProperty("moduleDir").GetString()! });
+            return sim;
+        }
+
+        private void Save()
+        {
+            using var ms = new MemoryStream();
+            using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("version", 1);
+                w.WriteString("root", Root);
+                w.WriteString("transport", TransportName);
+                w.WriteString("sshd", SshdPath);
+                w.WriteString("dotnet", DotnetPath);
+                w.WriteString("firmwareDll", FirmwareDll);
+                w.WriteString("vendorRootPublicKey", VendorRootPublicKey);
+                w.WriteBoolean("stopped", Stopped);
+                w.WriteStartArray("modules");
+                foreach (var m in _modules)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("esn", m.Esn); w.WriteString("hostPath", m.HostPath); w.WriteString("moduleDir", m.ModuleDir);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            AtomicFile.WriteAllText(StatePath, Encoding.UTF8.GetString(ms.ToArray()) + "\n");
+        }
+
+        private void EnsureVendorRoot()
+        {
+            if (!File.Exists(VendorRootKeyPath))
+            {
+                var seed = SshWire.NewSeed();
+                AtomicFile.WriteAllText(VendorRootKeyPath, SshWire.Ed25519PrivateKeyText(seed, "nshield-simulated-vendor-root"), ownerOnly: true);
+                AtomicFile.WriteAllText(VendorRootPubPath, SshWire.Ed25519Line(SshWire.Ed25519Public(seed), "nshield-simulated-vendor-root") + "\n");
+            }
+            VendorRootPublicKey = File.ReadAllText(VendorRootPubPath).Trim();
+        }
+
+        // ------------------------------------------------------------------ modules
+
+        /// <summary>Current snapshot of every module (read from the module folders).</summary>
+        public IReadOnlyList<SimulatedModule> Modules
+        {
+            get { lock (_gate) return _modules.Select(Snapshot).ToList(); }
+        }
+
+        public SimulatedModule GetModule(string esn) { lock (_gate) return Snapshot(Find(esn)); }
+
+        private Entry Find(string esn) =>
+            _modules.FirstOrDefault(m => string.Equals(m.Esn, esn?.Trim(), StringComparison.OrdinalIgnoreCase))
+            ?? throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, $"The simulator has no module with ESN '{esn}'.", esn);
+
+        private SimulatedModule Snapshot(Entry e)
+        {
+            var l = new ModuleLayout(e.ModuleDir);
+            var s = ModuleFirmware.ReadState(l);
+            var eps = new List<SimulatedEndpoint>();
+            foreach (var svc in ModuleServices.All)
+            {
+                var pub = PublicKeyLine.Parse(File.ReadAllText(l.HostKeyPub(svc)));
+                int port = 0, pid = 0;
+                if (Transport == SimulatorTransport.Ssh)
+                {
+                    int.TryParse(File.Exists(l.PortFile(svc)) ? File.ReadAllText(l.PortFile(svc)).Trim() : "0", out port);
+                    pid = Native.ReadPidFile(l.PidFile(svc));
+                }
+                eps.Add(new SimulatedEndpoint
+                {
+                    Service = svc, Port = port, Pid = pid, ServerPublicKey = pub.Canonical, ServerKeyFingerprint = pub.Fingerprint,
+                    Running = ModuleFirmware.IsServiceRunning(l.Dir, svc),
+                });
+            }
+            return new SimulatedModule { Esn = s.Esn, Mode = s.Mode, Enrolled = s.Enrolled, HostPath = e.HostPath, ModuleDir = l.Dir, Transport = Transport, Endpoints = eps };
+        }
+
+        /// <summary>Adds one fresh (factory state) module attached to hostPath.</summary>
+        public SimulatedModule AddModule(string hostPath) => AddModules(1, hostPath)[0];
+
+        /// <summary>Adds count fresh modules attached to hostPath; their sshd endpoints start concurrently.</summary>
+        public IReadOnlyList<SimulatedModule> AddModules(int count, string hostPath)
+        {
+            EnsureRunning();
+            hostPath = Path.GetFullPath(hostPath);
+            var vendorKey = File.ReadAllText(VendorRootKeyPath);
+            var fresh = new List<Entry>();
+            lock (_gate)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    string esn;
+                    do { esn = NewEsn(); } while (_modules.Any(m => m.Esn == esn) || fresh.Any(m => m.Esn == esn));
+                    fresh.Add(new Entry { Esn = esn, HostPath = hostPath, ModuleDir = Path.Combine(Root, "modules", esn) });
+                }
+            }
+            Parallel.ForEach(fresh, new ParallelOptions { MaxDegreeOfParallelism = 4 }, e =>
+                ModuleFirmware.Provision(e.ModuleDir, e.Esn, vendorKey, DotnetPath, FirmwareDll, TransportName));
+            lock (_gate) { _modules.AddRange(fresh); Save(); }
+            try
+            {
+                if (Transport == SimulatorTransport.Ssh)
+                {
+                    var work = fresh.SelectMany(e => ModuleServices.All.Select(svc => (e, svc))).ToList();
+                    Parallel.ForEach(work, new ParallelOptions { MaxDegreeOfParallelism = 16 }, w =>
+                        SshdEndpoint.Start(new ModuleLayout(w.e.ModuleDir), w.svc, SshdPath));
+                }
+                PrepareHost(hostPath);
+                foreach (var e in fresh) Attach(e);
+            }
+            catch
+            {
+                foreach (var e in fresh) StopEndpoints(e);
+                throw;
+            }
+            lock (_gate) return fresh.Select(Snapshot).ToList();
+        }
+
+        /// <summary>Detaches the module from its host and stops its endpoints; its state folder is deleted.</summary>
+        public void RemoveModule(string esn)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleBus.Detach(e.HostPath, e.Esn);
+            StopEndpoints(e);
+            lock (_gate) { _modules.Remove(e); Save(); }
+            try { Directory.Delete(e.ModuleDir, true); } catch (IOException) { }
+        }
+
+        /// <summary>The physical move: detach from the current host's bus, attach to the destination's; module state is kept.</summary>
+        public SimulatedModule MoveModule(string esn, string destinationHostPath)
+        {
+            destinationHostPath = Path.GetFullPath(destinationHostPath);
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleBus.Detach(e.HostPath, e.Esn);
+            PrepareHost(destinationHostPath);
+            lock (_gate) { e.HostPath = destinationHostPath; Save(); }
+            Attach(e);
+            return GetModule(esn);
+        }
+
+        /// <summary>Recovery mode (rear button at boot): factory reset (new server keys, client keys gone, default credential back)
+        /// and ncoreapi not running until <see cref="BootNormally"/>.</summary>
+        public SimulatedModule PressRecoveryButton(string esn)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleFirmware.PressRecoveryButton(e.ModuleDir);
+            if (Transport == SimulatorTransport.Ssh) SshdEndpoint.Stop(new ModuleLayout(e.ModuleDir), ModuleServices.NCoreApi);
+            return GetModule(esn);
+        }
+
+        /// <summary>Normal boot: mode Operational if enrolled else FactoryState; ncoreapi's endpoint back (same port if free).</summary>
+        public SimulatedModule BootNormally(string esn)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleFirmware.BootNormally(e.ModuleDir);
+            EnsureEndpointsRunning(e);
+            return GetModule(esn);
+        }
+
+        /// <summary>Step fault: the next count times verb runs on this module it fails (E_FAULT) or drops the connection.</summary>
+        public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
+        {
+            if (!ModuleFirmware.Verbs.Contains(verb))
+                throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", ModuleFirmware.Verbs)}.", verb);
+            if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
+            var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
+            Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));
+        }
+
+        /// <summary>Slow answers: every command waits delayMs first (0 clears).</summary>
+        public void SetDelay(string esn, int delayMs) => Update(esn, s => s.DelayMs = Math.Max(0, delayMs));
+
+        /// <summary>The module's clock reads 1970 (identity reports it) until cleared.</summary>
+        public void SetInvalidClock(string esn, bool invalid) => Update(esn, s => s.InvalidClock = invalid);
+
+        /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
+        public void SetRefuse(string esn, bool refuse)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleFirmware.UpdateState(e.ModuleDir, s => s.Refuse = refuse);
+            if (refuse) StopEndpoints(e); else EnsureEndpointsRunning(e);
+        }
+
+        /// <summary>Clears step faults, delay, refuse and clock faults.</summary>
+        public void ClearFaults(string esn)
+        {
+            Update(esn, s => { s.Faults.Clear(); s.DelayMs = 0; s.InvalidClock = false; });
+            SetRefuse(esn, false);
+        }
+
+        /// <summary>A new server key for one service behind the host's back (what a man in the middle looks like); sshd reloaded.
+        /// The certificate is left as it was unless updateCertificate (an attacker has no identity key to make one).</summary>
+        public SimulatedModule ReplaceServerKey(string esn, string service, bool updateCertificate = false)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleFirmware.ReplaceServerKey(e.ModuleDir, service, updateCertificate);
+            return GetModule(esn);
+        }
+
+        private void Update(string esn, Action<ModuleState> change)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            ModuleFirmware.UpdateState(e.ModuleDir, change);
+        }
+
+        // ------------------------------------------------------------------ hosts
+
+        private void PrepareHost(string hostPath)
+        {
+            Directory.CreateDirectory(hostPath);
+            AtomicFile.WriteAllText(Path.Combine(hostPath, "trusted-roots", TrustedRootFileName), VendorRootPublicKey + "\n");
+            SimulatedHardserver.EnsureStarted(hostPath);
+        }
+
+        private void Attach(Entry e)
+        {
+            var l = new ModuleLayout(e.ModuleDir);
+            var am = new AttachedModule { Esn = e.Esn, Transport = TransportName, Address = "127.0.0.1", ModuleDir = l.Dir, SimulatorRoot = Root };
+            if (Transport == SimulatorTransport.Ssh)
+                foreach (var svc in ModuleServices.All)
+                    if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) am.Ports[svc] = p;
+            ModuleBus.Attach(e.HostPath, am);
+        }
+
+        private void EnsureEndpointsRunning(Entry e)
+        {
+            if (Transport != SimulatorTransport.Ssh) return;
+            var l = new ModuleLayout(e.ModuleDir);
+            var s = ModuleFirmware.ReadState(l);
+            bool portsChanged = false;
+            foreach (var svc in ModuleServices.All)
+            {
+                if (!ModuleFirmware.ServiceShouldRun(s, svc) || Native.IsAlive(Native.ReadPidFile(l.PidFile(svc)))) continue;
+                int.TryParse(File.Exists(l.PortFile(svc)) ? File.ReadAllText(l.PortFile(svc)).Trim() : "0", out var old);
+                var (_, port) = SshdEndpoint.Start(l, svc, SshdPath, old);
+                portsChanged |= port != old;
+            }
+            if (portsChanged) Attach(e);
+        }
+
+        private void StopEndpoints(Entry e)
+        {
+            if (Transport != SimulatorTransport.Ssh) return;
+            var l = new ModuleLayout(e.ModuleDir);
+            Parallel.ForEach(ModuleServices.All, svc => SshdEndpoint.Stop(l, svc));
+        }
+
+        // ------------------------------------------------------------------ stop
+
+        /// <summary>Stops every sshd this simulator started (by pid), waits for them to exit, detaches its modules from their
+        /// hosts and verifies that no endpoint port is still listening (throws otherwise).</summary>
+        public void Stop()
+        {
+            List<Entry> all;
+            lock (_gate) all = _modules.ToList();
+            var ports = new List<int>();
+            foreach (var e in all)
+            {
+                var l = new ModuleLayout(e.ModuleDir);
+                foreach (var svc in ModuleServices.All)
+                    if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) ports.Add(p);
+            }
+            Parallel.ForEach(all, new ParallelOptions { MaxDegreeOfParallelism = 8 }, StopEndpoints);
+            foreach (var e in all) { try { ModuleBus.Detach(e.HostPath, e.Esn); } catch (HsmException) { } }
+            lock (_gate) { Stopped = true; Save(); }
+            var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => Native.IsPortOpen(p, 200)).ToList() : new List<int>();
+            if (open.Count > 0)
+                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.DeviceError,
+                    $"After stopping, loopback ports are still listening: {string.Join(", ", open)}.", Root);
+        }
+
+        public void Dispose()
+        {
+            if (!Stopped) Stop();
+        }
+
+        private void EnsureRunning()
+        {
+            if (Stopped) throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation, $"The simulator in '{Root}' was stopped.", Root);
+        }
+
+        private static string NewEsn()
+        {
+            var b = new byte[6];
+            using (var rng = RandomNumberGenerator.Create()) rng.GetBytes(b);
+            var h = BitConverter.ToString(b).Replace("-", "");
+            return $"{h.Substring(0, 4)}-{h.Substring(4, 4)}-{h.Substring(8, 4)}";
+        }
+    }
+}
