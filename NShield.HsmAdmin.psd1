@@ -15,6 +15,22 @@
         'Get-HsmSshKey'
         'Get-HsmModule'
         'Test-HsmConnection'
+        'Update-HsmSshKey'
+        'Backup-HsmSshKey'
+        'Restore-HsmSshKey'
+        'Move-HsmModule'
+        'Reset-HsmModule'
+        'Restart-HsmHardserver'
+        'Get-HsmTrustedRoot'
+        'Add-HsmTrustedRoot'
+        'Remove-HsmTrustedRoot'
+        'Start-HsmSimulator'
+        'Stop-HsmSimulator'
+        'Get-HsmSimulator'
+        'Add-HsmSimulatedModule'
+        'Remove-HsmSimulatedModule'
+        'Move-HsmSimulatedModule'
+        'Set-HsmSimulatedModule'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -22,7 +22,7 @@ namespace NShield.HsmAdmin.Drivers
             if (!ModuleFirmware.IsServiceRunning(dir, service))
                 throw new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ConnectionError,
                     $"Nothing accepts connections for {service} on module {module.Esn}. The service may not be running (a module in recovery mode runs no ncoreapi).", module.Esn);
-            var presented = ModuleFirmware.GetServerPublicKey(dir, service);
+            var presented = SshPublicKey.Parse(ModuleFirmware.GetServerPublicKey(dir, service));
             if (policy.Expected != null && !presented.Blob.SequenceEqual(policy.Expected.Blob))
                 throw SshModuleTransport.ServerKeyChanged(module, service, policy, presented);
             var fingerprint = credential.PublicKey.Fingerprint;
@@ -50,10 +50,7 @@ namespace NShield.HsmAdmin.Drivers
             public Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var reply = ModuleFirmware.Handle(new FirmwareRequest
-                {
-                    ModuleDir = _dir, Service = Service, KeyFingerprint = _fingerprint, Verb = verb, Body = jsonBody ?? "",
-                });
+                var reply = ModuleFirmware.Handle(new FirmwareRequest(_dir, Service, _fingerprint, verb, jsonBody));
                 return Task.FromResult(FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode));
             }
 

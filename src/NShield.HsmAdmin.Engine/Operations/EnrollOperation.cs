@@ -4,7 +4,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
@@ -42,7 +41,7 @@ namespace NShield.HsmAdmin.Operations
         {
             var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
             var results = new List<HsmEnrollResult>();
-            using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+            using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
             {
                 foreach (var record in _host.Store.GetModules())
                 {
@@ -50,7 +49,7 @@ namespace NShield.HsmAdmin.Operations
                     if (onlyEsns != null && !onlyEsns.Contains(record.Esn, StringComparer.OrdinalIgnoreCase)) continue;
                     _host.Store.RemoveModule(record.Esn);
                     _host.Store.RemovePins(record.Esn);
-                    _host.Store.AppendAudit(new AuditEntry("enroll.drop", record.Esn, null, null, "dropped: no longer attached"));
+                    _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = "no longer attached" });
                     results.Add(new HsmEnrollResult
                     {
                         Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path,
@@ -123,7 +122,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, FactoryCredential.KeyPair,
                         ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
@@ -157,11 +156,14 @@ namespace NShield.HsmAdmin.Operations
                 var verification = await VerifyServerKeysAsync(module, identity, admin.ServerKey, pinnedFailure).ConfigureAwait(false);
 
                 // Pin before installing anything: if the reply to 'enroll' is lost, the rerun finds the module by its pins.
-                using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+                using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
                 {
                     _host.Store.SetPins(module.Esn, identity.ServerKeys);
-                    _host.Store.AppendAudit(new AuditEntry("enroll.pin", module.Esn, null,
-                        string.Join(",", identity.ServerKeys.Select(k => $"{k.Key}={k.Value.Fingerprint}")), verification));
+                    _host.Store.AppendAudit(new AuditEntry
+                    {
+                        Operation = "enroll.pin", Esn = module.Esn, Result = "Pinned", Detail = "verified by " + verification,
+                        Fingerprints = identity.ServerKeys.Select(k => $"{k.Key}={k.Value.Fingerprint}").ToList(),
+                    });
                 }
                 await EnsureClientKeysAsync(ct).ConfigureAwait(false);
 
@@ -243,7 +245,7 @@ namespace NShield.HsmAdmin.Operations
             await _keyGeneration.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+                using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
                 {
                     foreach (var service in ModuleServices.All)
                     {
@@ -251,7 +253,7 @@ namespace NShield.HsmAdmin.Operations
                         using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
                         {
                             _host.Store.SaveClientKey(service, key, Protection, null);
-                            _host.Store.AppendAudit(new AuditEntry("keys.generate", null, service, key.PublicKey.Fingerprint, "ok"));
+                            _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service, Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
                         }
                     }
                 }
@@ -261,14 +263,14 @@ namespace NShield.HsmAdmin.Operations
 
         private void RecordEnrolled(ModuleAddress module, string what)
         {
-            using (_host.Store.AcquireLock(StoreDefaults.LockTimeout))
+            using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
             {
                 var record = _host.Store.GetModule(module.Esn) ?? new ModuleRecord { Esn = module.Esn };
                 record.Status = ModuleStatus.Enrolled;
-                record.EnrolledAt ??= DateTime.UtcNow;
+                record.EnrolledAt ??= DateTimeOffset.UtcNow;
                 record.ReleasedTo = null;
                 _host.Store.UpsertModule(record);
-                _host.Store.AppendAudit(new AuditEntry("enroll", module.Esn, null, null, what));
+                _host.Store.AppendAudit(new AuditEntry { Operation = "enroll", Esn = module.Esn, Result = "Success", Detail = what });
             }
         }
 

@@ -31,7 +31,7 @@ namespace NShield.HsmAdmin.Operations
             new HsmHost(HostStore.Open(hostPath), userPassphrase);
 
         public HostStore Store { get; }
-        public string Path => Store.Path;
+        public string Path => Store.Root;
         public IModuleTransport SshTransport { get; }
         public IModuleTransport InProcessTransport { get; } = new InProcessModuleTransport();
 
@@ -39,7 +39,7 @@ namespace NShield.HsmAdmin.Operations
             module.Transport == ModuleTransportKind.InProcess ? InProcessTransport : SshTransport;
 
         /// <summary>The modules the host's bus reports as attached now (the PCIe enumeration).</summary>
-        public IReadOnlyList<ModuleAddress> Attached() => ModuleBus.ReadAddresses(Store.Path);
+        public IReadOnlyList<ModuleAddress> Attached() => ModuleAddresses.Attached(Store.Root);
 
         public ModuleAddress? FindAttached(string esn) =>
             Attached().FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
@@ -53,7 +53,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 if (Store.GetClientKey(s) == null)
                     throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
-                        $"This host ({Store.Path}) has no {s} client key. Run Invoke-HsmEnroll to create and install keys, " +
+                        $"This host ({Store.Root}) has no {s} client key. Run Invoke-HsmEnroll to create and install keys, " +
                         "or Restore-HsmSshKey if they were lost and you have a backup.", s);
                 return Store.OpenClientKey(s, _userPassphrase);
             });
@@ -73,7 +73,7 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.ServerKeyNotPinned, HsmErrorKind.SecurityError,
                     $"This host has no pinned {service} server key for module {module.Esn}, so it will not connect. Run Invoke-HsmEnroll for the module.", module.Esn);
             return TransportFor(module).OpenAsync(module, service, credential ?? ClientKey(service),
-                ServerKeyPolicy.Pinned(pin, Store.PinFilePath), ct);
+                ServerKeyPolicy.Pinned(pin, Store.KnownHostsPath), ct);
         }
 
         public void Dispose()

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Operations
             ModuleServices.All.Select(store.GetClientKey).Where(k => k != null).Select(k => new HsmSshKeyInfo
             {
                 Role = HsmKeyRole.Client, Service = k!.Service, Algorithm = k.Algorithm.ToString(), Fingerprint = k.Fingerprint,
-                Protection = k.Protection, InstalledAt = k.InstalledAt, PublicKey = k.PublicKeyLine, HostPath = store.Path,
+                Protection = k.Protection, InstalledAt = k.InstalledAt.UtcDateTime, PublicKey = k.PublicKey, HostPath = store.Root,
             });
 
         public static IEnumerable<HsmSshKeyInfo> ServerKeys(HostStore store, string esn)
@@ -20,7 +20,7 @@ namespace NShield.HsmAdmin.Operations
             return ModuleServices.All.Where(pins.ContainsKey).Select(s => new HsmSshKeyInfo
             {
                 Role = HsmKeyRole.Server, Esn = esn, Service = s, Algorithm = pins[s].Algorithm.ToString(),
-                Fingerprint = pins[s].Fingerprint, PublicKey = pins[s].ToAuthorizedKeysLine(), HostPath = store.Path,
+                Fingerprint = pins[s].Fingerprint, PublicKey = pins[s].ToAuthorizedKeysLine(), HostPath = store.Root,
             });
         }
     }

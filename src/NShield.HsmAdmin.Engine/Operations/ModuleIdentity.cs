@@ -14,9 +14,10 @@ namespace NShield.HsmAdmin.Operations
         public bool Enrolled { get; private set; }
         public string FirmwareVersion { get; private set; } = "";
         public SshPublicKey? IdentityKey { get; private set; }
-        public byte[] Warrant { get; private set; } = Array.Empty<byte>();
+        /// <summary>Base64, as the module sent it: the trust chain reads it as is.</summary>
+        public string Warrant { get; private set; } = "";
         public Dictionary<string, SshPublicKey> ServerKeys { get; } = new Dictionary<string, SshPublicKey>();
-        public Dictionary<string, byte[]> Certificates { get; } = new Dictionary<string, byte[]>();
+        public Dictionary<string, string> Certificates { get; } = new Dictionary<string, string>();
 
         public static ModuleIdentity Parse(string esn, FirmwareResult reply)
         {
@@ -32,8 +33,7 @@ namespace NShield.HsmAdmin.Operations
                 };
                 var identityKey = reply.GetString("identityKey");
                 if (identityKey.Length > 0) id.IdentityKey = SshPublicKey.Parse(identityKey);
-                var warrant = reply.GetString("warrant");
-                if (warrant.Length > 0) id.Warrant = Convert.FromBase64String(warrant);
+                id.Warrant = reply.GetString("warrant");
                 if (r.TryGetProperty("serverKeys", out var keys) && keys.ValueKind == JsonValueKind.Object)
                 {
                     foreach (var svc in keys.EnumerateObject())
@@ -41,7 +41,7 @@ namespace NShield.HsmAdmin.Operations
                         if (!ModuleServices.IsKnown(svc.Name)) continue;
                         id.ServerKeys[svc.Name] = SshPublicKey.Parse(svc.Value.GetProperty("publicKey").GetString() ?? "");
                         if (svc.Value.TryGetProperty("certificate", out var cert) && cert.ValueKind == JsonValueKind.String)
-                            id.Certificates[svc.Name] = Convert.FromBase64String(cert.GetString()!);
+                            id.Certificates[svc.Name] = cert.GetString()!;
                     }
                 }
                 return id;

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -66,8 +65,8 @@ namespace NShield.HsmAdmin.Operations
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { /* maybe factory state: ask below */ }
             }
             // The default credential is public; with a pin, the pin still has to match.
-            var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.PinFilePath) : ServerKeyPolicy.FirstContact();
-            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, DefaultCredential.KeyPair, policy, ct).ConfigureAwait(false))
+            var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.KnownHostsPath) : ServerKeyPolicy.FirstContact();
+            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, FactoryCredential.KeyPair, policy, ct).ConfigureAwait(false))
                 return ModuleIdentity.Parse(address.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
         }
 

@@ -45,8 +45,8 @@ namespace NShield.HsmAdmin.Operations
             foreach (var service in ModuleServices.All)
             {
                 if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
-                var reason = TrustChain.Verify(root, esn, identity.IdentityKey, identity.Warrant, service, identity.ServerKeys[service], cert);
-                if (reason != null) return reason;
+                var result = TrustChain.Verify(root.ToAuthorizedKeysLine(), esn, identity.IdentityKey.ToAuthorizedKeysLine(), identity.Warrant, service, identity.ServerKeys[service].Blob, cert);
+                if (!result.Ok) return result.Reason;
             }
             return null;
         }

@@ -38,7 +38,10 @@ namespace NShield.HsmAdmin.Commands
                     WriteObject(key);
 
             if (!Wanted(HsmKeyRole.Server)) return;
-            var esns = Engine(() => store.GetModules().Select(m => m.Esn).Union(store.GetPinnedEsns(), StringComparer.OrdinalIgnoreCase).OrderBy(e => e).ToList());
+            // Listed modules, plus attached ones that have pins but are not listed yet (an enroll cut short).
+            var esns = Engine(() => store.GetModules().Select(m => m.Esn)
+                .Union(Drivers.ModuleAddresses.Attached(store.Root).Select(m => m.Esn).Where(e => store.GetPins(e).Count > 0), StringComparer.OrdinalIgnoreCase)
+                .OrderBy(e => e).ToList());
             if (patterns != null)
             {
                 foreach (var literal in Esn!.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !esns.Contains(e, StringComparer.OrdinalIgnoreCase)))

@@ -38,7 +38,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessRecord()
         {
-            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Esn.Parse(e))));
+            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
         }
 
         protected override void EndProcessing()

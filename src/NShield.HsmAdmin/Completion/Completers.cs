@@ -33,7 +33,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var hostPath = bound["HostPath"] as string;
             var store = HostStore.Open(hostPath);
-            var attached = ModuleBus.ReadAddresses(store.Path).Select(m => m.Esn);
+            var attached = ModuleAddresses.Attached(store.Root).Select(m => m.Esn);
             var listed = store.GetModules().Select(m => m.Esn);
             return attached.Union(listed, StringComparer.OrdinalIgnoreCase).OrderBy(e => e).Select(e => (e, $"Module {e}"));
         }

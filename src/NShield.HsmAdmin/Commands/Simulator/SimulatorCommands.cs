@@ -1,0 +1,244 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Simulation;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>A running simulator as the cmdlets show it.</summary>
+    public sealed class HsmSimulatorInfo
+    {
+        /// <summary>The simulator's folder (module state, vendor root, simulator.json).</summary>
+        public string Path { get; set; } = "";
+        public SimulatorTransport Transport { get; set; }
+        public bool Running { get; set; }
+        public string VendorRootPublicKey { get; set; } = "";
+        public SimulatedModule[] Modules { get; set; } = new SimulatedModule[0];
+
+        internal static HsmSimulatorInfo From(Simulator sim) => new HsmSimulatorInfo
+        {
+            Path = sim.Root, Transport = sim.Transport, Running = !sim.Stopped, VendorRootPublicKey = sim.VendorRootPublicKey,
+            Modules = sim.Modules.ToArray(),
+        };
+    }
+
+    /// <summary>Finds simulators: those started in this session, or the one a host's bus names for a module.</summary>
+    internal static class SimulatorRegistry
+    {
+        private static readonly List<string> Started = new List<string>();
+
+        public static void Remember(string root) { lock (Started) if (!Started.Contains(root)) Started.Add(root); }
+        public static void Forget(string root) { lock (Started) Started.Remove(root); }
+        public static IReadOnlyList<string> StartedInSession() { lock (Started) return Started.ToList(); }
+
+        /// <summary>The simulator that owns a module: -SimulatorPath, else this session's, else the host bus's record.</summary>
+        public static Simulator ForModule(string esn, string? simulatorPath, string? hostPath)
+        {
+            if (simulatorPath != null) return Simulator.Open(simulatorPath);
+            foreach (var root in StartedInSession())
+            {
+                var sim = Simulator.Open(root);
+                if (sim.Modules.Any(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase))) return sim;
+            }
+            var store = HostStoreLocation.Resolve(hostPath);
+            var attached = ModuleBus.Read(store).FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
+            if (attached?.SimulatorRoot != null) return Simulator.Open(attached.SimulatorRoot);
+            throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                $"No simulated module {esn} is known: it was not started in this session nor is it attached to {store}. Give -SimulatorPath or -HostPath.", esn);
+        }
+    }
+
+    /// <summary>Start-HsmSimulator: simulated nShield 5s modules (factory state, as shipped) attached to a host store.</summary>
+    [Cmdlet(VerbsLifecycle.Start, "HsmSimulator", SupportsShouldProcess = true)]
+    [OutputType(typeof(HsmSimulatorInfo))]
+    public sealed class StartHsmSimulatorCommand : HsmCmdlet
+    {
+        [Parameter(Position = 0)]
+        [ValidateRange(0, 64)]
+        public int ModuleCount { get; set; } = 1;
+
+        /// <summary>Ssh (real sshd endpoints; default where sshd exists) or InProcess (same firmware, no SSH).</summary>
+        [Parameter]
+        public SimulatorTransport? Transport { get; set; }
+
+        /// <summary>Folder for the simulator's state. Default: a new folder under the temp directory.</summary>
+        [Parameter]
+        public string? SimulatorPath { get; set; }
+
+        protected override void EndProcessing()
+        {
+            var hostPath = HostStoreLocation.Resolve(ResolvedHostPath);
+            if (!ShouldProcess(hostPath, $"Start {ModuleCount} simulated module(s) attached to this host")) return;
+            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport,
+                SimulatorPath == null ? null : ResolvePath(SimulatorPath)));
+            SimulatorRegistry.Remember(sim.Root);
+            WriteObject(HsmSimulatorInfo.From(sim));
+        }
+    }
+
+    /// <summary>Stop-HsmSimulator: stops every sshd a simulator started; nothing is left listening.</summary>
+    [Cmdlet(VerbsLifecycle.Stop, "HsmSimulator", SupportsShouldProcess = true)]
+    public sealed class StopHsmSimulatorCommand : PSCmdlet
+    {
+        /// <summary>The simulator's folder (the Path of Start-HsmSimulator's output). Default: every simulator started in this session.</summary>
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Alias("SimulatorPath")]
+        public string[]? Path { get; set; }
+
+        /// <summary>Also delete the simulator's folder.</summary>
+        [Parameter]
+        public SwitchParameter Remove { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var roots = Path?.Select(p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p)).ToList() ?? SimulatorRegistry.StartedInSession().ToList();
+            foreach (var root in roots)
+            {
+                if (!ShouldProcess(root, "Stop the simulator")) continue;
+                try
+                {
+                    Simulator.Stop(root);
+                    SimulatorRegistry.Forget(root);
+                    if (Remove) Directory.Delete(root, true);
+                }
+                catch (HsmException ex) { WriteError(HsmCmdlet.ToErrorRecord(ex)); }
+            }
+        }
+    }
+
+    /// <summary>Get-HsmSimulator: simulators started in this session (or the one in -Path).</summary>
+    [Cmdlet(VerbsCommon.Get, "HsmSimulator")]
+    [OutputType(typeof(HsmSimulatorInfo))]
+    public sealed class GetHsmSimulatorCommand : PSCmdlet
+    {
+        [Parameter(Position = 0)]
+        public string[]? Path { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            foreach (var root in Path?.Select(p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p)) ?? SimulatorRegistry.StartedInSession())
+            {
+                try { WriteObject(HsmSimulatorInfo.From(Simulator.Open(root))); }
+                catch (HsmException ex) { WriteError(HsmCmdlet.ToErrorRecord(ex)); }
+            }
+        }
+    }
+
+    /// <summary>Add-HsmSimulatedModule: plug new factory-state modules into a host.</summary>
+    [Cmdlet(VerbsCommon.Add, "HsmSimulatedModule", SupportsShouldProcess = true)]
+    [OutputType(typeof(SimulatedModule))]
+    public sealed class AddHsmSimulatedModuleCommand : HsmCmdlet
+    {
+        [Parameter(Position = 0)]
+        [ValidateRange(1, 64)]
+        public int Count { get; set; } = 1;
+
+        /// <summary>The simulator to add to. Default: the one started last in this session.</summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [Alias("Path")]
+        public string? SimulatorPath { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var root = SimulatorPath != null ? ResolvePath(SimulatorPath) : SimulatorRegistry.StartedInSession().LastOrDefault();
+            if (root == null)
+                Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
+            var hostPath = HostStoreLocation.Resolve(ResolvedHostPath);
+            if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
+            foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
+        }
+    }
+
+    /// <summary>Shared parameters of the cmdlets that act on one simulated module.</summary>
+    public abstract class SimulatedModuleCmdlet : HsmCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EsnCompleter))]
+        public string Esn { get; set; } = "";
+
+        [Parameter]
+        public string? SimulatorPath { get; set; }
+
+        protected Simulator Owner() => Engine(() => SimulatorRegistry.ForModule(Esn, SimulatorPath == null ? null : ResolvePath(SimulatorPath), ResolvedHostPath));
+    }
+
+    /// <summary>Remove-HsmSimulatedModule: unplug a module (its endpoints stop; its state is deleted).</summary>
+    [Cmdlet(VerbsCommon.Remove, "HsmSimulatedModule", SupportsShouldProcess = true)]
+    public sealed class RemoveHsmSimulatedModuleCommand : SimulatedModuleCmdlet
+    {
+        protected override void ProcessRecord()
+        {
+            var sim = Owner();
+            if (ShouldProcess(Esn, "Detach and remove the simulated module")) Engine(() => sim.RemoveModule(Esn));
+        }
+    }
+
+    /// <summary>Move-HsmSimulatedModule: the physical move of a module from one host to another (state kept).</summary>
+    [Cmdlet(VerbsCommon.Move, "HsmSimulatedModule", SupportsShouldProcess = true)]
+    [OutputType(typeof(SimulatedModule))]
+    public sealed class MoveHsmSimulatedModuleCommand : SimulatedModuleCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 1)]
+        [ValidateNotNullOrEmpty]
+        public string DestinationHostPath { get; set; } = "";
+
+        protected override void ProcessRecord()
+        {
+            var sim = Owner();
+            var destination = ResolvePath(DestinationHostPath);
+            if (ShouldProcess(Esn, $"Unplug from its host and plug into {destination}"))
+                WriteObject(Engine(() => sim.MoveModule(Esn, destination)));
+        }
+    }
+
+    /// <summary>Set-HsmSimulatedModule: the recovery button, normal boot, and fault injection.</summary>
+    [Cmdlet(VerbsCommon.Set, "HsmSimulatedModule", SupportsShouldProcess = true)]
+    [OutputType(typeof(SimulatedModule))]
+    public sealed class SetHsmSimulatedModuleCommand : SimulatedModuleCmdlet
+    {
+        /// <summary>Recovery mode: like factory state, and ncoreapi stays off until -BootNormally.</summary>
+        [Parameter] public SwitchParameter PressRecoveryButton { get; set; }
+        [Parameter] public SwitchParameter BootNormally { get; set; }
+        /// <summary>A new server key for these services behind the host's back (a man in the middle).</summary>
+        [Parameter, ArgumentCompleter(typeof(ServiceCompleter))] public string[]? ReplaceServerKey { get; set; }
+        /// <summary>Answer the next -FaultCount runs of this firmware command with E_FAULT (before any change).</summary>
+        [Parameter] public string? FailAt { get; set; }
+        /// <summary>Drop the connection on this command before the change is made.</summary>
+        [Parameter] public string? DropBefore { get; set; }
+        /// <summary>Drop the connection on this command after the change is made (the reply is lost).</summary>
+        [Parameter] public string? DropAfter { get; set; }
+        [Parameter, ValidateRange(1, 1000)] public int FaultCount { get; set; } = 1;
+        /// <summary>Refuse every connection ($true) until set back to $false.</summary>
+        [Parameter] public bool? Refuse { get; set; }
+        /// <summary>Milliseconds every command waits before answering (0 clears).</summary>
+        [Parameter, ValidateRange(0, 600000)] public int? DelayMs { get; set; }
+        /// <summary>The module's clock reads 1970.</summary>
+        [Parameter] public bool? InvalidClock { get; set; }
+        [Parameter] public SwitchParameter ClearFaults { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var sim = Owner();
+            if (!ShouldProcess(Esn, "Change the simulated module")) return;
+            Engine(() =>
+            {
+                if (ClearFaults) sim.ClearFaults(Esn);
+                if (PressRecoveryButton) sim.PressRecoveryButton(Esn);
+                if (BootNormally) sim.BootNormally(Esn);
+                foreach (var service in ReplaceServerKey ?? new string[0]) sim.ReplaceServerKey(Esn, ModuleServices.Canonical(service));
+                if (FailAt != null) sim.InjectFault(Esn, FaultKind.FailAt, FailAt, FaultCount);
+                if (DropBefore != null) sim.InjectFault(Esn, FaultKind.DropBefore, DropBefore, FaultCount);
+                if (DropAfter != null) sim.InjectFault(Esn, FaultKind.DropAfter, DropAfter, FaultCount);
+                if (DelayMs != null) sim.SetDelay(Esn, DelayMs.Value);
+                if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
+                if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
+            });
+            WriteObject(Engine(() => sim.GetModule(Esn)));
+        }
+    }
+}
