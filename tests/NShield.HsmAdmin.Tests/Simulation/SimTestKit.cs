@@ -27,7 +27,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
         }
 
         /// <summary>Ed25519 key pair from ssh-keygen; returns (private key path, public line).</summary>
-        public (string KeyFile, string PublicLine) NewClientKey(string name)
+        public (string KeyFile, string Line) NewClientKey(string name)
         {
             var f = Path.Combine(Dir, "keys", name);
             Directory.CreateDirectory(Path.GetDirectoryName(f)!);
