@@ -43,7 +43,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             if (!File.Exists(f))
             {
                 File.WriteAllText(f, DefaultCredential.PrivateKeyOpenSsh);
-                File.SetUnixFileMode(f, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(f, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
             return f;
         }
