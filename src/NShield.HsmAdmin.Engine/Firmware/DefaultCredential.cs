@@ -15,8 +15,22 @@ namespace NShield.HsmAdmin.Firmware
 
         public const string Comment = "nshield-sim-default-sshadmin";
 
-        private static readonly Lazy<byte[]> PublicRaw = new Lazy<byte[]>(() => SshWire.Ed25519Public(Seed));
-        private static readonly Lazy<string> Line = new Lazy<string>(() => SshWire.Ed25519Line(PublicRaw.Value, Comment));
+        /// <summary>authorized_keys line of the default credential. A constant (not derived at run time) so the firmware,
+        /// which checks it on every command, never pays for Ed25519 point arithmetic at start-up; a test checks it matches the seed.</summary>
+        public const string PublicKeyLine = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFEANbmMjjz4XF0kDorT3DRF3ZEfMLoD38at/gUE00nl " + Comment;
+
+        /// <summary>SHA256 fingerprint as ssh-keygen -l prints it.</summary>
+        public const string Fingerprint = "SHA256:BU1c++RVEjJ4gSb4y9HkOVGHsDHlhOR7+jSm0Fl2mLY";
+
+        /// <summary>The private key as unencrypted openssh-key-v1 text (for `ssh -i` and SSH.NET's PrivateKeyFile). Well-known.</summary>
+        public const string PrivateKeyOpenSsh =
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n" +
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n" +
+            "QyNTUxOQAAACBRADW5jI48+FxdJA6K09w0Rd2RHzC6A9/Grf4FBNNJ5QAAAKDK3pA1yt6Q\n" +
+            "NQAAAAtzc2gtZWQyNTUxOQAAACBRADW5jI48+FxdJA6K09w0Rd2RHzC6A9/Grf4FBNNJ5Q\n" +
+            "AAAED1YbTfBsrD08Dz0ADwnnf9uxrQh1eLTmqzqbQEMSS8glEANbmMjjz4XF0kDorT3DRF\n" +
+            "3ZEfMLoD38at/gUE00nlAAAAHG5zaGllbGQtc2ltLWRlZmF1bHQtc3NoYWRtaW4B\n" +
+            "-----END OPENSSH PRIVATE KEY-----\n";
 
         internal static byte[] Seed
         {
@@ -28,13 +42,5 @@ namespace NShield.HsmAdmin.Firmware
             }
         }
 
-        /// <summary>authorized_keys line of the default credential ("ssh-ed25519 AAAA... nshield-sim-default-sshadmin").</summary>
-        public static string PublicKeyLine => Line.Value;
-
-        /// <summary>SHA256 fingerprint as ssh-keygen -l prints it.</summary>
-        public static string Fingerprint => SshWire.Fingerprint(SshWire.Ed25519Blob(PublicRaw.Value));
-
-        /// <summary>The private key as unencrypted openssh-key-v1 text (for `ssh -i` and SSH.NET's PrivateKeyFile).</summary>
-        public static string PrivateKeyOpenSsh => SshWire.Ed25519PrivateKeyText(Seed, Comment);
     }
 }

@@ -56,10 +56,13 @@ namespace NShield.HsmAdmin.Firmware
 
     internal static class ReplyWriter
     {
+        // Relaxed escaping: '+' in base64 stays '+' (JSON is never embedded in HTML here).
+        internal static readonly JsonWriterOptions Options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
         public static string Ok(Action<Utf8JsonWriter> result)
         {
             using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms))
+            using (var w = new Utf8JsonWriter(ms, Options))
             {
                 w.WriteStartObject();
                 w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);
@@ -76,7 +79,7 @@ namespace NShield.HsmAdmin.Firmware
         public static string Error(string code, string message)
         {
             using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms))
+            using (var w = new Utf8JsonWriter(ms, Options))
             {
                 w.WriteStartObject();
                 w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);

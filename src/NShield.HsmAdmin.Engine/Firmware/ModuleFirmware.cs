@@ -240,7 +240,10 @@ namespace NShield.HsmAdmin.Firmware
             var sb = new StringBuilder();
             foreach (var k in keys)
             {
-                var cmd = $"{ShellQuote(s.DotnetPath)} {ShellQuote(s.FirmwareDll)} --module-dir {ShellQuote(l.Dir)} --service {svc} --key {k.Fingerprint}";
+                // A .dll runs under the dotnet host; anything else is a native (Native AOT) firmware executable run directly.
+                var program = s.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
+                    ? $"{ShellQuote(s.DotnetPath)} {ShellQuote(s.FirmwareDll)}" : ShellQuote(s.FirmwareDll);
+                var cmd = $"{program} --module-dir {ShellQuote(l.Dir)} --service {svc} --key {k.Fingerprint}";
                 if (cmd.Contains("\"") || cmd.Contains("\\")) throw new InvalidOperationException("paths must not contain '\"' or '\\'");
                 sb.Append("restrict,command=\"").Append(cmd).Append("\" ").Append(k.ToString()).Append('\n');
             }

@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Firmware
 
         public static bool Signal(int pid, int sig)
         {
-            if (pid <= 1) return false;
+            if (pid == 0 || pid == 1 || pid == -1) return false; // negative = process group
             try { return sys_kill(pid, sig) == 0; }
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
             {

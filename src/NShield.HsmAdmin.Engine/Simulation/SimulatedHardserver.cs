@@ -34,7 +34,11 @@ namespace NShield.HsmAdmin.Simulation
             try
             {
                 using var doc = JsonDocument.Parse(File.ReadAllBytes(p));
-                return doc.RootElement.TryGetProperty("fingerprint", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null;
+                // The store's ClientKeyRecord ("fingerprint"); matched case-insensitively so naming policy changes do not break it.
+                foreach (var prop in doc.RootElement.EnumerateObject())
+                    if (string.Equals(prop.Name, "fingerprint", StringComparison.OrdinalIgnoreCase) && prop.Value.ValueKind == JsonValueKind.String)
+                        return prop.Value.GetString();
+                return null;
             }
             catch (JsonException) { return null; }
         }

@@ -108,8 +108,8 @@ namespace NShield.HsmAdmin.Simulation
             {
                 sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
                     "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
-                sim.DotnetPath = FirmwareLocator.FindDotnet();
                 sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
+                if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
             }
             sim.EnsureVendorRoot();
             sim.Save();
