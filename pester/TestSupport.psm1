@@ -1,6 +1,7 @@
 # Shared set-up of the Pester suite: every test host and simulator lives under one temporary root,
 # and every simulator a test starts is stopped by Remove-TestHosts.
 $script:Root = Join-Path ([IO.Path]::GetTempPath()) ("nshield-pester-" + $PID)
+$script:Simulators = [Collections.Generic.List[string]]::new()
 
 function New-TestHostPath([string] $Name = 'host') {
     $path = Join-Path $script:Root ("$Name-" + [guid]::NewGuid().ToString('N').Substring(0, 6))
@@ -13,11 +14,13 @@ function Start-TestSimulator([int] $ModuleCount = 1, [string] $HostPath = (New-T
     $params = @{ ModuleCount = $ModuleCount; HostPath = $HostPath; SimulatorPath = $simPath }
     if ($Transport) { $params.Transport = $Transport }
     $sim = Start-HsmSimulator @params
+    $script:Simulators.Add($sim.Path)
     $sim | Add-Member -NotePropertyName HostPath -NotePropertyValue $HostPath -PassThru
 }
 
 function Remove-TestHosts {
-    Get-HsmSimulator | Stop-HsmSimulator -ErrorAction Continue
+    foreach ($path in $script:Simulators) { Stop-HsmSimulator -Path $path -ErrorAction Continue }
+    $script:Simulators.Clear()
     Remove-Item $script:Root -Recurse -Force -ErrorAction SilentlyContinue
 }
 
