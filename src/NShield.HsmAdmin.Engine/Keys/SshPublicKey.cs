@@ -126,6 +126,8 @@ namespace NShield.HsmAdmin.Keys
                 if (r.ReadName() != curve.Name) throw SshKeyFormatException.Corrupt("the ECDSA curve name does not match the key type");
                 return (curve.Algorithm, new ECPublicKeyParameters(DecodePoint(curve, r.ReadString()), curve.Domain));
             }
+            // A long "name" is damage, not a type; also keeps arbitrary file bytes out of the message.
+            if (type.Length > 64) throw SshKeyFormatException.Corrupt("the key type name is implausibly long");
             throw SshKeyFormatException.Unsupported($"Key type '{type}'");
         }
 
