@@ -89,7 +89,11 @@ namespace NShield.HsmAdmin.Keys
             if (blob == null) throw new ArgumentNullException(nameof(blob));
             var r = new SshWireReader(blob);
             string type = r.ReadName();
-            var (alg, parameters) = ReadPublicFields(type, r);
+            SshKeyAlgorithm alg;
+            AsymmetricKeyParameter parameters;
+            // BouncyCastle validates keys in its constructors (point on curve, RSA modulus sanity) and throws ArgumentException.
+            try { (alg, parameters) = ReadPublicFields(type, r); }
+            catch (ArgumentException) { throw SshKeyFormatException.Corrupt("the public key numbers are invalid"); }
             if (r.Remaining != 0) throw SshKeyFormatException.Corrupt("extra bytes after the public key");
             return new SshPublicKey(alg, parameters, (byte[])blob.Clone(), comment);
         }
@@ -122,6 +126,8 @@ namespace NShield.HsmAdmin.Keys
                 if (r.ReadName() != curve.Name) throw SshKeyFormatException.Corrupt("the ECDSA curve name does not match the key type");
                 return (curve.Algorithm, new ECPublicKeyParameters(DecodePoint(curve, r.ReadString()), curve.Domain));
             }
+            // A long "name" is damage, not a type; also keeps arbitrary file bytes out of the message.
+            if (type.Length > 64) throw SshKeyFormatException.Corrupt("the key type name is implausibly long");
             throw SshKeyFormatException.Unsupported($"Key type '{type}'");
         }
 
