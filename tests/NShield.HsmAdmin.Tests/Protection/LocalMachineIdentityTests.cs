@@ -71,3 +71,33 @@ namespace NShield.HsmAdmin.Tests.Protection
         }
     }
 }
+
+namespace NShield.HsmAdmin.Tests.Protection
+{
+    public class SmbiosParserTests
+    {
+        /// <summary>A raw table as Windows returns it: 8-byte header, a type 1 and a type 2 structure, end marker.</summary>
+        static byte[] Table()
+        {
+            var t = new System.Collections.Generic.List<byte> { 0, 3, 4, 0, 0, 0, 0, 0 };
+            var type1 = new byte[0x1B];
+            type1[0] = 1; type1[1] = 0x1B;
+            var uuid = new System.Guid("4c4c4544-0042-3510-8052-b1c04f4b4e32").ToByteArray();
+            System.Array.Copy(uuid, 0, type1, 8, 16);
+            t.AddRange(type1); t.AddRange(new byte[] { (byte)'D', (byte)'e', (byte)'l', (byte)'l', 0, 0 });
+            var type2 = new byte[0x0F];
+            type2[0] = 2; type2[1] = 0x0F; type2[4] = 1; type2[7] = 2;
+            t.AddRange(type2); t.AddRange(System.Text.Encoding.ASCII.GetBytes("Vendor\0/ABC123/\0\0"));
+            t.AddRange(new byte[] { 127, 4, 0, 0, 0, 0 });
+            return t.ToArray();
+        }
+
+        [Xunit.Fact]
+        public void Reads_system_uuid_and_baseboard_serial()
+        {
+            Xunit.Assert.Equal("4C4C4544-0042-3510-8052-B1C04F4B4E32", SmbiosParser.SystemUuid(Table()));
+            Xunit.Assert.Equal("/ABC123/", SmbiosParser.BaseboardSerial(Table()));
+            Xunit.Assert.Null(SmbiosParser.SystemUuid(new byte[] { 0, 3, 4, 0, 0, 0, 0, 0, 127, 4, 0, 0, 0, 0 }));
+        }
+    }
+}
