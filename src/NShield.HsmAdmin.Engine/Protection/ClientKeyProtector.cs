@@ -238,9 +238,19 @@ namespace NShield.HsmAdmin.Protection
             Append(buffer, 'D', Encoding.ASCII.GetBytes(MachineCheckLabel));
             foreach (var input in new[] { ProtectionInput.SystemUuid, ProtectionInput.BaseboardId, ProtectionInput.GlobalNonce })
                 if (machineInputs.TryGetValue(input, out var v)) Append(buffer, ProtectionSpec.LetterOf(input), v);
-            var generator = new Pkcs5S2ParametersGenerator(new Sha256Digest());
-            generator.Init(buffer.ToArray(), salt, MachineCheckIterations);
-            return ((KeyParameter)generator.GenerateDerivedMacParameters(128)).GetKey();
+            var material = buffer.ToArray();
+            try
+            {
+                var generator = new Pkcs5S2ParametersGenerator(new Sha256Digest());
+                generator.Init(material, salt, MachineCheckIterations);
+                return ((KeyParameter)generator.GenerateDerivedMacParameters(128)).GetKey();
+            }
+            finally
+            {
+                Array.Clear(material, 0, material.Length);
+                var inner = buffer.GetBuffer();
+                Array.Clear(inner, 0, inner.Length);
+            }
         }
 
         static bool CryptographicEquals(byte[] a, byte[] b)
