@@ -125,5 +125,19 @@ namespace NShield.HsmAdmin.Tests.Store
             var free = ProcessRunner.Run("dotnet", new[] { StressProgram(), dir.Path, "1", "free", "300" }, timeout: TimeSpan.FromSeconds(60));
             Assert.Equal(0, free.ExitCode);
         }
+
+        [Fact]
+        public void An_unprivileged_user_gets_StoreAccessDenied_naming_the_store()
+        {
+            if (Environment.UserName != "root" || !File.Exists("/usr/bin/setpriv")) return; // needs root to drop to nobody
+            using var dir = new TempDirectory();
+            var store = Path.Combine(dir.Path, "store");
+            Directory.CreateDirectory(store);
+            File.SetUnixFileMode(dir.Path, (UnixFileMode)Convert.ToInt32("755", 8));
+            var r = ProcessRunner.Run("/usr/bin/setpriv", new[] { "--reuid=65534", "--regid=65534", "--clear-groups",
+                "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", StressProgram(), store, "1", "nobody" }, timeout: TimeSpan.FromSeconds(60));
+            Assert.Equal(3, r.ExitCode);
+            Assert.StartsWith("StoreAccessDenied: Cannot write the host store " + store, r.StdErr);
+        }
     }
 }
