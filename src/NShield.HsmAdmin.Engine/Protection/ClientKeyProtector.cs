@@ -42,7 +42,8 @@ namespace NShield.HsmAdmin.Protection
     {
         const string DerivationLabel = "NShield.HsmAdmin client key passphrase v1";
         const string MachineCheckLabel = "NShield.HsmAdmin machine check v1";
-        const int MachineCheckIterations = 20000;
+        // Low on purpose: G is 256 random bits, so iterations only matter for S/B-only keys, whose UUIDs are not secret anyway.
+        const int MachineCheckIterations = 2000;
 
         /// <summary>F: fixed nonce built into the software (binds keys to this product, not to any secret).</summary>
         static readonly byte[] FixedNonce = Convert.FromBase64String("3k0n2XyHqGm6Jt4mZb8vFq1r2Ww5S7a9Lc0pNe6uYdI=");
@@ -237,9 +238,19 @@ namespace NShield.HsmAdmin.Protection
             Append(buffer, 'D', Encoding.ASCII.GetBytes(MachineCheckLabel));
             foreach (var input in new[] { ProtectionInput.SystemUuid, ProtectionInput.BaseboardId, ProtectionInput.GlobalNonce })
                 if (machineInputs.TryGetValue(input, out var v)) Append(buffer, ProtectionSpec.LetterOf(input), v);
-            var generator = new Pkcs5S2ParametersGenerator(new Sha256Digest());
-            generator.Init(buffer.ToArray(), salt, MachineCheckIterations);
-            return ((KeyParameter)generator.GenerateDerivedMacParameters(128)).GetKey();
+            var material = buffer.ToArray();
+            try
+            {
+                var generator = new Pkcs5S2ParametersGenerator(new Sha256Digest());
+                generator.Init(material, salt, MachineCheckIterations);
+                return ((KeyParameter)generator.GenerateDerivedMacParameters(128)).GetKey();
+            }
+            finally
+            {
+                Array.Clear(material, 0, material.Length);
+                var inner = buffer.GetBuffer();
+                Array.Clear(inner, 0, inner.Length);
+            }
         }
 
         static bool CryptographicEquals(byte[] a, byte[] b)

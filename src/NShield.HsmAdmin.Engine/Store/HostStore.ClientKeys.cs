@@ -34,9 +34,10 @@ namespace NShield.HsmAdmin.Store
         public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
         {
             service = ModuleServices.Canonical(service);
+            var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
             return Write(() =>
             {
-                StageClientKey(service, key, protection, passphrase);
+                WritePending(service, record, protectedKey);
                 PromoteClientKey(service);
                 return ReadRecord(service, pending: false)!;
             });
@@ -73,7 +74,13 @@ namespace NShield.HsmAdmin.Store
         public ClientKeyRecord StageClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
         {
             service = ModuleServices.Canonical(service);
-            // Protect before locking: bcrypt-pbkdf is the slow part and touches no store file.
+            var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
+            return Write(() => WritePending(service, record, protectedKey));
+        }
+
+        /// <summary>bcrypt-pbkdf is the slow part and touches no store file: done before taking the lock.</summary>
+        (ClientKeyRecord, ProtectedKey) ProtectOutsideLock(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
+        {
             var protectedKey = _protector.Protect(key, protection, passphrase);
             var record = new ClientKeyRecord
             {
@@ -86,18 +93,20 @@ namespace NShield.HsmAdmin.Store
                 MachineCheck = protectedKey.MachineCheck,
                 InstalledAt = DateTimeOffset.UtcNow,
             };
-            return Write(() =>
-            {
-                SecureFiles.EnsureDirectory(ClientKeysDirectory, FileAccessScope.OwnerOnly);
-                SecureFiles.EnsureDirectory(PendingClientKeysDirectory, FileAccessScope.OwnerOnly);
-                if (File.Exists(PromoteMarkerPath(service))) FinishPromotion(service);
-                SecureFiles.WriteAtomic(KeyFilePath(service, ".key", true), protectedKey.PrivateKeyText, FileAccessScope.OwnerOnly);
-                SecureFiles.WriteAtomic(KeyFilePath(service, ".pub", true), record.PublicKey + "\n", FileAccessScope.Public);
-                StoreJson.WriteFile(KeyFilePath(service, ".json", true), record, FileAccessScope.Public);
-                record.PrivateKeyPath = KeyFilePath(service, ".key", true);
-                record.IsPending = true;
-                return record;
-            });
+            return (record, protectedKey);
+        }
+
+        ClientKeyRecord WritePending(string service, ClientKeyRecord record, ProtectedKey protectedKey)
+        {
+            SecureFiles.EnsureDirectory(ClientKeysDirectory, FileAccessScope.OwnerOnly);
+            SecureFiles.EnsureDirectory(PendingClientKeysDirectory, FileAccessScope.OwnerOnly);
+            if (File.Exists(PromoteMarkerPath(service))) FinishPromotion(service);
+            SecureFiles.WriteAtomic(KeyFilePath(service, ".key", true), protectedKey.PrivateKeyText, FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(KeyFilePath(service, ".pub", true), record.PublicKey + "\n", FileAccessScope.Public);
+            StoreJson.WriteFile(KeyFilePath(service, ".json", true), record, FileAccessScope.Public);
+            record.PrivateKeyPath = KeyFilePath(service, ".key", true);
+            record.IsPending = true;
+            return record;
         }
 
         public ClientKeyRecord? GetPendingClientKey(string service)

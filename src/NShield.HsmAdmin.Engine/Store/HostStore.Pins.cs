@@ -30,11 +30,12 @@ namespace NShield.HsmAdmin.Store
         public IReadOnlyDictionary<string, SshPublicKey> GetPins(string esn)
         {
             esn = Esn.Parse(esn);
+            var lines = ReadPinLines().ToList();
             var result = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
             foreach (var service in ModuleServices.All)
             {
                 var host = PinPrefix + esn + "-" + service;
-                var line = ReadPinLines().FirstOrDefault(l => l.Host == host);
+                var line = lines.FirstOrDefault(l => l.Host == host);
                 if (line.Key != null) result[service] = line.Key;
             }
             return result;

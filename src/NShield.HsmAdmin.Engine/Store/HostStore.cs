@@ -48,8 +48,13 @@ namespace NShield.HsmAdmin.Store
         public IDisposable AcquireLock(TimeSpan timeout)
         {
             bool fresh = !_lock.IsHeldByCurrentFlow;
-            EnsureRoot();
-            var handle = _lock.Acquire(timeout);
+            IDisposable handle;
+            try
+            {
+                EnsureRoot();
+                handle = _lock.Acquire(timeout);
+            }
+            catch (UnauthorizedAccessException e) { throw AccessDenied(e); }
             if (fresh)
             {
                 try { CompleteInterruptedPromotions(); }
@@ -63,8 +68,15 @@ namespace NShield.HsmAdmin.Store
         {
             using (AcquireLock(DefaultLockTimeout))
             lock (_lock.FileGate)
-                return change();
+            {
+                try { return change(); }
+                catch (UnauthorizedAccessException e) { throw AccessDenied(e); }
+            }
         }
+
+        HsmException AccessDenied(Exception e) => new HsmException(HsmErrorIds.StoreAccessDenied, HsmErrorKind.PermissionDenied,
+            $"Cannot write the host store {Root}: {e.Message.TrimEnd('.')}. Run elevated, or use a store of your own (-HostPath or {HostStoreLocation.HomeVariable}).",
+            Root, e);
 
         void Write(Action change) => Write<object?>(() => { change(); return null; });
 

@@ -76,8 +76,18 @@ namespace NShield.HsmAdmin.Store
         {
             if (IsWindows)
             {
-                if (File.Exists(target)) File.Replace(source, target, null, ignoreMetadataErrors: true);
-                else File.Move(source, target);
+                // A lock-free reader holding the target open makes Replace fail for a moment: retry briefly.
+                for (int attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        if (File.Exists(target)) File.Replace(source, target, null, ignoreMetadataErrors: true);
+                        else File.Move(source, target);
+                        return;
+                    }
+                    catch (IOException) when (attempt < 20) { System.Threading.Thread.Sleep(10 + attempt * 5); }
+                    catch (UnauthorizedAccessException) when (attempt < 20) { System.Threading.Thread.Sleep(10 + attempt * 5); }
+                }
             }
             else
             {

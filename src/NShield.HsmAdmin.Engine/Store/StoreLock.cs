@@ -24,6 +24,7 @@ namespace NShield.HsmAdmin.Store
         readonly AsyncLocal<Holder?> _holder = new AsyncLocal<Holder?>();
 
         public string LockPath { get; }
+        string OwnerPath => LockPath + ".owner";
         /// <summary>Guards each single read-modify-write of a store file among threads of this process.</summary>
         public object FileGate { get; } = new object();
 
@@ -63,17 +64,18 @@ namespace NShield.HsmAdmin.Store
                 try
                 {
                     var fs = new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                    // Who holds it, for the timeout message of the next waiter (readable on Unix, where flock is advisory).
-                    var info = Encoding.UTF8.GetBytes($"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n");
-                    fs.SetLength(0);
-                    fs.Write(info, 0, info.Length);
-                    fs.Flush();
+                    // Who holds it, for the timeout message of the next waiter. A separate file: the locked one cannot be
+                    // opened by others at all. Informational only, so not flushed to disk.
+                    try { File.WriteAllText(OwnerPath, $"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"); }
+                    catch (IOException) { }
+                    catch (UnauthorizedAccessException) { }
                     return fs;
                 }
                 catch (IOException) when (clock.Elapsed < remaining)
                 {
                     Thread.Sleep(random.Next(1, delay + 1));
-                    delay = Math.Min(delay * 2, 50);
+                    // Short polls: the lock is usually held for milliseconds and file locks cannot be waited on portably.
+                    delay = Math.Min(delay * 2, 8);
                 }
                 catch (IOException e)
                 {
@@ -86,9 +88,7 @@ namespace NShield.HsmAdmin.Store
         {
             try
             {
-                using var fs = new FileStream(LockPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-                using var reader = new StreamReader(fs);
-                var line = reader.ReadLine();
+                var line = File.ReadAllText(OwnerPath).Trim();
                 return string.IsNullOrWhiteSpace(line) ? "" : $" ({line})";
             }
             catch (IOException) { return ""; }

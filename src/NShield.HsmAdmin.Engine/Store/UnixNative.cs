@@ -29,7 +29,12 @@ namespace NShield.HsmAdmin.Store
         static int O_CREAT => IsMac ? 0x200 : 0x40;
         static int O_EXCL => IsMac ? 0x800 : 0x80;
         static int O_CLOEXEC => IsMac ? 0x1000000 : 0x80000;
-        const int EEXIST = 17;
+        const int EEXIST = 17, EACCES = 13, EPERM = 1;
+
+        /// <summary>Permission errors as UnauthorizedAccessException, like the rest of System.IO, so callers map them once.</summary>
+        static Exception Failure(string what, int errno) => errno == EACCES || errno == EPERM
+            ? new UnauthorizedAccessException($"{what}: {new Win32Exception(errno).Message}")
+            : new System.IO.IOException($"{what}: {new Win32Exception(errno).Message}");
 
         /// <summary>Creates a new file with exactly <paramref name="mode"/> (chmod after, since umask may strip bits) and returns its fd.</summary>
         public static int CreateExclusive(string path, int mode)
@@ -39,7 +44,7 @@ namespace NShield.HsmAdmin.Store
             {
                 int errno = Marshal.GetLastWin32Error();
                 if (errno == EEXIST) throw new System.IO.IOException($"File '{path}' already exists.");
-                throw new System.IO.IOException($"Cannot create '{path}': {new Win32Exception(errno).Message}");
+                throw Failure($"Cannot create '{path}'", errno);
             }
             Chmod(path, mode);
             return fd;
@@ -48,7 +53,7 @@ namespace NShield.HsmAdmin.Store
         public static void Chmod(string path, int mode)
         {
             if (chmod_(path, mode) != 0)
-                throw new System.IO.IOException($"chmod {Convert.ToString(mode, 8)} '{path}' failed: {new Win32Exception(Marshal.GetLastWin32Error()).Message}");
+                throw Failure($"chmod {Convert.ToString(mode, 8)} '{path}' failed", Marshal.GetLastWin32Error());
         }
 
         /// <summary>mkdir with a mode; returns false if it already exists.</summary>
@@ -57,14 +62,14 @@ namespace NShield.HsmAdmin.Store
             if (mkdir_(path, mode) == 0) { Chmod(path, mode); return true; }
             int errno = Marshal.GetLastWin32Error();
             if (errno == EEXIST) return false;
-            throw new System.IO.IOException($"Cannot create directory '{path}': {new Win32Exception(errno).Message}");
+            throw Failure($"Cannot create directory '{path}'", errno);
         }
 
         /// <summary>rename(2): atomically replaces <paramref name="to"/>.</summary>
         public static void Rename(string from, string to)
         {
             if (rename_(from, to) != 0)
-                throw new System.IO.IOException($"rename '{from}' -> '{to}' failed: {new Win32Exception(Marshal.GetLastWin32Error()).Message}");
+                throw Failure($"rename '{from}' -> '{to}' failed", Marshal.GetLastWin32Error());
         }
 
         /// <summary>fsync a directory so a rename inside it survives power loss (best effort).</summary>
