@@ -32,8 +32,8 @@ function Split-Sections([string[]] $lines, [string] $prefix) {
     $sections = [System.Collections.Specialized.OrderedDictionary]::new()
     $current = $null; $body = $null; $fence = $false
     foreach ($line in $lines) {
-        if ($line -match '^\s*```') { $fence = -not $fence }
-        if (-not $fence -and $line.StartsWith($prefix) -and -not $line.StartsWith($prefix + '#')) {
+        if ($line.TrimStart().StartsWith('```', [StringComparison]::Ordinal)) { $fence = -not $fence }
+        if (-not $fence -and $line.StartsWith($prefix, [StringComparison]::Ordinal) -and -not $line.StartsWith($prefix + '#', [StringComparison]::Ordinal)) {
             if ($null -ne $current) { $sections[$current] = $body.ToArray() }
             $current = $line.Substring($prefix.Length).Trim()
             $body = [System.Collections.Generic.List[string]]::new()
@@ -63,7 +63,11 @@ function Get-Paragraphs([string[]] $lines) {
     }
     if ($buf.Count) { $paras.Add(($buf -join ' ')) }
     # Markdown emphasis and code spans read as noise in a console.
-    @($paras | ForEach-Object { if ($_ -match '^```') { ($_ -split "`n" | Select-Object -Skip 1 | Select-Object -SkipLast 1) -join "`n" } else { $_ -replace '`', '' -replace '\*\*', '' } })
+    $out = foreach ($p in $paras) {
+        if ($p.StartsWith('```', [StringComparison]::Ordinal)) { $l = $p -split "`n"; if ($l.Count -gt 2) { $l[1..($l.Count - 2)] -join "`n" } else { '' } }
+        else { $p -replace '`', '' -replace '\*\*', '' }
+    }
+    @($out)
 }
 
 function Get-Fences([string[]] $lines) {
@@ -85,7 +89,8 @@ function Read-HelpMarkdown([string] $path) {
     $i = 0
     if ($lines.Count -and $lines[0].Trim() -eq '---') { $i = 1; while ($i -lt $lines.Count -and $lines[$i].Trim() -ne '---') { $i++ }; $i++ }
     $lines = $lines[$i..($lines.Count - 1)]
-    $nameLine = $lines | Where-Object { $_ -match '^# ' } | Select-Object -First 1
+    $nameLine = $null
+    foreach ($line in $lines) { if ($line.StartsWith('# ', [StringComparison]::Ordinal)) { $nameLine = $line; break } }
     if (-not $nameLine) { throw "$path has no '# Name' heading." }
     $sections = Split-Sections $lines '## '
     foreach ($required in 'SYNOPSIS', 'SYNTAX', 'DESCRIPTION', 'EXAMPLES', 'PARAMETERS', 'INPUTS', 'OUTPUTS', 'NOTES', 'RELATED LINKS') {
@@ -105,7 +110,7 @@ function Read-HelpMarkdown([string] $path) {
     }
     foreach ($set in (Split-Sections $sections['SYNTAX'] '### ').GetEnumerator()) {
         $code = (Get-Fences $set.Value).Code -join ' '
-        $order = @([regex]::Matches($code, '(?<=[\s\[])-(\w+)') | ForEach-Object { $_.Groups[1].Value })
+        $order = foreach ($m in [regex]::Matches($code, '(?<=[\s\[])-(\w+)')) { $m.Groups[1].Value }
         $help.Sets += [pscustomobject]@{ Name = ($set.Key -replace '\s*\(Default\)\s*$', ''); Order = $order }
     }
     foreach ($p in (Split-Sections $sections['PARAMETERS'] '### ').GetEnumerator()) {
@@ -193,10 +198,11 @@ function Write-Command($w, $help) {
     foreach ($set in $help.Sets) {
         $w.WriteStartElement('syntaxItem', $nsCommand)
         $w.WriteElementString('name', $nsMaml, $help.Name)
-        $inSet = @($help.Parameters | Where-Object { $_.Sets -contains '(All)' -or $_.Sets -contains $set.Name })
-        # The order of the markdown syntax block (positional first, as PowerShell prints it); the rest after.
-        $ordered = @($set.Order | ForEach-Object { $n = $_; $inSet | Where-Object { $_.Name -eq $n } }) + @($inSet | Where-Object { $set.Order -notcontains $_.Name })
-        foreach ($p in $ordered) { Write-Parameter $w $p $true }
+        $byName = @{}
+        foreach ($p in $help.Parameters) { if ($p.Sets -contains '(All)' -or $p.Sets -contains $set.Name) { $byName[$p.Name] = $p } }
+        # The order of the markdown syntax block (positional first, as PowerShell prints it); any others after.
+        foreach ($n in $set.Order) { if ($byName.ContainsKey($n)) { Write-Parameter $w $byName[$n] $true; $byName.Remove($n) } }
+        foreach ($p in $help.Parameters) { if ($byName.ContainsKey($p.Name)) { Write-Parameter $w $p $true } }
         $w.WriteEndElement()
     }
     $w.WriteEndElement()
@@ -241,11 +247,15 @@ function Write-Command($w, $help) {
     $w.WriteEndElement()
 }
 
-$sources = @(Get-ChildItem -Path $SourcePath -Filter '*-*.md' | Sort-Object Name)
+# .NET calls rather than Get-ChildItem/Join-Path/Copy-Item: auto-loading Microsoft.PowerShell.Management
+# costs about a second, which is most of this script's time.
+$SourcePath = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SourcePath)
+$outputFull = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($OutputPath)
+$sources = [System.IO.Directory]::GetFiles($SourcePath, '*-*.md')
+[Array]::Sort($sources, [StringComparer]::Ordinal)
 if ($sources.Count -eq 0) { throw "No help markdown (<Verb-Noun>.md) in $SourcePath." }
-$null = New-Item -ItemType Directory -Force -Path $OutputPath
-$outputFull = (Resolve-Path $OutputPath).ProviderPath
-$mamlPath = Join-Path $outputFull 'NShield.HsmAdmin.dll-Help.xml'
+$null = [System.IO.Directory]::CreateDirectory($outputFull)
+$mamlPath = [System.IO.Path]::Combine($outputFull, 'NShield.HsmAdmin.dll-Help.xml')
 
 $settings = [System.Xml.XmlWriterSettings]::new()
 $settings.Indent = $true
@@ -255,12 +265,13 @@ try {
     $w.WriteStartDocument()
     $w.WriteStartElement('helpItems', 'http://msh')
     $w.WriteAttributeString('schema', 'maml')
-    foreach ($source in $sources) { Write-Command $w (Read-HelpMarkdown $source.FullName) }
+    $parsed = foreach ($source in $sources) { Read-HelpMarkdown $source }
+    foreach ($help in $parsed) { Write-Command $w $help }
     $w.WriteEndElement()
     $w.WriteEndDocument()
 }
 finally { $w.Dispose() }
 
-$about = Join-Path (Split-Path $SourcePath) 'about_NShield.HsmAdmin.help.txt'
-if (Test-Path $about) { Copy-Item $about (Join-Path $outputFull 'about_NShield.HsmAdmin.help.txt') -Force }
+$about = [System.IO.Path]::Combine([System.IO.Path]::GetDirectoryName($SourcePath.TrimEnd('/', '\')), 'about_NShield.HsmAdmin.help.txt')
+if ([System.IO.File]::Exists($about)) { [System.IO.File]::Copy($about, [System.IO.Path]::Combine($outputFull, 'about_NShield.HsmAdmin.help.txt'), $true) }
 Write-Verbose "Wrote help for $($sources.Count) cmdlets to $mamlPath"
