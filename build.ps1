@@ -27,6 +27,14 @@ $env:DOTNET_NOLOGO = '1'
 $root = $PSScriptRoot
 $bin = Join-Path $root 'bin'
 
+# The pwsh running this script: as a dotnet tool, the process is dotnet, so start pwsh.dll through it.
+function Invoke-ChildPwsh {
+    $dll = Join-Path $PSHOME 'pwsh.dll'
+    $exe = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+    if ((Get-Process -Id $PID).ProcessName -eq 'dotnet' -and (Test-Path $dll)) { & dotnet $dll -NoProfile -NonInteractive @args }
+    else { & $exe -NoProfile -NonInteractive @args }
+}
+
 function Invoke-Native([string] $what, [scriptblock] $block) {
     & $block
     if ($LASTEXITCODE -ne 0) { throw "$what failed (exit $LASTEXITCODE)" }
@@ -59,8 +67,7 @@ function Invoke-Pester {
     $summary = Join-Path $root 'out/pester-summary.json'
     New-Item -ItemType Directory -Force (Split-Path $summary) | Out-Null
     if (Test-Path $summary) { Remove-Item $summary }
-    $pwsh = (Get-Process -Id $PID).Path
-    & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'pester/Invoke-PesterSuite.ps1') -SummaryPath $summary -Filter $Filter | Out-Host
+    Invoke-ChildPwsh -File (Join-Path $root 'pester/Invoke-PesterSuite.ps1') -SummaryPath $summary -Filter $Filter | Out-Host
     if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
     Get-Content $summary -Raw | ConvertFrom-Json
 }
@@ -80,14 +87,12 @@ switch ($Task) {
     }
     'demo' {
         Invoke-Build
-        $pwsh = (Get-Process -Id $PID).Path
-        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'examples/Demo.ps1')
+        Invoke-ChildPwsh -File (Join-Path $root 'examples/Demo.ps1')
         exit $LASTEXITCODE
     }
     'bench' {
         Invoke-Build
-        $pwsh = (Get-Process -Id $PID).Path
-        & $pwsh -NoProfile -NonInteractive -File (Join-Path $root 'bench/Invoke-Benchmark.ps1')
+        Invoke-ChildPwsh -File (Join-Path $root 'bench/Invoke-Benchmark.ps1')
         exit $LASTEXITCODE
     }
 }

@@ -39,7 +39,8 @@ namespace NShield.HsmAdmin.Operations
         private readonly string _hostPath;
         public SimulatedHardserver(string hostPath) { _hostPath = hostPath; }
 
-        public override string? LoadedNcoreapiFingerprint => Simulation.SimulatedHardserver.Read(_hostPath).LoadedNcoreapiFingerprint;
+        // "" = running without an ncoreapi key (started before the host had one).
+        public override string? LoadedNcoreapiFingerprint => Simulation.SimulatedHardserver.Read(_hostPath).LoadedNcoreapiFingerprint ?? "";
         public override string Description => $"simulated hardserver of {_hostPath}";
         public override void Restart(HostStore store) => Simulation.SimulatedHardserver.Restart(_hostPath);
     }

@@ -47,7 +47,7 @@ namespace NShield.HsmAdmin.Commands
                 {
                     var info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, !Offline, ct).ConfigureAwait(false);
                     lock (results) results.Add(info);
-                }, ThrottleLimit, "Reading module status", Stopping);
+                }, ThrottleLimit, "Reading module status", Cancellation);
                 foreach (var info in results.OrderBy(r => r.Esn)) WriteObject(info);
             }
         }

@@ -73,7 +73,7 @@ namespace NShield.HsmAdmin.Commands
                     catch (PSInvalidOperationException) { return false; } // non-interactive: never silent trust
                 });
                 fleet.Run(toEnroll, m => m.Esn, async (m, ct) => fleet.WriteObject(await operation.EnrollAsync(m, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Enrolling modules", Stopping);
+                    ThrottleLimit, "Enrolling modules", Cancellation);
             }
         }
     }

@@ -46,7 +46,7 @@ namespace NShield.HsmAdmin.Commands
                 var move = new MoveOperation(host, backup.Key);
                 var fleet = new FleetRunner(this);
                 fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await move.MoveAsync(m, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Moving modules to another host", Stopping);
+                    ThrottleLimit, "Moving modules to another host", Cancellation);
             }
         }
     }

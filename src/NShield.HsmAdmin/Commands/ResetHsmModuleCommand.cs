@@ -37,7 +37,7 @@ namespace NShield.HsmAdmin.Commands
                 var reset = new ResetOperation(host);
                 var fleet = new FleetRunner(this);
                 fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await reset.ResetAsync(m, Timeout, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Returning modules to factory state", Stopping);
+                    ThrottleLimit, "Returning modules to factory state", Cancellation);
             }
         }
     }

@@ -36,7 +36,7 @@ namespace NShield.HsmAdmin.Commands
                 {
                     WriteWarning($"Completing the {interrupted.Kind.ToLowerInvariant()} interrupted on {interrupted.StartedAt:u} first.");
                     if (ShouldProcess(host.Path, "Complete the interrupted key change"))
-                        WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Stopping));
+                        WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation));
                     return;
                 }
                 using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase)))
@@ -50,7 +50,7 @@ namespace NShield.HsmAdmin.Commands
                         if (await restore.AcceptsAsync(m, backup.Key, ct).ConfigureAwait(false)) lock (accepting) accepting.Add(m);
                         else fleet.WriteError(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
                             $"Module {m.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", m.Esn));
-                    }, ThrottleLimit, "Checking the backup against the modules", Stopping);
+                    }, ThrottleLimit, "Checking the backup against the modules", Cancellation);
                     if (accepting.Count == 0)
                         Fail(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
                             $"No attached module accepts the sshadmin key in '{path}' ({backup.Key.PublicKey.Fingerprint}), so nothing was changed. " +
@@ -58,7 +58,7 @@ namespace NShield.HsmAdmin.Commands
                     if (!ShouldProcess(host.Path, $"Restore the sshadmin key from '{path}' and create new keys for every other service on {accepting.Count} module(s)")) return;
                     Engine(() => restore.InstallSshAdminKey(backup));
                     var journal = Engine(() => roll.Begin(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), accepting, RollKinds.Restore));
-                    var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Stopping);
+                    var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
                     if (result.HardserverRestartNeeded)
                         WriteWarning("The ncoreapi client key is new: restart the hardserver (Restart-HsmHardserver) so it loads it.");
                     WriteObject(result);

@@ -54,7 +54,7 @@ namespace NShield.HsmAdmin.Commands
                         lock (results) results.Add(r);
                         if (r.Error != null) fleet.WriteError(r.Error);
                     }
-                }, ThrottleLimit, "Testing module channels", Stopping);
+                }, ThrottleLimit, "Testing module channels", Cancellation);
 
                 var ordered = results.OrderBy(r => r.Esn).ThenBy(r => ModuleServices.All.ToList().IndexOf(r.Service)).ToList();
                 if (Detailed) foreach (var r in ordered) WriteObject(r);

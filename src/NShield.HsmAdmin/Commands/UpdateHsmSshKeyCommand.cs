@@ -63,7 +63,7 @@ namespace NShield.HsmAdmin.Commands
                 {
                     if (journal == null) { WriteWarning("No key roll is in progress; nothing to revert."); return; }
                     if (!ShouldProcess(host.Path, "Revert the interrupted key roll")) return;
-                    WriteObject(RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: true, Stopping));
+                    WriteObject(RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: true, Cancellation));
                     return;
                 }
                 if (journal != null)
@@ -80,7 +80,7 @@ namespace NShield.HsmAdmin.Commands
                     if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {modules.Count} module(s)")) return;
                     journal = Engine(() => roll.Begin(services, modules, RollKinds.Roll));
                 }
-                var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Stopping);
+                var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
                 if (result.HardserverRestartNeeded)
                 {
                     if (RestartHardserver)

@@ -17,7 +17,8 @@ namespace NShield.HsmAdmin.Commands
     internal sealed class FleetRunner
     {
         private readonly Cmdlet _cmdlet;
-        private readonly BlockingCollection<Action> _toPipeline = new BlockingCollection<Action>();
+        // One queue per Run: a finished run has completed its queue.
+        private BlockingCollection<Action> _toPipeline = new BlockingCollection<Action>();
 
         public FleetRunner(Cmdlet cmdlet) { _cmdlet = cmdlet; }
 
@@ -42,6 +43,7 @@ namespace NShield.HsmAdmin.Commands
             int throttleLimit, string activity, CancellationToken cancellationToken)
         {
             if (items.Count == 0) return;
+            _toPipeline = new BlockingCollection<Action>();
             int done = 0;
             var gate = new SemaphoreSlim(Math.Max(1, throttleLimit));
             var progress = new ProgressRecord(Math.Abs(activity.GetHashCode() % 10000) + 1, activity, $"0 of {items.Count} modules");

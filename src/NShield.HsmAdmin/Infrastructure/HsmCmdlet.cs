@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         public string? HostPath { get; set; }
 
-        protected CancellationToken Stopping => _stopping.Token;
+        protected CancellationToken Cancellation => _stopping.Token;
 
         /// <summary>The -HostPath value resolved against the current PowerShell location.</summary>
         protected string? ResolvedHostPath =>
