@@ -57,6 +57,9 @@ namespace NShield.HsmAdmin
         // Simulator
         public const string SshdNotFound = "SshdNotFound";
         public const string SimulatorStartFailed = "SimulatorStartFailed";
+        public const string SimulatorNotFound = "SimulatorNotFound";
+        public const string UnknownFirmwareCommand = "UnknownFirmwareCommand";
+        public const string UnknownTrustedRoot = "UnknownTrustedRoot";
 
         // Store (appended)
         /// <summary>A trusted root or store document name with characters a file name must not have.</summary>

@@ -126,7 +126,7 @@ namespace NShield.HsmAdmin.Simulation
         }
 
         /// <summary>Opens a simulator persisted in simRoot (started by this or another process).</summary>
-        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
             $"No simulator found in '{simRoot}'.", simRoot);
 
         /// <summary>Stops the simulator persisted in simRoot: every sshd by pid, then verifies no port is left listening.</summary>
@@ -318,7 +318,7 @@ namespace NShield.HsmAdmin.Simulation
         public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
         {
             if (!ModuleFirmware.Verbs.Contains(verb))
-                throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", ModuleFirmware.Verbs)}.", verb);
+                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", ModuleFirmware.Verbs)}.", verb);
             if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
             var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
             Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));

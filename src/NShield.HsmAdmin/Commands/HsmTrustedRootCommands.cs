@@ -84,9 +84,9 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessRecord()
         {
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            if (!ShouldProcess(store.Root, $"Stop trusting vendor root '{Name}'")) return;
+            if (!ShouldProcess($"vendor root '{Name}' of {store.Root}", "Stop trusting it to vouch for module server keys")) return;
             if (!Engine(() => store.RemoveTrustedRoot(Name)))
-                Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{Name}'.", Name));
+                Report(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{Name}'.", Name));
         }
     }
 }

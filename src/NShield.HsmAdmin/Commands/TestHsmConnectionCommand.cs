@@ -7,7 +7,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Test-HsmConnection: per module and service, the pin matches and the host's key authenticates.</summary>
-    [Cmdlet(VerbsDiagnostic.Test, "HsmConnection")]
+    [Cmdlet(VerbsDiagnostic.Test, "HsmConnection", DefaultParameterSetName = "Default")]
     [OutputType(typeof(bool))]
     [OutputType(typeof(HsmConnectionTestResult), ParameterSetName = new[] { "Detailed" })]
     public sealed class TestHsmConnectionCommand : HsmCmdlet

@@ -146,7 +146,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var root = SimulatorPath != null ? ResolvePath(SimulatorPath) : SimulatorRegistry.StartedInSession().LastOrDefault();
             if (root == null)
-                Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
+                Fail(new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
             var hostPath = HostStoreLocation.Resolve(ResolvedHostPath);
             if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
             foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
