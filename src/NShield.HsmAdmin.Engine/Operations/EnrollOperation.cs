@@ -222,21 +222,23 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>
         internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct)
         {
-            var ok = new List<string>();
-            foreach (var service in ModuleServices.All)
+            // Each service is its own endpoint: check them side by side rather than one after another.
+            var checks = ModuleServices.All.Select(async service =>
             {
                 try
                 {
                     using (var channel = await _host.OpenPinnedAsync(module, service, ct).ConfigureAwait(false))
                         await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
-                    ok.Add(service);
+                    return service;
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == "Recovery")
                 {
                     Warn?.Invoke($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
+                    return null;
                 }
-            }
-            return ok.ToArray();
+            }).ToList();
+            var verified = await Task.WhenAll(checks).ConfigureAwait(false);
+            return verified.Where(s => s != null).Select(s => s!).ToArray();
         }
 
         private async Task EnsureClientKeysAsync(CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Threading.Tasks;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 
@@ -48,9 +49,9 @@ namespace NShield.HsmAdmin.Commands
                 var fleet = new FleetRunner(this);
                 fleet.Run(modules, m => m.Esn, async (m, ct) =>
                 {
-                    foreach (var service in services)
+                    var perService = await Task.WhenAll(services.Select(s => inspection.TestAsync(m, s, ct))).ConfigureAwait(false);
+                    foreach (var r in perService)
                     {
-                        var r = await inspection.TestAsync(m, service, ct).ConfigureAwait(false);
                         lock (results) results.Add(r);
                         if (r.Error != null) fleet.WriteError(r.Error);
                     }

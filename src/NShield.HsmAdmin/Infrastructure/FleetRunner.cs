@@ -44,6 +44,11 @@ namespace NShield.HsmAdmin.Commands
         {
             if (items.Count == 0) return;
             _toPipeline = new BlockingCollection<Action>();
+            // SSH.NET parks a thread per connection; without enough pool threads up front, a fleet of 16 waits
+            // for the pool to grow one thread per half second.
+            ThreadPool.GetMinThreads(out var workers, out var io);
+            var wanted = Math.Min(items.Count, throttleLimit) * 2 + 4;
+            if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
             int done = 0;
             var gate = new SemaphoreSlim(Math.Max(1, throttleLimit));
             var progress = new ProgressRecord(Math.Abs(activity.GetHashCode() % 10000) + 1, activity, $"0 of {items.Count} modules");

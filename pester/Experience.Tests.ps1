@@ -1,0 +1,76 @@
+# Issue 6: how the module feels in a shell: completion, JSON, errors, -WhatIf, Ctrl+C.
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    $manifest = Join-Path $repo 'NShield.HsmAdmin.psd1'
+    Import-Module $manifest -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+    $sim = Start-TestSimulator -ModuleCount 2
+    $h = $sim.HostPath
+    Invoke-HsmEnroll -HostPath $h | Out-Null
+    function Complete([string] $line) { (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText }
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'Tab completion' {
+    It 'completes ESNs from the host''s modules' {
+        $esn = $sim.Modules[0].Esn
+        Complete "Test-HsmConnection -HostPath '$h' -Esn $($esn.Substring(0, 3))" | Should -Contain $esn
+        Complete "Get-HsmSshKey -HostPath '$h' -Esn " | Should -HaveCount 2
+    }
+    It 'completes services, algorithms and protection flags' {
+        Complete 'Get-HsmSshKey -Service nc' | Should -Be 'ncoreapi'
+        Complete 'Update-HsmSshKey -Algorithm Ecdsa' | Should -Be @('EcdsaP256', 'EcdsaP384', 'EcdsaP521')
+        Complete 'Update-HsmSshKey -Protection KF' | Should -Contain 'KFG'
+    }
+}
+
+Describe 'Objects in the pipeline' {
+    It 'serialise cleanly to JSON without private material (<_>)' -ForEach @('Get-HsmSshKey', 'Get-HsmModule', 'Test-HsmConnection -Detailed', 'Get-HsmTrustedRoot') {
+        $json = Invoke-Expression "$_ -HostPath '$h'" | ConvertTo-Json -Depth 4 -WarningAction SilentlyContinue
+        $json | Should -Not -BeNullOrEmpty
+        { $json | ConvertFrom-Json } | Should -Not -Throw
+        $json | Should -Not -Match 'PRIVATE KEY'
+    }
+    It 'bind down the pipeline by property name' {
+        $r = Get-HsmModule -HostPath $h | Test-HsmConnection -HostPath $h -Detailed
+        $r | Should -HaveCount 12
+        (Get-HsmModule -HostPath $h | Select-Object -First 1 | Get-HsmSshKey -HostPath $h) | Should -HaveCount 6
+    }
+}
+
+Describe 'Errors' {
+    It 'carry a stable id, the category and the module as target' {
+        Get-HsmModule -HostPath $h -Esn 'AAAA-BBBB-CCCC' -ErrorVariable errs -ErrorAction SilentlyContinue | Out-Null
+        $errs[0].FullyQualifiedErrorId | Should -Be 'UnknownModule,NShield.HsmAdmin.Commands.GetHsmModuleCommand'
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].TargetObject | Should -Be 'AAAA-BBBB-CCCC'
+    }
+    It 'for bad input change nothing: <Case>' -ForEach @(
+        @{ Case = 'missing backup file'; Command = { Restore-HsmSshKey -HostPath $h -Path (Join-Path $h 'nope.bak') -Confirm:$false -ErrorAction Stop }; Id = 'KeyFileNotFound' }
+        @{ Case = 'unknown service'; Command = { Update-HsmSshKey -HostPath $h -Service bogus -Confirm:$false -ErrorAction Stop }; Id = 'UnknownService' }
+        @{ Case = 'unknown algorithm'; Command = { Update-HsmSshKey -HostPath $h -Algorithm dsa -Confirm:$false -ErrorAction Stop }; Id = 'InvalidAlgorithm' }
+        @{ Case = 'bad protection letters'; Command = { Update-HsmSshKey -HostPath $h -Protection KXZ -Confirm:$false -ErrorAction Stop }; Id = 'InvalidProtection' }
+        @{ Case = 'protection input this machine lacks'; Command = { Update-HsmSshKey -HostPath $h -Service setup -Protection KFS -Confirm:$false -ErrorAction Stop }; Id = 'ProtectionInputUnavailable' }
+        @{ Case = 'bad ESN'; Command = { Reset-HsmModule -HostPath $h -Esn 'zz' -Confirm:$false -ErrorAction Stop }; Id = 'InvalidEsn' }
+    ) {
+        $before = Get-StoreSnapshot $h
+        $Command | Should -Throw -ErrorId "$Id*"
+        Get-StoreSnapshot $h | Should -Be $before
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
+}
+
+Describe 'Ctrl+C during a key roll' {
+    It 'stops cleanly and the next run completes' {
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript("Import-Module '$manifest'; Update-HsmSshKey -HostPath '$h' -Confirm:`$false")
+        $async = $ps.BeginInvoke()
+        Start-Sleep -Milliseconds 1500
+        $ps.Stop()
+        $ps.Dispose()
+        Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'every module accepts the old or the new keys'
+        $r = Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
+}
