@@ -57,5 +57,11 @@ namespace NShield.HsmAdmin
         // Simulator
         public const string SshdNotFound = "SshdNotFound";
         public const string SimulatorStartFailed = "SimulatorStartFailed";
+
+        // Store (appended)
+        /// <summary>A trusted root or store document name with characters a file name must not have.</summary>
+        public const string InvalidName = "InvalidName";
+        /// <summary>This account may not write the host store folder (system default needs root/Administrators).</summary>
+        public const string StoreAccessDenied = "StoreAccessDenied";
     }
 }

@@ -130,7 +130,9 @@ namespace NShield.HsmAdmin.Keys
                 }
                 string type = r.ReadName();
                 if (type != publicKey.KeyType) throw SshKeyFormatException.Corrupt("the private part's key type differs from the public part's");
-                var pair = ReadPrivateFields(r, publicKey);
+                SshKeyPair pair;
+                try { pair = ReadPrivateFields(r, publicKey); }
+                catch (ArgumentException) { throw SshKeyFormatException.Corrupt("the private key numbers are invalid"); }
                 string comment = r.ReadUtf8();
                 var padding = r.ReadRest();
                 if (padding.Length >= (encrypted ? 16 : 8) || padding.Where((b, i) => b != i + 1).Any())
@@ -156,6 +158,9 @@ namespace NShield.HsmAdmin.Keys
         {
             text ??= "";
             int b = text.IndexOf(Begin, StringComparison.Ordinal);
+            string start = text.TrimStart();
+            if (b < 0 && start.Length >= 5 && Begin.StartsWith(start, StringComparison.Ordinal))
+                throw Truncated(); // cut inside the BEGIN line itself
             if (b < 0)
             {
                 int other = text.IndexOf("-----BEGIN ", StringComparison.Ordinal);
@@ -284,7 +289,9 @@ namespace NShield.HsmAdmin.Keys
                 {
                     var curve = EcdsaCurve.ByAlgorithm(publicKey.Algorithm)!;
                     if (r.ReadName() != curve.Name) throw SshKeyFormatException.Corrupt("the ECDSA curve name differs from the key type");
-                    r.ReadString(); // Q again; the check below compares the Q derived from d instead
+                    // Q is stored again here; it must equal the public part's, and the Q derived from d is checked below.
+                    if (!r.ReadString().SequenceEqual(((ECPublicKeyParameters)publicKey.Parameters).Q.GetEncoded(false)))
+                        throw SshKeyFormatException.Corrupt("the two copies of the ECDSA public point differ");
                     BigInteger d = r.ReadMpint();
                     if (d.SignValue <= 0 || d.CompareTo(curve.Domain.N) >= 0) throw SshKeyFormatException.Corrupt("the ECDSA private scalar is out of range");
                     priv = new ECPrivateKeyParameters(d, curve.Domain);

@@ -89,7 +89,11 @@ namespace NShield.HsmAdmin.Keys
             if (blob == null) throw new ArgumentNullException(nameof(blob));
             var r = new SshWireReader(blob);
             string type = r.ReadName();
-            var (alg, parameters) = ReadPublicFields(type, r);
+            SshKeyAlgorithm alg;
+            AsymmetricKeyParameter parameters;
+            // BouncyCastle validates keys in its constructors (point on curve, RSA modulus sanity) and throws ArgumentException.
+            try { (alg, parameters) = ReadPublicFields(type, r); }
+            catch (ArgumentException) { throw SshKeyFormatException.Corrupt("the public key numbers are invalid"); }
             if (r.Remaining != 0) throw SshKeyFormatException.Corrupt("extra bytes after the public key");
             return new SshPublicKey(alg, parameters, (byte[])blob.Clone(), comment);
         }

@@ -1,0 +1,245 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Security;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Protection;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// Client keys: client-keys/&lt;service&gt;.key (openssh-key-v1, 0600/owner-only), .pub (authorized_keys line),
+    /// .json (<see cref="ClientKeyRecord"/>). A roll stages a new set under client-keys/pending/ and promotes it.
+    /// Promotion is atomic through a marker file written first (the commit point): while the marker exists readers see
+    /// each pending file in place of the current one, and the next lock holder finishes an interrupted promotion.
+    /// </summary>
+    public sealed partial class HostStore
+    {
+        static readonly string[] KeyFileExtensions = { ".key", ".pub", ".json" };
+
+        string KeyFilePath(string service, string ext, bool pending) =>
+            Path.Combine(pending ? PendingClientKeysDirectory : ClientKeysDirectory, service + ext);
+
+        string PromoteMarkerPath(string service) => Path.Combine(PendingClientKeysDirectory, service + ".promote");
+
+        // ---- current keys ----
+
+        public ClientKeyRecord? GetClientKey(string service) => ReadRecord(ModuleServices.Canonical(service), pending: false);
+
+        public IReadOnlyList<ClientKeyRecord> GetClientKeys() =>
+            ModuleServices.All.Select(s => ReadRecord(s, pending: false)).Where(r => r != null).Select(r => r!).ToList();
+
+        /// <summary>Saves (or replaces, atomically) the service's client key under <paramref name="protection"/>.</summary>
+        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
+        {
+            service = ModuleServices.Canonical(service);
+            var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
+            return Write(() =>
+            {
+                WritePending(service, record, protectedKey);
+                PromoteClientKey(service);
+                return ReadRecord(service, pending: false)!;
+            });
+        }
+
+        public SshKeyPair OpenClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: false);
+
+        /// <summary>The stored private key text and protection, verbatim (for a backup that keeps its protection).</summary>
+        public ProtectedKey GetProtectedClientKey(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            var (record, text) = ReadKeySet(service, pending: false);
+            return ToProtectedKey(record, text);
+        }
+
+        public bool DeleteClientKey(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            return Write(() =>
+            {
+                // Metadata first: once it is gone the key no longer exists for readers.
+                bool existed = false;
+                foreach (var ext in new[] { ".json", ".key", ".pub" })
+                {
+                    var path = KeyFilePath(service, ext, pending: false);
+                    if (File.Exists(path)) { File.Delete(path); existed = true; }
+                }
+                return existed;
+            });
+        }
+
+        // ---- pending keys (roll) ----
+
+        public ClientKeyRecord StageClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
+        {
+            service = ModuleServices.Canonical(service);
+            var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
+            return Write(() => WritePending(service, record, protectedKey));
+        }
+
+        /// <summary>bcrypt-pbkdf is the slow part and touches no store file: done before taking the lock.</summary>
+        (ClientKeyRecord, ProtectedKey) ProtectOutsideLock(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
+        {
+            var protectedKey = _protector.Protect(key, protection, passphrase);
+            var record = new ClientKeyRecord
+            {
+                Service = service,
+                Algorithm = key.Algorithm,
+                Fingerprint = key.PublicKey.Fingerprint,
+                PublicKey = key.PublicKey.ToAuthorizedKeysLine(),
+                Protection = protection.ToString(),
+                KeyNonce = protectedKey.KeyNonce == null ? null : Convert.ToBase64String(protectedKey.KeyNonce),
+                MachineCheck = protectedKey.MachineCheck,
+                InstalledAt = DateTimeOffset.UtcNow,
+            };
+            return (record, protectedKey);
+        }
+
+        ClientKeyRecord WritePending(string service, ClientKeyRecord record, ProtectedKey protectedKey)
+        {
+            SecureFiles.EnsureDirectory(ClientKeysDirectory, FileAccessScope.OwnerOnly);
+            SecureFiles.EnsureDirectory(PendingClientKeysDirectory, FileAccessScope.OwnerOnly);
+            if (File.Exists(PromoteMarkerPath(service))) FinishPromotion(service);
+            SecureFiles.WriteAtomic(KeyFilePath(service, ".key", true), protectedKey.PrivateKeyText, FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(KeyFilePath(service, ".pub", true), record.PublicKey + "\n", FileAccessScope.Public);
+            StoreJson.WriteFile(KeyFilePath(service, ".json", true), record, FileAccessScope.Public);
+            record.PrivateKeyPath = KeyFilePath(service, ".key", true);
+            record.IsPending = true;
+            return record;
+        }
+
+        public ClientKeyRecord? GetPendingClientKey(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            return File.Exists(PromoteMarkerPath(service)) ? null : ReadRecord(service, pending: true);
+        }
+
+        public IReadOnlyList<ClientKeyRecord> GetPendingClientKeys() =>
+            ModuleServices.All.Select(GetPendingClientKey).Where(r => r != null).Select(r => r!).ToList();
+
+        public SshKeyPair OpenPendingClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: true);
+
+        /// <summary>Makes the staged key the current one, atomically. NoClientKeys if nothing complete is staged.</summary>
+        public void PromoteClientKey(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            Write(() =>
+            {
+                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotion(service); return; }
+                foreach (var ext in KeyFileExtensions)
+                    if (!File.Exists(KeyFilePath(service, ext, true)))
+                        throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
+                            $"No complete pending client key for '{service}' to promote ({KeyFilePath(service, ext, true)} is missing).", service);
+                SecureFiles.WriteAtomic(PromoteMarkerPath(service), ReadRecord(service, pending: true)!.Fingerprint + "\n", FileAccessScope.OwnerOnly);
+                FinishPromotion(service);
+            });
+        }
+
+        public bool DiscardPendingClientKey(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            return Write(() =>
+            {
+                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotion(service); return false; } // committed already
+                bool existed = false;
+                foreach (var ext in new[] { ".json", ".key", ".pub" })
+                {
+                    var path = KeyFilePath(service, ext, true);
+                    if (File.Exists(path)) { File.Delete(path); existed = true; }
+                }
+                return existed;
+            });
+        }
+
+        /// <summary>Idempotent: moves whatever pending files remain, then drops the marker.</summary>
+        void FinishPromotion(string service)
+        {
+            foreach (var ext in KeyFileExtensions) // .key first, .json (what GetClientKey reads) last
+            {
+                var from = KeyFilePath(service, ext, true);
+                if (File.Exists(from)) SecureFiles.ReplaceAtomic(from, KeyFilePath(service, ext, false));
+            }
+            File.Delete(PromoteMarkerPath(service));
+        }
+
+        void CompleteInterruptedPromotions()
+        {
+            if (!Directory.Exists(PendingClientKeysDirectory)) return;
+            foreach (var marker in Directory.GetFiles(PendingClientKeysDirectory, "*.promote"))
+            {
+                var service = Path.GetFileNameWithoutExtension(marker);
+                if (ModuleServices.IsKnown(service))
+                    lock (_lock.FileGate) FinishPromotion(service);
+            }
+        }
+
+        // ---- reading ----
+
+        /// <summary>Reads one file of a key set; during a promotion (marker present) the pending file wins if still there.</summary>
+        string? ReadKeyFile(string service, string ext, bool pending)
+        {
+            if (!pending && File.Exists(PromoteMarkerPath(service)))
+            {
+                var staged = TryReadText(KeyFilePath(service, ext, true));
+                if (staged != null) return staged;
+            }
+            return TryReadText(KeyFilePath(service, ext, pending));
+        }
+
+        static string? TryReadText(string path)
+        {
+            try { return File.ReadAllText(path); }
+            catch (FileNotFoundException) { return null; }
+            catch (DirectoryNotFoundException) { return null; }
+        }
+
+        ClientKeyRecord? ReadRecord(string service, bool pending)
+        {
+            var json = ReadKeyFile(service, ".json", pending);
+            if (json == null) return null;
+            var path = KeyFilePath(service, ".json", pending);
+            var record = StoreJson.Parse<ClientKeyRecord>(json, path);
+            if (record.Service != service || string.IsNullOrEmpty(record.Fingerprint) || !ProtectionSpec.TryParse(record.Protection, out _))
+                throw StoreJson.Corrupt(path, $"it does not describe a '{service}' client key");
+            record.PrivateKeyPath = KeyFilePath(service, ".key", pending);
+            record.IsPending = pending;
+            return record;
+        }
+
+        (ClientKeyRecord Record, string PrivateKeyText) ReadKeySet(string service, bool pending)
+        {
+            var record = ReadRecord(service, pending) ?? throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
+                $"The host has no {(pending ? "pending " : "")}client key for '{service}' in {Root}.", service);
+            var text = ReadKeyFile(service, ".key", pending) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
+                $"The private key file {record.PrivateKeyPath} of the '{service}' client key is missing.", record.PrivateKeyPath);
+            return (record, text);
+        }
+
+        static ProtectedKey ToProtectedKey(ClientKeyRecord record, string text)
+        {
+            byte[]? nonce = null;
+            if (record.KeyNonce != null)
+            {
+                try { nonce = Convert.FromBase64String(record.KeyNonce); }
+                catch (FormatException e) { throw StoreJson.Corrupt(Path.ChangeExtension(record.PrivateKeyPath, ".json"), "keyNonce is not base64", e); }
+            }
+            return new ProtectedKey(text, record.ProtectionSpec, nonce, record.MachineCheck);
+        }
+
+        SshKeyPair OpenKey(string service, SecureString? passphrase, bool pending)
+        {
+            // A promotion may land between reading the metadata and the key: retry once if they disagree.
+            for (int attempt = 0; ; attempt++)
+            {
+                var (record, text) = ReadKeySet(service, pending);
+                var key = _protector.Open(ToProtectedKey(record, text), passphrase, $"The '{service}' client key ({record.PrivateKeyPath})");
+                if (key.PublicKey.Fingerprint == record.Fingerprint) return key;
+                key.Dispose();
+                if (attempt >= 1)
+                    throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
+                        $"The private key file {record.PrivateKeyPath} does not match its metadata (expected {record.Fingerprint}).", record.PrivateKeyPath);
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using NShield.HsmAdmin.Keys;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// Pinned module server keys in a known_hosts-compatible file, one line per (module, service) under the host name
+    /// nshield-&lt;ESN&gt;-&lt;service&gt;, so OpenSSH can check them too:
+    /// ssh -o HostKeyAlias=nshield-8A2C-91F3-0D4E-sshadmin -o UserKnownHostsFile=&lt;KnownHostsPath&gt; ...
+    /// Lines the product did not write (comments, other hosts) are kept as they are.
+    /// </summary>
+    public sealed partial class HostStore
+    {
+        const string PinPrefix = "nshield-";
+
+        public static string PinHostName(string esn, string service) =>
+            PinPrefix + Esn.Parse(esn) + "-" + ModuleServices.Canonical(service);
+
+        public SshPublicKey? GetPin(string esn, string service)
+        {
+            var host = PinHostName(esn, service);
+            return ReadPinLines().Where(l => l.Host == host).Select(l => l.Key).FirstOrDefault();
+        }
+
+        /// <summary>Service -&gt; pinned server key for one module (empty if none).</summary>
+        public IReadOnlyDictionary<string, SshPublicKey> GetPins(string esn)
+        {
+            esn = Esn.Parse(esn);
+            var lines = ReadPinLines().ToList();
+            var result = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
+            foreach (var service in ModuleServices.All)
+            {
+                var host = PinPrefix + esn + "-" + service;
+                var line = lines.FirstOrDefault(l => l.Host == host);
+                if (line.Key != null) result[service] = line.Key;
+            }
+            return result;
+        }
+
+        /// <summary>Replaces every pin of <paramref name="esn"/> with <paramref name="pins"/> (service -&gt; server key).</summary>
+        public void SetPins(string esn, IReadOnlyDictionary<string, SshPublicKey> pins)
+        {
+            esn = Esn.Parse(esn);
+            var newLines = pins.Select(p => (Service: ModuleServices.Canonical(p.Key), p.Value))
+                .OrderBy(p => ModuleServices.All.ToList().IndexOf(p.Service))
+                .Select(p => PinPrefix + esn + "-" + p.Service + " " + p.Value.KeyType + " " + Convert.ToBase64String(p.Value.Blob))
+                .ToList();
+            RewritePins(esn, newLines);
+        }
+
+        public bool RemovePins(string esn) => RewritePins(Esn.Parse(esn), new List<string>());
+
+        bool RewritePins(string esn, List<string> replacement)
+        {
+            return Write(() =>
+            {
+                var lines = File.Exists(KnownHostsPath) ? File.ReadAllLines(KnownHostsPath).ToList() : new List<string>();
+                var prefix = PinPrefix + esn + "-";
+                int removed = lines.RemoveAll(l => HostOf(l)?.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) == true);
+                lines.AddRange(replacement);
+                if (removed == 0 && replacement.Count == 0) return false;
+                var text = new StringBuilder();
+                foreach (var l in lines) text.Append(l).Append('\n');
+                SecureFiles.WriteAtomic(KnownHostsPath, text.ToString(), FileAccessScope.Public);
+                return true;
+            });
+        }
+
+        static string? HostOf(string line)
+        {
+            var t = line.Trim();
+            if (t.Length == 0 || t[0] == '#') return null;
+            int space = t.IndexOf(' ');
+            return space < 0 ? null : t.Substring(0, space);
+        }
+
+        IEnumerable<(string Host, SshPublicKey Key)> ReadPinLines()
+        {
+            string[] lines;
+            try { lines = File.ReadAllLines(KnownHostsPath); }
+            catch (FileNotFoundException) { yield break; }
+            catch (DirectoryNotFoundException) { yield break; }
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var host = HostOf(lines[i]);
+                if (host == null || !host.StartsWith(PinPrefix, StringComparison.Ordinal)) continue;
+                SshPublicKey key;
+                try { key = SshPublicKey.Parse(lines[i].Trim().Substring(host.Length).Trim()); }
+                catch (HsmException e)
+                {
+                    throw StoreJson.Corrupt(KnownHostsPath, $"line {i + 1} for {host} is not a valid key", e);
+                }
+                yield return (host, key);
+            }
+        }
+    }
+}

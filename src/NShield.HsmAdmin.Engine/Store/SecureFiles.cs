@@ -1,0 +1,137 @@
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Security.AccessControl;
+using System.Security.Principal;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// Creates files and folders already restricted to their <see cref="FileAccessScope"/> (never chmod-after-write)
+    /// and writes them atomically: temp file in the same folder, write, Flush(true), rename over the target.
+    /// </summary>
+    internal static class SecureFiles
+    {
+        static bool IsWindows => RuntimeInformation.IsOSPlatform(OSPlatform.Windows);
+
+        static int UnixMode(FileAccessScope scope, bool directory) => scope switch
+        {
+            FileAccessScope.Public => directory ? 0x1ED /*0755*/ : 0x1A4 /*0644*/,
+            _ => directory ? 0x1C0 /*0700*/ : 0x180 /*0600*/,
+        };
+
+        public static void EnsureDirectory(string path, FileAccessScope scope)
+        {
+            if (Directory.Exists(path)) return;
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (!string.IsNullOrEmpty(parent) && !Directory.Exists(parent)) Directory.CreateDirectory(parent);
+            if (IsWindows)
+            {
+                if (scope == FileAccessScope.Public) Directory.CreateDirectory(path);
+                else new DirectoryInfo(path).Create(DirectorySecurityFor(scope));
+            }
+            else UnixNative.MakeDirectory(path, UnixMode(scope, directory: true));
+        }
+
+        /// <summary>Creates a new file (fails if it exists) restricted from birth.</summary>
+        public static FileStream CreateNew(string path, FileAccessScope scope)
+        {
+            if (IsWindows)
+            {
+                if (scope == FileAccessScope.Public)
+                    return new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+                return new FileInfo(path).Create(FileMode.CreateNew, FileSystemRights.Write | FileSystemRights.Read | FileSystemRights.Delete,
+                    FileShare.None, 4096, FileOptions.None, FileSecurityFor(scope));
+            }
+            int fd = UnixNative.CreateExclusive(path, UnixMode(scope, directory: false));
+            return new FileStream(new SafeFileHandle((IntPtr)fd, ownsHandle: true), FileAccess.Write);
+        }
+
+        public static void WriteAtomic(string path, string text, FileAccessScope scope) =>
+            WriteAtomic(path, new UTF8Encoding(false).GetBytes(text), scope);
+
+        public static void WriteAtomic(string path, byte[] content, FileAccessScope scope)
+        {
+            var temp = TempPathFor(path);
+            try
+            {
+                using (var fs = CreateNew(temp, scope))
+                {
+                    fs.Write(content, 0, content.Length);
+                    fs.Flush(flushToDisk: true);
+                }
+                ReplaceAtomic(temp, path);
+            }
+            catch
+            {
+                TryDelete(temp);
+                throw;
+            }
+        }
+
+        /// <summary>Moves <paramref name="source"/> over <paramref name="target"/> in one step (same folder or same volume).</summary>
+        public static void ReplaceAtomic(string source, string target)
+        {
+            if (IsWindows)
+            {
+                // A lock-free reader holding the target open makes Replace fail for a moment: retry briefly.
+                for (int attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        if (File.Exists(target)) File.Replace(source, target, null, ignoreMetadataErrors: true);
+                        else File.Move(source, target);
+                        return;
+                    }
+                    catch (IOException) when (attempt < 20) { System.Threading.Thread.Sleep(10 + attempt * 5); }
+                    catch (UnauthorizedAccessException) when (attempt < 20) { System.Threading.Thread.Sleep(10 + attempt * 5); }
+                }
+            }
+            else
+            {
+                UnixNative.Rename(source, target);
+                UnixNative.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+            }
+        }
+
+        /// <summary>Publishes a fully written temp file under <paramref name="target"/> only if no file is there yet.</summary>
+        public static bool PublishIfAbsent(string source, string target)
+        {
+            try { File.Move(source, target); return true; } // .NET's Unix File.Move uses link(): never overwrites
+            catch (IOException) when (File.Exists(target)) { TryDelete(source); return false; }
+        }
+
+        public static string TempPathFor(string path) =>
+            Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".tmp");
+
+        public static void TryDelete(string path)
+        {
+            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+
+        static FileSecurity FileSecurityFor(FileAccessScope scope)
+        {
+            var security = new FileSecurity();
+            security.SetAccessRuleProtection(isProtected: true, preserveInheritance: false);
+            foreach (var sid in SidsFor(scope))
+                security.AddAccessRule(new FileSystemAccessRule(sid, FileSystemRights.FullControl, AccessControlType.Allow));
+            return security;
+        }
+
+        static DirectorySecurity DirectorySecurityFor(FileAccessScope scope)
+        {
+            var security = new DirectorySecurity();
+            security.SetAccessRuleProtection(isProtected: true, preserveInheritance: false);
+            foreach (var sid in SidsFor(scope))
+                security.AddAccessRule(new FileSystemAccessRule(sid, FileSystemRights.FullControl,
+                    InheritanceFlags.ContainerInherit | InheritanceFlags.ObjectInherit, PropagationFlags.None, AccessControlType.Allow));
+            return security;
+        }
+
+        static SecurityIdentifier[] SidsFor(FileAccessScope scope) => scope == FileAccessScope.Administrators
+            ? new[] { new SecurityIdentifier(WellKnownSidType.BuiltinAdministratorsSid, null), new SecurityIdentifier(WellKnownSidType.LocalSystemSid, null) }
+            : new[] { WindowsIdentity.GetCurrent().User! };
+    }
+}

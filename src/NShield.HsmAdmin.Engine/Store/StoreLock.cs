@@ -1,0 +1,133 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO;
+using System.Text;
+using System.Threading;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// Serialises writers of one store folder. Two layers:
+    /// - across processes: store.lock opened with FileShare.None (flock on Unix, share mode on Windows), retried until the timeout;
+    /// - within a process: a SemaphoreSlim per folder, so threads queue instead of spinning on the file.
+    /// Reentrancy: the lock is reentrant along the holder's async flow (AsyncLocal): an operation that holds it may call any
+    /// store write (which would otherwise lock by itself) and may fan out tasks. Those tasks' individual read-modify-writes are
+    /// still serialised by <see cref="FileGate"/>. Another thread outside that flow waits like another process would.
+    /// </summary>
+    internal sealed class StoreLock
+    {
+        static readonly ConcurrentDictionary<string, StoreLock> ByFolder = new ConcurrentDictionary<string, StoreLock>(
+            RuntimeInformationHelper.PathComparer);
+
+        readonly SemaphoreSlim _inProcess = new SemaphoreSlim(1, 1);
+        readonly AsyncLocal<Holder?> _holder = new AsyncLocal<Holder?>();
+
+        public string LockPath { get; }
+        string OwnerPath => LockPath + ".owner";
+        /// <summary>Guards each single read-modify-write of a store file among threads of this process.</summary>
+        public object FileGate { get; } = new object();
+
+        StoreLock(string lockPath) { LockPath = lockPath; }
+
+        public static StoreLock For(string root) => ByFolder.GetOrAdd(Path.GetFullPath(root), r => new StoreLock(Path.Combine(r, "store.lock")));
+
+        public bool IsHeldByCurrentFlow => _holder.Value is { Released: false };
+
+        public IDisposable Acquire(TimeSpan timeout)
+        {
+            if (IsHeldByCurrentFlow) return NoOp.Instance;
+            var clock = Stopwatch.StartNew();
+            if (!_inProcess.Wait(timeout))
+                throw Timeout(timeout, "another thread of this process holds it");
+            try
+            {
+                var file = OpenLockFile(timeout - clock.Elapsed);
+                var holder = new Holder(this, file);
+                _holder.Value = holder;
+                return holder;
+            }
+            catch
+            {
+                _inProcess.Release();
+                throw;
+            }
+        }
+
+        FileStream OpenLockFile(TimeSpan remaining)
+        {
+            var clock = Stopwatch.StartNew();
+            var random = new Random();
+            int delay = 2;
+            while (true)
+            {
+                try
+                {
+                    var fs = new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                    // Who holds it, for the timeout message of the next waiter. A separate file: the locked one cannot be
+                    // opened by others at all. Informational only, so not flushed to disk.
+                    try { File.WriteAllText(OwnerPath, $"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"); }
+                    catch (IOException) { }
+                    catch (UnauthorizedAccessException) { }
+                    return fs;
+                }
+                catch (IOException) when (clock.Elapsed < remaining)
+                {
+                    Thread.Sleep(random.Next(1, delay + 1));
+                    // Short polls: the lock is usually held for milliseconds and file locks cannot be waited on portably.
+                    delay = Math.Min(delay * 2, 8);
+                }
+                catch (IOException e)
+                {
+                    throw Timeout(remaining, "another process holds it" + HolderInfo(), e);
+                }
+            }
+        }
+
+        string HolderInfo()
+        {
+            try
+            {
+                var line = File.ReadAllText(OwnerPath).Trim();
+                return string.IsNullOrWhiteSpace(line) ? "" : $" ({line})";
+            }
+            catch (IOException) { return ""; }
+            catch (UnauthorizedAccessException) { return ""; }
+        }
+
+        HsmException Timeout(TimeSpan timeout, string why, Exception? inner = null) =>
+            new HsmException(HsmErrorIds.StoreLockTimeout, HsmErrorKind.OperationTimeout,
+                $"The host store is busy: could not lock {LockPath} within {timeout.TotalSeconds:0.#} s because {why}. " +
+                "Wait for the other operation to finish and retry.", LockPath, inner);
+
+        sealed class Holder : IDisposable
+        {
+            readonly StoreLock _owner;
+            readonly FileStream _file;
+            public bool Released;
+
+            public Holder(StoreLock owner, FileStream file) { _owner = owner; _file = file; }
+
+            public void Dispose()
+            {
+                if (Released) return;
+                Released = true;
+                _file.Dispose();
+                _owner._inProcess.Release();
+            }
+        }
+
+        sealed class NoOp : IDisposable
+        {
+            public static readonly NoOp Instance = new NoOp();
+            public void Dispose() { }
+        }
+    }
+
+    internal static class RuntimeInformationHelper
+    {
+        public static StringComparer PathComparer =>
+            System.Runtime.InteropServices.RuntimeInformation.IsOSPlatform(System.Runtime.InteropServices.OSPlatform.Windows)
+                ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal;
+    }
+}

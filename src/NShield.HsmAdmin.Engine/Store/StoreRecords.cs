@@ -1,0 +1,73 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json.Serialization;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Protection;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>Metadata of one host client key (client-keys/&lt;service&gt;.json). Public data only.</summary>
+    public sealed class ClientKeyRecord
+    {
+        public string Service { get; set; } = "";
+        public SshKeyAlgorithm Algorithm { get; set; }
+        /// <summary>"SHA256:" + unpadded base64, as ssh-keygen -l prints it.</summary>
+        public string Fingerprint { get; set; } = "";
+        /// <summary>authorized_keys line.</summary>
+        public string PublicKey { get; set; } = "";
+        /// <summary>Canonical protection letters ("KFG") or "none".</summary>
+        public string Protection { get; set; } = "none";
+        /// <summary>K input, base64; null when K is not used.</summary>
+        public string? KeyNonce { get; set; }
+        /// <summary>See <see cref="ProtectedKey.MachineCheck"/>.</summary>
+        public string? MachineCheck { get; set; }
+        public DateTimeOffset InstalledAt { get; set; }
+
+        /// <summary>Where the private key file is (current or pending), for messages; not serialised.</summary>
+        [JsonIgnore] public string PrivateKeyPath { get; set; } = "";
+        [JsonIgnore] public bool IsPending { get; set; }
+        [JsonIgnore] public ProtectionSpec ProtectionSpec => ProtectionSpec.Parse(Protection);
+    }
+
+    public enum ModuleStatus
+    {
+        Enrolled,
+        /// <summary>Handed to another host (Move-HsmModule); kept so the source remembers where it went.</summary>
+        Released,
+    }
+
+    /// <summary>One entry of modules.json.</summary>
+    public sealed class ModuleRecord
+    {
+        public string Esn { get; set; } = "";
+        public ModuleStatus Status { get; set; }
+        public DateTimeOffset? EnrolledAt { get; set; }
+        /// <summary>Fingerprint of the destination host's sshadmin key the module was released to.</summary>
+        public string? ReleasedTo { get; set; }
+        public DateTimeOffset? ReleasedAt { get; set; }
+        public DateTimeOffset UpdatedAt { get; set; }
+    }
+
+    /// <summary>A vendor root public key the host trusts for module certificate chains (trusted-roots/&lt;name&gt;.pub).</summary>
+    public sealed class TrustedRoot
+    {
+        public TrustedRoot(string name, SshPublicKey publicKey, string path) { Name = name; PublicKey = publicKey; Path = path; }
+        public string Name { get; }
+        public SshPublicKey PublicKey { get; }
+        public string Path { get; }
+    }
+
+    /// <summary>One line of audit.log. Has no field that could carry private material.</summary>
+    public sealed class AuditEntry
+    {
+        public DateTimeOffset Time { get; set; }
+        public string Operation { get; set; } = "";
+        public string? Esn { get; set; }
+        public string? Service { get; set; }
+        public IReadOnlyList<string>? Fingerprints { get; set; }
+        /// <summary>e.g. "Success", "Failed", "NoAction", or an error id.</summary>
+        public string Result { get; set; } = "";
+        public string? User { get; set; }
+        public string? Detail { get; set; }
+    }
+}
