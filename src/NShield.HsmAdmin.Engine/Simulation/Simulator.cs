@@ -365,9 +365,23 @@ namespace NShield.HsmAdmin.Simulation
 
         // ------------------------------------------------------------------ hosts
 
+        /// <summary>Simulator roots with modules on this host's bus (for Stop-HsmSimulator -HostPath and similar).</summary>
+        public static IReadOnlyList<string> RootsForHost(string hostPath) =>
+            ModuleBus.Read(hostPath).Select(m => m.SimulatorRoot).Where(r => !string.IsNullOrEmpty(r)).Select(r => r!)
+                .Distinct(StringComparer.Ordinal).ToList();
+
+        /// <summary>True when simRoot holds a simulator that has not been stopped.</summary>
+        public static bool IsRunning(string simRoot)
+        {
+            try { var s = TryOpen(simRoot); return s != null && !s.Stopped; }
+            catch (Exception e) when (e is IOException || e is JsonException || e is KeyNotFoundException) { return false; }
+        }
+
         private void PrepareHost(string hostPath)
         {
             Directory.CreateDirectory(hostPath);
+            // Drop bus entries left by simulators that were stopped or whose folder is gone (e.g. a killed session).
+            ModuleBus.Update(hostPath, list => list.RemoveAll(m => m.SimulatorRoot != null && m.SimulatorRoot != Root && !IsRunning(m.SimulatorRoot)));
             AtomicFile.WriteAllText(Path.Combine(hostPath, "trusted-roots", TrustedRootFileName), VendorRootPublicKey + "\n");
             SimulatedHardserver.EnsureStarted(hostPath);
         }

@@ -195,3 +195,30 @@ namespace NShield.HsmAdmin.Tests.Simulation
         }
     }
 }
+
+namespace NShield.HsmAdmin.Tests.Simulation
+{
+    public class SimulatorLifecycleTests : System.IDisposable
+    {
+        private readonly SimTestKit _kit = new();
+        public void Dispose() => _kit.Dispose();
+
+        [Xunit.Fact]
+        public void StaleBusEntriesOfDeadSimulatorsAreDroppedAndRootsAreFoundPerHost()
+        {
+            var host = _kit.NewHost();
+            NShield.HsmAdmin.Drivers.ModuleBus.Attach(host, new NShield.HsmAdmin.Drivers.AttachedModule { Esn = "DEAD-DEAD-DEAD", SimulatorRoot = System.IO.Path.Combine(_kit.Dir, "gone") });
+            var sim = _kit.Start(1, host, NShield.HsmAdmin.Simulation.SimulatorTransport.InProcess);
+            var bus = NShield.HsmAdmin.Drivers.ModuleBus.Read(host);
+            Xunit.Assert.Equal(sim.Modules[0].Esn, System.Linq.Enumerable.Single(bus).Esn);
+            Xunit.Assert.Equal(new[] { sim.Root }, NShield.HsmAdmin.Simulation.Simulator.RootsForHost(host));
+            Xunit.Assert.True(NShield.HsmAdmin.Simulation.Simulator.IsRunning(sim.Root));
+            // A second simulator on the same root is refused while the first runs.
+            var e = Xunit.Assert.Throws<HsmException>(() => NShield.HsmAdmin.Simulation.Simulator.Start(1, host, NShield.HsmAdmin.Simulation.SimulatorTransport.InProcess, sim.Root));
+            Xunit.Assert.Equal(HsmErrorIds.SimulatorStartFailed, e.ErrorId);
+            NShield.HsmAdmin.Simulation.Simulator.Stop(sim.Root);
+            Xunit.Assert.False(NShield.HsmAdmin.Simulation.Simulator.IsRunning(sim.Root));
+            Xunit.Assert.Throws<HsmException>(() => NShield.HsmAdmin.Simulation.Simulator.Open(sim.Root).AddModule(host));
+        }
+    }
+}
