@@ -18,7 +18,9 @@ param(
     [ValidateSet('build', 'test', 'demo', 'bench', 'xunit', 'pester')]
     [string] $Task = 'build',
     # Pester/xUnit filter, for working on one area.
-    [string] $Filter
+    [string] $Filter,
+    # Skip the Native AOT firmware (the simulator then runs the JIT firmware, ~150 ms slower per command).
+    [switch] $NoAot
 )
 $ErrorActionPreference = 'Stop'
 $env:NO_COLOR = '1'
@@ -45,8 +47,22 @@ function Invoke-Build {
     if (Test-Path $bin) { Remove-Item $bin -Recurse -Force }
     Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $bin --nologo -v q }
     Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $bin 'firmware') --nologo -v q }
+    if (-not $NoAot -and $IsLinux) { Build-AotFirmware }
     $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
     if (Test-Path $helpBuilder) { & $helpBuilder -OutputPath (Join-Path $root 'en-US') }
+}
+
+# The simulated firmware runs once per SSH command: natively compiled it starts in ~20 ms instead of ~180 ms.
+# Built into out/ (incremental) and copied next to the JIT build, where FirmwareLocator prefers it.
+function Build-AotFirmware {
+    $aotOut = Join-Path $root 'out/firmware-aot'
+    $linker = if (Get-Command clang -ErrorAction SilentlyContinue) { @() } else { @('-p:CppCompilerAndLinker=gcc') }
+    dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -r linux-x64 `
+        -p:NShieldFirmwareAot=true @linker -o $aotOut --nologo -v q | Out-Host
+    if ($LASTEXITCODE -eq 0 -and (Test-Path "$aotOut/nshield-sim-firmware")) {
+        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'firmware/nshield-sim-firmware')
+    }
+    else { Write-Warning 'Native AOT firmware build failed; the simulator uses the JIT firmware (slower, same behaviour).' }
 }
 
 function Invoke-XUnit {

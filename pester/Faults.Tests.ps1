@@ -44,7 +44,7 @@ Describe 'Faults during a key roll' {
     It 'connection dropped while removing old keys: the host already uses the new keys, the rerun cleans up' {
         $before = Fingerprints $h
         Fault $sim $b @{ DropBefore = 'keys.remove' }
-        (Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Incomplete'
+        (Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
         Fingerprints $h | Should -Not -Be $before
         Test-HsmConnection -HostPath $h | Should -BeTrue
         (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'

@@ -68,7 +68,7 @@ namespace NShield.HsmAdmin.Commands
                 }
                 if (journal != null)
                 {
-                    WriteWarning($"Completing the key roll interrupted on {journal.StartedAt:u} ({string.Join(", ", journal.Services)}) before anything else.");
+                    WriteWarning($"Completing the key roll interrupted on {journal.StartedAt:u} ({string.Join(", ", journal.Services)}). Run Update-HsmSshKey again afterwards for a new roll.");
                     if (!ShouldProcess(host.Path, "Complete the interrupted key roll")) return;
                 }
                 else
