@@ -75,11 +75,12 @@ try {
 finally { Stop-HsmSimulator -Path $sim.Path }
 
 $describe = { param($a) [pscustomobject]@{
-        Name = $a.GetName().Name; Version = "$($a.GetName().Version)"; Context = $alc::GetLoadContext($a).Name
+        # BouncyCastle 2.x keeps assembly version 2.0.0.0 for every release: the file version tells them apart.
+        Name = $a.GetName().Name; Version = [Diagnostics.FileVersionInfo]::GetVersionInfo($a.Location).FileVersion; Context = $alc::GetLoadContext($a).Name
         IsDefault = [object]::ReferenceEquals($alc::GetLoadContext($a), $alc::Default); Location = $a.Location } }
 $loaded = [AppDomain]::CurrentDomain.GetAssemblies()
 [pscustomobject]@{
-    OtherLoadedVersion = "$($other.GetName().Version)"
+    OtherLoadedVersion = [Diagnostics.FileVersionInfo]::GetVersionInfo($other.Location).FileVersion
     HashBefore         = $hashBefore
     HashAfter          = Get-Sha256Hex $other
     EnrollActions      = @($enroll | ForEach-Object { "$($_.Action)" })
@@ -134,6 +135,7 @@ Describe 'Loading in isolation' {
             $ours.Count | Should -Be 1
             $ours[0].Context | Should -Be 'NShield.HsmAdmin'
             $ours[0].Version | Should -Not -BeLike "$otherVersion*"
+            $ours[0].Version | Should -Be ([Diagnostics.FileVersionInfo]::GetVersionInfo((Join-Path $repo 'bin/deps/BouncyCastle.Cryptography.dll')).FileVersion)
             $ours[0].Location | Should -BeLike (Join-Path $repo 'bin/deps/*')
             $result.Cmdlets.Context | Should -Be 'NShield.HsmAdmin'
             $result.Cmdlets.IsDefault | Should -BeFalse
