@@ -1,5 +1,6 @@
 @{
-    RootModule           = 'bin/NShield.HsmAdmin.dll'
+    # The loader: imports bin/deps/NShield.HsmAdmin.dll (the cmdlets) with its dependencies in isolation.
+    RootModule           = 'bin/NShield.HsmAdmin.psm1'
     ModuleVersion        = '0.1.0'
     CompatiblePSEditions = @('Desktop', 'Core')
     GUID                 = '5b0d8f47-3f0c-4f7e-9f8e-2a7c1d9b6e41'

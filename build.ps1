@@ -3,8 +3,9 @@
 .SYNOPSIS
     Builds, tests, demonstrates and benchmarks NShield.HsmAdmin.
 .DESCRIPTION
-    build  publishes the module into ./bin (the manifest at the repository root points there) and the
-           simulator firmware into ./bin/firmware, and generates the MAML help into ./en-US.
+    build  publishes the module into ./bin (the manifest at the repository root points there: the loader
+           bin/NShield.HsmAdmin.psm1 + bin/loader, cmdlets, engine and dependencies in bin/deps) and the
+           simulator firmware into ./bin/deps/firmware, and generates the MAML help into ./en-US.
     test   builds, runs the xUnit suite, then the Pester suite in a child pwsh, and prints one closing
            line "N passed, N failed" for both together; exits non-zero on any failure.
     demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
@@ -45,8 +46,17 @@ function Invoke-Native([string] $what, [scriptblock] $block) {
 function Invoke-Build {
     # dotnet publish never deletes stale files: start from an empty folder.
     if (Test-Path $bin) { Remove-Item $bin -Recurse -Force }
-    Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $bin --nologo -v q }
-    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $bin 'firmware') --nologo -v q }
+    # Layout (see src/NShield.HsmAdmin.Loader): bin/NShield.HsmAdmin.psm1 and bin/loader/{Core,Desktop} are all that
+    # load in the shared context; cmdlets, engine and dependencies go to bin/deps and load in isolation. The
+    # firmware goes where the engine's FirmwareLocator looks: <engine dir>/firmware.
+    $deps = Join-Path $bin 'deps'
+    Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $deps --nologo -v q }
+    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $deps 'firmware') --nologo -v q }
+    $loader = "$root/src/NShield.HsmAdmin.Loader/NShield.HsmAdmin.Loader.csproj"
+    Invoke-Native 'loader build (Core)' { dotnet publish $loader -c Release -f net8.0 -o (Join-Path $bin 'loader/Core') --nologo -v q }
+    Invoke-Native 'loader build (Desktop)' { dotnet publish $loader -c Release -f netstandard2.0 -o (Join-Path $bin 'loader/Desktop') --nologo -v q }
+    Move-Item (Join-Path $bin 'loader/Core/NShield.HsmAdmin.psm1') $bin -Force
+    Remove-Item (Join-Path $bin 'loader/Desktop/NShield.HsmAdmin.psm1'), (Join-Path $bin 'loader/*/*.deps.json') -ErrorAction SilentlyContinue
     if (-not $NoAot -and $IsLinux) { Build-AotFirmware }
     $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
     if (Test-Path $helpBuilder) { & $helpBuilder -OutputPath (Join-Path $root 'en-US') }
@@ -60,7 +70,7 @@ function Build-AotFirmware {
     dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -r linux-x64 `
         -p:NShieldFirmwareAot=true @linker -o $aotOut --nologo -v q | Out-Host
     if ($LASTEXITCODE -eq 0 -and (Test-Path "$aotOut/nshield-sim-firmware")) {
-        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'firmware/nshield-sim-firmware')
+        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'deps/firmware/nshield-sim-firmware')
     }
     else { Write-Warning 'Native AOT firmware build failed; the simulator uses the JIT firmware (slower, same behaviour).' }
 }

@@ -37,7 +37,8 @@ Describe 'Module manifest' {
         @($manifest[$_]) | Should -BeNullOrEmpty
     }
     It 'exports exactly the cmdlets the module defines' {
-        $defined = $module.ImplementingAssembly.GetTypes() |
+        # The root module is the loader script; the cmdlets' assembly is the one behind the exported cmdlets.
+        $defined = (@($module.ExportedCmdlets.Values)[0]).ImplementingType.Assembly.GetTypes() |
             Where-Object { -not $_.IsAbstract -and [System.Management.Automation.Cmdlet].IsAssignableFrom($_) } |
             ForEach-Object { $a = $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false); if ($a) { "$($a[0].VerbName)-$($a[0].NounName)" } }
         @($defined | Sort-Object) | Should -Be @($manifest.CmdletsToExport | Sort-Object)
