@@ -66,9 +66,9 @@ function Invoke-Build {
 # Built into out/ (incremental) and copied next to the JIT build, where FirmwareLocator prefers it.
 function Build-AotFirmware {
     $aotOut = Join-Path $root 'out/firmware-aot'
-    $linker = if (Get-Command clang -ErrorAction SilentlyContinue) { @() } else { @('-p:CppCompilerAndLinker=gcc') }
+    $linker = @(if (-not (Get-Command clang -ErrorAction SilentlyContinue)) { '-p:CppCompilerAndLinker=gcc' })
     dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -r linux-x64 `
-        -p:NShieldFirmwareAot=true @linker -o $aotOut --nologo -v q | Out-Host
+        '-p:NShieldFirmwareAot=true' @linker -o $aotOut --nologo -v q | Out-Host
     if ($LASTEXITCODE -eq 0 -and (Test-Path "$aotOut/nshield-sim-firmware")) {
         Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'deps/firmware/nshield-sim-firmware')
     }
