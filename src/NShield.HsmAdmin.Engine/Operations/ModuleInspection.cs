@@ -21,10 +21,11 @@ namespace NShield.HsmAdmin.Operations
         {
             var attached = _host.Attached();
             var records = _host.Store.GetModules();
-            var all = attached.Select(a => (a.Esn, (ModuleAddress?)a, records.FirstOrDefault(r => string.Equals(r.Esn, a.Esn, StringComparison.OrdinalIgnoreCase))))
-                .Concat(records.Where(r => !attached.Any(a => string.Equals(a.Esn, r.Esn, StringComparison.OrdinalIgnoreCase)))
-                    .Select(r => (r.Esn, (ModuleAddress?)null, (ModuleRecord?)r)))
-                .ToList();
+            var all = new List<(string Esn, ModuleAddress? Address, ModuleRecord? Record)>();
+            foreach (var a in attached)
+                all.Add((a.Esn, a, records.FirstOrDefault(r => string.Equals(r.Esn, a.Esn, StringComparison.OrdinalIgnoreCase))));
+            foreach (var r in records.Where(r => !attached.Any(a => string.Equals(a.Esn, r.Esn, StringComparison.OrdinalIgnoreCase))))
+                all.Add((r.Esn, null, r));
             return all;
         }
 
