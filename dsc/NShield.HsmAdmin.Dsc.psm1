@@ -15,7 +15,10 @@ else { Import-Module NShield.HsmAdmin -ErrorAction Stop }
 # The state the resource reports and decides on, read from the host store and the modules.
 function Get-HsmEnrollmentState {
     param([string] $HostPath, [int] $MaxClientKeyAgeDays)
-    $modules = @(Get-HsmModule -HostPath $HostPath -ErrorAction SilentlyContinue)
+    # -Offline: the host's records say which modules are attached and enrolled. Online, a module that fails
+    # (ServerKeyChanged, unreachable) is only an error and no object, so it would vanish from the state;
+    # Test-HsmConnection below is what contacts the modules.
+    $modules = @(Get-HsmModule -HostPath $HostPath -Offline -ErrorAction SilentlyContinue)
     $attached = @($modules | Where-Object Attached)
     # Released modules are on their way to another host (Move-HsmModule): neither drift nor ours to enroll.
     $enrolled = @($attached | Where-Object { $_.Enrolled -and $_.Status -ne 'Released' })
@@ -33,8 +36,9 @@ function Get-HsmEnrollmentState {
 
     $failing = @()
     $healthy = $false
-    if ($enrolled.Count) {
-        $results = @(Test-HsmConnection -HostPath $HostPath -Esn $enrolled.Esn -Detailed -ErrorAction SilentlyContinue)
+    $checked = @($enrolled) + @($notEnrolled)
+    if ($checked.Count) {
+        $results = @(Test-HsmConnection -HostPath $HostPath -Esn $checked.Esn -Detailed -ErrorAction SilentlyContinue)
         $failing = @($results | Where-Object { -not $_.Success } | ForEach-Object { '{0}/{1}: {2}' -f $_.Esn, $_.Service, $_.ErrorId })
         $healthy = $results.Count -gt 0 -and $failing.Count -eq 0
     }

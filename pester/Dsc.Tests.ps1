@@ -43,13 +43,14 @@ Describe 'DSC resource HsmEnrollment: declaration' {
         foreach ($m in 'Get', 'Test', 'Set') { $type.GetMethod($m) | Should -Not -BeNullOrEmpty }
     }
     It 'imports NShield.HsmAdmin by itself in a fresh runspace, as Invoke-DscResource would load it' {
+        $empty = New-TestHostPath 'dsc-empty'
         $ps = [PowerShell]::Create()
         try {
-            $ps.AddScript("Import-Module '$dscManifest'; (Get-Module NShield.HsmAdmin).Name; [bool](Get-Command Invoke-HsmEnroll -ErrorAction SilentlyContinue)") | Out-Null
+            $ps.AddScript("`$m = Import-Module '$dscManifest' -PassThru; & `$m { (Get-Command Invoke-HsmEnroll).Source; [HsmEnrollment]::new() | ForEach-Object { `$_.HostPath = '$empty'; `$_.Test() } }") | Out-Null
             $out = $ps.Invoke()
-            $ps.HadErrors | Should -BeFalse
+            $ps.Streams.Error | Should -BeNullOrEmpty
             $out[0] | Should -Be 'NShield.HsmAdmin'
-            $out[1] | Should -BeTrue
+            $out[1] | Should -BeFalse -Because 'a host with no module is not enrolled'
         }
         finally { $ps.Dispose() }
     }
@@ -68,6 +69,7 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         $state.NotEnrolledEsns | Should -Be ($sim.Modules.Esn | Sort-Object)
         $state.OldestClientKeyAge | Should -Be -1
         $state.ChannelsHealthy | Should -BeFalse
+        $state.FailingChannels | Should -Contain "$($sim.Modules[0].Esn)/sshadmin: ServerKeyNotPinned"
     }
     It 'Set() enrolls every module and restarts the hardserver; Test() is then true' {
         Invoke-TestDscResource Set $desired | Out-Null
