@@ -37,7 +37,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $HostPath,
     [Parameter(Mandatory)]
-    [ValidateScript({ Test-Path -LiteralPath (Split-Path -Parent ([IO.Path]::GetFullPath($_))) -PathType Container }, ErrorMessage = "The folder of the backup file '{0}' does not exist.")]
+    [ValidateScript({ if (Test-Path -LiteralPath (Split-Path -Parent ([IO.Path]::GetFullPath($_))) -PathType Container) { $true } else { throw "The folder of the backup file '$_' does not exist." } })]
     [string] $BackupPath,
     [Parameter(Mandatory)]
     [ValidateNotNull()]

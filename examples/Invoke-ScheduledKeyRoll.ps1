@@ -35,7 +35,7 @@ param(
     [ValidateNotNullOrEmpty()]
     [string] $HostPath,
     [Parameter(Mandatory)]
-    [ValidateScript({ Test-Path -LiteralPath $_ -PathType Container }, ErrorMessage = "The backup directory '{0}' does not exist.")]
+    [ValidateScript({ if (Test-Path -LiteralPath $_ -PathType Container) { $true } else { throw "The backup directory '$_' does not exist." } })]
     [string] $BackupDirectory,
     [securestring] $BackupPassphrase,
     [ValidateNotNullOrEmpty()]
