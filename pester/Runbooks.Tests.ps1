@@ -5,6 +5,8 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $examples = Join-Path $repo 'examples'
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
+    # store.lock.owner is rewritten whenever a cmdlet takes the store lock, even under -WhatIf: not a change.
+    function Snapshot($h) { Get-StoreSnapshot $h | Where-Object { $_ -notlike '/store.lock.owner *' } }
     function ClientKeys($h) { Get-HsmSshKey -HostPath $h -Role Client | Sort-Object Service }
     # A scheduler starts the runbook in a new pwsh: run it the same way, to see its exit code.
     function Invoke-ChildPwsh {
@@ -23,9 +25,9 @@ Describe 'Runbook Install-HsmFleet' {
         $pass = Secure 'first install'
     }
     It 'changes nothing with -WhatIf' {
-        $before = Get-StoreSnapshot $h
+        $before = Snapshot $h
         & "$examples/Install-HsmFleet.ps1" -HostPath $h -BackupPath $backup -BackupPassphrase $pass -WhatIf 6>$null | Out-Null
-        Get-StoreSnapshot $h | Should -Be $before
+        Snapshot $h | Should -Be $before
         Test-Path $backup | Should -BeFalse
     }
     It 'enrolls every module, verifies, restarts the hardserver and writes a passphrase backup' {
@@ -71,21 +73,21 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
         $esn = $sim.Modules[1].Esn
         Set-HsmSimulatedModule -Esn $esn -Refuse $true -SimulatorPath $sim.Path -Confirm:$false | Out-Null
         try {
-            $before = Get-StoreSnapshot $h
+            $before = Snapshot $h
             $count = @(Get-ChildItem $dir).Count
             & "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir -BackupPassphrase (Secure 'pw') -Confirm:$false -ErrorAction SilentlyContinue 6>$null | Out-Null
             $LASTEXITCODE | Should -Be 1
-            Get-StoreSnapshot $h | Should -Be $before
+            Snapshot $h | Should -Be $before
             @(Get-ChildItem $dir).Count | Should -Be $count
         }
         finally { Set-HsmSimulatedModule -Esn $esn -ClearFaults -SimulatorPath $sim.Path -Confirm:$false | Out-Null }
     }
     It 'changes nothing with -WhatIf and exits 0' {
-        $before = Get-StoreSnapshot $h
+        $before = Snapshot $h
         $count = @(Get-ChildItem $dir).Count
         & "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir -WhatIf 6>$null | Out-Null
         $LASTEXITCODE | Should -Be 0
-        Get-StoreSnapshot $h | Should -Be $before
+        Snapshot $h | Should -Be $before
         @(Get-ChildItem $dir).Count | Should -Be $count
     }
 }
@@ -104,10 +106,10 @@ Describe 'Runbook Move-HsmModuleBetweenHosts' {
         $move = { param($Esn, $SourceHostPath, $DestinationHostPath) Move-HsmSimulatedModule -Esn $Esn -DestinationHostPath $DestinationHostPath -SimulatorPath $simPath -Confirm:$false }.GetNewClosure()
     }
     It 'changes nothing on either host with -WhatIf' {
-        $sa = Get-StoreSnapshot $a; $sb = Get-StoreSnapshot $b
+        $sa = Snapshot $a; $sb = Snapshot $b
         & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'move it') -PhysicalMove $move -WhatIf 6>$null | Out-Null
-        Get-StoreSnapshot $a | Should -Be $sa
-        Get-StoreSnapshot $b | Should -Be $sb
+        Snapshot $a | Should -Be $sa
+        Snapshot $b | Should -Be $sb
         Test-Path $transfer | Should -BeFalse
     }
     It 'runs the five steps: the module works on the destination and is gone from the source' {
@@ -129,9 +131,9 @@ Describe 'Runbook Move-HsmModuleBetweenHosts' {
         Test-Path $transfer | Should -BeFalse -Because 'the transfer file holds the destination''s private key'
     }
     It 'refuses a module the source does not have, before changing anything' {
-        $sa = Get-StoreSnapshot $a
+        $sa = Snapshot $a
         { & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'x') -PhysicalMove $move -Confirm:$false 6>$null } | Should -Throw "*$moving is not enrolled with the source*"
-        Get-StoreSnapshot $a | Should -Be $sa
+        Snapshot $a | Should -Be $sa
     }
 }
 
@@ -146,21 +148,21 @@ Describe 'Runbook Restore-HsmHostFromBackup' {
         $sshadmin = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
     }
     It 'leaves a working host alone' {
-        $before = Get-StoreSnapshot $h
+        $before = Snapshot $h
         & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -Confirm:$false 6>$null | Out-Null
-        Get-StoreSnapshot $h | Should -Be $before
+        Snapshot $h | Should -Be $before
     }
     It 'changes nothing with -WhatIf after the keys are lost' {
         Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
         Test-HsmConnection -HostPath $h -ErrorAction SilentlyContinue | Should -BeFalse
-        $before = Get-StoreSnapshot $h
+        $before = Snapshot $h
         & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -WhatIf 6>$null | Out-Null
-        Get-StoreSnapshot $h | Should -Be $before
+        Snapshot $h | Should -Be $before
     }
     It 'fails on a wrong passphrase and changes nothing' {
-        $before = Get-StoreSnapshot $h
-        { & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'wrong') -Confirm:$false 6>$null } | Should -Throw '*KeyWrongPassphrase*'
-        Get-StoreSnapshot $h | Should -Be $before
+        $before = Snapshot $h
+        { & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'wrong') -Confirm:$false 6>$null } | Should -Throw '*passphrase is wrong*'
+        Snapshot $h | Should -Be $before
     }
     It 'restores the sshadmin key, new keys for the other services, restarts the hardserver and verifies' {
         $r = & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -Confirm:$false 6>$null
