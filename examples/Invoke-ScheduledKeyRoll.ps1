@@ -30,7 +30,8 @@
     ./Invoke-ScheduledKeyRoll.ps1 -BackupDirectory /mnt/vault -BackupPassphrase (Get-Secret HsmBackup) -Verbose
     Portable backups under a passphrase from SecretManagement.
 #>
-[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High')]
+# ConfirmImpact Medium: meant to run unattended (a scheduler cannot answer a prompt); -Confirm asks before the roll.
+[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
 param(
     [ValidateNotNullOrEmpty()]
     [string] $HostPath,

@@ -57,7 +57,7 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
     }
     It 'run by a scheduler (new pwsh, -File): backs up, rolls every key on every module, restarts the hardserver, verifies; exit 0' {
         $before = ClientKeys $h
-        $out = Invoke-ChildPwsh -File "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir -Confirm:$false
+        $out = Invoke-ChildPwsh -File "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir 2>&1
         $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
         $after = ClientKeys $h
         for ($i = 0; $i -lt 6; $i++) { $after[$i].Fingerprint | Should -Not -Be $before[$i].Fingerprint }
