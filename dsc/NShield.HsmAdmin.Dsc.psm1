@@ -7,6 +7,14 @@
     module ships inside the NShield.HsmAdmin folder (the repository layout, dsc/ under the module root), else
     NShield.HsmAdmin by name from PSModulePath. A missing module is a terminating error at import time,
     not a resource that silently reports "not in desired state".
+
+    Use (PSDesiredStateConfiguration 2.x on PowerShell 7, with this folder on PSModulePath or by path):
+        $p = @{ HostPath = '/opt/nfast/hsmadmin'; MaxClientKeyAgeDays = 90; RestartHardserver = $true }
+        Invoke-DscResource -Name HsmEnrollment -ModuleName NShield.HsmAdmin.Dsc -Method Test -Property $p
+        Invoke-DscResource -Name HsmEnrollment -ModuleName NShield.HsmAdmin.Dsc -Method Set -Property $p
+    Unattended enrollment needs the vendor root in the host store (Add-HsmTrustedRoot): the resource
+    never confirms a server key fingerprint on anyone's behalf.
+    pester/Dsc.Tests.ps1 drives Get/Test/Set the way Invoke-DscResource does, against the simulator.
 #>
 $script:HsmAdminManifest = Join-Path (Split-Path $PSScriptRoot) 'NShield.HsmAdmin.psd1'
 if (Test-Path -LiteralPath $script:HsmAdminManifest) { Import-Module $script:HsmAdminManifest -ErrorAction Stop }
