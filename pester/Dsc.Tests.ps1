@@ -1,0 +1,143 @@
+# Issue 6: the class-based DSC resource HsmEnrollment (dsc/), driven as Invoke-DscResource drives it:
+# a new instance per call, properties set from a hashtable, then Get(), Test() or Set().
+# (PSDesiredStateConfiguration and the dsc tool are not installable here.) Real sshd modules from the simulator.
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+    $dscManifest = Join-Path $repo 'dsc/NShield.HsmAdmin.Dsc.psd1'
+    $dscModule = Import-Module $dscManifest -Force -PassThru
+
+    # What Invoke-DscResource -Method Get|Test|Set does for a class-based resource, with its return shapes.
+    function Invoke-TestDscResource([ValidateSet('Get', 'Test', 'Set')][string] $Method, [hashtable] $Property) {
+        $resource = & $dscModule { [HsmEnrollment]::new() }
+        foreach ($p in $Property.GetEnumerator()) { $resource.($p.Key) = $p.Value }
+        switch ($Method) {
+            'Get' { $resource.Get() }
+            'Test' { [pscustomobject]@{ InDesiredState = $resource.Test() } }
+            'Set' { $resource.Set(); [pscustomobject]@{ RebootRequired = $false } }
+        }
+    }
+    # Test device: a client key "installed N days ago". The store keeps each client key's install time in
+    # <HostPath>/client-keys/<service>.json (installedAt, ISO 8601); Get-HsmSshKey reports it as InstalledAt.
+    # Rewriting it is the only way to age a key without waiting; nothing else in the file changes.
+    function Set-TestClientKeyAge([string] $HostPath, [string] $Service, [int] $Days) {
+        $file = Join-Path $HostPath "client-keys/$Service.json"
+        $json = Get-Content $file -Raw | ConvertFrom-Json
+        $json.installedAt = [DateTimeOffset]::UtcNow.AddDays(-$Days).ToString('o')
+        $json | ConvertTo-Json -Depth 5 | Set-Content $file
+    }
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'DSC resource HsmEnrollment: declaration' {
+    It 'is exported by the resource manifest, with the DSC attributes Invoke-DscResource reads' {
+        (Import-PowerShellDataFile $dscManifest).DscResourcesToExport | Should -Be @('HsmEnrollment')
+        $type = & $dscModule { [HsmEnrollment] }
+        $type.GetCustomAttributes([System.Management.Automation.DscResourceAttribute], $false) | Should -Not -BeNullOrEmpty
+        $key = $type.GetProperty('HostPath').GetCustomAttributes([System.Management.Automation.DscPropertyAttribute], $false)[0]
+        $key.Key | Should -BeTrue
+        foreach ($reported in 'EnrolledModuleCount', 'NotEnrolledEsns', 'OldestClientKeyAge', 'ChannelsHealthy') {
+            $type.GetProperty($reported).GetCustomAttributes([System.Management.Automation.DscPropertyAttribute], $false)[0].NotConfigurable | Should -BeTrue
+        }
+        foreach ($m in 'Get', 'Test', 'Set') { $type.GetMethod($m) | Should -Not -BeNullOrEmpty }
+    }
+    It 'imports NShield.HsmAdmin by itself in a fresh runspace, as Invoke-DscResource would load it' {
+        $empty = New-TestHostPath 'dsc-empty'
+        $ps = [PowerShell]::Create()
+        try {
+            $ps.AddScript("`$m = Import-Module '$dscManifest' -PassThru; & `$m { (Get-Command Invoke-HsmEnroll).Source; [HsmEnrollment]::new() | ForEach-Object { `$_.HostPath = '$empty'; `$_.Test() } }") | Out-Null
+            $out = $ps.Invoke()
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $out[0] | Should -Be 'NShield.HsmAdmin'
+            $out[1] | Should -BeFalse -Because 'a host with no module is not enrolled'
+        }
+        finally { $ps.Dispose() }
+    }
+}
+
+Describe 'DSC resource HsmEnrollment against simulated modules' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        $desired = @{ HostPath = $h; MaxClientKeyAgeDays = 30; RestartHardserver = $true }
+    }
+    It 'Test() is false on a fresh host; Get() reports both modules not enrolled and no client keys' {
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeFalse
+        $state = Invoke-TestDscResource Get $desired
+        $state.EnrolledModuleCount | Should -Be 0
+        $state.NotEnrolledEsns | Should -Be ($sim.Modules.Esn | Sort-Object)
+        $state.OldestClientKeyAge | Should -Be -1
+        $state.ChannelsHealthy | Should -BeFalse
+        $state.FailingChannels | Should -Contain "$($sim.Modules[0].Esn)/sshadmin: ServerKeyNotPinned"
+    }
+    It 'Set() enrolls every module and restarts the hardserver; Test() is then true' {
+        Invoke-TestDscResource Set $desired | Out-Null
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeTrue
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        (Get-HsmModule -HostPath $h).Enrolled | Sort-Object -Unique | Should -BeTrue
+        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
+    }
+    It 'Get() reports the state: enrolled modules, key age, healthy channels' {
+        $state = Invoke-TestDscResource Get $desired
+        $state.HostPath | Should -Be $h
+        $state.EnrolledModuleCount | Should -Be 2
+        $state.EnrolledEsns | Should -Be ($sim.Modules.Esn | Sort-Object)
+        $state.NotEnrolledEsns | Should -BeNullOrEmpty
+        $state.OldestClientKeyAge | Should -BeLessThan 1
+        $state.OldestClientKeyAge | Should -BeGreaterOrEqual 0
+        $state.ClientKeysDue | Should -BeNullOrEmpty
+        $state.ChannelsHealthy | Should -BeTrue
+        $state.FailingChannels | Should -BeNullOrEmpty
+        $state.HardserverKeyCurrent | Should -BeTrue
+    }
+    It 'keys older than MaxClientKeyAgeDays make Test() false; Set() rolls exactly those, restarting the hardserver' {
+        Set-TestClientKeyAge $h ncoreapi 45
+        Set-TestClientKeyAge $h setup 31
+        Set-TestClientKeyAge $h monitor 29
+        $before = Get-HsmSshKey -HostPath $h -Role Client
+        $state = Invoke-TestDscResource Get $desired
+        $state.ClientKeysDue | Should -Be @('ncoreapi', 'setup')
+        $state.OldestClientKeyAge | Should -BeGreaterThan 44.9
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeFalse
+        (Invoke-TestDscResource Test @{ HostPath = $h; MaxClientKeyAgeDays = 0 }).InDesiredState | Should -BeTrue -Because '0 means no rotation'
+        (Invoke-TestDscResource Test @{ HostPath = $h; MaxClientKeyAgeDays = 60 }).InDesiredState | Should -BeTrue
+
+        Invoke-TestDscResource Set $desired | Out-Null
+
+        $after = Get-HsmSshKey -HostPath $h -Role Client
+        foreach ($s in 'ncoreapi', 'setup') {
+            ($after | Where-Object Service -eq $s).Fingerprint | Should -Not -Be ($before | Where-Object Service -eq $s).Fingerprint
+            ([DateTime]::UtcNow - ($after | Where-Object Service -eq $s).InstalledAt.ToUniversalTime()).TotalDays | Should -BeLessThan 1
+        }
+        foreach ($s in 'sshadmin', 'monitor', 'updater', 'launcher') {
+            ($after | Where-Object Service -eq $s).Fingerprint | Should -Be ($before | Where-Object Service -eq $s).Fingerprint
+        }
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeTrue
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
+        Test-Path (Join-Path $h 'roll-journal.json') | Should -BeFalse
+    }
+    It 'a module added later makes Test() false; Set() enrolls it with the same client keys' {
+        $keys = (Get-HsmSshKey -HostPath $h -Role Client).Fingerprint
+        $new = Add-HsmSimulatedModule -HostPath $h -SimulatorPath $sim.Path -Confirm:$false
+        $state = Invoke-TestDscResource Get $desired
+        $state.NotEnrolledEsns | Should -Be @($new.Esn)
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeFalse
+        Invoke-TestDscResource Set $desired | Out-Null
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeTrue
+        (Invoke-TestDscResource Get $desired).EnrolledModuleCount | Should -Be 3
+        (Get-HsmSshKey -HostPath $h -Role Client).Fingerprint | Should -Be $keys
+    }
+    It 'never trusts a changed server key: Set() throws with ServerKeyChanged and the pin stays' {
+        $esn = $sim.Modules[0].Esn
+        $pin = (Get-HsmSshKey -HostPath $h -Esn $esn -Role Server -Service sshadmin).Fingerprint
+        Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey sshadmin -SimulatorPath $sim.Path -Confirm:$false | Out-Null
+        $state = Invoke-TestDscResource Get $desired
+        $state.ChannelsHealthy | Should -BeFalse
+        $state.FailingChannels | Should -Contain "$esn/sshadmin: ServerKeyChanged"
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeFalse
+        { Invoke-TestDscResource Set $desired } | Should -Throw "*$esn/sshadmin: ServerKeyChanged*"
+        (Get-HsmSshKey -HostPath $h -Esn $esn -Role Server -Service sshadmin).Fingerprint | Should -Be $pin
+    }
+}
