@@ -45,7 +45,14 @@ namespace NShield.HsmAdmin.Commands
                 var fleet = new FleetRunner(this);
                 fleet.Run(known, k => k.Esn, async (k, ct) =>
                 {
-                    var info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, !Offline, ct).ConfigureAwait(false);
+                    HsmModuleInfo info;
+                    try { info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, !Offline, ct).ConfigureAwait(false); }
+                    catch (HsmException ex)
+                    {
+                        // The module stays in the list (mode Unknown) beside its error, so a table never hides it.
+                        fleet.WriteError(ex);
+                        info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, live: false, ct).ConfigureAwait(false);
+                    }
                     lock (results) results.Add(info);
                 }, ThrottleLimit, "Reading module status", Cancellation);
                 foreach (var info in results.OrderBy(r => r.Esn)) WriteObject(info);
