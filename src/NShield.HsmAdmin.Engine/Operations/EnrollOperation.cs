@@ -91,8 +91,7 @@ namespace NShield.HsmAdmin.Operations
             var installedNow = new List<string>();
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
-                CheckSameModule(module, identity);
+                identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
                 var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result);
                 foreach (var service in ModuleServices.All)
                 {
@@ -151,8 +150,7 @@ namespace NShield.HsmAdmin.Operations
                     }
                 }
 
-                var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
-                CheckSameModule(module, identity);
+                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
                 var verification = await VerifyServerKeysAsync(module, identity, admin.ServerKey, pinnedFailure).ConfigureAwait(false);
 
                 // Pin before installing anything: if the reply to 'enroll' is lost, the rerun finds the module by its pins.
@@ -274,13 +272,6 @@ namespace NShield.HsmAdmin.Operations
                 _host.Store.UpsertModule(record);
                 _host.Store.AppendAudit(new AuditEntry { Operation = "enroll", Esn = module.Esn, Result = "Success", Detail = what });
             }
-        }
-
-        private static void CheckSameModule(ModuleAddress module, ModuleIdentity identity)
-        {
-            if (!string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase))
-                throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                    $"The module at {module.Endpoint(ModuleServices.SshAdmin)} says it is {identity.Esn}, but the host enumerates {module.Esn} there. Nothing was changed.", module.Esn);
         }
 
         private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message, string[]? verified = null) =>

@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 
@@ -18,6 +20,19 @@ namespace NShield.HsmAdmin.Operations
         public string Warrant { get; private set; } = "";
         public Dictionary<string, SshPublicKey> ServerKeys { get; } = new Dictionary<string, SshPublicKey>();
         public Dictionary<string, string> Certificates { get; } = new Dictionary<string, string>();
+
+        /// <summary>
+        /// Asks the module on an open sshadmin channel who it is. A module that names another ESN than the one the
+        /// host enumerates at that address is refused here, once for every caller.
+        /// </summary>
+        public static async Task<ModuleIdentity> ReadAsync(IModuleChannel channel, CancellationToken ct)
+        {
+            var identity = Parse(channel.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+            if (!string.Equals(identity.Esn, channel.Esn, StringComparison.OrdinalIgnoreCase))
+                throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                    $"The module the host enumerates as {channel.Esn} says it is {identity.Esn}. Nothing was changed.", channel.Esn);
+            return identity;
+        }
 
         public static ModuleIdentity Parse(string esn, FirmwareResult reply)
         {

@@ -61,14 +61,14 @@ namespace NShield.HsmAdmin.Operations
                 try
                 {
                     using (var channel = await _host.OpenPinnedAsync(address, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
-                        return ModuleIdentity.Parse(address.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                        return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { /* maybe factory state: ask below */ }
             }
             // The default credential is public; with a pin, the pin still has to match.
             var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.KnownHostsPath) : ServerKeyPolicy.FirstContact();
             using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, FactoryCredential.KeyPair, policy, ct).ConfigureAwait(false))
-                return ModuleIdentity.Parse(address.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+                return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
         }
 
         /// <summary>One channel: pinned server key presented, host key accepted, firmware answers.</summary>

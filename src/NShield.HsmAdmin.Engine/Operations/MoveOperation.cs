@@ -45,9 +45,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, _destination).ConfigureAwait(false))
                 {
-                    var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
-                    if (!string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase))
-                        throw new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData, $"Module {module.Esn} reported ESN {identity.Esn}.", module.Esn);
+                    await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
                     CrashPoints.Reach("move.proven");
                     foreach (var service in ModuleServices.All.Where(s => s != ModuleServices.SshAdmin))
                         await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service, Array.Empty<string>()), ct).ConfigureAwait(false);

@@ -49,8 +49,8 @@ namespace NShield.HsmAdmin.Operations
                 using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, FactoryCredential.KeyPair,
                     ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
                 {
-                    var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
-                    return identity.Mode != "Operational" && string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase)
+                    var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    return identity.Mode != "Operational"
                         && TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey) == null;
                 }
             }

@@ -26,7 +26,7 @@ namespace NShield.HsmAdmin.Operations
                 if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) == null)
                     return await PinFromCertificateAsync(module, key, ct).ConfigureAwait(false);
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, key).ConfigureAwait(false))
-                    await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false);
+                    await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
                 return true;
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { return false; }
@@ -36,10 +36,8 @@ namespace NShield.HsmAdmin.Operations
         {
             using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
             {
-                var identity = ModuleIdentity.Parse(module.Esn, await admin.InvokeAsync("identity", null, ct).ConfigureAwait(false));
-                var reason = string.Equals(identity.Esn, module.Esn, StringComparison.OrdinalIgnoreCase)
-                    ? TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey)
-                    : $"it reports ESN {identity.Esn}";
+                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                 if (reason != null)
                     throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
                         $"This host has no pins for module {module.Esn} and its server keys cannot be verified ({reason}); nothing was changed. " +
