@@ -20,6 +20,7 @@ mkdir -p "$keys"; touch "$kh"
 user=$(id -un)
 svcs=(sshadmin ncoreapi setup updater monitor launcher)
 mapfile -t mods < <(jq -r '.modules[] | [.esn, .ports.sshadmin, .ports.ncoreapi, .ports.setup, .ports.updater, .ports.monitor, .ports.launcher] | @tsv' "$bus")
+(( ${#mods[@]} > 0 )) || { echo "baseline: no modules in $bus" >&2; exit 1; }
 
 # sshx KEYFILE ESN SERVICE PORT VERB  (stdin: body, or /dev/null)
 sshx() {
