@@ -143,7 +143,7 @@ try {
                 else { Measure-Baseline "baseline roll $n" roll $base[$n].State $base[$n].Host }
             }
         }
-        $big = ($Sizes | Measure-Object -Maximum).Maximum
+        $big = [int]($Sizes | Measure-Object -Maximum).Maximum
         foreach ($i in 1..3) {
             Measure-Ours "get-keys $big" { Get-HsmSshKey -HostPath $ours[$big].Host }
             Measure-Baseline "baseline get-keys $big" getkeys $base[$big].State $base[$big].Host
@@ -180,16 +180,16 @@ try {
     $kh = Join-Path $state 'known_hosts'
     $user = [Environment]::UserName
     function Ssh-Args([string] $key, [string] $svc, [string[]] $extra) {
-        @('-F', '/dev/null', '-i', (Join-Path $state "keys/$key"), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR',
+        @('-n', '-F', '/dev/null', '-i', (Join-Path $state "keys/$key"), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR',
             '-o', "UserKnownHostsFile=$kh", '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
             '-o', "HostKeyAlias=nshield-$($m.esn)-$svc") + $extra + @('-p', $m.ports.$svc, "$user@127.0.0.1", 'ping')
     }
     $reps = 5
     foreach ($i in 1..$reps) {
-        Add-Sample 'probe: ssh ping (OpenSSH default kex sntrup761)' (Measure-Ms { & ssh @(Ssh-Args ncoreapi ncoreapi @()) </dev/null 2>$null })
-        Add-Sample 'probe: ssh ping (-o KexAlgorithms=curve25519-sha256)' (Measure-Ms { & ssh @(Ssh-Args ncoreapi ncoreapi @('-o', 'KexAlgorithms=curve25519-sha256')) </dev/null 2>$null })
+        Add-Sample 'probe: ssh ping (OpenSSH default kex sntrup761)' (Measure-Ms { & ssh @(Ssh-Args ncoreapi ncoreapi @()) 2>$null })
+        Add-Sample 'probe: ssh ping (-o KexAlgorithms=curve25519-sha256)' (Measure-Ms { & ssh @(Ssh-Args ncoreapi ncoreapi @('-o', 'KexAlgorithms=curve25519-sha256')) 2>$null })
         # A key the endpoint does not accept: TCP + key exchange + host key check + failed auth, no session, no firmware.
-        Add-Sample 'probe: ssh handshake+auth refused, curve25519 (no exec)' (Measure-Ms { & ssh @(Ssh-Args setup ncoreapi @('-o', 'KexAlgorithms=curve25519-sha256')) </dev/null 2>$null })
+        Add-Sample 'probe: ssh handshake+auth refused, curve25519 (no exec)' (Measure-Ms { & ssh @(Ssh-Args setup ncoreapi @('-o', 'KexAlgorithms=curve25519-sha256')) 2>$null })
     }
     # The forced command itself, as sshd runs it (from the authorized_keys line), without sshd.
     $ak = Get-Content (Join-Path $m.moduleDir 'services/ncoreapi/authorized_keys') | Select-Object -First 1
@@ -246,8 +246,8 @@ foreach ($i in 1..$ImportRepetitions) {
 # ---------------------------------------------------------------- report
 function Med([string] $name) { $s = Get-Stats $name; if ($s) { $s.median } else { $null } }
 function Ratio($a, $b) { if ($a -and $b) { [math]::Round($a / $b, 2) } else { $null } }
-$big = ($Sizes | Measure-Object -Maximum).Maximum
-$small = ($Sizes | Measure-Object -Minimum).Minimum
+$big = [int]($Sizes | Measure-Object -Maximum).Maximum
+$small = [int]($Sizes | Measure-Object -Minimum).Minimum
 $rows = @()
 foreach ($w in @(
         @($Sizes | ForEach-Object { "enroll $_" }), @($Sizes | ForEach-Object { "roll $_" }),
