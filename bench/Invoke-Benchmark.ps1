@@ -41,6 +41,9 @@ $runClock = [Diagnostics.Stopwatch]::StartNew()
 function Get-LoadAverage { try { ((Get-Content /proc/loadavg -Raw) -split ' ')[0..2] -join ' ' } catch { 'n/a' } }
 $loadAtStart = Get-LoadAverage
 
+foreach ($tool in 'bash', 'ssh', 'ssh-keygen', 'jq') {
+    if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) { throw "The OpenSSH baseline needs '$tool' on PATH." }
+}
 Import-Module $manifest
 $work = Join-Path ([IO.Path]::GetTempPath()) ("nshield-bench-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
 $simPath = Join-Path $work 'sim'
