@@ -176,7 +176,7 @@ try {
 
     # ------------------------------------------------------------ where the time goes (one SSH command)
     Write-Host "Per-command breakdown"
-    $probe = [ordered]@{}
+    try {
     $bus = Get-Content (Join-Path $base[$big].Host 'attached-modules.json') -Raw | ConvertFrom-Json
     $m = $bus.modules[0]
     $state = $base[$big].State
@@ -228,6 +228,8 @@ try {
     foreach ($i in 1..3) {
         Add-Sample 'probe: ours, Test-HsmConnection 1 module (6 channels)' (Measure-Ms { Test-HsmConnection -HostPath $oursHost -Esn $oEsn })
     }
+    }
+    catch { Write-Warning "The per-command breakdown failed: $_" ; $probeError = "$_" }
 }
 finally {
     $loadAtEnd = Get-LoadAverage
