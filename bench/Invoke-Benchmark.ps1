@@ -107,6 +107,7 @@ $passphrase = ConvertTo-SecureString 'bench-backup-passphrase' -AsPlainText -For
 $env:BASELINE_PASSPHRASE = 'bench-backup-passphrase'
 
 $passes = 0
+$lastFleets = $null
 $passDurations = @()
 $setupLog = [ordered]@{}
 try {
@@ -125,6 +126,8 @@ try {
             Write-Host "Stopping after $passes passes: another would exceed the $BudgetSeconds s budget."
             break
         }
+        # The previous pass's modules go now; the last pass's stay for the breakdown probes below.
+        if ($lastFleets) { foreach ($f in $lastFleets) { Remove-Fleet $f } }
         $passes++
         $passClock = [Diagnostics.Stopwatch]::StartNew()
         Write-Host "Pass $passes (load average $(Get-LoadAverage))"
@@ -168,10 +171,9 @@ try {
         $passClock.Stop()
         $passDurations += $passClock.Elapsed.TotalSeconds
         Write-Host ("Pass {0}: {1:n0} s" -f $passes, $passClock.Elapsed.TotalSeconds)
-        if ($passes -lt $Repetitions) {
-            # Keep the last pass's fleets for the breakdown probes below.
-            foreach ($n in $Sizes) { Remove-Fleet $ours[$n]; Remove-Fleet $base[$n] }
-        }
+        # Every sample so far, in case a later step fails.
+        $samples | ConvertTo-Json -Depth 4 | Set-Content (Join-Path $OutputPath 'samples-partial.json') -Encoding utf8
+        $lastFleets = @($ours.Values) + @($base.Values)
     }
 
     # ------------------------------------------------------------ where the time goes (one SSH command)
