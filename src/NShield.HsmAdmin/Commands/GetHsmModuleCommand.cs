@@ -24,7 +24,7 @@ namespace NShield.HsmAdmin.Commands
 
         [Parameter]
         [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 8;
+        public int ThrottleLimit { get; set; } = 16;
 
         protected override void EndProcessing()
         {
