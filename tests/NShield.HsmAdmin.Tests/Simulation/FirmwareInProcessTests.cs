@@ -36,8 +36,15 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Equal(DefaultCredential.Fingerprint, pub.Fingerprint);
             using var pair = OpenSshPrivateKey.Decode(DefaultCredential.PrivateKeyOpenSsh, null);
             Assert.Equal(DefaultCredential.Fingerprint, pair.PublicKey.Fingerprint);
-            Assert.Equal(DefaultCredential.PublicKeyLine, SshWire.Ed25519Line(SshWire.Ed25519Public(DefaultCredential.Seed), DefaultCredential.Comment));
-            Assert.Equal(DefaultCredential.Fingerprint, PublicKeyLine.Parse(DefaultCredential.PublicKeyLine).Fingerprint);
+            Assert.Equal(DefaultCredential.PublicKeyLine, pair.PublicKey.ToAuthorizedKeysLine());
+            Assert.Equal(DefaultCredential.Comment, pair.PublicKey.Comment);
+            // The published seed is the private key in the published text.
+            var seed = ((Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters)pair.Private).GetEncoded();
+            Assert.Equal(DefaultCredential.SeedHex, string.Concat(seed.Select(b => b.ToString("x2"))));
+            // The lazily derived objects are the same key.
+            Assert.Equal(DefaultCredential.Fingerprint, DefaultCredential.PublicKey.Fingerprint);
+            Assert.Equal(DefaultCredential.Fingerprint, DefaultCredential.KeyPair.PublicKey.Fingerprint);
+            Assert.True(DefaultCredential.PublicKey.Verify(new byte[] { 1, 2, 3 }, DefaultCredential.KeyPair.Sign(new byte[] { 1, 2, 3 })));
         }
 
         [Fact]
