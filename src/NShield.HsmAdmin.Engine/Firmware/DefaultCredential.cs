@@ -1,4 +1,5 @@
 using System;
+using NShield.HsmAdmin.Keys;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -32,15 +33,15 @@ namespace NShield.HsmAdmin.Firmware
             "3ZEfMLoD38at/gUE00nlAAAAHG5zaGllbGQtc2ltLWRlZmF1bHQtc3NoYWRtaW4B\n" +
             "-----END OPENSSH PRIVATE KEY-----\n";
 
-        internal static byte[] Seed
-        {
-            get
-            {
-                var b = new byte[32];
-                for (int i = 0; i < 32; i++) b[i] = Convert.ToByte(SeedHex.Substring(i * 2, 2), 16);
-                return b;
-            }
-        }
+        // Objects come from the Keys engine, lazily: the constants above are what is published (and what the firmware
+        // compares fingerprints against on every command); a test checks they agree with each other.
+        private static readonly Lazy<SshPublicKey> LazyPublicKey = new Lazy<SshPublicKey>(() => SshPublicKey.Parse(PublicKeyLine));
+        private static readonly Lazy<SshKeyPair> LazyKeyPair = new Lazy<SshKeyPair>(() => OpenSshPrivateKey.Decode(PrivateKeyOpenSsh, null));
 
+        /// <summary>The default credential's public key (parsed from <see cref="PublicKeyLine"/>).</summary>
+        public static SshPublicKey PublicKey => LazyPublicKey.Value;
+
+        /// <summary>The default credential as a key pair (decoded from <see cref="PrivateKeyOpenSsh"/>). Well-known, not a secret.</summary>
+        public static SshKeyPair KeyPair => LazyKeyPair.Value;
     }
 }

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Text;
 using System.Text.Json;
 using System.Threading;
+using NShield.HsmAdmin.Keys;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -59,7 +60,7 @@ namespace NShield.HsmAdmin.Firmware
         public static string GetServerPublicKey(string moduleDir, string service)
         {
             var l = new ModuleLayout(moduleDir);
-            return PublicKeyLine.Parse(File.ReadAllText(l.HostKeyPub(ModuleServices.Canonical(service)))).Canonical;
+            return SshPublicKey.Parse(File.ReadAllText(l.HostKeyPub(ModuleServices.Canonical(service)))).WithComment("").ToAuthorizedKeysLine();
         }
 
         public static ModuleState ReadState(string moduleDir) => ReadState(new ModuleLayout(moduleDir));
@@ -76,46 +77,49 @@ namespace NShield.HsmAdmin.Firmware
         {
             var l = new ModuleLayout(moduleDir);
             Directory.CreateDirectory(l.Dir);
-            var rootSeed = SshWire.Ed25519SeedFromText(vendorRootPrivateKeyText);
-            var idSeed = SshWire.NewSeed();
-            AtomicFile.WriteAllText(l.IdentityKey, SshWire.Ed25519PrivateKeyText(idSeed, "identity@" + esn), ownerOnly: true);
-            var idPub = SshWire.Ed25519Public(idSeed);
-            AtomicFile.WriteAllText(l.IdentityPub, SshWire.Ed25519Line(idPub, "identity@" + esn) + "\n");
-            AtomicFile.WriteAllText(l.Warrant, TrustChain.MakeWarrant(rootSeed, esn, SshWire.Ed25519Blob(idPub)) + "\n");
-            AtomicFile.WriteAllText(l.VendorRootPubCopy, SshWire.Ed25519Line(SshWire.Ed25519Public(rootSeed), "nshield-simulated-vendor-root") + "\n");
+            using var root = OpenSshPrivateKey.Decode(vendorRootPrivateKeyText, null);
+            using var id = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "identity@" + esn);
+            AtomicFile.WriteAllText(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), ownerOnly: true);
+            AtomicFile.WriteAllText(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n");
+            AtomicFile.WriteAllText(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n");
+            AtomicFile.WriteAllText(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n");
             var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll, Transport = transport };
             foreach (var svc in ModuleServices.All)
             {
                 Directory.CreateDirectory(l.ServiceDir(svc));
-                NewServerKey(l, s, idSeed, svc, updateCertificate: true);
+                NewServerKey(l, s, id, svc);
             }
             ResetClientKeys(l, s);
             WriteState(l, s);
         }
 
-        private static void NewServerKey(ModuleLayout l, ModuleState s, byte[] idSeed, string svc, bool updateCertificate)
+        /// <summary>Comment of the simulated vendor root key (its .pub and each module's copy).</summary>
+        internal const string VendorRootComment = "nshield-simulated-vendor-root";
+
+        /// <summary>New Ed25519 server key for the service; the certificate is re-made only when the identity key is given.</summary>
+        private static void NewServerKey(ModuleLayout l, ModuleState s, SshKeyPair? identity, string svc)
         {
-            var seed = SshWire.NewSeed();
-            var comment = $"{svc}@{s.Esn}";
-            AtomicFile.WriteAllText(l.HostKey(svc), SshWire.Ed25519PrivateKeyText(seed, comment), ownerOnly: true);
-            var pub = SshWire.Ed25519Public(seed);
-            AtomicFile.WriteAllText(l.HostKeyPub(svc), SshWire.Ed25519Line(pub, comment) + "\n");
-            if (updateCertificate)
-                AtomicFile.WriteAllText(l.Certificate(svc), TrustChain.MakeCertificate(idSeed, s.Esn, svc, SshWire.Ed25519Blob(pub)) + "\n");
+            using var host = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, $"{svc}@{s.Esn}");
+            AtomicFile.WriteAllText(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), ownerOnly: true);
+            AtomicFile.WriteAllText(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n");
+            if (identity != null)
+                AtomicFile.WriteAllText(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n");
         }
+
+        private static SshKeyPair ReadIdentityKey(ModuleLayout l) => OpenSshPrivateKey.Decode(File.ReadAllText(l.IdentityKey), null);
 
         private static void ResetClientKeys(ModuleLayout l, ModuleState s)
         {
             foreach (var svc in ModuleServices.All)
-                WriteAuthorizedKeys(l, s, svc, svc == ModuleServices.SshAdmin ? new[] { PublicKeyLine.Parse(DefaultCredential.PublicKeyLine) } : new PublicKeyLine[0]);
+                WriteAuthorizedKeys(l, s, svc, svc == ModuleServices.SshAdmin ? new[] { DefaultCredential.PublicKey } : new SshPublicKey[0]);
         }
 
         /// <summary>Factory reset (the factorystate verb and the recovery button): new server keys and certificates, client keys
         /// removed, default credential back, mode FactoryState (or Recovery). Reloads running sshd endpoints. Caller holds the lock.</summary>
         internal static void ResetToFactory(ModuleLayout l, ModuleState s, bool recovery)
         {
-            var idSeed = SshWire.Ed25519SeedFromText(File.ReadAllText(l.IdentityKey));
-            foreach (var svc in ModuleServices.All) NewServerKey(l, s, idSeed, svc, updateCertificate: true);
+            using var id = ReadIdentityKey(l);
+            foreach (var svc in ModuleServices.All) NewServerKey(l, s, id, svc);
             ResetClientKeys(l, s);
             s.Mode = recovery ? ModuleMode.Recovery : ModuleMode.FactoryState;
             s.Enrolled = false;
@@ -155,8 +159,8 @@ namespace NShield.HsmAdmin.Firmware
             using (AtomicFile.Lock(l.LockFile))
             {
                 var s = ReadState(l);
-                byte[]? idSeed = updateCertificate ? SshWire.Ed25519SeedFromText(File.ReadAllText(l.IdentityKey)) : null;
-                NewServerKey(l, s, idSeed ?? new byte[32], service, updateCertificate);
+                using var id = updateCertificate ? ReadIdentityKey(l) : null;
+                NewServerKey(l, s, id, service);
             }
             Reload(l, service);
         }
@@ -207,9 +211,9 @@ namespace NShield.HsmAdmin.Firmware
         // ------------------------------------------------------------------ authorized_keys
 
         /// <summary>Keys in an authorized_keys file (options such as restrict,command="..." skipped).</summary>
-        public static List<PublicKeyLine> ReadAuthorizedKeys(string path)
+        public static List<SshPublicKey> ReadAuthorizedKeys(string path)
         {
-            var list = new List<PublicKeyLine>();
+            var list = new List<SshPublicKey>();
             string text;
             try { text = File.ReadAllText(path); } catch (IOException) { return list; }
             foreach (var raw in text.Split('\n'))
@@ -228,14 +232,14 @@ namespace NShield.HsmAdmin.Firmware
                     }
                     keyPart = i < line.Length ? line.Substring(i + 1) : "";
                 }
-                if (PublicKeyLine.TryParse(keyPart, out var k, out _)) list.Add(k!);
+                if (KeyLine.TryParse(keyPart, out var k, out _)) list.Add(k!);
             }
             return list;
         }
 
         private static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''") + "'";
 
-        internal static void WriteAuthorizedKeys(ModuleLayout l, ModuleState s, string svc, IEnumerable<PublicKeyLine> keys)
+        internal static void WriteAuthorizedKeys(ModuleLayout l, ModuleState s, string svc, IEnumerable<SshPublicKey> keys)
         {
             var sb = new StringBuilder();
             foreach (var k in keys)
@@ -245,7 +249,7 @@ namespace NShield.HsmAdmin.Firmware
                     ? $"{ShellQuote(s.DotnetPath)} {ShellQuote(s.FirmwareDll)}" : ShellQuote(s.FirmwareDll);
                 var cmd = $"{program} --module-dir {ShellQuote(l.Dir)} --service {svc} --key {k.Fingerprint}";
                 if (cmd.Contains("\"") || cmd.Contains("\\")) throw new InvalidOperationException("paths must not contain '\"' or '\\'");
-                sb.Append("restrict,command=\"").Append(cmd).Append("\" ").Append(k.ToString()).Append('\n');
+                sb.Append("restrict,command=\"").Append(cmd).Append("\" ").Append(k.ToAuthorizedKeysLine()).Append('\n');
             }
             AtomicFile.WriteAllText(l.AuthorizedKeys(svc), sb.ToString());
         }
@@ -408,7 +412,7 @@ namespace NShield.HsmAdmin.Firmware
                 foreach (var k in ReadAuthorizedKeys(l.AuthorizedKeys(svc)))
                 {
                     w.WriteStartObject();
-                    w.WriteString("publicKey", k.ToString());
+                    w.WriteString("publicKey", k.ToAuthorizedKeysLine());
                     w.WriteString("fingerprint", k.Fingerprint);
                     w.WriteEndObject();
                 }
@@ -431,9 +435,9 @@ namespace NShield.HsmAdmin.Firmware
             return svc;
         }
 
-        private static PublicKeyLine RequireKey(string? line, string what)
+        private static SshPublicKey RequireKey(string? line, string what)
         {
-            if (!PublicKeyLine.TryParse(line, out var k, out var why))
+            if (!KeyLine.TryParse(line, out var k, out var why))
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: malformed public key ({why})");
             if (k!.Fingerprint == DefaultCredential.Fingerprint)
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: the well-known default credential cannot be installed as a client key");
@@ -444,7 +448,7 @@ namespace NShield.HsmAdmin.Firmware
         {
             if (!body.TryGetProperty("clientKeys", out var ck) || ck.ValueKind != JsonValueKind.Object)
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'clientKeys' (object service → public key line) is required");
-            var keys = new Dictionary<string, PublicKeyLine>();
+            var keys = new Dictionary<string, SshPublicKey>();
             foreach (var p in ck.EnumerateObject())
             {
                 if (!ModuleServices.IsKnown(p.Name)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Name}' in clientKeys");
@@ -500,7 +504,7 @@ namespace NShield.HsmAdmin.Firmware
             var svc = RequireService(body);
             if (!body.TryGetProperty("publicKeys", out var arr) || arr.ValueKind != JsonValueKind.Array)
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'publicKeys' (array of public key lines) is required");
-            var keys = new List<PublicKeyLine>();
+            var keys = new List<SshPublicKey>();
             int i = 0;
             foreach (var e in arr.EnumerateArray())
             {

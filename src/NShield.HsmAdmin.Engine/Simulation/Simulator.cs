@@ -9,6 +9,7 @@ using System.Text.Json;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Keys;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -184,9 +185,9 @@ namespace NShield.HsmAdmin.Simulation
         {
             if (!File.Exists(VendorRootKeyPath))
             {
-                var seed = SshWire.NewSeed();
-                AtomicFile.WriteAllText(VendorRootKeyPath, SshWire.Ed25519PrivateKeyText(seed, "nshield-simulated-vendor-root"), ownerOnly: true);
-                AtomicFile.WriteAllText(VendorRootPubPath, SshWire.Ed25519Line(SshWire.Ed25519Public(seed), "nshield-simulated-vendor-root") + "\n");
+                using var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, ModuleFirmware.VendorRootComment);
+                AtomicFile.WriteAllText(VendorRootKeyPath, OpenSshPrivateKey.Encode(root, null), ownerOnly: true);
+                AtomicFile.WriteAllText(VendorRootPubPath, root.PublicKey.ToAuthorizedKeysLine() + "\n");
             }
             VendorRootPublicKey = File.ReadAllText(VendorRootPubPath).Trim();
         }
@@ -212,7 +213,7 @@ namespace NShield.HsmAdmin.Simulation
             var eps = new List<SimulatedEndpoint>();
             foreach (var svc in ModuleServices.All)
             {
-                var pub = PublicKeyLine.Parse(File.ReadAllText(l.HostKeyPub(svc)));
+                var pub = SshPublicKey.Parse(File.ReadAllText(l.HostKeyPub(svc)));
                 int port = 0, pid = 0;
                 if (Transport == SimulatorTransport.Ssh)
                 {
@@ -221,7 +222,7 @@ namespace NShield.HsmAdmin.Simulation
                 }
                 eps.Add(new SimulatedEndpoint
                 {
-                    Service = svc, Port = port, Pid = pid, ServerPublicKey = pub.Canonical, ServerKeyFingerprint = pub.Fingerprint,
+                    Service = svc, Port = port, Pid = pid, ServerPublicKey = pub.WithComment("").ToAuthorizedKeysLine(), ServerKeyFingerprint = pub.Fingerprint,
                     Running = ModuleFirmware.IsServiceRunning(l.Dir, svc),
                 });
             }

@@ -36,8 +36,15 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Equal(DefaultCredential.Fingerprint, pub.Fingerprint);
             using var pair = OpenSshPrivateKey.Decode(DefaultCredential.PrivateKeyOpenSsh, null);
             Assert.Equal(DefaultCredential.Fingerprint, pair.PublicKey.Fingerprint);
-            Assert.Equal(DefaultCredential.PublicKeyLine, SshWire.Ed25519Line(SshWire.Ed25519Public(DefaultCredential.Seed), DefaultCredential.Comment));
-            Assert.Equal(DefaultCredential.Fingerprint, PublicKeyLine.Parse(DefaultCredential.PublicKeyLine).Fingerprint);
+            Assert.Equal(DefaultCredential.PublicKeyLine, pair.PublicKey.ToAuthorizedKeysLine());
+            Assert.Equal(DefaultCredential.Comment, pair.PublicKey.Comment);
+            // The published seed is the private key in the published text.
+            var seed = ((Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters)pair.Private).GetEncoded();
+            Assert.Equal(DefaultCredential.SeedHex, string.Concat(seed.Select(b => b.ToString("x2"))));
+            // The lazily derived objects are the same key.
+            Assert.Equal(DefaultCredential.Fingerprint, DefaultCredential.PublicKey.Fingerprint);
+            Assert.Equal(DefaultCredential.Fingerprint, DefaultCredential.KeyPair.PublicKey.Fingerprint);
+            Assert.True(DefaultCredential.PublicKey.Verify(new byte[] { 1, 2, 3 }, DefaultCredential.KeyPair.Sign(new byte[] { 1, 2, 3 })));
         }
 
         [Fact]
@@ -148,6 +155,101 @@ namespace NShield.HsmAdmin.Tests.Simulation
             File.WriteAllText(ModuleBus.PathOf(host), "{\"modules\":[{\"esn\":");
             var e = Assert.Throws<HsmException>(() => ModuleBus.Read(host));
             Assert.Equal(HsmErrorIds.StoreCorrupt, e.ErrorId);
+        }
+
+        [Fact]
+        public void MalformedClientKeysAreBadRequestsAndChangeNothing()
+        {
+            var sim = _kit.Start(1, _kit.NewHost(), SimulatorTransport.InProcess);
+            var dir = sim.Modules[0].ModuleDir;
+            var keys = ModuleServices.All.ToDictionary(s => s, s => SshKeyPair.Generate(SshKeyAlgorithm.Ed25519));
+            Call(dir, "sshadmin", DefaultCredential.Fingerprint, "enroll",
+                JsonSerializer.Serialize(new { clientKeys = keys.ToDictionary(k => k.Key, k => k.Value.PublicKey.ToAuthorizedKeysLine()) }));
+            var admin = keys["sshadmin"].PublicKey.Fingerprint;
+            var good = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "c").PublicKey.ToAuthorizedKeysLine();
+            var offCurve = new byte[32]; offCurve[0] = 2; // y = 2 has no x on Ed25519
+            string Line(byte[] blob) => "ssh-ed25519 " + Convert.ToBase64String(blob);
+            var bad = new[]
+            {
+                "",
+                "ssh-ed25519",
+                "ssh-ed25519 !!!notbase64",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBad",
+                Line(new SshWireWriter().String("ssh-ed25519").String(new byte[31]).ToArray()),
+                Line(new SshWireWriter().String("ssh-ed25519").String(offCurve).ToArray()),
+                Line(new SshWireWriter().String("ssh-ed25519").String(new byte[32]).String("x").ToArray()),
+                "ecdsa-sha2-nistp256 " + good.Split(' ')[1],                        // type does not match the blob
+                "ssh-dss " + Convert.ToBase64String(new SshWireWriter().String("ssh-dss").ToArray()),
+                "restrict,command=\"/bin/sh\" " + good,                            // options are not accepted
+                good + "\u0001",
+                good.Replace(" c", "\tc\nssh-ed25519 AAAA"),
+                new string('a', 20000),
+            };
+            var before = File.ReadAllText(Path.Combine(dir, "services", "launcher", "authorized_keys"));
+            foreach (var line in bad)
+            {
+                var r = Call(dir, "sshadmin", admin, "keys.add", JsonSerializer.Serialize(new { service = "launcher", publicKey = line }), expectExit: 1);
+                Assert.True(r.GetProperty("error").GetProperty("code").GetString() == "E_BAD_REQUEST", line + " -> " + r);
+                Assert.Contains("malformed public key", r.GetProperty("error").GetProperty("message").GetString());
+            }
+            Assert.Equal(before, File.ReadAllText(Path.Combine(dir, "services", "launcher", "authorized_keys")));
+            // RSA 2048 is below what the Keys engine accepts (3072/4096).
+            var rsa = new Org.BouncyCastle.Crypto.Generators.RsaKeyPairGenerator();
+            rsa.Init(new Org.BouncyCastle.Crypto.KeyGenerationParameters(new Org.BouncyCastle.Security.SecureRandom(), 2048));
+            var pub = (Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)rsa.GenerateKeyPair().Public;
+            var rsa2048 = "ssh-rsa " + Convert.ToBase64String(new SshWireWriter().String("ssh-rsa").Mpint(pub.Exponent).Mpint(pub.Modulus).ToArray());
+            Assert.Equal("E_BAD_REQUEST", Call(dir, "sshadmin", admin, "keys.add", JsonSerializer.Serialize(new { service = "launcher", publicKey = rsa2048 }), expectExit: 1)
+                .GetProperty("error").GetProperty("code").GetString());
+            // A good key with a comment still goes in, and keys.list shows it as the Keys engine writes it.
+            var added = Call(dir, "sshadmin", admin, "keys.add", JsonSerializer.Serialize(new { service = "launcher", publicKey = "  " + good + "  " }));
+            Assert.Equal(SshPublicKey.Parse(good).Fingerprint, added.GetProperty("result").GetProperty("fingerprint").GetString());
+            Assert.Contains(ModuleFirmware.ReadAuthorizedKeys(Path.Combine(dir, "services", "launcher", "authorized_keys")), k => k.ToAuthorizedKeysLine() == good);
+        }
+
+        [Fact]
+        public void TrustChainSignsWithSshKeyPairAndVerifiesWithSshPublicKey()
+        {
+            using var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "root");
+            using var id = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "identity@X");
+            using var server = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519);
+            const string esn = "ABCD-EF01-2345";
+            var warrant = TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob);
+            var cert = TrustChain.MakeCertificate(id, esn, "sshadmin", server.PublicKey.Blob);
+            string rootLine = root.PublicKey.ToAuthorizedKeysLine(), idLine = id.PublicKey.ToAuthorizedKeysLine();
+            Assert.True(TrustChain.Verify(rootLine, esn, idLine, warrant, "sshadmin", server.PublicKey.Blob, cert).Ok);
+            Assert.True(TrustChain.Verify(rootLine, esn, idLine, warrant, "sshadmin", server.PublicKey.ToAuthorizedKeysLine(), cert).Ok);
+
+            // Wire format (docs/firmware-protocol.md): tag, ESN, blob, SSH signature blob (string "ssh-ed25519", string raw64).
+            var r = new SshWireReader(Convert.FromBase64String(warrant));
+            Assert.Equal(TrustChain.WarrantTag, r.ReadUtf8());
+            Assert.Equal(esn, r.ReadUtf8());
+            Assert.Equal(id.PublicKey.Blob, r.ReadString());
+            var sr = new SshWireReader(r.ReadString());
+            Assert.Equal(0, r.Remaining);
+            Assert.Equal("ssh-ed25519", sr.ReadName());
+            Assert.Equal(64, sr.ReadString().Length);
+            Assert.Equal(0, sr.Remaining);
+
+            // Tampering anywhere fails with a reason, never an exception.
+            var wb = Convert.FromBase64String(warrant);
+            for (int i = 0; i < wb.Length; i++)
+            {
+                var t = (byte[])wb.Clone(); t[i] ^= 0x01;
+                Assert.False(TrustChain.VerifyWarrant(rootLine, esn, idLine, Convert.ToBase64String(t)).Ok);
+            }
+            var cb = Convert.FromBase64String(cert);
+            for (int i = 0; i < cb.Length; i++)
+            {
+                var t = (byte[])cb.Clone(); t[i] ^= 0x80;
+                Assert.False(TrustChain.VerifyCertificate(esn, idLine, "sshadmin", server.PublicKey.Blob, Convert.ToBase64String(t)).Ok);
+            }
+            Assert.False(TrustChain.VerifyWarrant(rootLine, esn, idLine, "not base64!").Ok);
+            Assert.False(TrustChain.VerifyWarrant(rootLine, esn, idLine, warrant.Substring(0, 20)).Ok);
+            Assert.Contains("unreadable", TrustChain.VerifyWarrant("garbage", esn, idLine, warrant).Reason);
+            using var p256 = SshKeyPair.Generate(SshKeyAlgorithm.EcdsaP256);
+            Assert.Equal("vendor root key must be Ed25519", TrustChain.VerifyWarrant(p256.PublicKey.ToAuthorizedKeysLine(), esn, idLine, warrant).Reason);
+            // Signed by the wrong key.
+            Assert.Contains("not from the trusted vendor root", TrustChain.VerifyWarrant(rootLine, esn, idLine, TrustChain.MakeWarrant(id, esn, id.PublicKey.Blob)).Reason);
         }
 
         [Fact]

@@ -22,7 +22,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var sim = _kit.Start(1, host, SimulatorTransport.InProcess);
             var store = HostStore.Open(host);
             var root = store.GetTrustedRoots().Single();
-            Assert.Equal(PublicKeyLine.Parse(sim.VendorRootPublicKey).Fingerprint, root.PublicKey.Fingerprint);
+            Assert.Equal(SshPublicKey.Parse(sim.VendorRootPublicKey).Fingerprint, root.PublicKey.Fingerprint);
 
             using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "ncoreapi");
             var rec = store.SaveClientKey("ncoreapi", key, ProtectionSpec.None, null);

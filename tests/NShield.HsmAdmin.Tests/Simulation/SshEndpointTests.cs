@@ -5,6 +5,7 @@ using System.Linq;
 using System.Security.Cryptography;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
@@ -116,7 +117,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             // keys.list shows the installed keys
             var list = SimTestKit.Reply(_kit.Ssh(m.Endpoint("sshadmin"), keys["sshadmin"].KeyFile, "keys.list")).GetProperty("result").GetProperty("keys");
             foreach (var svc in ModuleServices.All)
-                Assert.Equal(PublicKeyLine.Parse(keys[svc].Line).Fingerprint, list.GetProperty(svc)[0].GetProperty("fingerprint").GetString());
+                Assert.Equal(SshPublicKey.Parse(keys[svc].Line).Fingerprint, list.GetProperty(svc)[0].GetProperty("fingerprint").GetString());
         }
 
         [Fact]
@@ -244,7 +245,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
                 ("sshadmin", admin, "keys.add", "{\"service\":\"setup\",\"publicKey\":\"" + DefaultCredential.PublicKeyLine + "\"}", "E_BAD_REQUEST"),
                 ("ncoreapi", keys["ncoreapi"].KeyFile, "keys.list", "", "E_WRONG_SERVICE"),
                 ("setup", keys["setup"].KeyFile, "keys.add", "{\"service\":\"setup\",\"publicKey\":\"" + keys["monitor"].Line + "\"}", "E_WRONG_SERVICE"),
-                ("sshadmin", admin, "keys.remove", "{\"service\":\"sshadmin\",\"fingerprint\":\"" + PublicKeyLine.Parse(keys["sshadmin"].Line).Fingerprint + "\"}", "E_IN_USE"),
+                ("sshadmin", admin, "keys.remove", "{\"service\":\"sshadmin\",\"fingerprint\":\"" + SshPublicKey.Parse(keys["sshadmin"].Line).Fingerprint + "\"}", "E_IN_USE"),
                 ("sshadmin", admin, "keys.set", "{\"service\":\"sshadmin\",\"publicKeys\":[]}", "E_LAST_KEY"),
                 ("sshadmin", admin, "enroll", SimTestKit.Enroll(keys.ToDictionary(k => k.Key, k => k.Value.Line)), "E_MODE"),
             };
@@ -271,12 +272,12 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.True(SimTestKit.Reply(_kit.Ssh(m.Endpoint("sshadmin"), admin, "keys.add", Add(next.Line))).GetProperty("result").GetProperty("changed").GetBoolean());
             Assert.False(SimTestKit.Reply(_kit.Ssh(m.Endpoint("sshadmin"), admin, "keys.add", Add(next.Line))).GetProperty("result").GetProperty("changed").GetBoolean());
             // new key works; it can remove the old one (not its own)
-            var oldFp = PublicKeyLine.Parse(keys["sshadmin"].Line).Fingerprint;
+            var oldFp = SshPublicKey.Parse(keys["sshadmin"].Line).Fingerprint;
             var rm = _kit.Ssh(m.Endpoint("sshadmin"), next.KeyFile, "keys.remove", "{\"service\":\"sshadmin\",\"fingerprint\":\"" + oldFp + "\"}");
             Assert.True(rm.ExitCode == 0, rm.ToString());
             Assert.Equal(255, _kit.Ssh(m.Endpoint("sshadmin"), admin, "ping").ExitCode);
             // the last sshadmin key cannot go (it is also in use here)
-            var nextFp = PublicKeyLine.Parse(next.Line).Fingerprint;
+            var nextFp = SshPublicKey.Parse(next.Line).Fingerprint;
             Assert.Equal("E_IN_USE", SimTestKit.ErrorCode(_kit.Ssh(m.Endpoint("sshadmin"), next.KeyFile, "keys.remove", "{\"service\":\"sshadmin\",\"fingerprint\":\"" + nextFp + "\"}")));
             // keys.set replaces a platform service's set
             var newSetup = _kit.NewClientKey("setup-2");
