@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
@@ -121,7 +122,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, FactoryCredential.KeyPair,
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
                         ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)

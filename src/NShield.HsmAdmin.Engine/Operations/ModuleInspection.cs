@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -67,7 +68,7 @@ namespace NShield.HsmAdmin.Operations
             }
             // The default credential is public; with a pin, the pin still has to match.
             var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.KnownHostsPath) : ServerKeyPolicy.FirstContact();
-            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, FactoryCredential.KeyPair, policy, ct).ConfigureAwait(false))
+            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, DefaultCredential.KeyPair, policy, ct).ConfigureAwait(false))
                 return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
         }
 

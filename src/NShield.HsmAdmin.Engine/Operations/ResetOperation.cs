@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -46,7 +47,7 @@ namespace NShield.HsmAdmin.Operations
         {
             try
             {
-                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, FactoryCredential.KeyPair,
+                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
                     ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
                 {
                     var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
