@@ -84,7 +84,11 @@ function Measure-Baseline([string] $name, [string] $workload, [string] $state, [
 }
 
 # ---------------------------------------------------------------- fleets
-$defaultKey = [NShield.HsmAdmin.Firmware.DefaultCredential]::PrivateKeyOpenSsh
+# The engine loads in its own load context, so its types are reached through the cmdlets' assembly.
+$cmdlets = (Get-Command Invoke-HsmEnroll).ImplementingType.Assembly
+$engine = [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($cmdlets).LoadFromAssemblyName(
+    ($cmdlets.GetReferencedAssemblies() | Where-Object Name -eq 'NShield.HsmAdmin.Engine'))
+$defaultKey = $engine.GetType('NShield.HsmAdmin.Firmware.DefaultCredential').GetField('PrivateKeyOpenSsh').GetValue($null)
 function New-Fleet([int] $count, [string] $tag) {
     $hostPath = Join-Path $work "hosts/$tag"
     $ms = Measure-Ms { Add-HsmSimulatedModule -Count $count -SimulatorPath $simPath -HostPath $hostPath -Confirm:$false }
