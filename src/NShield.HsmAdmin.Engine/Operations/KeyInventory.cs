@@ -14,14 +14,13 @@ namespace NShield.HsmAdmin.Operations
                 Protection = k.Protection, InstalledAt = k.InstalledAt.UtcDateTime, PublicKey = k.PublicKey, HostPath = store.Root,
             });
 
-        public static IEnumerable<HsmSshKeyInfo> ServerKeys(HostStore store, string esn)
-        {
-            var pins = store.GetPins(esn);
-            return ModuleServices.All.Where(pins.ContainsKey).Select(s => new HsmSshKeyInfo
-            {
-                Role = HsmKeyRole.Server, Esn = esn, Service = s, Algorithm = pins[s].Algorithm.ToString(),
-                Fingerprint = pins[s].Fingerprint, PublicKey = pins[s].ToAuthorizedKeysLine(), HostPath = store.Root,
-            });
-        }
+        /// <summary>Every module's pinned server keys, ESN by ESN, from one read of the pin file.</summary>
+        public static IEnumerable<HsmSshKeyInfo> ServerKeys(HostStore store) =>
+            store.GetAllPins().OrderBy(m => m.Key, System.StringComparer.OrdinalIgnoreCase).SelectMany(m =>
+                ModuleServices.All.Where(m.Value.ContainsKey).Select(s => new HsmSshKeyInfo
+                {
+                    Role = HsmKeyRole.Server, Esn = m.Key, Service = s, Algorithm = m.Value[s].Algorithm.ToString(),
+                    Fingerprint = m.Value[s].Fingerprint, PublicKey = m.Value[s].ToAuthorizedKeysLine(), HostPath = store.Root,
+                }));
     }
 }

@@ -78,12 +78,40 @@ namespace NShield.HsmAdmin.Store
             return space < 0 ? null : t.Substring(0, space);
         }
 
-        IEnumerable<(string Host, SshPublicKey Key)> ReadPinLines()
+        // known_hosts is read for every channel a fleet opens; parse it once per version of the file. Writes replace
+        // the file by rename, so its write time and length change with every write.
+        readonly object _pinCacheGate = new object();
+        (DateTime Written, long Length, List<(string Host, SshPublicKey Key)> Lines)? _pinCache;
+
+        /// <summary>Every pin, as ESN -&gt; service -&gt; server key, read in one pass.</summary>
+        public IReadOnlyDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> GetAllPins()
         {
+            var result = new Dictionary<string, Dictionary<string, SshPublicKey>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (host, key) in ReadPinLines())
+            {
+                var service = ModuleServices.All.FirstOrDefault(s => host.EndsWith("-" + s, StringComparison.Ordinal));
+                if (service == null) continue;
+                var esn = host.Substring(PinPrefix.Length, host.Length - PinPrefix.Length - service.Length - 1);
+                if (!Esn.TryParse(esn, out var canonical)) continue;
+                if (!result.TryGetValue(canonical, out var pins)) result[canonical] = pins = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
+                if (!pins.ContainsKey(service)) pins[service] = key;
+            }
+            return result.ToDictionary(r => r.Key, r => (IReadOnlyDictionary<string, SshPublicKey>)r.Value, StringComparer.OrdinalIgnoreCase);
+        }
+
+        List<(string Host, SshPublicKey Key)> ReadPinLines()
+        {
+            var file = new FileInfo(KnownHostsPath);
+            if (!file.Exists) return new List<(string, SshPublicKey)>();
+            lock (_pinCacheGate)
+            {
+                if (_pinCache is { } c && c.Written == file.LastWriteTimeUtc && c.Length == file.Length) return c.Lines;
+            }
             string[] lines;
             try { lines = File.ReadAllLines(KnownHostsPath); }
-            catch (FileNotFoundException) { yield break; }
-            catch (DirectoryNotFoundException) { yield break; }
+            catch (FileNotFoundException) { return new List<(string, SshPublicKey)>(); }
+            catch (DirectoryNotFoundException) { return new List<(string, SshPublicKey)>(); }
+            var parsed = new List<(string Host, SshPublicKey Key)>();
             for (int i = 0; i < lines.Length; i++)
             {
                 var host = HostOf(lines[i]);
@@ -94,8 +122,10 @@ namespace NShield.HsmAdmin.Store
                 {
                     throw StoreJson.Corrupt(KnownHostsPath, $"line {i + 1} for {host} is not a valid key", e);
                 }
-                yield return (host, key);
+                parsed.Add((host, key));
             }
+            lock (_pinCacheGate) _pinCache = (file.LastWriteTimeUtc, file.Length, parsed);
+            return parsed;
         }
     }
 }

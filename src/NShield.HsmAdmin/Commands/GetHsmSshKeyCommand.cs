@@ -38,20 +38,16 @@ namespace NShield.HsmAdmin.Commands
                     WriteObject(key);
 
             if (!Wanted(HsmKeyRole.Server)) return;
-            // Listed modules, plus attached ones that have pins but are not listed yet (an enroll cut short).
-            var esns = Engine(() => store.GetModules().Select(m => m.Esn)
-                .Union(Drivers.ModuleAddresses.Attached(store.Root).Select(m => m.Esn).Where(e => store.GetPins(e).Count > 0), StringComparer.OrdinalIgnoreCase)
-                .OrderBy(e => e).ToList());
+            var serverKeys = Engine(() => KeyInventory.ServerKeys(store).ToList());
             if (patterns != null)
             {
-                foreach (var literal in Esn!.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !esns.Contains(e, StringComparer.OrdinalIgnoreCase)))
+                foreach (var literal in Esn!.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !serverKeys.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
                     Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"This host has no keys pinned for module {literal}. Run Invoke-HsmEnroll to enroll it.", literal));
-                esns = esns.Where(e => patterns.Any(p => p.IsMatch(e))).ToList();
+                serverKeys = serverKeys.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
             }
-            foreach (var esn in esns)
-                foreach (var key in Engine(() => KeyInventory.ServerKeys(store, esn)).Where(k => services.Contains(k.Service)))
-                    WriteObject(key);
+            foreach (var key in serverKeys.Where(k => services.Contains(k.Service)))
+                WriteObject(key);
         }
     }
 }
