@@ -43,10 +43,13 @@ Describe 'Changing installed keys (keys roll) and the hardserver' {
         ($after | Where-Object Service -ne setup).Fingerprint | Should -Be ($before | Where-Object Service -ne setup).Fingerprint
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
-    It 'does nothing with -WhatIf' {
+    It 'does nothing with -WhatIf, not even take the store lock' {
         $before = Get-StoreSnapshot $h
+        $owner = Join-Path $h 'store.lock.owner'
+        $ownerBefore = if (Test-Path $owner) { (Get-FileHash $owner).Hash }
         Update-HsmSshKey -HostPath $h -WhatIf | Out-Null
         Get-StoreSnapshot $h | Should -Be $before
+        $(if (Test-Path $owner) { (Get-FileHash $owner).Hash }) | Should -Be $ownerBefore
     }
 }
 

@@ -28,7 +28,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var path = ResolvePath(Path);
             using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
-            using (Engine(() => host.Store.AcquireLock(host.Store.DefaultLockTimeout)))
+            using (LockForChange(host.Store))
             {
                 var roll = new RollOperation(host);
                 var interrupted = Engine(() => roll.Interrupted);

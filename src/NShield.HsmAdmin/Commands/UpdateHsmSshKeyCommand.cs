@@ -52,7 +52,7 @@ namespace NShield.HsmAdmin.Commands
                 WriteWarning("The ncoreapi key will need a typed passphrase, but the hardserver loads it unattended at every start.");
 
             using (var host = Engine(() => HsmHost.Open(ResolvedHostPath, Passphrase)))
-            using (Engine(() => host.Store.AcquireLock(host.Store.DefaultLockTimeout)))
+            using (LockForChange(host.Store))
             {
                 var roll = new RollOperation(host)
                 {

@@ -25,6 +25,16 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void StopProcessing() => _stopping.Cancel();
 
+        /// <summary>-WhatIf (or $WhatIfPreference) is in effect: nothing may be written, not even the store's lock owner.</summary>
+        protected bool IsWhatIf =>
+            MyInvocation.BoundParameters.TryGetValue("WhatIf", out var bound)
+                ? ((SwitchParameter)bound).IsPresent
+                : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+
+        /// <summary>The store lock for a multi-step change; none under -WhatIf, which only reads.</summary>
+        protected IDisposable? LockForChange(Store.HostStore store) =>
+            IsWhatIf ? null : Engine(() => store.AcquireLock(store.DefaultLockTimeout));
+
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
         internal static ErrorRecord ToErrorRecord(HsmException ex) =>
