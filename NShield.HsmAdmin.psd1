@@ -10,7 +10,7 @@
     Description          = 'Sets up and keeps the SSH trust between a host and its nShield 5s HSMs: enroll, show, roll, back up, restore, migrate, factory state, hardserver restart; with a simulated module for testing runbooks without hardware.'
     PowerShellVersion    = '5.1'
     FormatsToProcess     = @('formats/NShield.HsmAdmin.Format.ps1xml')
-    TypesToProcess       = @()
+    TypesToProcess       = @('formats/NShield.HsmAdmin.Types.ps1xml')
     CmdletsToExport      = @(
         'Invoke-HsmEnroll'
         'Get-HsmSshKey'
