@@ -20,16 +20,13 @@ namespace NShield.HsmAdmin.Drivers
             var dir = module.ModuleDirectory ?? throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
                 $"Module {module.Esn} is attached for the in-process transport but has no module folder.", module.Esn);
             if (!ModuleFirmware.IsServiceRunning(dir, service))
-                throw new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ConnectionError,
-                    $"Nothing accepts connections for {service} on module {module.Esn}. The service may not be running (a module in recovery mode runs no ncoreapi).", module.Esn);
+                throw ChannelErrors.NotRunning(module, service);
             var presented = SshPublicKey.Parse(ModuleFirmware.GetServerPublicKey(dir, service));
             if (policy.Expected != null && !presented.Blob.SequenceEqual(policy.Expected.Blob))
-                throw SshModuleTransport.ServerKeyChanged(module, service, policy, presented);
+                throw ChannelErrors.ServerKeyChanged(module, service, policy, presented);
             var fingerprint = credential.PublicKey.Fingerprint;
             if (!ModuleFirmware.IsAuthorized(dir, service, fingerprint))
-                throw new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
-                    $"The module refused this host's {service} client key ({service} on module {module.Esn}). If the module was returned to factory state, run Invoke-HsmEnroll; " +
-                    "if the host's keys were lost, restore them with Restore-HsmSshKey.", module.Esn);
+                throw ChannelErrors.KeyRefused(module, service);
             return Task.FromResult<IModuleChannel>(new Channel(module.Esn, service, dir, fingerprint, presented));
         }
 

@@ -80,19 +80,12 @@ namespace NShield.HsmAdmin.Drivers
                     client.Dispose();
                     keyFile.Dispose();
                     if (refused)
-                        throw ServerKeyChanged(module, service, policy, presented!);
+                        throw ChannelErrors.ServerKeyChanged(module, service, policy, presented!);
                     throw Translate(ex, module, service, cancellationToken);
                 }
             }
             return new SshModuleChannel(module.Esn, service, client, keyFile, presented!, CommandTimeout);
         }
-
-        internal static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, SshPublicKey presented) =>
-            new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
-                $"Module {module.Esn} presented a different {service} server key than the one pinned for it: expected {policy.Expected!.Fingerprint}, " +
-                $"presented {presented.Fingerprint} at {module.Endpoint(service)}. The connection was closed before authentication and nothing was sent. " +
-                $"Server keys only change when a module returns to factory state; if that happened, run Invoke-HsmEnroll for it, otherwise treat this as an attack. " +
-                $"The pin is kept in {policy.PinLocation} (host name nshield-{module.Esn}-{service}).", module.Esn);
 
         private static HashSet<string> HostKeyAlgorithmsFor(SshPublicKey? expected)
         {
@@ -118,12 +111,9 @@ namespace NShield.HsmAdmin.Drivers
                     return new HsmException(HsmErrorIds.ConnectionTimeout, HsmErrorKind.OperationTimeout,
                         $"Timed out connecting to {where}. Check that the module is powered and reachable.", module.Esn, ex);
                 case SshAuthenticationException _:
-                    return new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
-                        $"The module refused this host's {service} client key ({where}). If the module was returned to factory state, run Invoke-HsmEnroll; " +
-                        "if the host's keys were lost, restore them with Restore-HsmSshKey.", module.Esn, ex);
+                    return ChannelErrors.KeyRefused(module, service, ex);
                 case SocketException se when se.SocketErrorCode == SocketError.ConnectionRefused:
-                    return new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ConnectionError,
-                        $"Nothing accepts connections for {where}. The service may not be running (a module in recovery mode runs no ncoreapi).", module.Esn, ex);
+                    return ChannelErrors.NotRunning(module, service, ex);
                 default:
                     return new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
                         $"Could not talk to {where}: {ex.Message}", module.Esn, ex);

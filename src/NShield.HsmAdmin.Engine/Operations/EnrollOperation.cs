@@ -226,8 +226,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    using (var channel = await _host.OpenPinnedAsync(module, service, ct).ConfigureAwait(false))
-                        await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == "Recovery")

@@ -76,6 +76,13 @@ namespace NShield.HsmAdmin.Operations
                 ServerKeyPolicy.Pinned(pin, Store.KnownHostsPath), ct);
         }
 
+        /// <summary>Proves a channel end to end: pinned server key, the given (or the host's) client key, firmware answers.</summary>
+        public async Task PingAsync(ModuleAddress module, string service, CancellationToken ct, SshKeyPair? credential = null)
+        {
+            using (var channel = await OpenPinnedAsync(module, service, ct, credential).ConfigureAwait(false))
+                await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+        }
+
         public void Dispose()
         {
             foreach (var key in _openKeys.Values) key.Dispose();

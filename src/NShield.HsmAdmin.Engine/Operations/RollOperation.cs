@@ -66,11 +66,7 @@ namespace NShield.HsmAdmin.Operations
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
                 foreach (var service in journal.Services)
                     await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, newKeys[service].PublicKey.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
-            await Task.WhenAll(journal.Services.Select(async service =>
-            {
-                using (var channel = await _host.OpenPinnedAsync(module, service, ct, newKeys[service]).ConfigureAwait(false))
-                    await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
-            })).ConfigureAwait(false);
+            await Task.WhenAll(journal.Services.Select(s => _host.PingAsync(module, s, ct, newKeys[s]))).ConfigureAwait(false);
             Mark(journal, module.Esn, ModuleRollState.Installed, $"{journal.Kind.ToLowerInvariant()}.install");
             CrashPoints.Reach("roll.module-installed");
         }
