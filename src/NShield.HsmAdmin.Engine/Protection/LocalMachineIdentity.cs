@@ -3,6 +3,7 @@ using System.IO;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Protection
@@ -100,24 +101,34 @@ namespace NShield.HsmAdmin.Protection
                         $"Protection input G (global nonce) does not exist: {path} is missing, so this is not the OS install the key was protected on.", path);
 
                 SecureFiles.EnsureDirectory(MachineDirectory, FileAccessScope.Administrators);
-                var nonce = new byte[GlobalNonceLength];
-                using (var rng = RandomNumberGenerator.Create()) rng.GetBytes(nonce);
-                // Written whole under a temp name, then published without overwrite: a racing process that wins keeps its nonce.
-                var temp = SecureFiles.TempPathFor(path);
-                using (var fs = SecureFiles.CreateNew(temp, FileAccessScope.Administrators))
+                // Creators take turns under a lock file and look again inside it: whatever File.Move does on a given
+                // file system, two creators can never each keep a nonce of their own (a key protected with the loser's
+                // would never open again).
+                using (AcquireCreationLock(path + ".lock"))
                 {
-                    var text = Encoding.ASCII.GetBytes(Convert.ToBase64String(nonce) + "\n");
-                    fs.Write(text, 0, text.Length);
-                    fs.Flush(flushToDisk: true);
+                    var raced = ReadNonce(path);
+                    if (raced != null) return raced;
+                    var nonce = new byte[GlobalNonceLength];
+                    using (var rng = RandomNumberGenerator.Create()) rng.GetBytes(nonce);
+                    SecureFiles.WriteAtomic(path, Encoding.ASCII.GetBytes(Convert.ToBase64String(nonce) + "\n"), FileAccessScope.Administrators);
+                    return nonce;
                 }
-                if (SecureFiles.PublishIfAbsent(temp, path)) return nonce;
-                return ReadNonce(path) ?? throw new IOException($"{path} vanished while being created.");
             }
             catch (UnauthorizedAccessException e)
             {
                 throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.AccessDenied,
                     $"Protection input G (global nonce) cannot be used: {path} is accessible to root/Administrators only. " +
                     "Run elevated, or choose a protection without G.", path, e);
+            }
+        }
+
+        static FileStream AcquireCreationLock(string lockPath)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+                catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(10); }
             }
         }
 

@@ -96,13 +96,6 @@ namespace NShield.HsmAdmin.Store
             }
         }
 
-        /// <summary>Publishes a fully written temp file under <paramref name="target"/> only if no file is there yet.</summary>
-        public static bool PublishIfAbsent(string source, string target)
-        {
-            try { File.Move(source, target); return true; } // .NET's Unix File.Move uses link(): never overwrites
-            catch (IOException) when (File.Exists(target)) { TryDelete(source); return false; }
-        }
-
         public static string TempPathFor(string path) =>
             Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".tmp");
 
