@@ -4,8 +4,9 @@
     Builds, tests, demonstrates and benchmarks NShield.HsmAdmin.
 .DESCRIPTION
     build  publishes the module into ./bin (the manifest at the repository root points there: the loader
-           bin/NShield.HsmAdmin.psm1 + bin/loader, cmdlets, engine and dependencies in bin/deps) and the
-           simulator firmware into ./bin/deps/firmware, and generates the MAML help into ./en-US.
+           bin/NShield.HsmAdmin.psm1 + bin/loader, cmdlets, engine and dependencies in bin/deps), the simulator
+           module into ./bin/simulator (NShield.HsmAdmin.Simulator.psd1; firmware in bin/simulator/deps/firmware),
+           the test-only crash hook into ./out/testhooks, and generates the MAML help into ./en-US.
     test   builds, runs the xUnit suite, then the Pester suite in a child pwsh, and prints one closing
            line "N passed, N failed" for both together; exits non-zero on any failure.
     demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
@@ -51,7 +52,17 @@ function Invoke-Build {
     # firmware goes where the engine's FirmwareLocator looks: <engine dir>/firmware.
     $deps = Join-Path $bin 'deps'
     Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $deps --nologo -v q }
-    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $deps 'firmware') --nologo -v q }
+    # The simulator is a module of its own (NShield.HsmAdmin.Simulator.psd1): bin/simulator, loaded into the product's
+    # context by its psm1; only its own assemblies are kept there (the product's come from bin/deps).
+    $simDeps = Join-Path $bin 'simulator/deps'
+    Invoke-Native 'simulator build' { dotnet publish "$root/src/NShield.HsmAdmin.Simulator.Commands/NShield.HsmAdmin.Simulator.Commands.csproj" -c Release -o $simDeps --nologo -v q }
+    Get-ChildItem $simDeps -File | Where-Object { $_.Name -notlike 'NShield.HsmAdmin.Simulator*' } | Remove-Item
+    Copy-Item "$root/src/NShield.HsmAdmin.Simulator.Commands/NShield.HsmAdmin.Simulator.psm1" (Join-Path $bin 'simulator')
+    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $simDeps 'firmware') --nologo -v q }
+    # Test-only: the crash-point hook the fault tests load (never part of bin/, never shipped).
+    $hooks = Join-Path $root 'out/testhooks'
+    if (Test-Path $hooks) { Remove-Item $hooks -Recurse -Force }
+    Invoke-Native 'test hooks build' { dotnet publish "$root/tests/NShield.HsmAdmin.TestHooks/NShield.HsmAdmin.TestHooks.csproj" -c Release -o $hooks --nologo -v q }
     $loader = "$root/src/NShield.HsmAdmin.Loader/NShield.HsmAdmin.Loader.csproj"
     Invoke-Native 'loader build (Core)' { dotnet publish $loader -c Release -f net8.0 -o (Join-Path $bin 'loader/Core') --nologo -v q }
     Invoke-Native 'loader build (Desktop)' { dotnet publish $loader -c Release -f netstandard2.0 -o (Join-Path $bin 'loader/Desktop') --nologo -v q }
@@ -59,7 +70,10 @@ function Invoke-Build {
     Remove-Item (Join-Path $bin 'loader/Desktop/NShield.HsmAdmin.psm1'), (Join-Path $bin 'loader/*/*.deps.json') -ErrorAction SilentlyContinue
     if (-not $NoAot -and $IsLinux) { Build-AotFirmware }
     $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
-    if (Test-Path $helpBuilder) { & $helpBuilder -OutputPath (Join-Path $root 'en-US') }
+    if (Test-Path $helpBuilder) {
+        & $helpBuilder -OutputPath (Join-Path $root 'en-US')
+        & $helpBuilder -OutputPath (Join-Path $root 'en-US') -SourcePath (Join-Path $root 'docs/help/simulator') -AssemblyName 'NShield.HsmAdmin.Simulator.Commands'
+    }
 }
 
 # The simulated firmware runs once per SSH command: natively compiled it starts in ~20 ms instead of ~180 ms.
@@ -70,7 +84,7 @@ function Build-AotFirmware {
     dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -r linux-x64 `
         '-p:NShieldFirmwareAot=true' @linker -o $aotOut --nologo -v q | Out-Host
     if ($LASTEXITCODE -eq 0 -and (Test-Path "$aotOut/nshield-sim-firmware")) {
-        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'deps/firmware/nshield-sim-firmware')
+        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'simulator/deps/firmware/nshield-sim-firmware')
     }
     else { Write-Warning 'Native AOT firmware build failed; the simulator uses the JIT firmware (slower, same behaviour).' }
 }

@@ -131,7 +131,11 @@ namespace NShield.HsmAdmin.Store
                     if (!File.Exists(KeyFilePath(service, ext, true)))
                         throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                             $"No complete pending client key for '{service}' to promote ({KeyFilePath(service, ext, true)} is missing).", service);
-                SecureFiles.WriteAtomic(PromoteMarkerPath(service), ReadRecord(service, pending: true)!.Fingerprint + "\n", FileAccessScope.OwnerOnly);
+                // The moment the key is switched in: what the hardserver's start time is compared with.
+                var staged = ReadRecord(service, pending: true)!;
+                staged.ActivatedAt = DateTimeOffset.UtcNow;
+                StoreJson.WriteFile(KeyFilePath(service, ".json", true), staged, FileAccessScope.Public);
+                SecureFiles.WriteAtomic(PromoteMarkerPath(service), staged.Fingerprint + "\n", FileAccessScope.OwnerOnly);
                 FinishPromotion(service);
             });
         }
