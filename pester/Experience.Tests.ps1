@@ -3,6 +3,7 @@ BeforeAll {
     $repo = Split-Path $PSScriptRoot
     $manifest = Join-Path $repo 'NShield.HsmAdmin.psd1'
     Import-Module $manifest -Force
+    Import-Module (Join-Path (Split-Path $manifest) 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $sim = Start-TestSimulator -ModuleCount 2
     $h = $sim.HostPath

@@ -54,9 +54,14 @@ namespace NShield.HsmAdmin.Hardserver
             start.RedirectStandardOutput = true;
             start.RedirectStandardInput = true;
             var stderr = new StringBuilder();
+            using (var stderrClosed = new System.Threading.ManualResetEventSlim(false))
             using (var process = new Process { StartInfo = start })
             {
-                process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
+                process.ErrorDataReceived += (_, e) =>
+                {
+                    if (e.Data == null) stderrClosed.Set();
+                    else lock (stderr) stderr.AppendLine(e.Data);
+                };
                 process.OutputDataReceived += (_, e) => { };
                 try { process.Start(); }
                 catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is IOException)
@@ -76,6 +81,8 @@ namespace NShield.HsmAdmin.Hardserver
                 }
                 if (process.ExitCode != 0)
                 {
+                    // The message comes from stderr; give its reader a moment to drain (bounded: a daemon may hold it open).
+                    stderrClosed.Wait(TimeSpan.FromSeconds(2));
                     string text;
                     lock (stderr) text = stderr.ToString().Trim();
                     throw new HsmException(HsmErrorIds.HardserverRestartFailed, HsmErrorKind.InvalidOperation,
@@ -130,6 +137,18 @@ namespace NShield.HsmAdmin.Hardserver
 
         private static bool IsRunning(int pid)
         {
+            // Linux: a zombie (exited, not yet reaped) still has /proc/<pid>, but holds no key.
+            var stat = $"/proc/{pid}/stat";
+            if (File.Exists(stat))
+            {
+                try
+                {
+                    var text = File.ReadAllText(stat);
+                    var state = text.Substring(text.LastIndexOf(')') + 2, 1);
+                    return state != "Z" && state != "X";
+                }
+                catch (IOException) { return false; }
+            }
             try { using (var p = Process.GetProcessById(pid)) return !p.HasExited; }
             catch (ArgumentException) { return false; }
             catch (InvalidOperationException) { return false; }

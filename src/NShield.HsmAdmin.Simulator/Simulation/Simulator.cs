@@ -78,7 +78,13 @@ namespace NShield.HsmAdmin.Simulation
         internal string DotnetPath { get; private set; } = "";
         internal string FirmwareDll { get; private set; } = "";
 
-        private Simulator(string root, SimulatorTransport transport) { Root = root; Transport = transport; }
+        private Simulator(string root, SimulatorTransport transport)
+        {
+            Root = root;
+            Transport = transport;
+            // The engine reaches in-process modules through the transport the simulator plugs into it.
+            if (transport == SimulatorTransport.InProcess) InProcessModuleTransport.Register();
+        }
 
         /// <summary>A new, unused simulator folder under the temp directory.</summary>
         public static string NewTemporaryRoot() => Path.Combine(Path.GetTempPath(), "nshield-sim-" + Guid.NewGuid().ToString("N").Substring(0, 10));
@@ -122,6 +128,8 @@ namespace NShield.HsmAdmin.Simulation
                 if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
             }
             sim.EnsureVendorRoot();
+            // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
+            if (!File.Exists(sim.FactoryCredentialPath)) AtomicFile.WriteAllText(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, ownerOnly: true);
             sim.Save();
             try
             {
