@@ -66,5 +66,9 @@ namespace NShield.HsmAdmin
         public const string InvalidName = "InvalidName";
         /// <summary>This account may not write the host store folder (system default needs root/Administrators).</summary>
         public const string StoreAccessDenied = "StoreAccessDenied";
+
+        // Operations (appended)
+        /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner reports it, the other modules go on).</summary>
+        public const string UnexpectedError = "UnexpectedError";
     }
 }
