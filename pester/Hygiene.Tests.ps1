@@ -9,6 +9,18 @@ BeforeDiscovery {
     $script:cmdletCases = @($manifest.CmdletsToExport | ForEach-Object { @{ Name = $_ } })
     $changeVerbs = 'Set', 'New', 'Remove', 'Add', 'Update', 'Invoke', 'Backup', 'Restore', 'Move', 'Reset', 'Restart', 'Start', 'Stop'
     $script:changingCases = @($cmdletCases | Where-Object { ($_.Name -split '-')[0] -in $changeVerbs })
+    # One test per secret parameter and per declared output type, so none passes by looping over nothing.
+    $module = Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force -PassThru
+    $script:secretCases = @(foreach ($c in $module.ExportedCmdlets.Values) {
+            foreach ($p in $c.Parameters.Values | Where-Object { $_.Name -match 'Passphrase|Password|Secret' }) { @{ Name = $c.Name; Parameter = $p.Name } }
+        })
+    $formatExempt = 'System.Boolean', 'System.IO.FileInfo'   # types PowerShell already formats well enough
+    $script:outputCases = @(foreach ($c in $module.ExportedCmdlets.Values) {
+            foreach ($t in $c.OutputType) {
+                $type = if ($t.Type) { $t.Type.FullName } else { $t.Name }
+                if ($type -notin $formatExempt) { @{ Name = $c.Name; Type = $type } }
+            }
+        })
 }
 
 BeforeAll {
@@ -22,8 +34,6 @@ BeforeAll {
     $viewTypes = @(foreach ($file in Get-ChildItem (Join-Path $repo 'formats') -Filter *.ps1xml) {
             ([xml](Get-Content $file.FullName -Raw)).SelectNodes('//ViewSelectedBy/TypeName') | ForEach-Object { $_.InnerText.Trim() }
         })
-    # Types PowerShell already formats well enough.
-    $formatExempt = 'System.Boolean', 'System.IO.FileInfo'
 }
 
 Describe 'Module manifest' {
@@ -44,6 +54,12 @@ Describe 'Module manifest' {
         @($defined | Sort-Object) | Should -Be @($manifest.CmdletsToExport | Sort-Object)
         @($module.ExportedCmdlets.Keys | Sort-Object) | Should -Be @($manifest.CmdletsToExport | Sort-Object)
     }
+    It 'finds what the data-driven tests below run over' {
+        $cmdletCases.Count | Should -BeGreaterThan 0
+        $changingCases.Count | Should -BeGreaterThan 0
+        $secretCases.Count | Should -BeGreaterThan 0 -Because 'Backup-HsmSshKey and others take passphrases'
+        $outputCases.Count | Should -BeGreaterThan 0
+    }
     It 'lists format files that exist' {
         $manifest.FormatsToProcess | Should -Not -BeNullOrEmpty
         foreach ($f in $manifest.FormatsToProcess) { Join-Path $repo $f | Should -Exist }
@@ -58,11 +74,6 @@ Describe 'Cmdlet <Name>' -ForEach $cmdletCases {
 
     It 'uses an approved verb' {
         (Get-Verb).Verb | Should -Contain $command.Verb
-    }
-
-    It 'takes every passphrase, password or secret as a SecureString' {
-        $secrets = @($command.Parameters.Values | Where-Object { $_.Name -match 'Passphrase|Password|Secret' })
-        foreach ($p in $secrets) { $p.ParameterType | Should -Be ([System.Security.SecureString]) -Because "-$($p.Name) is a secret" }
     }
 
     It 'has a written synopsis' {
@@ -88,19 +99,25 @@ Describe 'Cmdlet <Name>' -ForEach $cmdletCases {
     It 'describes every parameter' {
         $documented = @{}
         foreach ($p in @($help.Parameters.Parameter)) { if ($p) { $documented[$p.Name] = ($p.Description.Text -join '').Trim() } }
-        foreach ($name in $command.Parameters.Keys | Where-Object { $_ -notin $commonParameters -or $_ -in 'WhatIf', 'Confirm' }) {
-            if ($name -eq 'UseTransaction') { continue }
+        $own = @($command.Parameters.Keys | Where-Object { ($_ -notin $commonParameters -or $_ -in 'WhatIf', 'Confirm') -and $_ -ne 'UseTransaction' })
+        $own.Count | Should -BeGreaterThan 0 -Because 'every cmdlet of this module takes parameters'
+        foreach ($name in $own) {
             $documented.ContainsKey($name) | Should -BeTrue -Because "-$name must be in the help"
             $documented[$name] | Should -Not -BeNullOrEmpty -Because "-$name needs a description"
         }
     }
+}
 
-    It 'has a format view for every output type' {
-        foreach ($t in $command.OutputType) {
-            $typeName = if ($t.Type) { $t.Type.FullName } else { $t.Name }
-            if ($typeName -in $formatExempt) { continue }
-            $viewTypes | Should -Contain $typeName -Because "[OutputType($typeName)] needs a view in formats/"
-        }
+Describe 'Secret parameter -<Parameter> of <Name>' -ForEach $secretCases {
+    It 'is a SecureString' {
+        (Get-Command $Name -Module NShield.HsmAdmin).Parameters[$Parameter].ParameterType | Should -Be ([System.Security.SecureString])
+    }
+}
+
+Describe 'Output type <Type> of <Name>' -ForEach $outputCases {
+    It 'has a format view' {
+        $viewTypes.Count | Should -BeGreaterThan 0
+        $viewTypes | Should -Contain $Type -Because "[OutputType($Type)] needs a view in formats/"
     }
 }
 
