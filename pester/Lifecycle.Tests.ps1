@@ -101,6 +101,7 @@ Describe 'Backup and restore of the sshadmin key' {
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
     It 'refuses a verbatim backup on another machine and says to use a passphrase backup' {
+        $thisMachine = $env:NSHIELD_HSMADMIN_MACHINE_DIR   # the run's own (Invoke-PesterSuite.ps1): put it back after
         $env:NSHIELD_HSMADMIN_MACHINE_DIR = New-TestHostPath 'other-machine'
         try {
             $before = Get-StoreSnapshot $h
@@ -108,7 +109,7 @@ Describe 'Backup and restore of the sshadmin key' {
             try { Restore-HsmSshKey -HostPath $h -Path $verbatim -Confirm:$false -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'Passphrase' }
             Get-StoreSnapshot $h | Should -Be $before
         }
-        finally { Remove-Item Env:NSHIELD_HSMADMIN_MACHINE_DIR }
+        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine }
     }
     It 'refuses a wrong passphrase and changes nothing' {
         $before = Get-StoreSnapshot $h

@@ -84,5 +84,9 @@ namespace NShield.HsmAdmin
         public const string SimulatorStoreRefused = "SimulatorStoreRefused";
         /// <summary>A file a setting names does not exist.</summary>
         public const string PathNotFound = "PathNotFound";
+
+        // Operations (appended)
+        /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner reports it, the other modules go on).</summary>
+        public const string UnexpectedError = "UnexpectedError";
     }
 }
