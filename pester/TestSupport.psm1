@@ -18,7 +18,8 @@ function Start-TestSimulator([int] $ModuleCount = 1, [string] $HostPath = (New-T
     $params = @{ ModuleCount = $ModuleCount; HostPath = $HostPath; SimulatorPath = $simPath; Transport = $Transport }
     $sim = Start-HsmSimulator @params
     $script:Simulators.Add($sim.Path)
-    $sim | Add-Member -NotePropertyName HostPath -NotePropertyValue $HostPath -PassThru
+    if ($sim.HostPath -ne $HostPath) { throw "The simulator started on '$($sim.HostPath)', not on '$HostPath'." }
+    $sim
 }
 
 function Remove-TestHosts {
