@@ -130,7 +130,7 @@ Describe 'The simulator and host stores' {
         $keysOnly = New-TestHostPath
         $sim = Start-TestSimulator -ModuleCount 1 -HostPath $keysOnly
         Invoke-HsmEnroll -HostPath $keysOnly | Out-Null
-        Remove-Item (Join-Path $keysOnly '.nshield-simulated-host')
+        Remove-Item (Join-Path $keysOnly '.nshield-simulated-host') -Force
         { Add-HsmSimulatedModule -SimulatorPath $sim.Path -HostPath $keysOnly -ErrorAction Stop } |
             Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Commands.AddHsmSimulatedModuleCommand'
     }

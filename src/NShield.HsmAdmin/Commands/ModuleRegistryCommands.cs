@@ -81,7 +81,7 @@ namespace NShield.HsmAdmin.Commands
     [Cmdlet(VerbsLifecycle.Unregister, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     public sealed class UnregisterHsmModuleCommand : HsmCmdlet
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         public string[] Esn { get; set; } = Array.Empty<string>();
