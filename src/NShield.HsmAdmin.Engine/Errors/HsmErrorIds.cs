@@ -66,5 +66,15 @@ namespace NShield.HsmAdmin
         public const string InvalidName = "InvalidName";
         /// <summary>This account may not write the host store folder (system default needs root/Administrators).</summary>
         public const string StoreAccessDenied = "StoreAccessDenied";
+
+        // Trust and transport (appended, issue 16)
+        /// <summary>The module offers no key exchange, cipher or MAC this host accepts (weak algorithms only); refused before authentication.</summary>
+        public const string AlgorithmNegotiationFailed = "AlgorithmNegotiationFailed";
+        /// <summary>A module reply exceeded the reply size cap (SshModuleTransport.MaxReplyBytes); reading stopped at the cap.</summary>
+        public const string ReplyTooLarge = "ReplyTooLarge";
+        /// <summary>A module reply names a firmware protocol major version this host does not speak.</summary>
+        public const string ProtocolVersionUnsupported = "ProtocolVersionUnsupported";
+        /// <summary>A key file or backup asks for more bcrypt rounds than OpenSshPrivateKey.MaxRounds.</summary>
+        public const string KeyRoundsTooHigh = "KeyRoundsTooHigh";
     }
 }
