@@ -22,14 +22,26 @@ namespace NShield.HsmAdmin.Operations
         public static string FactoryState(int timeoutSeconds) =>
             JsonSerializer.Serialize(new Dictionary<string, int> { ["timeoutSeconds"] = timeoutSeconds });
 
-        /// <summary>Parses a keys.list reply into service -> fingerprints installed.</summary>
-        public static Dictionary<string, HashSet<string>> ParseKeyList(JsonElement result)
+        /// <summary>Parses a keys.list reply into service -> fingerprints installed; a reply of the wrong shape is ProtocolError.</summary>
+        public static Dictionary<string, HashSet<string>> ParseKeyList(JsonElement result, string esn = "")
         {
+            HsmException Bad(string why) => new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
+                $"Module {esn} sent a keys.list reply that does not follow the firmware protocol: {why}.", esn);
             var map = new Dictionary<string, HashSet<string>>();
-            if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("keys", out var keys) && keys.ValueKind == JsonValueKind.Object)
-                foreach (var svc in keys.EnumerateObject())
-                    map[svc.Name] = new HashSet<string>(svc.Value.EnumerateArray()
-                        .Select(k => k.TryGetProperty("fingerprint", out var f) ? f.GetString() ?? "" : ""));
+            if (result.ValueKind != JsonValueKind.Object || !result.TryGetProperty("keys", out var keys) || keys.ValueKind != JsonValueKind.Object)
+                throw Bad("'keys' is missing or not an object");
+            foreach (var svc in keys.EnumerateObject())
+            {
+                if (svc.Value.ValueKind != JsonValueKind.Array) throw Bad($"'keys.{Drivers.FirmwareResult.Printable(svc.Name, 20)}' is not an array");
+                var set = new HashSet<string>();
+                foreach (var k in svc.Value.EnumerateArray())
+                {
+                    if (k.ValueKind != JsonValueKind.Object || !k.TryGetProperty("fingerprint", out var f) || f.ValueKind != JsonValueKind.String)
+                        throw Bad("a key entry has no 'fingerprint' string");
+                    set.Add(f.GetString()!);
+                }
+                map[svc.Name] = set;
+            }
             return map;
         }
     }
