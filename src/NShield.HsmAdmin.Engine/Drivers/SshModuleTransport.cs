@@ -193,15 +193,20 @@ namespace NShield.HsmAdmin.Drivers
                     try
                     {
                         var run = command.ExecuteAsync(timeout.Token);
-                        // The body goes on stdin; disposing the stream sends EOF so the firmware stops reading.
-                        using (var input = command.CreateInputStream())
+                        // The body goes on stdin; disposing the stream sends EOF so the firmware stops reading. A verb without a
+                        // body may already have finished (its firmware never reads stdin): then there is no stdin left to close.
+                        try
                         {
-                            if (!string.IsNullOrEmpty(jsonBody))
+                            using (var input = command.CreateInputStream())
                             {
-                                var bytes = Encoding.UTF8.GetBytes(jsonBody);
-                                input.Write(bytes, 0, bytes.Length);
+                                if (!string.IsNullOrEmpty(jsonBody))
+                                {
+                                    var bytes = Encoding.UTF8.GetBytes(jsonBody);
+                                    input.Write(bytes, 0, bytes.Length);
+                                }
                             }
                         }
+                        catch (InvalidOperationException) when (run.IsCompleted && string.IsNullOrEmpty(jsonBody)) { /* finished already */ }
                         // SSH.NET buffers a command's output without limit: move it out while the command runs and stop at the cap.
                         while (true)
                         {
@@ -228,6 +233,11 @@ namespace NShield.HsmAdmin.Drivers
                             throw new HsmException(HsmErrorIds.ConnectionTimeout, HsmErrorKind.OperationTimeout,
                                 $"Module {Esn} did not finish its reply to '{verb}' on {Service} within {_commandTimeout.TotalSeconds:0.#} s " +
                                 $"({stdout.Length} bytes received).", Esn, ex);
+                        // Whatever arrived before the failure still counts (a reply may be complete before the channel drops).
+                        stdout.DrainAvailable(command.OutputStream);
+                        if (stdout.Overflowed)
+                            throw new HsmException(HsmErrorIds.ReplyTooLarge, HsmErrorKind.InvalidData,
+                                $"Module {Esn} sent more than {MaxReplyBytes} bytes of reply to '{verb}' on {Service}; reading stopped there.", Esn, ex);
                         if (stdout.Length == 0)
                             throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
                                 $"The {Service} channel to module {Esn} dropped during '{verb}': {ex.Message}. Run the command again to complete it.", Esn, ex);
