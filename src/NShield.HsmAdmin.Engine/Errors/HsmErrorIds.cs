@@ -66,5 +66,10 @@ namespace NShield.HsmAdmin
         public const string InvalidName = "InvalidName";
         /// <summary>This account may not write the host store folder (system default needs root/Administrators).</summary>
         public const string StoreAccessDenied = "StoreAccessDenied";
+        /// <summary>
+        /// A host store folder or file another account can write to, a private key file others can read, or an item owned
+        /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.
+        /// </summary>
+        public const string StoreInsecurePermissions = "StoreInsecurePermissions";
     }
 }

@@ -181,10 +181,17 @@ namespace NShield.HsmAdmin.Store
         {
             if (!pending && File.Exists(PromoteMarkerPath(service)))
             {
-                var staged = TryReadText(KeyFilePath(service, ext, true));
+                var staged = TryReadStoreFile(KeyFilePath(service, ext, true));
                 if (staged != null) return staged;
             }
-            return TryReadText(KeyFilePath(service, ext, pending));
+            return TryReadStoreFile(KeyFilePath(service, ext, pending));
+        }
+
+        /// <summary>A private key file is read only if the store's permissions still hold (StoreInsecurePermissions).</summary>
+        string? TryReadStoreFile(string path)
+        {
+            if (path.EndsWith(".key", StringComparison.Ordinal)) StorePermissions.CheckPrivateKey(this, path);
+            return TryReadText(path);
         }
 
         static string? TryReadText(string path)
