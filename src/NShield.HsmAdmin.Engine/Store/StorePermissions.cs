@@ -28,6 +28,7 @@ namespace NShield.HsmAdmin.Store
         const int GroupOrOtherAny = 0x3F;   // 0077
 
         static bool IsLinux => RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
+        static volatile bool _statAvailable = true;
 
         /// <summary>The rule itself, on plain numbers: null when acceptable, else what is wrong (for the message).</summary>
         internal static string? Problem(ItemKind kind, int permissions, uint owner, uint effectiveUser)
@@ -57,8 +58,10 @@ namespace NShield.HsmAdmin.Store
         /// <summary>Throws StoreInsecurePermissions if <paramref name="path"/> exists and breaks the rule. No-op off Linux.</summary>
         internal static void Check(string path, ItemKind kind)
         {
-            if (!IsLinux) return;
-            var status = UnixNative.Stat(path);
+            if (!IsLinux || !_statAvailable) return;
+            UnixNative.FileStatus? status;
+            try { status = UnixNative.Stat(path); }
+            catch (PlatformNotSupportedException) { _statAvailable = false; return; } // glibc before 2.28: documented as unchecked
             if (status is not { } s) return;
             var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId());
             if (problem == null) return;
