@@ -383,7 +383,8 @@ namespace NShield.HsmAdmin.Simulation
             Directory.CreateDirectory(hostPath);
             // Drop bus entries left by simulators that were stopped or whose folder is gone (e.g. a killed session).
             ModuleBus.Update(hostPath, list => list.RemoveAll(m => m.SimulatorRoot != null && m.SimulatorRoot != Root && !IsRunning(m.SimulatorRoot)));
-            AtomicFile.WriteAllText(Path.Combine(hostPath, "trusted-roots", TrustedRootFileName), VendorRootPublicKey + "\n");
+            // Through the store: audited (trustedroot.add) and written with the store's exact modes.
+            new Store.HostStore(hostPath).AddTrustedRoot(Path.GetFileNameWithoutExtension(TrustedRootFileName), SshPublicKey.Parse(VendorRootPublicKey), overwrite: true);
             SimulatedHardserver.EnsureStarted(hostPath);
         }
 

@@ -38,7 +38,7 @@ namespace NShield.HsmAdmin.Store
             if ((permissions & GroupOrOtherWrite) != 0)
                 return $"writable by {Who(permissions, 0x10, 0x02)} (mode {Octal(permissions)})";
             if (kind == ItemKind.PrivateKey && (permissions & GroupOrOtherAny) != 0)
-                return $"a private key readable by {Who(permissions, 0x38, 0x07)} (mode {Octal(permissions)}; it must be 0600)";
+                return $"readable by {Who(permissions, 0x38, 0x07)} (mode {Octal(permissions)}; it must be 0600)";
             return null;
         }
 

@@ -71,7 +71,7 @@ namespace NShield.HsmAdmin.Tests.Store
             var e = Refused(() => Reopen(store), path);
             Assert.Contains(why, e.Message);
             Assert.Contains("mode 0" + mode, e.Message);
-            Assert.DoesNotContain("PRIVATE KEY", e.Message);
+            Assert.DoesNotContain("BEGIN OPENSSH", e.Message);
         }
 
         [Fact]
