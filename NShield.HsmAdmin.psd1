@@ -25,6 +25,7 @@
         'Get-HsmTrustedRoot'
         'Add-HsmTrustedRoot'
         'Remove-HsmTrustedRoot'
+        'Test-HsmAuditLog'
         'Start-HsmSimulator'
         'Stop-HsmSimulator'
         'Get-HsmSimulator'
