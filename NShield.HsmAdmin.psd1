@@ -7,7 +7,7 @@
     Author               = 'NShield.HsmAdmin engineers'
     CompanyName          = 'NShield.HsmAdmin'
     Copyright            = '(c) NShield.HsmAdmin engineers. All rights reserved.'
-    Description          = 'Sets up and keeps the SSH trust between a host and its nShield 5s HSMs: enroll, show, roll, back up, restore, migrate, factory state, hardserver restart; with a simulated module for testing runbooks without hardware.'
+    Description          = 'Sets up and keeps the SSH trust between a host and its nShield 5s HSMs: enroll, show, roll, back up, restore, migrate, factory state, hardserver restart. Simulated modules for testing runbooks without hardware are in the separate NShield.HsmAdmin.Simulator module.'
     PowerShellVersion    = '5.1'
     FormatsToProcess     = @('formats/NShield.HsmAdmin.Format.ps1xml')
     TypesToProcess       = @('formats/NShield.HsmAdmin.Types.ps1xml')
@@ -25,14 +25,12 @@
         'Get-HsmTrustedRoot'
         'Add-HsmTrustedRoot'
         'Remove-HsmTrustedRoot'
+        'Register-HsmModule'
+        'Unregister-HsmModule'
+        'Get-HsmHostConfiguration'
+        'Set-HsmHostConfiguration'
+        'Get-HsmHardserver'
         'Test-HsmAuditLog'
-        'Start-HsmSimulator'
-        'Stop-HsmSimulator'
-        'Get-HsmSimulator'
-        'Add-HsmSimulatedModule'
-        'Remove-HsmSimulatedModule'
-        'Move-HsmSimulatedModule'
-        'Set-HsmSimulatedModule'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -4,22 +4,33 @@
     Builds, tests, demonstrates and benchmarks NShield.HsmAdmin.
 .DESCRIPTION
     build  publishes the module into ./bin (the manifest at the repository root points there: the loader
-           bin/NShield.HsmAdmin.psm1 + bin/loader, cmdlets, engine and dependencies in bin/deps) and the
-           simulator firmware into ./bin/deps/firmware, and generates the MAML help into ./en-US.
+           bin/NShield.HsmAdmin.psm1 + bin/loader, cmdlets, engine and dependencies in bin/deps), the simulator
+           module into ./bin/simulator (NShield.HsmAdmin.Simulator.psd1; firmware in bin/simulator/deps/firmware),
+           the test-only crash hook into ./out/testhooks, and generates the MAML help into ./en-US.
     test   builds, runs the xUnit suite, then the Pester suite in a child pwsh, and prints one closing
-           line "N passed, N failed" for both together; exits non-zero on any failure.
+           line "N passed, N failed" (", N skipped" when any were skipped) for both together, as the last
+           line; exits non-zero on any failure. A run that crashed or aborted, wrote no results, or found no
+           test counts as a failure and prints a "FAILED RUN:" line saying why (pester/TestRunner.psm1).
+    xunit  builds and runs the xUnit suite alone (-XUnitFilter), with the same closing line.
+    pester builds and runs the Pester suite alone (-PesterFilter), with the same closing line.
     demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
     bench  builds, then runs the benchmark harness in bench/.
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test
+.EXAMPLE
+    dotnet pwsh ./build.ps1 xunit -XUnitFilter 'FullyQualifiedName~HostStore'
+.EXAMPLE
+    dotnet pwsh ./build.ps1 pester -PesterFilter '*Hygiene*'
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
     [ValidateSet('build', 'test', 'demo', 'bench', 'xunit', 'pester')]
     [string] $Task = 'build',
-    # Pester/xUnit filter, for working on one area.
-    [string] $Filter,
+    # xUnit filter, dotnet test --filter syntax: 'FullyQualifiedName~HostStore', 'Name=X|Name=Y'.
+    [string] $XUnitFilter,
+    # Pester filter, a wildcard on a test's full name ('*Hygiene*'); without wildcards, '*<text>*'.
+    [string] $PesterFilter,
     # Skip the Native AOT firmware (the simulator then runs the JIT firmware, ~150 ms slower per command).
     [switch] $NoAot
 )
@@ -30,13 +41,8 @@ $env:DOTNET_NOLOGO = '1'
 $root = $PSScriptRoot
 $bin = Join-Path $root 'bin'
 
-# The pwsh running this script: as a dotnet tool, the process is dotnet, so start pwsh.dll through it.
-function Invoke-ChildPwsh {
-    $dll = Join-Path $PSHOME 'pwsh.dll'
-    $exe = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
-    if ((Get-Process -Id $PID).ProcessName -eq 'dotnet' -and (Test-Path $dll)) { & dotnet $dll -NoProfile -NonInteractive @args }
-    else { & $exe -NoProfile -NonInteractive @args }
-}
+# Running and counting the suites (and Invoke-ChildPwsh): shared with the runner's own tests, pester/Runner.Tests.ps1.
+Import-Module (Join-Path $root 'pester/TestRunner.psm1') -Force
 
 function Invoke-Native([string] $what, [scriptblock] $block) {
     & $block
@@ -51,7 +57,17 @@ function Invoke-Build {
     # firmware goes where the engine's FirmwareLocator looks: <engine dir>/firmware.
     $deps = Join-Path $bin 'deps'
     Invoke-Native 'module build' { dotnet publish "$root/src/NShield.HsmAdmin/NShield.HsmAdmin.csproj" -c Release -o $deps --nologo -v q }
-    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $deps 'firmware') --nologo -v q }
+    # The simulator is a module of its own (NShield.HsmAdmin.Simulator.psd1): bin/simulator, loaded into the product's
+    # context by its psm1; only its own assemblies are kept there (the product's come from bin/deps).
+    $simDeps = Join-Path $bin 'simulator/deps'
+    Invoke-Native 'simulator build' { dotnet publish "$root/src/NShield.HsmAdmin.Simulator.Commands/NShield.HsmAdmin.Simulator.Commands.csproj" -c Release -o $simDeps --nologo -v q }
+    Get-ChildItem $simDeps -File | Where-Object { $_.Name -notlike 'NShield.HsmAdmin.Simulator*' } | Remove-Item
+    Copy-Item "$root/src/NShield.HsmAdmin.Simulator.Commands/NShield.HsmAdmin.Simulator.psm1" (Join-Path $bin 'simulator')
+    Invoke-Native 'firmware build' { dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -o (Join-Path $simDeps 'firmware') --nologo -v q }
+    # Test-only: the crash-point hook the fault tests load (never part of bin/, never shipped).
+    $hooks = Join-Path $root 'out/testhooks'
+    if (Test-Path $hooks) { Remove-Item $hooks -Recurse -Force }
+    Invoke-Native 'test hooks build' { dotnet publish "$root/tests/NShield.HsmAdmin.TestHooks/NShield.HsmAdmin.TestHooks.csproj" -c Release -o $hooks --nologo -v q }
     $loader = "$root/src/NShield.HsmAdmin.Loader/NShield.HsmAdmin.Loader.csproj"
     Invoke-Native 'loader build (Core)' { dotnet publish $loader -c Release -f net8.0 -o (Join-Path $bin 'loader/Core') --nologo -v q }
     Invoke-Native 'loader build (Desktop)' { dotnet publish $loader -c Release -f netstandard2.0 -o (Join-Path $bin 'loader/Desktop') --nologo -v q }
@@ -59,7 +75,10 @@ function Invoke-Build {
     Remove-Item (Join-Path $bin 'loader/Desktop/NShield.HsmAdmin.psm1'), (Join-Path $bin 'loader/*/*.deps.json') -ErrorAction SilentlyContinue
     if (-not $NoAot -and $IsLinux) { Build-AotFirmware }
     $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
-    if (Test-Path $helpBuilder) { & $helpBuilder -OutputPath (Join-Path $root 'en-US') }
+    if (Test-Path $helpBuilder) {
+        & $helpBuilder -OutputPath (Join-Path $root 'en-US')
+        & $helpBuilder -OutputPath (Join-Path $root 'en-US') -SourcePath (Join-Path $root 'docs/help/simulator') -AssemblyName 'NShield.HsmAdmin.Simulator.Commands'
+    }
 }
 
 # The simulated firmware runs once per SSH command: natively compiled it starts in ~20 ms instead of ~180 ms.
@@ -70,46 +89,30 @@ function Build-AotFirmware {
     dotnet publish "$root/src/NShield.HsmAdmin.Firmware/NShield.HsmAdmin.Firmware.csproj" -c Release -r linux-x64 `
         '-p:NShieldFirmwareAot=true' @linker -o $aotOut --nologo -v q | Out-Host
     if ($LASTEXITCODE -eq 0 -and (Test-Path "$aotOut/nshield-sim-firmware")) {
-        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'deps/firmware/nshield-sim-firmware')
+        Copy-Item "$aotOut/nshield-sim-firmware" (Join-Path $bin 'simulator/deps/firmware/nshield-sim-firmware')
     }
     else { Write-Warning 'Native AOT firmware build failed; the simulator uses the JIT firmware (slower, same behaviour).' }
 }
 
 function Invoke-XUnit {
-    $results = Join-Path $root 'out/xunit'
-    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
-    $args = @("$root/tests/NShield.HsmAdmin.Tests/NShield.HsmAdmin.Tests.csproj", '-c', 'Release', '--nologo',
-        '--logger', 'trx;LogFileName=xunit.trx', '--logger', 'console;verbosity=minimal', '--results-directory', $results)
-    if ($Filter) { $args += @('--filter', $Filter) }
-    dotnet test @args | Out-Host
-    $trx = Get-ChildItem $results -Filter *.trx -Recurse | Select-Object -First 1
-    if (-not $trx) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
-    $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
-    [pscustomobject]@{ Passed = [int]$counters.passed; Failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout }
+    Invoke-XUnitRun -Project "$root/tests/NShield.HsmAdmin.Tests/NShield.HsmAdmin.Tests.csproj" -ResultsDirectory (Join-Path $root 'out/xunit') -Filter $XUnitFilter
 }
 
 function Invoke-Pester {
     # A child pwsh, so the module never loads into the calling session.
-    $summary = Join-Path $root 'out/pester-summary.json'
-    New-Item -ItemType Directory -Force (Split-Path $summary) | Out-Null
-    if (Test-Path $summary) { Remove-Item $summary }
-    Invoke-ChildPwsh -File (Join-Path $root 'pester/Invoke-PesterSuite.ps1') -SummaryPath $summary -Filter $Filter | Out-Host
-    if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
-    Get-Content $summary -Raw | ConvertFrom-Json
+    Invoke-PesterRun -SummaryPath (Join-Path $root 'out/pester-summary.json') -Filter $PesterFilter
 }
 
 switch ($Task) {
     'build' { Invoke-Build }
-    'xunit' { Invoke-Build; $x = Invoke-XUnit; "$($x.Passed) passed, $($x.Failed) failed"; exit ([int]($x.Failed -gt 0)) }
-    'pester' { Invoke-Build; $p = Invoke-Pester; "$($p.Passed) passed, $($p.Failed) failed"; exit ([int]($p.Failed -gt 0)) }
+    'xunit' { Invoke-Build; exit (Complete-TestRun @(Invoke-XUnit)) }
+    'pester' { Invoke-Build; exit (Complete-TestRun @(Invoke-Pester)) }
     'test' {
         Invoke-Build
         $x = Invoke-XUnit
         $p = Invoke-Pester
-        Write-Host "xUnit: $($x.Passed) passed, $($x.Failed) failed; Pester: $($p.Passed) passed, $($p.Failed) failed"
-        $passed = $x.Passed + $p.Passed; $failed = $x.Failed + $p.Failed
-        "$passed passed, $failed failed"
-        exit ([int]($failed -gt 0 -or $passed -eq 0))
+        # Prints each suite's counts and every failed-run reason, then the closing line, last.
+        exit (Complete-TestRun @($x, $p))
     }
     'demo' {
         Invoke-Build

@@ -2,14 +2,19 @@
 .SYNOPSIS
     The main job: a tour of NShield.HsmAdmin against simulated nShield 5s modules over real SSH.
 .DESCRIPTION
-    Starts three simulated modules (factory state, as shipped) attached to a temporary host, enrolls
+    Starts three simulated modules (factory state, as shipped) registered in a temporary host, enrolls
     them, shows the keys and the module status, proves every channel, rolls the keys, and stops the
     simulator. Nothing outside a temporary folder is touched.
 #>
 param([int] $ModuleCount = 3)
 $ErrorActionPreference = 'Stop'
 $PSStyle.OutputRendering = "PlainText"
-Import-Module (Join-Path (Split-Path $PSScriptRoot) 'NShield.HsmAdmin.psd1')
+$repo = Split-Path $PSScriptRoot
+Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1')
+# The simulated modules are a module of their own; the product never loads it.
+Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1')
+$sshd = (Test-Path /usr/sbin/sshd) -or (Get-Command sshd -ErrorAction SilentlyContinue)
+$transport = if ($sshd -and -not $IsWindows) { 'Ssh' } else { 'InProcess' }
 
 # Wide enough for whole fingerprints even when the output is redirected (the default is 80 columns).
 function Show { $input | Out-String -Width 160 | Write-Host }
@@ -23,14 +28,22 @@ function Step([string] $title, [string] $explain) {
 $hostPath = Join-Path ([IO.Path]::GetTempPath()) ("nshield-demo-host-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
 $clock = [Diagnostics.Stopwatch]::StartNew()
 try {
-    Step "1. Start $ModuleCount simulated modules" (
-        "Each module runs six services (sshadmin, ncoreapi, setup, updater, monitor, launcher), each a real OpenSSH sshd " +
-        "on a loopback port with its own server key. Fresh modules are in factory state. The simulated host lives in $hostPath.")
-    $sim = Start-HsmSimulator -ModuleCount $ModuleCount -HostPath $hostPath
-    $sim.Modules | Format-Table Esn, Mode, @{ n = 'sshadmin port'; e = { $_.Endpoint('sshadmin').Port } }, @{ n = 'sshadmin server key'; e = { $_.Endpoint('sshadmin').ServerKeyFingerprint } } | Show
+    $how = if ($transport -eq 'Ssh') {
+        "Transport: Ssh. Each module runs six services (sshadmin, ncoreapi, setup, updater, monitor, launcher), each a real OpenSSH sshd " +
+        "on a loopback port with its own server key; the product reaches them over SSH exactly as it reaches real modules."
+    }
+    else {
+        "Transport: InProcess. OpenSSH sshd was not found (apt-get install openssh-server), so NO SSH is used in this run: " +
+        "the product calls the simulated firmware directly through the simulator's in-process transport."
+    }
+    Step "1. Start $ModuleCount simulated modules" ("$how Fresh modules are in factory state. The simulated host lives in $hostPath.")
+    $sim = Start-HsmSimulator -ModuleCount $ModuleCount -HostPath $hostPath -Transport $transport
+    $sim.Modules | Format-Table Esn, Mode, Transport, @{ n = 'sshadmin port'; e = { $_.Endpoint('sshadmin').Port } }, @{ n = 'sshadmin server key'; e = { $_.Endpoint('sshadmin').ServerKeyFingerprint } } | Show
 
-    Step "2. Status before enrollment" "Get-HsmModule asks each module over sshadmin (factory state: with the well-known default credential)."
-    Get-HsmModule -HostPath $hostPath | Show
+    Step "2. Where the modules are, and their status" ("The simulator registered each module in the host's registry through the same store API " +
+        "Register-HsmModule uses for real modules (address, SSH user, a port per service). Get-HsmModule asks each module over sshadmin " +
+        "(factory state: with the vendor's well-known factory credential, whose location Get-HsmHostConfiguration shows).")
+    Get-HsmModule -HostPath $hostPath | Format-Table Esn, Mode, Status, Transport, Address, User, @{ n = 'sshadmin'; e = { $_.Endpoints['sshadmin'] } } | Show
 
     Step "3. Enroll" ("Invoke-HsmEnroll verifies each module's server keys against the vendor root (warrant + certificate per key), " +
         "pins them, creates this host's six client keys, installs the same keys on every module and replaces the default credential.")
@@ -48,11 +61,14 @@ try {
         [pscustomobject]@{ Esn = $_.Name; Channels = $_.Count; Working = @($_.Group | Where-Object Success).Count }
     } | Format-Table | Show
 
-    Step "7. Roll the ncoreapi client key" "New key installed on every module before the host switches; old one removed after. The hardserver is restarted to load it."
+    Step "7. Roll the ncoreapi client key" ("New key installed on every module before the host switches; old one removed after. The hardserver " +
+        "(here the simulator's stand-in: a real process, restarted by the configured command) is restarted to load it; whether it holds " +
+        "the current key is read from the process's start time.")
     Update-HsmSshKey -Service ncoreapi -HostPath $hostPath -RestartHardserver -Confirm:$false | Format-List Operation, Status, Services, ModulesUpdated, NewFingerprints | Show
+    Get-HsmHardserver -HostPath $hostPath | Format-List Description, Running, ProcessId, StartedAt, NcoreapiKeyActivatedAt, KeyCurrent | Show
     Get-HsmModule -HostPath $hostPath | Show
 
-    Step "8. Done" ("Elapsed {0:n1} s. Try it yourself: Import-Module ./NShield.HsmAdmin.psd1; Get-Help about_NShield.HsmAdmin" -f $clock.Elapsed.TotalSeconds)
+    Step "8. Done" ("Elapsed {0:n1} s over the {1} transport. Try it yourself: Import-Module ./NShield.HsmAdmin.psd1; Get-Help about_NShield.HsmAdmin" -f $clock.Elapsed.TotalSeconds, $transport)
 }
 finally {
     Get-HsmSimulator | Stop-HsmSimulator -Remove

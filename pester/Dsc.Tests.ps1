@@ -4,6 +4,7 @@
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $dscManifest = Join-Path $repo 'dsc/NShield.HsmAdmin.Dsc.psd1'
     $dscModule = Import-Module $dscManifest -Force -PassThru

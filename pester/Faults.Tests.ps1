@@ -4,18 +4,23 @@ BeforeAll {
     $repo = Split-Path $PSScriptRoot
     $manifest = Join-Path $repo 'NShield.HsmAdmin.psd1'
     Import-Module $manifest -Force
+    Import-Module (Join-Path (Split-Path $manifest) 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
     function Fingerprints($h) { (Get-HsmSshKey -HostPath $h -Role Client | Sort-Object Service).Fingerprint }
     function Fault($sim, $esn, [hashtable] $how) { Set-HsmSimulatedModule -Esn $esn -SimulatorPath $sim.Path @how | Out-Null }
-    # Runs a command in a child pwsh that kills itself at the named crash point, as a crash or power loss would.
+    # Runs a command in a child pwsh that kills itself at the named crash point, as a crash or power loss would
+    # (the test-only hook; the shipped module has none). Fails unless the child really died at that point.
     function Invoke-Killed([string] $point, [string] $command) {
         $env:NSHIELD_HSMADMIN_KILL_AT = $point
         try {
-            $out = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$manifest'; $command" 2>&1
-            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out -join "`n") }
+            $out = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$manifest'; $(Get-CrashHookScript) $command" 2>&1
+            $r = [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out -join "`n") }
         }
         finally { Remove-Item Env:NSHIELD_HSMADMIN_KILL_AT }
+        $r.Output | Should -Match ([regex]::Escape("[crash point] $point")) -Because 'the child must have died at the crash point, not for another reason'
+        $r.ExitCode | Should -Not -Be 0
+        $r
     }
 }
 AfterAll { Remove-TestHosts }
@@ -162,5 +167,25 @@ Describe 'Faults during a move to another host' {
         $killed = Invoke-Killed $_ "Move-HsmModule -HostPath '$($s.HostPath)' -Esn $esn -PrivateKeyFile '$key' -Passphrase (ConvertTo-SecureString pw -AsPlainText -Force) -Confirm:`$false"
         $killed.ExitCode | Should -Not -Be 0
         Complete-Move $s $esn
+    }
+}
+
+Describe 'No test hooks in what users get' {
+    It 'the shipped module ignores NSHIELD_HSMADMIN_KILL_AT: a roll with it set completes in a child pwsh' {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $before = Fingerprints $h
+        $env:NSHIELD_HSMADMIN_KILL_AT = 'roll.switching'
+        try {
+            $out = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$manifest'; (Update-HsmSshKey -HostPath '$h' -Confirm:`$false).Status" 2>&1
+            $exit = $LASTEXITCODE
+        }
+        finally { Remove-Item Env:NSHIELD_HSMADMIN_KILL_AT }
+        $exit | Should -Be 0
+        ($out -join "`n") | Should -Not -Match 'crash point'
+        ($out | Select-Object -Last 1) | Should -Be 'Completed'
+        Fingerprints $h | Should -Not -Be $before
+        Test-HsmConnection -HostPath $h | Should -BeTrue
     }
 }

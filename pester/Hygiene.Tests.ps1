@@ -5,28 +5,44 @@
 #>
 BeforeDiscovery {
     $script:repo = Split-Path $PSScriptRoot
-    $manifest = Import-PowerShellDataFile (Join-Path $repo 'NShield.HsmAdmin.psd1')
-    $script:cmdletCases = @($manifest.CmdletsToExport | ForEach-Object { @{ Name = $_ } })
-    $changeVerbs = 'Set', 'New', 'Remove', 'Add', 'Update', 'Invoke', 'Backup', 'Restore', 'Move', 'Reset', 'Restart', 'Start', 'Stop'
+    # Both modules of the repository: the product and the simulator (a module of its own).
+    $script:moduleCases = @(
+        @{ ModuleName = 'NShield.HsmAdmin'; Path = (Join-Path $repo 'NShield.HsmAdmin.psd1') }
+        @{ ModuleName = 'NShield.HsmAdmin.Simulator'; Path = (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') }
+    )
+    $script:cmdletCases = @(foreach ($m in $moduleCases) { (Import-PowerShellDataFile $m.Path).CmdletsToExport | ForEach-Object { @{ Name = $_; Module = $m.ModuleName } } })
+    $changeVerbs = 'Set', 'New', 'Remove', 'Add', 'Update', 'Invoke', 'Backup', 'Restore', 'Move', 'Reset', 'Restart', 'Start', 'Stop', 'Register', 'Unregister'
     $script:changingCases = @($cmdletCases | Where-Object { ($_.Name -split '-')[0] -in $changeVerbs })
+    # One test per secret parameter and per declared output type, so none passes by looping over nothing.
+    $modules = foreach ($m in $moduleCases) { Import-Module $m.Path -Force -PassThru }
+    $script:secretCases = @(foreach ($module in $modules) { foreach ($c in $module.ExportedCmdlets.Values) {
+            foreach ($p in $c.Parameters.Values | Where-Object { $_.Name -match 'Passphrase|Password|Secret' }) { @{ Name = $c.Name; Module = $module.Name; Parameter = $p.Name } }
+        } })
+    $formatExempt = 'System.Boolean', 'System.IO.FileInfo'   # types PowerShell already formats well enough
+    $script:outputCases = @(foreach ($module in $modules) { foreach ($c in $module.ExportedCmdlets.Values) {
+            foreach ($t in $c.OutputType) {
+                $type = if ($t.Type) { $t.Type.FullName } else { $t.Name }
+                if ($type -notin $formatExempt) { @{ Name = $c.Name; Type = $type } }
+            }
+        } })
 }
 
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
-    $manifestPath = Join-Path $repo 'NShield.HsmAdmin.psd1'
-    $manifest = Import-PowerShellDataFile $manifestPath
-    $module = Import-Module $manifestPath -Force -PassThru
+    foreach ($path in (Join-Path $repo 'NShield.HsmAdmin.psd1'), (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1')) { Import-Module $path -Force }
     $commonParameters = @([System.Management.Automation.PSCmdlet]::CommonParameters) + @([System.Management.Automation.PSCmdlet]::OptionalCommonParameters)
 
     # Type names that have a view in any formats/*.ps1xml.
     $viewTypes = @(foreach ($file in Get-ChildItem (Join-Path $repo 'formats') -Filter *.ps1xml) {
             ([xml](Get-Content $file.FullName -Raw)).SelectNodes('//ViewSelectedBy/TypeName') | ForEach-Object { $_.InnerText.Trim() }
         })
-    # Types PowerShell already formats well enough.
-    $formatExempt = 'System.Boolean', 'System.IO.FileInfo'
 }
 
-Describe 'Module manifest' {
+Describe 'Module manifest of <ModuleName>' -ForEach $moduleCases {
+    BeforeAll {
+        $manifest = Import-PowerShellDataFile $Path
+        $module = Get-Module $ModuleName
+    }
     It 'exports cmdlets explicitly (no wildcard)' {
         $manifest.CmdletsToExport | Should -Not -BeNullOrEmpty
         $manifest.CmdletsToExport | Should -Not -Contain '*'
@@ -44,6 +60,13 @@ Describe 'Module manifest' {
         @($defined | Sort-Object) | Should -Be @($manifest.CmdletsToExport | Sort-Object)
         @($module.ExportedCmdlets.Keys | Sort-Object) | Should -Be @($manifest.CmdletsToExport | Sort-Object)
     }
+    It 'finds what the data-driven tests below run over' {
+        $cmdletCases.Count | Should -BeGreaterThan 0
+        $changingCases.Count | Should -BeGreaterThan 0
+        $secretCases.Count | Should -BeGreaterThan 0 -Because 'Backup-HsmSshKey and others take passphrases'
+        $outputCases.Count | Should -BeGreaterThan 0
+        @($cmdletCases | Where-Object Module -eq $ModuleName).Count | Should -Be @($manifest.CmdletsToExport).Count
+    }
     It 'lists format files that exist' {
         $manifest.FormatsToProcess | Should -Not -BeNullOrEmpty
         foreach ($f in $manifest.FormatsToProcess) { Join-Path $repo $f | Should -Exist }
@@ -52,17 +75,12 @@ Describe 'Module manifest' {
 
 Describe 'Cmdlet <Name>' -ForEach $cmdletCases {
     BeforeAll {
-        $command = Get-Command $Name -Module NShield.HsmAdmin
+        $command = Get-Command $Name -Module $Module
         $help = Get-Help $Name -Full
     }
 
     It 'uses an approved verb' {
         (Get-Verb).Verb | Should -Contain $command.Verb
-    }
-
-    It 'takes every passphrase, password or secret as a SecureString' {
-        $secrets = @($command.Parameters.Values | Where-Object { $_.Name -match 'Passphrase|Password|Secret' })
-        foreach ($p in $secrets) { $p.ParameterType | Should -Be ([System.Security.SecureString]) -Because "-$($p.Name) is a secret" }
     }
 
     It 'has a written synopsis' {
@@ -88,25 +106,31 @@ Describe 'Cmdlet <Name>' -ForEach $cmdletCases {
     It 'describes every parameter' {
         $documented = @{}
         foreach ($p in @($help.Parameters.Parameter)) { if ($p) { $documented[$p.Name] = ($p.Description.Text -join '').Trim() } }
-        foreach ($name in $command.Parameters.Keys | Where-Object { $_ -notin $commonParameters -or $_ -in 'WhatIf', 'Confirm' }) {
-            if ($name -eq 'UseTransaction') { continue }
+        $own = @($command.Parameters.Keys | Where-Object { ($_ -notin $commonParameters -or $_ -in 'WhatIf', 'Confirm') -and $_ -ne 'UseTransaction' })
+        $own.Count | Should -BeGreaterThan 0 -Because 'every cmdlet of this module takes parameters'
+        foreach ($name in $own) {
             $documented.ContainsKey($name) | Should -BeTrue -Because "-$name must be in the help"
             $documented[$name] | Should -Not -BeNullOrEmpty -Because "-$name needs a description"
         }
     }
+}
 
-    It 'has a format view for every output type' {
-        foreach ($t in $command.OutputType) {
-            $typeName = if ($t.Type) { $t.Type.FullName } else { $t.Name }
-            if ($typeName -in $formatExempt) { continue }
-            $viewTypes | Should -Contain $typeName -Because "[OutputType($typeName)] needs a view in formats/"
-        }
+Describe 'Secret parameter -<Parameter> of <Name>' -ForEach $secretCases {
+    It 'is a SecureString' {
+        (Get-Command $Name -Module $Module).Parameters[$Parameter].ParameterType | Should -Be ([System.Security.SecureString])
+    }
+}
+
+Describe 'Output type <Type> of <Name>' -ForEach $outputCases {
+    It 'has a format view' {
+        $viewTypes.Count | Should -BeGreaterThan 0
+        $viewTypes | Should -Contain $Type -Because "[OutputType($Type)] needs a view in formats/"
     }
 }
 
 Describe 'State-changing cmdlet <Name>' -ForEach $changingCases {
     It 'supports ShouldProcess (-WhatIf and -Confirm)' {
-        $command = Get-Command $Name -Module NShield.HsmAdmin
+        $command = Get-Command $Name -Module $Module
         $command.Parameters.Keys | Should -Contain 'WhatIf'
         $command.Parameters.Keys | Should -Contain 'Confirm'
     }

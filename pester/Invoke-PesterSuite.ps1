@@ -1,21 +1,39 @@
 <#
 .SYNOPSIS
-    Runs the Pester suite against the built module and writes {Passed, Failed} to -SummaryPath.
+    Runs the Pester suite against the built module and writes its counts (Passed, Failed, FailedBlocks,
+    FailedContainers, Skipped, Inconclusive, NotRun, Total) as JSON to -SummaryPath. build.ps1 (through
+    pester/TestRunner.psm1) reads them; a run that writes no summary counts as failed.
     Pester comes from NuGet (PackageDownload in the test project), not from the PowerShell Gallery.
+.PARAMETER Path
+    Test files or folders, separated by the platform's path separator (':' on Linux, ';' on Windows);
+    default: this folder (the real suite). pester/Runner.Tests.ps1 points it at tests/runner/pester-fixture.
+.PARAMETER Filter
+    A Pester FullName wildcard ('*Hygiene*', 'Errors.*'); without wildcards it matches as '*<Filter>*'.
 #>
-param([Parameter(Mandatory)][string] $SummaryPath, [string] $Filter)
+param([Parameter(Mandatory)][string] $SummaryPath, [string] $Path, [string] $Filter)
 $ErrorActionPreference = 'Stop'
 $globalPackages = ((dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim()
 $pester = Join-Path $globalPackages 'pester/6.2.0/tools/Pester.psd1'
 if (-not (Test-Path $pester)) { throw "Pester 6.2.0 not found at $pester; run 'dotnet restore tests/NShield.HsmAdmin.Tests' first." }
 Import-Module $pester -Force
 
+# The machine folder (global nonce G) of this run: never the real /etc/opt/nfast/hsmadmin. Tests that
+# simulate another machine set their own and put this one back.
+$machineDir = Join-Path ([IO.Path]::GetTempPath()) "nshield-pester-machine-$PID"
+$env:NSHIELD_HSMADMIN_MACHINE_DIR = $machineDir
+
 $config = New-PesterConfiguration
-$config.Run.Path = $PSScriptRoot
+$config.Run.Path = if ($Path) { @($Path -split [IO.Path]::PathSeparator | Where-Object { $_ }) } else { $PSScriptRoot }
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Normal'
 $config.Output.RenderMode = 'Plaintext'
-if ($Filter) { $config.Filter.FullName = "*$Filter*" }
-$result = Invoke-Pester -Configuration $config
-@{ Passed = $result.PassedCount; Failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount } |
-    ConvertTo-Json | Set-Content -Path $SummaryPath
+if ($Filter) { $config.Filter.FullName = $Filter -match '[*?]' ? $Filter : "*$Filter*" }
+try { $result = Invoke-Pester -Configuration $config }
+finally { Remove-Item $machineDir -Recurse -Force -ErrorAction SilentlyContinue }
+[ordered]@{
+    Passed = $result.PassedCount; Failed = $result.FailedCount
+    FailedBlocks = $result.FailedBlocksCount; FailedContainers = $result.FailedContainersCount
+    Skipped = $result.SkippedCount; Inconclusive = $result.InconclusiveCount; NotRun = $result.NotRunCount
+    Total = $result.TotalCount
+} | ConvertTo-Json | Set-Content -Path $SummaryPath
+exit 0

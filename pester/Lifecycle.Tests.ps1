@@ -2,6 +2,7 @@
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     function ClientKeys($h) { Get-HsmSshKey -HostPath $h -Role Client | Sort-Object Service }
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
@@ -100,6 +101,7 @@ Describe 'Backup and restore of the sshadmin key' {
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
     It 'refuses a verbatim backup on another machine and says to use a passphrase backup' {
+        $thisMachine = $env:NSHIELD_HSMADMIN_MACHINE_DIR   # the run's own (Invoke-PesterSuite.ps1): put it back after
         $env:NSHIELD_HSMADMIN_MACHINE_DIR = New-TestHostPath 'other-machine'
         try {
             $before = Get-StoreSnapshot $h
@@ -107,7 +109,7 @@ Describe 'Backup and restore of the sshadmin key' {
             try { Restore-HsmSshKey -HostPath $h -Path $verbatim -Confirm:$false -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'Passphrase' }
             Get-StoreSnapshot $h | Should -Be $before
         }
-        finally { Remove-Item Env:NSHIELD_HSMADMIN_MACHINE_DIR }
+        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine }
     }
     It 'refuses a wrong passphrase and changes nothing' {
         $before = Get-StoreSnapshot $h

@@ -65,6 +65,8 @@ $other = [System.Reflection.Assembly]::LoadFrom($OtherBouncyCastle)
 $hashBefore = Get-Sha256Hex $other
 
 Import-Module $Manifest
+$productAssemblies = @([AppDomain]::CurrentDomain.GetAssemblies() | ForEach-Object { $_.GetName().Name })
+Import-Module (Join-Path (Split-Path $Manifest) 'NShield.HsmAdmin.Simulator.psd1')
 $hostPath = Join-Path $Work "host-$Transport"
 $sim = Start-HsmSimulator -ModuleCount 1 -HostPath $hostPath -SimulatorPath (Join-Path $Work "sim-$Transport") -Transport $Transport
 try {
@@ -89,6 +91,8 @@ $loaded = [AppDomain]::CurrentDomain.GetAssemblies()
     Cmdlets            = & $describe (Get-Command Invoke-HsmEnroll).ImplementingType.Assembly
     BouncyCastle       = @($loaded | Where-Object { $_.GetName().Name -eq 'BouncyCastle.Cryptography' } | ForEach-Object { & $describe $_ })
     SshNet             = @($loaded | Where-Object { $_.GetName().Name -eq 'Renci.SshNet' } | ForEach-Object { & $describe $_ })
+    ProductAssemblies  = $productAssemblies
+    Simulator          = @($loaded | Where-Object { $_.GetName().Name -like 'NShield.HsmAdmin.Simulator*' } | ForEach-Object { & $describe $_ })
     FromDeps           = @($loaded | Where-Object { -not $_.IsDynamic -and $_.Location -and $_.Location.StartsWith((Join-Path (Split-Path $Manifest) 'bin')) } |
             ForEach-Object { & $describe $_ })
 } | ConvertTo-Json -Depth 4 -Compress
@@ -154,6 +158,14 @@ Describe 'Loading in isolation' {
             @($result.SshNet).Count | Should -Be 1
             $result.SshNet[0].Context | Should -Be 'NShield.HsmAdmin'
         }
+
+        It 'Import-Module of the product loads no simulator code; the simulator module joins the product''s context' {
+            if (-not $result) { Set-ItResult -Skipped -Because 'sshd is not available'; return }
+            $result.ProductAssemblies.Count | Should -BeGreaterThan 10
+            $result.ProductAssemblies | Where-Object { $_ -like 'NShield.HsmAdmin.Simulator*' -or $_ -eq 'nshield-sim-firmware' } | Should -BeNullOrEmpty
+            @($result.Simulator).Count | Should -Be 2
+            $result.Simulator | ForEach-Object { $_.Context | Should -Be 'NShield.HsmAdmin' }
+        }
     }
 
     Context 'import, remove, import again' {
@@ -169,6 +181,7 @@ $goneAfterRemove = -not (Get-Command Get-HsmSshKey -ErrorAction SilentlyContinue
 $second = Import-Module $Manifest -PassThru
 $secondAssembly = (Get-Command Get-HsmSshKey).ImplementingType.Assembly
 $third = Import-Module $Manifest -PassThru -Force
+Import-Module (Join-Path (Split-Path $Manifest) 'NShield.HsmAdmin.Simulator.psd1')
 $sim = Start-HsmSimulator -ModuleCount 2 -HostPath (Join-Path $Work 'host') -SimulatorPath (Join-Path $Work 'sim') -Transport InProcess
 try {
     $enroll = @(Invoke-HsmEnroll -HostPath (Join-Path $Work 'host'))

@@ -2,6 +2,7 @@
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $examples = Join-Path $repo 'examples'
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }

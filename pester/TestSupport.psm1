@@ -9,13 +9,16 @@ function New-TestHostPath([string] $Name = 'host') {
     $path
 }
 
-function Start-TestSimulator([int] $ModuleCount = 1, [string] $HostPath = (New-TestHostPath), [string] $Transport) {
+# Suites that claim real SSH get it or fail: no quiet fallback to the in-process transport.
+function Start-TestSimulator([int] $ModuleCount = 1, [string] $HostPath = (New-TestHostPath), [string] $Transport = 'Ssh') {
+    if ($Transport -eq 'Ssh' -and -not (Test-Path /usr/sbin/sshd) -and -not (Get-Command sshd -ErrorAction SilentlyContinue)) {
+        throw "These tests run over real SSH and need OpenSSH's sshd: apt-get install openssh-server (or run .ci/run)."
+    }
     $simPath = Join-Path $script:Root ("sim-" + [guid]::NewGuid().ToString('N').Substring(0, 6))
-    $params = @{ ModuleCount = $ModuleCount; HostPath = $HostPath; SimulatorPath = $simPath }
-    if ($Transport) { $params.Transport = $Transport }
+    $params = @{ ModuleCount = $ModuleCount; HostPath = $HostPath; SimulatorPath = $simPath; Transport = $Transport }
     $sim = Start-HsmSimulator @params
     $script:Simulators.Add($sim.Path)
-    $sim | Add-Member -NotePropertyName HostPath -NotePropertyValue $HostPath -PassThru
+    $sim | Add-Member -NotePropertyName HostPath -NotePropertyValue $HostPath -PassThru -Force
 }
 
 function Remove-TestHosts {
@@ -36,4 +39,12 @@ function Get-AuditLines([string] $HostPath) {
     if (Test-Path $log) { @(Get-Content $log) } else { @() }
 }
 
-Export-ModuleMember -Function New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines
+# A script fragment for a child pwsh: loads the test-only crash hook (out/testhooks, built by build.ps1, never shipped)
+# into the product's context; the child then dies at the crash point NSHIELD_HSMADMIN_KILL_AT names.
+function Get-CrashHookScript {
+    $hooks = Join-Path (Split-Path $PSScriptRoot) 'out/testhooks'
+    if (-not (Test-Path (Join-Path $hooks 'NShield.HsmAdmin.TestHooks.dll'))) { throw "The test crash hook is not built ($hooks): run ./build.ps1 build." }
+    "`$null = [NShield.HsmAdmin.Loader.ModuleLoader]::LoadExtension('$hooks', 'NShield.HsmAdmin.TestHooks').GetType('NShield.HsmAdmin.TestHooks.CrashPointHook').GetMethod('InstallFromEnvironment').Invoke(`$null, @());"
+}
+
+Export-ModuleMember -Function New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript

@@ -17,7 +17,9 @@
 [CmdletBinding()]
 param(
     [Parameter(Mandatory)][string] $OutputPath,
-    [string] $SourcePath = $PSScriptRoot
+    [string] $SourcePath = $PSScriptRoot,
+    # The cmdlets' assembly: the MAML file is <AssemblyName>.dll-Help.xml (the simulator's cmdlets have their own).
+    [string] $AssemblyName = 'NShield.HsmAdmin'
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 2
@@ -255,7 +257,7 @@ $sources = [System.IO.Directory]::GetFiles($SourcePath, '*-*.md')
 [Array]::Sort($sources, [StringComparer]::Ordinal)
 if ($sources.Count -eq 0) { throw "No help markdown (<Verb-Noun>.md) in $SourcePath." }
 $null = [System.IO.Directory]::CreateDirectory($outputFull)
-$mamlPath = [System.IO.Path]::Combine($outputFull, 'NShield.HsmAdmin.dll-Help.xml')
+$mamlPath = [System.IO.Path]::Combine($outputFull, "$AssemblyName.dll-Help.xml")
 
 $settings = [System.Xml.XmlWriterSettings]::new()
 $settings.Indent = $true
@@ -273,5 +275,5 @@ try {
 finally { $w.Dispose() }
 
 $about = [System.IO.Path]::Combine([System.IO.Path]::GetDirectoryName($SourcePath.TrimEnd('/', '\')), 'about_NShield.HsmAdmin.help.txt')
-if ([System.IO.File]::Exists($about)) { [System.IO.File]::Copy($about, [System.IO.Path]::Combine($outputFull, 'about_NShield.HsmAdmin.help.txt'), $true) }
+if ($AssemblyName -eq 'NShield.HsmAdmin' -and [System.IO.File]::Exists($about)) { [System.IO.File]::Copy($about, [System.IO.Path]::Combine($outputFull, 'about_NShield.HsmAdmin.help.txt'), $true) }
 Write-Verbose "Wrote help for $($sources.Count) cmdlets to $mamlPath"

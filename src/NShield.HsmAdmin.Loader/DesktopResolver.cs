@@ -37,6 +37,21 @@ namespace NShield.HsmAdmin.Loader
             }
         }
 
+        /// <summary>An extension (the simulator's cmdlets): its folder resolves first from itself, then from the product's.</summary>
+        public static Assembly LoadExtension(string depsDir, string extensionDir, string path)
+        {
+            lock (Sync)
+            {
+                var key = WithSeparator(extensionDir);
+                if (!Folders.ContainsKey(key)) Folders[key] = new Dictionary<string, Assembly>(StringComparer.OrdinalIgnoreCase);
+                Fallbacks[key] = WithSeparator(depsDir);
+                return LoadOne(key, Path.GetFileNameWithoutExtension(path), path);
+            }
+        }
+
+        // extension folder -> the product's deps folder it also resolves from.
+        private static readonly Dictionary<string, string> Fallbacks = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
         private static Assembly? OnAssemblyResolve(object? sender, ResolveEventArgs args)
         {
             string? name;
@@ -55,7 +70,9 @@ namespace NShield.HsmAdmin.Loader
                     catch (Exception) { return null; }
                     if (!Folders.ContainsKey(requesterDir)) return null;
                 }
-                foreach (var folder in requesterDir != null ? new[] { requesterDir } : new List<string>(Folders.Keys).ToArray())
+                var folders = requesterDir == null ? new List<string>(Folders.Keys).ToArray()
+                    : Fallbacks.TryGetValue(requesterDir, out var fallback) ? new[] { requesterDir, fallback } : new[] { requesterDir };
+                foreach (var folder in folders)
                 {
                     var path = Path.Combine(folder, name + ".dll");
                     if (Folders[folder].ContainsKey(name!) || File.Exists(path)) return LoadOne(folder, name!, path);

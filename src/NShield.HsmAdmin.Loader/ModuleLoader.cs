@@ -13,6 +13,10 @@ namespace NShield.HsmAdmin.Loader
         // One loaded module per deps folder: a re-import (Import-Module -Force, Remove-Module then Import-Module)
         // must get the same assembly, while two installed copies of the module stay apart.
         private static readonly Dictionary<string, Assembly> Loaded = new Dictionary<string, Assembly>(StringComparer.Ordinal);
+#if NET
+        private static readonly Dictionary<string, ModuleLoadContext> Contexts = new Dictionary<string, ModuleLoadContext>(StringComparer.Ordinal);
+#endif
+        private static string? _lastDepsDir;
 
         public static Assembly Load(string depsDir)
         {
@@ -23,12 +27,39 @@ namespace NShield.HsmAdmin.Loader
                 var main = Path.Combine(dir, ModuleAssemblyName + ".dll");
                 if (!File.Exists(main)) throw new FileNotFoundException($"The module assembly was not found at '{main}'. Rebuild the module.", main);
 #if NET
-                var asm = new ModuleLoadContext(dir).LoadFromAssemblyPath(main);
+                var context = new ModuleLoadContext(dir);
+                Contexts[dir] = context;
+                var asm = context.LoadFromAssemblyPath(main);
 #else
                 var asm = DesktopResolver.Load(dir, main);
 #endif
                 Loaded[dir] = asm;
+                _lastDepsDir = dir;
                 return asm;
+            }
+        }
+
+        /// <summary>
+        /// Loads another module's assembly (the simulator's cmdlets, or a test hook) into the same isolated context as the
+        /// product's last loaded copy, so both see one engine. Its own dependencies are looked up in its folder first.
+        /// </summary>
+        public static Assembly LoadExtension(string extensionDir, string assemblyName)
+        {
+            var dir = Path.GetFullPath(extensionDir);
+            lock (Sync)
+            {
+                var depsDir = _lastDepsDir ?? throw new InvalidOperationException("Import NShield.HsmAdmin before a module that extends it.");
+                var path = Path.Combine(dir, assemblyName + ".dll");
+                if (!File.Exists(path)) throw new FileNotFoundException($"The assembly was not found at '{path}'. Rebuild the module.", path);
+#if NET
+                var context = Contexts[depsDir];
+                context.AddProbeDirectory(dir);
+                foreach (var loaded in context.Assemblies)
+                    if (string.Equals(loaded.GetName().Name, assemblyName, StringComparison.Ordinal)) return loaded;
+                return context.LoadFromAssemblyPath(path);
+#else
+                return DesktopResolver.LoadExtension(depsDir, dir, path);
+#endif
             }
         }
     }

@@ -1,28 +1,39 @@
+using System;
 using System.Collections.Generic;
 
 namespace NShield.HsmAdmin.Drivers
 {
-    public enum ModuleTransportKind { Ssh, InProcess }
-
-    /// <summary>Where a module's service endpoints are: what the host's bus reports for one attached module.</summary>
+    /// <summary>
+    /// Where a module's service endpoints are, as discovery reports it (see <see cref="Discovery.IModuleDiscovery"/>):
+    /// the transport that reaches it, the address, the SSH login name and a port per service.
+    /// </summary>
     public sealed class ModuleAddress
     {
-        public ModuleAddress(string esn, ModuleTransportKind transport, string host, string user,
-            IReadOnlyDictionary<string, int> ports, string? moduleDirectory)
+        public ModuleAddress(string esn, string transport, string host, string user, IReadOnlyDictionary<string, int> ports)
         {
-            Esn = esn; Transport = transport; Host = host; User = user; Ports = ports; ModuleDirectory = moduleDirectory;
+            Esn = esn;
+            Transport = string.IsNullOrEmpty(transport) ? ModuleTransports.Ssh : transport;
+            Host = host;
+            User = user;
+            Ports = ports;
         }
 
         public string Esn { get; }
-        public ModuleTransportKind Transport { get; }
+        /// <summary>Name of the transport that reaches the module: "ssh" for real modules (see <see cref="ModuleTransports"/>).</summary>
+        public string Transport { get; }
+        /// <summary>Host name or IP address (for other transports, whatever address form that transport documents).</summary>
         public string Host { get; }
         /// <summary>The SSH login name the module's endpoints accept.</summary>
         public string User { get; }
         public IReadOnlyDictionary<string, int> Ports { get; }
-        /// <summary>Simulated modules only: the module's state folder (the in-process transport calls the firmware on it).</summary>
-        public string? ModuleDirectory { get; }
 
-        public string Endpoint(string service) =>
-            Ports.TryGetValue(service, out var port) ? $"{Host}:{port}" : $"{Host}:?";
+        public bool IsSsh => string.Equals(Transport, ModuleTransports.Ssh, StringComparison.OrdinalIgnoreCase);
+
+        public string Endpoint(string service)
+        {
+            if (!IsSsh) return $"{Transport}:{Host}";
+            var host = Host.Contains(":") ? "[" + Host + "]" : Host;
+            return Ports.TryGetValue(service, out var port) ? $"{host}:{port}" : $"{host}:?";
+        }
     }
 }

@@ -32,6 +32,9 @@ namespace NShield.HsmAdmin.Drivers
             CommandTimeout = commandTimeout ?? TimeSpan.FromSeconds(60);
         }
 
+        /// <summary>An IP address or a DNS host name.</summary>
+        public string? CheckAddress(string address) => Store.ModuleEndpointDefaults.CheckHostAddress(address);
+
         public TimeSpan ConnectTimeout { get; }
         public TimeSpan CommandTimeout { get; }
 

@@ -66,6 +66,30 @@ namespace NShield.HsmAdmin
         public const string InvalidName = "InvalidName";
         /// <summary>This account may not write the host store folder (system default needs root/Administrators).</summary>
         public const string StoreAccessDenied = "StoreAccessDenied";
+
+        // Module registry, host configuration (appended)
+        /// <summary>An address that is neither an IP address nor a DNS host name (or one the transport cannot reach).</summary>
+        public const string InvalidAddress = "InvalidAddress";
+        /// <summary>A TCP port outside 1-65535.</summary>
+        public const string InvalidPort = "InvalidPort";
+        /// <summary>An SSH login name with characters a user name cannot have.</summary>
+        public const string InvalidUserName = "InvalidUserName";
+        /// <summary>No transport of that name is available in this session.</summary>
+        public const string UnknownTransport = "UnknownTransport";
+        /// <summary>The ESN is registered at other endpoints (replace needs -Force).</summary>
+        public const string ModuleAlreadyRegistered = "ModuleAlreadyRegistered";
+        /// <summary>The vendor's factory sshadmin credential is not where the host configuration says.</summary>
+        public const string FactoryCredentialNotConfigured = "FactoryCredentialNotConfigured";
+        /// <summary>The simulator will not use a host store that holds real modules or keys it did not make.</summary>
+        public const string SimulatorStoreRefused = "SimulatorStoreRefused";
+        /// <summary>A file a setting names does not exist.</summary>
+        public const string PathNotFound = "PathNotFound";
+
+        // Operations (appended)
+        /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner reports it, the other modules go on).</summary>
+        public const string UnexpectedError = "UnexpectedError";
+
+        // Store security (appended)
         /// <summary>
         /// A host store folder or file another account can write to, a private key file others can read, or an item owned
         /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.

@@ -1,25 +1,17 @@
 using System;
-using System.Diagnostics;
 
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>
-    /// Named points between the steps of the multi-step operations. When NSHIELD_HSMADMIN_KILL_AT names
-    /// a point, the process kills itself there, exactly as a crash or power loss would stop it: the
-    /// fault tests use it to prove that the next run completes or reverts the operation. Unset, it costs
-    /// one environment lookup.
+    /// Named points between the steps of the multi-step operations (roll.switching, move.proven, ...). The shipped
+    /// engine does nothing at them: no environment variable or setting reaches this hook. Only test code, through
+    /// InternalsVisibleTo (tests/NShield.HsmAdmin.TestHooks, never shipped), sets <see cref="Hook"/> to stop the process
+    /// at a point exactly as a crash would, to prove the next run completes or reverts the operation.
     /// </summary>
-    public static class CrashPoints
+    internal static class CrashPoints
     {
-        public const string Variable = "NSHIELD_HSMADMIN_KILL_AT";
+        internal static Action<string>? Hook;
 
-        public static void Reach(string point)
-        {
-            var target = Environment.GetEnvironmentVariable(Variable);
-            if (string.IsNullOrEmpty(target) || !string.Equals(target, point, StringComparison.OrdinalIgnoreCase)) return;
-            Console.Error.WriteLine($"[crash point] {point}: killing process {Process.GetCurrentProcess().Id}");
-            Console.Error.Flush();
-            Process.GetCurrentProcess().Kill();
-        }
+        public static void Reach(string point) => Hook?.Invoke(point);
     }
 }

@@ -4,7 +4,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
@@ -122,13 +121,14 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
                         ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
-                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured)
                 {
-                    // Not in factory state. With a stale pin, stop: our own key goes only to a pinned key.
+                    // Not in factory state (or no factory credential here to tell). With a stale pin, stop: our own key goes only to a pinned key.
                     if (pinnedFailure != null) throw pinnedFailure;
+                    if (!_host.HasClientKeys && ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) throw;
                     if (!_host.HasClientKeys)
                         throw new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
                             $"Module {module.Esn} is not in factory state and this host has no client keys it could accept. " +
@@ -143,6 +143,7 @@ namespace NShield.HsmAdmin.Operations
                     }
                     catch (HsmException ex2) when (ex2.ErrorId == HsmErrorIds.AuthenticationFailed)
                     {
+                        if (ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) throw ex;
                         throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.AuthenticationError,
                             $"Module {module.Esn} accepts neither the factory default credential nor this host's sshadmin key " +
                             $"({_host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint}). If it was moved here with Move-HsmModule, this host's " +

@@ -5,7 +5,9 @@ using System.Linq;
 using System.Security;
 using System.Threading;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Discovery;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
 
@@ -20,12 +22,18 @@ namespace NShield.HsmAdmin.Operations
         private readonly ConcurrentDictionary<string, SshKeyPair> _openKeys = new ConcurrentDictionary<string, SshKeyPair>();
         private readonly SecureString? _userPassphrase;
 
-        public HsmHost(HostStore store, SecureString? userPassphrase = null, IModuleTransport? sshTransport = null)
+        public HsmHost(HostStore store, SecureString? userPassphrase = null, IModuleTransport? sshTransport = null,
+            IModuleDiscovery? discovery = null, IHardserver? hardserver = null)
         {
             Store = store;
             _userPassphrase = userPassphrase;
             SshTransport = sshTransport ?? new SshModuleTransport();
+            Discovery = discovery ?? RegistryDiscovery.Instance;
+            _hardserver = hardserver;
         }
+
+        private readonly IHardserver? _hardserver;
+        private SshKeyPair? _factoryCredential;
 
         public static HsmHost Open(string? hostPath, SecureString? userPassphrase = null) =>
             new HsmHost(HostStore.Open(hostPath), userPassphrase);
@@ -33,13 +41,20 @@ namespace NShield.HsmAdmin.Operations
         public HostStore Store { get; }
         public string Path => Store.Root;
         public IModuleTransport SshTransport { get; }
-        public IModuleTransport InProcessTransport { get; } = new InProcessModuleTransport();
+        public IModuleDiscovery Discovery { get; }
 
+        /// <summary>The host's hardserver: the platform's, configured by the store's settings.</summary>
+        public IHardserver Hardserver => _hardserver ?? PlatformHardserver.For(Store);
+
+        /// <summary>SSH for real modules; any other registered transport by name (UnknownTransport if none is loaded).</summary>
         public IModuleTransport TransportFor(ModuleAddress module) =>
-            module.Transport == ModuleTransportKind.InProcess ? InProcessTransport : SshTransport;
+            module.IsSsh ? SshTransport : ModuleTransports.Find(module.Transport) ?? throw ModuleTransports.Unknown(module.Transport);
 
-        /// <summary>The modules the host's bus reports as attached now (the PCIe enumeration).</summary>
-        public IReadOnlyList<ModuleAddress> Attached() => ModuleAddresses.Attached(Store.Root);
+        /// <summary>The modules discovery reports now (the store's registry unless another provider was given).</summary>
+        public IReadOnlyList<ModuleAddress> Attached() => Discovery.Discover(Store);
+
+        /// <summary>The vendor's factory sshadmin credential (configured in the store), opened once per host object.</summary>
+        public SshKeyPair FactoryCredential() => _factoryCredential ??= Store.OpenFactoryCredential();
 
         public ModuleAddress? FindAttached(string esn) =>
             Attached().FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
@@ -87,6 +102,7 @@ namespace NShield.HsmAdmin.Operations
         {
             foreach (var key in _openKeys.Values) key.Dispose();
             _openKeys.Clear();
+            _factoryCredential?.Dispose();
         }
     }
 }

@@ -5,7 +5,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -39,8 +39,14 @@ namespace NShield.HsmAdmin.Operations
                 Enrolled = record?.Status == ModuleStatus.Enrolled,
                 Status = address == null ? "Detached" : record == null ? "NotEnrolled" : record.Status.ToString(),
                 HostPath = _host.Path,
-                HardserverKeyCurrent = Hardserver.For(_host).IsKeyCurrent(_host.Store),
+                HardserverKeyCurrent = HardserverKeyState.IsKeyCurrent(_host.Hardserver.GetState(), _host.Store),
             };
+            if (address != null)
+            {
+                info.Address = address.Host;
+                info.User = address.User;
+                info.Transport = address.Transport;
+            }
             if (address != null)
                 foreach (var service in ModuleServices.All)
                     info.Endpoints[service] = address.Endpoint(service);
@@ -68,7 +74,7 @@ namespace NShield.HsmAdmin.Operations
             }
             // The default credential is public; with a pin, the pin still has to match.
             var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.KnownHostsPath) : ServerKeyPolicy.FirstContact();
-            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, DefaultCredential.KeyPair, policy, ct).ConfigureAwait(false))
+            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, _host.FactoryCredential(), policy, ct).ConfigureAwait(false))
                 return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
         }
 

@@ -62,6 +62,13 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Enrolled, NotEnrolled, Released (moved to another host, waiting to be removed) or Detached.</summary>
         public string Status { get; set; } = "";
         public string FirmwareVersion { get; set; } = "";
+        /// <summary>Where the module is registered: its address ("" when it is not registered any more).</summary>
+        public string Address { get; set; } = "";
+        /// <summary>The SSH login name its endpoints accept.</summary>
+        public string User { get; set; } = "";
+        /// <summary>"ssh" for real modules; another name for a transport another module provides.</summary>
+        public string Transport { get; set; } = "";
+        /// <summary>Service → "address:port".</summary>
         public Dictionary<string, string> Endpoints { get; set; } = new Dictionary<string, string>();
         /// <summary>Whether the hardserver runs with the host's current ncoreapi client key (null: unknown).</summary>
         public bool? HardserverKeyCurrent { get; set; }
@@ -121,10 +128,49 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>The hardserver after Restart-HsmHardserver.</summary>
     public sealed class HsmHardserverInfo
     {
+        /// <summary>What is restarted (the init script, or the Windows service).</summary>
         public string Description { get; set; } = "";
-        public string LoadedNcoreapiFingerprint { get; set; } = "";
-        /// <summary>Whether it runs with the host's current ncoreapi client key (null: cannot be known).</summary>
+        /// <summary>Whether a hardserver process runs (null: cannot be known).</summary>
+        public bool? Running { get; set; }
+        public int? ProcessId { get; set; }
+        /// <summary>When the running hardserver process started (it loads the ncoreapi key then).</summary>
+        public DateTimeOffset? StartedAt { get; set; }
+        /// <summary>When the host's current ncoreapi client key was switched in.</summary>
+        public DateTimeOffset? NcoreapiKeyActivatedAt { get; set; }
+        /// <summary>Whether it runs with the host's current ncoreapi client key: it started after that key was switched in (null: cannot be known).</summary>
         public bool? KeyCurrent { get; set; }
+        /// <summary>Why Running or KeyCurrent is unknown, when it is.</summary>
+        public string? UnknownReason { get; set; }
         public string HostPath { get; set; } = "";
+    }
+
+    /// <summary>The host's settings as they apply (Get-HsmHostConfiguration): configured values, else the defaults.</summary>
+    public sealed class HsmHostConfigurationInfo
+    {
+        public string HostPath { get; set; } = "";
+        public string FactoryCredentialPath { get; set; } = "";
+        /// <summary>The factory credential file exists (enrolling a factory-state module needs it).</summary>
+        public bool FactoryCredentialFound { get; set; }
+        public string HardserverRestart { get; set; } = "";
+        public string? HardserverPidFile { get; set; }
+        public string HardserverProcessName { get; set; } = "";
+        /// <summary>The settings as stored (null values take the defaults).</summary>
+        public Store.HostConfiguration Configured { get; set; } = new Store.HostConfiguration();
+
+        public static HsmHostConfigurationInfo From(Store.HostStore store)
+        {
+            var config = store.GetConfiguration();
+            var hardserver = new Hardserver.PlatformHardserver(config.Hardserver);
+            return new HsmHostConfigurationInfo
+            {
+                HostPath = store.Root,
+                FactoryCredentialPath = store.FactoryCredentialPath,
+                FactoryCredentialFound = System.IO.File.Exists(store.FactoryCredentialPath),
+                HardserverRestart = hardserver.Description,
+                HardserverPidFile = config.Hardserver.PidFile,
+                HardserverProcessName = config.Hardserver.ProcessName ?? Hardserver.PlatformHardserver.DefaultProcessName,
+                Configured = config,
+            };
+        }
     }
 }

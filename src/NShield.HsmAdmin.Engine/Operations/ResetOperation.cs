@@ -2,7 +2,6 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -47,7 +46,7 @@ namespace NShield.HsmAdmin.Operations
         {
             try
             {
-                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, DefaultCredential.KeyPair,
+                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
                     ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
                 {
                     var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);

@@ -138,10 +138,13 @@ namespace NShield.HsmAdmin.Store
                         throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                             $"No complete pending client key for '{service}' to promote ({KeyFilePath(service, ext, true)} is missing).", service);
                 var previous = TryCurrentFingerprint(service);
-                var staged = ReadRecord(service, pending: true)!.Fingerprint;
-                SecureFiles.WriteAtomic(PromoteMarkerPath(service), staged + "\n", FileAccessScope.OwnerOnly);
+                // The moment the key is switched in: what the hardserver's start time is compared with.
+                var staged = ReadRecord(service, pending: true)!;
+                staged.ActivatedAt = DateTimeOffset.UtcNow;
+                StoreJson.WriteFile(KeyFilePath(service, ".json", true), staged, FileAccessScope.Public);
+                SecureFiles.WriteAtomic(PromoteMarkerPath(service), staged.Fingerprint + "\n", FileAccessScope.OwnerOnly);
                 FinishPromotion(service);
-                if (audit) AuditClientKeyChange("clientkey.promote", service, previous, staged, null);
+                if (audit) AuditClientKeyChange("clientkey.promote", service, previous, staged.Fingerprint, null);
             });
         }
 

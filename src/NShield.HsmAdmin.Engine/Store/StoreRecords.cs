@@ -22,6 +22,11 @@ namespace NShield.HsmAdmin.Store
         /// <summary>See <see cref="ProtectedKey.MachineCheck"/>.</summary>
         public string? MachineCheck { get; set; }
         public DateTimeOffset InstalledAt { get; set; }
+        /// <summary>When the key was switched in as the host's current key (null in stores written before it was recorded).</summary>
+        public DateTimeOffset? ActivatedAt { get; set; }
+
+        /// <summary><see cref="ActivatedAt"/>, or <see cref="InstalledAt"/> for older records.</summary>
+        [JsonIgnore] public DateTimeOffset EffectiveActivatedAt => ActivatedAt ?? InstalledAt;
 
         /// <summary>Where the private key file is (current or pending), for messages; not serialised.</summary>
         [JsonIgnore] public string PrivateKeyPath { get; set; } = "";

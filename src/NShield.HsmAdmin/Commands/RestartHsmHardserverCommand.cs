@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
@@ -12,15 +13,8 @@ namespace NShield.HsmAdmin.Commands
         {
             using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
             {
-                var hardserver = Hardserver.For(host);
-                if (!ShouldProcess(hardserver.Description, "Restart the hardserver")) return;
-                Engine(() => hardserver.Restart(host.Store));
-                host.Store.AppendAudit(new Store.AuditEntry { Operation = "hardserver.restart", Result = "Success", Detail = hardserver.Description });
-                WriteObject(new HsmHardserverInfo
-                {
-                    Description = hardserver.Description, LoadedNcoreapiFingerprint = hardserver.LoadedNcoreapiFingerprint ?? "",
-                    KeyCurrent = hardserver.IsKeyCurrent(host.Store), HostPath = host.Path,
-                });
+                if (!ShouldProcess(host.Hardserver.Description, "Restart the hardserver")) return;
+                WriteObject(Engine(() => HardserverStatus.Restart(host)));
             }
         }
     }

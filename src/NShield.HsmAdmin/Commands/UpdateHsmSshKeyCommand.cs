@@ -85,8 +85,7 @@ namespace NShield.HsmAdmin.Commands
                 {
                     if (RestartHardserver)
                     {
-                        var hardserver = Operations.Hardserver.For(host);
-                        Engine(() => hardserver.Restart(host.Store));
+                        var hardserver = Engine(() => Hardserver.HardserverStatus.Restart(host));
                         WriteVerbose($"Restarted the hardserver ({hardserver.Description}).");
                         result.HardserverRestartNeeded = false;
                     }

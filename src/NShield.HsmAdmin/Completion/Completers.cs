@@ -26,14 +26,14 @@ namespace NShield.HsmAdmin.Commands
         }
     }
 
-    /// <summary>ESNs of the modules attached to the host (-HostPath if typed, else the default host).</summary>
+    /// <summary>ESNs of the modules registered with or enrolled on the host (-HostPath if typed, else the default host).</summary>
     public sealed class EsnCompleter : ListCompleter
     {
         protected override IEnumerable<(string, string)> Candidates(IDictionary bound)
         {
             var hostPath = bound["HostPath"] as string;
             var store = HostStore.Open(hostPath);
-            var attached = ModuleAddresses.Attached(store.Root).Select(m => m.Esn);
+            var attached = store.GetRegisteredModules().Select(m => m.Esn);
             var listed = store.GetModules().Select(m => m.Esn);
             return attached.Union(listed, StringComparer.OrdinalIgnoreCase).OrderBy(e => e).Select(e => (e, $"Module {e}"));
         }

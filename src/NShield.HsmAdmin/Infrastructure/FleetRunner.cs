@@ -65,7 +65,7 @@ namespace NShield.HsmAdmin.Commands
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { /* reported once below */ }
                 catch (Exception ex)
                 {
-                    WriteError(new HsmException("UnexpectedError", HsmErrorKind.InvalidOperation,
+                    WriteError(new HsmException(HsmErrorIds.UnexpectedError, HsmErrorKind.InvalidOperation,
                         $"{activity} failed for {describe(item)}: {ex.GetType().Name}: {ex.Message}", describe(item), ex));
                 }
                 finally

@@ -37,7 +37,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
-        internal static ErrorRecord ToErrorRecord(HsmException ex) =>
+        public static ErrorRecord ToErrorRecord(HsmException ex) =>
             new ErrorRecord(ex, ex.ErrorId, ToCategory(ex.Kind), ex.Target)
             {
                 ErrorDetails = null,
@@ -69,13 +69,13 @@ namespace NShield.HsmAdmin.Commands
         protected void Report(HsmException ex) => WriteError(ToErrorRecord(ex));
 
         /// <summary>Runs engine code that throws HsmException for the whole command, turning it into a terminating error.</summary>
-        internal T Engine<T>(Func<T> body)
+        protected internal T Engine<T>(Func<T> body)
         {
             try { return body(); }
             catch (HsmException ex) { Fail(ex); throw; }
         }
 
-        internal void Engine(Action body)
+        protected internal void Engine(Action body)
         {
             try { body(); }
             catch (HsmException ex) { Fail(ex); }

@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Tests.Protection
             Enumerable.Range(0, 1 << letters.Length).Select(mask =>
                 new object[] { new string(letters.Where((_, i) => (mask & (1 << i)) != 0).ToArray()) });
 
-        /// <summary>Inputs a real VM has: no S/B (no DMI).</summary>
+        /// <summary>Inputs every machine has (S/B need DMI, which VMs often lack).</summary>
         public static IEnumerable<object[]> CombosAvailableHere => Subsets("KFGP");
         public static IEnumerable<object[]> AllCombos => Subsets("KFSBGP");
 
@@ -53,18 +53,79 @@ namespace NShield.HsmAdmin.Tests.Protection
         [Theory]
         [InlineData("KFS", ProtectionInput.SystemUuid, "system UUID")]
         [InlineData("KFB", ProtectionInput.BaseboardId, "baseboard serial")]
-        public void S_and_B_are_refused_clearly_on_this_VM(string letters, ProtectionInput input, string what)
+        public void S_and_B_are_refused_clearly_on_a_machine_without_DMI(string letters, ProtectionInput input, string what)
         {
-            Assert.False(System.IO.Directory.Exists("/sys/class/dmi"), "this test describes a VM without DMI");
             using var dir = new TempDirectory();
-            var protector = new ClientKeyProtector(new LocalMachineIdentity(dir.File("machine")));
+            var noDmi = dir.File("no-dmi"); // as on VMs and containers: no DMI folder at all
+            var protector = new ClientKeyProtector(new LocalMachineIdentity(dir.File("machine"), noDmi));
             using var key = NewKey();
             var e = Assert.Throws<ProtectionInputUnavailableException>(() => protector.Protect(key, ProtectionSpec.Parse(letters), null));
             Assert.Equal(HsmErrorIds.ProtectionInputUnavailable, e.ErrorId);
             Assert.Equal(input, e.Input);
             Assert.Equal(UnavailableReason.Absent, e.Reason);
             Assert.Contains(what, e.Message);
-            Assert.Contains("/sys/class/dmi/id does not exist", e.Message);
+            Assert.Contains($"{noDmi} does not exist", e.Message);
+        }
+
+        [Theory]
+        [InlineData("KFS")]
+        [InlineData("KFB")]
+        [InlineData("KFSBG")]
+        public void S_and_B_round_trip_on_a_machine_with_DMI(string letters)
+        {
+            using var dir = new TempDirectory();
+            System.IO.Directory.CreateDirectory(dir.File("dmi"));
+            System.IO.File.WriteAllText(dir.File("dmi/product_uuid"), "4c4c4544-0042-3510-8052-b1c04f4b4e32\n");
+            System.IO.File.WriteAllText(dir.File("dmi/board_serial"), "/7XK2LM3/CNFCW0012300AB/\n");
+            var protector = new ClientKeyProtector(new LocalMachineIdentity(dir.File("machine"), dir.File("dmi")));
+            using var key = NewKey();
+            using var opened = protector.Open(protector.Protect(key, ProtectionSpec.Parse(letters), null), null);
+            Assert.Equal(key.PublicKey.Fingerprint, opened.PublicKey.Fingerprint);
+        }
+
+        /// <summary>
+        /// This machine as it is, whichever kind it is: the DMI files are looked at directly (not through the code under
+        /// test) to say which branch applies, then that branch is checked.
+        /// </summary>
+        [SkippableTheory]
+        [InlineData("KFS", ProtectionInput.SystemUuid, "product_uuid")]
+        [InlineData("KFB", ProtectionInput.BaseboardId, "board_serial")]
+        public void S_and_B_on_this_machine_work_or_are_refused_as_its_DMI_says(string letters, ProtectionInput input, string dmiFile)
+        {
+            Skip.IfNot(OperatingSystem.IsLinux(), "reads /sys/class/dmi/id (Linux); other systems go through SMBIOS");
+            const string dmi = "/sys/class/dmi/id";
+            using var dir = new TempDirectory();
+            var protector = new ClientKeyProtector(new LocalMachineIdentity(dir.File("machine")));
+            using var key = NewKey();
+            ProtectedKey Protect() => protector.Protect(key, ProtectionSpec.Parse(letters), null);
+
+            string? value = null;
+            bool readable = true;
+            try { value = System.IO.File.Exists($"{dmi}/{dmiFile}") ? System.IO.File.ReadAllText($"{dmi}/{dmiFile}").Trim() : null; }
+            catch (UnauthorizedAccessException) { readable = false; }
+
+            if (!System.IO.Directory.Exists(dmi))
+            {
+                var e = Assert.Throws<ProtectionInputUnavailableException>(Protect);
+                Assert.Equal((input, UnavailableReason.Absent), (e.Input, e.Reason));
+                Assert.Contains($"{dmi} does not exist", e.Message);
+            }
+            else if (!readable)
+            {
+                var e = Assert.Throws<ProtectionInputUnavailableException>(Protect);
+                Assert.Equal((input, UnavailableReason.AccessDenied), (e.Input, e.Reason));
+            }
+            else if (value != null && value.Trim('0', 'f', 'F', '-').Length > 0 && value.Length >= 8)
+            {
+                using var opened = protector.Open(Protect(), null);
+                Assert.Equal(key.PublicKey.Fingerprint, opened.PublicKey.Fingerprint);
+            }
+            else
+            {
+                // Missing, empty or a placeholder: either way not a unique id, so refused, never faked.
+                var e = Assert.Throws<ProtectionInputUnavailableException>(Protect);
+                Assert.Equal((input, UnavailableReason.Absent), (e.Input, e.Reason));
+            }
         }
 
         [Theory]

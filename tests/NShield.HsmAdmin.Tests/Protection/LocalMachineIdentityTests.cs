@@ -57,11 +57,16 @@ namespace NShield.HsmAdmin.Tests.Protection
             var e = Assert.Throws<ProtectionInputUnavailableException>(() => identity.GetBaseboardId());
             Assert.Contains("placeholder", e.Message);
         }
+    }
 
+    /// <summary>Changes NSHIELD_HSMADMIN_MACHINE_DIR: runs alone (see ProcessEnvironmentCollection).</summary>
+    [Collection(ProcessEnvironmentCollection.Name)]
+    public class LocalMachineIdentityEnvironmentTests
+    {
         [Fact]
         public void Machine_folder_comes_from_the_environment_variable()
         {
-            // The variable is read at construction only; set it briefly (this is the only test touching it).
+            // The variable is read at construction only; set it briefly and put the test run's folder back.
             var old = Environment.GetEnvironmentVariable(LocalMachineIdentity.MachineDirVariable);
             try
             {

@@ -5,8 +5,10 @@ using System.Linq;
 using System.Text.Json;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Trust;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Simulation;
+using NShield.HsmAdmin.Store;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -65,11 +67,12 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var sim = _kit.Start(1, host, SimulatorTransport.InProcess);
             var m = sim.Modules.Single();
             Assert.All(m.Endpoints, e => Assert.Equal(0, e.Port));
-            var bus = ModuleBus.Read(host).Single();
-            Assert.True(bus.IsInProcess);
-            Assert.Equal(m.ModuleDir, bus.ModuleDir);
-            Assert.Equal(sim.Root, bus.SimulatorRoot);
-            var dir = bus.ModuleDir!;
+            // Registered through the product's registry like any module, with the in-process transport and its folder as address.
+            var registered = HostStore.Open(host).GetRegisteredModules().Single();
+            Assert.Equal(InProcessModuleTransport.Name, registered.Transport);
+            Assert.Equal(m.ModuleDir, registered.Address);
+            Assert.Equal("simulator:" + sim.Root, registered.RegisteredBy);
+            var dir = registered.Address;
             Assert.True(ModuleFirmware.IsServiceRunning(dir, "sshadmin"));
             Assert.True(ModuleFirmware.IsAuthorized(dir, "sshadmin", DefaultCredential.Fingerprint));
             Assert.False(ModuleFirmware.IsAuthorized(dir, "ncoreapi", DefaultCredential.Fingerprint));
@@ -105,7 +108,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             sim.SetRefuse(m.Esn, true);
             Assert.False(ModuleFirmware.IsServiceRunning(dir, "sshadmin"));
             sim.Stop();
-            Assert.Empty(ModuleBus.Read(host));
+            Assert.Empty(HostStore.Open(host).GetRegisteredModules());
         }
 
         [Fact]
@@ -120,41 +123,6 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var list = Call(dir, "sshadmin", keys["sshadmin"].PublicKey.Fingerprint, "keys.list").GetProperty("result").GetProperty("keys");
             foreach (var svc in ModuleServices.All)
                 Assert.Equal(keys[svc].PublicKey.Fingerprint, list.GetProperty(svc)[0].GetProperty("fingerprint").GetString());
-        }
-
-        [Fact]
-        public void HardserverLoadsTheNcoreapiKeyOnlyWhenRestarted()
-        {
-            var host = _kit.NewHost();
-            _kit.Start(1, host, SimulatorTransport.InProcess);
-            var hs = SimulatedHardserver.Read(host);
-            Assert.True(hs.Running);
-            Assert.Null(hs.LoadedNcoreapiFingerprint);
-            Directory.CreateDirectory(Path.Combine(host, "client-keys"));
-            File.WriteAllText(Path.Combine(host, "client-keys", "ncoreapi.json"), "{\"fingerprint\":\"SHA256:abc\"}");
-            Assert.Null(SimulatedHardserver.Read(host).LoadedNcoreapiFingerprint);
-            Assert.Equal("SHA256:abc", SimulatedHardserver.Restart(host).LoadedNcoreapiFingerprint);
-            Assert.Equal("SHA256:abc", SimulatedHardserver.Read(host).LoadedNcoreapiFingerprint);
-        }
-
-        [Fact]
-        public void BusFileRoundTripsAndRejectsDamage()
-        {
-            var host = _kit.NewHost();
-            var a = new AttachedModule { Esn = "8A2C-91F3-0D4E", ModuleDir = "/x", SimulatorRoot = "/r" };
-            a.Ports["sshadmin"] = 2201; a.Ports["ncoreapi"] = 2202;
-            ModuleBus.Attach(host, a);
-            ModuleBus.Attach(host, new AttachedModule { Esn = "0000-0000-0001", Transport = AttachedModule.InProcessTransport });
-            var read = ModuleBus.Read(host);
-            Assert.Equal(2, read.Count);
-            var r = read.Single(x => x.Esn == a.Esn);
-            Assert.Equal(2202, r.PortOf("ncoreapi"));
-            Assert.Equal("/x", r.ModuleDir);
-            Assert.True(ModuleBus.Detach(host, "8a2c-91f3-0d4e"));
-            Assert.False(ModuleBus.Detach(host, "8A2C-91F3-0D4E"));
-            File.WriteAllText(ModuleBus.PathOf(host), "{\"modules\":[{\"esn\":");
-            var e = Assert.Throws<HsmException>(() => ModuleBus.Read(host));
-            Assert.Equal(HsmErrorIds.StoreCorrupt, e.ErrorId);
         }
 
         [Fact]
@@ -285,7 +253,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Equal(96, eps.Count);
             Assert.Equal(96, eps.Select(e => e.Port).Distinct().Count());
             Assert.All(eps, e => Assert.True(e.Running));
-            Assert.Equal(16, ModuleBus.Read(host).Count);
+            Assert.Equal(16, HostStore.Open(host).GetRegisteredModules().Count);
             long rssKb = eps.Sum(e => long.Parse(File.ReadAllLines($"/proc/{e.Pid}/status").First(l => l.StartsWith("VmRSS:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]));
             long pssKb = eps.Sum(e => long.Parse(File.ReadAllLines($"/proc/{e.Pid}/smaps_rollup").First(l => l.StartsWith("Pss:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]));
             sw.Restart();
@@ -306,13 +274,14 @@ namespace NShield.HsmAdmin.Tests.Simulation
         public void Dispose() => _kit.Dispose();
 
         [Xunit.Fact]
-        public void StaleBusEntriesOfDeadSimulatorsAreDroppedAndRootsAreFoundPerHost()
+        public void StaleRegistrationsOfDeadSimulatorsAreDroppedAndRootsAreFoundPerHost()
         {
             var host = _kit.NewHost();
-            NShield.HsmAdmin.Drivers.ModuleBus.Attach(host, new NShield.HsmAdmin.Drivers.AttachedModule { Esn = "DEAD-DEAD-DEAD", SimulatorRoot = System.IO.Path.Combine(_kit.Dir, "gone") });
+            NShield.HsmAdmin.Store.HostStore.Open(host).RegisterModule(new NShield.HsmAdmin.Store.ModuleRegistration
+                { Esn = "DEAD-DEAD-DEAD", Address = "127.0.0.1", RegisteredBy = "simulator:" + System.IO.Path.Combine(_kit.Dir, "gone") });
             var sim = _kit.Start(1, host, NShield.HsmAdmin.Simulation.SimulatorTransport.InProcess);
-            var bus = NShield.HsmAdmin.Drivers.ModuleBus.Read(host);
-            Xunit.Assert.Equal(sim.Modules[0].Esn, System.Linq.Enumerable.Single(bus).Esn);
+            var registered = NShield.HsmAdmin.Store.HostStore.Open(host).GetRegisteredModules();
+            Xunit.Assert.Equal(sim.Modules[0].Esn, System.Linq.Enumerable.Single(registered).Esn);
             Xunit.Assert.Equal(new[] { sim.Root }, NShield.HsmAdmin.Simulation.Simulator.RootsForHost(host));
             Xunit.Assert.True(NShield.HsmAdmin.Simulation.Simulator.IsRunning(sim.Root));
             // A second simulator on the same root is refused while the first runs.

@@ -16,19 +16,30 @@ namespace NShield.HsmAdmin.Tests.Simulation
         public void Dispose() => _kit.Dispose();
 
         [Fact]
-        public void StoreSeesTheSimulatedVendorRootAndTheHardserverLoadsTheStoresNcoreapiKey()
+        public void StoreSeesTheSimulatedVendorRootAndThePlatformHardserverReadsTheStandIn()
         {
             var host = _kit.NewHost();
             var sim = _kit.Start(1, host, SimulatorTransport.InProcess);
             var store = HostStore.Open(host);
             var root = store.GetTrustedRoots().Single();
             Assert.Equal(SshPublicKey.Parse(sim.VendorRootPublicKey).Fingerprint, root.PublicKey.Fingerprint);
+            Assert.Equal(sim.FactoryCredentialPath, store.FactoryCredentialPath);
+            using (var credential = store.OpenFactoryCredential())
+                Assert.Equal(DefaultCredential.Fingerprint, credential.PublicKey.Fingerprint);
 
+            // The product's own hardserver code, pointed by the host configuration at the simulator's stand-in process.
+            var hardserver = new NShield.HsmAdmin.Hardserver.PlatformHardserver(store.GetConfiguration().Hardserver);
+            var before = hardserver.GetState();
+            Assert.True(before.Running);
+            Assert.NotNull(before.StartedAt);
             using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "ncoreapi");
-            var rec = store.SaveClientKey("ncoreapi", key, ProtectionSpec.None, null);
-            Assert.Null(SimulatedHardserver.Read(host).LoadedNcoreapiFingerprint);
-            Assert.Equal(rec.Fingerprint, SimulatedHardserver.Restart(host).LoadedNcoreapiFingerprint);
-            Assert.Equal(key.PublicKey.Fingerprint, SimulatedHardserver.Read(host).LoadedNcoreapiFingerprint);
+            store.SaveClientKey("ncoreapi", key, ProtectionSpec.None, null);
+            // Started before the key was switched in: it holds an older key.
+            Assert.False(NShield.HsmAdmin.Hardserver.HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));
+            hardserver.Restart();
+            var after = hardserver.GetState();
+            Assert.NotEqual(before.ProcessId, after.ProcessId);
+            Assert.True(NShield.HsmAdmin.Hardserver.HardserverKeyState.IsKeyCurrent(after, store));
         }
     }
 }

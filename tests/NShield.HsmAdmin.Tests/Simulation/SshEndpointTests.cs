@@ -5,8 +5,10 @@ using System.Linq;
 using System.Security.Cryptography;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Trust;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Simulation;
+using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
@@ -146,8 +148,9 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var host = _kit.NewHost();
             var sim = _kit.Start(1, host);
             var m = sim.Modules.Single();
-            var root = File.ReadAllText(Path.Combine(host, "trusted-roots", Simulator.TrustedRootFileName)).Trim();
-            Assert.Equal(sim.VendorRootPublicKey, root);
+            // The simulator's vendor root went into the host store through its API: exactly one trusted root, the simulator's.
+            var root = HostStore.Open(host).GetTrustedRoots().Single().PublicKey.ToAuthorizedKeysLine();
+            Assert.Equal(SshPublicKey.Parse(sim.VendorRootPublicKey).Fingerprint, SshPublicKey.Parse(root).Fingerprint);
             var id = SimTestKit.Reply(_kit.Ssh(m.Endpoint("sshadmin"), _kit.DefaultCredentialFile(), "identity")).GetProperty("result");
             foreach (var svc in ModuleServices.All)
             {
@@ -288,28 +291,31 @@ namespace NShield.HsmAdmin.Tests.Simulation
         }
 
         [Fact]
-        public void ModuleMovedToAnotherHostIsOnlyOnThatHostsBus()
+        public void ModuleMovedToAnotherHostIsOnlyRegisteredThere()
         {
             var a = _kit.NewHost("hostA"); var b = _kit.NewHost("hostB");
             var sim = _kit.Start(2, a);
             var moving = sim.Modules[0];
-            Assert.Equal(2, ModuleBus.Read(a).Count);
-            Assert.Empty(ModuleBus.Read(b));
+            Assert.Equal(2, HostStore.Open(a).GetRegisteredModules().Count);
+            Assert.Empty(HostStore.Open(b).GetRegisteredModules());
             sim.MoveModule(moving.Esn, b);
-            Assert.Equal(new[] { sim.Modules[1].Esn }, ModuleBus.Read(a).Select(x => x.Esn));
-            var onB = ModuleBus.Read(b).Single();
+            Assert.Equal(new[] { sim.Modules[1].Esn }, HostStore.Open(a).GetRegisteredModules().Select(x => x.Esn));
+            var onB = HostStore.Open(b).GetRegisteredModules().Single();
             Assert.Equal(moving.Esn, onB.Esn);
             Assert.Equal("ssh", onB.Transport);
-            Assert.Equal(moving.Endpoint("sshadmin").Port, onB.PortOf("sshadmin"));
-            Assert.True(File.Exists(Path.Combine(b, "trusted-roots", Simulator.TrustedRootFileName)));
-            Assert.True(SimulatedHardserver.Read(b).Running);
-            // state kept: still reachable with the same server key via B's bus entry
+            Assert.Equal("127.0.0.1", onB.Address);
+            Assert.Equal(moving.Endpoint("sshadmin").Port, onB.Ports["sshadmin"]);
+            Assert.Single(HostStore.Open(b).GetTrustedRoots());
+            // The destination got a running stand-in hardserver, read the way the product reads a real one.
+            var hardserver = new NShield.HsmAdmin.Hardserver.PlatformHardserver(HostStore.Open(b).GetConfiguration().Hardserver).GetState();
+            Assert.True(hardserver.Running);
+            // state kept: still reachable with the same server key at B's registered endpoint
             var ep = sim.GetModule(moving.Esn).Endpoint("sshadmin");
-            Assert.Equal(moving.Endpoint("sshadmin").ServerPublicKey, Keyscan(onB.PortOf("sshadmin")));
+            Assert.Equal(moving.Endpoint("sshadmin").ServerPublicKey, Keyscan(onB.Ports["sshadmin"]));
             Assert.Equal(0, _kit.Ssh(ep, _kit.DefaultCredentialFile(), "identity").ExitCode);
             sim.RemoveModule(moving.Esn);
-            Assert.Empty(ModuleBus.Read(b));
-            Assert.False(Native.IsPortOpen(onB.PortOf("sshadmin")));
+            Assert.Empty(HostStore.Open(b).GetRegisteredModules());
+            Assert.False(Native.IsPortOpen(onB.Ports["sshadmin"]));
         }
 
         [Fact]
@@ -369,7 +375,12 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.DoesNotContain(sim.Root, ps);
             var ss = SimProcessRunner.Run("ss", new[] { "-ltnH" }).StdOut;
             Assert.All(ports, p => Assert.DoesNotContain("127.0.0.1:" + p + " ", ss));
-            Assert.Empty(ModuleBus.Read(host));
+            // Everything the simulator put into the host store is out again: registrations, its vendor root, its settings.
+            var store = HostStore.Open(host);
+            Assert.Empty(store.GetRegisteredModules());
+            Assert.Empty(store.GetTrustedRoots());
+            Assert.Null(store.GetConfiguration().FactoryCredentialPath);
+            Assert.Null(store.GetConfiguration().Hardserver.RestartCommand);
         }
     }
 }

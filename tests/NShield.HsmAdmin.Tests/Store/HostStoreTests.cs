@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
@@ -10,15 +9,11 @@ using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using NShield.HsmAdmin.Tests.Protection;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace NShield.HsmAdmin.Tests.Store
 {
     public class HostStoreTests
     {
-        readonly ITestOutputHelper _out;
-        public HostStoreTests(ITestOutputHelper output) { _out = output; }
-
         const string EsnA = "8A2C-91F3-0D4E";
 
         [Fact]
@@ -284,7 +279,12 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.False(store.DeleteDocument("roll-journal"));
             Assert.Equal(HsmErrorIds.InvalidName, Assert.Throws<HsmException>(() => store.ReadDocument<object>("../x")).ErrorId);
         }
+    }
 
+    /// <summary>Changes NSHIELD_HSMADMIN_HOME: runs alone (see ProcessEnvironmentCollection).</summary>
+    [Collection(ProcessEnvironmentCollection.Name)]
+    public class HostStoreLocationTests
+    {
         [Fact]
         public void Location_prefers_parameter_then_environment_then_system_default()
         {
@@ -298,23 +298,6 @@ namespace NShield.HsmAdmin.Tests.Store
                 Assert.Equal("/opt/nfast/hsmadmin", HostStoreLocation.Resolve(null));
             }
             finally { Environment.SetEnvironmentVariable(HostStoreLocation.HomeVariable, old); }
-        }
-
-        [Fact]
-        public void Measure_save_and_open_of_a_KFG_Ed25519_key()
-        {
-            using var dir = new TempDirectory();
-            var store = new HostStore(dir.File("h"), new LocalMachineIdentity(dir.File("machine")));
-            using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519);
-            store.SaveClientKey("sshadmin", key, ProtectionSpec.Default, null); // warm-up, creates G
-            const int n = 10;
-            var save = Stopwatch.StartNew();
-            for (int i = 0; i < n; i++) store.SaveClientKey("sshadmin", key, ProtectionSpec.Default, null);
-            save.Stop();
-            var open = Stopwatch.StartNew();
-            for (int i = 0; i < n; i++) store.OpenClientKey("sshadmin", null).Dispose();
-            open.Stop();
-            _out.WriteLine($"KFG Ed25519: save {save.Elapsed.TotalMilliseconds / n:0.0} ms, open {open.Elapsed.TotalMilliseconds / n:0.0} ms (mean of {n})");
         }
     }
 }

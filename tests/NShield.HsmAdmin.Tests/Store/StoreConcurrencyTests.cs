@@ -126,10 +126,13 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.Equal(0, free.ExitCode);
         }
 
-        [Fact]
+        [SkippableFact]
+        [System.Runtime.Versioning.SupportedOSPlatform("linux")]
         public void An_unprivileged_user_gets_StoreAccessDenied_naming_the_store()
         {
-            if (Environment.UserName != "root" || !File.Exists("/usr/bin/setpriv")) return; // needs root to drop to nobody
+            Skip.IfNot(OperatingSystem.IsLinux(), "drops privileges with setpriv (Linux)");
+            Skip.If(Environment.UserName != "root", "needs root, to drop to the unprivileged user nobody");
+            Skip.IfNot(File.Exists("/usr/bin/setpriv"), "needs /usr/bin/setpriv (util-linux) to drop to nobody");
             using var dir = new TempDirectory();
             var store = Path.Combine(dir.Path, "store");
             Directory.CreateDirectory(store);

@@ -44,7 +44,7 @@ namespace NShield.HsmAdmin.Tests.Store
             return e;
         }
 
-        [Theory]
+        [SkippableTheory]
         [InlineData(".", "775", "writable by its group")]
         [InlineData(".", "757", "writable by other accounts")]
         [InlineData(".", "1777", "writable by its group and other accounts")]
@@ -61,7 +61,7 @@ namespace NShield.HsmAdmin.Tests.Store
         [InlineData("audit.log", "664", "writable by its group")]
         public void A_store_item_others_can_change_or_a_key_others_can_read_is_refused_naming_it(string item, string mode, string why)
         {
-            if (!OperatingSystem.IsLinux()) return;
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
             using var dir = new TempDirectory();
             var store = FullStore(dir);
             var path = item == "." ? store.Root : Path.Combine(store.Root, item);
@@ -74,10 +74,10 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.DoesNotContain("BEGIN OPENSSH", e.Message);
         }
 
-        [Fact]
+        [SkippableFact]
         public void A_key_made_readable_after_the_store_was_opened_is_refused_before_it_is_read()
         {
-            if (!OperatingSystem.IsLinux()) return;
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
             using var dir = new TempDirectory();
             var store = FullStore(dir);
             var keyPath = Path.Combine(store.ClientKeysDirectory, "sshadmin.key");
@@ -91,10 +91,10 @@ namespace NShield.HsmAdmin.Tests.Store
             Refused(() => store.OpenClientKey("sshadmin", null), store.ClientKeysDirectory);
         }
 
-        [Fact]
+        [SkippableFact]
         public void A_pending_key_readable_by_others_is_refused_before_it_is_read()
         {
-            if (!OperatingSystem.IsLinux()) return;
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
             using var dir = new TempDirectory();
             var store = FullStore(dir);
             using var next = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "n");
@@ -103,10 +103,11 @@ namespace NShield.HsmAdmin.Tests.Store
             Refused(() => store.OpenPendingClientKey("ncoreapi", null), staged.PrivateKeyPath);
         }
 
-        [Fact]
+        [SkippableFact]
         public void A_store_folder_or_key_owned_by_another_non_root_account_is_refused()
         {
-            if (!OperatingSystem.IsLinux() || ProcessRunner.Run("/usr/bin/id", "-u").StdOut.Trim() != "0") return; // chown needs root
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
+            Skip.If(ProcessRunner.Run("/usr/bin/id", "-u").StdOut.Trim() != "0", "needs root, to chown to another account");
             using var dir = new TempDirectory();
             var store = FullStore(dir);
             var keyPath = Path.Combine(store.ClientKeysDirectory, "sshadmin.key");
@@ -119,10 +120,10 @@ namespace NShield.HsmAdmin.Tests.Store
             Refused(() => Reopen(store), store.Root);
         }
 
-        [Fact]
+        [SkippableFact]
         public void Stores_the_product_creates_pass_even_under_a_permissive_umask()
         {
-            if (!OperatingSystem.IsLinux()) return;
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
             using var dir = new TempDirectory();
             var root = Path.Combine(dir.Path, "host");
             // umask 002 would make plainly created files group-writable: everything the store writes must not depend on it.
@@ -136,10 +137,10 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.Equal(2, store.ReadAudit().Count);
         }
 
-        [Fact]
+        [SkippableFact]
         public void Lock_files_and_a_missing_store_are_not_refused()
         {
-            if (!OperatingSystem.IsLinux()) return;
+            Skip.IfNot(OperatingSystem.IsLinux(), "mode bits and owners are checked on Linux only");
             using var dir = new TempDirectory();
             var store = FullStore(dir);
             Chmod(store.LockPath, "666"); // holds no data

@@ -1,7 +1,7 @@
 using System;
 using NShield.HsmAdmin.Keys;
 
-namespace NShield.HsmAdmin.Firmware
+namespace NShield.HsmAdmin.Trust
 {
     /// <summary>Outcome of a trust chain check: Ok, or the reason it failed (safe to show to users).</summary>
     public sealed class TrustChainResult
@@ -31,19 +31,19 @@ namespace NShield.HsmAdmin.Firmware
         public const string WarrantTag = "nshield-warrant-v1";
         public const string CertificateTag = "nshield-serverkey-v1";
 
-        internal static byte[] WarrantToBeSigned(string esn, byte[] identityBlob) =>
+        public static byte[] WarrantToBeSigned(string esn, byte[] identityBlob) =>
             new SshWireWriter().String(WarrantTag).String(esn).String(identityBlob).ToArray();
 
-        internal static byte[] CertificateToBeSigned(string esn, string service, byte[] serverBlob) =>
+        public static byte[] CertificateToBeSigned(string esn, string service, byte[] serverBlob) =>
             new SshWireWriter().String(CertificateTag).String(esn).String(service).String(serverBlob).ToArray();
 
-        internal static string MakeWarrant(SshKeyPair vendorRoot, string esn, byte[] identityBlob)
+        public static string MakeWarrant(SshKeyPair vendorRoot, string esn, byte[] identityBlob)
         {
             var sig = vendorRoot.Sign(WarrantToBeSigned(esn, identityBlob));
             return Convert.ToBase64String(new SshWireWriter().String(WarrantTag).String(esn).String(identityBlob).String(sig).ToArray());
         }
 
-        internal static string MakeCertificate(SshKeyPair identity, string esn, string service, byte[] serverBlob)
+        public static string MakeCertificate(SshKeyPair identity, string esn, string service, byte[] serverBlob)
         {
             var sig = identity.Sign(CertificateToBeSigned(esn, service, serverBlob));
             return Convert.ToBase64String(new SshWireWriter().String(CertificateTag).String(esn).String(service).String(serverBlob).String(sig).ToArray());

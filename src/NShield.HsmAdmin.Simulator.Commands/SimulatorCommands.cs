@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
-using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 
@@ -14,19 +13,26 @@ namespace NShield.HsmAdmin.Commands
     {
         /// <summary>The simulator's folder (module state, vendor root, simulator.json).</summary>
         public string Path { get; set; } = "";
+        /// <summary>The host store the simulator started its modules in ("" with -NoHost).</summary>
+        public string HostPath { get; set; } = "";
+        /// <summary>Ssh (real sshd endpoints) or InProcess (the firmware called directly, no SSH at all).</summary>
         public SimulatorTransport Transport { get; set; }
         public bool Running { get; set; }
         public string VendorRootPublicKey { get; set; } = "";
+        /// <summary>The simulated vendor's well-known factory sshadmin credential (what Set-HsmHostConfiguration -FactoryCredentialPath takes).</summary>
+        public string FactoryCredentialPath { get; set; } = "";
         public SimulatedModule[] Modules { get; set; } = new SimulatedModule[0];
 
-        internal static HsmSimulatorInfo From(Simulator sim) => new HsmSimulatorInfo
+        internal static HsmSimulatorInfo From(Simulator sim, string? hostPath = null) => new HsmSimulatorInfo
         {
             Path = sim.Root, Transport = sim.Transport, Running = !sim.Stopped, VendorRootPublicKey = sim.VendorRootPublicKey,
+            FactoryCredentialPath = sim.FactoryCredentialPath,
             Modules = sim.Modules.ToArray(),
+            HostPath = hostPath ?? sim.Modules.Select(m => m.HostPath).FirstOrDefault(h => h.Length > 0) ?? "",
         };
     }
 
-    /// <summary>Finds simulators: those started in this session, or the one a host's bus names for a module.</summary>
+    /// <summary>Finds simulators: those started in this session, or the one that registered a module in a host store.</summary>
     internal static class SimulatorRegistry
     {
         private static readonly List<string> Started = new List<string>();
@@ -35,7 +41,7 @@ namespace NShield.HsmAdmin.Commands
         public static void Forget(string root) { lock (Started) Started.Remove(root); }
         public static IReadOnlyList<string> StartedInSession() { lock (Started) return Started.ToList(); }
 
-        /// <summary>The simulator that owns a module: -SimulatorPath, else this session's, else the host bus's record.</summary>
+        /// <summary>The simulator that owns a module: -SimulatorPath, else this session's, else the one that registered it in the host store.</summary>
         public static Simulator ForModule(string esn, string? simulatorPath, string? hostPath)
         {
             if (simulatorPath != null) return Simulator.Open(simulatorPath);
@@ -45,14 +51,20 @@ namespace NShield.HsmAdmin.Commands
                 if (sim.Modules.Any(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase))) return sim;
             }
             var store = HostStoreLocation.Resolve(hostPath);
-            var attached = ModuleBus.Read(store).FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
-            if (attached?.SimulatorRoot != null) return Simulator.Open(attached.SimulatorRoot);
+            foreach (var root in Simulator.RootsForHost(store))
+            {
+                var sim = Simulator.Open(root);
+                if (sim.Modules.Any(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase))) return sim;
+            }
             throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                $"No simulated module {esn} is known: it was not started in this session nor is it attached to {store}. Give -SimulatorPath or -HostPath.", esn);
+                $"No simulated module {esn} is known: it was not started in this session nor is it registered in {store}. Give -SimulatorPath or -HostPath.", esn);
         }
     }
 
-    /// <summary>Start-HsmSimulator: simulated nShield 5s modules (factory state, as shipped) attached to a host store.</summary>
+    /// <summary>
+    /// Start-HsmSimulator: simulated nShield 5s modules (factory state, as shipped) registered in a host store: the one
+    /// -HostPath names, or a new temporary one. It never uses a store that holds modules or keys it did not make.
+    /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "HsmSimulator", SupportsShouldProcess = true)]
     [OutputType(typeof(HsmSimulatorInfo))]
     public sealed class StartHsmSimulatorCommand : HsmCmdlet
@@ -69,14 +81,22 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public string? SimulatorPath { get; set; }
 
+        /// <summary>Start the modules without registering them anywhere: register them yourself with Register-HsmModule.</summary>
+        [Parameter]
+        public SwitchParameter NoHost { get; set; }
+
         protected override void EndProcessing()
         {
-            var hostPath = HostStoreLocation.Resolve(ResolvedHostPath);
-            if (!ShouldProcess(hostPath, $"Start {ModuleCount} simulated module(s) attached to this host")) return;
-            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport,
-                SimulatorPath == null ? null : ResolvePath(SimulatorPath)));
+            if (NoHost && HostPath != null)
+                Fail(new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give either -HostPath or -NoHost, not both.", null));
+            var simRoot = SimulatorPath != null ? ResolvePath(SimulatorPath) : Simulator.NewTemporaryRoot();
+            // Never the system store by default: the host is -HostPath, or a new folder inside the simulator's.
+            string? hostPath = NoHost ? null : ResolvedHostPath ?? System.IO.Path.Combine(simRoot, "host");
+            var target = hostPath ?? "no host";
+            if (!ShouldProcess(target, $"Start {ModuleCount} simulated module(s) ({Transport ?? Simulator.DefaultTransport})")) return;
+            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport, simRoot));
             SimulatorRegistry.Remember(sim.Root);
-            WriteObject(HsmSimulatorInfo.From(sim));
+            WriteObject(HsmSimulatorInfo.From(sim, hostPath ?? ""));
         }
     }
 
@@ -147,7 +167,9 @@ namespace NShield.HsmAdmin.Commands
             var root = SimulatorPath != null ? ResolvePath(SimulatorPath) : SimulatorRegistry.StartedInSession().LastOrDefault();
             if (root == null)
                 Fail(new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
-            var hostPath = HostStoreLocation.Resolve(ResolvedHostPath);
+            var hostPath = ResolvedHostPath ?? Simulator.Open(root!).Modules.Select(m => m.HostPath).FirstOrDefault(h => h.Length > 0);
+            if (hostPath == null)
+                Fail(new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give -HostPath: the simulator has no host to add modules to.", null));
             if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
             foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
         }

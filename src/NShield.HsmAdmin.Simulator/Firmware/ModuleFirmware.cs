@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Trust;
 
 namespace NShield.HsmAdmin.Firmware
 {

@@ -30,6 +30,16 @@ namespace NShield.HsmAdmin.Firmware
             }
         }
 
+        [DllImport("libc", EntryPoint = "chmod", SetLastError = true)]
+        private static extern int sys_chmod(string path, uint mode);
+
+        /// <summary>chmod 0755 (a script the simulator writes and runs).</summary>
+        public static void MakeExecutable(string path)
+        {
+            if (Environment.OSVersion.Platform != PlatformID.Unix) return;
+            if (sys_chmod(path, 0x1ED) != 0) throw new IOException($"chmod 0755 {path} failed (errno {Marshal.GetLastWin32Error()}).");
+        }
+
         public static int ParentPid()
         {
             try { return sys_getppid(); } catch { return -1; }

@@ -10,6 +10,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -61,10 +62,11 @@ namespace NShield.HsmAdmin.Simulation
     public sealed class Simulator : IDisposable
     {
         public const string StateFileName = "simulator.json";
-        public const string TrustedRootFileName = "simulated-vendor-root.pub";
 
         private readonly object _gate = new object();
         private readonly List<Entry> _modules = new List<Entry>();
+        // Every host store this simulator set up: Stop takes its settings out of each again.
+        private readonly List<string> _hosts = new List<string>();
 
         private sealed class Entry { public string Esn = "", HostPath = "", ModuleDir = ""; }
 
@@ -76,26 +78,39 @@ namespace NShield.HsmAdmin.Simulation
         internal string DotnetPath { get; private set; } = "";
         internal string FirmwareDll { get; private set; } = "";
 
-        private Simulator(string root, SimulatorTransport transport) { Root = root; Transport = transport; }
+        private Simulator(string root, SimulatorTransport transport)
+        {
+            Root = root;
+            Transport = transport;
+            // The engine reaches in-process modules through the transport the simulator plugs into it.
+            if (transport == SimulatorTransport.InProcess) InProcessModuleTransport.Register();
+        }
+
+        /// <summary>A new, unused simulator folder under the temp directory.</summary>
+        public static string NewTemporaryRoot() => Path.Combine(Path.GetTempPath(), "nshield-sim-" + Guid.NewGuid().ToString("N").Substring(0, 10));
+
+        /// <summary>The simulated vendor's well-known factory sshadmin credential (written when a host is prepared).</summary>
+        public string FactoryCredentialPath => SimulatedHost.FactoryCredentialPath(Root);
 
         public string VendorRootKeyPath => Path.Combine(Root, "vendor-root.key");
         public string VendorRootPubPath => Path.Combine(Root, "vendor-root.pub");
         private string StatePath => Path.Combine(Root, StateFileName);
-        private string TransportName => Transport == SimulatorTransport.Ssh ? AttachedModule.SshTransport : AttachedModule.InProcessTransport;
+        private string TransportName => Transport == SimulatorTransport.Ssh ? ModuleTransports.Ssh : InProcessModuleTransport.Name;
 
         /// <summary>Default transport: Ssh where sshd exists, else InProcess.</summary>
         public static SimulatorTransport DefaultTransport => FirmwareLocator.IsSshAvailable ? SimulatorTransport.Ssh : SimulatorTransport.InProcess;
 
         /// <summary>
-        /// Starts moduleCount fresh modules (factory state, as shipped) attached to hostPath. simRoot defaults to a new folder
-        /// under the temp directory. The host is made to trust the simulated vendor root and gets a simulated hardserver.
+        /// Starts moduleCount fresh modules (factory state, as shipped) registered in the host store at hostPath (null: attached
+        /// to no host; register them with the product's registry yourself). simRoot defaults to a new folder under the temp
+        /// directory. The host is made to trust the simulated vendor root and gets the factory credential and a stand-in hardserver.
         /// </summary>
-        public static Simulator Start(int moduleCount, string hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null)
+        public static Simulator Start(int moduleCount, string? hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null)
         {
             if (moduleCount < 0 || moduleCount > 64)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
-            if (string.IsNullOrWhiteSpace(hostPath)) throw new ArgumentException("hostPath is required", nameof(hostPath));
-            var root = Path.GetFullPath(simRoot ?? Path.Combine(Path.GetTempPath(), "nshield-sim-" + Guid.NewGuid().ToString("N").Substring(0, 10)));
+            if (hostPath != null) SimulatedHost.Claim(hostPath);
+            var root = Path.GetFullPath(simRoot ?? NewTemporaryRoot());
             if (File.Exists(Path.Combine(root, StateFileName)))
             {
                 var existing = TryOpen(root);
@@ -113,6 +128,8 @@ namespace NShield.HsmAdmin.Simulation
                 if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
             }
             sim.EnsureVendorRoot();
+            // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
+            if (!File.Exists(sim.FactoryCredentialPath)) AtomicFile.WriteAllText(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, ownerOnly: true);
             sim.Save();
             try
             {
@@ -140,7 +157,7 @@ namespace NShield.HsmAdmin.Simulation
             if (!File.Exists(path)) return null;
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
             var r = doc.RootElement;
-            var t = r.GetProperty("transport").GetString() == AttachedModule.InProcessTransport ? SimulatorTransport.InProcess : SimulatorTransport.Ssh;
+            var t = r.GetProperty("transport").GetString() == InProcessModuleTransport.Name ? SimulatorTransport.InProcess : SimulatorTransport.Ssh;
             var sim = new Simulator(root, t)
             {
                 SshdPath = r.GetProperty("sshd").GetString() ?? "",
@@ -149,6 +166,8 @@ namespace NShield.HsmAdmin.Simulation
                 VendorRootPublicKey = r.GetProperty("vendorRootPublicKey").GetString() ?? "",
                 Stopped = r.TryGetProperty("stopped", out var st) && st.ValueKind == JsonValueKind.True,
             };
+            if (r.TryGetProperty("hosts", out var hosts) && hosts.ValueKind == JsonValueKind.Array)
+                foreach (var h in hosts.EnumerateArray()) sim._hosts.Add(h.GetString()!);
             foreach (var m in r.GetProperty("modules").EnumerateArray())
                 sim._modules.Add(new Entry { Esn = m.GetProperty("esn").GetString()!, HostPath = m.GetProperty("hostPath").GetString()!, ModuleDir = m.GetProperty("moduleDir").GetString()! });
             return sim;
@@ -168,6 +187,9 @@ namespace NShield.HsmAdmin.Simulation
                 w.WriteString("firmwareDll", FirmwareDll);
                 w.WriteString("vendorRootPublicKey", VendorRootPublicKey);
                 w.WriteBoolean("stopped", Stopped);
+                w.WriteStartArray("hosts");
+                foreach (var h in _hosts) w.WriteStringValue(h);
+                w.WriteEndArray();
                 w.WriteStartArray("modules");
                 foreach (var m in _modules)
                 {
@@ -229,14 +251,15 @@ namespace NShield.HsmAdmin.Simulation
             return new SimulatedModule { Esn = s.Esn, Mode = s.Mode, Enrolled = s.Enrolled, HostPath = e.HostPath, ModuleDir = l.Dir, Transport = Transport, Endpoints = eps };
         }
 
-        /// <summary>Adds one fresh (factory state) module attached to hostPath.</summary>
-        public SimulatedModule AddModule(string hostPath) => AddModules(1, hostPath)[0];
+        /// <summary>Adds one fresh (factory state) module attached to hostPath (null: to no host).</summary>
+        public SimulatedModule AddModule(string? hostPath) => AddModules(1, hostPath)[0];
 
-        /// <summary>Adds count fresh modules attached to hostPath; their sshd endpoints start concurrently.</summary>
-        public IReadOnlyList<SimulatedModule> AddModules(int count, string hostPath)
+        /// <summary>Adds count fresh modules registered in hostPath's store (null: attached to no host); their sshd endpoints start concurrently.</summary>
+        public IReadOnlyList<SimulatedModule> AddModules(int count, string? hostPath)
         {
             EnsureRunning();
-            hostPath = Path.GetFullPath(hostPath);
+            hostPath = hostPath == null ? "" : Path.GetFullPath(hostPath);
+            if (hostPath.Length > 0) SimulatedHost.Claim(hostPath);
             var vendorKey = File.ReadAllText(VendorRootKeyPath);
             var fresh = new List<Entry>();
             lock (_gate)
@@ -259,8 +282,11 @@ namespace NShield.HsmAdmin.Simulation
                     Parallel.ForEach(work, new ParallelOptions { MaxDegreeOfParallelism = 16 }, w =>
                         SshdEndpoint.Start(new ModuleLayout(w.e.ModuleDir), w.svc, SshdPath));
                 }
-                PrepareHost(hostPath);
-                foreach (var e in fresh) Attach(e);
+                if (hostPath.Length > 0)
+                {
+                    PrepareHost(hostPath);
+                    foreach (var e in fresh) Attach(e);
+                }
             }
             catch
             {
@@ -275,19 +301,20 @@ namespace NShield.HsmAdmin.Simulation
         {
             Entry e;
             lock (_gate) e = Find(esn);
-            ModuleBus.Detach(e.HostPath, e.Esn);
+            Detach(e);
             StopEndpoints(e);
             lock (_gate) { _modules.Remove(e); Save(); }
             try { Directory.Delete(e.ModuleDir, true); } catch (IOException) { }
         }
 
-        /// <summary>The physical move: detach from the current host's bus, attach to the destination's; module state is kept.</summary>
+        /// <summary>The physical move: unregistered from the current host's store, registered in the destination's; module state is kept.</summary>
         public SimulatedModule MoveModule(string esn, string destinationHostPath)
         {
             destinationHostPath = Path.GetFullPath(destinationHostPath);
+            SimulatedHost.Claim(destinationHostPath);
             Entry e;
             lock (_gate) e = Find(esn);
-            ModuleBus.Detach(e.HostPath, e.Esn);
+            Detach(e);
             PrepareHost(destinationHostPath);
             lock (_gate) { e.HostPath = destinationHostPath; Save(); }
             Attach(e);
@@ -366,9 +393,10 @@ namespace NShield.HsmAdmin.Simulation
 
         // ------------------------------------------------------------------ hosts
 
-        /// <summary>Simulator roots with modules on this host's bus (for Stop-HsmSimulator -HostPath and similar).</summary>
+        /// <summary>Simulators that registered modules in this host store (for Stop-HsmSimulator -HostPath and similar).</summary>
         public static IReadOnlyList<string> RootsForHost(string hostPath) =>
-            ModuleBus.Read(hostPath).Select(m => m.SimulatorRoot).Where(r => !string.IsNullOrEmpty(r)).Select(r => r!)
+            HostStore.Open(hostPath).GetRegisteredModules().Select(m => m.RegisteredBy)
+                .Where(r => r != null && r.StartsWith("simulator:", StringComparison.Ordinal)).Select(r => r!.Substring("simulator:".Length))
                 .Distinct(StringComparer.Ordinal).ToList();
 
         /// <summary>True when simRoot holds a simulator that has not been stopped.</summary>
@@ -380,22 +408,41 @@ namespace NShield.HsmAdmin.Simulation
 
         private void PrepareHost(string hostPath)
         {
-            Directory.CreateDirectory(hostPath);
-            // Drop bus entries left by simulators that were stopped or whose folder is gone (e.g. a killed session).
-            ModuleBus.Update(hostPath, list => list.RemoveAll(m => m.SimulatorRoot != null && m.SimulatorRoot != Root && !IsRunning(m.SimulatorRoot)));
-            // Through the store: audited (trustedroot.add) and written with the store's exact modes.
-            new Store.HostStore(hostPath).AddTrustedRoot(Path.GetFileNameWithoutExtension(TrustedRootFileName), SshPublicKey.Parse(VendorRootPublicKey), overwrite: true);
-            SimulatedHardserver.EnsureStarted(hostPath);
+            var store = SimulatedHost.Claim(hostPath);
+            // Registrations left by simulators that were stopped or whose folder is gone (e.g. a killed session).
+            foreach (var stale in store.GetRegisteredModules().Where(m => m.RegisteredBy != null && m.RegisteredBy != SimulatedHost.RegisteredBy(Root)
+                                                                         && m.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)
+                                                                         && !IsRunning(m.RegisteredBy.Substring("simulator:".Length))).ToList())
+                store.UnregisterModule(stale.Esn);
+            lock (_gate)
+            {
+                if (!_hosts.Contains(store.Root)) { _hosts.Add(store.Root); Save(); }
+            }
+            SimulatedHost.Prepare(store, Root, SshPublicKey.Parse(VendorRootPublicKey));
         }
 
+        /// <summary>Registers the module in its host's store through the product's registry, as an administrator would.</summary>
         private void Attach(Entry e)
         {
+            if (e.HostPath.Length == 0) return;
             var l = new ModuleLayout(e.ModuleDir);
-            var am = new AttachedModule { Esn = e.Esn, Transport = TransportName, Address = "127.0.0.1", ModuleDir = l.Dir, SimulatorRoot = Root };
+            var registration = new ModuleRegistration
+            {
+                Esn = e.Esn, Transport = TransportName, RegisteredBy = SimulatedHost.RegisteredBy(Root),
+                Address = Transport == SimulatorTransport.Ssh ? "127.0.0.1" : l.Dir,
+                // sshd runs as the account that started the simulator and only logs that account in.
+                User = Environment.UserName,
+            };
             if (Transport == SimulatorTransport.Ssh)
                 foreach (var svc in ModuleServices.All)
-                    if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) am.Ports[svc] = p;
-            ModuleBus.Attach(e.HostPath, am);
+                    if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) registration.Ports[svc] = p;
+            HostStore.Open(e.HostPath).RegisterModule(registration, replace: true);
+        }
+
+        private static void Detach(Entry e)
+        {
+            if (e.HostPath.Length == 0 || !Directory.Exists(e.HostPath)) return;
+            HostStore.Open(e.HostPath).UnregisterModule(e.Esn);
         }
 
         private void EnsureEndpointsRunning(Entry e)
@@ -437,7 +484,13 @@ namespace NShield.HsmAdmin.Simulation
                     if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) ports.Add(p);
             }
             Parallel.ForEach(all, new ParallelOptions { MaxDegreeOfParallelism = 8 }, StopEndpoints);
-            foreach (var e in all) { try { ModuleBus.Detach(e.HostPath, e.Esn); } catch (HsmException) { } }
+            foreach (var e in all) { try { Detach(e); } catch (HsmException) { } }
+            List<string> hosts;
+            lock (_gate) hosts = _hosts.ToList();
+            foreach (var host in hosts)
+            {
+                try { SimulatedHost.Release(host, Root); } catch (HsmException) { }
+            }
             lock (_gate) { Stopped = true; Save(); }
             var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => Native.IsPortOpen(p, 200)).ToList() : new List<int>();
             if (open.Count > 0)

@@ -1,14 +1,14 @@
 using System;
 using NShield.HsmAdmin.Keys;
 
-namespace NShield.HsmAdmin.Firmware
+namespace NShield.HsmAdmin.Keys
 {
     /// <summary>
-    /// The firmware's input policy for public key lines that arrive from outside (request bodies, identity replies),
+    /// The input policy for public key lines that arrive from outside (request bodies, identity replies),
     /// on top of <see cref="SshPublicKey.Parse"/> (which does all key parsing and validation): exactly
     /// "type base64 [comment]" on one line, no authorized_keys options, no control characters, bounded length.
     /// </summary>
-    internal static class KeyLine
+    public static class KeyLine
     {
         private const int MaxLength = 16384;
 

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using NShield.HsmAdmin.Store;
 using System.Text;
 using System.Text.Json;
 using System.Threading;
@@ -113,48 +114,15 @@ namespace NShield.HsmAdmin.Firmware
         public string SshdLog(string svc) => Path.Combine(ServiceDir(svc), "sshd.log");
     }
 
-    /// <summary>Atomic file writes (temp + flush + rename) and a cross-process module lock.</summary>
+    /// <summary>The simulator's file writes go through the engine's one atomic writer; plus a cross-process module lock.</summary>
     public static class AtomicFile
     {
+        /// <summary>Temp file created with its final permissions (0600 when ownerOnly), flushed, renamed over the target.</summary>
         public static void WriteAllText(string path, string text, bool ownerOnly = false)
         {
-            var dir = Path.GetDirectoryName(path)!;
-            Directory.CreateDirectory(dir);
-            var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 8) + ".tmp");
-            var bytes = new UTF8Encoding(false).GetBytes(text);
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                if (ownerOnly) SetOwnerOnly(tmp);
-                fs.Write(bytes, 0, bytes.Length);
-                fs.Flush(true);
-            }
-            Rename(tmp, path);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            SecureFiles.WriteAtomic(path, text, ownerOnly ? FileAccessScope.OwnerOnly : FileAccessScope.Public);
         }
-
-        /// <summary>rename(2): atomic replace of path by tmp.</summary>
-        internal static void Rename(string tmp, string path)
-        {
-#if NETSTANDARD2_0
-            if (File.Exists(path)) File.Replace(tmp, path, null); else File.Move(tmp, path);
-#else
-            File.Move(tmp, path, true);
-#endif
-        }
-
-        internal static void SetOwnerOnly(string path)
-        {
-#if NETSTANDARD2_0
-            if (Environment.OSVersion.Platform == PlatformID.Unix) ChmodNative(path, 0x180);
-#else
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-#endif
-        }
-
-#if NETSTANDARD2_0
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chmod", SetLastError = true)]
-        private static extern int chmod(string path, uint mode);
-        private static void ChmodNative(string path, uint mode) { try { chmod(path, mode); } catch (DllNotFoundException) { } catch (EntryPointNotFoundException) { } }
-#endif
 
         /// <summary>Exclusive lock on a module folder, across processes (sshd sessions run the firmware concurrently).</summary>
         public static IDisposable Lock(string lockPath, int timeoutMs = 20000)

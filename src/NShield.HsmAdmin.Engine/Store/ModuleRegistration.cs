@@ -1,0 +1,111 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Drivers;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// Where one module is (an entry of module-registry.json): its ESN, the address its service endpoints
+    /// listen on, the SSH login name, a TCP port per service and the transport ("ssh" for real modules).
+    /// </summary>
+    public sealed class ModuleRegistration
+    {
+        public string Esn { get; set; } = "";
+        public string Transport { get; set; } = ModuleTransports.Ssh;
+        public string Address { get; set; } = "";
+        public string User { get; set; } = ModuleEndpointDefaults.User;
+        /// <summary>Service → TCP port; every service has one (defaults filled in at registration).</summary>
+        public Dictionary<string, int> Ports { get; set; } = new Dictionary<string, int>(StringComparer.Ordinal);
+        public DateTimeOffset RegisteredAt { get; set; }
+        /// <summary>Free text naming who registered it (e.g. a simulator's folder); informational.</summary>
+        public string? RegisteredBy { get; set; }
+
+        public ModuleAddress ToAddress() =>
+            new ModuleAddress(Esn, Transport, Address, User, new Dictionary<string, int>(Ports, StringComparer.Ordinal));
+
+        /// <summary>
+        /// Checks and canonicalises every field (ESN upper case, service names, default ports filled in).
+        /// Throws a typed error (InvalidEsn, InvalidAddress, InvalidPort, UnknownService, InvalidUserName, UnknownTransport).
+        /// </summary>
+        public ModuleRegistration Validated()
+        {
+            var esn = Store.Esn.Parse(Esn);
+            var transport = ModuleTransports.Canonical(Transport);
+            var address = (Address ?? "").Trim();
+            var problem = transport == ModuleTransports.Ssh
+                ? ModuleEndpointDefaults.CheckHostAddress(address)
+                : ModuleTransports.Find(transport)!.CheckAddress(address);
+            if (problem != null)
+                throw new HsmException(HsmErrorIds.InvalidAddress, HsmErrorKind.InvalidArgument,
+                    $"'{Address}' is not an address module {esn} can be reached at: {problem}.", Address);
+            var user = (User ?? "").Trim();
+            if (!ModuleEndpointDefaults.UserPattern.IsMatch(user))
+                throw new HsmException(HsmErrorIds.InvalidUserName, HsmErrorKind.InvalidArgument,
+                    $"'{User}' is not a valid SSH user name (letters, digits, '.', '_', '-'; at most 64; not starting with '-').", User);
+            var ports = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var pair in Ports ?? new Dictionary<string, int>())
+            {
+                var service = ModuleServices.Canonical(pair.Key);
+                ports[service] = CheckPort(service, pair.Value);
+            }
+            foreach (var service in ModuleServices.All)
+                if (!ports.ContainsKey(service)) ports[service] = ModuleEndpointDefaults.Ports[service];
+            return new ModuleRegistration
+            {
+                Esn = esn, Transport = transport, Address = address, User = user, Ports = ports,
+                RegisteredAt = RegisteredAt, RegisteredBy = RegisteredBy,
+            };
+        }
+
+        public static int CheckPort(string service, int port)
+        {
+            if (port < 1 || port > 65535)
+                throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
+                    $"{port} is not a TCP port (1-65535) for the {service} service.", port);
+            return port;
+        }
+
+        /// <summary>Same place and login (RegisteredAt/RegisteredBy aside).</summary>
+        public bool SameEndpoints(ModuleRegistration other) =>
+            Esn == other.Esn && string.Equals(Transport, other.Transport, StringComparison.OrdinalIgnoreCase) &&
+            Address == other.Address && User == other.User &&
+            ModuleServices.All.All(s => Ports.TryGetValue(s, out var a) && other.Ports.TryGetValue(s, out var b) && a == b);
+    }
+
+    /// <summary>
+    /// Documented defaults for a registration. The vendor does not publish the ports and login of a module's
+    /// service endpoints; these are ours, and every one can be overridden per module (and per service).
+    /// </summary>
+    public static class ModuleEndpointDefaults
+    {
+        public const string User = "nshield";
+
+        public static readonly IReadOnlyDictionary<string, int> Ports = new Dictionary<string, int>(StringComparer.Ordinal)
+        {
+            [ModuleServices.SshAdmin] = 2201,
+            [ModuleServices.NCoreApi] = 2202,
+            [ModuleServices.Setup] = 2203,
+            [ModuleServices.Updater] = 2204,
+            [ModuleServices.Monitor] = 2205,
+            [ModuleServices.Launcher] = 2206,
+        };
+
+        internal static readonly Regex UserPattern = new Regex("^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant);
+
+        /// <summary>Null for an IPv4/IPv6 address or a DNS host name; otherwise why not.</summary>
+        public static string? CheckHostAddress(string address)
+        {
+            if (address.Length == 0) return "it is empty";
+            if (IPAddress.TryParse(address, out var ip))
+            {
+                if (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) || ip.Equals(IPAddress.Broadcast)) return "it is not a unicast address";
+                return null;
+            }
+            if (address.Length > 253 || Uri.CheckHostName(address) != UriHostNameType.Dns) return "it is neither an IP address nor a DNS host name";
+            return null;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using System.IO;
+using System.Management.Automation;
+using NShield.HsmAdmin.Hardserver;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Commands
+{
+    /// <summary>Get-HsmHostConfiguration: the host's settings, with the defaults that apply where none is set.</summary>
+    [Cmdlet(VerbsCommon.Get, "HsmHostConfiguration")]
+    [OutputType(typeof(HsmHostConfigurationInfo))]
+    public sealed class GetHsmHostConfigurationCommand : HsmCmdlet
+    {
+        protected override void EndProcessing()
+        {
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            WriteObject(Engine(() => HsmHostConfigurationInfo.From(store)));
+        }
+    }
+
+    /// <summary>Set-HsmHostConfiguration: where the factory credential is, and how the hardserver is restarted and found.</summary>
+    [Cmdlet(VerbsCommon.Set, "HsmHostConfiguration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(HsmHostConfigurationInfo))]
+    public sealed class SetHsmHostConfigurationCommand : HsmCmdlet
+    {
+        /// <summary>The vendor's factory sshadmin credential (OpenSSH private key file). Empty: back to the default.</summary>
+        [Parameter] [AllowEmptyString] public string? FactoryCredentialPath { get; set; }
+        /// <summary>Program that restarts the hardserver (Linux default /opt/nfast/sbin/init.d-ncipher). Empty: default.</summary>
+        [Parameter] [AllowEmptyString] public string? HardserverRestartCommand { get; set; }
+        /// <summary>Arguments of the restart program (default "restart").</summary>
+        [Parameter] [AllowEmptyString] public string? HardserverRestartArguments { get; set; }
+        /// <summary>Windows service restarted (default "nFast Server").</summary>
+        [Parameter] [AllowEmptyString] public string? HardserverServiceName { get; set; }
+        /// <summary>File holding the hardserver's process id (default: found by process name).</summary>
+        [Parameter] [AllowEmptyString] public string? HardserverPidFile { get; set; }
+        /// <summary>The hardserver's process name (default "hardserver").</summary>
+        [Parameter] [AllowEmptyString] public string? HardserverProcessName { get; set; }
+        [Parameter] public SwitchParameter PassThru { get; set; }
+
+        protected override void EndProcessing()
+        {
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var config = Engine(() => store.GetConfiguration());
+            var changes = new System.Collections.Generic.List<string>();
+            if (Bound(nameof(FactoryCredentialPath)))
+            {
+                config.FactoryCredentialPath = ExistingFile(FactoryCredentialPath, "factory credential");
+                if (config.FactoryCredentialPath != null)
+                    using (Engine(() => OpenSshPrivateKey.Decode(File.ReadAllText(config.FactoryCredentialPath), null))) { }
+                changes.Add("FactoryCredentialPath=" + (config.FactoryCredentialPath ?? "(default)"));
+            }
+            if (Bound(nameof(HardserverRestartCommand)))
+            {
+                config.Hardserver.RestartCommand = ExistingFile(HardserverRestartCommand, "hardserver restart command");
+                changes.Add("HardserverRestartCommand=" + (config.Hardserver.RestartCommand ?? "(default)"));
+            }
+            if (Bound(nameof(HardserverRestartArguments))) { config.Hardserver.RestartArguments = Empty(HardserverRestartArguments); changes.Add("HardserverRestartArguments"); }
+            if (Bound(nameof(HardserverServiceName))) { config.Hardserver.ServiceName = Empty(HardserverServiceName); changes.Add("HardserverServiceName=" + (config.Hardserver.ServiceName ?? "(default)")); }
+            if (Bound(nameof(HardserverPidFile)))
+            {
+                config.Hardserver.PidFile = Empty(HardserverPidFile) == null ? null : ResolvePath(HardserverPidFile!);
+                changes.Add("HardserverPidFile=" + (config.Hardserver.PidFile ?? "(default)"));
+            }
+            if (Bound(nameof(HardserverProcessName))) { config.Hardserver.ProcessName = Empty(HardserverProcessName); changes.Add("HardserverProcessName=" + (config.Hardserver.ProcessName ?? "(default)")); }
+            if (changes.Count > 0 && ShouldProcess(store.Root, "Set " + string.Join(", ", changes)))
+                Engine(() => store.SetConfiguration(config, string.Join("; ", changes)));
+            if (PassThru) WriteObject(Engine(() => HsmHostConfigurationInfo.From(store)));
+        }
+
+        private bool Bound(string name) => MyInvocation.BoundParameters.ContainsKey(name);
+
+        private static string? Empty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+        private string? ExistingFile(string? value, string what)
+        {
+            if (Empty(value) == null) return null;
+            var path = ResolvePath(value!);
+            if (!File.Exists(path))
+                Fail(new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound, $"The {what} '{path}' does not exist; nothing was changed.", path));
+            return path;
+        }
+    }
+
+    /// <summary>Get-HsmHardserver: whether the hardserver runs, since when, and whether it loaded the current ncoreapi key.</summary>
+    [Cmdlet(VerbsCommon.Get, "HsmHardserver")]
+    [OutputType(typeof(HsmHardserverInfo))]
+    public sealed class GetHsmHardserverCommand : HsmCmdlet
+    {
+        protected override void EndProcessing()
+        {
+            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+                WriteObject(Engine(() => HardserverStatus.Read(host)));
+        }
+    }
+}

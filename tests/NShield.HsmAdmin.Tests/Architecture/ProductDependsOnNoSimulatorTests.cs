@@ -1,0 +1,69 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Reflection.Metadata;
+using System.Reflection.Metadata.Ecma335;
+using System.Reflection.PortableExecutable;
+using Xunit;
+
+namespace NShield.HsmAdmin.Tests.Architecture
+{
+    /// <summary>
+    /// The product (bin/: loader, cmdlets, engine) references none of the simulator's assemblies and contains none of its
+    /// code: read from the built assemblies' metadata, so a stray reference or a type moved back is caught.
+    /// </summary>
+    public class ProductDependsOnNoSimulatorTests
+    {
+        private static string RepoRoot()
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "NShield.HsmAdmin.psd1"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("Repository root not found above " + AppContext.BaseDirectory);
+        }
+
+        private static string[] ProductAssemblies()
+        {
+            var bin = Path.Combine(RepoRoot(), "bin");
+            var files = new[] { "deps/NShield.HsmAdmin.dll", "deps/NShield.HsmAdmin.Engine.dll", "loader/Core/NShield.HsmAdmin.Loader.dll" }
+                .Select(f => Path.Combine(bin, f)).ToArray();
+            foreach (var f in files)
+                Assert.True(File.Exists(f), $"{f} is missing: build the module first (dotnet pwsh ./build.ps1 build).");
+            return files;
+        }
+
+        [Fact]
+        public void Product_assemblies_reference_no_simulator_assembly_and_define_no_simulator_types()
+        {
+            foreach (var path in ProductAssemblies())
+            {
+                using var pe = new PEReader(File.OpenRead(path));
+                var md = pe.GetMetadataReader();
+                var references = md.AssemblyReferences.Select(h => md.GetString(md.GetAssemblyReference(h).Name)).ToList();
+                Assert.NotEmpty(references);
+                Assert.DoesNotContain(references, r => r.StartsWith("NShield.HsmAdmin.Simulator", StringComparison.Ordinal) || r == "nshield-sim-firmware");
+                var namespaces = md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Namespace)).Distinct().ToList();
+                Assert.DoesNotContain(namespaces, n => n.EndsWith(".Simulation", StringComparison.Ordinal) || n.EndsWith(".Firmware", StringComparison.Ordinal));
+                var types = md.TypeDefinitions.Select(h => md.GetString(md.GetTypeDefinition(h).Name)).ToList();
+                Assert.DoesNotContain(types, t => t.Contains("Simulat") || t == "ModuleFirmware" || t == "DefaultCredential");
+            }
+        }
+
+        [Fact]
+        public void The_shipped_engine_has_no_way_to_be_told_to_kill_itself()
+        {
+            var engine = ProductAssemblies().Single(p => p.EndsWith("NShield.HsmAdmin.Engine.dll", StringComparison.Ordinal));
+            using var pe = new PEReader(File.OpenRead(engine));
+            var md = pe.GetMetadataReader();
+            // No user string names the old environment variable: nothing in the shipped engine can read it.
+            var strings = new System.Collections.Generic.List<string>();
+            var handle = MetadataTokens.UserStringHandle(1);
+            while (!handle.IsNil)
+            {
+                strings.Add(md.GetUserString(handle));
+                handle = md.GetNextHandle(handle);
+            }
+            Assert.NotEmpty(strings);
+            Assert.DoesNotContain(strings, s => s.Contains("KILL_AT", StringComparison.Ordinal));
+        }
+    }
+}
