@@ -45,6 +45,7 @@ foreach ($tool in 'bash', 'ssh', 'ssh-keygen', 'jq') {
     if (-not (Get-Command $tool -CommandType Application -ErrorAction SilentlyContinue)) { throw "The OpenSSH baseline needs '$tool' on PATH." }
 }
 Import-Module $manifest
+Import-Module (Join-Path (Split-Path $manifest) 'NShield.HsmAdmin.Simulator.psd1')
 $work = Join-Path ([IO.Path]::GetTempPath()) ("nshield-bench-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
 $simPath = Join-Path $work 'sim'
 New-Item -ItemType Directory -Force $work, $OutputPath | Out-Null
@@ -77,7 +78,7 @@ function Measure-Ours([string] $name, [scriptblock] $block) {
     Write-Host ("  {0,-22} {1,9:n0} ms" -f $name, $ms)
 }
 function Measure-Baseline([string] $name, [string] $workload, [string] $state, [string] $hostPath) {
-    $ms = Measure-Ms { & bash $baselineScript $workload $state (Join-Path $hostPath 'attached-modules.json') | Out-Null }
+    $ms = Measure-Ms { & bash $baselineScript $workload $state (Join-Path $hostPath 'module-registry.json') | Out-Null }
     if ($LASTEXITCODE -ne 0) { throw "baseline $workload failed (exit $LASTEXITCODE)" }
     Add-Sample $name $ms
     Write-Host ("  {0,-22} {1,9:n0} ms" -f $name, $ms)
@@ -88,7 +89,8 @@ function Measure-Baseline([string] $name, [string] $workload, [string] $state, [
 $cmdlets = (Get-Command Invoke-HsmEnroll).ImplementingType.Assembly
 $engine = [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($cmdlets).LoadFromAssemblyName(
     ($cmdlets.GetReferencedAssemblies() | Where-Object Name -eq 'NShield.HsmAdmin.Engine'))
-$defaultKey = $engine.GetType('NShield.HsmAdmin.Firmware.DefaultCredential').GetField('PrivateKeyOpenSsh').GetValue($null)
+# The simulated vendor's well-known factory credential (the simulator writes it when it starts).
+function Get-DefaultKey { [IO.File]::ReadAllText((Get-HsmSimulator -Path $simPath).FactoryCredentialPath) }
 function New-Fleet([int] $count, [string] $tag) {
     $hostPath = Join-Path $work "hosts/$tag"
     $ms = Measure-Ms { Add-HsmSimulatedModule -Count $count -SimulatorPath $simPath -HostPath $hostPath -Confirm:$false }
@@ -96,13 +98,13 @@ function New-Fleet([int] $count, [string] $tag) {
     $state = Join-Path $work "baseline/$tag"
     New-Item -ItemType Directory -Force (Join-Path $state 'keys') | Out-Null
     $keyFile = Join-Path $state 'keys/default'
-    [IO.File]::WriteAllText($keyFile, $defaultKey)
+    [IO.File]::WriteAllText($keyFile, (Get-DefaultKey))
     if (-not $IsWindows) { [IO.File]::SetUnixFileMode($keyFile, [IO.UnixFileMode]'UserRead, UserWrite') }
     [pscustomobject]@{ Host = $hostPath; State = $state; Count = $count }
 }
 function Remove-Fleet($fleet) {
-    $bus = Get-Content (Join-Path $fleet.Host 'attached-modules.json') -Raw | ConvertFrom-Json
-    foreach ($m in $bus.modules) {
+    $registry = Get-Content (Join-Path $fleet.Host 'module-registry.json') -Raw | ConvertFrom-Json
+    foreach ($m in $registry) {
         Remove-HsmSimulatedModule -Esn $m.esn -SimulatorPath $simPath -HostPath $fleet.Host -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
     }
 }
@@ -183,8 +185,9 @@ try {
     # ------------------------------------------------------------ where the time goes (one SSH command)
     Write-Host "Per-command breakdown"
     try {
-    $bus = Get-Content (Join-Path $base[$big].Host 'attached-modules.json') -Raw | ConvertFrom-Json
-    $m = $bus.modules[0]
+    $registry = Get-Content (Join-Path $base[$big].Host 'module-registry.json') -Raw | ConvertFrom-Json
+    $m = $registry[0]
+    $moduleDir = ((Get-HsmSimulator -Path $simPath).Modules | Where-Object Esn -eq $m.esn).ModuleDir
     $state = $base[$big].State
     $kh = Join-Path $state 'known_hosts'
     $user = [Environment]::UserName
@@ -201,7 +204,7 @@ try {
         Add-Sample 'probe: ssh handshake+auth refused, curve25519 (no exec)' (Measure-Ms { & ssh @(Ssh-Args setup ncoreapi @('-o', 'KexAlgorithms=curve25519-sha256')) 2>$null })
     }
     # The forced command itself, as sshd runs it (from the authorized_keys line), without sshd.
-    $ak = Get-Content (Join-Path $m.moduleDir 'services/ncoreapi/authorized_keys') | Select-Object -First 1
+    $ak = Get-Content (Join-Path $moduleDir 'services/ncoreapi/authorized_keys') | Select-Object -First 1
     $forced = [regex]::Match($ak, 'command="([^"]*)"').Groups[1].Value
     foreach ($i in 1..$reps) {
         Add-Sample 'probe: firmware alone (forced command, ping)' (Measure-Ms { & env SSH_ORIGINAL_COMMAND=ping sh -c $forced 2>$null })
@@ -210,8 +213,8 @@ try {
     }
     # Our side, in process: client key decryption, one connection + one command, and connection reuse.
     $oursHost = $ours[$big].Host
-    $oBus = Get-Content (Join-Path $oursHost 'attached-modules.json') -Raw | ConvertFrom-Json
-    $oEsn = $oBus.modules[0].esn
+    $oRegistry = Get-Content (Join-Path $oursHost 'module-registry.json') -Raw | ConvertFrom-Json
+    $oEsn = $oRegistry[0].esn
     $store = [NShield.HsmAdmin.Store.HostStore]::Open($oursHost)
     foreach ($i in 1..$reps) { Add-Sample 'probe: ours, open (decrypt) one client key' (Measure-Ms { $store.OpenClientKey('ncoreapi', $null) }) }
     $hsm = [NShield.HsmAdmin.Operations.HsmHost]::Open($oursHost)

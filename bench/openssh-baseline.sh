@@ -2,12 +2,12 @@
 # The OpenSSH-tools baseline for bench/Invoke-Benchmark.ps1: the same firmware steps our cmdlets do,
 # written the way an administrator would script them with ssh and ssh-keygen, one command after another.
 #
-#   openssh-baseline.sh WORKLOAD STATE_DIR ATTACHED_MODULES_JSON
+#   openssh-baseline.sh WORKLOAD STATE_DIR MODULE_REGISTRY_JSON
 #
 # WORKLOAD   enroll | roll | test | getkeys | backup | restore
 # STATE_DIR  the baseline "host": keys/<svc>(.pub), keys/default (the well-known default credential,
 #            written by the harness), known_hosts, backup.key
-# ATTACHED_MODULES_JSON  <hostPath>/attached-modules.json of the simulated modules to work on
+# MODULE_REGISTRY_JSON  <hostPath>/module-registry.json: the registered (simulated) modules to work on
 # BASELINE_PASSPHRASE (env) passphrase for backup/restore.
 #
 # Every ssh call checks the server key against STATE_DIR/known_hosts (StrictHostKeyChecking=yes, HostKeyAlias
@@ -19,7 +19,7 @@ keys="$st/keys"; kh="$st/known_hosts"
 mkdir -p "$keys"; touch "$kh"
 user=$(id -un)
 svcs=(sshadmin ncoreapi setup updater monitor launcher)
-mapfile -t mods < <(jq -r '.modules[] | [.esn, .ports.sshadmin, .ports.ncoreapi, .ports.setup, .ports.updater, .ports.monitor, .ports.launcher] | @tsv' "$bus")
+mapfile -t mods < <(jq -r '.[] | [.esn, .ports.sshadmin, .ports.ncoreapi, .ports.setup, .ports.updater, .ports.monitor, .ports.launcher] | @tsv' "$bus")
 (( ${#mods[@]} > 0 )) || { echo "baseline: no modules in $bus" >&2; exit 1; }
 
 # sshx KEYFILE ESN SERVICE PORT VERB  (stdin: body, or /dev/null)

@@ -33,8 +33,10 @@ Import-Module (Join-Path $Repo 'NShield.HsmAdmin.Simulator.psd1')
 $s = Start-HsmSimulator -ModuleCount 2 -NoHost -Transport Ssh -SimulatorPath $SimPath
 [pscustomobject]@{
     VendorRoot = $s.VendorRootPublicKey; FactoryCredential = $s.FactoryCredentialPath
-    Modules = @($s.Modules | ForEach-Object { [pscustomobject]@{ Esn = $_.Esn; Dir = $_.ModuleDir
-        Ports = [ordered]@{} + @(foreach ($e in $_.Endpoints) { @{ $e.Service = $e.Port } }) } })
+    Modules = @($s.Modules | ForEach-Object {
+        $ports = [ordered]@{}
+        foreach ($e in $_.Endpoints) { $ports[$e.Service] = $e.Port }
+        [pscustomobject]@{ Esn = $_.Esn; Dir = $_.ModuleDir; Ports = $ports } })
 } | ConvertTo-Json -Depth 5 -Compress
 '@ @{ Repo = $repo; SimPath = $simPath }
 
@@ -66,7 +68,7 @@ function Module-Keys($module) {
     $keys = [ordered]@{}
     foreach ($svc in 'sshadmin', 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher') {
         $file = Join-Path $module.Dir "services/$svc/authorized_keys"
-        $keys[$svc] = @(if ((Get-Content $file -Raw).Trim()) { ssh-keygen -lf $file | ForEach-Object { ($_ -split ' ')[1] } })
+        $keys[$svc] = @(if ("$(Get-Content $file -Raw)".Trim()) { ssh-keygen -lf $file | ForEach-Object { ($_ -split ' ')[1] } })
     }
     $keys
 }
@@ -81,8 +83,8 @@ $r.LoadedModules = @(Get-Module | ForEach-Object Name)
 Set-HsmHostConfiguration -HostPath $h -FactoryCredentialPath $sim.FactoryCredential -HardserverRestartCommand $InitScript -HardserverPidFile $PidFile
 $r.HardserverBefore = Get-HsmHardserver -HostPath $h | Select-Object Running, KeyCurrent
 Set-Content -Path (Join-Path $Work 'vendor-root.pub') -Value $sim.VendorRoot
-Add-HsmTrustedRoot -HostPath $h -Name vendor -PublicKeyFile (Join-Path $Work 'vendor-root.pub') | Out-Null
-$r.Enroll = @(Invoke-HsmEnroll -HostPath $h | ForEach-Object { [pscustomobject]@{ Esn = $_.Esn; Action = "$($_.Action)"; Trust = $_.Trust } })
+Add-HsmTrustedRoot -HostPath $h -Name vendor -PublicKeyFile (Join-Path $Work 'vendor-root.pub') -Confirm:$false | Out-Null
+$r.Enroll = @(Invoke-HsmEnroll -HostPath $h | ForEach-Object { [pscustomobject]@{ Esn = $_.Esn; Action = "$($_.Action)"; Trust = $_.ServerKeyVerification } })
 $r.Keys = @(Get-HsmSshKey -HostPath $h | ForEach-Object { "$($_.Role)" })
 $r.ConnectedAfterEnroll = Test-HsmConnection -HostPath $h
 $r.EnrolledClient = Client-Keys
@@ -123,7 +125,7 @@ $r.Audit = @(Get-Content (Join-Path $h 'audit.log') | ForEach-Object { ($_ | Con
 }
 
 AfterAll {
-    if (Test-Path $initScript) { & $initScript stop }
+    if ($initScript -and (Test-Path $initScript)) { & $initScript stop }
     & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$(Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1')'; Stop-HsmSimulator -Path '$simPath'" | Out-Null
     Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
 }

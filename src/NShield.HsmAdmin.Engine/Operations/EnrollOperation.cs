@@ -11,7 +11,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>
-    /// The vendor's `hsmadmin enroll`: make every attached module trust this host's client keys, after
+    /// The vendor's `hsmadmin enroll`: make every registered module trust this host's client keys, after
     /// verifying and pinning its server keys; leave modules whose keys are already valid alone.
     /// </summary>
     public sealed class EnrollOperation
@@ -36,7 +36,7 @@ namespace NShield.HsmAdmin.Operations
 
         public Action<string>? Warn { get; set; }
 
-        /// <summary>Modules on the host's list that are no longer attached: dropped (refresh the list).</summary>
+        /// <summary>Modules on the host's list that are no longer registered: dropped (refresh the list).</summary>
         public IReadOnlyList<HsmEnrollResult> DropDetached(IEnumerable<string>? onlyEsns = null)
         {
             var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
@@ -49,13 +49,13 @@ namespace NShield.HsmAdmin.Operations
                     if (onlyEsns != null && !onlyEsns.Contains(record.Esn, StringComparer.OrdinalIgnoreCase)) continue;
                     _host.Store.RemoveModule(record.Esn);
                     _host.Store.RemovePins(record.Esn);
-                    _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = "no longer attached" });
+                    _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = "no longer registered" });
                     results.Add(new HsmEnrollResult
                     {
                         Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path,
                         Message = record.Status == ModuleStatus.Released
                             ? "Moved to another host; dropped from this host's list."
-                            : "No longer attached; dropped from this host's list and its pins forgotten.",
+                            : "No longer registered; dropped from this host's list and its pins forgotten.",
                     });
                 }
             }

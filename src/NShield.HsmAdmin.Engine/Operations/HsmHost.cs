@@ -14,7 +14,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>
-    /// One host as the operations see it: its store, the modules its bus reports as attached, and a
+    /// One host as the operations see it: its store, the modules discovery reports (the registry), and a
     /// transport per module. Opened per cmdlet invocation; client keys are decrypted at most once.
     /// </summary>
     public sealed class HsmHost : IDisposable

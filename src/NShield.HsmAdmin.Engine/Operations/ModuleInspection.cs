@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Operations
 
         public ModuleInspection(HsmHost host) { _host = host; }
 
-        /// <summary>The host's list and the bus together: attached modules first, then listed ones that are gone.</summary>
+        /// <summary>The host's list and the registry together: registered modules first, then listed ones no longer registered.</summary>
         public IReadOnlyList<(string Esn, ModuleAddress? Address, ModuleRecord? Record)> Known()
         {
             var attached = _host.Attached();

@@ -37,7 +37,7 @@ namespace NShield.HsmAdmin.Commands
                     var patterns = Esn.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
                     foreach (var literal in Esn.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
                         Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                            $"Module {literal} is neither attached to this host nor on its list.", literal));
+                            $"Module {literal} is neither registered with this host nor on its list.", literal));
                     known = known.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
                 }
                 // Results come back in completion order; sort so the table reads the same every time.

@@ -54,8 +54,8 @@ namespace NShield.HsmAdmin.Commands
                 var attached = Engine(() => host.Attached());
                 var selected = ModuleSelection.Select(this, attached, _esns);
 
-                // Refresh the list first: modules gone from the bus are dropped.
-                if (ShouldProcess(host.Path, "Drop modules that are no longer attached from the host's list"))
+                // Refresh the list first: modules no longer registered are dropped.
+                if (ShouldProcess(host.Path, "Drop modules that are no longer registered from the host's list"))
                     foreach (var dropped in Engine(() => operation.DropDetached(_esns.Count > 0 ? _esns : null)))
                         WriteObject(dropped);
 
