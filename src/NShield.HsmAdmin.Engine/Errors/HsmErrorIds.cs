@@ -98,5 +98,12 @@ namespace NShield.HsmAdmin
         public const string ProtocolVersionUnsupported = "ProtocolVersionUnsupported";
         /// <summary>A key file or backup asks for more bcrypt rounds than OpenSshPrivateKey.MaxRounds.</summary>
         public const string KeyRoundsTooHigh = "KeyRoundsTooHigh";
+
+        // Store security (appended)
+        /// <summary>
+        /// A host store folder or file another account can write to, a private key file others can read, or an item owned
+        /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.
+        /// </summary>
+        public const string StoreInsecurePermissions = "StoreInsecurePermissions";
     }
 }
