@@ -30,6 +30,7 @@
         'Get-HsmHostConfiguration'
         'Set-HsmHostConfiguration'
         'Get-HsmHardserver'
+        'Test-HsmAuditLog'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

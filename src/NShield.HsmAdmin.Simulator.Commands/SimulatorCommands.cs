@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 
@@ -242,6 +243,8 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The module's clock reads 1970.</summary>
         [Parameter] public bool? InvalidClock { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
+        /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>
+        [Parameter] public HostileReply? Hostile { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -259,6 +262,7 @@ namespace NShield.HsmAdmin.Commands
                 if (DelayMs != null) sim.SetDelay(Esn, DelayMs.Value);
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
+                if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Engine(() => sim.GetModule(Esn)));
         }

@@ -1,3 +1,4 @@
+using System;
 using System.Text.Json;
 
 namespace NShield.HsmAdmin.Drivers
@@ -30,15 +31,63 @@ namespace NShield.HsmAdmin.Drivers
                     $"Module {esn} sent a reply on {service} that is not valid JSON for '{verb}'.", esn);
             }
             var root = doc.RootElement;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("ok", out var ok) && ok.ValueKind == JsonValueKind.True)
-                return new FirmwareResult(root.TryGetProperty("result", out var r) ? r.Clone() : default);
-            string code = "E_UNKNOWN", message = "";
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var err) && err.ValueKind == JsonValueKind.Object)
+            if (root.ValueKind != JsonValueKind.Object)
+                throw Malformed(esn, service, verb, "the reply is not a JSON object");
+            CheckProtocol(esn, service, verb, root);
+            if (!root.TryGetProperty("ok", out var ok) || (ok.ValueKind != JsonValueKind.True && ok.ValueKind != JsonValueKind.False))
+                throw Malformed(esn, service, verb, "'ok' is missing or not true/false");
+            if (ok.ValueKind == JsonValueKind.True)
             {
-                if (err.TryGetProperty("code", out var c)) code = c.GetString() ?? code;
-                if (err.TryGetProperty("message", out var m)) message = m.GetString() ?? "";
+                if (!root.TryGetProperty("result", out var r) || r.ValueKind != JsonValueKind.Object)
+                    throw Malformed(esn, service, verb, "'result' is missing or not an object");
+                return new FirmwareResult(r.Clone());
+            }
+            string code = "E_UNKNOWN", message = "";
+            if (!root.TryGetProperty("error", out var err) || err.ValueKind != JsonValueKind.Object)
+                throw Malformed(esn, service, verb, "a failed reply has no 'error' object");
+            if (!err.TryGetProperty("code", out var c) || c.ValueKind != JsonValueKind.String)
+                throw Malformed(esn, service, verb, "the error 'code' is missing or not a string");
+            code = Printable(c.GetString()!, 40);
+            if (err.TryGetProperty("message", out var m))
+            {
+                if (m.ValueKind != JsonValueKind.String) throw Malformed(esn, service, verb, "the error 'message' is not a string");
+                message = Printable(m.GetString()!, 500);
             }
             throw new ModuleErrorException(esn, service, verb, code, message);
+        }
+
+        /// <summary>The protocol major version this host speaks (docs/firmware-protocol.md).</summary>
+        public const int ProtocolMajorVersion = 1;
+
+        /// <summary>
+        /// "protocol" must be a number whose integer part (the major version) is <see cref="ProtocolMajorVersion"/>;
+        /// a fractional part is a minor version, which only adds fields, and is accepted.
+        /// </summary>
+        private static void CheckProtocol(string esn, string service, string verb, JsonElement root)
+        {
+            if (!root.TryGetProperty("protocol", out var p) || p.ValueKind != JsonValueKind.Number || !p.TryGetDouble(out var version))
+                throw Malformed(esn, service, verb, "'protocol' is missing or not a number");
+            var major = Math.Floor(version);
+            if (major != ProtocolMajorVersion)
+                throw new HsmException(HsmErrorIds.ProtocolVersionUnsupported, HsmErrorKind.InvalidData,
+                    $"Module {esn} answered '{verb}' on {service} in firmware protocol version {Printable(p.GetRawText(), 20)}; this host speaks " +
+                    $"major version {ProtocolMajorVersion} only, so the reply was not used. Update NShield.HsmAdmin or the module's firmware.", esn);
+        }
+
+        internal static HsmException Malformed(string esn, string service, string verb, string why) =>
+            new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
+                $"Module {esn} sent a reply to '{verb}' on {service} that does not follow the firmware protocol: {why}.", esn);
+
+        /// <summary>Module text going into our messages: printable ASCII only, bounded.</summary>
+        internal static string Printable(string text, int max)
+        {
+            var sb = new System.Text.StringBuilder();
+            foreach (var ch in text)
+            {
+                if (sb.Length >= max) { sb.Append("..."); break; }
+                sb.Append(ch >= 0x20 && ch < 0x7f ? ch : '?');
+            }
+            return sb.ToString();
         }
     }
 

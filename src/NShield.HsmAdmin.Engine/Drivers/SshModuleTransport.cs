@@ -18,13 +18,15 @@ namespace NShield.HsmAdmin.Drivers
     /// </summary>
     public sealed class SshModuleTransport : IModuleTransport
     {
-        // No SHA-1 key exchange; curve25519 first: it halves the handshake against the post-quantum default.
-        private static readonly string[] AllowedKeyExchanges =
-        {
-            "curve25519-sha256", "curve25519-sha256@libssh.org",
-            "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
-            "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
-        };
+        /// <summary>
+        /// Largest module reply (stdout) the host reads: 1 MiB. The biggest real reply (identity, six server keys and
+        /// certificates) is about 4 KiB; reading stops at the cap and the command ends in ReplyTooLarge.
+        /// </summary>
+        public const int MaxReplyBytes = 1024 * 1024;
+        /// <summary>Largest module stderr the host accepts alongside a reply (it is read and dropped, never shown).</summary>
+        public const int MaxErrorOutputBytes = 64 * 1024;
+        // How often a running command's output is moved out of SSH.NET's buffer and checked against the cap.
+        private static readonly TimeSpan OutputPollInterval = TimeSpan.FromMilliseconds(10);
 
         public SshModuleTransport(TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null)
         {
@@ -52,8 +54,8 @@ namespace NShield.HsmAdmin.Drivers
             {
                 Timeout = ConnectTimeout,
             };
-            foreach (var kex in info.KeyExchangeAlgorithms.Keys.ToList())
-                if (!AllowedKeyExchanges.Contains(kex)) info.KeyExchangeAlgorithms.Remove(kex);
+            // Key exchange, ciphers and MACs from an explicit allowlist (SshAlgorithmPolicy); the host key type from the pin.
+            SshAlgorithmPolicy.Apply(info);
             var hostKeyTypes = HostKeyAlgorithmsFor(policy.Expected);
             foreach (var alg in info.HostKeyAlgorithms.Keys.ToList())
                 if (!hostKeyTypes.Contains(alg)) info.HostKeyAlgorithms.Remove(alg);
@@ -61,9 +63,17 @@ namespace NShield.HsmAdmin.Drivers
             var client = new SshClient(info);
             SshPublicKey? presented = null;
             bool refused = false;
+            HsmException? badServerKey = null;
             client.HostKeyReceived += (_, e) =>
             {
-                presented = SshPublicKey.FromBlob(e.HostKey);
+                try { presented = SshPublicKey.FromBlob(e.HostKey); }
+                catch (HsmException ex)
+                {
+                    // A degenerate or unsupported server key (tiny RSA, bad point) is never trusted, pinned or not.
+                    badServerKey = ex;
+                    e.CanTrust = false;
+                    return;
+                }
                 if (policy.Expected != null && !presented.Blob.SequenceEqual(policy.Expected.Blob))
                 {
                     refused = true;
@@ -84,10 +94,39 @@ namespace NShield.HsmAdmin.Drivers
                     keyFile.Dispose();
                     if (refused)
                         throw ChannelErrors.ServerKeyChanged(module, service, policy, presented!);
+                    if (badServerKey != null)
+                        throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                            $"Module {module.Esn} presented a {service} server key this host cannot accept ({badServerKey.Message}) at {module.Endpoint(service)}. " +
+                            "The connection was closed before authentication and nothing was sent.", module.Esn, badServerKey);
+                    var negotiation = await NegotiationFailureAsync(ex, info, module, service, port, hostKeyTypes, cancellationToken).ConfigureAwait(false);
+                    if (negotiation != null) throw negotiation;
                     throw Translate(ex, module, service, cancellationToken);
                 }
             }
             return new SshModuleChannel(module.Esn, service, client, keyFile, presented!, CommandTimeout);
+        }
+
+        /// <summary>
+        /// After a failed handshake that was not a timeout, a refusal, a cancellation or a wrong key: asks the endpoint
+        /// what it offers and, when nothing overlaps the host's allowlist, returns AlgorithmNegotiationFailed naming both sides.
+        /// </summary>
+        private async Task<HsmException?> NegotiationFailureAsync(Exception ex, ConnectionInfo info, ModuleAddress module, string service, int port,
+            HashSet<string> hostKeyTypes, CancellationToken callerToken)
+        {
+            if (callerToken.IsCancellationRequested || ex is OperationCanceledException || ex is SshOperationTimeoutException ||
+                ex is SshAuthenticationException || ex is SocketException || ex is HsmException)
+                return null;
+            var probeTimeout = ConnectTimeout < TimeSpan.FromSeconds(5) ? ConnectTimeout : TimeSpan.FromSeconds(5);
+            var offer = await SshAlgorithmPolicy.ProbeAsync(module.Host, port, probeTimeout, callerToken).ConfigureAwait(false);
+            if (offer == null) return null;
+            var why = SshAlgorithmPolicy.Disagreement(offer, info.KeyExchangeAlgorithms.Keys, info.Encryptions.Keys, info.HmacAlgorithms.Keys);
+            if (why == null && !hostKeyTypes.Any(offer.HostKeyAlgorithms.Contains))
+                why = $"server key: the module offers {string.Join(",", offer.HostKeyAlgorithms)}; this host requires one of {string.Join(",", hostKeyTypes)}";
+            if (why == null) return null;
+            return new HsmException(HsmErrorIds.AlgorithmNegotiationFailed, HsmErrorKind.SecurityError,
+                $"Refused {service} on module {module.Esn} ({module.Endpoint(service)}): it offers no SSH algorithm this host accepts ({why}). " +
+                "Nothing was sent. Weak algorithms (SHA-1, CBC, 3DES) are never used; update the module's firmware, or treat this as an attempted downgrade.",
+                module.Esn, ex);
         }
 
         private static HashSet<string> HostKeyAlgorithmsFor(SshPublicKey? expected)
@@ -123,7 +162,7 @@ namespace NShield.HsmAdmin.Drivers
             }
         }
 
-        private sealed class SshModuleChannel : IModuleChannel
+        private sealed class SshModuleChannel : IModuleChannel, ISshChannelInfo
         {
             private readonly SshClient _client;
             private readonly PrivateKeyFile _keyFile;
@@ -138,23 +177,53 @@ namespace NShield.HsmAdmin.Drivers
             public string Service { get; }
             public SshPublicKey ServerKey { get; }
 
+            public string KeyExchangeAlgorithm => _client.ConnectionInfo.CurrentKeyExchangeAlgorithm ?? "";
+            public string ClientToModuleCipher => _client.ConnectionInfo.CurrentClientEncryption ?? "";
+            public string ModuleToClientCipher => _client.ConnectionInfo.CurrentServerEncryption ?? "";
+            public string ClientToModuleMac => _client.ConnectionInfo.CurrentClientHmacAlgorithm ?? "";
+            public string ModuleToClientMac => _client.ConnectionInfo.CurrentServerHmacAlgorithm ?? "";
+
             public async Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
             {
+                var stdout = new CappedBuffer(MaxReplyBytes);
+                var stderr = new CappedBuffer(MaxErrorOutputBytes);
                 using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 using (var command = _client.CreateCommand(verb))
                 {
                     timeout.CancelAfter(_commandTimeout);
+                    // Hard stop in case the library itself never completes the command after the timeout fired.
+                    var deadline = DateTime.UtcNow + _commandTimeout + TimeSpan.FromSeconds(3);
                     try
                     {
                         var run = command.ExecuteAsync(timeout.Token);
-                        // The body goes on stdin; disposing the stream sends EOF so the firmware stops reading.
-                        using (var input = command.CreateInputStream())
+                        // The body goes on stdin; disposing the stream sends EOF so the firmware stops reading. A verb without a
+                        // body may already have finished (its firmware never reads stdin): then there is no stdin left to close.
+                        try
                         {
-                            if (!string.IsNullOrEmpty(jsonBody))
+                            using (var input = command.CreateInputStream())
                             {
-                                var bytes = Encoding.UTF8.GetBytes(jsonBody);
-                                input.Write(bytes, 0, bytes.Length);
+                                if (!string.IsNullOrEmpty(jsonBody))
+                                {
+                                    var bytes = Encoding.UTF8.GetBytes(jsonBody);
+                                    input.Write(bytes, 0, bytes.Length);
+                                }
                             }
+                        }
+                        catch (InvalidOperationException) when (run.IsCompleted && string.IsNullOrEmpty(jsonBody)) { /* finished already */ }
+                        // SSH.NET buffers a command's output without limit: move it out while the command runs and stop at the cap.
+                        while (true)
+                        {
+                            bool done = run.IsCompleted;
+                            stdout.DrainAvailable(command.OutputStream);
+                            stderr.DrainAvailable(command.ExtendedOutputStream);
+                            if (stdout.Overflowed || stderr.Overflowed)
+                                throw new HsmException(HsmErrorIds.ReplyTooLarge, HsmErrorKind.InvalidData,
+                                    $"Module {Esn} sent more than {(stdout.Overflowed ? MaxReplyBytes : MaxErrorOutputBytes)} bytes " +
+                                    $"{(stdout.Overflowed ? "of reply" : "of error output")} to '{verb}' on {Service}; reading stopped there and the command was abandoned. " +
+                                    "The module does not follow the firmware protocol: check its firmware version and report it.", Esn);
+                            if (done) break;
+                            if (DateTime.UtcNow > deadline) throw new OperationCanceledException();
+                            await Task.WhenAny(run, Task.Delay(OutputPollInterval)).ConfigureAwait(false);
                         }
                         await run.ConfigureAwait(false);
                     }
@@ -165,12 +234,18 @@ namespace NShield.HsmAdmin.Drivers
                                 $"Cancelled during '{verb}' on {Service} of module {Esn}; run the command again to complete or revert it.", Esn, ex);
                         if (ex is OperationCanceledException)
                             throw new HsmException(HsmErrorIds.ConnectionTimeout, HsmErrorKind.OperationTimeout,
-                                $"Module {Esn} did not answer '{verb}' on {Service} within {_commandTimeout.TotalSeconds:0} s.", Esn, ex);
-                        if (string.IsNullOrEmpty(command.Result))
+                                $"Module {Esn} did not finish its reply to '{verb}' on {Service} within {_commandTimeout.TotalSeconds:0.#} s " +
+                                $"({stdout.Length} bytes received).", Esn, ex);
+                        // Whatever arrived before the failure still counts (a reply may be complete before the channel drops).
+                        stdout.DrainAvailable(command.OutputStream);
+                        if (stdout.Overflowed)
+                            throw new HsmException(HsmErrorIds.ReplyTooLarge, HsmErrorKind.InvalidData,
+                                $"Module {Esn} sent more than {MaxReplyBytes} bytes of reply to '{verb}' on {Service}; reading stopped there.", Esn, ex);
+                        if (stdout.Length == 0)
                             throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
                                 $"The {Service} channel to module {Esn} dropped during '{verb}': {ex.Message}. Run the command again to complete it.", Esn, ex);
                     }
-                    return FirmwareResult.Parse(Esn, Service, verb, command.Result, command.ExitStatus);
+                    return FirmwareResult.Parse(Esn, Service, verb, stdout.ToUtf8(), command.ExitStatus);
                 }
             }
 

@@ -88,5 +88,22 @@ namespace NShield.HsmAdmin
         // Operations (appended)
         /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner reports it, the other modules go on).</summary>
         public const string UnexpectedError = "UnexpectedError";
+
+        // Trust and transport (appended, issue 16)
+        /// <summary>The module offers no key exchange, cipher or MAC this host accepts (weak algorithms only); refused before authentication.</summary>
+        public const string AlgorithmNegotiationFailed = "AlgorithmNegotiationFailed";
+        /// <summary>A module reply exceeded the reply size cap (SshModuleTransport.MaxReplyBytes); reading stopped at the cap.</summary>
+        public const string ReplyTooLarge = "ReplyTooLarge";
+        /// <summary>A module reply names a firmware protocol major version this host does not speak.</summary>
+        public const string ProtocolVersionUnsupported = "ProtocolVersionUnsupported";
+        /// <summary>A key file or backup asks for more bcrypt rounds than OpenSshPrivateKey.MaxRounds.</summary>
+        public const string KeyRoundsTooHigh = "KeyRoundsTooHigh";
+
+        // Store security (appended)
+        /// <summary>
+        /// A host store folder or file another account can write to, a private key file others can read, or an item owned
+        /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.
+        /// </summary>
+        public const string StoreInsecurePermissions = "StoreInsecurePermissions";
     }
 }

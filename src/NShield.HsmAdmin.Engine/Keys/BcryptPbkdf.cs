@@ -13,7 +13,11 @@ namespace NShield.HsmAdmin.Keys
         private const int HashSize = 32;          // bcrypt_hash output
         private static readonly byte[] MagicText = System.Text.Encoding.ASCII.GetBytes("OxychromaticBlowfishSwatDynamite");
 
-        public static byte[] Derive(byte[] password, byte[] salt, int rounds, int length)
+        public static byte[] Derive(byte[] password, byte[] salt, int rounds, int length) =>
+            Derive(password, salt, rounds, length, System.Threading.CancellationToken.None);
+
+        /// <summary>As above; the token is checked before every round (one round is ~20 ms here), so a long derivation stops promptly.</summary>
+        public static byte[] Derive(byte[] password, byte[] salt, int rounds, int length, System.Threading.CancellationToken cancellationToken)
         {
             if (password == null) throw new ArgumentNullException(nameof(password));
             if (salt == null) throw new ArgumentNullException(nameof(salt));
@@ -43,10 +47,13 @@ namespace NShield.HsmAdmin.Keys
                     countSalt[salt.Length + 2] = (byte)(count >> 8);
                     countSalt[salt.Length + 3] = (byte)count;
 
+                    cancellationToken.ThrowIfCancellationRequested();
                     BcryptHash(sha2pass, sha.ComputeHash(countSalt), tmp);
                     Buffer.BlockCopy(tmp, 0, output, 0, HashSize);
                     for (int r = 1; r < rounds; r++)
                     {
+                        if (cancellationToken.IsCancellationRequested) Wipe(sha2pass, tmp, output, key);
+                        cancellationToken.ThrowIfCancellationRequested();
                         BcryptHash(sha2pass, sha.ComputeHash(tmp), tmp);
                         for (int i = 0; i < HashSize; i++) output[i] ^= tmp[i];
                     }
@@ -67,6 +74,11 @@ namespace NShield.HsmAdmin.Keys
                 Array.Clear(output, 0, output.Length);
             }
             return key;
+        }
+
+        private static void Wipe(params byte[][] buffers)
+        {
+            foreach (var b in buffers) Array.Clear(b, 0, b.Length);
         }
 
         private static void BcryptHash(byte[] sha2pass, byte[] sha2salt, byte[] result)

@@ -29,8 +29,12 @@ namespace NShield.HsmAdmin.Keys
     public static class OpenSshPrivateKey
     {
         public const int DefaultRounds = 16;
-        /// <summary>Rounds above this are refused as damage: a flipped high bit must not make us spin for hours.</summary>
-        public const int MaxRounds = 100_000;
+        /// <summary>
+        /// The most bcrypt rounds a key file or portable backup may ask for (read or written): 1024, about 64 times
+        /// ssh-keygen's default of 16 (~20 s here). More is refused before any KDF work with KeyRoundsTooHigh, so a crafted
+        /// file (or a flipped high bit) cannot make a cmdlet or the hardserver spin for minutes.
+        /// </summary>
+        public const int MaxRounds = 1024;
 
         private const string Begin = "-----BEGIN OPENSSH PRIVATE KEY-----";
         private const string End = "-----END OPENSSH PRIVATE KEY-----";
@@ -96,7 +100,10 @@ namespace NShield.HsmAdmin.Keys
 
         public static bool IsEncrypted(string text) => ReadHeader(Unarmor(text)).Cipher != CipherNone;
 
-        public static SshKeyPair Decode(string text, byte[]? passphrase)
+        public static SshKeyPair Decode(string text, byte[]? passphrase) => Decode(text, passphrase, System.Threading.CancellationToken.None);
+
+        /// <summary>As above; the key derivation stops at the next bcrypt round once the token is cancelled (HsmException Cancelled).</summary>
+        public static SshKeyPair Decode(string text, byte[]? passphrase, System.Threading.CancellationToken cancellationToken)
         {
             var h = ReadHeader(Unarmor(text));
             // The public part first: an unsupported type is reported as such even before asking for a passphrase.
@@ -114,7 +121,11 @@ namespace NShield.HsmAdmin.Keys
                     throw new SshKeyFormatException(HsmErrorIds.KeyPassphraseRequired,
                         "The private key is encrypted: supply its passphrase.");
                 if (h.Section.Length % 16 != 0) throw SshKeyFormatException.Corrupt("the encrypted part is not a whole number of blocks");
-                plain = Aes256Ctr(passphrase, h.Salt!, h.Rounds, h.Section);
+                try { plain = Aes256Ctr(passphrase, h.Salt!, h.Rounds, h.Section, cancellationToken); }
+                catch (OperationCanceledException ex)
+                {
+                    throw new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped, "Cancelled while deriving the key's decryption key.", null, ex);
+                }
             }
 
             try
@@ -198,8 +209,12 @@ namespace NShield.HsmAdmin.Keys
                 var o = new SshWireReader(kdfOptions);
                 h.Salt = o.ReadString();
                 uint rounds = o.ReadUInt32();
-                if (h.Salt.Length == 0 || o.Remaining != 0 || rounds < 1 || rounds > MaxRounds)
+                if (h.Salt.Length == 0 || o.Remaining != 0 || rounds < 1)
                     throw SshKeyFormatException.Corrupt("the bcrypt parameters are invalid");
+                if (rounds > MaxRounds)
+                    throw new SshKeyFormatException(HsmErrorIds.KeyRoundsTooHigh,
+                        $"The key asks for {rounds} bcrypt rounds; at most {MaxRounds} are accepted. " +
+                        $"Re-encrypt it with fewer: ssh-keygen -p -a 16 -f <file>.");
                 h.Rounds = (int)rounds;
             }
             else if (h.Cipher == CipherNone)
@@ -223,9 +238,10 @@ namespace NShield.HsmAdmin.Keys
             return h;
         }
 
-        private static byte[] Aes256Ctr(byte[] passphrase, byte[] salt, int rounds, byte[] input)
+        private static byte[] Aes256Ctr(byte[] passphrase, byte[] salt, int rounds, byte[] input,
+            System.Threading.CancellationToken cancellationToken = default)
         {
-            byte[] keyIv = BcryptPbkdf.Derive(passphrase, salt, rounds, 32 + 16);
+            byte[] keyIv = BcryptPbkdf.Derive(passphrase, salt, rounds, 32 + 16, cancellationToken);
             try
             {
                 var ctr = new SicBlockCipher(new AesEngine());

@@ -135,6 +135,9 @@ namespace NShield.HsmAdmin.Keys
         {
             if (n.SignValue <= 0 || e.SignValue <= 0 || !e.TestBit(0))
                 throw SshKeyFormatException.Corrupt("the RSA public numbers are invalid");
+            // Exponent 1 makes "signatures" trivially forgeable; an exponent as large as the modulus is not RSA either.
+            if (e.CompareTo(BigInteger.Three) < 0 || e.CompareTo(n) >= 0)
+                throw SshKeyFormatException.Corrupt("the RSA public exponent is degenerate (it must be at least 3 and below the modulus)");
             return n.BitLength switch
             {
                 3072 => SshKeyAlgorithm.Rsa3072,

@@ -92,7 +92,7 @@ namespace NShield.HsmAdmin.Operations
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
                 identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in ModuleServices.All)
                 {
                     var mine = _host.ClientKey(service).PublicKey;

@@ -75,7 +75,11 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>Opens a backup of either form; every kind of bad input gets its own typed error.</summary>
-        public static Opened Read(HostStore store, string path, SecureString? passphrase)
+        public static Opened Read(HostStore store, string path, SecureString? passphrase) =>
+            Read(store, path, passphrase, System.Threading.CancellationToken.None);
+
+        /// <summary>As above; a portable backup's key derivation (bcrypt, at most OpenSshPrivateKey.MaxRounds rounds) stops when cancelled.</summary>
+        public static Opened Read(HostStore store, string path, SecureString? passphrase, System.Threading.CancellationToken cancellationToken)
         {
             if (!File.Exists(path))
                 throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"The backup file '{path}' does not exist.", path);
@@ -95,7 +99,7 @@ namespace NShield.HsmAdmin.Operations
                     throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
                         $"'{path}' is a passphrase-protected backup: give its passphrase with -Passphrase.", path);
                 bytes = passphrase == null ? null : PassphraseBytes.FromSecureString(passphrase);
-                return new Opened(OpenSshPrivateKey.Decode(text, encrypted ? bytes : null), portable: true, protection: null);
+                return new Opened(OpenSshPrivateKey.Decode(text, encrypted ? bytes : null, cancellationToken), portable: true, protection: null);
             }
             catch (HsmException ex) when (!(ex.Target is string t && t == path))
             {

@@ -34,38 +34,64 @@ namespace NShield.HsmAdmin.Operations
             return identity;
         }
 
+        /// <summary>
+        /// Reads an identity result. Every field the host relies on must be there with its protocol type; a missing or
+        /// mistyped field, or a key that does not parse (bad blob, degenerate RSA, point off the curve), is ProtocolError.
+        /// </summary>
         public static ModuleIdentity Parse(string esn, FirmwareResult reply)
         {
             try
             {
                 var r = reply.Result;
+                if (r.ValueKind != JsonValueKind.Object) throw new FormatException("the result is not an object");
                 var id = new ModuleIdentity
                 {
-                    Esn = reply.GetString("esn"),
-                    Mode = reply.GetString("mode"),
-                    Enrolled = r.TryGetProperty("enrolled", out var e) && e.ValueKind == JsonValueKind.True,
-                    FirmwareVersion = reply.GetString("firmwareVersion"),
+                    Esn = RequiredString(r, "esn"),
+                    Mode = RequiredString(r, "mode"),
+                    Enrolled = OptionalBool(r, "enrolled"),
+                    FirmwareVersion = OptionalString(r, "firmwareVersion"),
                 };
-                var identityKey = reply.GetString("identityKey");
+                var identityKey = OptionalString(r, "identityKey");
                 if (identityKey.Length > 0) id.IdentityKey = SshPublicKey.Parse(identityKey);
-                id.Warrant = reply.GetString("warrant");
-                if (r.TryGetProperty("serverKeys", out var keys) && keys.ValueKind == JsonValueKind.Object)
+                id.Warrant = OptionalString(r, "warrant");
+                if (!r.TryGetProperty("serverKeys", out var keys) || keys.ValueKind != JsonValueKind.Object)
+                    throw new FormatException("'serverKeys' is missing or not an object");
+                foreach (var svc in keys.EnumerateObject())
                 {
-                    foreach (var svc in keys.EnumerateObject())
-                    {
-                        if (!ModuleServices.IsKnown(svc.Name)) continue;
-                        id.ServerKeys[svc.Name] = SshPublicKey.Parse(svc.Value.GetProperty("publicKey").GetString() ?? "");
-                        if (svc.Value.TryGetProperty("certificate", out var cert) && cert.ValueKind == JsonValueKind.String)
-                            id.Certificates[svc.Name] = cert.GetString()!;
-                    }
+                    if (!ModuleServices.IsKnown(svc.Name)) continue;
+                    if (svc.Value.ValueKind != JsonValueKind.Object) throw new FormatException($"'serverKeys.{svc.Name}' is not an object");
+                    id.ServerKeys[svc.Name] = SshPublicKey.Parse(RequiredString(svc.Value, "publicKey"));
+                    var cert = OptionalString(svc.Value, "certificate");
+                    if (cert.Length > 0) id.Certificates[svc.Name] = cert;
                 }
                 return id;
             }
-            catch (Exception ex) when (ex is FormatException || ex is KeyNotFoundException || ex is InvalidOperationException || ex is HsmException)
+            catch (Exception ex) when (!(ex is OperationCanceledException))
             {
                 throw new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
-                    $"Module {esn} sent an identity that cannot be read ({ex.Message}).", esn, ex);
+                    $"Module {esn} sent an identity that cannot be read ({FirmwareResult.Printable(ex.Message, 300)}).", esn, ex);
             }
+        }
+
+        private static string RequiredString(JsonElement o, string name)
+        {
+            if (!o.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
+                throw new FormatException($"'{name}' is missing or not a string");
+            return v.GetString()!;
+        }
+
+        private static string OptionalString(JsonElement o, string name)
+        {
+            if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return "";
+            if (v.ValueKind != JsonValueKind.String) throw new FormatException($"'{name}' is not a string");
+            return v.GetString()!;
+        }
+
+        private static bool OptionalBool(JsonElement o, string name)
+        {
+            if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return false;
+            if (v.ValueKind != JsonValueKind.True && v.ValueKind != JsonValueKind.False) throw new FormatException($"'{name}' is not true/false");
+            return v.ValueKind == JsonValueKind.True;
         }
     }
 }

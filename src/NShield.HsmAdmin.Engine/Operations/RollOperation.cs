@@ -104,7 +104,7 @@ namespace NShield.HsmAdmin.Operations
             if (journal.Modules.TryGetValue(module.Esn, out var state) && state == ModuleRollState.Cleaned) return;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in journal.Services)
                 {
                     var keep = _host.ClientKey(service).PublicKey;
@@ -141,7 +141,7 @@ namespace NShield.HsmAdmin.Operations
                     "The host already switched to the new keys, so this roll can only be completed: run Update-HsmSshKey without -Revert.");
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in journal.Services)
                     if (installed.TryGetValue(service, out var set) && set.Contains(journal.NewFingerprints[service])
                         && _host.ClientKey(service).PublicKey.Fingerprint != journal.NewFingerprints[service])

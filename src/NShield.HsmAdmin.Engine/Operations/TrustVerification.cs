@@ -45,7 +45,10 @@ namespace NShield.HsmAdmin.Operations
             foreach (var service in ModuleServices.All)
             {
                 if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
-                var result = TrustChain.Verify(root.ToAuthorizedKeysLine(), esn, identity.IdentityKey.ToAuthorizedKeysLine(), identity.Warrant, service, identity.ServerKeys[service].Blob, cert);
+                TrustChainResult result;
+                // Module-supplied bytes: whatever goes wrong reading them is a reason to refuse, never an untyped exception.
+                try { result = TrustChain.Verify(root.ToAuthorizedKeysLine(), esn, identity.IdentityKey.ToAuthorizedKeysLine(), identity.Warrant, service, identity.ServerKeys[service].Blob, cert); }
+                catch (System.Exception ex) when (!(ex is System.OperationCanceledException)) { return $"the {service} certificate chain cannot be read ({ex.GetType().Name})"; }
                 if (!result.Ok) return result.Reason;
             }
             return null;

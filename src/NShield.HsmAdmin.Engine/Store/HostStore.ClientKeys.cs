@@ -37,8 +37,10 @@ namespace NShield.HsmAdmin.Store
             var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
             return Write(() =>
             {
+                var previous = TryCurrentFingerprint(service);
                 WritePending(service, record, protectedKey);
-                PromoteClientKey(service);
+                PromoteClientKey(service, audit: false);
+                AuditClientKeyChange("clientkey.save", service, previous, record.Fingerprint, null);
                 return ReadRecord(service, pending: false)!;
             });
         }
@@ -58,6 +60,7 @@ namespace NShield.HsmAdmin.Store
             service = ModuleServices.Canonical(service);
             return Write(() =>
             {
+                var previous = TryCurrentFingerprint(service);
                 // Metadata first: once it is gone the key no longer exists for readers.
                 bool existed = false;
                 foreach (var ext in new[] { ".json", ".key", ".pub" })
@@ -65,6 +68,7 @@ namespace NShield.HsmAdmin.Store
                     var path = KeyFilePath(service, ext, pending: false);
                     if (File.Exists(path)) { File.Delete(path); existed = true; }
                 }
+                if (existed) AppendAudit(new AuditEntry { Operation = "clientkey.delete", Service = service, Result = "Deleted", Fingerprints = previous == null ? null : new[] { previous } });
                 return existed;
             });
         }
@@ -100,7 +104,7 @@ namespace NShield.HsmAdmin.Store
         {
             SecureFiles.EnsureDirectory(ClientKeysDirectory, FileAccessScope.OwnerOnly);
             SecureFiles.EnsureDirectory(PendingClientKeysDirectory, FileAccessScope.OwnerOnly);
-            if (File.Exists(PromoteMarkerPath(service))) FinishPromotion(service);
+            if (File.Exists(PromoteMarkerPath(service))) FinishPromotionAudited(service, "finished an interrupted promotion");
             SecureFiles.WriteAtomic(KeyFilePath(service, ".key", true), protectedKey.PrivateKeyText, FileAccessScope.OwnerOnly);
             SecureFiles.WriteAtomic(KeyFilePath(service, ".pub", true), record.PublicKey + "\n", FileAccessScope.Public);
             StoreJson.WriteFile(KeyFilePath(service, ".json", true), record, FileAccessScope.Public);
@@ -121,22 +125,54 @@ namespace NShield.HsmAdmin.Store
         public SshKeyPair OpenPendingClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: true);
 
         /// <summary>Makes the staged key the current one, atomically. NoClientKeys if nothing complete is staged.</summary>
-        public void PromoteClientKey(string service)
+        public void PromoteClientKey(string service) => PromoteClientKey(service, audit: true);
+
+        void PromoteClientKey(string service, bool audit)
         {
             service = ModuleServices.Canonical(service);
             Write(() =>
             {
-                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotion(service); return; }
+                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotionAudited(service, "finished an interrupted promotion"); return; }
                 foreach (var ext in KeyFileExtensions)
                     if (!File.Exists(KeyFilePath(service, ext, true)))
                         throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                             $"No complete pending client key for '{service}' to promote ({KeyFilePath(service, ext, true)} is missing).", service);
+                var previous = TryCurrentFingerprint(service);
                 // The moment the key is switched in: what the hardserver's start time is compared with.
                 var staged = ReadRecord(service, pending: true)!;
                 staged.ActivatedAt = DateTimeOffset.UtcNow;
                 StoreJson.WriteFile(KeyFilePath(service, ".json", true), staged, FileAccessScope.Public);
                 SecureFiles.WriteAtomic(PromoteMarkerPath(service), staged.Fingerprint + "\n", FileAccessScope.OwnerOnly);
                 FinishPromotion(service);
+                if (audit) AuditClientKeyChange("clientkey.promote", service, previous, staged.Fingerprint, null);
+            });
+        }
+
+        /// <summary>Finishes a promotion whose marker (commit point) an earlier call or process left, and audits it.</summary>
+        void FinishPromotionAudited(string service, string detail)
+        {
+            string? staged = null;
+            try { staged = File.ReadAllText(PromoteMarkerPath(service)).Trim(); } catch (IOException) { }
+            FinishPromotion(service);
+            AuditClientKeyChange("clientkey.promote", service, null, string.IsNullOrEmpty(staged) ? TryCurrentFingerprint(service) : staged, detail);
+        }
+
+        /// <summary>The current key's fingerprint, or null if none (or unreadable: the audit must not fail the change).</summary>
+        string? TryCurrentFingerprint(string service)
+        {
+            try { return ReadRecord(service, pending: false)?.Fingerprint; }
+            catch (HsmException) { return null; }
+        }
+
+        /// <summary>A change of the host's client key is audited here, whoever the caller (enroll, roll, restore).</summary>
+        void AuditClientKeyChange(string operation, string service, string? previous, string? current, string? detail)
+        {
+            var what = previous == null ? "Installed" : previous == current ? "Rewritten" : "Replaced";
+            var text = previous == null ? detail : $"previous: {previous}" + (detail == null ? "" : "; " + detail);
+            AppendAudit(new AuditEntry
+            {
+                Operation = operation, Service = service, Result = what,
+                Fingerprints = current == null ? null : new[] { current }, Detail = text,
             });
         }
 
@@ -145,7 +181,7 @@ namespace NShield.HsmAdmin.Store
             service = ModuleServices.Canonical(service);
             return Write(() =>
             {
-                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotion(service); return false; } // committed already
+                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotionAudited(service, "finished an interrupted promotion"); return false; } // committed already
                 bool existed = false;
                 foreach (var ext in new[] { ".json", ".key", ".pub" })
                 {
@@ -174,7 +210,7 @@ namespace NShield.HsmAdmin.Store
             {
                 var service = Path.GetFileNameWithoutExtension(marker);
                 if (ModuleServices.IsKnown(service))
-                    lock (_lock.FileGate) FinishPromotion(service);
+                    lock (_lock.FileGate) FinishPromotionAudited(service, "finished a promotion interrupted by a crash");
             }
         }
 
@@ -185,10 +221,17 @@ namespace NShield.HsmAdmin.Store
         {
             if (!pending && File.Exists(PromoteMarkerPath(service)))
             {
-                var staged = TryReadText(KeyFilePath(service, ext, true));
+                var staged = TryReadStoreFile(KeyFilePath(service, ext, true));
                 if (staged != null) return staged;
             }
-            return TryReadText(KeyFilePath(service, ext, pending));
+            return TryReadStoreFile(KeyFilePath(service, ext, pending));
+        }
+
+        /// <summary>A private key file is read only if the store's permissions still hold (StoreInsecurePermissions).</summary>
+        string? TryReadStoreFile(string path)
+        {
+            if (path.EndsWith(".key", StringComparison.Ordinal)) StorePermissions.CheckPrivateKey(this, path);
+            return TryReadText(path);
         }
 
         static string? TryReadText(string path)

@@ -54,20 +54,50 @@ namespace NShield.HsmAdmin.Store
 
         public bool RemovePins(string esn) => RewritePins(Esn.Parse(esn), new List<string>());
 
+        /// <summary>Every change of a module's pins is audited here, whoever the caller (pins.set / pins.remove).</summary>
         bool RewritePins(string esn, List<string> replacement)
         {
             return Write(() =>
             {
                 var lines = File.Exists(KnownHostsPath) ? File.ReadAllLines(KnownHostsPath).ToList() : new List<string>();
                 var prefix = PinPrefix + esn + "-";
+                var old = lines.Where(l => HostOf(l)?.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) == true).ToList();
                 int removed = lines.RemoveAll(l => HostOf(l)?.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) == true);
                 lines.AddRange(replacement);
                 if (removed == 0 && replacement.Count == 0) return false;
                 var text = new StringBuilder();
                 foreach (var l in lines) text.Append(l).Append('\n');
                 SecureFiles.WriteAtomic(KnownHostsPath, text.ToString(), FileAccessScope.Public);
+                AuditPinChange(esn, old, replacement);
                 return true;
             });
+        }
+
+        void AuditPinChange(string esn, List<string> oldLines, List<string> newLines)
+        {
+            static string Normal(string line) => string.Join(" ", line.Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries).Take(3));
+            var before = new HashSet<string>(oldLines.Select(Normal), StringComparer.Ordinal);
+            var after = new HashSet<string>(newLines.Select(Normal), StringComparer.Ordinal);
+            if (before.SetEquals(after)) return; // the same pins written again
+            var oldPins = oldLines.Select(DescribePin).ToList();
+            var newPins = newLines.Select(DescribePin).ToList();
+            if (newLines.Count == 0)
+                AppendAudit(new AuditEntry { Operation = "pins.remove", Esn = esn, Result = "Removed", Fingerprints = oldPins });
+            else
+                AppendAudit(new AuditEntry
+                {
+                    Operation = "pins.set", Esn = esn, Result = oldLines.Count == 0 ? "Pinned" : "Replaced", Fingerprints = newPins,
+                    Detail = oldLines.Count == 0 ? null : "previous: " + string.Join(", ", oldPins),
+                });
+        }
+
+        /// <summary>"service=SHA256:..." of one pin line (for the audit log).</summary>
+        static string DescribePin(string line)
+        {
+            var host = HostOf(line) ?? "";
+            var service = ModuleServices.All.FirstOrDefault(s => host.EndsWith("-" + s, StringComparison.OrdinalIgnoreCase)) ?? host;
+            try { return service + "=" + SshPublicKey.Parse(line.Trim().Substring(host.Length).Trim()).Fingerprint; }
+            catch (HsmException) { return service + "=(unreadable)"; }
         }
 
         static string? HostOf(string line)

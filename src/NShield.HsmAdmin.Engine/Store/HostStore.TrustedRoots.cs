@@ -47,6 +47,12 @@ namespace NShield.HsmAdmin.Store
                         $"A different trusted root named '{name}' exists ({existing.PublicKey.Fingerprint}); remove it first or overwrite explicitly.", path);
                 SecureFiles.EnsureDirectory(TrustedRootsDirectory, FileAccessScope.Public);
                 SecureFiles.WriteAtomic(path, key.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
+                if (existing == null || existing.PublicKey.Fingerprint != key.Fingerprint)
+                    AppendAudit(new AuditEntry
+                    {
+                        Operation = "trustedroot.add", Result = existing == null ? "Added" : "Replaced", Fingerprints = new[] { key.Fingerprint },
+                        Detail = $"'{name}'" + (existing == null ? "" : $" (was {existing.PublicKey.Fingerprint})"),
+                    });
                 return new TrustedRoot(name, key, path);
             });
         }
@@ -57,7 +63,11 @@ namespace NShield.HsmAdmin.Store
             return Write(() =>
             {
                 if (!File.Exists(path)) return false;
+                string fingerprint;
+                try { fingerprint = SshPublicKey.Parse(File.ReadAllLines(path).FirstOrDefault(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith("#")) ?? "").Fingerprint; }
+                catch (HsmException) { fingerprint = "(unreadable)"; }
                 File.Delete(path);
+                AppendAudit(new AuditEntry { Operation = "trustedroot.remove", Result = "Removed", Fingerprints = new[] { fingerprint }, Detail = $"'{name}'" });
                 return true;
             });
         }

@@ -22,6 +22,7 @@ namespace NShield.HsmAdmin.Store
             Root = Path.GetFullPath(root);
             _lock = StoreLock.For(Root);
             _protector = new ClientKeyProtector(machine ?? new LocalMachineIdentity());
+            StorePermissions.CheckStore(this); // StoreInsecurePermissions: refuse a store others can change (Linux)
         }
 
         /// <summary>Opens the store at -HostPath, else NSHIELD_HSMADMIN_HOME, else the system default.</summary>
@@ -80,7 +81,7 @@ namespace NShield.HsmAdmin.Store
 
         void Write(Action change) => Write<object?>(() => { change(); return null; });
 
-        void EnsureRoot() => SecureFiles.EnsureDirectory(Root, FileAccessScope.Public);
+        void EnsureRoot() => SecureFiles.EnsureStoreRoot(Root);
 
         // ---- generic documents (roll journal, hardserver state, ...) ----
 

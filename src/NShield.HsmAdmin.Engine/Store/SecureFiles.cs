@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Security.AccessControl;
-using System.Security.Principal;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -33,6 +32,19 @@ namespace NShield.HsmAdmin.Store
                 else new DirectoryInfo(path).Create(DirectorySecurityFor(scope));
             }
             else UnixNative.MakeDirectory(path, UnixMode(scope, directory: true));
+        }
+
+        /// <summary>
+        /// The host store folder itself: 0755 on Unix; on Windows a protected ACL (owner, Administrators, SYSTEM, inherited
+        /// by everything inside, nothing inherited from the parent), see <see cref="StoreAcl"/>. An existing folder is left as it is.
+        /// </summary>
+        public static void EnsureStoreRoot(string path)
+        {
+            if (Directory.Exists(path)) return;
+            if (!IsWindows) { EnsureDirectory(path, FileAccessScope.Public); return; }
+            var parent = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (!string.IsNullOrEmpty(parent) && !Directory.Exists(parent)) Directory.CreateDirectory(parent);
+            new DirectoryInfo(path).Create(StoreAcl.DirectorySecurity(StoreAcl.Scope.StoreRoot));
         }
 
         /// <summary>Creates a new file (fails if it exists) restricted from birth.</summary>
@@ -104,27 +116,11 @@ namespace NShield.HsmAdmin.Store
             try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
 
-        static FileSecurity FileSecurityFor(FileAccessScope scope)
-        {
-            var security = new FileSecurity();
-            security.SetAccessRuleProtection(isProtected: true, preserveInheritance: false);
-            foreach (var sid in SidsFor(scope))
-                security.AddAccessRule(new FileSystemAccessRule(sid, FileSystemRights.FullControl, AccessControlType.Allow));
-            return security;
-        }
+        static StoreAcl.Scope AclScope(FileAccessScope scope) =>
+            scope == FileAccessScope.Administrators ? StoreAcl.Scope.Administrators : StoreAcl.Scope.OwnerOnly;
 
-        static DirectorySecurity DirectorySecurityFor(FileAccessScope scope)
-        {
-            var security = new DirectorySecurity();
-            security.SetAccessRuleProtection(isProtected: true, preserveInheritance: false);
-            foreach (var sid in SidsFor(scope))
-                security.AddAccessRule(new FileSystemAccessRule(sid, FileSystemRights.FullControl,
-                    InheritanceFlags.ContainerInherit | InheritanceFlags.ObjectInherit, PropagationFlags.None, AccessControlType.Allow));
-            return security;
-        }
+        static FileSecurity FileSecurityFor(FileAccessScope scope) => StoreAcl.FileSecurity(AclScope(scope));
 
-        static SecurityIdentifier[] SidsFor(FileAccessScope scope) => scope == FileAccessScope.Administrators
-            ? new[] { new SecurityIdentifier(WellKnownSidType.BuiltinAdministratorsSid, null), new SecurityIdentifier(WellKnownSidType.LocalSystemSid, null) }
-            : new[] { WindowsIdentity.GetCurrent().User! };
+        static DirectorySecurity DirectorySecurityFor(FileAccessScope scope) => StoreAcl.DirectorySecurity(AclScope(scope));
     }
 }

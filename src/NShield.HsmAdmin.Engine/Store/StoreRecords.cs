@@ -72,7 +72,36 @@ namespace NShield.HsmAdmin.Store
         public IReadOnlyList<string>? Fingerprints { get; set; }
         /// <summary>e.g. "Success", "Failed", "NoAction", or an error id.</summary>
         public string Result { get; set; } = "";
+        /// <summary>The account that made the change, from the OS (login name on Linux, DOMAIN\user on Windows); set by the store.</summary>
         public string? User { get; set; }
         public string? Detail { get; set; }
+        /// <summary>
+        /// SHA-256 (lowercase hex) of the previous line's bytes, or <see cref="HostStore.AuditGenesisHash"/> on the first
+        /// line; set by the store. Null on lines written before the hash chain (reported as unchained).
+        /// </summary>
+        public string? Prev { get; set; }
+    }
+
+    /// <summary>Result of checking audit.log line by line and along its hash chain (Test-HsmAuditLog).</summary>
+    public sealed class HsmAuditLogTestResult
+    {
+        /// <summary>The audit log checked.</summary>
+        public string Path { get; set; } = "";
+        /// <summary>True when every complete line is an entry and the chain holds (unchained old lines and a torn last line allowed).</summary>
+        public bool Valid { get; set; }
+        /// <summary>Complete lines in the log (a torn last line not counted).</summary>
+        public int Entries { get; set; }
+        /// <summary>Entries whose hash of the line before them was checked (up to the first break).</summary>
+        public int ChainedEntries { get; set; }
+        /// <summary>Entries written before the hash chain existed (no prev): readable, but not protected by the chain.</summary>
+        public int UnchainedEntries { get; set; }
+        /// <summary>The last line has no newline: an append that did not finish (a crash). Skipped; the next append records and drops it.</summary>
+        public bool TornLastLine { get; set; }
+        /// <summary>Line number (1-based) where the check first failed; null when valid.</summary>
+        public int? BrokenLine { get; set; }
+        /// <summary>Why the log is not valid; null when valid.</summary>
+        public string? Reason { get; set; }
+        /// <summary>SHA-256 of the last complete line: keep it elsewhere to detect later removal or change of the newest entries.</summary>
+        public string? LastHash { get; set; }
     }
 }

@@ -22,6 +22,12 @@ namespace NShield.HsmAdmin.Store
         static extern int rename_(string from, string to);
         [DllImport("libc", SetLastError = true, EntryPoint = "fsync")]
         static extern int fsync_(int fd);
+        [DllImport("libc", EntryPoint = "geteuid")]
+        static extern uint geteuid_();
+        [DllImport("libc", EntryPoint = "getpwuid_r")]
+        static extern int getpwuid_r_(uint uid, IntPtr pwd, IntPtr buf, IntPtr buflen, out IntPtr result);
+        [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
+        static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
 
         static bool IsMac => RuntimeInformation.IsOSPlatform(OSPlatform.OSX);
         static int O_RDONLY => 0;
@@ -29,7 +35,7 @@ namespace NShield.HsmAdmin.Store
         static int O_CREAT => IsMac ? 0x200 : 0x40;
         static int O_EXCL => IsMac ? 0x800 : 0x80;
         static int O_CLOEXEC => IsMac ? 0x1000000 : 0x80000;
-        const int EEXIST = 17, EACCES = 13, EPERM = 1;
+        const int EEXIST = 17, EACCES = 13, EPERM = 1, ENOENT = 2, ENOTDIR = 20, ERANGE = 34;
 
         /// <summary>Permission errors as UnauthorizedAccessException, like the rest of System.IO, so callers map them once.</summary>
         static Exception Failure(string what, int errno) => errno == EACCES || errno == EPERM
@@ -79,6 +85,74 @@ namespace NShield.HsmAdmin.Store
             if (fd < 0) return;
             fsync_(fd);
             close_(fd);
+        }
+
+        /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
+        public static uint EffectiveUserId() => geteuid_();
+
+        /// <summary>
+        /// The login name of the effective user from the password database (getpwuid_r), never from $USER/$LOGNAME,
+        /// which the caller controls. "uid N" when the database has no entry (e.g. an arbitrary uid in a container).
+        /// </summary>
+        public static string EffectiveUserName()
+        {
+            uint uid = geteuid_();
+            // struct passwd is 48 bytes on 64-bit Linux (72 on macOS); pw_name is its first field everywhere.
+            IntPtr pwd = Marshal.AllocHGlobal(256);
+            try
+            {
+                for (int size = 16 * 1024; size <= 1024 * 1024; size *= 4)
+                {
+                    IntPtr buf = Marshal.AllocHGlobal(size);
+                    try
+                    {
+                        int rc = getpwuid_r_(uid, pwd, buf, (IntPtr)size, out var result);
+                        if (rc == ERANGE) continue;
+                        if (rc != 0 || result == IntPtr.Zero) break;
+                        var name = Marshal.PtrToStringAnsi(Marshal.ReadIntPtr(result));
+                        if (!string.IsNullOrEmpty(name)) return name!;
+                        break;
+                    }
+                    finally { Marshal.FreeHGlobal(buf); }
+                }
+            }
+            finally { Marshal.FreeHGlobal(pwd); }
+            return "uid " + uid;
+        }
+
+        /// <summary>Mode bits and owner of a path (following symlinks, as OpenSSH's StrictModes does).</summary>
+        public readonly struct FileStatus
+        {
+            public FileStatus(int mode, uint owner) { Mode = mode; Owner = owner; }
+            /// <summary>st_mode: file type and permission bits.</summary>
+            public int Mode { get; }
+            public uint Owner { get; }
+            public int Permissions => Mode & 0xFFF; // 07777
+            public bool IsDirectory => (Mode & 0xF000) == 0x4000;
+            public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
+        }
+
+        /// <summary>
+        /// statx(2): a layout that is the same on every Linux architecture (struct stat is not), in glibc since 2.28.
+        /// Null when the path does not exist. Throws PlatformNotSupportedException where statx is missing (not Linux).
+        /// </summary>
+        public static FileStatus? Stat(string path)
+        {
+            const int AT_FDCWD = -100;
+            const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8;
+            var buffer = new byte[256]; // struct statx is 256 bytes
+            int rc;
+            try { rc = statx_(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE | STATX_UID, buffer); }
+            catch (EntryPointNotFoundException e) { throw new PlatformNotSupportedException("statx is not available on this system.", e); }
+            if (rc != 0)
+            {
+                int errno = Marshal.GetLastWin32Error();
+                if (errno == ENOENT || errno == ENOTDIR) return null;
+                throw Failure($"Cannot stat '{path}'", errno);
+            }
+            uint uid = BitConverter.ToUInt32(buffer, 20);   // stx_uid
+            int mode = BitConverter.ToUInt16(buffer, 28);   // stx_mode
+            return new FileStatus(mode, uid);
         }
     }
 }

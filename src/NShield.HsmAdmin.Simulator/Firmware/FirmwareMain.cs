@@ -42,6 +42,7 @@ namespace NShield.HsmAdmin.Firmware
                     Native.Signal(ppid, Native.SIGKILL);
                 return 255;
             }
+            if (HostileReplies.TryWrite(dir, reply, stdout, out var hostileExit)) return hostileExit; // simulator: -Hostile
             var bytes = Encoding.UTF8.GetBytes(reply.Json + "\n");
             stdout.Write(bytes, 0, bytes.Length);
             stdout.Flush();

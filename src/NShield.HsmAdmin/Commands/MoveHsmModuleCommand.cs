@@ -36,7 +36,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var path = ResolvePath(PrivateKeyFile);
             using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
-            using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase)))
+            using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,

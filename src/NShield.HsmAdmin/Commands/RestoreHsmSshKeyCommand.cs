@@ -39,7 +39,7 @@ namespace NShield.HsmAdmin.Commands
                         WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation));
                     return;
                 }
-                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase)))
+                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
                 {
                     var restore = new RestoreOperation(host);
                     var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());

@@ -257,7 +257,8 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.Equal(2, entries.Count);
             Assert.Equal("Enroll", entries[0].Operation);
             Assert.Equal(TimeSpan.Zero, entries[0].Time.Offset);
-            Assert.Equal(Environment.UserName, entries[0].User);
+            Assert.Equal(OperatingSystem.IsWindows() ? System.Security.Principal.WindowsIdentity.GetCurrent().Name
+                : ProcessRunner.Run("/usr/bin/id", "-un").StdOut.Trim(), entries[0].User);
             Assert.Equal("SHA256:x", entries[0].Fingerprints![0]);
             var first = JsonDocument.Parse(File.ReadAllLines(store.AuditLogPath)[0]).RootElement;
             Assert.Equal(EsnA, first.GetProperty("esn").GetString());

@@ -20,7 +20,7 @@ namespace NShield.HsmAdmin.Tests.Store
         public sealed class Counter { public int Value { get; set; } }
 
         /// <summary>StoreStress.dll, built alongside this project (same configuration).</summary>
-        static string StressProgram()
+        internal static string StressProgram()
         {
             var baseDir = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
             var tfm = Path.GetFileName(baseDir);

@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Runtime.InteropServices;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>
+    /// The host store's OpenSSH-style "StrictModes" on Linux: a store folder or file another account can write to, a
+    /// private key file anyone but its owner can read, or a folder or file owned by another non-root account is refused
+    /// with StoreInsecurePermissions (SecurityError) naming the path. Checked when a store is opened and again before a
+    /// private key is read. Only mode bits and owners are checked (no POSIX ACLs, no parent folders of the store).
+    /// There is no group-read grant for key files (yet): key files are owner-only.
+    /// </summary>
+    internal static class StorePermissions
+    {
+        internal enum ItemKind
+        {
+            /// <summary>A store folder: no write for group or other.</summary>
+            Folder,
+            /// <summary>A store file with public content (pins, roots, records, audit log): no write for group or other.</summary>
+            File,
+            /// <summary>A private key file: no access at all for group or other.</summary>
+            PrivateKey,
+        }
+
+        const int GroupOrOtherWrite = 0x12; // 0022
+        const int GroupOrOtherAny = 0x3F;   // 0077
+
+        static bool IsLinux => RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
+        static volatile bool _statAvailable = true;
+
+        /// <summary>The rule itself, on plain numbers: null when acceptable, else what is wrong (for the message).</summary>
+        internal static string? Problem(ItemKind kind, int permissions, uint owner, uint effectiveUser)
+        {
+            if (owner != effectiveUser && owner != 0)
+                return $"owned by another account (uid {owner}; this process runs as uid {effectiveUser})";
+            if ((permissions & GroupOrOtherWrite) != 0)
+                return $"writable by {Who(permissions, 0x10, 0x02)} (mode {Octal(permissions)})";
+            if (kind == ItemKind.PrivateKey && (permissions & GroupOrOtherAny) != 0)
+                return $"readable by {Who(permissions, 0x38, 0x07)} (mode {Octal(permissions)}; it must be 0600)";
+            return null;
+        }
+
+        static string Who(int permissions, int groupBits, int otherBits)
+        {
+            bool g = (permissions & groupBits) != 0, o = (permissions & otherBits) != 0;
+            return g && o ? "its group and other accounts" : g ? "its group" : "other accounts";
+        }
+
+        internal static string Octal(int permissions) => "0" + Convert.ToString(permissions & 0xFFF, 8).PadLeft(3, '0');
+
+        static string Fix(ItemKind kind, string path, string problem) =>
+            problem.StartsWith("owned", StringComparison.Ordinal)
+                ? $"make it owned by this account or root (chown) or use a store of your own (-HostPath)"
+                : kind == ItemKind.PrivateKey ? $"chmod 600 '{path}'" : $"chmod go-w '{path}'";
+
+        /// <summary>Throws StoreInsecurePermissions if <paramref name="path"/> exists and breaks the rule. No-op off Linux.</summary>
+        internal static void Check(string path, ItemKind kind)
+        {
+            if (!IsLinux || !_statAvailable) return;
+            UnixNative.FileStatus? status;
+            try { status = UnixNative.Stat(path); }
+            catch (PlatformNotSupportedException) { _statAvailable = false; return; } // glibc before 2.28: documented as unchecked
+            if (status is not { } s) return;
+            var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId());
+            if (problem == null) return;
+            var what = kind == ItemKind.Folder ? "folder" : kind == ItemKind.PrivateKey ? "private key file" : "file";
+            throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
+                $"The host store {what} {path} is {problem}, so another account could change what this host trusts or read its keys. " +
+                $"Nothing was read or changed. Fix it ({Fix(kind, path, problem)}) and check that nobody else changed the store.", path);
+        }
+
+        // Lock files hold no data (a stranger writing one can only delay us): not checked, so a umask that makes them
+        // group-writable does not lock everybody out.
+        static bool IsLockFile(string name) =>
+            name.EndsWith(".lock", StringComparison.Ordinal) || name.EndsWith(".lock.owner", StringComparison.Ordinal);
+
+        /// <summary>The whole store: folders, then every file in them (private keys under the stricter rule).</summary>
+        internal static void CheckStore(HostStore store)
+        {
+            if (!IsLinux || !Directory.Exists(store.Root)) return;
+            Check(store.Root, ItemKind.Folder);
+            foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.TrustedRootsDirectory })
+                Check(folder, ItemKind.Folder);
+            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.TrustedRootsDirectory })
+                foreach (var file in FilesIn(folder))
+                {
+                    var name = Path.GetFileName(file);
+                    if (IsLockFile(name)) continue;
+                    Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File);
+                }
+        }
+
+        /// <summary>Before a private key is read: the folders on the way from the store root and the key file itself.</summary>
+        internal static void CheckPrivateKey(HostStore store, string keyPath)
+        {
+            if (!IsLinux) return;
+            Check(store.Root, ItemKind.Folder);
+            var folder = Path.GetDirectoryName(Path.GetFullPath(keyPath))!;
+            for (var f = folder; f != null && f.Length > store.Root.Length && f.StartsWith(store.Root, StringComparison.Ordinal); f = Path.GetDirectoryName(f))
+                Check(f, ItemKind.Folder);
+            Check(keyPath, ItemKind.PrivateKey);
+        }
+
+        static IEnumerable<string> FilesIn(string folder)
+        {
+            try { return Directory.GetFiles(folder); }
+            catch (DirectoryNotFoundException) { return Array.Empty<string>(); }
+        }
+    }
+}

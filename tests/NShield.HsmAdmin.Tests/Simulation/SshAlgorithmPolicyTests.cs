@@ -1,0 +1,105 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using Xunit;
+
+namespace NShield.HsmAdmin.Tests.Simulation
+{
+    /// <summary>Issue 16 (3): the host speaks only allowlisted SSH algorithms, against a real sshd we configure.</summary>
+    public class SshAlgorithmPolicyTests
+    {
+        private static readonly SshModuleTransport Transport = new SshModuleTransport(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
+
+        private static async Task<HsmException> RefusedAsync(TestSshd sshd)
+        {
+            var ex = await Assert.ThrowsAnyAsync<HsmException>(() =>
+                Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None));
+            Assert.Equal(HsmErrorIds.AlgorithmNegotiationFailed, ex.ErrorId);
+            Assert.Equal(HsmErrorKind.SecurityError, ex.Kind);
+            Assert.Equal(TestSshd.Esn, ex.Target);
+            return ex;
+        }
+
+        [Fact]
+        public async Task ModuleOfferingOnlyCbcAnd3desCiphersIsRefusedWithTheOfferAndTheRequirementNamed()
+        {
+            using var sshd = new TestSshd("Ciphers aes128-cbc,3des-cbc");
+            var ex = await RefusedAsync(sshd);
+            Assert.Contains("aes128-cbc,3des-cbc", ex.Message);              // what the module offered
+            Assert.Contains("chacha20-poly1305@openssh.com", ex.Message);    // what the host requires
+            Assert.Contains("aes256-ctr", ex.Message);
+            Assert.DoesNotContain("BEGIN", ex.Message);
+        }
+
+        [Fact]
+        public async Task ModuleOfferingOnlyHmacSha1WithACtrCipherIsRefusedWithTheOfferAndTheRequirementNamed()
+        {
+            using var sshd = new TestSshd("Ciphers aes128-ctr", "MACs hmac-sha1");
+            var ex = await RefusedAsync(sshd);
+            Assert.Contains("MAC", ex.Message);
+            Assert.Contains("offers hmac-sha1;", ex.Message);
+            Assert.Contains("hmac-sha2-256-etm@openssh.com", ex.Message);
+            Assert.Contains("hmac-sha2-512-etm@openssh.com", ex.Message);
+        }
+
+        [Fact]
+        public async Task ModuleOfferingOnlySha1KeyExchangeIsRefused()
+        {
+            using var sshd = new TestSshd("KexAlgorithms diffie-hellman-group14-sha1");
+            var ex = await RefusedAsync(sshd);
+            Assert.Contains("key exchange: the module offers diffie-hellman-group14-sha1;", ex.Message);
+        }
+
+        [Fact]
+        public async Task PostQuantumKeyExchangeIsNegotiatedWhenTheModuleOffersItAndSha2EtmOrAeadProtectsTheChannel()
+        {
+            // What the installed OpenSSH implements decides which hybrid we expect (9.2: sntrup761 only; 9.9+: ML-KEM too).
+            var openssh = TestSshd.OpenSshKeyExchanges();
+            var pq = SshAlgorithmPolicy.PostQuantumKeyExchanges.Where(openssh.Contains).ToList();
+            Assert.NotEmpty(pq); // every supported OpenSSH (8.5+) has sntrup761x25519
+            // The module lists curve25519 FIRST: the client's preference decides, so a PQ result proves ours.
+            using var sshd = new TestSshd("KexAlgorithms curve25519-sha256," + string.Join(",", pq));
+            using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
+            var info = Assert.IsAssignableFrom<ISshChannelInfo>(channel);
+            Assert.Equal(pq[0], info.KeyExchangeAlgorithm);
+            Assert.Contains(info.ClientToModuleCipher, SshAlgorithmPolicy.Ciphers);
+            Assert.Contains(info.ModuleToClientCipher, SshAlgorithmPolicy.Ciphers);
+            Assert.Equal("chacha20-poly1305@openssh.com", info.ClientToModuleCipher);
+            // And the channel works: the forced command's reply is read through the bounded reader.
+            var result = await channel.InvokeAsync("ping", null, CancellationToken.None);
+            Assert.Equal(TestSshd.Esn, result.GetString("esn"));
+        }
+
+        [Fact]
+        public async Task CtrCipherIsAcceptedWithAnEtmMac()
+        {
+            using var sshd = new TestSshd("Ciphers aes128-ctr", "MACs hmac-sha1,hmac-sha2-512-etm@openssh.com");
+            using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
+            var info = (ISshChannelInfo)channel;
+            Assert.Equal("aes128-ctr", info.ClientToModuleCipher);
+            Assert.Equal("hmac-sha2-512-etm@openssh.com", info.ClientToModuleMac);
+            Assert.Equal("hmac-sha2-512-etm@openssh.com", info.ModuleToClientMac);
+        }
+
+        [Fact]
+        public void ParsesAKexInitAndExplainsADisagreement()
+        {
+            var w = new System.IO.MemoryStream();
+            w.WriteByte(20);
+            w.Write(new byte[16]);
+            void List(string s) { var b = System.Text.Encoding.ASCII.GetBytes(s); w.Write(new[] { (byte)(b.Length >> 24), (byte)(b.Length >> 16), (byte)(b.Length >> 8), (byte)b.Length }); w.Write(b); }
+            List("curve25519-sha256"); List("ssh-ed25519"); List("3des-cbc"); List("aes256-gcm@openssh.com"); List("hmac-sha1"); List("hmac-sha1");
+            List("none"); List("none"); List(""); List("");
+            w.WriteByte(0); w.Write(new byte[4]);
+            var bytes = w.ToArray();
+            var offer = SshAlgorithmPolicy.ParseKexInit(bytes, bytes.Length)!;
+            Assert.Equal(new[] { "3des-cbc" }, offer.CiphersClientToServer);
+            var why = SshAlgorithmPolicy.Disagreement(offer, SshAlgorithmPolicy.KeyExchanges, SshAlgorithmPolicy.Ciphers, SshAlgorithmPolicy.Macs)!;
+            Assert.Contains("cipher (client-to-module): the module offers 3des-cbc", why);
+            Assert.DoesNotContain("module-to-client", why); // AEAD that way: no MAC needed
+            Assert.Null(SshAlgorithmPolicy.ParseKexInit(bytes, 10));
+        }
+    }
+}
