@@ -3,6 +3,7 @@
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
 }
 AfterAll { Remove-TestHosts }

@@ -27,6 +27,7 @@ namespace NShield.HsmAdmin.Hardserver
         public static HsmHardserverInfo Restart(HsmHost host)
         {
             var hardserver = host.Hardserver;
+            HardserverKeyState.WaitPastActivation(host.Store);
             try { hardserver.Restart(); }
             catch (HsmException ex)
             {

@@ -28,6 +28,18 @@ namespace NShield.HsmAdmin.Hardserver
         public static PlatformHardserver For(HostStore store) => new PlatformHardserver(store.GetConfiguration().Hardserver);
 
         private string ServiceName => _settings.ServiceName ?? WindowsService;
+
+        // A Windows service name goes into a PowerShell command line: only plain names, no quotes, no wildcards.
+        private static readonly System.Text.RegularExpressions.Regex ServiceNamePattern =
+            new System.Text.RegularExpressions.Regex("^[A-Za-z0-9 _.-]{1,256}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+        /// <summary>Null when the name is a plain Windows service name; otherwise why not.</summary>
+        public static string? CheckServiceName(string name) =>
+            ServiceNamePattern.IsMatch(name) ? null : "a service name is letters, digits, spaces, '_', '.' and '-' (no quotes or wildcards)";
+
+        // System programs by full path: never whatever the search path finds first.
+        private static string SystemProgram(string relative) =>
+            Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.System), relative);
         private string? Command => _settings.RestartCommand ?? (_windows ? null : LinuxInitScript);
         private string Arguments => _settings.RestartArguments ?? "restart";
 
@@ -42,12 +54,17 @@ namespace NShield.HsmAdmin.Hardserver
                     throw new HsmException(HsmErrorIds.HardserverRestartFailed, HsmErrorKind.ObjectNotFound,
                         $"The hardserver restart command '{Command}' was not found. Install the Security World software, or point the host " +
                         "at the right one with Set-HsmHostConfiguration -HardserverRestartCommand.", Command);
+                StorePermissions.CheckConfiguredFile(Command, "hardserver restart command");
                 start = new ProcessStartInfo(Command, Arguments);
             }
             else
             {
-                start = new ProcessStartInfo("powershell.exe",
-                    $"-NoProfile -NonInteractive -Command \"Restart-Service -Name '{ServiceName.Replace("'", "''")}' -ErrorAction Stop\"");
+                var bad = CheckServiceName(ServiceName);
+                if (bad != null)
+                    throw new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument,
+                        $"The configured hardserver service name '{ServiceName}' is refused: {bad}.", ServiceName);
+                start = new ProcessStartInfo(SystemProgram(@"WindowsPowerShell\v1.0\powershell.exe"),
+                    $"-NoProfile -NonInteractive -Command \"Restart-Service -Name '{ServiceName}' -ErrorAction Stop\"");
             }
             start.UseShellExecute = false;
             start.RedirectStandardError = true;
@@ -119,20 +136,39 @@ namespace NShield.HsmAdmin.Hardserver
             if (_settings.PidFile != null)
             {
                 if (!File.Exists(_settings.PidFile)) return null;
-                var text = File.ReadAllText(_settings.PidFile).Trim();
+                // Whoever can write the pid file decides what the host believes: refuse one others can change.
+                try { StorePermissions.CheckConfiguredFile(_settings.PidFile, "hardserver pid file"); }
+                catch (HsmException e) { why = e.Message; return null; }
+                string text;
+                try { text = File.ReadAllText(_settings.PidFile).Trim(); }
+                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException) { why = $"the pid file {_settings.PidFile} cannot be read ({e.Message.TrimEnd('.')})"; return null; }
                 if (!int.TryParse(text, out var pid) || pid <= 0) { why = $"the pid file {_settings.PidFile} holds no process id"; return null; }
-                return IsRunning(pid) ? pid : (int?)null;
+                if (!IsRunning(pid)) return null;
+                // A pid file left behind may name a process that reused the number: check its name when one is configured.
+                if (_settings.ProcessName != null && !HasName(pid, _settings.ProcessName))
+                {
+                    why = $"process {pid} from the pid file is not named '{_settings.ProcessName}' (a stale pid file?)";
+                    return null;
+                }
+                return pid;
             }
             if (_windows && _settings.ProcessName == null) return ServiceProcessId(out why);
             var name = _settings.ProcessName ?? DefaultProcessName;
             var found = Process.GetProcessesByName(name);
             try
             {
-                if (found.Length == 0) return null;
-                if (found.Length > 1) { why = $"{found.Length} processes are named '{name}'; set -HardserverPidFile"; return null; }
-                return found[0].Id;
+                var running = found.Where(p => IsRunning(p.Id)).ToList();
+                if (running.Count == 0) return null;
+                if (running.Count > 1) { why = $"{running.Count} processes are named '{name}'; set -HardserverPidFile"; return null; }
+                return running[0].Id;
             }
             finally { foreach (var p in found) p.Dispose(); }
+        }
+
+        private static bool HasName(int pid, string name)
+        {
+            try { using (var p = Process.GetProcessById(pid)) return string.Equals(p.ProcessName, name, StringComparison.Ordinal); }
+            catch (Exception e) when (e is ArgumentException || e is InvalidOperationException) { return false; }
         }
 
         private static bool IsRunning(int pid)
@@ -158,7 +194,8 @@ namespace NShield.HsmAdmin.Hardserver
         private int? ServiceProcessId(out string? why)
         {
             why = null;
-            var start = new ProcessStartInfo("sc.exe", $"queryex \"{ServiceName}\"") { UseShellExecute = false, RedirectStandardOutput = true, CreateNoWindow = true };
+            if (CheckServiceName(ServiceName) is string bad) { why = $"the service name is refused: {bad}"; return null; }
+            var start = new ProcessStartInfo(SystemProgram("sc.exe"), $"queryex \"{ServiceName}\"") { UseShellExecute = false, RedirectStandardOutput = true, CreateNoWindow = true };
             using (var sc = Process.Start(start)!)
             {
                 var output = sc.StandardOutput.ReadToEnd();

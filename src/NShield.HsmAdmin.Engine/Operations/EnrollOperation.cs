@@ -41,6 +41,15 @@ namespace NShield.HsmAdmin.Operations
         {
             var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
             var results = new List<HsmEnrollResult>();
+            // A registry that is missing (not empty) is more likely lost than meant: forgetting every pin on that basis
+            // would throw trust away. Drop only against a registry that exists.
+            if (!_host.Store.HasRegistry && _host.Discovery is Discovery.RegistryDiscovery)
+            {
+                if (_host.Store.GetModules().Count > 0)
+                    Warn?.Invoke($"This host has no module registry ({_host.Store.RegistryPath}), so no enrolled module was dropped from its list. " +
+                                 "Register the modules (Register-HsmModule), or unregister them one by one to drop them.");
+                return results;
+            }
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
             {
                 foreach (var record in _host.Store.GetModules())

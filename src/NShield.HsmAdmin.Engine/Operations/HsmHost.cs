@@ -54,7 +54,11 @@ namespace NShield.HsmAdmin.Operations
         public IReadOnlyList<ModuleAddress> Attached() => Discovery.Discover(Store);
 
         /// <summary>The vendor's factory sshadmin credential (configured in the store), opened once per host object.</summary>
-        public SshKeyPair FactoryCredential() => _factoryCredential ??= Store.OpenFactoryCredential();
+        public SshKeyPair FactoryCredential()
+        {
+            // Modules are enrolled in parallel: open it once.
+            lock (_openKeys) return _factoryCredential ??= Store.OpenFactoryCredential();
+        }
 
         public ModuleAddress? FindAttached(string esn) =>
             Attached().FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));

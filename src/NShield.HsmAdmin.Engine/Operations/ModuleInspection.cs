@@ -15,7 +15,14 @@ namespace NShield.HsmAdmin.Operations
     {
         private readonly HsmHost _host;
 
-        public ModuleInspection(HsmHost host) { _host = host; }
+        // Read once per inspection: the same for every module, and finding the process may start a program (Windows).
+        private readonly Lazy<bool?> _keyCurrent;
+
+        public ModuleInspection(HsmHost host)
+        {
+            _host = host;
+            _keyCurrent = new Lazy<bool?>(() => HardserverKeyState.IsKeyCurrent(host.Hardserver.GetState(), host.Store));
+        }
 
         /// <summary>The host's list and the registry together: registered modules first, then listed ones no longer registered.</summary>
         public IReadOnlyList<(string Esn, ModuleAddress? Address, ModuleRecord? Record)> Known()
@@ -39,7 +46,7 @@ namespace NShield.HsmAdmin.Operations
                 Enrolled = record?.Status == ModuleStatus.Enrolled,
                 Status = address == null ? "Detached" : record == null ? "NotEnrolled" : record.Status.ToString(),
                 HostPath = _host.Path,
-                HardserverKeyCurrent = HardserverKeyState.IsKeyCurrent(_host.Hardserver.GetState(), _host.Store),
+                HardserverKeyCurrent = _keyCurrent.Value,
             };
             if (address != null)
             {

@@ -14,13 +14,24 @@ namespace NShield.HsmAdmin.Store
     {
         public string RegistryPath => Path.Combine(Root, "module-registry.json");
 
+        /// <summary>True when the registry file exists (an empty registry is a choice; a missing one may be a loss).</summary>
+        public bool HasRegistry => File.Exists(RegistryPath);
+
+        /// <summary>The registrations, each validated as when it was registered (a hand-edited file cannot slip anything past).</summary>
         public IReadOnlyList<ModuleRegistration> GetRegisteredModules()
         {
             var list = StoreJson.ReadFile<List<ModuleRegistration>>(RegistryPath) ?? new List<ModuleRegistration>();
+            var valid = new List<ModuleRegistration>();
             foreach (var m in list)
-                if (m == null || !Store.Esn.TryParse(m.Esn, out _))
-                    throw StoreJson.Corrupt(RegistryPath, $"'{m?.Esn}' is not an ESN");
-            return list;
+            {
+                if (m == null) throw StoreJson.Corrupt(RegistryPath, "it holds an empty entry");
+                ModuleRegistration checkedEntry;
+                try { checkedEntry = m.Validated(requireTransport: false); }
+                catch (HsmException e) { throw StoreJson.Corrupt(RegistryPath, $"the entry for '{m.Esn}' is invalid ({e.Message})", e); }
+                if (valid.Any(v => v.Esn == checkedEntry.Esn)) throw StoreJson.Corrupt(RegistryPath, $"{checkedEntry.Esn} is registered twice");
+                valid.Add(checkedEntry);
+            }
+            return valid;
         }
 
         public ModuleRegistration? GetRegisteredModule(string esn)
@@ -53,12 +64,15 @@ namespace NShield.HsmAdmin.Store
                 AppendAudit(new AuditEntry
                 {
                     Operation = existing == null ? "registry.add" : "registry.replace", Esn = valid.Esn, Result = "Success",
-                    Detail = $"{valid.Transport} {valid.ToAddress().Endpoint(ModuleServices.SshAdmin)} user {valid.User}" +
-                             (valid.RegisteredBy == null ? "" : $" by {valid.RegisteredBy}"),
+                    Detail = Describe(valid) + (valid.RegisteredBy == null ? "" : $" by {valid.RegisteredBy}") +
+                             (existing == null ? "" : "; was " + Describe(existing)),
                 });
                 return true;
             });
         }
+
+        static string Describe(ModuleRegistration r) =>
+            $"{r.Transport} {r.Address} user {r.User} ports " + string.Join(",", ModuleServices.All.Select(s => r.Ports.TryGetValue(s, out var p) ? p.ToString() : "?"));
 
         /// <summary>Removes a module's registration; false when it was not registered. Pins and enrollment are kept. Audited.</summary>
         public bool UnregisterModule(string esn)
@@ -67,9 +81,11 @@ namespace NShield.HsmAdmin.Store
             return Write(() =>
             {
                 var list = GetRegisteredModules().ToList();
-                if (list.RemoveAll(m => m.Esn == esn) == 0) return false;
+                var existing = list.FirstOrDefault(m => m.Esn == esn);
+                if (existing == null) return false;
+                list.Remove(existing);
                 StoreJson.WriteFile(RegistryPath, list, FileAccessScope.Public);
-                AppendAudit(new AuditEntry { Operation = "registry.remove", Esn = esn, Result = "Success" });
+                AppendAudit(new AuditEntry { Operation = "registry.remove", Esn = esn, Result = "Success", Detail = "was " + Describe(existing) });
                 return true;
             });
         }

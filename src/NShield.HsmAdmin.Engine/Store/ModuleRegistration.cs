@@ -30,14 +30,22 @@ namespace NShield.HsmAdmin.Store
         /// Checks and canonicalises every field (ESN upper case, service names, default ports filled in).
         /// Throws a typed error (InvalidEsn, InvalidAddress, InvalidPort, UnknownService, InvalidUserName, UnknownTransport).
         /// </summary>
-        public ModuleRegistration Validated()
+        public ModuleRegistration Validated() => Validated(requireTransport: true);
+
+        /// <summary>
+        /// As <see cref="Validated()"/>; with requireTransport false (reading the store) a transport no loaded module provides
+        /// is kept as written (using such a module then fails with UnknownTransport, as it should).
+        /// </summary>
+        public ModuleRegistration Validated(bool requireTransport)
         {
             var esn = Store.Esn.Parse(Esn);
-            var transport = ModuleTransports.Canonical(Transport);
+            var known = ModuleTransports.Names.Any(n => string.Equals(n, Transport ?? ModuleTransports.Ssh, StringComparison.OrdinalIgnoreCase));
+            var transport = requireTransport || known ? ModuleTransports.Canonical(Transport) : Transport!;
             var address = (Address ?? "").Trim();
             var problem = transport == ModuleTransports.Ssh
                 ? ModuleEndpointDefaults.CheckHostAddress(address)
-                : ModuleTransports.Find(transport)!.CheckAddress(address);
+                : known && requireTransport ? ModuleTransports.Find(transport)!.CheckAddress(address) : null;
+            if (problem == null && transport == ModuleTransports.Ssh) address = ModuleEndpointDefaults.Canonical(address);
             if (problem != null)
                 throw new HsmException(HsmErrorIds.InvalidAddress, HsmErrorKind.InvalidArgument,
                     $"'{Address}' is not an address module {esn} can be reached at: {problem}.", Address);
@@ -93,19 +101,38 @@ namespace NShield.HsmAdmin.Store
             [ModuleServices.Launcher] = 2206,
         };
 
-        internal static readonly Regex UserPattern = new Regex("^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$", RegexOptions.CultureInvariant);
+        // Letters, digits, '.', '_', '-' (not first), '@' for directory accounts (user@domain); at most 64.
+        internal static readonly Regex UserPattern = new Regex("^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$", RegexOptions.CultureInvariant);
 
-        /// <summary>Null for an IPv4/IPv6 address or a DNS host name; otherwise why not.</summary>
+        /// <summary>Null for a unicast IPv4/IPv6 address (dotted quad or standard IPv6 form, optionally [bracketed]) or a DNS host name; otherwise why not.</summary>
         public static string? CheckHostAddress(string address)
         {
             if (address.Length == 0) return "it is empty";
-            if (IPAddress.TryParse(address, out var ip))
+            var bare = Unbracket(address);
+            if (LooksNumeric(bare) || bare.Contains(":"))
             {
-                if (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) || ip.Equals(IPAddress.Broadcast)) return "it is not a unicast address";
+                // Only the forms people write: no "127.1", "0x7f000001" or "1" that IPAddress would also accept.
+                if (!IPAddress.TryParse(bare, out var ip) || (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && bare.Split('.').Length != 4))
+                    return "it is not an IP address in dotted-quad or IPv6 form";
+                if (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) || ip.Equals(IPAddress.Broadcast) || ip.Equals(IPAddress.IPv6None))
+                    return "it is not a unicast address";
+                if (ip.IsIPv6Multicast || (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (ip.GetAddressBytes()[0] & 0xF0) == 0xE0))
+                    return "it is a multicast address";
                 return null;
             }
-            if (address.Length > 253 || Uri.CheckHostName(address) != UriHostNameType.Dns) return "it is neither an IP address nor a DNS host name";
+            if (bare.Length > 253 || Uri.CheckHostName(bare) != UriHostNameType.Dns) return "it is neither an IP address nor a DNS host name";
             return null;
         }
+
+        /// <summary>The stored form: IP addresses as IPAddress writes them (no brackets), host names lower case.</summary>
+        public static string Canonical(string address)
+        {
+            var bare = Unbracket(address);
+            return IPAddress.TryParse(bare, out var ip) && (LooksNumeric(bare) || bare.Contains(":")) ? ip.ToString() : bare.ToLowerInvariant();
+        }
+
+        static string Unbracket(string a) => a.Length > 2 && a[0] == '[' && a[a.Length - 1] == ']' ? a.Substring(1, a.Length - 2) : a;
+
+        static bool LooksNumeric(string a) => a.Length > 0 && a.All(c => char.IsDigit(c) || c == '.') || a.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
     }
 }

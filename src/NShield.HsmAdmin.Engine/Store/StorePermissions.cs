@@ -103,6 +103,39 @@ namespace NShield.HsmAdmin.Store
             Check(keyPath, ItemKind.PrivateKey);
         }
 
+        const int Sticky = 0x200; // 01000
+
+        /// <summary>
+        /// A file the host configuration names outside the store (the hardserver restart program, its pid file, the factory
+        /// credential): it and every folder above it must be owned by this account or root, and neither the file nor a folder
+        /// may be writable by group or others, unless the folder has the sticky bit (as /tmp does: nobody can replace what
+        /// another account owns there). Otherwise whoever can change the file runs code as the administrator, or decides
+        /// what the host believes. No-op off Linux.
+        /// </summary>
+        internal static void CheckConfiguredFile(string path, string what)
+        {
+            if (!IsLinux || !_statAvailable) return;
+            var full = Path.GetFullPath(path);
+            var me = UnixNative.EffectiveUserId();
+            for (var item = full; !string.IsNullOrEmpty(item); item = Path.GetDirectoryName(item))
+            {
+                UnixNative.FileStatus? status;
+                try { status = UnixNative.Stat(item); }
+                catch (PlatformNotSupportedException) { _statAvailable = false; return; }
+                if (status is not { } st) continue;
+                string? problem = null;
+                if (st.Owner != me && st.Owner != 0) problem = $"owned by another account (uid {st.Owner})";
+                else if ((st.Permissions & GroupOrOtherWrite) != 0 && !(item != full && (st.Permissions & Sticky) != 0))
+                    problem = $"writable by {Who(st.Permissions, 0x10, 0x02)} (mode {Octal(st.Permissions)})";
+                if (problem == null) continue;
+                var which = item == full ? "" : $" (its folder {item})";
+                throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
+                    $"The configured {what} {full}{which} is {problem}, so another account could change it and run code as this " +
+                    $"administrator or change what the host believes. Nothing was run or changed. Fix the permissions, or configure " +
+                    "a file only root or this account can change (Set-HsmHostConfiguration).", full);
+            }
+        }
+
         static IEnumerable<string> FilesIn(string folder)
         {
             try { return Directory.GetFiles(folder); }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
@@ -27,12 +28,17 @@ namespace NShield.HsmAdmin.Simulation
         public static string RootName(string simRoot) => "simulated-vendor-root-" + ShortHash(simRoot);
 
         /// <summary>
-        /// Refuses (SimulatorStoreRefused) a store that holds registrations not made by a simulator, or client keys,
-        /// pins or enrolled modules while it was never set up by a simulator; marks the store as simulated otherwise.
+        /// Refuses (SimulatorStoreRefused) the system's default store, a store that registers modules a simulator did not,
+        /// and — unless a simulator set it up before — one holding client keys, pins, enrolled modules, trusted roots or
+        /// host settings. Otherwise creates the store folder as the product does and marks it as simulated.
         /// </summary>
         public static HostStore Claim(string hostPath)
         {
-            var store = HostStore.Open(hostPath);
+            var full = Path.GetFullPath(hostPath);
+            if (string.Equals(full.TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(HostStoreLocation.SystemDefault).TrimEnd(Path.DirectorySeparatorChar),
+                    StringComparison.OrdinalIgnoreCase))
+                throw Refused(full, "it is this machine's system host store");
+            var store = HostStore.Open(full);
             var marker = Path.Combine(store.Root, MarkerFileName);
             var foreign = store.GetRegisteredModules().Where(r => r.RegisteredBy == null || !r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)).ToList();
             string? why = null;
@@ -41,18 +47,23 @@ namespace NShield.HsmAdmin.Simulation
             {
                 if (store.GetClientKeys().Count > 0) why = "it holds client keys the simulator did not make";
                 else if (store.GetModules().Count > 0) why = "it lists enrolled modules the simulator did not make";
+                else if (File.Exists(store.KnownHostsPath) && new FileInfo(store.KnownHostsPath).Length > 0) why = "it holds pinned server keys";
+                else if (store.GetTrustedRoots().Count > 0) why = "it trusts vendor roots the simulator did not add";
+                else if (File.Exists(store.ConfigurationPath)) why = "it has host settings the simulator did not make";
             }
-            if (why != null)
-                throw new HsmException(HsmErrorIds.SimulatorStoreRefused, HsmErrorKind.InvalidOperation,
-                    $"The simulator will not use the host store '{store.Root}': {why}. Give the simulator a host folder of its own " +
-                    "(-HostPath), or leave it out to get a temporary one.", store.Root);
+            if (why != null) throw Refused(store.Root, why);
             if (!File.Exists(marker))
             {
-                Directory.CreateDirectory(store.Root);
+                SecureFiles.EnsureStoreRoot(store.Root);
                 AtomicFile.WriteAllText(marker, "This host store was set up by the NShield.HsmAdmin simulator.\n");
             }
             return store;
         }
+
+        private static HsmException Refused(string root, string why) =>
+            new HsmException(HsmErrorIds.SimulatorStoreRefused, HsmErrorKind.InvalidOperation,
+                $"The simulator will not use the host store '{root}': {why}. Give the simulator a host folder of its own " +
+                "(-HostPath), or leave it out to get a temporary one.", root);
 
         /// <summary>Vendor root, factory credential and stand-in hardserver of this simulator in the host store.</summary>
         public static void Prepare(HostStore store, string simRoot, SshPublicKey vendorRoot)
@@ -65,62 +76,80 @@ namespace NShield.HsmAdmin.Simulation
             var pidFile = Path.Combine(hardserverDir, "hardserver.pid");
             if (!File.Exists(script))
             {
-                Directory.CreateDirectory(hardserverDir);
+                SecureFiles.EnsureDirectory(Path.GetDirectoryName(hardserverDir)!, FileAccessScope.Public);
+                SecureFiles.EnsureDirectory(hardserverDir, FileAccessScope.Public);
                 AtomicFile.WriteAllText(script, StandInScript);
                 Native.MakeExecutable(script);
             }
-            var config = store.GetConfiguration();
-            var changed = false;
-            // Only settings still at their default, or set by a simulator, are changed: an admin's own settings stay.
-            if (config.FactoryCredentialPath == null || IsSimulatorPath(config.FactoryCredentialPath))
+            string? active = null;
+            // Only settings still at their default, or made by a simulator, are changed: an administrator's own stay.
+            store.UpdateConfiguration(config =>
             {
-                changed |= config.FactoryCredentialPath != credential;
-                config.FactoryCredentialPath = credential;
-            }
-            if (config.Hardserver.RestartCommand == null || IsSimulatorPath(config.Hardserver.RestartCommand))
-            {
-                if (config.Hardserver.RestartCommand == null || !IsRunning(config.Hardserver.PidFile))
+                var changes = new List<string>();
+                if (config.FactoryCredentialPath == null || OwnedBySimulator(config.FactoryCredentialPath))
                 {
-                    changed |= config.Hardserver.RestartCommand != script;
-                    config.Hardserver.RestartCommand = script;
-                    config.Hardserver.RestartArguments = "restart";
-                    config.Hardserver.PidFile = pidFile;
+                    if (config.FactoryCredentialPath != credential) changes.Add("factory credential");
+                    config.FactoryCredentialPath = credential;
                 }
-            }
-            if (changed) store.SetConfiguration(config, "simulator " + simRoot + ": factory credential and stand-in hardserver");
+                var current = config.Hardserver.RestartCommand;
+                // A running stand-in of another simulator stays; a default, a stopped or a missing one is replaced.
+                if (current == null || (OwnedBySimulator(current) && (!File.Exists(current) || !IsRunning(config.Hardserver.PidFile))))
+                {
+                    if (current != script) changes.Add("stand-in hardserver");
+                    config.Hardserver = new HardserverSettings { RestartCommand = script, RestartArguments = "restart", PidFile = pidFile, ProcessName = "sleep" };
+                }
+                active = config.Hardserver.PidFile;
+                return changes.Count == 0 ? null : $"simulator {simRoot}: {string.Join(" and ", changes)}";
+            });
             // A host's hardserver runs before any module is enrolled, as on a real host.
-            if (config.Hardserver.PidFile == pidFile && !IsRunning(pidFile)) RunScript(script, "start");
+            if (active == pidFile && !IsRunning(pidFile)) RunScript(script, "start");
         }
 
-        /// <summary>Takes out what <see cref="Prepare"/> put in (its vendor root, its settings) and stops the stand-in hardserver.</summary>
+        /// <summary>
+        /// Takes out what <see cref="Prepare"/> put in: its vendor root, and its settings unless another simulator still has
+        /// modules on the host (then they stay: never back to the real init script while simulated modules remain).
+        /// Stops its stand-in hardserver.
+        /// </summary>
         public static void Release(string hostPath, string simRoot)
         {
+            var script = Path.Combine(HardserverDir(simRoot, Path.GetFullPath(hostPath)), "hardserver");
+            RunScript(script, "stop");
             if (!Directory.Exists(hostPath)) return;
             var store = HostStore.Open(hostPath);
             store.RemoveTrustedRoot(RootName(simRoot));
-            var config = store.GetConfiguration();
+            var others = store.GetRegisteredModules().Any(r => r.RegisteredBy != null && r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)
+                                                              && r.RegisteredBy != RegisteredBy(simRoot));
+            if (others) return;
             var mine = simRoot.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-            var changed = false;
-            if (config.FactoryCredentialPath != null && config.FactoryCredentialPath.StartsWith(mine, StringComparison.Ordinal))
+            store.UpdateConfiguration(config =>
             {
-                config.FactoryCredentialPath = null;
-                changed = true;
-            }
-            if (config.Hardserver.RestartCommand != null && config.Hardserver.RestartCommand.StartsWith(mine, StringComparison.Ordinal))
-            {
-                RunScript(config.Hardserver.RestartCommand, "stop");
-                config.Hardserver = new HardserverSettings();
-                changed = true;
-            }
-            if (changed) store.SetConfiguration(config, "simulator " + simRoot + " removed");
+                var changes = new List<string>();
+                if (config.FactoryCredentialPath != null && config.FactoryCredentialPath.StartsWith(mine, StringComparison.Ordinal))
+                {
+                    config.FactoryCredentialPath = null;
+                    changes.Add("factory credential");
+                }
+                if (config.Hardserver.RestartCommand != null && config.Hardserver.RestartCommand.StartsWith(mine, StringComparison.Ordinal))
+                {
+                    config.Hardserver = new HardserverSettings();
+                    changes.Add("stand-in hardserver");
+                }
+                return changes.Count == 0 ? null : $"simulator {simRoot} removed: {string.Join(" and ", changes)} back to the defaults";
+            });
         }
 
         public static string FactoryCredentialPath(string simRoot) => Path.Combine(simRoot, "factory-credential");
 
         private static string HardserverDir(string simRoot, string hostRoot) => Path.Combine(simRoot, "hardservers", ShortHash(hostRoot));
 
-        private static bool IsSimulatorPath(string path) =>
-            path.Contains(Path.DirectorySeparatorChar + "hardservers" + Path.DirectorySeparatorChar) || Path.GetFileName(path) == "factory-credential";
+        // A path inside a simulator's folder (one holding simulator.json within three levels up): a setting a simulator made.
+        private static bool OwnedBySimulator(string path)
+        {
+            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+            for (int i = 0; i < 3 && !string.IsNullOrEmpty(dir); i++, dir = Path.GetDirectoryName(dir))
+                if (File.Exists(Path.Combine(dir, Simulator.StateFileName))) return true;
+            return false;
+        }
 
         private static bool IsRunning(string? pidFile) =>
             pidFile != null && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Native.IsAlive(pid);

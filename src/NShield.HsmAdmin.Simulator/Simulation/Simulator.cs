@@ -119,6 +119,8 @@ namespace NShield.HsmAdmin.Simulation
                         $"A simulator is already running in '{root}'. Stop it first (Stop-HsmSimulator) or use another root.", root);
             }
             var sim = new Simulator(root, transport);
+            // Owner-only: it holds the simulated vendor's root key and the modules' keys.
+            SecureFiles.EnsureDirectory(root, FileAccessScope.OwnerOnly);
             Directory.CreateDirectory(Path.Combine(root, "modules"));
             if (transport == SimulatorTransport.Ssh)
             {
@@ -484,14 +486,22 @@ namespace NShield.HsmAdmin.Simulation
                     if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) ports.Add(p);
             }
             Parallel.ForEach(all, new ParallelOptions { MaxDegreeOfParallelism = 8 }, StopEndpoints);
-            foreach (var e in all) { try { Detach(e); } catch (HsmException) { } }
+            // Every host is cleaned up even if one fails; the failures are reported together at the end.
+            var failures = new List<string>();
+            foreach (var e in all)
+            {
+                try { Detach(e); } catch (HsmException ex) { failures.Add($"unregister {e.Esn} from {e.HostPath}: {ex.Message}"); }
+            }
             List<string> hosts;
             lock (_gate) hosts = _hosts.ToList();
             foreach (var host in hosts)
             {
-                try { SimulatedHost.Release(host, Root); } catch (HsmException) { }
+                try { SimulatedHost.Release(host, Root); } catch (HsmException ex) { failures.Add($"clean up {host}: {ex.Message}"); }
             }
             lock (_gate) { Stopped = true; Save(); }
+            if (failures.Count > 0)
+                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
+                    $"The simulator stopped, but not everything it put into host stores could be taken out: {string.Join("; ", failures)}.", Root);
             var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => Native.IsPortOpen(p, 200)).ToList() : new List<int>();
             if (open.Count > 0)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.DeviceError,

@@ -41,30 +41,46 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            var config = Engine(() => store.GetConfiguration());
-            var changes = new System.Collections.Generic.List<string>();
+            // Everything is checked before anything is written.
+            string? credential = null, command = null, pidFile = null;
             if (Bound(nameof(FactoryCredentialPath)))
             {
-                config.FactoryCredentialPath = ExistingFile(FactoryCredentialPath, "factory credential");
-                if (config.FactoryCredentialPath != null)
-                    using (Engine(() => OpenSshPrivateKey.Decode(File.ReadAllText(config.FactoryCredentialPath), null))) { }
-                changes.Add("FactoryCredentialPath=" + (config.FactoryCredentialPath ?? "(default)"));
+                credential = ExistingFile(FactoryCredentialPath, "factory credential");
+                if (credential != null)
+                    using (Engine(() => OpenSshPrivateKey.Decode(HostStore.ReadFactoryCredentialFile(credential), null))) { }
             }
             if (Bound(nameof(HardserverRestartCommand)))
             {
-                config.Hardserver.RestartCommand = ExistingFile(HardserverRestartCommand, "hardserver restart command");
-                changes.Add("HardserverRestartCommand=" + (config.Hardserver.RestartCommand ?? "(default)"));
+                command = ExistingFile(HardserverRestartCommand, "hardserver restart command");
+                if (command != null) Engine(() => StorePermissions.CheckConfiguredFile(command, "hardserver restart command"));
             }
-            if (Bound(nameof(HardserverRestartArguments))) { config.Hardserver.RestartArguments = Empty(HardserverRestartArguments); changes.Add("HardserverRestartArguments"); }
-            if (Bound(nameof(HardserverServiceName))) { config.Hardserver.ServiceName = Empty(HardserverServiceName); changes.Add("HardserverServiceName=" + (config.Hardserver.ServiceName ?? "(default)")); }
-            if (Bound(nameof(HardserverPidFile)))
+            if (Bound(nameof(HardserverPidFile)) && Empty(HardserverPidFile) != null)
             {
-                config.Hardserver.PidFile = Empty(HardserverPidFile) == null ? null : ResolvePath(HardserverPidFile!);
-                changes.Add("HardserverPidFile=" + (config.Hardserver.PidFile ?? "(default)"));
+                pidFile = ResolvePath(HardserverPidFile!);
+                var folder = System.IO.Path.GetDirectoryName(pidFile)!;
+                Engine(() => StorePermissions.CheckConfiguredFile(File.Exists(pidFile) ? pidFile : folder, "hardserver pid file"));
             }
-            if (Bound(nameof(HardserverProcessName))) { config.Hardserver.ProcessName = Empty(HardserverProcessName); changes.Add("HardserverProcessName=" + (config.Hardserver.ProcessName ?? "(default)")); }
+            if (Bound(nameof(HardserverServiceName)) && Empty(HardserverServiceName) is string service && PlatformHardserver.CheckServiceName(service) is string bad)
+                Fail(new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument, $"'{service}' is refused as a service name: {bad}. Nothing was changed.", service));
+
+            var changes = new System.Collections.Generic.List<string>();
+            if (Bound(nameof(FactoryCredentialPath))) changes.Add("FactoryCredentialPath=" + (credential ?? "(default)"));
+            if (Bound(nameof(HardserverRestartCommand))) changes.Add("HardserverRestartCommand=" + (command ?? "(default)"));
+            if (Bound(nameof(HardserverRestartArguments))) changes.Add("HardserverRestartArguments=" + (Empty(HardserverRestartArguments) ?? "(default)"));
+            if (Bound(nameof(HardserverServiceName))) changes.Add("HardserverServiceName=" + (Empty(HardserverServiceName) ?? "(default)"));
+            if (Bound(nameof(HardserverPidFile))) changes.Add("HardserverPidFile=" + (pidFile ?? "(default)"));
+            if (Bound(nameof(HardserverProcessName))) changes.Add("HardserverProcessName=" + (Empty(HardserverProcessName) ?? "(default)"));
             if (changes.Count > 0 && ShouldProcess(store.Root, "Set " + string.Join(", ", changes)))
-                Engine(() => store.SetConfiguration(config, string.Join("; ", changes)));
+                Engine(() => store.UpdateConfiguration(config =>
+                {
+                    if (Bound(nameof(FactoryCredentialPath))) config.FactoryCredentialPath = credential;
+                    if (Bound(nameof(HardserverRestartCommand))) config.Hardserver.RestartCommand = command;
+                    if (Bound(nameof(HardserverRestartArguments))) config.Hardserver.RestartArguments = Empty(HardserverRestartArguments);
+                    if (Bound(nameof(HardserverServiceName))) config.Hardserver.ServiceName = Empty(HardserverServiceName);
+                    if (Bound(nameof(HardserverPidFile))) config.Hardserver.PidFile = pidFile;
+                    if (Bound(nameof(HardserverProcessName))) config.Hardserver.ProcessName = Empty(HardserverProcessName);
+                    return string.Join("; ", changes);
+                }));
             if (PassThru) WriteObject(Engine(() => HsmHostConfigurationInfo.From(store)));
         }
 

@@ -50,6 +50,7 @@ namespace NShield.HsmAdmin.Commands
                     Algorithm = Engine(() => Keys.SshAlgorithmNames.Parse(Algorithm)),
                     Protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection)),
                     AcceptedFingerprints = AcceptFingerprint?.ToList() ?? new List<string>(),
+                    Warn = WriteWarning,   // on this thread until the fleet runs (then through the fleet, below)
                 };
                 var attached = Engine(() => host.Attached());
                 var selected = ModuleSelection.Select(this, attached, _esns);

@@ -21,14 +21,29 @@ namespace NShield.HsmAdmin.Tests.Architecture
             return dir?.FullName ?? throw new InvalidOperationException("Repository root not found above " + AppContext.BaseDirectory);
         }
 
+        // Read fresh from this build (not from bin/, which may be stale): the engine beside the tests, the cmdlets from
+        // their project's output (built with the tests, see the project file), in the same configuration.
         private static string[] ProductAssemblies()
         {
-            var bin = Path.Combine(RepoRoot(), "bin");
-            var files = new[] { "deps/NShield.HsmAdmin.dll", "deps/NShield.HsmAdmin.Engine.dll", "loader/Core/NShield.HsmAdmin.Loader.dll" }
-                .Select(f => Path.Combine(bin, f)).ToArray();
-            foreach (var f in files)
-                Assert.True(File.Exists(f), $"{f} is missing: build the module first (dotnet pwsh ./build.ps1 build).");
+            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
+            var files = new[]
+            {
+                Path.Combine(AppContext.BaseDirectory, "NShield.HsmAdmin.Engine.dll"),
+                Path.Combine(RepoRoot(), "src", "NShield.HsmAdmin", "bin", configuration, "netstandard2.0", "NShield.HsmAdmin.dll"),
+            };
+            foreach (var f in files) Assert.True(File.Exists(f), $"{f} is missing: the test project builds it.");
             return files;
+        }
+
+        [Fact]
+        public void The_built_module_folder_holds_no_simulator_file()
+        {
+            var deps = Path.Combine(RepoRoot(), "bin", "deps");
+            Assert.True(Directory.Exists(deps), $"{deps} is missing: build the module first (dotnet pwsh ./build.ps1 build).");
+            var names = Directory.GetFiles(deps, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
+            Assert.Contains("NShield.HsmAdmin.Engine.dll", names);
+            Assert.DoesNotContain(names, n => n!.StartsWith("NShield.HsmAdmin.Simulator", StringComparison.Ordinal) || n!.StartsWith("nshield-sim-firmware", StringComparison.Ordinal)
+                                              || n!.StartsWith("NShield.HsmAdmin.TestHooks", StringComparison.Ordinal));
         }
 
         [Fact]

@@ -84,10 +84,13 @@ namespace NShield.HsmAdmin.Tests.Hardserver
             var hardserver = Configured();
             Assert.Null(HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));   // no ncoreapi key: nothing to compare
             hardserver.Restart();
-            Thread.Sleep(50);   // the process start time has 10 ms resolution
+            // Process start times have clock-tick resolution: keep the key switch clearly after the start...
+            Thread.Sleep(2 * (int)HardserverKeyState.Resolution.TotalMilliseconds);
             using (var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519))
                 store.SaveClientKey(ModuleServices.NCoreApi, key, ProtectionSpec.None, null);
             Assert.False(HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));
+            // ...and the restart clearly after the switch, as Restart-HsmHardserver does.
+            HardserverKeyState.WaitPastActivation(store);
             hardserver.Restart();
             Assert.True(HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));
             Run("stop");
@@ -119,8 +122,51 @@ namespace NShield.HsmAdmin.Tests.Hardserver
         {
             var defaults = new PlatformHardserver(null);
             Assert.Equal(PlatformHardserver.LinuxInitScript + " restart", defaults.Description);
-            // No process named "hardserver" runs here: the honest answer is "not running", not "unknown".
-            Assert.False(defaults.GetState().Running);
+            // The machine decides: with no process named "hardserver" the honest answer is "not running" (not "unknown");
+            // with exactly one, that one.
+            var running = System.Diagnostics.Process.GetProcessesByName(PlatformHardserver.DefaultProcessName);
+            var state = defaults.GetState();
+            if (running.Length == 0) Assert.False(state.Running);
+            else if (running.Length == 1) Assert.Equal(running[0].Id, state.ProcessId);
+            else Assert.Null(state.Running);
+        }
+
+        [Fact]
+        public void A_pid_file_others_can_write_or_naming_another_process_is_not_believed()
+        {
+            var hardserver = new PlatformHardserver(new HardserverSettings { RestartCommand = _script, PidFile = _pidFile, ProcessName = "sleep" });
+            hardserver.Restart();
+            Assert.True(hardserver.GetState().Running);
+            // A stale pid file naming a process of another name (this test's own process): not the hardserver.
+            File.WriteAllText(_pidFile, Environment.ProcessId.ToString());
+            var stale = hardserver.GetState();
+            Assert.Null(stale.Running);
+            Assert.Contains("not named 'sleep'", stale.UnknownReason);
+            // A pid file anyone can write decides nothing.
+            File.SetUnixFileMode(_pidFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead);
+            var open = hardserver.GetState();
+            Assert.Null(open.Running);
+            Assert.Contains("writable by other accounts", open.UnknownReason);
+        }
+
+        [Fact]
+        public void A_restart_command_others_can_write_is_refused_before_it_runs()
+        {
+            var marker = _dir.File("ran");
+            var script = _dir.File("open-init");
+            File.WriteAllText(script, $"#!/bin/sh\ntouch '{marker}'\n");
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupWrite | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+            var e = Assert.Throws<HsmException>(() => new PlatformHardserver(new HardserverSettings { RestartCommand = script }).Restart());
+            Assert.Equal(HsmErrorIds.StoreInsecurePermissions, e.ErrorId);
+            Assert.False(File.Exists(marker), "the command must not have run");
+        }
+
+        [Fact]
+        public void Windows_service_names_with_quotes_or_wildcards_are_refused()
+        {
+            Assert.Null(PlatformHardserver.CheckServiceName("nFast Server"));
+            foreach (var bad in new[] { "x’; Stop-Computer; ’", "x'; calc; '", "*", "nFast\"Server", "" })
+                Assert.NotNull(PlatformHardserver.CheckServiceName(bad));
         }
     }
 }

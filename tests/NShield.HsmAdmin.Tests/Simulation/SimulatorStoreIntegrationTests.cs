@@ -36,6 +36,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             store.SaveClientKey("ncoreapi", key, ProtectionSpec.None, null);
             // Started before the key was switched in: it holds an older key.
             Assert.False(NShield.HsmAdmin.Hardserver.HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));
+            NShield.HsmAdmin.Hardserver.HardserverKeyState.WaitPastActivation(store);
             hardserver.Restart();
             var after = hardserver.GetState();
             Assert.NotEqual(before.ProcessId, after.ProcessId);
