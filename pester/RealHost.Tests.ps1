@@ -101,6 +101,9 @@ Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase $pass | Out-Null
 Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
 $restore = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase $pass -Confirm:$false -WarningAction SilentlyContinue
 $r.RestoreStatus = "$($restore.Status)"
+$r.HardserverAfterRestore = (Get-HsmHardserver -HostPath $h).KeyCurrent
+$r.HardserverRestarted = (Restart-HsmHardserver -HostPath $h -Confirm:$false).KeyCurrent
+$r.Online = @(Get-HsmModule -HostPath $h | ForEach-Object { [pscustomobject]@{ Esn = $_.Esn; Mode = $_.Mode; Status = $_.Status; KeyCurrent = $_.HardserverKeyCurrent } })
 $r.RestoredClient = Client-Keys
 $r.RestoredModule = @($sim.Modules | ForEach-Object { Module-Keys $_ })
 $r.ConnectedAfterRestore = Test-HsmConnection -HostPath $h
@@ -168,6 +171,10 @@ Describe 'A real host with registered modules (no simulator in the process under
     }
     It 'restores from a passphrase backup: sshadmin kept, the five others new on every module, nothing old left' {
         $run.RestoreStatus | Should -Be 'Completed'
+        $run.HardserverAfterRestore | Should -BeExactly $false -Because 'the restore made a new ncoreapi key after the hardserver started'
+        $run.HardserverRestarted | Should -BeExactly $true
+        @($run.Online).Count | Should -Be 2
+        foreach ($m in $run.Online) { $m.Mode | Should -Be 'Operational'; $m.Status | Should -Be 'Enrolled'; $m.KeyCurrent | Should -BeExactly $true }
         $run.RestoredClient.sshadmin | Should -Be $run.RolledClient.sshadmin
         foreach ($svc in 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher') { $run.RestoredClient.$svc | Should -Not -Be $run.RolledClient.$svc }
         foreach ($m in $run.RestoredModule) { Same-Keys $run.RestoredClient $m }

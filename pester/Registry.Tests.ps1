@@ -76,6 +76,45 @@ Describe 'Register-HsmModule and Unregister-HsmModule' {
     }
 }
 
+Describe 'Register-HsmModule input forms' {
+    It 'keeps addresses in their standard form and refuses the odd ones (<Address>)' -ForEach @(
+        @{ Address = '[::1]'; Stored = '::1' }
+        @{ Address = 'HSM1.Example.NET'; Stored = 'hsm1.example.net' }
+        @{ Address = '127.1'; Id = 'InvalidAddress' }
+        @{ Address = '0x7f000001'; Id = 'InvalidAddress' }
+        @{ Address = '224.0.0.1'; Id = 'InvalidAddress' }
+        @{ Address = 'ff02::1'; Id = 'InvalidAddress' }
+        @{ Address = '-oProxyCommand=sh'; Id = 'InvalidAddress' }
+    ) {
+        $h = New-TestHostPath
+        Register-HsmModule -HostPath $h -Esn 8A2C-91F3-0D4E -Address $Address -ErrorVariable failed -ErrorAction SilentlyContinue
+        if ($Id) {
+            $failed[0].FullyQualifiedErrorId | Should -BeLike "$Id,*"
+            Registry $h | Should -BeNullOrEmpty
+        }
+        else {
+            @($failed).Count | Should -Be 0
+            (Get-HsmModule -HostPath $h -Offline).Address | Should -Be $Stored
+        }
+    }
+    It 'takes only whole-number ports (<Value>)' -ForEach @(@{ Value = 2201.6 }, @{ Value = $true }, @{ Value = '22a' }) {
+        $h = New-TestHostPath
+        Register-HsmModule -HostPath $h -Esn 8A2C-91F3-0D4E -Address 10.1.0.5 -Port @{ sshadmin = $Value } -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'InvalidPort,*'
+        Registry $h | Should -BeNullOrEmpty
+    }
+    It 'Get-HsmModule output registers the same modules, ports included, on another host' {
+        $a = New-TestHostPath; $b = New-TestHostPath
+        Register-HsmModule -HostPath $a -Esn 8A2C-91F3-0D4E -Address 10.1.0.5 -User ops -Port @{ ncoreapi = 9004; monitor = 9005 }
+        Get-HsmModule -HostPath $a -Offline | Register-HsmModule -HostPath $b
+        $m = Get-HsmModule -HostPath $b -Offline
+        $m.User | Should -Be 'ops'
+        $m.Ports['ncoreapi'] | Should -Be 9004
+        $m.Ports['monitor'] | Should -Be 9005
+        $m.Ports['sshadmin'] | Should -Be 2201
+    }
+}
+
 Describe 'Host configuration' {
     It 'Set-HsmHostConfiguration records the factory credential and the hardserver, Get shows them; a missing file is PathNotFound and changes nothing' {
         $h = New-TestHostPath
@@ -147,6 +186,47 @@ Describe 'The simulator and host stores' {
         (Get-HsmHostConfiguration -HostPath $h).Configured.FactoryCredentialPath | Should -BeNullOrEmpty
         (Get-HsmHostConfiguration -HostPath $h).Configured.Hardserver.RestartCommand | Should -BeNullOrEmpty
         @(Get-AuditLines $h | Where-Object { $_ -match '"registry.remove"' }).Count | Should -Be 1
+    }
+    It 'stops its stand-in hardserver, and starts again on the same host' {
+        $h = New-TestHostPath
+        $simPath = Join-Path (New-TestHostPath 'simroot') 'sim'
+        $sim = Start-HsmSimulator -ModuleCount 1 -HostPath $h -SimulatorPath $simPath -Transport InProcess
+        $hardserver = Get-HsmHardserver -HostPath $h
+        $hardserver.Running | Should -BeTrue
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        Stop-HsmSimulator -Path $sim.Path
+        $stat = "/proc/$($hardserver.ProcessId)/stat"
+        # Gone, or a zombie nobody reaped yet (state Z): either way no longer running.
+        $state = if (Test-Path $stat) { ((Get-Content $stat -Raw) -replace '^.*\) ', '').Substring(0, 1) } else { 'gone' }
+        $state | Should -BeIn 'gone', 'Z', 'X' -Because 'Stop-HsmSimulator stops the stand-in hardserver'
+        $again = Start-HsmSimulator -ModuleCount 1 -HostPath $h -SimulatorPath (Join-Path (New-TestHostPath 'simroot') 'sim') -Transport InProcess
+        try {
+            (Invoke-HsmEnroll -HostPath $h | Where-Object Esn -eq $again.Modules[0].Esn).Action | Should -Be 'Enrolled'
+            (Get-HsmHardserver -HostPath $h).Running | Should -BeTrue
+        }
+        finally { Stop-HsmSimulator -Path $again.Path }
+    }
+    It 'will not move a module into a store it did not make; the module stays where it was' {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $foreign = New-TestHostPath
+        Register-HsmModule -HostPath $foreign -Esn 8A2C-91F3-0D4E -Address 10.1.0.5
+        $before = Get-StoreSnapshot $foreign
+        { Move-HsmSimulatedModule -Esn $sim.Modules[0].Esn -DestinationHostPath $foreign -SimulatorPath $sim.Path -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Commands.MoveHsmSimulatedModuleCommand'
+        Get-StoreSnapshot $foreign | Should -Be $before
+        @(Get-HsmModule -HostPath $sim.HostPath -Offline).Esn | Should -Be $sim.Modules[0].Esn
+    }
+    It 'works under umask 002 (the stores it makes are not group-writable)' {
+        $work = New-TestHostPath 'umask'
+        $file = Join-Path $work 'run.ps1'
+        Set-Content $file @"
+Import-Module '$(Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1')'
+`$s = Start-HsmSimulator -ModuleCount 1 -Transport InProcess -HostPath '$work/host' -SimulatorPath '$work/sim'
+try { (Invoke-HsmEnroll -HostPath '$work/host').Action } finally { Stop-HsmSimulator -Path '$work/sim' }
+"@
+        $out = & bash -c "umask 002 && exec dotnet '$(Join-Path $PSHOME 'pwsh.dll')' -NoProfile -NonInteractive -File '$file'" 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        ($out | Select-Object -Last 1) | Should -Be 'Enrolled'
     }
     It 'creates its secret files owner-only' {
         $sim = Start-TestSimulator -ModuleCount 1

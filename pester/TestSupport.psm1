@@ -3,9 +3,16 @@
 $script:Root = Join-Path ([IO.Path]::GetTempPath()) ("nshield-pester-" + $PID)
 $script:Simulators = [Collections.Generic.List[string]]::new()
 
+# The root is owner-only whatever the umask: host stores refuse folders others can write (StrictModes).
+if (-not (Test-Path $script:Root)) {
+    New-Item -ItemType Directory -Force $script:Root | Out-Null
+    if (-not $IsWindows) { chmod 700 $script:Root }
+}
+
 function New-TestHostPath([string] $Name = 'host') {
     $path = Join-Path $script:Root ("$Name-" + [guid]::NewGuid().ToString('N').Substring(0, 6))
     New-Item -ItemType Directory -Force $path | Out-Null
+    if (-not $IsWindows) { chmod 755 $path }
     $path
 }
 

@@ -53,6 +53,7 @@ namespace NShield.HsmAdmin.Operations
                 info.Address = address.Host;
                 info.User = address.User;
                 info.Transport = address.Transport;
+                foreach (var port in address.Ports) info.Ports[port.Key] = port.Value;
             }
             if (address != null)
                 foreach (var service in ModuleServices.All)

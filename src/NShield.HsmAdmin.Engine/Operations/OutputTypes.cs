@@ -70,6 +70,8 @@ namespace NShield.HsmAdmin.Operations
         public string Transport { get; set; } = "";
         /// <summary>Service → "address:port".</summary>
         public Dictionary<string, string> Endpoints { get; set; } = new Dictionary<string, string>();
+        /// <summary>Service → TCP port, as registered (binds to Register-HsmModule -Port from the pipeline).</summary>
+        public Dictionary<string, int> Ports { get; set; } = new Dictionary<string, int>();
         /// <summary>Whether the hardserver runs with the host's current ncoreapi client key (null: unknown).</summary>
         public bool? HardserverKeyCurrent { get; set; }
         public string HostPath { get; set; } = "";

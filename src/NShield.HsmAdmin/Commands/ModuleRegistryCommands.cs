@@ -1,6 +1,7 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Store;
@@ -43,6 +44,29 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        // Whole numbers only: 2201.6 or $true are not ports, whatever PowerShell could convert them to.
+        private static int PortNumber(string service, object? value)
+        {
+            var raw = value is PSObject pso ? pso.BaseObject : value;
+            long number;
+            switch (raw)
+            {
+                case int i: number = i; break;
+                case long l: number = l; break;
+                case short sh: number = sh; break;
+                case ushort us: number = us; break;
+                case uint ui: number = ui; break;
+                case string text when text.Trim().Length > 0 && text.Trim().All(char.IsDigit) && text.Trim().Length <= 6: number = long.Parse(text.Trim()); break;
+                default:
+                    throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
+                        $"'{raw}' is not a TCP port (a whole number from 1 to 65535) for the {service} service.", raw);
+            }
+            if (number < 1 || number > 65535)
+                throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
+                    $"{number} is not a TCP port (1-65535) for the {service} service.", number);
+            return (int)number;
+        }
+
         protected override void ProcessRecord()
         {
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
@@ -54,10 +78,7 @@ namespace NShield.HsmAdmin.Commands
                     foreach (DictionaryEntry entry in Port)
                     {
                         var service = ModuleServices.Canonical(entry.Key?.ToString() ?? "");
-                        if (!LanguagePrimitives.TryConvertTo(entry.Value, out int port))
-                            throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
-                                $"'{entry.Value}' is not a TCP port (1-65535) for the {service} service.", entry.Value);
-                        ports[service] = port;
+                        ports[service] = PortNumber(service, entry.Value);
                     }
                 valid = new ModuleRegistration { Esn = Esn, Address = Address, User = User, Ports = ports, Transport = Transport }.Validated();
             }
