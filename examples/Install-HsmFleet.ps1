@@ -1,10 +1,10 @@
 <#
 .SYNOPSIS
-    First install of a host's nShield 5s modules: enroll every attached module, verify every channel,
+    First install of a host's nShield 5s modules: enroll every registered module, verify every channel,
     restart the hardserver on the new ncoreapi key, and back up the sshadmin key with a passphrase.
 .DESCRIPTION
     The runbook an admin keeps for a new host (or new modules in factory state):
-      1. lists the attached modules (Get-HsmModule);
+      1. lists the registered modules (Get-HsmModule; register them first with Register-HsmModule);
       2. enrolls them (Invoke-HsmEnroll): server keys verified against the trusted vendor root, or against
          the fingerprints given with -AcceptFingerprint; the same client keys on every module;
       3. verifies every service channel of every module (Test-HsmConnection);
@@ -55,9 +55,9 @@ $at = @{}
 if ($HostPath) { $at.HostPath = $HostPath }
 $BackupPath = [IO.Path]::GetFullPath($BackupPath)
 
-Write-Host "1/5 Modules attached to the host"
+Write-Host "1/5 Modules registered with the host"
 $modules = @(Get-HsmModule @at -Offline | Where-Object Attached)
-if (-not $modules) { throw 'No module is attached to this host: nothing to install.' }
+if (-not $modules) { throw 'No module is registered with this host: register each one first (Register-HsmModule -Esn <ESN> -Address <address>).' }
 $modules | Format-Table Esn, Status, Enrolled | Out-Host
 
 Write-Host "2/5 Enroll"

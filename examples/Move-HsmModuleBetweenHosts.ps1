@@ -7,7 +7,10 @@
       2. Source: hand the module(s) over to the destination's sshadmin key (Move-HsmModule). The
          destination's private key is never stored on the source.
       3. Physical move: -PhysicalMove is called once per module with (Esn, SourceHostPath,
-         DestinationHostPath). Without it, the runbook asks the operator to move the module now and waits.
+         DestinationHostPath). Without it, the runbook asks the operator to move the module now and waits,
+         then moves its registration: Unregister-HsmModule on the source, Register-HsmModule on the
+         destination with the address, user and ports it had (or -DestinationAddress/-DestinationUser/
+         -DestinationPort when the module is reached differently there).
       4. Source: Invoke-HsmEnroll refreshes the module list; the module must be reported Dropped and the
          source's remaining modules must still work.
       5. Destination: Invoke-HsmEnroll completes the move; every channel of the moved module must work.
@@ -26,8 +29,16 @@
 .PARAMETER Passphrase
     Protects the transfer file (SecureString). Prompted for when omitted in an interactive session.
 .PARAMETER PhysicalMove
-    Scriptblock that moves the module, param($Esn, $SourceHostPath, $DestinationHostPath). Tests pass
-    Move-HsmSimulatedModule; on real hardware leave it out and move the module when asked.
+    Scriptblock that moves the module, param($Esn, $SourceHostPath, $DestinationHostPath), registrations
+    included. Tests pass Move-HsmSimulatedModule; on real hardware leave it out and move the module when asked.
+.PARAMETER DestinationAddress
+    Without -PhysicalMove: the address the moved module is reached at on the destination. Default: the
+    address it was registered at on the source.
+.PARAMETER DestinationUser
+    Without -PhysicalMove: the SSH user on the destination. Default: the source registration's.
+.PARAMETER DestinationPort
+    Without -PhysicalMove: ports that differ on the destination, by service (@{ ncoreapi = 9004 }). Default:
+    the source registration's ports.
 .EXAMPLE
     ./Move-HsmModuleBetweenHosts.ps1 -Esn 8A2C-91F3-0D4E -SourceHostPath /mnt/hostA/hsmadmin -DestinationHostPath /opt/nfast/hsmadmin -TransferPath /media/usb/b-sshadmin.key
     Prompts for the passphrase, hands the module over, asks you to move it, then completes the move.
@@ -52,7 +63,10 @@ param(
     [Parameter(Mandatory)]
     [ValidateNotNull()]
     [securestring] $Passphrase,
-    [scriptblock] $PhysicalMove
+    [scriptblock] $PhysicalMove,
+    [string] $DestinationAddress,
+    [string] $DestinationUser,
+    [hashtable] $DestinationPort
 )
 $ErrorActionPreference = 'Stop'
 if (-not (Get-Module NShield.HsmAdmin)) {
@@ -98,7 +112,15 @@ Write-Host '3/5 Physical move'
 foreach ($e in $Esn) {
     if ($PhysicalMove) { & $PhysicalMove $e $SourceHostPath $DestinationHostPath | Out-Null }
     else {
+        $was = $listed | Where-Object Esn -eq $e
         Read-Host "Move module $e from the source host to the destination host now, then press Enter" | Out-Null
+        # The registration follows the card: gone from the source, on the destination where it is reached now.
+        Unregister-HsmModule @src -Esn $e -Confirm:$false
+        $ports = @{}; foreach ($p in $was.Ports.GetEnumerator()) { $ports[$p.Key] = $p.Value }
+        if ($DestinationPort) { foreach ($k in $DestinationPort.Keys) { $ports[$k] = $DestinationPort[$k] } }
+        $address = if ($DestinationAddress) { $DestinationAddress } else { $was.Address }
+        $user = if ($DestinationUser) { $DestinationUser } else { $was.User }
+        Register-HsmModule @dst -Esn $e -Address $address -User $user -Port $ports -Force -Confirm:$false
     }
 }
 
@@ -107,7 +129,7 @@ $sourceErrors = $null
 $refresh = @(Invoke-HsmEnroll @src -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable sourceErrors)
 $refresh | Format-Table Esn, Action | Out-Host
 foreach ($e in $Esn) {
-    if (($refresh | Where-Object Esn -eq $e).Action -ne 'Dropped') { throw "Step 4: module $e was not dropped from the source (is it still attached there?). Move it, then run Invoke-HsmEnroll -HostPath $SourceHostPath." }
+    if (($refresh | Where-Object Esn -eq $e).Action -ne 'Dropped') { throw "Step 4: module $e was not dropped from the source (is it still registered there?). Unregister it (Unregister-HsmModule), then run Invoke-HsmEnroll -HostPath $SourceHostPath." }
 }
 if ($sourceErrors) { throw "Step 4: the source's other modules report errors: $(@($sourceErrors | ForEach-Object FullyQualifiedErrorId) -join ', ')" }
 if (@(Get-HsmModule @src -Offline | Where-Object Esn -in $Esn).Count) { throw "Step 4: the source still lists $($Esn -join ', ')." }
