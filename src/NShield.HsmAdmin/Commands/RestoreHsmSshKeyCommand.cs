@@ -40,7 +40,7 @@ namespace NShield.HsmAdmin.Commands
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var roll = new RollOperation(host);
+                var roll = new RollOperation(host) { KeepCurrentProtection = true };
                 var interrupted = Engine(() => roll.Interrupted);
                 if (interrupted != null)
                 {

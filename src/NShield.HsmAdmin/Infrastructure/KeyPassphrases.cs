@@ -34,11 +34,10 @@ namespace NShield.HsmAdmin.Commands
             var needing = cmdlet.Engine(() => Protected(store, services)).ToList();
             if (alsoNeededFor != null) needing.Add(alsoNeededFor);
             if (needing.Count == 0) return null;
-            return Prompt(cmdlet, $"The client key{(needing.Count == 1 ? "" : "s")} of this host for {string.Join(", ", needing)} " +
-                $"{(needing.Count == 1 ? "is" : "are")} protected with a passphrase (protection P).", confirm: false)
-                ?? throw Required(cmdlet, $"This host's client key{(needing.Count == 1 ? "" : "s")} for {string.Join(", ", needing)} " +
-                    $"{(needing.Count == 1 ? "is" : "are")} protected with a passphrase (protection P) and no passphrase was given. " +
-                    $"Give it with -{Parameter} (a SecureString, e.g. -{Parameter} (Read-Host -AsSecureString)). Nothing was changed.", store.Root);
+            var which = $"The client keys this command opens ({string.Join(", ", needing)}) are protected with a passphrase (protection P)";
+            return Prompt(cmdlet, which + ".", confirm: false)
+                ?? throw Required(cmdlet, which + $" and no passphrase was given. Give it with -{Parameter} " +
+                    $"(a SecureString, e.g. -{Parameter} (Read-Host -AsSecureString)). Nothing was changed.", store.Root);
         }
 
         /// <summary>
