@@ -262,7 +262,8 @@ namespace NShield.HsmAdmin.Operations
                         if (_host.Store.GetClientKey(service) != null) continue;
                         using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
                         {
-                            _host.Store.SaveClientKey(service, key, Protection, null);
+                            var protection = Protection.ForService(service);
+                            _host.Store.SaveClientKey(service, key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
                             _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service, Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
                         }
                     }

@@ -74,8 +74,32 @@ namespace NShield.HsmAdmin.Operations
                     throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                         $"This host ({Store.Root}) has no {s} client key. Run Invoke-HsmEnroll to create and install keys, " +
                         "or Restore-HsmSshKey if they were lost and you have a backup.", s);
-                return Store.OpenClientKey(s, _userPassphrase);
+                return OpenWithPassphrases(p => Store.OpenClientKey(s, p), _userPassphrase);
             });
+        }
+
+        /// <summary>The passphrase (protection P) of the host's client keys, as given to this host object; null if none.</summary>
+        public SecureString? KeyPassphrase => _userPassphrase;
+
+        /// <summary>
+        /// The passphrase a roll gives its new keys. Once a roll that changes the passphrase has switched some keys
+        /// (in this run or an interrupted one), current keys may be under either: both are tried, the given one first.
+        /// </summary>
+        public SecureString? NewKeyPassphrase { get; set; }
+
+        /// <summary>A staged (pending) client key, opened with the new passphrase first, then the current one.</summary>
+        public SshKeyPair PendingClientKey(string service) =>
+            OpenWithPassphrases(p => Store.OpenPendingClientKey(service, p), NewKeyPassphrase ?? _userPassphrase);
+
+        private SshKeyPair OpenWithPassphrases(Func<SecureString?, SshKeyPair> open, SecureString? first)
+        {
+            var other = ReferenceEquals(first, _userPassphrase) ? NewKeyPassphrase : _userPassphrase;
+            try { return open(first); }
+            catch (HsmException ex) when (other != null && !ReferenceEquals(other, first)
+                && (ex.ErrorId == HsmErrorIds.KeyWrongPassphrase || (first == null && ex.ErrorId == HsmErrorIds.KeyPassphraseRequired)))
+            {
+                return open(other);
+            }
         }
 
         /// <summary>Forgets a decrypted key (after a roll switched the host to a new one).</summary>

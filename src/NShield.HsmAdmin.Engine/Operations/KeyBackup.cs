@@ -74,12 +74,36 @@ namespace NShield.HsmAdmin.Operations
             });
         }
 
+        /// <summary>
+        /// The protection recorded in a verbatim backup (to know before opening it whether it needs the key's passphrase);
+        /// null for a portable backup or a file that is not a readable verbatim backup (Read reports those).
+        /// </summary>
+        public static ProtectionSpec? VerbatimProtection(string path)
+        {
+            try
+            {
+                if (!File.Exists(path) || new FileInfo(path).Length > MaxBackupBytes) return null;
+                var text = File.ReadAllText(path, Encoding.UTF8);
+                if (!text.TrimStart().StartsWith("{", StringComparison.Ordinal)) return null;
+                var backup = JsonSerializer.Deserialize<VerbatimBackup>(text);
+                return backup?.Format == VerbatimFormat && ProtectionSpec.TryParse(backup.Protection, out var spec) ? spec : null;
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is JsonException) { return null; }
+        }
+
         /// <summary>Opens a backup of either form; every kind of bad input gets its own typed error.</summary>
         public static Opened Read(HostStore store, string path, SecureString? passphrase) =>
             Read(store, path, passphrase, System.Threading.CancellationToken.None);
 
         /// <summary>As above; a portable backup's key derivation (bcrypt, at most OpenSshPrivateKey.MaxRounds rounds) stops when cancelled.</summary>
-        public static Opened Read(HostStore store, string path, SecureString? passphrase, System.Threading.CancellationToken cancellationToken)
+        public static Opened Read(HostStore store, string path, SecureString? passphrase, System.Threading.CancellationToken cancellationToken) =>
+            Read(store, path, passphrase, null, cancellationToken);
+
+        /// <summary>
+        /// As above; <paramref name="keyPassphrase"/> opens a verbatim backup of a key whose protection includes P (the key's
+        /// own passphrase, -KeyPassphrase), <paramref name="passphrase"/> a portable backup (-Passphrase).
+        /// </summary>
+        public static Opened Read(HostStore store, string path, SecureString? passphrase, SecureString? keyPassphrase, System.Threading.CancellationToken cancellationToken)
         {
             if (!File.Exists(path))
                 throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"The backup file '{path}' does not exist.", path);
@@ -89,7 +113,7 @@ namespace NShield.HsmAdmin.Operations
                     $"'{path}' is {info.Length} bytes: too large to be a key backup.", path);
             var text = File.ReadAllText(path, Encoding.UTF8);
             if (text.TrimStart().StartsWith("{", StringComparison.Ordinal))
-                return ReadVerbatim(store, path, text);
+                return ReadVerbatim(store, path, text, keyPassphrase);
 
             byte[]? bytes = null;
             try
@@ -108,7 +132,7 @@ namespace NShield.HsmAdmin.Operations
             finally { PassphraseBytes.Zero(bytes); }
         }
 
-        private static Opened ReadVerbatim(HostStore store, string path, string text)
+        private static Opened ReadVerbatim(HostStore store, string path, string text, SecureString? keyPassphrase)
         {
             VerbatimBackup? backup;
             try { backup = JsonSerializer.Deserialize<VerbatimBackup>(text); }
@@ -127,7 +151,7 @@ namespace NShield.HsmAdmin.Operations
             var stored = new ProtectedKey(backup.PrivateKey!, protection, nonce, backup.MachineCheck);
             try
             {
-                var key = new ClientKeyProtector(store.Machine).Open(stored, null, $"the backup '{path}'");
+                var key = new ClientKeyProtector(store.Machine).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'");
                 if (!string.IsNullOrEmpty(backup.Fingerprint) && key.PublicKey.Fingerprint != backup.Fingerprint)
                 {
                     key.Dispose();
@@ -140,6 +164,12 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.BackupFromAnotherMachine, HsmErrorKind.SecurityError,
                     $"'{path}' is a verbatim backup whose protection ({protection}) ties it to the machine that made it, and this is another machine. " +
                     "Make a portable backup on that host with Backup-HsmSshKey -Passphrase, and restore that here.", path, ex);
+            }
+            catch (HsmException ex) when (protection.NeedsPassphrase && (ex.ErrorId == HsmErrorIds.KeyPassphraseRequired || ex.ErrorId == HsmErrorIds.KeyWrongPassphrase))
+            {
+                throw new HsmException(ex.ErrorId, ex.Kind, ex.ErrorId == HsmErrorIds.KeyPassphraseRequired
+                    ? $"'{path}' is a verbatim backup of a key protected with a passphrase (protection {protection}): give the key's passphrase with -KeyPassphrase."
+                    : $"'{path}' is a verbatim backup of a key protected with a passphrase (protection {protection}), and the -KeyPassphrase given does not open it.", path, ex);
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyPassphraseRequired || ex.ErrorId == HsmErrorIds.KeyWrongPassphrase)
             {

@@ -54,7 +54,12 @@ namespace NShield.HsmAdmin.Operations
         {
             var current = _host.Store.GetClientKey(ModuleServices.SshAdmin);
             if (current != null && current.Fingerprint == backup.Key.PublicKey.Fingerprint) return;
-            _host.Store.SaveClientKey(ModuleServices.SshAdmin, backup.Key, backup.Protection ?? ProtectionSpec.Default, null);
+            // A verbatim backup keeps its protection, P included (under the host's key passphrase); a portable one gets the default.
+            var protection = backup.Protection ?? ProtectionSpec.Default;
+            if (protection.NeedsPassphrase && _host.KeyPassphrase == null)
+                throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
+                    "The backed-up sshadmin key is protected with a passphrase (P): give it with -KeyPassphrase.", ModuleServices.SshAdmin);
+            _host.Store.SaveClientKey(ModuleServices.SshAdmin, backup.Key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
             _host.ForgetClientKey(ModuleServices.SshAdmin);
             _host.Store.AppendAudit(new AuditEntry
             {

@@ -25,8 +25,14 @@ namespace NShield.HsmAdmin.Operations
 
         public SshKeyAlgorithm Algorithm { get; set; } = SshKeyAlgorithm.Ed25519;
         public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
-        /// <summary>The user passphrase (protection P) for the new keys, if P is chosen.</summary>
-        public SecureString? NewKeyPassphrase { get; set; }
+        /// <summary>Each new key gets the protection of the key it replaces (P included); <see cref="Protection"/> only where there is none.</summary>
+        public bool KeepCurrentProtection { get; set; }
+
+        /// <summary>The protection of the new key for a service: P never goes on ncoreapi implicitly (see ProtectionSpec.ForService).</summary>
+        public ProtectionSpec ProtectionFor(string service) =>
+            (KeepCurrentProtection ? _host.Store.GetClientKey(service)?.ProtectionSpec : null) ?? Protection.ForService(service);
+        /// <summary>The user passphrase (protection P) for the new keys when it changes; null keeps the host's (HsmHost.KeyPassphrase).</summary>
+        public SecureString? NewKeyPassphrase { get => _host.NewKeyPassphrase; set => _host.NewKeyPassphrase = value; }
 
         public RollJournal? Interrupted => _host.Store.ReadDocument<RollJournal>(RollJournal.DocumentName);
 
@@ -44,7 +50,8 @@ namespace NShield.HsmAdmin.Operations
                 if (kind == RollKinds.Roll && old != null) journal.OldFingerprints[service] = old.Fingerprint;
                 using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
                 {
-                    _host.Store.StageClientKey(service, key, Protection, NewKeyPassphrase);
+                    var protection = ProtectionFor(service);
+                    _host.Store.StageClientKey(service, key, protection, protection.NeedsPassphrase ? NewKeyPassphrase ?? _host.KeyPassphrase : null);
                     journal.NewFingerprints[service] = key.PublicKey.Fingerprint;
                 }
             }
@@ -187,7 +194,7 @@ namespace NShield.HsmAdmin.Operations
             lock (_staged)
             {
                 if (!_staged.TryGetValue(service, out var key))
-                    _staged[service] = key = _host.Store.OpenPendingClientKey(service, NewKeyPassphrase);
+                    _staged[service] = key = _host.PendingClientKey(service);
                 return key;
             }
         }

@@ -59,7 +59,7 @@ namespace NShield.HsmAdmin.Protection
             if (spec.IsNone) return new ProtectedKey(OpenSshPrivateKey.Encode(key, null), spec, null, null);
             if (spec.Contains(ProtectionInput.UserPassphrase) && (passphrase == null || passphrase.Length == 0))
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
-                    $"Protection '{spec}' includes P: supply a non-empty passphrase.");
+                    $"Protection '{spec}' includes P: supply a non-empty passphrase (-KeyPassphrase; -NewKeyPassphrase for Update-HsmSshKey).");
             if (!spec.Contains(ProtectionInput.UserPassphrase) && passphrase != null && passphrase.Length > 0)
                 throw new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
                     $"A passphrase was given but protection '{spec}' does not include P; add P or omit the passphrase.");
@@ -109,7 +109,7 @@ namespace NShield.HsmAdmin.Protection
             bool usesP = spec.Contains(ProtectionInput.UserPassphrase);
             if (usesP && (passphrase == null || passphrase.Length == 0))
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.AuthenticationError,
-                    $"{what} is protected with a passphrase (protection '{spec}'): supply it.");
+                    $"{what} is protected with a passphrase (protection '{spec}'): give it with -KeyPassphrase.");
             if (spec.Contains(ProtectionInput.KeyNonce) && (stored.KeyNonce == null || stored.KeyNonce.Length == 0))
                 throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
                     $"{what} is protected with K but its key nonce is missing from the metadata.");

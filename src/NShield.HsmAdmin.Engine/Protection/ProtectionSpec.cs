@@ -58,6 +58,19 @@ namespace NShield.HsmAdmin.Protection
         /// <summary>True when the passphrase depends on this machine (S, B or G).</summary>
         public bool IsMachineBound => Contains(ProtectionInput.SystemUuid) || Contains(ProtectionInput.BaseboardId) || Contains(ProtectionInput.GlobalNonce);
 
+        /// <summary>True when opening the key needs the user's passphrase (P).</summary>
+        public bool NeedsPassphrase => Contains(ProtectionInput.UserPassphrase);
+
+        /// <summary>
+        /// The protection a new key for <paramref name="service"/> gets when this one is asked for all services:
+        /// P never goes on ncoreapi implicitly, because the hardserver loads that key unattended at every start
+        /// and cannot type a passphrase. The other inputs stay as asked.
+        /// </summary>
+        public ProtectionSpec ForService(string service) =>
+            NeedsPassphrase && string.Equals(service, ModuleServices.NCoreApi, StringComparison.OrdinalIgnoreCase)
+                ? new ProtectionSpec(_inputs.Where(i => i != ProtectionInput.UserPassphrase))
+                : this;
+
         public static char LetterOf(ProtectionInput input) => Letters.First(l => l.Input == input).Letter;
 
         public static ProtectionSpec Parse(string? text)

@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? Passphrase { get; set; }
 
-        /// <summary>Passphrase of the current sshadmin key, if its protection includes P.</summary>
+        /// <summary>Passphrase of the host's client keys (the current sshadmin key), if their protection includes P; prompted for when needed in an interactive host.</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
@@ -32,7 +32,9 @@ namespace NShield.HsmAdmin.Commands
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
             var what = Passphrase != null ? "Write a portable, passphrase-protected backup of the sshadmin client key" : "Write a verbatim (host-tied) backup of the sshadmin client key";
             if (!ShouldProcess(path, what)) return;
-            Engine(() => KeyBackup.Write(store, path, Passphrase, Force, KeyPassphrase));
+            // Only a portable backup decrypts the key; a verbatim one copies the file as it is, P included.
+            var keyPassphrase = Passphrase == null ? KeyPassphrase : KeyPassphrases.Resolve(this, store, KeyPassphrase, new[] { ModuleServices.SshAdmin });
+            Engine(() => KeyBackup.Write(store, path, Passphrase, Force, keyPassphrase));
             WriteObject(new FileInfo(path));
         }
     }

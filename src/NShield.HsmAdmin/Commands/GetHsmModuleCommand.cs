@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 
@@ -22,14 +23,21 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter Offline { get; set; }
 
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
 
         protected override void EndProcessing()
         {
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
+                KeyPassphrases.Verify(this, host, services);
                 var inspection = new ModuleInspection(host);
                 var known = Engine(() => inspection.Known());
                 if (Esn != null)

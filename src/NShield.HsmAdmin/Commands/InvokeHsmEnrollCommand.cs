@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 using ProtectionSpec = NShield.HsmAdmin.Protection.ProtectionSpec;
@@ -36,6 +37,13 @@ namespace NShield.HsmAdmin.Commands
         [ArgumentCompleter(typeof(ProtectionCompleter))]
         public string? Protection { get; set; }
 
+        /// <summary>
+        /// The passphrase of this host's client keys when their protection includes P: opens existing keys, and protects
+        /// new ones when -Protection has P (prompted for, twice, in an interactive host when not given).
+        /// </summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         protected override void ProcessRecord()
         {
             if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
@@ -43,12 +51,32 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void EndProcessing()
         {
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
+            // Keys are generated (with -Protection) only for services the host has no key for yet.
+            var creating = Engine(() => ModuleServices.All.Any(s => store.GetClientKey(s) == null));
+            SecureString? passphrase;
+            if (creating && protection.NeedsPassphrase)
             {
+                passphrase = KeyPassphrases.NewPassphrase(this, KeyPassphrase, KeyPassphrases.Parameter,
+                    $"Invoke-HsmEnroll creates this host's client keys with protection {protection}.");
+                WriteWarning($"The ncoreapi client key gets protection {protection.ForService(ModuleServices.NCoreApi)}, without P: " +
+                    "the hardserver loads it unattended at every start and cannot type a passphrase.");
+            }
+            else
+            {
+                if (creating && KeyPassphrase != null && Engine(() => KeyPassphrases.Protected(store, ModuleServices.All)).Count == 0)
+                    Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                        $"A -KeyPassphrase was given but -Protection '{protection}' has no P: add P (e.g. KFGP) or leave -KeyPassphrase out. Nothing was changed.", Protection));
+                passphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All);
+            }
+            using (var host = new HsmHost(store, passphrase))
+            {
+                KeyPassphrases.Verify(this, host, ModuleServices.All);
                 var operation = new EnrollOperation(host)
                 {
                     Algorithm = Engine(() => Keys.SshAlgorithmNames.Parse(Algorithm)),
-                    Protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection)),
+                    Protection = protection,
                     AcceptedFingerprints = AcceptFingerprint?.ToList() ?? new List<string>(),
                     Warn = WriteWarning,   // on this thread until the fleet runs (then through the fleet, below)
                 };

@@ -26,6 +26,10 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Mandatory = true)]
         public SecureString Passphrase { get; set; } = new SecureString();
 
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
@@ -35,9 +39,12 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var path = ResolvePath(PrivateKeyFile);
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var services = new[] { ModuleServices.SshAdmin };
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
+                KeyPassphrases.Verify(this, host, services);
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
                         $"'{path}' is a verbatim backup. A move needs the destination's portable backup: run Backup-HsmSshKey -Passphrase on the destination host.", path));

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
 using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
@@ -22,6 +23,10 @@ namespace NShield.HsmAdmin.Commands
         [ValidateRange(3, 120)]
         public int Timeout { get; set; } = 30;
 
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
@@ -30,8 +35,11 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void EndProcessing()
         {
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var services = new[] { ModuleServices.SshAdmin };
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
+                KeyPassphrases.Verify(this, host, services);
                 var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
                     .Where(m => ShouldProcess($"module {m.Esn}", "Return to factory state (erases every client key, regenerates every server key)")).ToList();
                 var reset = new ResetOperation(host);

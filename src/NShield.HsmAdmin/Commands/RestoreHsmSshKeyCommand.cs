@@ -20,6 +20,13 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? Passphrase { get; set; }
 
+        /// <summary>
+        /// The passphrase of this host's client keys, if their protection includes P; also opens a verbatim backup of a key
+        /// protected with P (the restored key keeps P under it). Prompted for in an interactive host when needed.
+        /// </summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
@@ -27,10 +34,13 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
             using (LockForChange(host.Store))
             {
-                var roll = new RollOperation(host);
+                KeyPassphrases.Verify(this, host, ModuleServices.All);
+                var roll = new RollOperation(host) { KeepCurrentProtection = true };
                 var interrupted = Engine(() => roll.Interrupted);
                 if (interrupted != null)
                 {
@@ -39,7 +49,7 @@ namespace NShield.HsmAdmin.Commands
                         WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation));
                     return;
                 }
-                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
+                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, host.KeyPassphrase, Cancellation)))
                 {
                     var restore = new RestoreOperation(host);
                     var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());

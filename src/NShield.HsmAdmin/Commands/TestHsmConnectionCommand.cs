@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
@@ -29,6 +30,10 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = "Detailed")]
         public SwitchParameter Detailed { get; set; }
 
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
@@ -41,8 +46,10 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
+                KeyPassphrases.Verify(this, host, services);
                 var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
                 var inspection = new ModuleInspection(host);
                 var results = new List<HsmConnectionTestResult>();

@@ -26,9 +26,14 @@ namespace NShield.HsmAdmin.Commands
         [ArgumentCompleter(typeof(ProtectionCompleter))]
         public string? Protection { get; set; }
 
-        /// <summary>The user passphrase for protection P (and to open current keys protected with P).</summary>
+        /// <summary>The passphrase of this host's current client keys (protection P); new P keys keep it unless -NewKeyPassphrase is given.</summary>
         [Parameter]
-        public SecureString? Passphrase { get; set; }
+        [Alias("Passphrase")]
+        public SecureString? KeyPassphrase { get; set; }
+
+        /// <summary>A new passphrase for the new keys whose protection includes P (changes the passphrase).</summary>
+        [Parameter(ParameterSetName = "Roll")]
+        public SecureString? NewKeyPassphrase { get; set; }
 
         [Parameter(ParameterSetName = "Roll")]
         public SwitchParameter RestartHardserver { get; set; }
@@ -45,18 +50,17 @@ namespace NShield.HsmAdmin.Commands
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
-            if (protection.Contains(ProtectionInput.UserPassphrase) && Passphrase == null)
-                Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                    "Protection P needs the passphrase: give it with -Passphrase.", Protection));
-            if (protection.Contains(ProtectionInput.UserPassphrase) && services.Contains(ModuleServices.NCoreApi))
-                WriteWarning("The ncoreapi key will need a typed passphrase, but the hardserver loads it unattended at every start.");
+            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var newPassphrase = RollPassphrases(store, services, protection);
 
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath, Passphrase)))
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
             using (LockForChange(host.Store))
             {
+                KeyPassphrases.Verify(this, host, ModuleServices.All);
                 var roll = new RollOperation(host)
                 {
-                    Algorithm = Engine(() => SshAlgorithmNames.Parse(Algorithm)), Protection = protection, NewKeyPassphrase = Passphrase,
+                    Algorithm = Engine(() => SshAlgorithmNames.Parse(Algorithm)), Protection = protection, NewKeyPassphrase = newPassphrase,
+                    KeepCurrentProtection = Protection == null,
                 };
                 var journal = Engine(() => roll.Interrupted);
                 if (Revert)
@@ -94,6 +98,42 @@ namespace NShield.HsmAdmin.Commands
                 }
                 WriteObject(result);
             }
+        }
+
+        /// <summary>
+        /// Checks the passphrase parameters of a new roll and returns the new keys' passphrase when it changes (null: new P keys
+        /// keep the host's key passphrase). Without -Protection each key keeps its protection; P is never put on ncoreapi.
+        /// </summary>
+        private SecureString? RollPassphrases(Store.HostStore store, string[] services, ProtectionSpec protection)
+        {
+            if (Revert || Engine(() => store.ReadDocument<RollJournal>(RollJournal.DocumentName)) != null) return NewKeyPassphrase;
+            if (Protection != null && protection.NeedsPassphrase && Service != null && services.Contains(ModuleServices.NCoreApi))
+                Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                    "Protection P is refused for ncoreapi: the hardserver loads that key unattended at every start and cannot type a passphrase. " +
+                    "Roll ncoreapi without P (e.g. -Protection KFG). Nothing was changed.", ModuleServices.NCoreApi));
+            bool newKeysNeedP = services.Any(s => Protection == null
+                ? (Engine(() => store.GetClientKey(s))?.ProtectionSpec ?? protection.ForService(s)).NeedsPassphrase
+                : protection.ForService(s).NeedsPassphrase);
+            if (NewKeyPassphrase != null)
+            {
+                if (!newKeysNeedP)
+                    Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                        "A -NewKeyPassphrase was given but none of the new keys has protection P: add P to -Protection (e.g. KFGP) or leave -NewKeyPassphrase out. Nothing was changed.", Protection));
+                // One passphrase per host: a change must cover every key that has P.
+                var left = Engine(() => KeyPassphrases.Protected(store, ModuleServices.All.Except(services)));
+                if (left.Count > 0)
+                    Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                        $"Changing the passphrase must cover every client key protected with it, and {string.Join(", ", left)} would keep the old one: " +
+                        "add them to -Service, or leave -Service out. Nothing was changed.", string.Join(",", left)));
+                return KeyPassphrases.NewPassphrase(this, NewKeyPassphrase, nameof(NewKeyPassphrase), "");
+            }
+            if (newKeysNeedP && KeyPassphrase == null && Engine(() => KeyPassphrases.Protected(store, ModuleServices.All)).Count == 0)
+                return KeyPassphrases.NewPassphrase(this, null, nameof(NewKeyPassphrase),
+                    $"The new client keys for {string.Join(", ", services.Where(s => protection.ForService(s).NeedsPassphrase))} get protection P.");
+            if (Protection != null && protection.NeedsPassphrase && services.Contains(ModuleServices.NCoreApi))
+                WriteWarning($"The ncoreapi client key gets protection {protection.ForService(ModuleServices.NCoreApi)}, without P: " +
+                    "the hardserver loads it unattended at every start and cannot type a passphrase.");
+            return null;
         }
     }
 }
