@@ -136,12 +136,21 @@ namespace NShield.HsmAdmin.Tests.Hardserver
         {
             var hardserver = new PlatformHardserver(new HardserverSettings { RestartCommand = _script, PidFile = _pidFile, ProcessName = "sleep" });
             hardserver.Restart();
-            Assert.True(hardserver.GetState().Running);
-            // A stale pid file naming a process of another name (this test's own process): not the hardserver.
-            File.WriteAllText(_pidFile, Environment.ProcessId.ToString());
-            var stale = hardserver.GetState();
-            Assert.Null(stale.Running);
-            Assert.Contains("not named 'sleep'", stale.UnknownReason);
+            var real = hardserver.GetState();
+            Assert.True(real.Running);
+            try
+            {
+                // A stale pid file naming a process of another name (this test's own process): not the hardserver.
+                File.WriteAllText(_pidFile, Environment.ProcessId.ToString());
+                var stale = hardserver.GetState();
+                Assert.Null(stale.Running);
+                Assert.Contains("not named 'sleep'", stale.UnknownReason);
+            }
+            finally
+            {
+                // The stand-in's 'stop' kills whatever the pid file names: never leave this process's id in it.
+                File.WriteAllText(_pidFile, real.ProcessId.ToString());
+            }
             // A pid file anyone can write decides nothing.
             File.SetUnixFileMode(_pidFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead);
             var open = hardserver.GetState();
