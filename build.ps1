@@ -213,6 +213,9 @@ function Invoke-Package {
     $settings = Join-Path ([IO.Path]::GetTempPath()) ('nshield-package-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
     $saved = @{ XDG_DATA_HOME = $env:XDG_DATA_HOME; PSModulePath = $env:PSModulePath }
     $repoName = 'NShieldHsmAdminLocal' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+    # It must exist: .NET answers "" for a missing local application-data folder, and PSResourceGet then writes its
+    # settings under the current directory.
+    New-Item -ItemType Directory -Force $settings | Out-Null
     $env:XDG_DATA_HOME = $settings
     # The simulator's RequiredModules must resolve while its manifest is checked: the staged product first on the path.
     $env:PSModulePath = $out + [IO.Path]::PathSeparator + $env:PSModulePath
