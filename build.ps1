@@ -146,6 +146,8 @@ function Get-ReleaseNotes([version] $version) {
     if ($start -lt 0) { throw "CHANGELOG.md has no section '## [$version]': add the release notes of this version first." }
     $notes = ($lines[$start..($i - 1)] -join "`n").Trim()
     if (-not $notes) { throw "CHANGELOG.md's section for $version is empty." }
+    # DSC v3's PowerShell adapter takes any manifest with an uncommented line naming DscResourcesToExport for a DSC module.
+    if ($notes -match '\bDscResourcesToExport\b') { throw "CHANGELOG.md's section for $version names DscResourcesToExport: DSC v3 would then scan the simulator's manifest too; reword it." }
     if ($notes -match "(?m)^'@") { throw "CHANGELOG.md's section for $version has a line starting with '@ (ends the manifest's here-string)." }
     $notes
 }

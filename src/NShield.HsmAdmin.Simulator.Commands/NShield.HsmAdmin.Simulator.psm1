@@ -31,6 +31,30 @@ if ($simulatorVersion -and $product -and $product.Version -ne $simulatorVersion)
     throw ("NShield.HsmAdmin.Simulator $simulatorVersion needs NShield.HsmAdmin $simulatorVersion, but NShield.HsmAdmin " +
         "$($product.Version) is imported from $($product.ModuleBase). Remove-Module NShield.HsmAdmin, then import the simulator again.")
 }
+# The Native AOT firmware (deps/firmware/nshield-sim-firmware, preferred by the simulator) must be executable, but a
+# .nupkg keeps no Unix file modes: Install-PSResource/Save-PSResource leave it rw-r--r--. Give back the execute bits
+# where it is readable; where the install folder is not ours to change, run the JIT firmware (same behaviour, slower
+# start) for this session instead.
+if ([System.IO.Path]::DirectorySeparatorChar -eq '/') {
+    $nativeFirmware = [System.IO.Path]::Combine($PSScriptRoot, 'deps', 'firmware', 'nshield-sim-firmware')
+    if ([System.IO.File]::Exists($nativeFirmware)) {
+        $mode = [System.IO.File]::GetUnixFileMode($nativeFirmware)
+        $wanted = $mode
+        if ($mode -band [System.IO.UnixFileMode]::UserRead) { $wanted = $wanted -bor [System.IO.UnixFileMode]::UserExecute }
+        if ($mode -band [System.IO.UnixFileMode]::GroupRead) { $wanted = $wanted -bor [System.IO.UnixFileMode]::GroupExecute }
+        if ($mode -band [System.IO.UnixFileMode]::OtherRead) { $wanted = $wanted -bor [System.IO.UnixFileMode]::OtherExecute }
+        if ($wanted -ne $mode) {
+            try { [System.IO.File]::SetUnixFileMode($nativeFirmware, $wanted) }
+            catch {
+                $jitFirmware = [System.IO.Path]::Combine($PSScriptRoot, 'deps', 'firmware', 'nshield-sim-firmware.dll')
+                if (-not $env:NSHIELD_HSMADMIN_FIRMWARE -and [System.IO.File]::Exists($jitFirmware)) {
+                    $env:NSHIELD_HSMADMIN_FIRMWARE = $jitFirmware
+                    Write-Warning "NShield.HsmAdmin.Simulator: cannot make $nativeFirmware executable ($($_.Exception.Message)); using the JIT firmware (slower start). Run 'chmod +x' on it to use the native one."
+                }
+            }
+        }
+    }
+}
 $simulatorAssembly = [NShield.HsmAdmin.Loader.ModuleLoader]::LoadExtension(
     [System.IO.Path]::Combine($PSScriptRoot, 'deps'), 'NShield.HsmAdmin.Simulator.Commands')
 $innerModule = Microsoft.PowerShell.Core\Import-Module -Assembly $simulatorAssembly -PassThru
