@@ -190,7 +190,7 @@ AfterAll {
 
 Describe 'build.ps1 package' {
     It 'stages each module under <name>/<version>/ with only what runs' {
-        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.(Format|Types)\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
+        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/NShield\.HsmAdmin\.Deserialized\.Format\.ps1xml|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.(Format|Types)\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
         $files = @(Get-ChildItem $productStage -Recurse -File | ForEach-Object { [IO.Path]::GetRelativePath($productStage, $_.FullName).Replace('\', '/') })
         $files | Where-Object { $_ -notmatch $allowed } | Should -BeNullOrEmpty
         foreach ($f in 'NShield.HsmAdmin.psd1', 'LICENSE', 'bin/NShield.HsmAdmin.psm1', 'bin/loader/Core/NShield.HsmAdmin.Loader.dll', 'bin/loader/Desktop/NShield.HsmAdmin.Loader.dll',
