@@ -193,7 +193,7 @@ function Stop-LoopbackFleet([Parameter(Mandatory)] [string] $Work, [string] $Mod
     if (Test-Path $pidFile) {
         $sshdPid = [int](Get-Content $pidFile -Raw).Trim()
         $p = Get-Process -Id $sshdPid -ErrorAction SilentlyContinue
-        if ($p -and $p.ProcessName -eq 'sshd') { $p.Kill(); $p.WaitForExit(5000) | Out-Null }
+        if ($p -and ($p.Path -like '*sshd' -or $p.ProcessName -like '*sshd*')) { $p.Kill(); $p.WaitForExit(5000) | Out-Null }
     }
 }
 
