@@ -15,6 +15,13 @@
     pester builds and runs the Pester suite alone (-PesterFilter), with the same closing line.
     demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
     bench  builds, then runs the benchmark harness in bench/.
+    package builds (unless -NoBuild), then stages the two modules with only what runs into
+           <OutputPath>/NShield.HsmAdmin/<version>/ and <OutputPath>/NShield.HsmAdmin.Simulator/<version>/ (default
+           OutputPath: ./out), and publishes both with PSResourceGet (Publish-PSResource) into the local file repository
+           <OutputPath>/repository as .nupkg files. The version is VersionPrefix in Directory.Build.props, stamped into
+           the assemblies (MSBuild), both manifests (every build) and, from CHANGELOG.md, the staged ReleaseNotes.
+.EXAMPLE
+    dotnet pwsh ./build.ps1 package
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 test
 .EXAMPLE
@@ -25,14 +32,18 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench', 'xunit', 'pester')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'xunit', 'pester', 'package')]
     [string] $Task = 'build',
     # xUnit filter, dotnet test --filter syntax: 'FullyQualifiedName~HostStore', 'Name=X|Name=Y'.
     [string] $XUnitFilter,
     # Pester filter, a wildcard on a test's full name ('*Hygiene*'); without wildcards, '*<text>*'.
     [string] $PesterFilter,
     # Skip the Native AOT firmware (the simulator then runs the JIT firmware, ~150 ms slower per command).
-    [switch] $NoAot
+    [switch] $NoAot,
+    # package: where the staged modules and the local repository go (default ./out).
+    [string] $OutputPath,
+    # package: stage from the existing ./bin and ./en-US instead of building first.
+    [switch] $NoBuild
 )
 $ErrorActionPreference = 'Stop'
 $env:NO_COLOR = '1'
@@ -49,7 +60,28 @@ function Invoke-Native([string] $what, [scriptblock] $block) {
     if ($LASTEXITCODE -ne 0) { throw "$what failed (exit $LASTEXITCODE)" }
 }
 
+# The one version source: VersionPrefix in Directory.Build.props (MSBuild stamps it into every assembly).
+function Get-ModuleVersion {
+    $props = [xml](Get-Content -Raw (Join-Path $root 'Directory.Build.props'))
+    $version = @($props.Project.PropertyGroup | ForEach-Object { $_.VersionPrefix } | Where-Object { $_ })[0]
+    if (-not $version) { throw 'Directory.Build.props has no VersionPrefix.' }
+    [version]$version
+}
+
+# Writes the version into a manifest's ModuleVersion line when it differs (the manifests never carry their own).
+function Set-ManifestVersion([string] $path, [version] $version) {
+    $text = [IO.File]::ReadAllText($path)
+    $pattern = "(?m)^(\s*ModuleVersion\s*=\s*')([^']*)(')"
+    if ($text -notmatch $pattern) { throw "$path has no ModuleVersion line." }
+    if ($Matches[2] -ne "$version") {
+        [IO.File]::WriteAllText($path, ([regex]::Replace($text, $pattern, "`${1}$version`${3}")))
+        Write-Host "Stamped version $version into $(Split-Path -Leaf $path) (was $($Matches[2]))."
+    }
+}
+
 function Invoke-Build {
+    $version = Get-ModuleVersion
+    foreach ($m in 'NShield.HsmAdmin.psd1', 'NShield.HsmAdmin.Simulator.psd1') { Set-ManifestVersion (Join-Path $root $m) $version }
     # dotnet publish never deletes stale files: start from an empty folder.
     if (Test-Path $bin) { Remove-Item $bin -Recurse -Force }
     # Layout (see src/NShield.HsmAdmin.Loader): bin/NShield.HsmAdmin.psm1 and bin/loader/{Core,Desktop} are all that
@@ -74,11 +106,27 @@ function Invoke-Build {
     Move-Item (Join-Path $bin 'loader/Core/NShield.HsmAdmin.psm1') $bin -Force
     Remove-Item (Join-Path $bin 'loader/Desktop/NShield.HsmAdmin.psm1'), (Join-Path $bin 'loader/*/*.deps.json') -ErrorAction SilentlyContinue
     if (-not $NoAot -and $IsLinux) { Build-AotFirmware }
+    Write-DeserializedFormats (Join-Path $root 'formats/NShield.HsmAdmin.Format.ps1xml') (Join-Path $bin 'NShield.HsmAdmin.Deserialized.Format.ps1xml')
     $helpBuilder = Join-Path $root 'docs/help/Build-Help.ps1'
     if (Test-Path $helpBuilder) {
         & $helpBuilder -OutputPath (Join-Path $root 'en-US')
         & $helpBuilder -OutputPath (Join-Path $root 'en-US') -SourcePath (Join-Path $root 'docs/help/simulator') -AssemblyName 'NShield.HsmAdmin.Simulator.Commands'
     }
+}
+
+# Objects that come back from PowerShell remoting are property bags named Deserialized.<type>, and PowerShell picks no
+# view for them from the live type's: the same views, generated from formats/, selected by the Deserialized.* names
+# (examples/Invoke-HsmFleetAcrossHosts.ps1, pester/Remoting.Tests.ps1). Listed in the manifest's FormatsToProcess.
+function Write-DeserializedFormats([string] $source, [string] $destination) {
+    $xml = [xml](Get-Content -Raw $source)
+    foreach ($view in $xml.SelectNodes('/Configuration/ViewDefinitions/View')) {
+        $name = $view.SelectSingleNode('Name')
+        $name.InnerText = "Deserialized.$($name.InnerText.Trim())"
+        foreach ($t in $view.SelectNodes('ViewSelectedBy/TypeName')) { $t.InnerText = "Deserialized.$($t.InnerText.Trim())" }
+    }
+    $comment = $xml.CreateComment(' Generated by build.ps1 from formats/NShield.HsmAdmin.Format.ps1xml: the same views for objects returned by PowerShell remoting. Do not edit. ')
+    $null = $xml.DocumentElement.PrependChild($comment)
+    $xml.Save($destination)
 }
 
 # The simulated firmware runs once per SSH command: natively compiled it starts in ~20 ms instead of ~180 ms.
@@ -103,6 +151,111 @@ function Invoke-Pester {
     Invoke-PesterRun -SummaryPath (Join-Path $root 'out/pester-summary.json') -Filter $PesterFilter
 }
 
+# The section '## [<version>] ...' of CHANGELOG.md (Keep a Changelog), without its heading.
+function Get-ReleaseNotes([version] $version) {
+    $lines = Get-Content (Join-Path $root 'CHANGELOG.md')
+    $start = -1
+    for ($i = 0; $i -lt $lines.Count; $i++) {
+        if ($start -lt 0 -and $lines[$i] -match "^## \[$([regex]::Escape("$version"))\]") { $start = $i + 1; continue }
+        if ($start -ge 0 -and $lines[$i] -match '^## ') { break }
+    }
+    if ($start -lt 0) { throw "CHANGELOG.md has no section '## [$version]': add the release notes of this version first." }
+    $notes = ($lines[$start..($i - 1)] -join "`n").Trim()
+    if (-not $notes) { throw "CHANGELOG.md's section for $version is empty." }
+    # DSC v3's PowerShell adapter takes any manifest with an uncommented line naming DscResourcesToExport for a DSC module.
+    if ($notes -match '\bDscResourcesToExport\b') { throw "CHANGELOG.md's section for $version names DscResourcesToExport: DSC v3 would then scan the simulator's manifest too; reword it." }
+    if ($notes -match "(?m)^'@") { throw "CHANGELOG.md's section for $version has a line starting with '@ (ends the manifest's here-string)." }
+    $notes
+}
+
+# A staged copy of a repository manifest: the version, the release notes, and for the simulator the product it requires.
+function Write-StagedManifest([string] $source, [string] $destination, [version] $version, [string] $notes, [switch] $RequireProduct) {
+    $text = [IO.File]::ReadAllText($source)
+    $text = [regex]::Replace($text, "(?m)^(\s*ModuleVersion\s*=\s*')[^']*(')", "`${1}$version`${2}")
+    $text = [regex]::Replace($text, "(?m)^(\s*ReleaseNotes\s*=\s*)''", { param($m) $m.Groups[1].Value + "@'`n$notes`n'@" })
+    if ($text -notmatch [regex]::Escape($notes)) { throw "$source has no ReleaseNotes = '' line to fill in." }
+    if ($RequireProduct) {
+        # Installed copies come as a pair of one version: Install-PSResource brings the product along, PowerShell imports it first.
+        $text = [regex]::Replace($text, "(?m)^(\s*)(PowerShellVersion\s*=)", "`${1}RequiredModules      = @(@{ ModuleName = 'NShield.HsmAdmin'; RequiredVersion = '$version' })`n`${1}`${2}")
+    }
+    [IO.File]::WriteAllText($destination, $text)
+}
+
+# Copies the listed files (relative to the repository root) into the staging folder, keeping their relative paths.
+function Copy-Staged([string] $stage, [string[]] $relative) {
+    foreach ($r in $relative) {
+        $from = Join-Path $root $r
+        if (-not (Test-Path -LiteralPath $from -PathType Leaf)) { throw "package: $r is missing (run ./build.ps1 build)." }
+        $to = Join-Path $stage $r
+        New-Item -ItemType Directory -Force (Split-Path $to) | Out-Null
+        Copy-Item -LiteralPath $from $to
+    }
+}
+
+# Relative paths of the files under a bin/ folder that run: no symbols, no build-time dependency manifests (the
+# loader resolves from the folder; the firmware keeps its deps.json and runtimeconfig.json, dotnet reads them).
+function Get-RuntimeFiles([string] $relativeDir, [switch] $Recurse, [string[]] $Exclude = @()) {
+    $dir = Join-Path $root $relativeDir
+    Get-ChildItem -LiteralPath $dir -File -Recurse:$Recurse | Where-Object {
+        $_.Extension -ne '.pdb' -and ($_.Name -notlike '*.deps.json' -or $_.Directory.Name -eq 'firmware') -and $_.FullName -notin $Exclude
+    } | ForEach-Object { [IO.Path]::GetRelativePath($root, $_.FullName) }
+}
+
+function Invoke-Package {
+    $version = Get-ModuleVersion
+    $notes = Get-ReleaseNotes $version
+    $out = if ($OutputPath) { [IO.Path]::GetFullPath($OutputPath) } else { Join-Path $root 'out' }
+    $productStage = Join-Path $out "NShield.HsmAdmin/$version"
+    $simStage = Join-Path $out "NShield.HsmAdmin.Simulator/$version"
+    $repository = Join-Path $out 'repository'
+    foreach ($d in $productStage, $simStage) { if (Test-Path $d) { Remove-Item $d -Recurse -Force } }
+    New-Item -ItemType Directory -Force $productStage, $simStage, $repository | Out-Null
+    foreach ($old in Get-ChildItem $repository -Filter "NShield.HsmAdmin*.$version.nupkg") { Remove-Item $old.FullName }
+
+    # The product: manifest, loader (+ the DSC resource in it), cmdlets, engine and dependencies, formats, types, help.
+    Copy-Staged $productStage (@(
+            'LICENSE', 'bin/NShield.HsmAdmin.psm1', 'bin/NShield.HsmAdmin.Deserialized.Format.ps1xml'
+            'formats/NShield.HsmAdmin.Format.ps1xml', 'formats/NShield.HsmAdmin.Types.ps1xml'
+            'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt'
+        ) + (Get-RuntimeFiles 'bin/loader' -Recurse) + (Get-RuntimeFiles 'bin/deps'))
+    Write-StagedManifest (Join-Path $root 'NShield.HsmAdmin.psd1') (Join-Path $productStage 'NShield.HsmAdmin.psd1') $version $notes
+    # The simulator: its own assemblies, its firmware (Native AOT build included when there is one), formats, help.
+    Copy-Staged $simStage (@(
+            'LICENSE', 'bin/simulator/NShield.HsmAdmin.Simulator.psm1'
+            'formats/NShield.HsmAdmin.Simulator.Format.ps1xml', 'en-US/NShield.HsmAdmin.Simulator.Commands.dll-Help.xml'
+        ) + (Get-RuntimeFiles 'bin/simulator/deps' -Recurse))
+    Write-StagedManifest (Join-Path $root 'NShield.HsmAdmin.Simulator.psd1') (Join-Path $simStage 'NShield.HsmAdmin.Simulator.psd1') $version $notes -RequireProduct
+
+    # PSResourceGet keeps its repository list under the local application-data folder: a temporary one (XDG_DATA_HOME
+    # on Linux/macOS) and a uniquely named repository, removed afterwards, so nothing stays in the user's settings.
+    $settings = Join-Path ([IO.Path]::GetTempPath()) ('nshield-package-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
+    $saved = @{ XDG_DATA_HOME = $env:XDG_DATA_HOME; PSModulePath = $env:PSModulePath }
+    $repoName = 'NShieldHsmAdminLocal' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+    # It must exist: .NET answers "" for a missing local application-data folder, and PSResourceGet then writes its
+    # settings under the current directory.
+    New-Item -ItemType Directory -Force $settings | Out-Null
+    $env:XDG_DATA_HOME = $settings
+    # The simulator's RequiredModules must resolve while its manifest is checked: the staged product first on the path.
+    $env:PSModulePath = $out + [IO.Path]::PathSeparator + $env:PSModulePath
+    try {
+        Import-Module Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+        Register-PSResourceRepository -Name $repoName -Uri $repository -Trusted
+        Publish-PSResource -Path $productStage -Repository $repoName
+        Publish-PSResource -Path $simStage -Repository $repoName
+    }
+    finally {
+        Unregister-PSResourceRepository -Name $repoName -ErrorAction SilentlyContinue
+        $env:XDG_DATA_HOME = $saved.XDG_DATA_HOME
+        $env:PSModulePath = $saved.PSModulePath
+        Remove-Item $settings -Recurse -Force -ErrorAction SilentlyContinue
+    }
+    foreach ($stage in $productStage, $simStage) {
+        $files = @(Get-ChildItem $stage -Recurse -File)
+        Write-Host ("Staged {0} ({1} files, {2:n1} MB)" -f $stage, $files.Count, (($files | Measure-Object Length -Sum).Sum / 1MB))
+    }
+    Get-ChildItem $repository -Filter "NShield.HsmAdmin*.$version.nupkg" | ForEach-Object { Write-Host "Published $($_.FullName)" }
+}
+
 switch ($Task) {
     'build' { Invoke-Build }
     'xunit' { Invoke-Build; exit (Complete-TestRun @(Invoke-XUnit)) }
@@ -118,6 +271,10 @@ switch ($Task) {
         Invoke-Build
         Invoke-ChildPwsh -File (Join-Path $root 'examples/Demo.ps1')
         exit $LASTEXITCODE
+    }
+    'package' {
+        if (-not $NoBuild) { Invoke-Build }
+        Invoke-Package
     }
     'bench' {
         Invoke-Build

@@ -1,13 +1,14 @@
-# Issue 6: the class-based DSC resource HsmEnrollment (dsc/), driven as Invoke-DscResource drives it:
-# a new instance per call, properties set from a hashtable, then Get(), Test() or Set().
+# Issues 6 and 14: the class-based DSC resource HsmEnrollment, defined in the product's root module
+# (bin/NShield.HsmAdmin.psm1) and exported by its manifest (DscResourcesToExport), driven as Invoke-DscResource drives
+# it: a new instance per call, properties set from a hashtable, then Get(), Test() or Set().
 # (PSDesiredStateConfiguration and the dsc tool are not installable here.) Real sshd modules from the simulator.
+# pester/Package.Tests.ps1 finds the installed copy by DSC v3's adapter discovery rules.
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
-    Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    $dscManifest = Join-Path $repo 'NShield.HsmAdmin.psd1'
+    $dscModule = Import-Module $dscManifest -Force -PassThru
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
-    $dscManifest = Join-Path $repo 'dsc/NShield.HsmAdmin.Dsc.psd1'
-    $dscModule = Import-Module $dscManifest -Force -PassThru
 
     # What Invoke-DscResource -Method Get|Test|Set does for a class-based resource, with its return shapes.
     function Invoke-TestDscResource([ValidateSet('Get', 'Test', 'Set')][string] $Method, [hashtable] $Property) {
@@ -32,8 +33,9 @@ BeforeAll {
 AfterAll { Remove-TestHosts }
 
 Describe 'DSC resource HsmEnrollment: declaration' {
-    It 'is exported by the resource manifest, with the DSC attributes Invoke-DscResource reads' {
+    It 'is exported by the module manifest, with the DSC attributes Invoke-DscResource reads' {
         (Import-PowerShellDataFile $dscManifest).DscResourcesToExport | Should -Be @('HsmEnrollment')
+        $dscModule.ExportedDscResources | Should -Be @('HsmEnrollment')
         $type = & $dscModule { [HsmEnrollment] }
         $type.GetCustomAttributes([System.Management.Automation.DscResourceAttribute], $false) | Should -Not -BeNullOrEmpty
         $key = $type.GetProperty('HostPath').GetCustomAttributes([System.Management.Automation.DscPropertyAttribute], $false)[0]
@@ -43,11 +45,23 @@ Describe 'DSC resource HsmEnrollment: declaration' {
         }
         foreach ($m in 'Get', 'Test', 'Set') { $type.GetMethod($m) | Should -Not -BeNullOrEmpty }
     }
-    It 'imports NShield.HsmAdmin by itself in a fresh runspace, as Invoke-DscResource would load it' {
+    It 'has Reasons in the form Azure Machine Configuration reads: NotConfigurable, a prefixed class with Code and Phrase' {
+        $type = & $dscModule { [HsmEnrollment] }
+        $reasons = $type.GetProperty('Reasons')
+        $reasons.GetCustomAttributes([System.Management.Automation.DscPropertyAttribute], $false)[0].NotConfigurable | Should -BeTrue
+        $reasons.PropertyType.IsArray | Should -BeTrue
+        $reason = $reasons.PropertyType.GetElementType()
+        $reason.Name | Should -Be 'HsmEnrollmentReason'
+        foreach ($p in 'Code', 'Phrase') {
+            $reason.GetProperty($p).PropertyType | Should -Be ([string])
+            $reason.GetProperty($p).GetCustomAttributes([System.Management.Automation.DscPropertyAttribute], $false) | Should -Not -BeNullOrEmpty
+        }
+    }
+    It 'resolves in a fresh runspace from the module alone, as Invoke-DscResource would load it' {
         $empty = New-TestHostPath 'dsc-empty'
         $ps = [PowerShell]::Create()
         try {
-            $ps.AddScript("`$m = Import-Module '$dscManifest' -PassThru; & `$m { (Get-Command Invoke-HsmEnroll).Source; [HsmEnrollment]::new() | ForEach-Object { `$_.HostPath = '$empty'; `$_.Test() } }") | Out-Null
+            $ps.AddScript("`$m = Import-Module '$dscManifest' -PassThru; & `$m { (Get-Command Invoke-HsmEnroll).ImplementingType.Assembly.GetName().Name; ('HsmEnrollment' -as [type])::new() | ForEach-Object { `$_.HostPath = '$empty'; `$_.Test() } }") | Out-Null
             $out = $ps.Invoke()
             $ps.Streams.Error | Should -BeNullOrEmpty
             $out[0] | Should -Be 'NShield.HsmAdmin'
@@ -71,6 +85,9 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         $state.OldestClientKeyAge | Should -Be -1
         $state.ChannelsHealthy | Should -BeFalse
         $state.FailingChannels | Should -Contain "$($sim.Modules[0].Esn)/sshadmin: ServerKeyNotPinned"
+        $state.Reasons.Code | Should -Contain 'HsmEnrollment:HsmEnrollment:NotEnrolled'
+        $state.Reasons.Code | Should -Contain 'HsmEnrollment:HsmEnrollment:NoModuleEnrolled'
+        ($state.Reasons | Where-Object Code -like '*:NotEnrolled').Phrase | Should -BeLike "*$($sim.Modules[0].Esn)*"
     }
     It 'Set() enrolls every module and restarts the hardserver; Test() is then true' {
         Invoke-TestDscResource Set $desired | Out-Null
@@ -91,6 +108,7 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         $state.ChannelsHealthy | Should -BeTrue
         $state.FailingChannels | Should -BeNullOrEmpty
         $state.HardserverKeyCurrent | Should -BeTrue
+        @($state.Reasons).Count | Should -Be 0 -Because 'a compliant host has no reasons'
     }
     It 'keys older than MaxClientKeyAgeDays make Test() false; Set() rolls exactly those, restarting the hardserver' {
         Set-TestClientKeyAge $h ncoreapi 45
@@ -99,6 +117,7 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         $before = Get-HsmSshKey -HostPath $h -Role Client
         $state = Invoke-TestDscResource Get $desired
         $state.ClientKeysDue | Should -Be @('ncoreapi', 'setup')
+        $state.Reasons.Code | Should -Be @('HsmEnrollment:HsmEnrollment:ClientKeyTooOld')
         $state.OldestClientKeyAge | Should -BeGreaterThan 44.9
         (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeFalse
         (Invoke-TestDscResource Test @{ HostPath = $h; MaxClientKeyAgeDays = 0 }).InDesiredState | Should -BeTrue -Because '0 means no rotation'
