@@ -105,5 +105,17 @@ namespace NShield.HsmAdmin
         /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.
         /// </summary>
         public const string StoreInsecurePermissions = "StoreInsecurePermissions";
+
+        // Lockouts (appended, issue 16)
+        /// <summary>An enrolled module on the host's list that a roll must reach is not registered (Unregister-HsmModule); the host does not switch.</summary>
+        public const string EnrolledModuleAbsent = "EnrolledModuleAbsent";
+        /// <summary>A roll was asked while the host's list has no enrolled module to roll (or every one is excluded): refused, nothing changed.</summary>
+        public const string NoModulesToRoll = "NoModulesToRoll";
+        /// <summary>Invoke-HsmEnroll refused: a key roll or restore journal (roll-journal.json) is open.</summary>
+        public const string RollInProgress = "RollInProgress";
+        /// <summary>A roll or restore refused: an interrupted Invoke-HsmEnroll (enroll-journal.json) left modules half enrolled.</summary>
+        public const string EnrollInProgress = "EnrollInProgress";
+        /// <summary>Restore-HsmSshKey refused: modules that accept the current sshadmin key do not accept the backup (or could not be checked).</summary>
+        public const string RestoreWouldLockOut = "RestoreWouldLockOut";
     }
 }

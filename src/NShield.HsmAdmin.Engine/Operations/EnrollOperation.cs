@@ -56,6 +56,13 @@ namespace NShield.HsmAdmin.Operations
                 {
                     if (attached.Contains(record.Esn)) continue;
                     if (onlyEsns != null && !onlyEsns.Contains(record.Esn, StringComparer.OrdinalIgnoreCase)) continue;
+                    if (onlyEsns == null && ExcludedModules.IsBehind(record))
+                    {
+                        // Excluded from a roll: the host keeps its old keys for it. Dropped only when named (-Esn).
+                        Warn?.Invoke($"Module {record.Esn} is not registered and still accepts only keys this host keeps archived for it (it was excluded from a key roll). " +
+                            $"It stays on the host's list: register it again and run Invoke-HsmEnroll to bring it up to date, or run Invoke-HsmEnroll -Esn {record.Esn} to drop it for good.");
+                        continue;
+                    }
                     _host.Store.RemoveModule(record.Esn);
                     _host.Store.RemovePins(record.Esn);
                     _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = "no longer registered" });
@@ -67,6 +74,7 @@ namespace NShield.HsmAdmin.Operations
                             : "No longer registered; dropped from this host's list and its pins forgotten.",
                     });
                 }
+                if (results.Count > 0) _host.Store.PruneArchivedClientKeys();
             }
             return results;
         }
@@ -79,6 +87,15 @@ namespace NShield.HsmAdmin.Operations
                     $"Released to another host (sshadmin key {record.ReleasedTo}); remove it from this host and run Invoke-HsmEnroll again to drop it.");
 
             HsmException? pinnedFailure = null;
+            if (ExcludedModules.IsBehind(record) && _host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null && _host.HasClientKeys)
+            {
+                // Excluded from a key roll: it accepts the old keys the host archived for it. Bring it up to date first.
+                var caughtUp = await new ExcludedModules(_host).CatchUpAsync(module, ct).ConfigureAwait(false);
+                var checkedNow = await CheckEnrolledAsync(module, ct).ConfigureAwait(false);
+                checkedNow.Action = EnrollAction.Repaired;
+                checkedNow.Message = $"Brought up to date after it was excluded from a key roll: current keys installed for {string.Join(", ", caughtUp)}, old keys removed.";
+                return checkedNow;
+            }
             if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null && _host.HasClientKeys)
             {
                 try { return await CheckEnrolledAsync(module, ct).ConfigureAwait(false); }

@@ -102,6 +102,9 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
+        /// <summary>An archived client key (kept for a module excluded from a roll), opened with this host's passphrase if any.</summary>
+        public SshKeyPair ArchivedClientKey(string service, string fingerprint) => Store.OpenArchivedClientKey(service, fingerprint, _userPassphrase);
+
         /// <summary>Forgets a decrypted key (after a roll switched the host to a new one).</summary>
         public void ForgetClientKey(string service)
         {

@@ -119,6 +119,8 @@ namespace NShield.HsmAdmin.Operations
         public string[] Services { get; set; } = new string[0];
         public string[] ModulesUpdated { get; set; } = new string[0];
         public string[] ModulesPending { get; set; } = new string[0];
+        /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they are brought up to date.</summary>
+        public string[] ModulesExcluded { get; set; } = new string[0];
         public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } = new System.Collections.Generic.Dictionary<string, string>();
         public bool HardserverRestartNeeded { get; set; }
         public string HostPath { get; set; } = "";

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
@@ -47,6 +49,72 @@ namespace NShield.HsmAdmin.Operations
                     _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });
                 return true;
             }
+        }
+
+        /// <summary>
+        /// The host's current sshadmin key, or null when the host has none or its file is unusable (lost, corrupt, tied
+        /// to another machine): then no module can be reached with it and nothing is lost by replacing it. A key that
+        /// only needs its passphrase is not "unusable": that error goes to the caller.
+        /// </summary>
+        public SshKeyPair? CurrentSshAdminKey(Action<string>? warn = null)
+        {
+            if (_host.Store.GetClientKey(ModuleServices.SshAdmin) == null) return null;
+            try { return _host.ClientKey(ModuleServices.SshAdmin); }
+            catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyFileNotFound || ex.ErrorId == HsmErrorIds.KeyFileCorrupt
+                                          || ex.ErrorId == HsmErrorIds.KeyFileTruncated || ex.ErrorId == HsmErrorIds.NotAnOpenSshKey
+                                          || ex.ErrorId == HsmErrorIds.KeyTiedToAnotherMachine)
+            {
+                warn?.Invoke($"The host's current sshadmin key cannot be used ({ex.Message}); it is replaced by the backup.");
+                return null;
+            }
+        }
+
+        /// <summary>What one module accepts: the backup's sshadmin key, and the host's current one (null: not checked or no current key).</summary>
+        public sealed class ModuleCheck
+        {
+            public ModuleCheck(ModuleAddress module, bool acceptsBackup, bool? acceptsCurrent)
+            { Module = module; AcceptsBackup = acceptsBackup; AcceptsCurrent = acceptsCurrent; }
+            public ModuleAddress Module { get; }
+            public bool AcceptsBackup { get; }
+            public bool? AcceptsCurrent { get; }
+        }
+
+        /// <summary>Checks one module against the backup's key and, if the host has a different current key, against that too.</summary>
+        public async Task<ModuleCheck> CheckAsync(ModuleAddress module, SshKeyPair backupKey, SshKeyPair? current, CancellationToken ct)
+        {
+            var backup = await AcceptsAsync(module, backupKey, ct).ConfigureAwait(false);
+            if (current == null) return new ModuleCheck(module, backup, null);
+            if (current.PublicKey.Fingerprint == backupKey.PublicKey.Fingerprint) return new ModuleCheck(module, backup, backup);
+            return new ModuleCheck(module, backup, await AcceptsAsync(module, current, ct).ConfigureAwait(false));
+        }
+
+        /// <summary>
+        /// The restore decision (issue 16): the current sshadmin key is replaced only if every module that accepts it
+        /// also accepts the backup, and every enrolled module was checked. Throws RestoreKeyNotAccepted when no module
+        /// accepts the backup, RestoreWouldLockOut (listing the modules) when replacing the key would lock a module out
+        /// or could, for a module that could not be checked. Returns the modules that accept the backup.
+        /// </summary>
+        public IReadOnlyList<ModuleAddress> Decide(IReadOnlyCollection<ModuleCheck> checks, SshKeyPair? current, SshKeyPair backupKey, string backupPath)
+        {
+            var accepting = checks.Where(c => c.AcceptsBackup).Select(c => c.Module).ToList();
+            if (accepting.Count == 0)
+                throw new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
+                    $"No attached module accepts the sshadmin key in '{backupPath}' ({backupKey.PublicKey.Fingerprint}), so nothing was changed. " +
+                    "Check that the backup belongs to this host; a module returned to factory state needs Invoke-HsmEnroll instead.", backupPath);
+            if (current == null || current.PublicKey.Fingerprint == backupKey.PublicKey.Fingerprint) return accepting;
+
+            var lockedOut = checks.Where(c => c.AcceptsCurrent == true && !c.AcceptsBackup).Select(c => c.Module.Esn).OrderBy(e => e).ToList();
+            var checkedEsns = new HashSet<string>(checks.Select(c => c.Module.Esn), StringComparer.OrdinalIgnoreCase);
+            var notChecked = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();
+            if (lockedOut.Count == 0 && notChecked.Count == 0) return accepting;
+            var parts = new List<string>();
+            if (lockedOut.Count > 0) parts.Add($"{string.Join(", ", lockedOut)} accept{(lockedOut.Count == 1 ? "s" : "")} the current key but not the backup");
+            if (notChecked.Count > 0) parts.Add($"{string.Join(", ", notChecked)} could not be checked (unregistered or unreachable)");
+            throw new HsmException(HsmErrorIds.RestoreWouldLockOut, HsmErrorKind.InvalidOperation,
+                $"Restoring '{backupPath}' ({backupKey.PublicKey.Fingerprint}) would replace the host's current sshadmin key ({current.PublicKey.Fingerprint}), " +
+                $"and {string.Join("; ", parts)}: they would be locked out. Nothing was changed; the host keeps its current key. " +
+                "The current key still works: use Update-HsmSshKey to change keys, or bring the listed modules back and check which backup they accept.",
+                string.Join(",", lockedOut.Concat(notChecked)));
         }
 
         /// <summary>Makes the backup's key the host's sshadmin key (unless it already is).</summary>

@@ -23,6 +23,11 @@ namespace NShield.HsmAdmin.Operations
         public Dictionary<string, string> NewFingerprints { get; set; } = new Dictionary<string, string>();
         /// <summary>Every module the roll must reach, with how far each got.</summary>
         public Dictionary<string, ModuleRollState> Modules { get; set; } = new Dictionary<string, ModuleRollState>(StringComparer.OrdinalIgnoreCase);
+        /// <summary>
+        /// Enrolled modules the administrator excluded (Update-HsmSshKey -ExcludeEsn): the roll switches without them, and
+        /// the keys they still accept are archived on the host until they are brought up to date (<see cref="Store.ModuleRecord.OldKeys"/>).
+        /// </summary>
+        public List<string> Excluded { get; set; } = new List<string>();
     }
 
     public static class RollKinds

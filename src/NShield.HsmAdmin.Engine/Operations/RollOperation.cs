@@ -36,14 +36,43 @@ namespace NShield.HsmAdmin.Operations
 
         public RollJournal? Interrupted => _host.Store.ReadDocument<RollJournal>(RollJournal.DocumentName);
 
+        /// <summary>
+        /// Which modules a new roll covers: every module enrolled on the host's list (modules.json), registered and
+        /// reachable or not, except those the administrator explicitly excludes. UnknownModule for an exclusion that is
+        /// not an enrolled module; NoModulesToRoll when nothing is left to roll (a roll must not report Completed as if
+        /// keys had been rolled on modules).
+        /// </summary>
+        public (IReadOnlyList<string> Included, IReadOnlyList<string> Excluded) Plan(IEnumerable<string>? exclude)
+        {
+            var enrolled = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled).Select(m => m.Esn).ToList();
+            var excluded = (exclude ?? Enumerable.Empty<string>()).Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            foreach (var esn in excluded.Where(e => !enrolled.Contains(e, StringComparer.OrdinalIgnoreCase)))
+                throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                    $"-ExcludeEsn {esn}: no module {esn} is enrolled with this host (enrolled: {(enrolled.Count == 0 ? "none" : string.Join(", ", enrolled))}). Nothing was changed.", esn);
+            var included = enrolled.Where(e => !excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
+            if (included.Count == 0)
+                throw new HsmException(HsmErrorIds.NoModulesToRoll, HsmErrorKind.InvalidOperation,
+                    enrolled.Count == 0
+                        ? $"No module is enrolled with this host ({_host.Path}), so there is no module to roll keys on; nothing was changed. Enroll modules first (Invoke-HsmEnroll)."
+                        : $"Every enrolled module ({string.Join(", ", enrolled)}) is excluded, so the roll would change only this host's keys; nothing was changed.",
+                    _host.Path);
+            return (included, excluded);
+        }
+
         /// <summary>Generates and stages the new keys, and records which modules must get them.</summary>
-        public RollJournal Begin(IEnumerable<string> services, IEnumerable<ModuleAddress> modules, string kind)
+        public RollJournal Begin(IEnumerable<string> services, IEnumerable<ModuleAddress> modules, string kind) =>
+            Begin(services, modules.Select(m => m.Esn), kind, null);
+
+        /// <summary>Generates and stages the new keys, and records which modules must get them and which are excluded.</summary>
+        public RollJournal Begin(IEnumerable<string> services, IEnumerable<string> modules, string kind, IEnumerable<string>? excluded)
         {
             if (Interrupted != null)
                 throw new HsmException(HsmErrorIds.RollIncomplete, HsmErrorKind.InvalidOperation,
                     "An earlier key roll has not finished; complete it (run Update-HsmSshKey again) or revert it (Update-HsmSshKey -Revert) first.");
+            EnrollJournal.EnsureNoOpenEnroll(_host);
             var journal = new RollJournal { Kind = kind, Phase = RollPhase.Installing, Services = services.Distinct().ToList() };
-            foreach (var module in modules) journal.Modules[module.Esn] = ModuleRollState.Pending;
+            foreach (var esn in modules) journal.Modules[esn] = ModuleRollState.Pending;
+            if (excluded != null) journal.Excluded.AddRange(excluded.Where(e => !journal.Modules.ContainsKey(e)));
             foreach (var service in journal.Services)
             {
                 var old = _host.Store.GetClientKey(service);
@@ -59,7 +88,7 @@ namespace NShield.HsmAdmin.Operations
             _host.Store.AppendAudit(new AuditEntry
             {
                 Operation = $"{kind.ToLowerInvariant()}.begin", Fingerprints = journal.NewFingerprints.Select(f => $"{f.Key}={f.Value}").ToList(),
-                Result = "Staged", Detail = $"{journal.Modules.Count} module(s)",
+                Result = "Staged", Detail = $"{journal.Modules.Count} module(s)" + (journal.Excluded.Count > 0 ? $"; excluded: {string.Join(", ", journal.Excluded)}" : ""),
             });
             CrashPoints.Reach("roll.staged");
             return journal;
@@ -69,6 +98,9 @@ namespace NShield.HsmAdmin.Operations
         public async Task InstallAsync(RollJournal journal, ModuleAddress module, CancellationToken ct)
         {
             if (journal.Modules.TryGetValue(module.Esn, out var state) && state != ModuleRollState.Pending) return;
+            // A module excluded from an earlier roll first gets the host's current keys (it still accepts archived ones).
+            if (ExcludedModules.IsBehind(_host.Store.GetModule(module.Esn)))
+                await new ExcludedModules(_host).CatchUpAsync(module, ct).ConfigureAwait(false);
             var newKeys = journal.Services.ToDictionary(s => s, s => StagedKey(s));
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
                 foreach (var service in journal.Services)
@@ -86,6 +118,8 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.RollIncomplete, HsmErrorKind.InvalidOperation,
                     $"The new keys are not yet installed on {string.Join(", ", missing)}. The host keeps its old keys, which every module still accepts. " +
                     "Run Update-HsmSshKey again to complete the roll, or Update-HsmSshKey -Revert to abandon it.");
+            // Excluded modules keep the old keys: archived (owner-only) before the host lets go of them.
+            new ExcludedModules(_host).RecordExcluded(journal);
             journal.Phase = RollPhase.Switching;
             Save(journal);
             CrashPoints.Reach("roll.switching");
@@ -136,7 +170,9 @@ namespace NShield.HsmAdmin.Operations
         {
             if (journal.Modules.Values.Any(v => v != ModuleRollState.Cleaned)) return false;
             _host.Store.DeleteDocument(RollJournal.DocumentName);
-            _host.Store.AppendAudit(new AuditEntry { Operation = $"{journal.Kind.ToLowerInvariant()}.finish", Result = "Success" });
+            _host.Store.AppendAudit(new AuditEntry { Operation = $"{journal.Kind.ToLowerInvariant()}.finish", Result = "Success",
+                Detail = journal.Excluded.Count > 0 ? $"excluded (old keys archived): {string.Join(", ", journal.Excluded)}" : null });
+            _host.Store.PruneArchivedClientKeys();
             return true;
         }
 
@@ -164,9 +200,14 @@ namespace NShield.HsmAdmin.Operations
             _host.Store.AppendAudit(new AuditEntry { Operation = "roll.revert", Result = "Success" });
         }
 
-        /// <summary>Modules the journal names that are no longer attached cannot be reached; the roll goes on without them.</summary>
+        /// <summary>
+        /// A restore goes on without modules the journal names that are no longer registered (they keep the restored
+        /// sshadmin key; Invoke-HsmEnroll installs the rest). A roll never forgets a module: an enrolled module that cannot
+        /// be reached stops the switch unless it is explicitly excluded.
+        /// </summary>
         public IReadOnlyList<string> ForgetDetached(RollJournal journal, IEnumerable<ModuleAddress> attached)
         {
+            if (journal.Kind == RollKinds.Roll) return Array.Empty<string>();
             var gone = journal.Modules.Keys.Where(e => !attached.Any(a => string.Equals(a.Esn, e, StringComparison.OrdinalIgnoreCase))).ToList();
             if (gone.Count == 0) return gone;
             lock (_journalGate)
@@ -175,6 +216,62 @@ namespace NShield.HsmAdmin.Operations
                 Save(journal);
             }
             return gone;
+        }
+
+        /// <summary>
+        /// Joins, before the switch, modules enrolled on the host's list after the roll began (for example by an older
+        /// version that ignored the journal): they must get the new keys too. Returns the ESNs added.
+        /// </summary>
+        public IReadOnlyList<string> AdoptEnrolled(RollJournal journal)
+        {
+            if (journal.Kind != RollKinds.Roll || journal.Phase != RollPhase.Installing) return Array.Empty<string>();
+            var added = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled)
+                .Select(m => m.Esn).Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
+            if (added.Count == 0) return added;
+            lock (_journalGate)
+            {
+                foreach (var esn in added) journal.Modules[esn] = ModuleRollState.Pending;
+                Save(journal);
+            }
+            return added;
+        }
+
+        /// <summary>
+        /// Excludes modules from an interrupted roll that has not switched yet (Update-HsmSshKey -ExcludeEsn on the rerun).
+        /// Only modules that lack the new keys can be excluded; after the switch every module has them already.
+        /// </summary>
+        public IReadOnlyList<string> Exclude(RollJournal journal, IEnumerable<string> esns)
+        {
+            var wanted = esns.Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            foreach (var esn in wanted.Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)))
+                throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                    $"-ExcludeEsn {esn}: the interrupted roll does not cover module {esn} (it covers {string.Join(", ", journal.Modules.Keys)}). Nothing was changed.", esn);
+            if (journal.Phase == RollPhase.Cleaning)
+            {
+                // After the switch every module has the new keys; an excluded one merely keeps an old key nobody holds any more.
+                var done = wanted.Where(e => journal.Modules.TryGetValue(e, out var st) && st == ModuleRollState.Installed).ToList();
+                if (done.Count == 0) return done;
+                lock (_journalGate)
+                {
+                    foreach (var esn in done) journal.Modules.Remove(esn);
+                    Save(journal);
+                }
+                _host.Store.AppendAudit(new AuditEntry { Operation = "roll.exclude", Result = "NotCleaned", Detail = string.Join(", ", done) });
+                return done;
+            }
+            if (journal.Phase != RollPhase.Installing) return Array.Empty<string>();
+            var now = wanted.Where(e => journal.Modules.TryGetValue(e, out var st) && st == ModuleRollState.Pending).ToList();
+            if (now.Count == 0) return now;
+            if (journal.Modules.Count == now.Count)
+                throw new HsmException(HsmErrorIds.NoModulesToRoll, HsmErrorKind.InvalidOperation,
+                    $"Excluding {string.Join(", ", now)} would leave the roll without any module; nothing was changed. Revert it instead (Update-HsmSshKey -Revert).", _host.Path);
+            lock (_journalGate)
+            {
+                foreach (var esn in now) { journal.Modules.Remove(esn); journal.Excluded.Add(esn); }
+                Save(journal);
+            }
+            _host.Store.AppendAudit(new AuditEntry { Operation = "roll.exclude", Result = "Excluded", Detail = string.Join(", ", now) });
+            return now;
         }
 
         /// <summary>sshadmin with the host's current key; if a sshadmin roll was cut short after install, the staged key works too.</summary>

@@ -81,9 +81,9 @@ namespace NShield.HsmAdmin.Store
         {
             if (!IsLinux || !Directory.Exists(store.Root)) return;
             Check(store.Root, ItemKind.Folder);
-            foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.TrustedRootsDirectory })
+            foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
                 Check(folder, ItemKind.Folder);
-            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.TrustedRootsDirectory })
+            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
                 foreach (var file in FilesIn(folder))
                 {
                     var name = Path.GetFileName(file);

@@ -51,6 +51,12 @@ namespace NShield.HsmAdmin.Store
         public string? ReleasedTo { get; set; }
         public DateTimeOffset? ReleasedAt { get; set; }
         public DateTimeOffset UpdatedAt { get; set; }
+        /// <summary>
+        /// Host keys this module still accepts in place of the current ones, service → fingerprint of a key kept in
+        /// client-keys/archive/: the module was excluded from a roll (Update-HsmSshKey -ExcludeEsn). Null or empty when
+        /// the module has the host's current keys. Invoke-HsmEnroll or the next Update-HsmSshKey brings it up to date.
+        /// </summary>
+        public Dictionary<string, string>? OldKeys { get; set; }
     }
 
     /// <summary>A vendor root public key the host trusts for module certificate chains (trusted-roots/&lt;name&gt;.pub).</summary>

@@ -71,8 +71,11 @@ namespace NShield.HsmAdmin.Commands
                 passphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All);
             }
             using (var host = new HsmHost(store, passphrase))
+            using (LockForChange(host.Store)) // a roll and an enroll never run side by side
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
+                // An open roll or restore journal: modules enrolled now would get keys the roll then removes.
+                Engine(() => EnrollJournal.EnsureNoOpenRoll(host));
                 var operation = new EnrollOperation(host)
                 {
                     Algorithm = Engine(() => Keys.SshAlgorithmNames.Parse(Algorithm)),
@@ -101,8 +104,21 @@ namespace NShield.HsmAdmin.Commands
                     }
                     catch (PSInvalidOperationException) { return false; } // non-interactive: never silent trust
                 });
-                fleet.Run(toEnroll, m => m.Esn, async (m, ct) => fleet.WriteObject(await operation.EnrollAsync(m, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Enrolling modules", Cancellation);
+                if (toEnroll.Count > 0 && !IsWhatIf) Engine(() => EnrollJournal.Begin(host, toEnroll));
+                try
+                {
+                    fleet.Run(toEnroll, m => m.Esn, async (m, ct) => fleet.WriteObject(await operation.EnrollAsync(m, ct).ConfigureAwait(false)),
+                        ThrottleLimit, "Enrolling modules", Cancellation);
+                }
+                finally
+                {
+                    if (toEnroll.Count > 0 && !IsWhatIf)
+                    {
+                        var open = EnrollJournal.End(host);
+                        if (open.Count > 0)
+                            WriteWarning($"Not finished: {string.Join(", ", open)} (server keys pinned, not yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
+                    }
+                }
             }
         }
     }

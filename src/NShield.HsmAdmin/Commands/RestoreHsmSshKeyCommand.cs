@@ -52,19 +52,21 @@ namespace NShield.HsmAdmin.Commands
                 using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, host.KeyPassphrase, Cancellation)))
                 {
                     var restore = new RestoreOperation(host);
+                    Engine(() => EnrollJournal.EnsureNoOpenEnroll(host));
+                    var current = Engine(() => restore.CurrentSshAdminKey(WriteWarning));
                     var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());
-                    var accepting = new List<ModuleAddress>();
+                    var checks = new List<RestoreOperation.ModuleCheck>();
                     var fleet = new FleetRunner(this);
                     fleet.Run(candidates, m => m.Esn, async (m, ct) =>
                     {
-                        if (await restore.AcceptsAsync(m, backup.Key, ct).ConfigureAwait(false)) lock (accepting) accepting.Add(m);
-                        else fleet.WriteError(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
-                            $"Module {m.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", m.Esn));
+                        var check = await restore.CheckAsync(m, backup.Key, current, ct).ConfigureAwait(false);
+                        lock (checks) checks.Add(check);
                     }, ThrottleLimit, "Checking the backup against the modules", Cancellation);
-                    if (accepting.Count == 0)
-                        Fail(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
-                            $"No attached module accepts the sshadmin key in '{path}' ({backup.Key.PublicKey.Fingerprint}), so nothing was changed. " +
-                            "Check that the backup belongs to this host; a module returned to factory state needs Invoke-HsmEnroll instead.", path));
+                    // The current key is kept unless every module that accepts it also accepts the backup.
+                    var accepting = Engine(() => restore.Decide(checks, current, backup.Key, path));
+                    foreach (var refused in checks.Where(c => !c.AcceptsBackup).OrderBy(c => c.Module.Esn))
+                        Report(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
+                            $"Module {refused.Module.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", refused.Module.Esn));
                     if (!ShouldProcess(host.Path, $"Restore the sshadmin key from '{path}' and create new keys for every other service on {accepting.Count} module(s)")) return;
                     Engine(() => restore.InstallSshAdminKey(backup));
                     var journal = Engine(() => roll.Begin(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), accepting, RollKinds.Restore));

@@ -46,6 +46,15 @@ namespace NShield.HsmAdmin.Commands
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
 
+        /// <summary>
+        /// Enrolled modules to leave out of the roll (unreachable or away): the host keeps the keys they accept, archived,
+        /// until Invoke-HsmEnroll or Update-HsmSshKey brings them up to date.
+        /// </summary>
+        [Parameter(ParameterSetName = "Roll")]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EsnCompleter))]
+        public string[]? ExcludeEsn { get; set; }
+
         protected override void EndProcessing()
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
@@ -73,16 +82,21 @@ namespace NShield.HsmAdmin.Commands
                 if (journal != null)
                 {
                     WriteWarning($"Completing the key roll interrupted on {journal.StartedAt:u} ({string.Join(", ", journal.Services)}). Run Update-HsmSshKey again afterwards for a new roll.");
-                    if (!ShouldProcess(host.Path, "Complete the interrupted key roll")) return;
+                    if (!ShouldProcess(host.Path, "Complete the interrupted key roll" + (ExcludeEsn != null ? $" without {string.Join(", ", ExcludeEsn)}" : ""))) return;
+                    if (ExcludeEsn != null)
+                        foreach (var esn in Engine(() => roll.Exclude(journal, ExcludeEsn)))
+                            WriteVerbose($"Module {esn} is excluded from the roll.");
                 }
                 else
                 {
                     if (!host.HasClientKeys)
                         Fail(new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                             $"This host ({host.Path}) has no client keys to roll. Run Invoke-HsmEnroll first.", host.Path));
-                    var modules = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status == Store.ModuleStatus.Enrolled).ToList());
-                    if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {modules.Count} module(s)")) return;
-                    journal = Engine(() => roll.Begin(services, modules, RollKinds.Roll));
+                    // Every enrolled module on the host's list, reachable or not, except those explicitly excluded.
+                    var plan = Engine(() => roll.Plan(ExcludeEsn));
+                    if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {plan.Included.Count} module(s)" +
+                                                  (plan.Excluded.Count > 0 ? $", excluding {string.Join(", ", plan.Excluded)}" : ""))) return;
+                    journal = Engine(() => roll.Begin(services, plan.Included, RollKinds.Roll, plan.Excluded));
                 }
                 var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
                 if (result.HardserverRestartNeeded)

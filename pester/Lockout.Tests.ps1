@@ -1,0 +1,190 @@
+# Issue 16, finding 2 (lockouts): a roll covers every enrolled module, an absent one stops the switch unless it is
+# explicitly excluded (its old keys then stay archived on the host until it is brought up to date); enroll and roll
+# keep out of each other's open journal; a restore never replaces a key some module needs. Over real SSH with the
+# simulator. Every case ends with every module reachable after at most one rerun, and reads the keys each module
+# really holds (its authorized_keys files, with ssh-keygen) against the host's current keys.
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+    $script:Services = 'sshadmin', 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher'
+    function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
+    # The host's current client key fingerprints, by service.
+    function HostKeys($h) { $k = @{}; Get-HsmSshKey -HostPath $h -Role Client | ForEach-Object { $k[$_.Service] = $_.Fingerprint }; $k }
+    # What the module's sshd accepts, by service: the fingerprints in its authorized_keys files (ssh-keygen -lf).
+    function ModuleKeys($module) {
+        $k = @{}
+        foreach ($svc in $script:Services) {
+            $file = Join-Path $module.ModuleDir "services/$svc/authorized_keys"
+            $k[$svc] = @(@(if ("$(Get-Content $file -Raw)".Trim()) { ssh-keygen -lf $file | ForEach-Object { ($_ -split ' ')[1] } }) | Sort-Object)
+        }
+        $k
+    }
+    # Every module holds exactly the host's current keys: the new ones present, the old ones gone.
+    function Assert-ModulesHoldHostKeys($sim) {
+        $hostKeys = HostKeys $sim.HostPath
+        foreach ($m in $sim.Modules) {
+            $held = ModuleKeys $m
+            foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($hostKeys[$svc]) -Because "module $($m.Esn) $svc must hold the host's current key and no other" }
+        }
+    }
+    function Registration($h, $esn) {
+        $m = Get-HsmModule -HostPath $h -Offline | Where-Object Esn -eq $esn
+        $ports = @{}; foreach ($e in $m.Endpoints.GetEnumerator()) { $ports[$e.Key] = [int](($e.Value -split ':')[-1]) }
+        @{ Esn = $esn; Address = $m.Address; User = $m.User; Port = $ports }
+    }
+    function ArchivedKeyFiles($h) { @(Get-ChildItem (Join-Path $h 'client-keys/archive') -Filter *.key -ErrorAction SilentlyContinue) }
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'Lockout 2a: a roll covers every enrolled module, registered or not' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+    }
+    AfterEach { Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null }
+
+    It 'an enrolled module that is not registered stops the switch (EnrolledModuleAbsent); the host keeps its old keys; the rerun completes once it is back' {
+        $before = HostKeys $h
+        $reg = Registration $h $b
+        Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
+        $r = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
+        $r.Status | Should -Be 'Incomplete'
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'EnrolledModuleAbsent*' }).TargetObject | Should -Be $b
+        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'RollIncomplete'
+        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        (ModuleKeys $sim.Modules[1]).sshadmin | Should -Contain $before.sshadmin
+        Register-HsmModule -HostPath $h @reg | Out-Null
+        Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'every module still accepts the keys the host holds'
+        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        (HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
+        Assert-ModulesHoldHostKeys $sim
+    }
+    It 'an unreachable module stops the switch unless -ExcludeEsn names it; excluded, it keeps the old keys, archived owner-only on the host, until Invoke-HsmEnroll brings it up to date' {
+        $before = HostKeys $h
+        Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
+        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        $r = Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        $r.ModulesExcluded | Should -Be $b
+        ($warn -join ' ') | Should -Match ([regex]::Escape($b))
+        $now = HostKeys $h
+        $now.sshadmin | Should -Not -Be $before.sshadmin
+        # The excluded module still holds exactly the old keys; the host keeps them, archived and owner-only.
+        $held = ModuleKeys $sim.Modules[1]
+        foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($before[$svc]) }
+        (stat -c '%a' (Join-Path $h 'client-keys/archive')) | Should -Be '700'
+        $archived = ArchivedKeyFiles $h
+        $archived.Count | Should -Be 6
+        foreach ($f in $archived) { (stat -c '%a' $f.FullName) | Should -Be '600' }
+        Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null
+        (Invoke-HsmEnroll -HostPath $h -Esn $b).Action | Should -Be 'Repaired'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+        (ArchivedKeyFiles $h).Count | Should -Be 0 -Because 'no module needs the old keys any more'
+    }
+    It 'the next Update-HsmSshKey brings a module excluded earlier up to date' {
+        Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        (ArchivedKeyFiles $h).Count | Should -Be 6
+        Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null
+        $r = Update-HsmSshKey -HostPath $h -Confirm:$false
+        $r.Status | Should -Be 'Completed'
+        $r.ModulesUpdated | Should -Contain $b
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+        (ArchivedKeyFiles $h).Count | Should -Be 0
+    }
+    It 'a roll with no enrolled module is refused with NoModulesToRoll and changes nothing' {
+        $one = Start-TestSimulator -ModuleCount 1
+        $h1 = $one.HostPath
+        Invoke-HsmEnroll -HostPath $h1 | Out-Null
+        $reg = Registration $h1 $one.Modules[0].Esn
+        Unregister-HsmModule -HostPath $h1 -Esn $one.Modules[0].Esn -Confirm:$false | Out-Null
+        Invoke-HsmEnroll -HostPath $h1 | Out-Null   # drops it from the list: no enrolled module left
+        $snapshot = Get-StoreSnapshot $h1
+        { Update-HsmSshKey -HostPath $h1 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'NoModulesToRoll*'
+        Get-StoreSnapshot $h1 | Should -Be $snapshot
+        Register-HsmModule -HostPath $h1 @reg | Out-Null
+        Invoke-HsmEnroll -HostPath $h1 | Out-Null
+        Test-HsmConnection -HostPath $h1 | Should -BeTrue
+        Assert-ModulesHoldHostKeys $one
+    }
+}
+
+Describe 'Lockout 2b: enroll and roll keep out of each other''s open journal' {
+    It 'Invoke-HsmEnroll refuses while a roll is open (RollInProgress); the module enrolled after the roll gets the new keys' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h -Esn $a | Out-Null
+        Set-HsmSimulatedModule -Esn $a -FailAt 'keys.add' -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
+        { Invoke-HsmEnroll -HostPath $h -Esn $b -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
+        try { Invoke-HsmEnroll -HostPath $h -Esn $b -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'roll-journal.json' }
+        (Get-HsmModule -HostPath $h -Offline | Where-Object Esn -eq $b).Enrolled | Should -BeFalse
+        Set-HsmSimulatedModule -Esn $a -ClearFaults -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
+        (Invoke-HsmEnroll -HostPath $h -Esn $b).Action | Should -Be 'Enrolled'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+    }
+    It 'a roll refuses while an interrupted enroll left a module half enrolled (EnrollInProgress); one rerun of enroll finishes it' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h -Esn $a | Out-Null
+        Set-HsmSimulatedModule -Esn $b -DropAfter 'enroll' -SimulatorPath $sim.Path | Out-Null
+        Invoke-HsmEnroll -HostPath $h -Esn $b -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null
+        Set-HsmSimulatedModule -Esn $b -ClearFaults -SimulatorPath $sim.Path | Out-Null
+        $snapshot = Get-StoreSnapshot $h
+        { Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'EnrollInProgress*'
+        Get-StoreSnapshot $h | Should -Be $snapshot
+        (Invoke-HsmEnroll -HostPath $h -Esn $b).Action | Should -BeIn 'Enrolled', 'NoAction'
+        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+    }
+}
+
+Describe 'Lockout 2c: a restore keeps the current key unless every module that accepts it accepts the backup' {
+    It 'refuses (RestoreWouldLockOut, naming the module) when a module accepts the current key but not the backup; nothing changes' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        $old = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
+        Update-HsmSshKey -HostPath $h -Service sshadmin -Confirm:$false | Out-Null
+        # Module a also accepts the backed-up key again (as a module that was never cleaned would); b accepts only the current one.
+        $file = Join-Path $sim.Modules[0].ModuleDir 'services/sshadmin/authorized_keys'
+        $original = Get-Content $file -Raw
+        $line = @(Get-Content $file)[0]
+        Add-Content $file ($line -replace '(ssh-ed25519|ecdsa-sha2-\S+|ssh-rsa) .*$', $old.PublicKey)
+        try {
+            $snapshot = Get-StoreSnapshot $h
+            { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RestoreWouldLockOut*'
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } catch { $_.TargetObject | Should -Be $b }
+            Get-StoreSnapshot $h | Should -Be $snapshot
+            Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'the host kept the key both modules accept'
+        }
+        finally { Set-Content $file $original -NoNewline }
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+    }
+    It 'restores when every module that accepts the current key also accepts the backup' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
+        (Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        (HostKeys $h).sshadmin | Should -Be $sshadmin
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+    }
+}
