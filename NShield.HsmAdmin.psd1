@@ -31,6 +31,7 @@
         'Set-HsmHostConfiguration'
         'Get-HsmHardserver'
         'Test-HsmAuditLog'
+        'Update-HsmServerKeyPin'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -105,5 +105,12 @@ namespace NShield.HsmAdmin
         /// by another non-root account (Linux, like OpenSSH's StrictModes). The target is the path.
         /// </summary>
         public const string StoreInsecurePermissions = "StoreInsecurePermissions";
+
+        // Pins and clock (appended, issue 16)
+        /// <summary>
+        /// The module reports an invalid clock and is not in Recovery mode: firmware 13.5+ refuses SSH key changes then
+        /// (the host refuses up front; the firmware's E_CLOCK maps here too).
+        /// </summary>
+        public const string ModuleClockInvalid = "ModuleClockInvalid";
     }
 }

@@ -78,6 +78,8 @@ namespace NShield.HsmAdmin.Commands
                             $"This host ({host.Path}) has no client keys to roll. Run Invoke-HsmEnroll first.", host.Path));
                     var modules = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status == Store.ModuleStatus.Enrolled).ToList());
                     if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {modules.Count} module(s)")) return;
+                    // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before anything is staged.
+                    Engine(() => ModuleClock.RequireValidAsync(host, modules, "the key roll", Cancellation).GetAwaiter().GetResult());
                     journal = Engine(() => roll.Begin(services, modules, RollKinds.Roll));
                 }
                 var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
