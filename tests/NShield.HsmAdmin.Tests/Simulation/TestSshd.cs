@@ -79,8 +79,8 @@ namespace NShield.HsmAdmin.Tests.Simulation
             throw new InvalidOperationException("test sshd did not start: " + lastLog);
         }
 
-        public ModuleAddress Address => new ModuleAddress(Esn, ModuleTransportKind.Ssh, "127.0.0.1", Environment.UserName,
-            new Dictionary<string, int> { [ModuleServices.SshAdmin] = Port }, null);
+        public ModuleAddress Address => new ModuleAddress(Esn, ModuleTransports.Ssh, "127.0.0.1", Environment.UserName,
+            new Dictionary<string, int> { [ModuleServices.SshAdmin] = Port });
 
         /// <summary>The key exchanges the installed OpenSSH implements (`ssh -Q kex`).</summary>
         public static IReadOnlyList<string> OpenSshKeyExchanges()
