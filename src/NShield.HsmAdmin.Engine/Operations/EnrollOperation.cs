@@ -226,7 +226,9 @@ namespace NShield.HsmAdmin.Operations
                         ? "no trusted vendor root is configured to vouch for its new keys"
                         : TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, presentedAdminKey);
                 if (reason == null) return "Certificate";
-                if (pinnedFailure != null && pinnedFailure.ErrorId == HsmErrorIds.ServerKeyChanged) throw pinnedFailure;
+                if (pinnedFailure != null && pinnedFailure.ErrorId == HsmErrorIds.ServerKeyChanged)
+                    throw new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
+                        pinnedFailure.Message + $" The pins were not replaced: {reason}.", module.Esn, pinnedFailure);
                 var service = changed[0];
                 var refusal = pins.TryGetValue(service, out var old)
                     ? ChannelErrors.ServerKeyChanged(module, service, ServerKeyPolicy.Pinned(old, _host.Store.KnownHostsPath),
