@@ -162,6 +162,43 @@ Describe 'A changed server key of an enrolled module is never re-pinned by Invok
     }
 }
 
+Describe 'An impostor in factory state at an enrolled module''s address (no trusted root)' {
+    It 'is not pinned by -AcceptFingerprint nor by Yes to All at the prompt: ServerKeyChanged, old pins kept, nothing changed' {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        $esn = $sim.Modules[0].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        Remove-AllTrustedRoots $h
+        # The attacker's device: a factory-state module that claims the victim's ESN, reached where the victim was
+        # (as a network redirect would; here by pointing the registration at its ports).
+        $impostorPath = Join-Path ([IO.Path]::GetTempPath()) ("nshield-impostor-" + [guid]::NewGuid().ToString('N').Substring(0, 6))
+        $impostor = Start-HsmSimulator -ModuleCount 1 -NoHost -SimulatorPath $impostorPath
+        try {
+            $fake = $impostor.Modules[0]
+            $state = Join-Path $fake.ModuleDir 'state.json'
+            (Get-Content $state -Raw) -replace [regex]::Escape($fake.Esn), $esn | Set-Content $state -NoNewline
+            $ports = @{}; foreach ($e in $fake.Endpoints) { $ports[$e.Service] = $e.Port }
+            Register-HsmModule -HostPath $h -Esn $esn -Address 127.0.0.1 -User ([Environment]::UserName) -Port $ports -Force -Confirm:$false | Out-Null
+            $pins = Get-PinLines $h
+            $before = Get-StoreSnapshot $h
+            $fingerprint = $fake.Endpoint('sshadmin').ServerKeyFingerprint
+
+            Invoke-HsmEnroll -HostPath $h -Esn $esn -AcceptFingerprint $fingerprint -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $errs[0].FullyQualifiedErrorId | Should -BeLike 'ServerKeyChanged*'
+            $errs[0].Exception.Message | Should -Not -Match ([regex]::Escape("-AcceptFingerprint '$fingerprint'"))
+
+            $run = Invoke-WithPromptHost -Answers @(1, 1) -Script 'Invoke-HsmEnroll -HostPath $h -Esn $esn' -Parameters @{ h = $h; esn = $esn }
+            $run.Output | Should -BeNullOrEmpty
+            $run.Errors[0].FullyQualifiedErrorId | Should -BeLike 'ServerKeyChanged*'
+
+            Get-PinLines $h | Should -Be $pins
+            Get-StoreSnapshot $h | Should -Be $before
+            (Get-Content (Join-Path $fake.ModuleDir 'services/sshadmin/authorized_keys') -Raw) | Should -Match 'nshield-sim-default|AAAAC3NzaC1lZDI1NTE5AAAAIFEANbmMjjz4XF0kDorT3DRF3ZEfMLoD38at/gUE00nl'
+        }
+        finally { Stop-HsmSimulator -Path $impostorPath -ErrorAction SilentlyContinue; Remove-Item $impostorPath -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+}
+
 Describe 'A reset module whose new keys no trusted root vouches for' {
     It 'is not re-pinned through -AcceptFingerprint after the recovery button (no trusted root)' {
         $sim = Start-TestSimulator -ModuleCount 1
