@@ -9,11 +9,20 @@ namespace NShield.HsmAdmin.Drivers
     /// </summary>
     public static class ChannelErrors
     {
+        /// <summary>
+        /// A pinned server key differs from the one presented. The message says what to check and which commands change a
+        /// pin; it never offers the presented key as something to accept (issue 16: no ready-to-paste -AcceptFingerprint).
+        /// </summary>
         public static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, SshPublicKey presented) =>
             new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
-                $"Module {module.Esn} presented a different {service} server key than the one pinned for it: expected {policy.Expected!.Fingerprint}, " +
-                $"presented {presented.Fingerprint} at {module.Endpoint(service)}. The connection was closed before authentication and nothing was sent. " +
-                $"Server keys only change when a module returns to factory state; if that happened, run Invoke-HsmEnroll for it, otherwise treat this as an attack. " +
+                $"Module {module.Esn} presented a different {service} server key than the one pinned for it at {module.Endpoint(service)}: " +
+                $"pinned {policy.Expected!.Fingerprint}, presented {presented.Fingerprint}. The connection was closed before authentication and nothing was sent. " +
+                "Treat this as an attack until you know otherwise. Check on the module itself: compare the server keys it displays with the presented one, " +
+                "and find out whether it was returned to factory state or booted in recovery mode. " +
+                "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: it re-pins only keys the vendor chain vouches for " +
+                $"(to start over on purpose: Reset-HsmModule -Esn {module.Esn}, or the module's recovery button, then Invoke-HsmEnroll). " +
+                $"If the module's own display shows the presented key and you intend to trust it, Update-HsmServerKeyPin -Esn {module.Esn} shows the old and new " +
+                "keys of every service and asks before it re-pins. Invoke-HsmEnroll -AcceptFingerprint never replaces a pin. " +
                 $"The pin is kept in {policy.PinLocation} (host name nshield-{module.Esn}-{service}).", module.Esn);
 
         public static HsmException KeyRefused(ModuleAddress module, string service, Exception? inner = null) =>

@@ -53,6 +53,8 @@ namespace NShield.HsmAdmin.Drivers
                 if (m.ValueKind != JsonValueKind.String) throw Malformed(esn, service, verb, "the error 'message' is not a string");
                 message = Printable(m.GetString()!, 500);
             }
+            if (code == Operations.ModuleClock.FirmwareCode)
+                throw Operations.ModuleClock.Refused(esn, $"'{verb}'", "the module refused: " + (message.Length > 0 ? message : code));
             throw new ModuleErrorException(esn, service, verb, code, message);
         }
 

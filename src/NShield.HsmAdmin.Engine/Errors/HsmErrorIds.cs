@@ -117,5 +117,12 @@ namespace NShield.HsmAdmin
         public const string EnrollInProgress = "EnrollInProgress";
         /// <summary>Restore-HsmSshKey refused: modules that accept the current sshadmin key do not accept the backup (or could not be checked).</summary>
         public const string RestoreWouldLockOut = "RestoreWouldLockOut";
+
+        // Pins and clock (appended, issue 16)
+        /// <summary>
+        /// The module reports an invalid clock and is not in Recovery mode: firmware 13.5+ refuses SSH key changes then
+        /// (the host refuses up front; the firmware's E_CLOCK maps here too).
+        /// </summary>
+        public const string ModuleClockInvalid = "ModuleClockInvalid";
     }
 }

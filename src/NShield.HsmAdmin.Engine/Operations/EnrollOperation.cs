@@ -26,10 +26,12 @@ namespace NShield.HsmAdmin.Operations
         public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
 
         /// <summary>
-        /// Asked when no trusted vendor root vouches for a module: gets the ESN and the server key
-        /// fingerprints, returns true only if a person confirmed them. Null means "never confirm".
+        /// Server keys a person confirmed at the first-contact prompt, per ESN (service -&gt; fingerprint), gathered beforehand
+        /// with <see cref="InspectFirstContactAsync"/>. A module is enrolled on a confirmation only when it presents exactly
+        /// the keys that were shown. Never used for a module that already has pins.
         /// </summary>
-        public Func<string, IReadOnlyDictionary<string, string>, Task<bool>>? ConfirmFingerprints { get; set; }
+        public IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmedServerKeys { get; set; } =
+            new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint).</summary>
         public ICollection<string> AcceptedFingerprints { get; set; } = new List<string>();
@@ -96,18 +98,20 @@ namespace NShield.HsmAdmin.Operations
                 checkedNow.Message = $"Brought up to date after it was excluded from a key roll: current keys installed for {string.Join(", ", caughtUp)}, old keys removed.";
                 return checkedNow;
             }
-            if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null && _host.HasClientKeys)
+            var pins = _host.Store.GetPins(module.Esn);
+            if (pins.ContainsKey(ModuleServices.SshAdmin) && _host.HasClientKeys)
             {
                 try { return await CheckEnrolledAsync(module, ct).ConfigureAwait(false); }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.AuthenticationFailed)
                 {
                     // Either the module went back to factory state (recovery button: new server keys,
                     // default credential) or someone is in the middle. First contact decides, using only
-                    // the public default credential, and re-pins only what the certificate chain vouches for.
+                    // the public default credential, and re-pins only what the certificate chain vouches for
+                    // (never a fingerprint confirmation: see VerifyServerKeysAsync).
                     pinnedFailure = ex;
                 }
             }
-            return await EnrollNewAsync(module, pinnedFailure, ct).ConfigureAwait(false);
+            return await EnrollNewAsync(module, pins, pinnedFailure, ct).ConfigureAwait(false);
         }
 
         /// <summary>An enrolled module: verify every channel; install any of the host's keys it lacks.</summary>
@@ -119,10 +123,12 @@ namespace NShield.HsmAdmin.Operations
             {
                 identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
                 var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
-                foreach (var service in ModuleServices.All)
+                var missing = ModuleServices.All.Where(service =>
+                    !(installed.TryGetValue(service, out var set) && set.Contains(_host.ClientKey(service).PublicKey.Fingerprint))).ToList();
+                if (missing.Count > 0) ModuleClock.RequireValidForKeyChange(module.Esn, identity, "installing this host's missing keys");
+                foreach (var service in missing)
                 {
                     var mine = _host.ClientKey(service).PublicKey;
-                    if (installed.TryGetValue(service, out var set) && set.Contains(mine.Fingerprint)) continue;
                     await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
@@ -138,7 +144,8 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>First contact: a factory-state/recovery module, or one moved here from another host.</summary>
-        private async Task<HsmEnrollResult> EnrollNewAsync(ModuleAddress module, HsmException? pinnedFailure, CancellationToken ct)
+        private async Task<HsmEnrollResult> EnrollNewAsync(ModuleAddress module, IReadOnlyDictionary<string, SshPublicKey> pins,
+            HsmException? pinnedFailure, CancellationToken ct)
         {
             var transport = _host.TransportFor(module);
             IModuleChannel? admin = null;
@@ -179,7 +186,8 @@ namespace NShield.HsmAdmin.Operations
                 }
 
                 var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                var verification = await VerifyServerKeysAsync(module, identity, admin.ServerKey, pinnedFailure).ConfigureAwait(false);
+                var verification = VerifyServerKeys(module, identity, admin.ServerKey, factory, pins, pinnedFailure);
+                ModuleClock.RequireValidForKeyChange(module.Esn, identity, "enrollment");
 
                 // Pin before installing anything: if the reply to 'enroll' is lost, the rerun finds the module by its pins.
                 using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
@@ -220,12 +228,42 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
-        private async Task<string> VerifyServerKeysAsync(ModuleAddress module, ModuleIdentity identity, SshPublicKey presentedAdminKey, HsmException? pinnedFailure)
+        /// <summary>
+        /// How the presented server keys are trusted, or why not. A module this host has pins for keeps them unless it is in
+        /// factory state or recovery (it accepted the factory credential and says so) and a trusted vendor root vouches for the
+        /// new keys; -AcceptFingerprint and the prompt never replace a pin (Update-HsmServerKeyPin does, explicitly).
+        /// </summary>
+        private string VerifyServerKeys(ModuleAddress module, ModuleIdentity identity, SshPublicKey presentedAdminKey, bool factory,
+            IReadOnlyDictionary<string, SshPublicKey> pins, HsmException? pinnedFailure)
         {
             var shape = TrustVerification.CheckShape(identity, presentedAdminKey);
             if (shape != null)
                 throw pinnedFailure ?? new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
                     $"Module {module.Esn}: {shape}. Something is between this host and the module; it was not enrolled.", module.Esn);
+
+            if (pins.Count > 0)
+            {
+                var changed = ModuleServices.All.Where(s => !pins.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
+                if (changed.Count == 0) return "Pinned"; // the keys this host already trusts (e.g. an enroll interrupted after pinning)
+                var resetModule = factory && (identity.Mode == "FactoryState" || identity.Mode == "Recovery");
+                var reason = !resetModule
+                    ? $"it is in mode {identity.Mode}, not in factory state or recovery"
+                    : _host.Store.GetTrustedRoots().Count == 0
+                        ? "no trusted vendor root is configured to vouch for its new keys"
+                        : TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, presentedAdminKey);
+                if (reason == null) return "Certificate";
+                if (pinnedFailure != null && pinnedFailure.ErrorId == HsmErrorIds.ServerKeyChanged)
+                    throw new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
+                        pinnedFailure.Message + $" The pins were not replaced: {reason}.", module.Esn, pinnedFailure);
+                var service = changed[0];
+                var refusal = pins.TryGetValue(service, out var old)
+                    ? ChannelErrors.ServerKeyChanged(module, service, ServerKeyPolicy.Pinned(old, _host.Store.KnownHostsPath),
+                        service == ModuleServices.SshAdmin ? presentedAdminKey : identity.ServerKeys[service])
+                    : null;
+                throw new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
+                    (refusal?.Message ?? $"Module {module.Esn} has no pin for {service} but pins for other services.") +
+                    $" The pins were not replaced: {reason}.", module.Esn, pinnedFailure);
+            }
 
             if (_host.Store.GetTrustedRoots().Count > 0)
             {
@@ -238,11 +276,48 @@ namespace NShield.HsmAdmin.Operations
 
             var fingerprints = identity.ServerKeys.ToDictionary(k => k.Key, k => k.Value.Fingerprint);
             if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return "Fingerprint";
-            if (ConfirmFingerprints != null && await ConfirmFingerprints(module.Esn, fingerprints).ConfigureAwait(false)) return "Fingerprint";
+            if (ConfirmedServerKeys.TryGetValue(module.Esn, out var confirmed)
+                && ModuleServices.All.All(s => confirmed.TryGetValue(s, out var fp) && fp == fingerprints[s])) return "Fingerprint";
             throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                 $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
                 $"Its sshadmin server key is {fingerprints[ModuleServices.SshAdmin]}. Compare it with the module's own display, then run " +
                 $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
+        }
+
+        /// <summary>
+        /// Read-only: the server keys a module would present at first contact when only a person can vouch for them (no
+        /// trusted vendor root, no pins, not already accepted with -AcceptFingerprint); null otherwise or when the module
+        /// cannot be asked (enrolling it then reports why). Nothing is sent but 'identity'.
+        /// </summary>
+        public async Task<FirstContactFingerprints?> InspectFirstContactAsync(ModuleAddress module, CancellationToken ct)
+        {
+            if (_host.Store.GetTrustedRoots().Count > 0 || _host.Store.GetPins(module.Esn).Count > 0) return null;
+            if (_host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Released) return null;
+            var transport = _host.TransportFor(module);
+            try
+            {
+                IModuleChannel admin;
+                try
+                {
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                }
+                catch (HsmException ex) when ((ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) && _host.HasClientKeys)
+                {
+                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                }
+                using (admin)
+                {
+                    var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    if (TrustVerification.CheckShape(identity, admin.ServerKey) != null) return null;
+                    var fingerprints = ModuleServices.All.ToDictionary(s => s, s => identity.ServerKeys[s].Fingerprint);
+                    if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
+                    return new FirstContactFingerprints
+                    {
+                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode, Fingerprints = fingerprints,
+                    };
+                }
+            }
+            catch (HsmException) { return null; }
         }
 
         /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>
@@ -308,5 +383,16 @@ namespace NShield.HsmAdmin.Operations
                 Esn = module.Esn, Action = action, Mode = mode, ServerKeyVerification = verification, Message = message,
                 ServicesVerified = verified ?? Array.Empty<string>(), HostPath = _host.Path,
             };
+    }
+
+    /// <summary>What a person is asked to confirm for one module at first contact (no trusted vendor root).</summary>
+    public sealed class FirstContactFingerprints
+    {
+        public string Esn { get; set; } = "";
+        /// <summary>Where the module's sshadmin endpoint is (ModuleAddress.Endpoint).</summary>
+        public string Address { get; set; } = "";
+        public string Mode { get; set; } = "";
+        /// <summary>Service -&gt; SHA256 fingerprint of the server key, as the module reports (sshadmin: as it presented).</summary>
+        public IReadOnlyDictionary<string, string> Fingerprints { get; set; } = new Dictionary<string, string>();
     }
 }

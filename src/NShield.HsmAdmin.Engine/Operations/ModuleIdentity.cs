@@ -20,6 +20,16 @@ namespace NShield.HsmAdmin.Operations
         public string Warrant { get; private set; } = "";
         public Dictionary<string, SshPublicKey> ServerKeys { get; } = new Dictionary<string, SshPublicKey>();
         public Dictionary<string, string> Certificates { get; } = new Dictionary<string, string>();
+        /// <summary>The module's clock as it reports it (null when it reports none).</summary>
+        public DateTimeOffset? Clock { get; private set; }
+        /// <summary>
+        /// False when the module says its clock is invalid ('clockValid': false) or, if it does not say, reports a clock
+        /// before <see cref="EarliestValidClock"/>. Firmware 13.5+ refuses SSH key changes outside Recovery mode then.
+        /// </summary>
+        public bool ClockValid { get; private set; } = true;
+
+        /// <summary>A module clock before this is unset (a module whose clock was lost counts from 1970).</summary>
+        public static readonly DateTimeOffset EarliestValidClock = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
         /// <summary>
         /// Asks the module on an open sshadmin channel who it is. A module that names another ESN than the one the
@@ -54,6 +64,13 @@ namespace NShield.HsmAdmin.Operations
                 var identityKey = OptionalString(r, "identityKey");
                 if (identityKey.Length > 0) id.IdentityKey = SshPublicKey.Parse(identityKey);
                 id.Warrant = OptionalString(r, "warrant");
+                var clock = OptionalString(r, "clock");
+                if (clock.Length > 0 && DateTimeOffset.TryParse(clock, System.Globalization.CultureInfo.InvariantCulture,
+                        System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)) id.Clock = parsed;
+                if (r.TryGetProperty("clockValid", out var cv) && cv.ValueKind != JsonValueKind.Null)
+                    id.ClockValid = OptionalBool(r, "clockValid");
+                else if (id.Clock != null)
+                    id.ClockValid = id.Clock.Value >= EarliestValidClock;
                 if (!r.TryGetProperty("serverKeys", out var keys) || keys.ValueKind != JsonValueKind.Object)
                     throw new FormatException("'serverKeys' is missing or not an object");
                 foreach (var svc in keys.EnumerateObject())

@@ -32,7 +32,10 @@ namespace NShield.HsmAdmin.Operations
             try
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+                {
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(ModuleServices.SshAdmin, destinationLine), ct).ConfigureAwait(false);
+                }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
             {
@@ -45,7 +48,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, _destination).ConfigureAwait(false))
                 {
-                    await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     CrashPoints.Reach("move.proven");
                     foreach (var service in ModuleServices.All.Where(s => s != ModuleServices.SshAdmin))
                         await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service, Array.Empty<string>()), ct).ConfigureAwait(false);

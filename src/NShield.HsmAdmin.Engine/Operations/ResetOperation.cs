@@ -19,6 +19,7 @@ namespace NShield.HsmAdmin.Operations
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the factory reset");
                     deadline.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds + 5));
                     await admin.InvokeAsync("factorystate", FirmwareBodies.FactoryState(timeoutSeconds), deadline.Token).ConfigureAwait(false);
                 }

@@ -103,8 +103,11 @@ namespace NShield.HsmAdmin.Operations
                 await new ExcludedModules(_host).CatchUpAsync(module, ct).ConfigureAwait(false);
             var newKeys = journal.Services.ToDictionary(s => s, s => StagedKey(s));
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
+            {
+                ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "installing the new keys");
                 foreach (var service in journal.Services)
                     await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, newKeys[service].PublicKey.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+            }
             await Task.WhenAll(journal.Services.Select(s => _host.PingAsync(module, s, ct, newKeys[s]))).ConfigureAwait(false);
             Mark(journal, module.Esn, ModuleRollState.Installed, $"{journal.Kind.ToLowerInvariant()}.install");
             CrashPoints.Reach("roll.module-installed");

@@ -46,6 +46,8 @@ namespace NShield.HsmAdmin.Firmware
         public const string Fault = "E_FAULT";
         public const string Internal = "E_INTERNAL";
         public const string Busy = "E_BUSY";
+        /// <summary>A key change refused because the module's clock is invalid and it is not in Recovery mode (firmware 13.5+).</summary>
+        public const string Clock = "E_CLOCK";
     }
 
     internal sealed class FirmwareError : Exception

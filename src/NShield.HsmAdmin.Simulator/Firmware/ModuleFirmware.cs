@@ -28,6 +28,10 @@ namespace NShield.HsmAdmin.Firmware
             "identity", "enroll", "keys.list", "keys.add", "keys.remove", "keys.set", "factorystate", "ping",
         };
 
+        /// <summary>Verbs that change SSH keys (client or server): refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
+        public static bool ChangesKeys(string verb) =>
+            verb == "enroll" || verb == "keys.add" || verb == "keys.remove" || verb == "keys.set" || verb == "factorystate";
+
         /// <summary>Verbs that read a JSON body from stdin (others never read stdin).</summary>
         public static bool VerbTakesBody(string verb) =>
             verb == "enroll" || verb == "keys.add" || verb == "keys.remove" || verb == "keys.set" || verb == "factorystate";
@@ -328,6 +332,12 @@ namespace NShield.HsmAdmin.Firmware
                         break;
                 }
 
+                // Firmware 13.5+: no SSH key change in normal (Primary) mode while the clock is invalid; Recovery mode is where
+                // the clock is set, and key changes are allowed there.
+                if (ChangesKeys(verb) && s.InvalidClock && s.Mode != ModuleMode.Recovery)
+                    throw new FirmwareError(FirmwareErrorCodes.Clock,
+                        $"'{verb}' changes SSH keys, which is refused while the module's clock is invalid; boot in Recovery mode and set the clock");
+
                 // Validate the request fully before any change.
                 Action commit;
                 Action<Utf8JsonWriter> result;
@@ -402,6 +412,7 @@ namespace NShield.HsmAdmin.Firmware
             w.WriteEndObject();
             var now = s.InvalidClock ? new DateTime(1970, 1, 1, 0, 0, 5, DateTimeKind.Utc) : DateTime.UtcNow;
             w.WriteString("clock", now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            w.WriteBoolean("clockValid", !s.InvalidClock);
         }
 
         private static void WriteKeyList(Utf8JsonWriter w, ModuleLayout l, IEnumerable<string> services)

@@ -94,16 +94,8 @@ namespace NShield.HsmAdmin.Commands
                 var toEnroll = selected.Where(m => ShouldProcess($"module {m.Esn}", "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
                 var fleet = new FleetRunner(this);
                 operation.Warn = fleet.WriteWarning;
-                operation.ConfirmFingerprints = (esn, fingerprints) => fleet.Ask(() =>
-                {
-                    var lines = string.Join("\n", fingerprints.Select(f => $"  {f.Key,-9} {f.Value}"));
-                    try
-                    {
-                        return ShouldContinue($"No trusted vendor root vouches for module {esn}. Its server keys are:\n{lines}\n" +
-                            "Trust these keys only if they match what the module itself shows. Trust them?", "Confirm module server keys");
-                    }
-                    catch (PSInvalidOperationException) { return false; } // non-interactive: never silent trust
-                });
+                if (toEnroll.Count > 0 && Engine(() => host.Store.GetTrustedRoots().Count) == 0)
+                    operation.ConfirmedServerKeys = ConfirmFirstContact(fleet, operation, toEnroll);
                 if (toEnroll.Count > 0 && !IsWhatIf) Engine(() => EnrollJournal.Begin(host, toEnroll));
                 try
                 {
@@ -120,6 +112,71 @@ namespace NShield.HsmAdmin.Commands
                     }
                 }
             }
+        }
+
+        private static readonly string[] ChoiceLabels = { "&Yes", "Yes to &All", "&No", "No to A&ll" };
+        private const int ChoiceYes = 0, ChoiceYesToAll = 1, ChoiceNo = 2, ChoiceNoToAll = 3;
+
+        /// <summary>
+        /// The first-contact prompt (no trusted vendor root): first gathers, read-only, the server keys of every module that
+        /// needs a person's confirmation, shows them all, then asks per module with the default No; "Yes to All" is offered
+        /// only once every fingerprint has been shown. A host that cannot prompt confirms nothing (FingerprintNotConfirmed).
+        /// </summary>
+        private IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(FleetRunner fleet, EnrollOperation operation,
+            IReadOnlyList<Drivers.ModuleAddress> modules)
+        {
+            var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(System.StringComparer.OrdinalIgnoreCase);
+            var gathered = new System.Collections.Concurrent.ConcurrentBag<FirstContactFingerprints>();
+            fleet.Run(modules, m => m.Esn, async (m, ct) =>
+            {
+                var found = await operation.InspectFirstContactAsync(m, ct).ConfigureAwait(false);
+                if (found != null) gathered.Add(found);
+            }, ThrottleLimit, "Reading server keys to confirm", Cancellation);
+            var pending = gathered.OrderBy(p => p.Esn, System.StringComparer.OrdinalIgnoreCase).ToList();
+            if (pending.Count == 0) return confirmed;
+
+            var ui = Host?.UI;
+            if (ui == null) return confirmed;
+            try
+            {
+                var shown = new System.Text.StringBuilder();
+                shown.AppendLine($"No trusted vendor root is configured on this host, so nothing has verified the server keys of {pending.Count} module(s).");
+                shown.AppendLine("Compare every fingerprint with what the module itself displays before you trust it:");
+                foreach (var p in pending)
+                {
+                    shown.AppendLine($"  Module {p.Esn} at {p.Address} ({p.Mode})");
+                    foreach (var f in p.Fingerprints) shown.AppendLine($"    {f.Key,-9} {f.Value}");
+                }
+                ui.WriteLine(shown.ToString());
+
+                var choices = new System.Collections.ObjectModel.Collection<System.Management.Automation.Host.ChoiceDescription>(
+                    ChoiceLabels.Select((label, i) => new System.Management.Automation.Host.ChoiceDescription(label, i switch
+                    {
+                        ChoiceYes => "Trust this module's server keys.",
+                        ChoiceYesToAll => "Trust the server keys of this and every remaining module listed above.",
+                        ChoiceNo => "Do not trust this module's server keys; it is not enrolled.",
+                        _ => "Trust none of the remaining modules.",
+                    })).ToList());
+                for (int i = 0; i < pending.Count; i++)
+                {
+                    var p = pending[i];
+                    var choice = ui.PromptForChoice($"Confirm module server keys ({i + 1} of {pending.Count})",
+                        $"Trust module {p.Esn} at {p.Address}, sshadmin server key {p.Fingerprints[ModuleServices.SshAdmin]} (all six keys listed above)? " +
+                        "Answer Yes only if they match what the module itself displays.", choices, ChoiceNo);
+                    if (choice == ChoiceNoToAll) break;
+                    if (choice == ChoiceYes) confirmed[p.Esn] = p.Fingerprints;
+                    if (choice == ChoiceYesToAll)
+                    {
+                        foreach (var rest in pending.Skip(i)) confirmed[rest.Esn] = rest.Fingerprints;
+                        break;
+                    }
+                }
+            }
+            // A host that cannot prompt (non-interactive) never trusts silently: nothing confirmed.
+            catch (PSInvalidOperationException) { confirmed.Clear(); }
+            catch (System.Management.Automation.Host.HostException) { confirmed.Clear(); }
+            catch (System.NotImplementedException) { confirmed.Clear(); }
+            return confirmed;
         }
     }
 }

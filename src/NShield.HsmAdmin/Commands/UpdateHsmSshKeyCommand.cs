@@ -96,6 +96,10 @@ namespace NShield.HsmAdmin.Commands
                     var plan = Engine(() => roll.Plan(ExcludeEsn));
                     if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {plan.Included.Count} module(s)" +
                                                   (plan.Excluded.Count > 0 ? $", excluding {string.Join(", ", plan.Excluded)}" : ""))) return;
+                    // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before anything is staged
+                    // (modules that cannot be reached now are checked again when their keys are installed).
+                    var reachable = Engine(() => host.Attached().Where(m => plan.Included.Contains(m.Esn, System.StringComparer.OrdinalIgnoreCase)).ToList());
+                    Engine(() => ModuleClock.RequireValidAsync(host, reachable, "the key roll", Cancellation).GetAwaiter().GetResult());
                     journal = Engine(() => roll.Begin(services, plan.Included, RollKinds.Roll, plan.Excluded));
                 }
                 var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);

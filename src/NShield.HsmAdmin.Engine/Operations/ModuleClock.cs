@@ -1,0 +1,54 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>
+    /// Firmware 13.5+ refuses SSH key changes while the module's clock is invalid, unless the module is in Recovery mode
+    /// (where the clock can be set). The host checks the module's own identity report before it changes keys on it, so
+    /// nothing is changed on host or module; a module that refuses anyway (E_CLOCK) gives the same id.
+    /// </summary>
+    public static class ModuleClock
+    {
+        /// <summary>The firmware's error code for a key change refused because of the clock.</summary>
+        public const string FirmwareCode = "E_CLOCK";
+
+        /// <summary>True when the module would accept a key change as far as its clock goes.</summary>
+        public static bool AllowsKeyChanges(ModuleIdentity identity) => identity.ClockValid || identity.Mode == "Recovery";
+
+        /// <summary>Throws ModuleClockInvalid when the module reports an invalid clock outside Recovery mode.</summary>
+        public static void RequireValidForKeyChange(string esn, ModuleIdentity identity, string what)
+        {
+            if (AllowsKeyChanges(identity)) return;
+            throw Refused(esn, what, identity.Clock == null ? "its clock is invalid" : $"its clock reads {identity.Clock.Value.UtcDateTime:u}");
+        }
+
+        public static HsmException Refused(string esn, string what, string detail) =>
+            new HsmException(HsmErrorIds.ModuleClockInvalid, HsmErrorKind.InvalidOperation,
+                $"Module {esn} reports an invalid clock ({detail}); firmware 13.5+ refuses SSH key changes in normal (Primary) mode until the clock is set, " +
+                $"so {what} was not done and nothing was changed on the host or the module. Boot the module in Recovery mode, set its clock there " +
+                "(the module's own clock setting), boot it normally, then run the command again.", esn);
+
+        /// <summary>
+        /// Before a fleet-wide change: reads each module's identity (pinned sshadmin channel, the host's key) and refuses the
+        /// whole command when any reports an invalid clock. Modules that cannot be asked are left to the operation itself.
+        /// </summary>
+        public static async Task RequireValidAsync(HsmHost host, IEnumerable<ModuleAddress> modules, string what, CancellationToken ct)
+        {
+            var checks = modules.Select(async m =>
+            {
+                try
+                {
+                    using (var admin = await host.OpenPinnedAsync(m, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+                        return (Module: m, Identity: (ModuleIdentity?)await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false));
+                }
+                catch (HsmException) { return (Module: m, Identity: (ModuleIdentity?)null); }
+            }).ToList();
+            foreach (var (module, identity) in await Task.WhenAll(checks).ConfigureAwait(false))
+                if (identity != null) RequireValidForKeyChange(module.Esn, identity, what);
+        }
+    }
+}
