@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using System.Security;
 using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
@@ -27,6 +28,10 @@ namespace NShield.HsmAdmin.Commands
         [ArgumentCompleter(typeof(ServiceCompleter))]
         public string[]? Service { get; set; }
 
+        /// <summary>The passphrase of this host's sshadmin client key, if its protection includes P (prompted for in an interactive host when needed).</summary>
+        [Parameter]
+        public SecureString? KeyPassphrase { get; set; }
+
         protected override void ProcessRecord()
         {
             if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
@@ -38,8 +43,11 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToList() ?? new List<string>();
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
+            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var keys = new[] { ModuleServices.SshAdmin };
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, keys)))
             {
+                KeyPassphrases.Verify(this, host, keys);
                 var operation = new RepinOperation(host);
                 var selected = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
                 foreach (var module in selected)
