@@ -96,7 +96,7 @@ namespace NShield.HsmAdmin.Simulation
                 if (current == null || (OwnedBySimulator(current) && (!File.Exists(current) || !IsRunning(config.Hardserver.PidFile))))
                 {
                     if (current != script) changes.Add("stand-in hardserver");
-                    config.Hardserver = new HardserverSettings { RestartCommand = script, RestartArguments = "restart", PidFile = pidFile, ProcessName = "sleep" };
+                    config.Hardserver = new HardserverSettings { RestartCommand = script, RestartArguments = "restart", PidFile = pidFile };
                 }
                 active = config.Hardserver.PidFile;
                 return changes.Count == 0 ? null : $"simulator {simRoot}: {string.Join(" and ", changes)}";

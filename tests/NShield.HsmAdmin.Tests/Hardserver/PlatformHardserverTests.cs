@@ -136,8 +136,10 @@ namespace NShield.HsmAdmin.Tests.Hardserver
         {
             var hardserver = new PlatformHardserver(new HardserverSettings { RestartCommand = _script, PidFile = _pidFile, ProcessName = "sleep" });
             hardserver.Restart();
+            // The script's child is 'nohup' until it has exec'd 'sleep': wait (bounded) for the name to settle.
             var real = hardserver.GetState();
-            Assert.True(real.Running);
+            for (var i = 0; i < 100 && real.Running != true; i++) { Thread.Sleep(50); real = hardserver.GetState(); }
+            Assert.True(real.Running, real.UnknownReason);
             try
             {
                 // A stale pid file naming a process of another name (this test's own process): not the hardserver.
