@@ -60,9 +60,10 @@ namespace NShield.HsmAdmin.Drivers
         /// Restricts a ConnectionInfo to the policy and puts its algorithms in the policy's order (SSH.NET takes the
         /// first of its own entries that the server also offers). Names this SSH.NET does not implement are skipped.
         /// </summary>
-        public static void Apply(ConnectionInfo info)
+        public static void Apply(ConnectionInfo info, IReadOnlyList<string>? keyExchanges = null)
         {
-            Restrict(info.KeyExchangeAlgorithms, KeyExchanges);
+            // A caller may narrow the key exchanges (the bench compares PQ-first with classical); never widen them.
+            Restrict(info.KeyExchangeAlgorithms, keyExchanges == null ? KeyExchanges : KeyExchanges.Where(keyExchanges.Contains).ToList());
             Restrict(info.Encryptions, Ciphers);
             Restrict(info.HmacAlgorithms, Macs);
         }

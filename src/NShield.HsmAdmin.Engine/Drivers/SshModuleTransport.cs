@@ -28,11 +28,15 @@ namespace NShield.HsmAdmin.Drivers
         // How often a running command's output is moved out of SSH.NET's buffer and checked against the cap.
         private static readonly TimeSpan OutputPollInterval = TimeSpan.FromMilliseconds(10);
 
-        public SshModuleTransport(TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null)
+        public SshModuleTransport(TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null, IReadOnlyList<string>? keyExchanges = null)
         {
             ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(10);
             CommandTimeout = commandTimeout ?? TimeSpan.FromSeconds(60);
+            _keyExchanges = keyExchanges;
         }
+
+        // Null: the policy's list (post-quantum first). A subset of it only (see SshAlgorithmPolicy.Apply).
+        private readonly IReadOnlyList<string>? _keyExchanges;
 
         /// <summary>An IP address or a DNS host name.</summary>
         public string? CheckAddress(string address) => Store.ModuleEndpointDefaults.CheckHostAddress(address);
@@ -55,7 +59,7 @@ namespace NShield.HsmAdmin.Drivers
                 Timeout = ConnectTimeout,
             };
             // Key exchange, ciphers and MACs from an explicit allowlist (SshAlgorithmPolicy); the host key type from the pin.
-            SshAlgorithmPolicy.Apply(info);
+            SshAlgorithmPolicy.Apply(info, _keyExchanges);
             var hostKeyTypes = HostKeyAlgorithmsFor(policy.Expected);
             foreach (var alg in info.HostKeyAlgorithms.Keys.ToList())
                 if (!hostKeyTypes.Contains(alg)) info.HostKeyAlgorithms.Remove(alg);
