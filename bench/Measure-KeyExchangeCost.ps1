@@ -18,18 +18,23 @@ $sim = Start-HsmSimulator -ModuleCount $ModuleCount -HostPath (Join-Path $work '
 try {
     $h = $sim.HostPath
     Invoke-HsmEnroll -HostPath $h | Out-Null
-    $policy = [NShield.HsmAdmin.Drivers.SshAlgorithmPolicy]
+    # The engine lives in the module's own load context: its types are reached through the cmdlets' assembly.
+    $cmdlets = (Get-Command Invoke-HsmEnroll).ImplementingType.Assembly
+    $engine = [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($cmdlets).LoadFromAssemblyName(
+        ($cmdlets.GetReferencedAssemblies() | Where-Object Name -eq 'NShield.HsmAdmin.Engine'))
+    $T = { param($name) $engine.GetType("NShield.HsmAdmin.$name", $true) }
+    $policy = & $T 'Drivers.SshAlgorithmPolicy'
     $classical = [string[]]@($policy::KeyExchanges | Where-Object { $_ -notin $policy::PostQuantumKeyExchanges })
     $variants = [ordered]@{ 'post-quantum first (default)' = $null; 'classical (curve25519 first)' = $classical }
     $samples = @{}; foreach ($k in $variants.Keys) { $samples[$k] = [Collections.Generic.List[object]]::new() }
     $me = [Diagnostics.Process]::GetCurrentProcess()
     foreach ($pass in 1..$Passes) {
         foreach ($name in $variants.Keys) {
-            $transport = [NShield.HsmAdmin.Drivers.SshModuleTransport]::new($null, $null, $variants[$name])
-            $store = [NShield.HsmAdmin.Store.HostStore]::Open($h)
-            $hsm = [NShield.HsmAdmin.Operations.HsmHost]::new($store, $null, $transport, $null, $null)
+            $transport = (& $T 'Drivers.SshModuleTransport')::new($null, $null, $variants[$name])
+            $store = (& $T 'Store.HostStore')::Open($h, $null)
+            $hsm = (& $T 'Operations.HsmHost')::new($store, $null, $transport, $null, $null)
             try {
-                $inspection = [NShield.HsmAdmin.Operations.ModuleInspection]::new($hsm)
+                $inspection = (& $T 'Operations.ModuleInspection')::new($hsm)
                 $null = $hsm.ClientKey('sshadmin')   # key opening is not what is measured
                 foreach ($s in 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher') { $null = $hsm.ClientKey($s) }
                 $me.Refresh(); $cpu0 = $me.TotalProcessorTime

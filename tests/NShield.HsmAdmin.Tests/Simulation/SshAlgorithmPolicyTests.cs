@@ -53,22 +53,26 @@ namespace NShield.HsmAdmin.Tests.Simulation
         }
 
         [Fact]
-        public async Task PostQuantumKeyExchangeIsNegotiatedWhenTheModuleOffersItAndSha2EtmOrAeadProtectsTheChannel()
+        public async Task Curve25519IsPreferredAndAPostQuantumHybridIsTakenWhenItIsAllTheModuleOffers()
         {
-            // What the installed OpenSSH implements decides which hybrid we expect (9.2: sntrup761 only; 9.9+: ML-KEM too).
+            // What the installed OpenSSH implements decides which hybrid we can offer it (9.2: sntrup761 only; 9.9+: ML-KEM too).
             var openssh = TestSshd.OpenSshKeyExchanges();
             var pq = SshAlgorithmPolicy.PostQuantumKeyExchanges.Where(openssh.Contains).ToList();
             Assert.NotEmpty(pq); // every supported OpenSSH (8.5+) has sntrup761x25519
-            // The module lists curve25519 FIRST: the client's preference decides, so a PQ result proves ours.
-            using var sshd = new TestSshd("KexAlgorithms curve25519-sha256," + string.Join(",", pq));
-            using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
-            var info = Assert.IsAssignableFrom<ISshChannelInfo>(channel);
-            Assert.Equal(pq[0], info.KeyExchangeAlgorithm);
+            // The module lists the hybrid FIRST: the client's preference decides, so curve25519 proves ours.
+            using (var both = new TestSshd("KexAlgorithms " + string.Join(",", pq) + ",curve25519-sha256"))
+            using (var channel = await Transport.OpenAsync(both.Address, ModuleServices.SshAdmin, both.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None))
+                Assert.Equal("curve25519-sha256", Assert.IsAssignableFrom<ISshChannelInfo>(channel).KeyExchangeAlgorithm);
+            // A module that offers only a hybrid still gets one.
+            using var sshd = new TestSshd("KexAlgorithms " + string.Join(",", pq));
+            using var pqChannel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
+            var info = Assert.IsAssignableFrom<ISshChannelInfo>(pqChannel);
+            Assert.Equal(SshAlgorithmPolicy.KeyExchanges.First(pq.Contains), info.KeyExchangeAlgorithm);
             Assert.Contains(info.ClientToModuleCipher, SshAlgorithmPolicy.Ciphers);
             Assert.Contains(info.ModuleToClientCipher, SshAlgorithmPolicy.Ciphers);
             Assert.Equal("chacha20-poly1305@openssh.com", info.ClientToModuleCipher);
             // And the channel works: the forced command's reply is read through the bounded reader.
-            var result = await channel.InvokeAsync("ping", null, CancellationToken.None);
+            var result = await pqChannel.InvokeAsync("ping", null, CancellationToken.None);
             Assert.Equal(TestSshd.Esn, result.GetString("esn"));
         }
 
