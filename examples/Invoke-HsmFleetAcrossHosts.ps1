@@ -15,9 +15,10 @@
     Errors: exactly one per failing host (unreachable, login refused, module not installed, ...) and one per failing
     module on a host, each naming the host and, for a module, its ESN; error id NShield.HsmAdmin.Fleet.HostFailed or
     NShield.HsmAdmin.Fleet.ModuleFailed, TargetObject @{ ComputerName; Esn; Operations }. Later failures of a module
-    already reported are folded into its error (Operations lists every step that failed). That is the error stream;
-    -ErrorVariable on this script also collects PowerShell's own transport errors of unreachable hosts (it records
-    silenced errors of nested commands too), so read the stream (2>&1) or filter on the ids above.
+    already reported are folded into its error (Operations lists every step that failed). Hosts are told apart by
+    name and port (TargetObject.Port): the same host on two ports is two targets. That is the error stream;
+    -ErrorVariable on this script also collects PowerShell's own transport errors (it records the silenced errors of
+    the commands inside the script too), so read the stream (2>&1) or keep only the ids above (second example).
     Enrollment here is unattended: each host must trust the vendor root (Add-HsmTrustedRoot) or the modules' server
     keys must already be pinned; the script never confirms a fingerprint for anyone.
 .PARAMETER HostName
@@ -43,8 +44,14 @@
     Status, enroll and connection test only.
 .EXAMPLE
     $hosts = 'hsmhost01', 'hsmhost02', 'admin@hsmhost03:2222'
-    ./Invoke-HsmFleetAcrossHosts.ps1 -HostName $hosts -KeyFilePath ~/.ssh/hsmadmin_ed25519 -ThrottleLimit 8 -ErrorVariable failed
-    $failed | ForEach-Object { $_.TargetObject }     # which host, which module, which steps
+    ./Invoke-HsmFleetAcrossHosts.ps1 -HostName $hosts -KeyFilePath ~/.ssh/hsmadmin_ed25519 -ThrottleLimit 8 2>&1 |
+        Tee-Object -Variable all | Where-Object { $_ -isnot [System.Management.Automation.ErrorRecord] }
+    $all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object TargetObject   # which host, module, steps
+.EXAMPLE
+    ./Invoke-HsmFleetAcrossHosts.ps1 -HostName $hosts -KeyFilePath ~/.ssh/hsmadmin_ed25519 -ErrorVariable failed
+    # -ErrorVariable also holds PowerShell's transport errors: keep the script's own, one per failing host or module.
+    $failed = @($failed | Where-Object FullyQualifiedErrorId -like 'NShield.HsmAdmin.Fleet.*')
+    $failed.TargetObject | Format-Table ComputerName, Port, Esn, Operations, ErrorId
 .EXAMPLE
     $s = New-PSSession -ComputerName win-hsm01, win-hsm02          # WinRM on Windows hosts
     ./Invoke-HsmFleetAcrossHosts.ps1 -Session $s -SkipRoll | Group-Object PSComputerName
@@ -99,18 +106,36 @@ $onHost = {
 # Invoke-Command's SSH parameter set (-HostName) has no -ThrottleLimit (PowerShell 7.6): the hosts are connected with
 # New-PSSession -HostName, -ThrottleLimit at a time, and the work runs with Invoke-Command -Session -ThrottleLimit.
 $remoteErrors = [System.Collections.Generic.List[System.Management.Automation.ErrorRecord]]::new()
+# Targets are host and port ("name:port"): the same host on two ports is two targets. Sessions map to targets by their
+# runspace id, which remoting stamps on every result (RunspaceId) and error (OriginInfo.RunspaceID).
+$targets = [System.Collections.Generic.List[object]]::new()
+$targetOf = @{}
+function Get-SessionPort($s) { $p = 0; try { $p = [int]$s.Runspace.ConnectionInfo.Port } catch { }; if ($p -gt 0) { $p } elseif ($s.Transport -eq 'SSH') { 22 } else { 0 } }
+function Add-SessionTarget($s) {
+    $key = "$($s.ComputerName):$(Get-SessionPort $s)".ToLowerInvariant()
+    $t = $targets | Where-Object Key -eq $key | Select-Object -First 1
+    if (-not $t) { $t = [pscustomobject]@{ Key = $key; Name = "$($s.ComputerName)"; Port = (Get-SessionPort $s) }; $targets.Add($t) }
+    $targetOf["$($s.InstanceId)"] = $t; $targetOf["$($s.Runspace.InstanceId)"] = $t
+}
 $ownSessions = @()
-if ($PSCmdlet.ParameterSetName -eq 'Session') { $sessions = @($Session); $targets = @($Session.ComputerName) }
+if ($PSCmdlet.ParameterSetName -eq 'Session') { $sessions = @($Session); foreach ($s in $sessions) { Add-SessionTarget $s } }
 else {
     $connect = @{}
     foreach ($p in 'UserName', 'KeyFilePath', 'Port') { if ($PSBoundParameters.ContainsKey($p)) { $connect[$p] = $PSBoundParameters[$p] } }
     if ($SshOption) { $connect.Options = $SshOption }
-    # Sessions name a host without user@ and :port.
-    $targets = @($HostName | ForEach-Object { ($_ -replace '^[^@]*@', '') -replace ':\d+$', '' })
+    foreach ($h in $HostName) {
+        # Sessions name a host without user@ and :port.
+        $name = ($h -replace '^[^@]*@', '') -replace ':\d+$', ''
+        $p = if ($h -match ':(\d+)$') { [int]$Matches[1] } elseif ($Port) { $Port } else { 22 }
+        $key = "${name}:$p".ToLowerInvariant()
+        if (-not ($targets | Where-Object Key -eq $key)) { $targets.Add([pscustomobject]@{ Key = $key; Name = $name; Port = $p }) }
+    }
     for ($i = 0; $i -lt $HostName.Count; $i += $ThrottleLimit) {
         $batch = @($HostName[$i..([Math]::Min($i + $ThrottleLimit, $HostName.Count) - 1)])
         $connectErrors = $null
-        $ownSessions += @(New-PSSession -HostName $batch @connect -ErrorAction SilentlyContinue -ErrorVariable connectErrors)
+        $opened = @(New-PSSession -HostName $batch @connect -ErrorAction SilentlyContinue -ErrorVariable connectErrors)
+        foreach ($s in $opened) { Add-SessionTarget $s }
+        $ownSessions += $opened
         foreach ($e in $connectErrors) { $remoteErrors.Add($e) }
     }
     $sessions = $ownSessions
@@ -123,7 +148,8 @@ try {
         Invoke-Command -Session $sessions -ThrottleLimit $ThrottleLimit -ScriptBlock $onHost -ArgumentList $HostPath, ([bool]$SkipRoll) `
             -ErrorAction SilentlyContinue -ErrorVariable workErrors | ForEach-Object {
             if ($_.PSObject.TypeNames -contains 'Deserialized.NShield.HsmAdmin.Fleet.HostDone' -or $_.PSObject.TypeNames -contains 'NShield.HsmAdmin.Fleet.HostDone') {
-                $null = $finished.Add("$($_.PSComputerName)")
+                $t = $targetOf["$($_.RunspaceId)"]
+                if ($t) { $null = $finished.Add($t.Key) }
             }
             else { $_ }
         }
@@ -132,40 +158,45 @@ try {
 }
 finally { if ($ownSessions) { Remove-PSSession -Session $ownSessions -ErrorAction SilentlyContinue } }
 
-# One error per failing module (per host) and per failing host.
+# One error per failing module (per host) and per failing host. An error's target: its session (origin runspace), else
+# the host named in its target or message (a connection that failed has no session), preferring unfinished targets.
 $byModule = [ordered]@{}
 $byHost = [ordered]@{}
+$connected = @($targetOf.Values | ForEach-Object Key)
 foreach ($e in $remoteErrors) {
-    $computer = if ($e.OriginInfo -and $e.OriginInfo.PSComputerName) { "$($e.OriginInfo.PSComputerName)" } else {
-        # A connection that failed has no origin: find the host in the error's target or message.
-        $named = @($targets | Where-Object { "$($e.TargetObject)" -eq $_ -or "$($e.TargetObject.ComputerName)" -eq $_ -or $e.Exception.Message -match "(^|\W)$([regex]::Escape($_))(\W|$)" })
-        if ($named.Count -eq 1) { $named[0] } else { '' }
+    $t = if ($e.OriginInfo -and $e.OriginInfo.RunspaceID -and $targetOf.ContainsKey("$($e.OriginInfo.RunspaceID)")) { $targetOf["$($e.OriginInfo.RunspaceID)"] }
+    elseif ($e.TargetObject -and $e.TargetObject.PSObject.Properties['InstanceId'] -and $targetOf.ContainsKey("$($e.TargetObject.InstanceId)")) { $targetOf["$($e.TargetObject.InstanceId)"] }
+    else {
+        $named = @($targets | Where-Object { $n = $_.Name; "$($e.TargetObject)" -eq $n -or "$($e.TargetObject.ComputerName)" -eq $n -or $e.Exception.Message -match "(^|\W)$([regex]::Escape($n))(\W|$)" })
+        if ($named.Count -gt 1) { $open = @($named | Where-Object { -not $finished.Contains($_.Key) -and -not $byHost.Contains($_.Key) }); if ($open) { $named = $open } }
+        if ($named.Count -gt 1) { $onPort = @($named | Where-Object { $e.Exception.Message -match "\bport $($_.Port)\b" -or ($_.Key -notin $connected) }); if ($onPort) { $named = $onPort } }
+        $named | Select-Object -First 1
     }
+    if (-not $t) { continue }   # names no target: a target left without result is reported below
     $operation, $esn = if ("$($e.TargetObject)" -match '^(status|enroll|roll|test)\|(.*)$') { $Matches[1], $Matches[2] } else { '', '' }
     if ($esn) {
-        $key = "$computer|$esn"
+        $key = "$($t.Key)|$esn"
         if ($byModule.Contains($key)) { if ($byModule[$key].Operations -notcontains $operation) { $byModule[$key].Operations += $operation } }
-        else { $byModule[$key] = [pscustomobject]@{ ComputerName = $computer; Esn = $esn; Operations = @($operation); First = $e } }
+        else { $byModule[$key] = [pscustomobject]@{ Target = $t; Esn = $esn; Operations = @($operation); First = $e } }
     }
-    elseif (-not $byHost.Contains($computer)) { $byHost[$computer] = [pscustomobject]@{ ComputerName = $computer; Operation = $operation; First = $e } }
+    elseif (-not $byHost.Contains($t.Key)) { $byHost[$t.Key] = [pscustomobject]@{ Target = $t; Operation = $operation; First = $e } }
 }
-# A host that neither finished nor reported an error it can be told by (rare: a transport error naming no host).
+# A target that neither finished nor got an error naming it (a transport error naming no host, or none at all).
+$unclaimed = @($remoteErrors | Where-Object { -not ($_.OriginInfo -and $_.OriginInfo.RunspaceID) }) | Select-Object -First 1
 foreach ($t in $targets) {
-    if (-not $finished.Contains($t) -and -not $byHost.Contains($t)) {
-        $unclaimed = @($remoteErrors | Where-Object { -not ($_.OriginInfo -and $_.OriginInfo.PSComputerName) }) | Select-Object -First 1
-        $byHost[$t] = [pscustomobject]@{ ComputerName = $t; Operation = ''; First = $unclaimed }
-        $byHost.Remove('')
-    }
+    if (-not $finished.Contains($t.Key) -and -not $byHost.Contains($t.Key)) { $byHost[$t.Key] = [pscustomobject]@{ Target = $t; Operation = ''; First = $unclaimed } }
 }
+# How a target is named: by host, with the port only where two targets share the host.
+function Get-TargetLabel($t) { if (@($targets | Where-Object Name -eq $t.Name).Count -gt 1) { "$($t.Name):$($t.Port)" } else { $t.Name } }
 foreach ($m in $byModule.Values) {
     $ops = $m.Operations -join ', '
-    Write-Error -Message "Host '$($m.ComputerName)', module $($m.Esn): $($m.Operations[0]) failed: $($m.First.Exception.Message)$(if ($m.Operations.Count -gt 1) { " (failed steps: $ops)" })" `
+    Write-Error -Message "Host '$(Get-TargetLabel $m.Target)', module $($m.Esn): $($m.Operations[0]) failed: $($m.First.Exception.Message)$(if ($m.Operations.Count -gt 1) { " (failed steps: $ops)" })" `
         -ErrorId 'NShield.HsmAdmin.Fleet.ModuleFailed' -Category $m.First.CategoryInfo.Category `
-        -TargetObject ([pscustomobject]@{ ComputerName = $m.ComputerName; Esn = $m.Esn; Operations = $m.Operations; ErrorId = "$($m.First.FullyQualifiedErrorId)" })
+        -TargetObject ([pscustomobject]@{ ComputerName = $m.Target.Name; Port = $m.Target.Port; Esn = $m.Esn; Operations = $m.Operations; ErrorId = "$($m.First.FullyQualifiedErrorId)" })
 }
 foreach ($h in $byHost.Values) {
     $why = if ($h.First) { $h.First.Exception.Message } else { 'no result came back' }
     $step = if ($h.Operation) { "$($h.Operation) failed: " } else { '' }
-    Write-Error -Message "Host '$($h.ComputerName)': $step$why" -ErrorId 'NShield.HsmAdmin.Fleet.HostFailed' -Category ConnectionError `
-        -TargetObject ([pscustomobject]@{ ComputerName = $h.ComputerName; Esn = $null; Operations = @($h.Operation | Where-Object { $_ }); ErrorId = "$(if ($h.First) { $h.First.FullyQualifiedErrorId })" })
+    Write-Error -Message "Host '$(Get-TargetLabel $h.Target)': $step$why" -ErrorId 'NShield.HsmAdmin.Fleet.HostFailed' -Category ConnectionError `
+        -TargetObject ([pscustomobject]@{ ComputerName = $h.Target.Name; Port = $h.Target.Port; Esn = $null; Operations = @($h.Operation | Where-Object { $_ }); ErrorId = "$(if ($h.First) { $h.First.FullyQualifiedErrorId })" })
 }

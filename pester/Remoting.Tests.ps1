@@ -11,13 +11,26 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'LoopbackFleet.psm1') -Force
     $work = Join-Path ([IO.Path]::GetTempPath()) ('nshield-remoting-' + [guid]::NewGuid().ToString('N').Substring(0, 8))
     New-Item -ItemType Directory -Force $work | Out-Null
-    $out = Join-Path $work 'modules'
-    # The modules as shipped (build.ps1 package from the suite's build), staged into the temporary folder.
-    Invoke-FleetChild $work @'
+    chmod 700 $work
+    # The default machine folder (the install identity of this machine) must not be touched: each host has its own.
+    $machineDefault = '/etc/opt/nfast/hsmadmin'
+    function Get-FolderState([string] $Path) {
+        if (-not (Test-Path $Path)) { return 'absent' }
+        ((@(Get-Item $Path -Force) + @(Get-ChildItem $Path -Recurse -Force)) | ForEach-Object { "$($_.FullName) $($_.LastWriteTimeUtc.Ticks) $(if (-not $_.PSIsContainer) { $_.Length })" }) -join "`n"
+    }
+    $script:machineBefore = Get-FolderState $machineDefault
+    # The modules as shipped (build.ps1 package from the suite's build): the staging Package.Tests.ps1 made in this
+    # run when it ran first (NSHIELD_HSMADMIN_TEST_PACKAGE), else staged here into the temporary folder.
+    $shared = $env:NSHIELD_HSMADMIN_TEST_PACKAGE
+    if ($shared -and (Test-Path (Join-Path $shared 'NShield.HsmAdmin')) -and (Test-Path (Join-Path $shared 'NShield.HsmAdmin.Simulator'))) { $out = $shared }
+    else {
+        $out = Join-Path $work 'modules'
+        Invoke-FleetChild $work @'
 param([string] $Repo, [string] $Out)
 $ErrorActionPreference = 'Stop'
 & (Join-Path $Repo 'build.ps1') package -NoBuild -OutputPath $Out *>&1 | Out-Null
 '@ @{ Repo = $repo; Out = $out } | Out-Null
+    }
     $script:fleet = Start-LoopbackFleet -Work $work -Modules $out -HostCount 3 -ModulesPerHost 1 -BrokenModuleOn 3
     $addresses = @($fleet.Hosts.ComputerName)
     $emptyKnownHosts = Join-Path $work 'empty_known_hosts'
@@ -72,11 +85,23 @@ $views = foreach ($group in $all.Raw | Group-Object { $_.PSObject.TypeNames[0] }
         FleetJson = (@{ Port = $fleet.Port; UserName = $fleet.UserName; KeyFile = $fleet.KeyFile; SshOption = $fleet.SshOption; Addresses = $addresses } | ConvertTo-Json -Compress) } @{ PSModulePath = $out }
     try { $script:run = Get-Content (Join-Path $work 'client-result.json') -Raw | ConvertFrom-Json } catch { throw "the client wrote no result:`n$($lines -join "`n")" }
     $broken = ($fleet.Hosts | Where-Object BrokenEsn).BrokenEsn
+
+    # Login without the fleet's key, with plain ssh and no configuration file: refused whatever the client offers.
+    $otherKey = Join-Path $work 'ssh/other_ed25519'
+    ssh-keygen -q -t ed25519 -N '' -C 'not-authorized' -f $otherKey | Out-Null
+    $sshBase = @('-F', '/dev/null', '-p', "$($fleet.Port)", '-o', "UserKnownHostsFile=$($fleet.KnownHosts)", '-o', 'StrictHostKeyChecking=yes',
+        '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=10', '-l', $fleet.UserName)
+    $script:login = foreach ($case in @(
+            @{ Name = 'other key'; Options = @('-i', $otherKey) }
+            @{ Name = 'no key'; Options = @('-o', 'IdentityFile=none', '-o', 'PasswordAuthentication=yes', '-o', 'KbdInteractiveAuthentication=yes') })) {
+        $text = @(& timeout 30 ssh @sshBase @($case.Options) 127.0.0.1 exit 2>&1 | ForEach-Object { "$_" }) -join "`n"
+        [pscustomobject]@{ Name = $case.Name; ExitCode = $LASTEXITCODE; Text = $text }
+    }
     Write-Host ("Remoting wall time: 1 host {0:n1} s, 3 hosts (+1 unreachable) {1:n1} s" -f $run.One.Seconds, $run.All.Seconds)
 }
 
 AfterAll {
-    Stop-LoopbackFleet -Work $work -Modules $out
+    if ($fleet -or (Test-Path (Join-Path $work 'ssh'))) { Stop-LoopbackFleet -Work $work -Modules $out }
     Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
 }
 
@@ -91,7 +116,7 @@ Describe 'Invoke-HsmFleetAcrossHosts over PowerShell remoting (SSH, loopback)' {
         @($items | Where-Object Operation -eq 'test').Count | Should -Be 6
         ($items | Where-Object Operation -eq 'test').Success | Sort-Object -Unique | Should -BeTrue
     }
-    It 'runs every host in parallel; a failing module and an unreachable host do not stop the others' {
+    It 'runs every host; a failing module and an unreachable host do not stop the others' {
         $items = @($run.All.Items)
         $items.PSComputerName | Sort-Object -Unique | Should -Be $addresses
         foreach ($a in $addresses) {
@@ -118,36 +143,54 @@ Describe 'Invoke-HsmFleetAcrossHosts over PowerShell remoting (SSH, loopback)' {
         $hostErrors.Count | Should -Be 1
         $hostErrors[0].Target.ComputerName | Should -Be '127.0.0.4'
         $hostErrors[0].Message | Should -BeLike "*'127.0.0.4'*"
+        $hostErrors[0].Message | Should -Match 'Connection refused' -Because 'nothing listens on 127.0.0.4: the reason is the connection''s'
+        $hostErrors[0].Target.Port | Should -Be $fleet.Port
         $errors.Count | Should -Be 2
+        $errors.Message | Should -Not -Match "Host ''" -Because 'every error names its host'
     }
     It 'refuses a host whose key is not in known_hosts (strict host-key checking)' {
         $run.Stranger.Items | Should -BeNullOrEmpty
         @($run.Stranger.Errors).Count | Should -Be 1
         $run.Stranger.Errors[0].Id | Should -BeLike 'NShield.HsmAdmin.Fleet.HostFailed*'
         $run.Stranger.Errors[0].Target.ComputerName | Should -Be '127.0.0.1'
+        $run.Stranger.Errors[0].Message | Should -Match 'Host key verification failed' -Because 'the host key is unknown to the client, not the connection refused'
+    }
+    It 'refuses login without the authorised key (<Name>)' -ForEach @(@{ Name = 'other key' }, @{ Name = 'no key' }) {
+        $case = $login | Where-Object Name -eq $Name
+        $case.ExitCode | Should -Be 255 -Because $case.Text
+        $case.Text | Should -Match 'Permission denied \(publickey\)'
     }
     It 'applies the product''s table views to the deserialized <_> objects' -ForEach @('HsmModuleInfo', 'HsmEnrollResult', 'HsmKeyRollResult', 'HsmConnectionTestResult') {
         $view = @($run.Views | Where-Object Type -eq "Deserialized.NShield.HsmAdmin.Operations.$_")
         $view.Count | Should -Be 1
         $view[0].HasView | Should -BeTrue
+        # The column headers of the view in formats/ (not the property names PowerShell would print without it).
+        $xml = [xml](Get-Content -Raw (Join-Path $repo 'formats/NShield.HsmAdmin.Format.ps1xml'))
+        $expected = @($xml.SelectNodes("/Configuration/ViewDefinitions/View[ViewSelectedBy/TypeName='NShield.HsmAdmin.Operations.$_'][TableControl]")[0].TableControl.TableHeaders.TableColumnHeader.Label)
+        $expected | Should -Not -BeNullOrEmpty
+        $view[0].Labels | Should -Be $expected
         $header = @($view[0].Table -split "`n" | Where-Object { $_.Trim() })[0]
-        foreach ($label in $view[0].Labels) { $header | Should -Match "(^|\s)$([regex]::Escape($label))(\s|$)" }
+        ($header -split '\s+' | Where-Object { $_ }) | Should -Be (@($expected) + 'PSComputerName') -Because 'the view''s columns, in its order, then the host'
         $header | Should -Match 'PSComputerName' -Because 'remoting adds the host column to remote objects'
         @($view[0].Default -split "`n" | Where-Object { $_.Trim() })[0] | Should -Be $header -Because 'Out-Default picks the same table view'
     }
     It 'keeps every host''s store and machine identity apart' {
         foreach ($h in $fleet.Hosts) {
             Join-Path $h.Store 'client-keys' | Should -Exist
-            @(Get-ChildItem (Join-Path $work "hosts/$($h.ComputerName)/machine") -Force).Count | Should -BeGreaterThan 0 -Because 'each host makes its own install identity'
+            Join-Path $work "hosts/$($h.ComputerName)/machine/global.nonce" | Should -Exist -Because 'each host makes its own install identity'
         }
         $keys = foreach ($h in $fleet.Hosts) { Get-FileHash (Get-ChildItem (Join-Path $h.Store 'client-keys') -File | Sort-Object Name | Select-Object -First 1).FullName }
         @($keys.Hash | Sort-Object -Unique).Count | Should -Be 3
-        Get-Content (Join-Path $work 'ssh/sshd_config') | Should -Contain 'AuthenticationMethods publickey'
-        Get-Content (Join-Path $work 'ssh/sshd_config') | Should -Contain 'PasswordAuthentication no'
+        $nonces = foreach ($h in $fleet.Hosts) { (Get-FileHash (Join-Path $work "hosts/$($h.ComputerName)/machine/global.nonce")).Hash }
+        @($nonces | Sort-Object -Unique).Count | Should -Be 3
+    }
+    It 'leaves the default machine folder /etc/opt/nfast/hsmadmin as it was' {
+        Get-FolderState $machineDefault | Should -Be $machineBefore
     }
     It 'measures the wall time of 3 hosts against 1' {
-        $run.One.Seconds | Should -BeGreaterThan 0
-        $run.All.Seconds | Should -BeGreaterThan 0
+        # The two timed runs are the complete ones checked above: 1 host, 9 objects; 3 hosts, 27 for their own modules.
+        @($run.One.Items).Count | Should -Be 9
+        @($run.All.Items | Where-Object { $_.Esn -ne $broken }).Count | Should -Be 27
         Write-Host ("Remoting over SSH: 1 host {0:n1} s; 3 hosts + 1 unreachable {1:n1} s (ratio {2:n2}); 2 cores shared" -f $run.One.Seconds, $run.All.Seconds, ($run.All.Seconds / $run.One.Seconds))
     }
 }
