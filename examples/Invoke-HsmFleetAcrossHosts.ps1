@@ -16,7 +16,9 @@
     module on a host, each naming the host and, for a module, its ESN; error id NShield.HsmAdmin.Fleet.HostFailed or
     NShield.HsmAdmin.Fleet.ModuleFailed, TargetObject @{ ComputerName; Esn; Operations }. Later failures of a module
     already reported are folded into its error (Operations lists every step that failed). Hosts are told apart by
-    name and port (TargetObject.Port): the same host on two ports is two targets. That is the error stream;
+    name and port (TargetObject.Port): the same host on two ports is two targets. A host that could not be connected
+    over SSH gets ssh's own reason (connection refused, host key verification failed, permission denied: PowerShell's
+    error only says the ssh process ended), from one more ssh run with the same options. That is the error stream;
     -ErrorVariable on this script also collects PowerShell's own transport errors (it records the silenced errors of
     the commands inside the script too), so read the stream (2>&1) or keep only the ids above (second example).
     Enrollment here is unattended: each host must trust the vendor root (Add-HsmTrustedRoot) or the modules' server
@@ -128,7 +130,8 @@ else {
         $name = ($h -replace '^[^@]*@', '') -replace ':\d+$', ''
         $p = if ($h -match ':(\d+)$') { [int]$Matches[1] } elseif ($Port) { $Port } else { 22 }
         $key = "${name}:$p".ToLowerInvariant()
-        if (-not ($targets | Where-Object Key -eq $key)) { $targets.Add([pscustomobject]@{ Key = $key; Name = $name; Port = $p }) }
+        $user = if ($h -match '^([^@]+)@') { $Matches[1] } elseif ($UserName) { $UserName } else { '' }
+        if (-not ($targets | Where-Object Key -eq $key)) { $targets.Add([pscustomobject]@{ Key = $key; Name = $name; Port = $p; User = $user }) }
     }
     for ($i = 0; $i -lt $HostName.Count; $i += $ThrottleLimit) {
         $batch = @($HostName[$i..([Math]::Min($i + $ThrottleLimit, $HostName.Count) - 1)])
@@ -186,6 +189,21 @@ $unclaimed = @($remoteErrors | Where-Object { -not ($_.OriginInfo -and $_.Origin
 foreach ($t in $targets) {
     if (-not $finished.Contains($t.Key) -and -not $byHost.Contains($t.Key)) { $byHost[$t.Key] = [pscustomobject]@{ Target = $t; Operation = ''; First = $unclaimed } }
 }
+# Why a host could not be connected: PowerShell's error only says the ssh process ended (ssh's own reason goes to the
+# console), so ask ssh once more, with the same options, for its reason (refused, host key, login, ...).
+if ($PSCmdlet.ParameterSetName -eq 'Ssh' -and (Get-Command ssh -CommandType Application -ErrorAction SilentlyContinue)) {
+    $notConnected = @($targets | Where-Object { $_.Key -notin $connected })
+    $probeOptions = @('-o', 'BatchMode=yes', '-o', 'ConnectTimeout=15')
+    if ($KeyFilePath) { $probeOptions += '-i', $KeyFilePath }
+    if ($SshOption) { foreach ($k in $SshOption.Keys) { $probeOptions += '-o', "$k=$($SshOption[$k])" } }
+    $reasons = $notConnected | ForEach-Object -ThrottleLimit $ThrottleLimit -Parallel {
+        $t = $_
+        $a = @($using:probeOptions) + @('-p', "$($t.Port)") + $(if ($t.User) { @('-l', $t.User) }) + @($t.Name, 'exit')
+        $text = @(& ssh -n @a 2>&1 | ForEach-Object { "$_".Trim() } | Where-Object { $_ })
+        [pscustomobject]@{ Key = $t.Key; Reason = $(if ($LASTEXITCODE -eq 255 -and $text) { $text -join ' ' }) }
+    }
+    foreach ($r in $reasons) { if ($r.Reason -and $byHost.Contains($r.Key) -and -not $byHost[$r.Key].Operation) { $byHost[$r.Key] | Add-Member -NotePropertyName Reason -NotePropertyValue $r.Reason } }
+}
 # How a target is named: by host, with the port only where two targets share the host.
 function Get-TargetLabel($t) { if (@($targets | Where-Object Name -eq $t.Name).Count -gt 1) { "$($t.Name):$($t.Port)" } else { $t.Name } }
 foreach ($m in $byModule.Values) {
@@ -196,6 +214,7 @@ foreach ($m in $byModule.Values) {
 }
 foreach ($h in $byHost.Values) {
     $why = if ($h.First) { $h.First.Exception.Message } else { 'no result came back' }
+    if ($h.PSObject.Properties['Reason']) { $why = "$($h.Reason) ($why)" }
     $step = if ($h.Operation) { "$($h.Operation) failed: " } else { '' }
     Write-Error -Message "Host '$(Get-TargetLabel $h.Target)': $step$why" -ErrorId 'NShield.HsmAdmin.Fleet.HostFailed' -Category ConnectionError `
         -TargetObject ([pscustomobject]@{ ComputerName = $h.Target.Name; Port = $h.Target.Port; Esn = $null; Operations = @($h.Operation | Where-Object { $_ }); ErrorId = "$(if ($h.First) { $h.First.FullyQualifiedErrorId })" })
