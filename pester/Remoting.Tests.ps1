@@ -93,6 +93,9 @@ $views = foreach ($group in $all.Raw | Group-Object { $_.PSObject.TypeNames[0] }
         $text = @(& timeout 30 ssh @sshBase @($case.Options) 127.0.0.1 exit 2>&1 | ForEach-Object { "$_" }) -join "`n"
         [pscustomobject]@{ Name = $case.Name; ExitCode = $LASTEXITCODE; Text = $text }
     }
+    # The fleet's own key asking for a command: the forced command (the pwsh wrapper) runs instead, never a shell.
+    $forced = @(& timeout 30 ssh -n @sshBase -i $fleet.KeyFile 127.0.0.1 'echo forced-command-bypassed' 2>&1 | ForEach-Object { "$_" }) -join "`n"
+    $script:forcedCommand = [pscustomobject]@{ ExitCode = $LASTEXITCODE; Text = $forced }
     Write-Host ("Remoting wall time: 1 host {0:n1} s, 3 hosts (+1 unreachable) {1:n1} s" -f $run.One.Seconds, $run.All.Seconds)
 }
 
@@ -150,6 +153,15 @@ Describe 'Invoke-HsmFleetAcrossHosts over PowerShell remoting (SSH, loopback)' {
         $run.Stranger.Errors[0].Id | Should -BeLike 'NShield.HsmAdmin.Fleet.HostFailed*'
         $run.Stranger.Errors[0].Target.ComputerName | Should -Be '127.0.0.1'
         $run.Stranger.Errors[0].Message | Should -Match 'Host key verification failed' -Because 'the host key is unknown to the client, not the connection refused'
+    }
+    It 'runs only the wrapper for the authorised key, whatever command the client asks for (ForceCommand, restrict)' {
+        $forcedCommand.Text | Should -Not -Match 'forced-command-bypassed'
+        $forcedCommand.ExitCode | Should -Not -BeIn @(0, 124, 255) -Because "logged in (not 255), the wrapper's pwsh ended (not 124), the command never ran: $($forcedCommand.Text)"
+        (Get-Item $work).UnixMode | Should -Be 'drwx------'
+        (Get-Item (Join-Path $work 'ssh')).UnixMode | Should -Be 'drwx------'
+        (Get-Item (Join-Path $work 'ssh/authorized_keys')).UnixMode | Should -Be '-rw-------'
+        (Get-Item (Join-Path $work 'ssh/pwsh-subsystem.sh')).UnixMode | Should -Be '-rwx------'
+        Get-Content (Join-Path $work 'ssh/authorized_keys') | Should -Match '^restrict ssh-ed25519 '
     }
     It 'refuses login without the authorised key (<Name>)' -ForEach @(@{ Name = 'other key' }, @{ Name = 'no key' }) {
         $case = $login | Where-Object Name -eq $Name
