@@ -128,6 +128,12 @@ namespace NShield.HsmAdmin.Drivers
             return l.Count == 0 ? "nothing" : string.Join(",", l);
         }
 
+        /// <summary>The longest list of module-supplied algorithm names that goes into a message, in characters.</summary>
+        public const int MaxOfferedInMessage = 200;
+
+        /// <summary>Algorithm names a module offered, for a message: printable ASCII only, at most <see cref="MaxOfferedInMessage"/> characters.</summary>
+        public static string Offered(IEnumerable<string> names) => FirmwareResult.Printable(List(names), MaxOfferedInMessage);
+
         /// <summary>
         /// Reads the server's KEXINIT from a fresh connection (version exchange, then one unencrypted binary packet) to
         /// say exactly what a module offers when negotiation failed. Never authenticates; returns null when the peer

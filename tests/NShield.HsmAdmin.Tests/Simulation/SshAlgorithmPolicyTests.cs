@@ -105,5 +105,35 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.DoesNotContain("module-to-client", why); // AEAD that way: no MAC needed
             Assert.Null(SshAlgorithmPolicy.ParseKexInit(bytes, 10));
         }
+
+        /// <summary>
+        /// S2: a man in the middle with a key of another type than the pin (ECDSA where Ed25519 is pinned) is a changed
+        /// server key, not a firmware that needs updating. Real sshd.
+        /// </summary>
+        [Fact]
+        public async Task AServerKeyOfAnotherTypeThanThePinIsServerKeyChangedNamingTheTypePresented()
+        {
+            using var sshd = new TestSshd(NShield.HsmAdmin.Keys.SshKeyAlgorithm.EcdsaP256);
+            using var pinned = NShield.HsmAdmin.Keys.SshKeyPair.Generate(NShield.HsmAdmin.Keys.SshKeyAlgorithm.Ed25519, "the real module");
+            var ex = await Assert.ThrowsAnyAsync<HsmException>(() => Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey,
+                ServerKeyPolicy.Pinned(pinned.PublicKey, "/tmp/known_hosts"), CancellationToken.None));
+            Assert.Equal(HsmErrorIds.ServerKeyChanged, ex.ErrorId);
+            Assert.Equal(HsmErrorKind.SecurityError, ex.Kind);
+            Assert.Equal(TestSshd.Esn, ex.Target);
+            Assert.Contains("ecdsa-sha2-nistp256", ex.Message);          // the type presented
+            Assert.Contains(pinned.PublicKey.Fingerprint, ex.Message);    // the pin
+            Assert.Contains("Update-HsmServerKeyPin", ex.Message);
+            Assert.DoesNotContain("-AcceptFingerprint '", ex.Message);
+            Assert.DoesNotContain("firmware", ex.Message);
+        }
+
+        [Fact]
+        public async Task TheSameKeyTypeAsThePinStillConnects()
+        {
+            using var sshd = new TestSshd(NShield.HsmAdmin.Keys.SshKeyAlgorithm.EcdsaP256);
+            using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey,
+                ServerKeyPolicy.Pinned(sshd.HostKey, "/tmp/known_hosts"), CancellationToken.None);
+            Assert.Equal(sshd.HostKey.Fingerprint, channel.ServerKey.Fingerprint);
+        }
     }
 }
