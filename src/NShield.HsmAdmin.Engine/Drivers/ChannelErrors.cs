@@ -14,9 +14,22 @@ namespace NShield.HsmAdmin.Drivers
         /// pin; it never offers the presented key as something to accept (issue 16: no ready-to-paste -AcceptFingerprint).
         /// </summary>
         public static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, SshPublicKey presented) =>
-            new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
+            ServerKeyChanged(module, service, policy,
                 $"Module {module.Esn} presented a different {service} server key than the one pinned for it at {module.Endpoint(service)}: " +
-                $"pinned {policy.Expected!.Fingerprint}, presented {presented.Fingerprint}. The connection was closed before authentication and nothing was sent. " +
+                $"pinned {policy.Expected!.Fingerprint}, presented {presented.Fingerprint}. ");
+
+        /// <summary>
+        /// The module offers only server keys of another type than the pinned one (the host restricts the negotiation
+        /// to the pin's type, so the handshake found no common host-key algorithm): the key changed, as above.
+        /// </summary>
+        public static HsmException ServerKeyTypeChanged(ModuleAddress module, string service, ServerKeyPolicy policy, string presentedTypes) =>
+            ServerKeyChanged(module, service, policy,
+                $"Module {module.Esn} presented a {service} server key of another type than the one pinned for it at {module.Endpoint(service)}: " +
+                $"pinned {policy.Expected!.KeyType} {policy.Expected.Fingerprint}, the module offers only {presentedTypes} keys. ");
+
+        private static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, string what) =>
+            new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
+                what + "The connection was closed before authentication and nothing was sent. " +
                 "Treat this as an attack until you know otherwise. Check on the module itself: compare the server keys it displays with the presented one, " +
                 "and find out whether it was returned to factory state or booted in recovery mode. " +
                 "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: it re-pins only keys the vendor chain vouches for " +

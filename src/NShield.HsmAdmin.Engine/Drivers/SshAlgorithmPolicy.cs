@@ -101,7 +101,7 @@ namespace NShield.HsmAdmin.Drivers
             var macs = supportedMacs.ToList();
             var problems = new List<string>();
             if (!kex.Any(offer.KeyExchanges.Contains))
-                problems.Add($"key exchange: the module offers {List(offer.KeyExchanges)}; this host requires one of {List(kex)}");
+                problems.Add($"key exchange: the module offers {Offered(offer.KeyExchanges)}; this host requires one of {List(kex)}");
             CheckDirection("client-to-module", offer.CiphersClientToServer, offer.MacsClientToServer, ciphers, macs, problems);
             CheckDirection("module-to-client", offer.CiphersServerToClient, offer.MacsServerToClient, ciphers, macs, problems);
             return problems.Count == 0 ? null : string.Join("; ", problems.Distinct());
@@ -113,12 +113,12 @@ namespace NShield.HsmAdmin.Drivers
             var cipher = ciphers.FirstOrDefault(offeredCiphers.Contains);
             if (cipher == null)
             {
-                problems.Add($"cipher ({direction}): the module offers {List(offeredCiphers)}; this host requires one of {List(ciphers)}");
+                problems.Add($"cipher ({direction}): the module offers {Offered(offeredCiphers)}; this host requires one of {List(ciphers)}");
                 return;
             }
             if (AeadCiphers.Contains(cipher)) return;
             if (!macs.Any(offeredMacs.Contains))
-                problems.Add($"MAC ({direction}, with {cipher}): the module offers {List(offeredMacs)}; this host requires one of {List(macs)} " +
+                problems.Add($"MAC ({direction}, with {cipher}): the module offers {Offered(offeredMacs)}; this host requires one of {List(macs)} " +
                              $"or an AEAD cipher ({List(AeadCiphers)})");
         }
 
@@ -127,6 +127,12 @@ namespace NShield.HsmAdmin.Drivers
             var l = names.ToList();
             return l.Count == 0 ? "nothing" : string.Join(",", l);
         }
+
+        /// <summary>The longest list of module-supplied algorithm names that goes into a message, in characters.</summary>
+        public const int MaxOfferedInMessage = 200;
+
+        /// <summary>Algorithm names a module offered, for a message: printable ASCII only, at most <see cref="MaxOfferedInMessage"/> characters.</summary>
+        public static string Offered(IEnumerable<string> names) => FirmwareResult.Printable(List(names), MaxOfferedInMessage);
 
         /// <summary>
         /// Reads the server's KEXINIT from a fresh connection (version exchange, then one unencrypted binary packet) to

@@ -102,7 +102,7 @@ namespace NShield.HsmAdmin.Drivers
                         throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
                             $"Module {module.Esn} presented a {service} server key this host cannot accept ({badServerKey.Message}) at {module.Endpoint(service)}. " +
                             "The connection was closed before authentication and nothing was sent.", module.Esn, badServerKey);
-                    var negotiation = await NegotiationFailureAsync(ex, info, module, service, port, hostKeyTypes, cancellationToken).ConfigureAwait(false);
+                    var negotiation = await NegotiationFailureAsync(ex, info, module, service, port, hostKeyTypes, policy, cancellationToken).ConfigureAwait(false);
                     if (negotiation != null) throw negotiation;
                     throw Translate(ex, module, service, cancellationToken);
                 }
@@ -115,7 +115,7 @@ namespace NShield.HsmAdmin.Drivers
         /// what it offers and, when nothing overlaps the host's allowlist, returns AlgorithmNegotiationFailed naming both sides.
         /// </summary>
         private async Task<HsmException?> NegotiationFailureAsync(Exception ex, ConnectionInfo info, ModuleAddress module, string service, int port,
-            HashSet<string> hostKeyTypes, CancellationToken callerToken)
+            HashSet<string> hostKeyTypes, ServerKeyPolicy policy, CancellationToken callerToken)
         {
             if (callerToken.IsCancellationRequested || ex is OperationCanceledException || ex is SshOperationTimeoutException ||
                 ex is SshAuthenticationException || ex is SocketException || ex is HsmException)
@@ -125,7 +125,13 @@ namespace NShield.HsmAdmin.Drivers
             if (offer == null) return null;
             var why = SshAlgorithmPolicy.Disagreement(offer, info.KeyExchangeAlgorithms.Keys, info.Encryptions.Keys, info.HmacAlgorithms.Keys);
             if (why == null && !hostKeyTypes.Any(offer.HostKeyAlgorithms.Contains))
-                why = $"server key: the module offers {string.Join(",", offer.HostKeyAlgorithms)}; this host requires one of {string.Join(",", hostKeyTypes)}";
+            {
+                // With a pin, the host asked only for the pin's key type: a module offering only other types has another key.
+                // That is a changed server key (possibly a man in the middle), not firmware that needs an update.
+                if (policy.Expected != null)
+                    return ChannelErrors.ServerKeyTypeChanged(module, service, policy, SshAlgorithmPolicy.Offered(offer.HostKeyAlgorithms));
+                why = $"server key: the module offers {SshAlgorithmPolicy.Offered(offer.HostKeyAlgorithms)}; this host requires one of {string.Join(",", hostKeyTypes)}";
+            }
             if (why == null) return null;
             return new HsmException(HsmErrorIds.AlgorithmNegotiationFailed, HsmErrorKind.SecurityError,
                 $"Refused {service} on module {module.Esn} ({module.Endpoint(service)}): it offers no SSH algorithm this host accepts ({why}). " +

@@ -113,7 +113,7 @@ namespace NShield.HsmAdmin.Operations
                     $"'{path}' is {info.Length} bytes: too large to be a key backup.", path);
             var text = File.ReadAllText(path, Encoding.UTF8);
             if (text.TrimStart().StartsWith("{", StringComparison.Ordinal))
-                return ReadVerbatim(store, path, text, keyPassphrase);
+                return ReadVerbatim(store, path, text, keyPassphrase, cancellationToken);
 
             byte[]? bytes = null;
             try
@@ -132,7 +132,8 @@ namespace NShield.HsmAdmin.Operations
             finally { PassphraseBytes.Zero(bytes); }
         }
 
-        private static Opened ReadVerbatim(HostStore store, string path, string text, SecureString? keyPassphrase)
+        private static Opened ReadVerbatim(HostStore store, string path, string text, SecureString? keyPassphrase,
+            System.Threading.CancellationToken cancellationToken)
         {
             VerbatimBackup? backup;
             try { backup = JsonSerializer.Deserialize<VerbatimBackup>(text); }
@@ -151,7 +152,7 @@ namespace NShield.HsmAdmin.Operations
             var stored = new ProtectedKey(backup.PrivateKey!, protection, nonce, backup.MachineCheck);
             try
             {
-                var key = new ClientKeyProtector(store.Machine).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'");
+                var key = new ClientKeyProtector(store.Machine).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'", cancellationToken);
                 if (!string.IsNullOrEmpty(backup.Fingerprint) && key.PublicKey.Fingerprint != backup.Fingerprint)
                 {
                     key.Dispose();

@@ -100,9 +100,11 @@ namespace NShield.HsmAdmin.Protection
         /// <summary>
         /// Opens a protected key. Failures: KeyPassphraseRequired (P needed), KeyWrongPassphrase (P wrong),
         /// KeyTiedToAnotherMachine (S/B/G differ or are missing here), KeyFileCorrupt (nothing else explains it),
-        /// ProtectionInputUnavailable (an input exists but this account may not read it).
+        /// ProtectionInputUnavailable (an input exists but this account may not read it), Cancelled (the token was
+        /// cancelled during the bcrypt key derivation: a crafted key may ask for up to OpenSshPrivateKey.MaxRounds).
         /// </summary>
-        public SshKeyPair Open(ProtectedKey stored, SecureString? passphrase, string what = "the key")
+        public SshKeyPair Open(ProtectedKey stored, SecureString? passphrase, string what = "the key",
+            System.Threading.CancellationToken cancellationToken = default)
         {
             var spec = stored.Protection;
             if (spec.IsNone) return OpenSshPrivateKey.Decode(stored.PrivateKeyText, null);
@@ -126,7 +128,7 @@ namespace NShield.HsmAdmin.Protection
             {
                 p = usesP ? PassphraseBytes.FromSecureString(passphrase!) : null;
                 derived = Derive(spec, stored.KeyNonce, machineInputs, p);
-                try { return OpenSshPrivateKey.Decode(stored.PrivateKeyText, derived); }
+                try { return OpenSshPrivateKey.Decode(stored.PrivateKeyText, derived, cancellationToken); }
                 catch (HsmException e) when (e.ErrorId == HsmErrorIds.KeyWrongPassphrase)
                 {
                     throw ExplainWrongPassphrase(stored, machineInputs, usesP, what, e);

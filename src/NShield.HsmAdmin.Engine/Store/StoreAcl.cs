@@ -62,7 +62,54 @@ namespace NShield.HsmAdmin.Store
 
         public static string Sddl(Scope scope, string ownerSid, bool directory) => Sddl(Rules(scope, ownerSid, directory));
 
+        /// <summary>One entry of an existing DACL, as data: whom it names, what it grants or denies.</summary>
+        internal readonly struct Entry
+        {
+            public Entry(string sid, FileSystemRights rights, AccessControlType type = AccessControlType.Allow) { Sid = sid; Rights = rights; Type = type; }
+            public string Sid { get; }
+            public FileSystemRights Rights { get; }
+            public AccessControlType Type { get; }
+        }
+
+        /// <summary>
+        /// Rights that let an account change what is in a folder or file, or give itself that right: write data / create
+        /// files, append data / create folders, delete children, change permissions, take ownership.
+        /// </summary>
+        internal const FileSystemRights ChangingRights = FileSystemRights.WriteData | FileSystemRights.AppendData |
+            FileSystemRights.DeleteSubdirectoriesAndFiles | FileSystemRights.ChangePermissions | FileSystemRights.TakeOwnership;
+
+        /// <summary>
+        /// The Windows rule for an existing store item, on plain data (tested on any OS): null when acceptable, else what is
+        /// wrong. The owner must be <paramref name="userSid"/>, Administrators or SYSTEM; no allow entry for any other SID
+        /// may carry <see cref="ChangingRights"/> (inherit-only entries included: they reach what is created later).
+        /// Deny entries only take rights away and are ignored.
+        /// </summary>
+        internal static string? Problem(string? ownerSid, IEnumerable<Entry> entries, string userSid)
+        {
+            bool Trusted(string? sid) => sid != null && (string.Equals(sid, userSid, StringComparison.OrdinalIgnoreCase) ||
+                                                         sid == AdministratorsSid || sid == LocalSystemSid);
+            if (!Trusted(ownerSid))
+                return $"owned by {(string.IsNullOrEmpty(ownerSid) ? "an unknown account" : ownerSid)}, not by this account, Administrators or SYSTEM";
+            foreach (var e in entries)
+                if (e.Type == AccessControlType.Allow && !Trusted(e.Sid) && (e.Rights & ChangingRights) != 0)
+                    return $"changeable by {e.Sid} (its ACL allows {e.Rights & ChangingRights})";
+            return null;
+        }
+
         // ---- Windows only from here ----
+
+        /// <summary>Reads owner and DACL of an existing folder or file and applies <see cref="Problem"/> (Windows; untested here).</summary>
+        public static string? ProblemOnWindows(string path)
+        {
+            FileSystemSecurity security = System.IO.Directory.Exists(path)
+                ? System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.DirectoryInfo(path), AccessControlSections.Owner | AccessControlSections.Access)
+                : System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.FileInfo(path), AccessControlSections.Owner | AccessControlSections.Access);
+            var owner = security.GetOwner(typeof(SecurityIdentifier))?.Value;
+            var entries = security.GetAccessRules(includeExplicit: true, includeInherited: true, typeof(SecurityIdentifier))
+                .Cast<FileSystemAccessRule>()
+                .Select(r => new Entry(r.IdentityReference.Value, r.FileSystemRights, r.AccessControlType));
+            return Problem(owner, entries, CurrentUserSid());
+        }
 
         /// <summary>The SID of the account this process runs as (Windows).</summary>
         public static string CurrentUserSid() => WindowsIdentity.GetCurrent().User!.Value;

@@ -79,6 +79,11 @@ namespace NShield.HsmAdmin.Store
         /// <summary>The whole store: folders, then every file in them (private keys under the stricter rule).</summary>
         internal static void CheckStore(HostStore store)
         {
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows) && Directory.Exists(store.Root))
+            {
+                CheckStoreOnWindows(store);
+                return;
+            }
             if (!IsLinux || !Directory.Exists(store.Root)) return;
             Check(store.Root, ItemKind.Folder);
             foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
@@ -90,6 +95,24 @@ namespace NShield.HsmAdmin.Store
                     if (IsLockFile(name)) continue;
                     Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File);
                 }
+        }
+
+        /// <summary>
+        /// Windows (untested here, see docs/store-security.md): the store folder and its key and trusted-root folders, by
+        /// owner and ACL (<see cref="StoreAcl.Problem"/>). Files are not checked one by one.
+        /// </summary>
+        static void CheckStoreOnWindows(HostStore store)
+        {
+            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
+            {
+                if (!Directory.Exists(folder)) continue;
+                var problem = StoreAcl.ProblemOnWindows(folder);
+                if (problem == null) continue;
+                throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
+                    $"The host store folder {folder} is {problem}, so another account could change what this host trusts or read its keys. " +
+                    "Nothing was read or changed. Give it a protected ACL (owner, Administrators, SYSTEM; inheritance from the parent off), " +
+                    "or let the product create a new store, and check that nobody else changed the store.", folder);
+            }
         }
 
         /// <summary>Before a private key is read: the folders on the way from the store root and the key file itself.</summary>

@@ -80,5 +80,32 @@ namespace NShield.HsmAdmin.Tests.Keys
             Assert.ThrowsAny<OperationCanceledException>(() =>
                 BcryptPbkdf.Derive(TestKeys.Passphrase, new byte[16], 1024, 48, new CancellationToken(true)));
         }
+
+        /// <summary>
+        /// S5: a verbatim backup (JSON, key under the host's protection) is opened through ClientKeyProtector.Open; a
+        /// crafted one asking for 1024 rounds must stop when the restore is cancelled, not run ~20 s of bcrypt first.
+        /// </summary>
+        [Fact]
+        public void ARestoreOfACraftedVerbatimBackupStopsWhenCancelled()
+        {
+            using var dir = new TempDirectory();
+            var json = System.Text.Json.JsonSerializer.Serialize(new System.Collections.Generic.Dictionary<string, object>
+            {
+                ["Format"] = KeyBackup.VerbatimFormat,
+                ["Service"] = "sshadmin",
+                ["Protection"] = "P",
+                ["PrivateKey"] = WithRounds(1024),
+                ["CreatedAt"] = DateTimeOffset.UtcNow,
+            });
+            var path = dir.WritePrivate("crafted-verbatim.bak", json);
+            var store = HostStore.Open(dir.File("host"));
+            var keyPass = new System.Security.SecureString();
+            foreach (var c in "not the derived passphrase") keyPass.AppendChar(c);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            var clock = Stopwatch.StartNew();
+            var ex = Assert.ThrowsAny<HsmException>(() => KeyBackup.Read(store, path, null, keyPass, cts.Token));
+            Assert.Equal(HsmErrorIds.Cancelled, ex.ErrorId);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        }
     }
 }

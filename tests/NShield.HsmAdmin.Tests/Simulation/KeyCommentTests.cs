@@ -37,11 +37,14 @@ namespace NShield.HsmAdmin.Tests.Simulation
                 Assert.All(enroll.RootElement.GetProperty("clientKeys").EnumerateObject(), p => Assert.Equal(bare, p.Value.GetString()));
         }
 
-        [Fact]
-        public async Task EnrollInstallsClientKeysWithoutTheirCommentsOnTheModule()
+        /// <summary>Over real SSH (sshd running the firmware program) as well as in process: the module's own authorized_keys is read afterwards.</summary>
+        [Theory]
+        [InlineData(SimulatorTransport.Ssh)]
+        [InlineData(SimulatorTransport.InProcess)]
+        public async Task EnrollInstallsClientKeysWithoutTheirCommentsOnTheModule(SimulatorTransport transport)
         {
             var hostPath = _kit.NewHost();
-            var sim = _kit.Start(1, hostPath, SimulatorTransport.InProcess);
+            var sim = _kit.Start(1, hostPath, transport);
             var module = sim.Modules.Single();
             using var host = HsmHost.Open(hostPath);
             foreach (var service in ModuleServices.All)

@@ -105,5 +105,57 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.DoesNotContain("module-to-client", why); // AEAD that way: no MAC needed
             Assert.Null(SshAlgorithmPolicy.ParseKexInit(bytes, 10));
         }
+
+        /// <summary>Algorithm names come from the module: in the message they are printable and bounded.</summary>
+        [Fact]
+        public void ModuleSuppliedAlgorithmNamesAreTruncatedAndMadePrintableInTheExplanation()
+        {
+            var w = new System.IO.MemoryStream();
+            w.WriteByte(20);
+            w.Write(new byte[16]);
+            void List(string s) { var b = System.Text.Encoding.ASCII.GetBytes(s); w.Write(new[] { (byte)(b.Length >> 24), (byte)(b.Length >> 16), (byte)(b.Length >> 8), (byte)b.Length }); w.Write(b); }
+            var huge = "x-" + new string('k', 5000); // ParseKexInit already refuses control characters (the whole offer)
+            List(huge); List("ssh-ed25519"); List(huge); List(huge); List(huge); List(huge);
+            List("none"); List("none"); List(""); List("");
+            w.WriteByte(0); w.Write(new byte[4]);
+            var bytes = w.ToArray();
+            var offer = SshAlgorithmPolicy.ParseKexInit(bytes, bytes.Length)!;
+            var why = SshAlgorithmPolicy.Disagreement(offer, SshAlgorithmPolicy.KeyExchanges, SshAlgorithmPolicy.Ciphers, SshAlgorithmPolicy.Macs)!;
+            Assert.Contains("key exchange: the module offers x-", why);
+            Assert.DoesNotContain(new string('k', SshAlgorithmPolicy.MaxOfferedInMessage + 1), why);
+            Assert.True(why.Length < 2000, $"{why.Length} characters");
+            Assert.Contains("...", SshAlgorithmPolicy.Offered(new[] { huge }));
+            Assert.Equal("a?[2J,b", SshAlgorithmPolicy.Offered(new[] { "a\u001b[2J", "b" }));
+        }
+
+        /// <summary>
+        /// S2: a man in the middle with a key of another type than the pin (ECDSA where Ed25519 is pinned) is a changed
+        /// server key, not a firmware that needs updating. Real sshd.
+        /// </summary>
+        [Fact]
+        public async Task AServerKeyOfAnotherTypeThanThePinIsServerKeyChangedNamingTheTypePresented()
+        {
+            using var sshd = new TestSshd(NShield.HsmAdmin.Keys.SshKeyAlgorithm.EcdsaP256);
+            using var pinned = NShield.HsmAdmin.Keys.SshKeyPair.Generate(NShield.HsmAdmin.Keys.SshKeyAlgorithm.Ed25519, "the real module");
+            var ex = await Assert.ThrowsAnyAsync<HsmException>(() => Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey,
+                ServerKeyPolicy.Pinned(pinned.PublicKey, "/tmp/known_hosts"), CancellationToken.None));
+            Assert.Equal(HsmErrorIds.ServerKeyChanged, ex.ErrorId);
+            Assert.Equal(HsmErrorKind.SecurityError, ex.Kind);
+            Assert.Equal(TestSshd.Esn, ex.Target);
+            Assert.Contains("ecdsa-sha2-nistp256", ex.Message);          // the type presented
+            Assert.Contains(pinned.PublicKey.Fingerprint, ex.Message);    // the pin
+            Assert.Contains("Update-HsmServerKeyPin", ex.Message);
+            Assert.DoesNotContain("-AcceptFingerprint '", ex.Message);
+            Assert.DoesNotContain("firmware", ex.Message);
+        }
+
+        [Fact]
+        public async Task TheSameKeyTypeAsThePinStillConnects()
+        {
+            using var sshd = new TestSshd(NShield.HsmAdmin.Keys.SshKeyAlgorithm.EcdsaP256);
+            using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey,
+                ServerKeyPolicy.Pinned(sshd.HostKey, "/tmp/known_hosts"), CancellationToken.None);
+            Assert.Equal(sshd.HostKey.Fingerprint, channel.ServerKey.Fingerprint);
+        }
     }
 }

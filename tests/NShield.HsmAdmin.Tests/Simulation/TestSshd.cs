@@ -22,13 +22,22 @@ namespace NShield.HsmAdmin.Tests.Simulation
         public string Dir { get; }
         public int Port { get; }
         public SshKeyPair ClientKey { get; }
+        /// <summary>The server key sshd presents (Ed25519 unless a test asks for another type).</summary>
+        public SshPublicKey HostKey { get; }
 
-        public TestSshd(params string[] extraConfig)
+        public TestSshd(params string[] extraConfig) : this(SshKeyAlgorithm.Ed25519, extraConfig) { }
+
+        /// <summary>An sshd whose only host key is of <paramref name="hostKeyAlgorithm"/> (and HostKeyAlgorithms says so).</summary>
+        public TestSshd(SshKeyAlgorithm hostKeyAlgorithm, params string[] extraConfig)
         {
             Dir = Directory.CreateTempSubdirectory("nshield-sshd-").FullName;
             ClientKey = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "test-client");
-            using (var host = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "test-host"))
+            using (var host = SshKeyPair.Generate(hostKeyAlgorithm, "test-host"))
+            {
                 WriteOwnerOnly(Path.Combine(Dir, "host_key"), OpenSshPrivateKey.Encode(host, null));
+                HostKey = host.PublicKey;
+            }
+            var hostKeyAlgorithms = HostKey.KeyType == "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256" : HostKey.KeyType;
             File.WriteAllText(Path.Combine(Dir, "authorized_keys"), ClientKey.PublicKey.ToAuthorizedKeysLine() + "\n");
             var reply = Path.Combine(Dir, "reply.sh");
             File.WriteAllText(reply, "#!/bin/sh\necho '{\"protocol\":1,\"ok\":true,\"result\":{\"esn\":\"" + Esn + "\"}}'\n");
@@ -46,7 +55,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
                     "PidFile " + Path.Combine(Dir, "sshd.pid"), "AuthorizedKeysFile " + Path.Combine(Dir, "authorized_keys"),
                     "StrictModes no", "UsePAM no", "AuthenticationMethods publickey", "PubkeyAuthentication yes",
                     "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
-                    "DisableForwarding yes", "PermitTTY no", "UseDNS no", "LogLevel INFO", "HostKeyAlgorithms ssh-ed25519",
+                    "DisableForwarding yes", "PermitTTY no", "UseDNS no", "LogLevel INFO", "HostKeyAlgorithms " + hostKeyAlgorithms,
                     "SetEnv SHLVL=1", "ForceCommand " + reply, "AllowUsers " + Environment.UserName, "",
                 };
                 File.WriteAllText(config, string.Join("\n", lines));

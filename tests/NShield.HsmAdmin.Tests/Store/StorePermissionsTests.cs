@@ -194,5 +194,55 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.Equal("D:PAI(A;;FA;;;S-1-5-32-544)(A;;FA;;;S-1-5-18)", StoreAcl.Sddl(StoreAcl.Scope.Administrators, "", directory: false));
             Assert.Throws<ArgumentException>(() => StoreAcl.Rules(StoreAcl.Scope.StoreRoot, "", directory: true));
         }
+
+        const string Me = "S-1-5-21-1-2-3-1001";
+        const string Users = "S-1-5-32-545";
+        const string AuthenticatedUsers = "S-1-5-11";
+        const string CreatorOwner = "S-1-3-0";
+        const string SomeoneElse = "S-1-5-21-1-2-3-1002";
+
+        static StoreAcl.Entry Allow(string sid, System.Security.AccessControl.FileSystemRights rights) => new(sid, rights);
+
+        /// <summary>M1: the Windows rule for an existing store folder, on data (the ACL is read only on Windows).</summary>
+        [Fact]
+        public void Windows_acl_rule_accepts_the_acl_the_product_creates_and_an_owner_of_administrators_or_system()
+        {
+            var productAcl = StoreAcl.Rules(StoreAcl.Scope.StoreRoot, Me, directory: true).Select(r => Allow(r.Sid, r.Rights)).ToList();
+            Assert.Null(StoreAcl.Problem(Me, productAcl, Me));
+            Assert.Null(StoreAcl.Problem(StoreAcl.AdministratorsSid, productAcl, Me)); // elevated: owned by Administrators
+            Assert.Null(StoreAcl.Problem(StoreAcl.LocalSystemSid, productAcl, Me));
+            // Others may read and list; only changing rights count. Deny entries take rights away and are ignored.
+            var readers = productAcl.Concat(new[]
+            {
+                Allow(Users, System.Security.AccessControl.FileSystemRights.ReadAndExecute),
+                new StoreAcl.Entry(SomeoneElse, System.Security.AccessControl.FileSystemRights.FullControl, System.Security.AccessControl.AccessControlType.Deny),
+            });
+            Assert.Null(StoreAcl.Problem(Me, readers, Me));
+        }
+
+        [Theory]
+        [InlineData(Users, System.Security.AccessControl.FileSystemRights.CreateFiles, "changeable by S-1-5-32-545")]            // %ProgramData%'s "Users may create files"
+        [InlineData(Users, System.Security.AccessControl.FileSystemRights.AppendData, "changeable by S-1-5-32-545")]             // = create folders
+        [InlineData(AuthenticatedUsers, System.Security.AccessControl.FileSystemRights.Modify, "changeable by S-1-5-11")]
+        [InlineData(SomeoneElse, System.Security.AccessControl.FileSystemRights.Write, "changeable by " + SomeoneElse)]
+        [InlineData(SomeoneElse, System.Security.AccessControl.FileSystemRights.ChangePermissions, "changeable by " + SomeoneElse)]
+        [InlineData(SomeoneElse, System.Security.AccessControl.FileSystemRights.TakeOwnership, "changeable by " + SomeoneElse)]
+        [InlineData(CreatorOwner, System.Security.AccessControl.FileSystemRights.FullControl, "changeable by S-1-3-0")]
+        public void Windows_acl_rule_refuses_any_other_sid_with_write_append_or_create_child_rights(string sid, System.Security.AccessControl.FileSystemRights rights, string expected)
+        {
+            var acl = StoreAcl.Rules(StoreAcl.Scope.StoreRoot, Me, directory: true).Select(r => Allow(r.Sid, r.Rights)).Append(Allow(sid, rights));
+            Assert.Contains(expected, StoreAcl.Problem(Me, acl, Me));
+        }
+
+        [Theory]
+        [InlineData(SomeoneElse)]
+        [InlineData(Users)]
+        [InlineData("")]
+        [InlineData(null)]
+        public void Windows_acl_rule_refuses_an_owner_other_than_the_user_administrators_or_system(string? owner)
+        {
+            var acl = StoreAcl.Rules(StoreAcl.Scope.StoreRoot, Me, directory: true).Select(r => Allow(r.Sid, r.Rights));
+            Assert.Contains("owned by", StoreAcl.Problem(owner, acl, Me));
+        }
     }
 }
