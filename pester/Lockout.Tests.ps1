@@ -106,7 +106,8 @@ Describe 'Lockout 2a: a roll covers every enrolled module, registered or not' {
         Invoke-HsmEnroll -HostPath $h1 | Out-Null
         $reg = Registration $h1 $one.Modules[0].Esn
         Unregister-HsmModule -HostPath $h1 -Esn $one.Modules[0].Esn -Confirm:$false | Out-Null
-        Invoke-HsmEnroll -HostPath $h1 | Out-Null   # drops it from the list: no enrolled module left
+        # Forgotten explicitly (a routine enroll keeps it: it still holds the host's keys): no enrolled module left.
+        Invoke-HsmEnroll -HostPath $h1 -Esn $one.Modules[0].Esn -Forget -Force -Confirm:$false | Out-Null
         $snapshot = Get-StoreSnapshot $h1
         { Update-HsmSshKey -HostPath $h1 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'NoModulesToRoll*'
         Get-StoreSnapshot $h1 | Should -Be $snapshot
