@@ -95,10 +95,14 @@ Describe 'Invoke-HsmEnroll across several modules' {
         (Get-HsmSshKey -HostPath $h -Role Client).Fingerprint | Should -Be $clientBefore
         Test-HsmConnection -HostPath $h -Esn $new.Esn | Should -BeTrue
     }
-    It 'drops a module that is no longer attached' {
+    It 'keeps a module that is no longer attached on the list (it still holds the host''s keys) and drops it only with -Forget' {
         $gone = $sim.Modules[0].Esn
         Remove-HsmSimulatedModule -Esn $gone -HostPath $h -SimulatorPath $sim.Path
-        $results = Invoke-HsmEnroll -HostPath $h
+        $results = Invoke-HsmEnroll -HostPath $h -WarningVariable warn -WarningAction SilentlyContinue
+        $results | Where-Object Esn -eq $gone | Should -BeNullOrEmpty
+        ($warn -join ' ') | Should -Match ([regex]::Escape($gone))
+        (Get-HsmModule -HostPath $h -Offline).Esn | Should -Contain $gone
+        $results = Invoke-HsmEnroll -HostPath $h -Esn $gone -Forget -Force -Confirm:$false
         ($results | Where-Object Esn -eq $gone).Action | Should -Be 'Dropped'
         Get-HsmSshKey -HostPath $h -Role Server | Where-Object Esn -eq $gone | Should -BeNullOrEmpty
         (Get-HsmModule -HostPath $h -Offline).Esn | Should -Not -Contain $gone

@@ -106,7 +106,8 @@ Describe 'Lockout 2a: a roll covers every enrolled module, registered or not' {
         Invoke-HsmEnroll -HostPath $h1 | Out-Null
         $reg = Registration $h1 $one.Modules[0].Esn
         Unregister-HsmModule -HostPath $h1 -Esn $one.Modules[0].Esn -Confirm:$false | Out-Null
-        Invoke-HsmEnroll -HostPath $h1 | Out-Null   # drops it from the list: no enrolled module left
+        # Forgotten explicitly (a routine enroll keeps it: it still holds the host's keys): no enrolled module left.
+        Invoke-HsmEnroll -HostPath $h1 -Esn $one.Modules[0].Esn -Forget -Force -Confirm:$false | Out-Null
         $snapshot = Get-StoreSnapshot $h1
         { Update-HsmSshKey -HostPath $h1 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'NoModulesToRoll*'
         Get-StoreSnapshot $h1 | Should -Be $snapshot
@@ -184,6 +185,108 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
         (Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
         (HostKeys $h).sshadmin | Should -Be $sshadmin
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+    }
+}
+
+Describe 'Lockout: enroll never silently forgets a module that still holds this host''s keys' {
+    BeforeAll {
+        # A runspace without a host (no UI): what a scheduled task, a DSC run or a service sees.
+        $script:Bare = [runspacefactory]::CreateRunspace()
+        $Bare.Open()
+        $ps = [powershell]::Create(); $ps.Runspace = $Bare
+        $null = $ps.AddScript("Import-Module '$(Join-Path (Split-Path $PSScriptRoot) 'NShield.HsmAdmin.psd1')'").Invoke()
+        $ps.Dispose()
+        function Invoke-Bare([string] $script, [hashtable] $vars) {
+            foreach ($k in $vars.Keys) { $Bare.SessionStateProxy.SetVariable($k, $vars[$k]) }
+            $ps = [powershell]::Create(); $ps.Runspace = $Bare
+            $null = $ps.AddScript($script)
+            try { [pscustomobject]@{ Output = @($ps.Invoke()); Errors = @($ps.Streams.Error) } } finally { $ps.Dispose() }
+        }
+    }
+    AfterAll { if ($Bare) { $Bare.Dispose() } }
+
+    It 'a routine Invoke-HsmEnroll keeps an unregistered enrolled module on the list; the next roll stops on it (EnrolledModuleAbsent) and completes once it is back' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $before = HostKeys $h
+        $reg = Registration $h $b
+        Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
+        $r = Invoke-HsmEnroll -HostPath $h -WarningVariable warn -WarningAction SilentlyContinue
+        @($r | Where-Object Esn -eq $b) | Should -BeNullOrEmpty -Because 'nothing is dropped: the module still holds this host''s keys'
+        (Get-HsmModule -HostPath $h -Offline).Esn | Should -Contain $b
+        ($warn -join ' ') | Should -Match "Invoke-HsmEnroll -Esn $b -Forget"
+        # The roll must not switch without it (before the fix the list no longer named it and it was locked out).
+        $roll = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
+        $roll.Status | Should -Be 'Incomplete'
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'EnrolledModuleAbsent*' }).TargetObject | Should -Be $b
+        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        Register-HsmModule -HostPath $h @reg | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        (HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
+        Assert-ModulesHoldHostKeys $sim
+    }
+    It 'Invoke-HsmEnroll -Esn on an excluded, unregistered module keeps its archived keys; -Forget says what is lost and needs a yes (ConfirmationRequired without a host, nothing with -WhatIf)' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null
+        $reg = Registration $h $b
+        Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
+        $archived = @(ArchivedKeyFiles $h).Name
+        $archived | Should -Not -BeNullOrEmpty
+        # Before the fix this deleted the archived keys, without asking: the module could only be factory reset.
+        Invoke-HsmEnroll -HostPath $h -Esn $b -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Where-Object Esn -eq $b | Should -BeNullOrEmpty
+        @(ArchivedKeyFiles $h).Name | Should -Be $archived
+        $snapshot = Get-StoreSnapshot $h
+        Invoke-HsmEnroll -HostPath $h -Esn $b -Forget -WhatIf | Should -BeNullOrEmpty
+        $bare = Invoke-Bare 'Invoke-HsmEnroll -HostPath $h -Esn $b -Forget -Confirm:$false' @{ h = $h; b = $b }
+        @($bare.Errors | Where-Object { $_.FullyQualifiedErrorId -like 'ConfirmationRequired*' }).TargetObject | Should -Be $b
+        ($bare.Errors.Exception.Message -join ' ') | Should -Match 'archived'
+        Get-StoreSnapshot $h | Should -Be $snapshot
+        # Back: the next enroll brings it up to date with the archived keys.
+        Register-HsmModule -HostPath $h @reg | Out-Null
+        (Invoke-HsmEnroll -HostPath $h -Esn $b).Action | Should -Be 'Repaired'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim
+        ArchivedKeyFiles $h | Should -BeNullOrEmpty
+    }
+    It 'Invoke-HsmEnroll -Esn -Forget -Force forgets an unregistered module explicitly (pins, list entry, archived keys); a registered one is refused' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        { Invoke-HsmEnroll -HostPath $h -Esn $a -Forget -Force -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'ModuleAlreadyRegistered*'
+        Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
+        $r = Invoke-HsmEnroll -HostPath $h -Esn $b -Forget -Force -Confirm:$false
+        $r.Action | Should -Be 'Dropped'
+        (Get-HsmModule -HostPath $h -Offline).Esn | Should -Not -Contain $b
+        Get-HsmSshKey -HostPath $h -Role Server | Where-Object Esn -eq $b | Should -BeNullOrEmpty
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        $hostKeys = HostKeys $h
+        $held = ModuleKeys $sim.Modules[0]
+        foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($hostKeys[$svc]) }
+    }
+    It 'Move-HsmModule and Reset-HsmModule refuse while a roll is open (RollInProgress); the roll then completes' {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $destination = Start-TestSimulator -ModuleCount 1
+        Invoke-HsmEnroll -HostPath $destination.HostPath | Out-Null
+        $key = Join-Path (New-TestHostPath 'usb') 'dest.key'
+        Backup-HsmSshKey -HostPath $destination.HostPath -Path $key -Passphrase (Secure 'pw') | Out-Null
+        Set-HsmSimulatedModule -Esn $b -FailAt 'keys.add' -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
+        $snapshot = Get-StoreSnapshot $h
+        { Move-HsmModule -HostPath $h -Esn $a -PrivateKeyFile $key -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
+        { Reset-HsmModule -HostPath $h -Esn $a -Timeout 10 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
+        Get-StoreSnapshot $h | Should -Be $snapshot
+        Set-HsmSimulatedModule -Esn $b -ClearFaults -SimulatorPath $sim.Path | Out-Null
+        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Assert-ModulesHoldHostKeys $sim
     }

@@ -64,7 +64,8 @@ function Get-HsmEnrollmentState {
     $enrolled = @($attached | Where-Object { $_.Enrolled -and $_.Status -ne 'Released' })
     $notEnrolled = @($attached | Where-Object { -not $_.Enrolled -and $_.Status -ne 'Released' })
     $released = @($attached | Where-Object Status -eq 'Released')
-    # On the host's list but no longer attached: Invoke-HsmEnroll drops them ("refresh the list").
+    # On the host's list but no longer attached. Invoke-HsmEnroll drops only those released by Move-HsmModule; an enrolled
+    # module that is merely unregistered stays (it holds the host's keys) until the admin registers, excludes or forgets it.
     $detached = @($modules | Where-Object { -not $_.Attached })
 
     $now = [DateTime]::UtcNow
@@ -217,7 +218,7 @@ class HsmEnrollment {
 
         $list = [Collections.Generic.List[HsmEnrollmentReason]]::new()
         if ($this.NotEnrolledEsns.Count) { $this.AddReason($list, 'NotEnrolled', "not enrolled: $($this.NotEnrolledEsns -join ', ')") }
-        if ($this.DetachedEsns.Count) { $this.AddReason($list, 'Detached', "detached but still listed: $($this.DetachedEsns -join ', ')") }
+        if ($this.DetachedEsns.Count) { $this.AddReason($list, 'Detached', "detached but still listed: $($this.DetachedEsns -join ', ') (enrolled modules still hold this host's keys and key rolls stop on them: register them again, or forget one for good with Invoke-HsmEnroll -Esn <ESN> -Forget)") }
         if ($this.EnrolledModuleCount -eq 0) { $this.AddReason($list, 'NoModuleEnrolled', "no module enrolled with host '$($this.HostPath)'") }
         if ($this.FailingChannels.Count) { $this.AddReason($list, 'ChannelFailing', "failing channels: $($this.FailingChannels -join ', ')") }
         elseif ($this.EnrolledModuleCount -gt 0 -and -not $this.ChannelsHealthy) { $this.AddReason($list, 'ChannelFailing', 'the channels could not be tested') }

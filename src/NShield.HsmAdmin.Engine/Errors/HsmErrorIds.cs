@@ -124,5 +124,11 @@ namespace NShield.HsmAdmin
         /// (the host refuses up front; the firmware's E_CLOCK maps here too).
         /// </summary>
         public const string ModuleClockInvalid = "ModuleClockInvalid";
+
+        /// <summary>
+        /// Invoke-HsmEnroll -Forget in a session that cannot ask for confirmation, without -Force: an enrolled module is
+        /// never forgotten without an explicit yes (issue 16, lockouts).
+        /// </summary>
+        public const string ConfirmationRequired = "ConfirmationRequired";
     }
 }

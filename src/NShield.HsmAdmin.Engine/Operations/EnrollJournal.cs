@@ -22,15 +22,16 @@ namespace NShield.HsmAdmin.Operations
         public List<string> Modules { get; set; } = new List<string>();
 
         /// <summary>Enroll refuses to run while a key roll or restore is open: the modules it enrolls would get keys the roll then removes.</summary>
-        public static void EnsureNoOpenRoll(HsmHost host)
+        public static void EnsureNoOpenRoll(HsmHost host, string? refused = null)
         {
             var roll = host.Store.ReadDocument<RollJournal>(RollJournal.DocumentName);
             if (roll == null) return;
             var pending = roll.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key).ToList();
             throw new HsmException(HsmErrorIds.RollInProgress, HsmErrorKind.InvalidOperation,
                 $"A key {roll.Kind.ToLowerInvariant()} started on {roll.StartedAt:u} is not finished ({host.Store.DocumentPath(RollJournal.DocumentName)}, " +
-                $"phase {roll.Phase}{(pending.Count > 0 ? ", modules " + string.Join(", ", pending) : "")}). Enrolling now would give modules keys the roll then removes, " +
-                "so nothing was enrolled. Finish it first with Update-HsmSshKey (or abandon it with Update-HsmSshKey -Revert before the host switched), then run Invoke-HsmEnroll again.",
+                $"phase {roll.Phase}{(pending.Count > 0 ? ", modules " + string.Join(", ", pending) : "")}). " +
+                (refused ?? "Enrolling now would give modules keys the roll then removes, so nothing was enrolled.") +
+                $" Finish it first with Update-HsmSshKey (or abandon it with Update-HsmSshKey -Revert before the host switched), then run {(refused == null ? "Invoke-HsmEnroll" : "the command")} again.",
                 host.Store.DocumentPath(RollJournal.DocumentName));
         }
 

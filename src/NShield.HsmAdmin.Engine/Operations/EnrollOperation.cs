@@ -38,8 +38,14 @@ namespace NShield.HsmAdmin.Operations
 
         public Action<string>? Warn { get; set; }
 
-        /// <summary>Modules on the host's list that are no longer registered: dropped (refresh the list).</summary>
-        public IReadOnlyList<HsmEnrollResult> DropDetached(IEnumerable<string>? onlyEsns = null)
+        /// <summary>
+        /// Refreshes the host's list. A module released to another host (Move-HsmModule) and no longer registered is
+        /// dropped. An enrolled module that is merely unregistered is never dropped here: it still holds this host's keys,
+        /// so a roll must keep covering it (EnrolledModuleAbsent) until the admin registers it again, excludes it, or
+        /// forgets it explicitly (<see cref="Forget"/>, Invoke-HsmEnroll -Forget). Dropping it silently would lock it out
+        /// at the next roll.
+        /// </summary>
+        public IReadOnlyList<HsmEnrollResult> DropDetached()
         {
             var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
             var results = new List<HsmEnrollResult>();
@@ -49,7 +55,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 if (_host.Store.GetModules().Count > 0)
                     Warn?.Invoke($"This host has no module registry ({_host.Store.RegistryPath}), so no enrolled module was dropped from its list. " +
-                                 "Register the modules (Register-HsmModule), or unregister them one by one to drop them.");
+                                 "Register the modules (Register-HsmModule), or forget them one by one (Invoke-HsmEnroll -Esn <esn> -Forget).");
                 return results;
             }
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
@@ -57,28 +63,64 @@ namespace NShield.HsmAdmin.Operations
                 foreach (var record in _host.Store.GetModules())
                 {
                     if (attached.Contains(record.Esn)) continue;
-                    if (onlyEsns != null && !onlyEsns.Contains(record.Esn, StringComparer.OrdinalIgnoreCase)) continue;
-                    if (onlyEsns == null && ExcludedModules.IsBehind(record))
+                    if (record.Status != ModuleStatus.Released)
                     {
-                        // Excluded from a roll: the host keeps its old keys for it. Dropped only when named (-Esn).
-                        Warn?.Invoke($"Module {record.Esn} is not registered and still accepts only keys this host keeps archived for it (it was excluded from a key roll). " +
-                            $"It stays on the host's list: register it again and run Invoke-HsmEnroll to bring it up to date, or run Invoke-HsmEnroll -Esn {record.Esn} to drop it for good.");
+                        Warn?.Invoke($"Module {record.Esn} is enrolled but not registered. It stays on the host's list, still holding this host's keys" +
+                            (ExcludedModules.IsBehind(record) ? " (old keys archived for it: it was excluded from a key roll)" : "") +
+                            $", and key rolls stop on it until it is back: register it again (Register-HsmModule) and run Invoke-HsmEnroll, " +
+                            $"exclude it from a roll (Update-HsmSshKey -ExcludeEsn {record.Esn}), or forget it for good (Invoke-HsmEnroll -Esn {record.Esn} -Forget).");
                         continue;
                     }
-                    _host.Store.RemoveModule(record.Esn);
-                    _host.Store.RemovePins(record.Esn);
-                    _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = "no longer registered" });
-                    results.Add(new HsmEnrollResult
-                    {
-                        Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path,
-                        Message = record.Status == ModuleStatus.Released
-                            ? "Moved to another host; dropped from this host's list."
-                            : "No longer registered; dropped from this host's list and its pins forgotten.",
-                    });
+                    results.Add(Drop(record, "Moved to another host; dropped from this host's list.", "released and no longer registered"));
                 }
                 if (results.Count > 0) _host.Store.PruneArchivedClientKeys();
             }
             return results;
+        }
+
+        /// <summary>What forgetting a module on the host's list throws away, for the confirmation prompt.</summary>
+        public string DescribeForget(ModuleRecord record)
+        {
+            var what = new List<string> { "its entry on this host's list", $"its {_host.Store.GetPins(record.Esn).Count} pinned server key(s)" };
+            if (ExcludedModules.IsBehind(record))
+                what.Add($"the old client keys archived for it ({string.Join(", ", record.OldKeys!.Select(k => $"{k.Key} {k.Value}"))}): " +
+                         "it accepts only those, so after this only a factory reset brings it back");
+            var status = record.Status == ModuleStatus.Released ? "released to another host" : "enrolled (it still holds this host's keys)";
+            return $"Module {record.Esn} is {status}. Forgetting it deletes {string.Join("; ", what)}. " +
+                   "Key rolls will no longer cover it: if it comes back, it keeps only keys this host no longer uses.";
+        }
+
+        /// <summary>
+        /// Explicitly forgets modules on the host's list that are not registered (after the caller's confirmation): list
+        /// entry and pins dropped, archived keys only it needed deleted. A module that is registered is skipped (the caller
+        /// reports it: unregister it first).
+        /// </summary>
+        public IReadOnlyList<HsmEnrollResult> Forget(IEnumerable<string> esns)
+        {
+            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+            var results = new List<HsmEnrollResult>();
+            using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
+            {
+                foreach (var esn in esns.Distinct(StringComparer.OrdinalIgnoreCase))
+                {
+                    var record = _host.Store.GetModule(esn);
+                    if (record == null || attached.Contains(record.Esn)) continue;
+                    results.Add(Drop(record, record.Status == ModuleStatus.Released
+                            ? "Moved to another host; dropped from this host's list."
+                            : "Forgotten on request: dropped from this host's list, its pins and any keys archived for it deleted.",
+                        record.Status == ModuleStatus.Released ? "released and no longer registered" : "forgotten on request (Invoke-HsmEnroll -Forget)"));
+                }
+                if (results.Count > 0) _host.Store.PruneArchivedClientKeys();
+            }
+            return results;
+        }
+
+        private HsmEnrollResult Drop(ModuleRecord record, string message, string detail)
+        {
+            _host.Store.RemoveModule(record.Esn);
+            _host.Store.RemovePins(record.Esn);
+            _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = detail });
+            return new HsmEnrollResult { Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path, Message = message };
         }
 
         public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct)

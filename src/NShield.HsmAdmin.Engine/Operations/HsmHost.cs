@@ -103,7 +103,9 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>An archived client key (kept for a module excluded from a roll), opened with this host's passphrase if any.</summary>
-        public SshKeyPair ArchivedClientKey(string service, string fingerprint) => Store.OpenArchivedClientKey(service, fingerprint, _userPassphrase);
+        /// <remarks>A roll that changes the passphrase re-protects archived keys under the new one at its switch; while it runs, both are tried.</remarks>
+        public SshKeyPair ArchivedClientKey(string service, string fingerprint) =>
+            OpenWithPassphrases(p => Store.OpenArchivedClientKey(service, fingerprint, p), _userPassphrase);
 
         /// <summary>Forgets a decrypted key (after a roll switched the host to a new one).</summary>
         public void ForgetClientKey(string service)

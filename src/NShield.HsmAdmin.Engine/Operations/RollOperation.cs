@@ -123,6 +123,10 @@ namespace NShield.HsmAdmin.Operations
                     "Run Update-HsmSshKey again to complete the roll, or Update-HsmSshKey -Revert to abandon it.");
             // Excluded modules keep the old keys: archived (owner-only) before the host lets go of them.
             new ExcludedModules(_host).RecordExcluded(journal);
+            // A passphrase change: archived P keys (modules excluded now or earlier) follow it while both passphrases are
+            // known, else a module caught up later could only be reached with the old one (idempotent for a rerun).
+            if (journal.Kind == RollKinds.Roll && NewKeyPassphrase != null)
+                _host.Store.ReprotectArchivedClientKeys(_host.KeyPassphrase, NewKeyPassphrase);
             journal.Phase = RollPhase.Switching;
             Save(journal);
             CrashPoints.Reach("roll.switching");

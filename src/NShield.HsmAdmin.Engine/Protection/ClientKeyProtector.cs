@@ -90,6 +90,33 @@ namespace NShield.HsmAdmin.Protection
         }
 
         /// <summary>
+        /// The same key under a new user passphrase (protection P), keeping the stored key's nonce and machine check, so
+        /// only the private key text changes (one atomic file write re-protects it).
+        /// </summary>
+        public ProtectedKey Reprotect(ProtectedKey stored, SshKeyPair key, SecureString newPassphrase)
+        {
+            var spec = stored.Protection;
+            if (!spec.Contains(ProtectionInput.UserPassphrase)) return stored;
+            if (newPassphrase == null || newPassphrase.Length == 0)
+                throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
+                    $"Protection '{spec}' includes P: supply a non-empty passphrase (-NewKeyPassphrase).");
+            var machineInputs = ReadMachineInputs(spec, creating: false);
+            byte[]? p = null, derived = null;
+            try
+            {
+                p = PassphraseBytes.FromSecureString(newPassphrase);
+                derived = Derive(spec, stored.KeyNonce, machineInputs, p);
+                return new ProtectedKey(OpenSshPrivateKey.Encode(key, derived, RoundsFor(spec)), spec, stored.KeyNonce, stored.MachineCheck);
+            }
+            finally
+            {
+                PassphraseBytes.Zero(p);
+                PassphraseBytes.Zero(derived);
+                foreach (var v in machineInputs.Values) PassphraseBytes.Zero(v);
+            }
+        }
+
+        /// <summary>
         /// bcrypt rounds slow down guessing a weak passphrase. Only P can be weak: without it the derived passphrase
         /// is either high-entropy (G: 256 random bits) or not secret at all (K and F sit beside the key), so one
         /// round loses nothing and saves ~280 ms on every key open (the hardserver and each cmdlet open keys).

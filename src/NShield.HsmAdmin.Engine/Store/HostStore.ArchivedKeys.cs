@@ -91,6 +91,43 @@ namespace NShield.HsmAdmin.Store
                 $"The private key file {record.PrivateKeyPath} does not match its metadata (expected {record.Fingerprint}).", record.PrivateKeyPath);
         }
 
+        /// <summary>
+        /// A roll that changes the passphrase (protection P) re-protects every archived P key under the new one while both
+        /// are known, so a module excluded earlier can still be brought up to date with the host's current passphrase.
+        /// Idempotent: a key that already opens under the new passphrase is left alone (a rerun after a crash). Returns the
+        /// fingerprints re-protected; keys under neither passphrase are reported in <paramref name="unopened"/> and left alone.
+        /// </summary>
+        public IReadOnlyList<string> ReprotectArchivedClientKeys(SecureString? oldPassphrase, SecureString newPassphrase, ICollection<string>? unopened = null)
+        {
+            var done = new List<string>();
+            foreach (var record in GetArchivedClientKeys().Where(r => r.ProtectionSpec.NeedsPassphrase))
+            {
+                SshKeyPair key;
+                try { key = OpenArchivedClientKey(record.Service, record.Fingerprint, oldPassphrase); }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyWrongPassphrase || ex.ErrorId == HsmErrorIds.KeyPassphraseRequired)
+                {
+                    try { OpenArchivedClientKey(record.Service, record.Fingerprint, newPassphrase).Dispose(); }
+                    catch (HsmException again) when (again.ErrorId == HsmErrorIds.KeyWrongPassphrase) { unopened?.Add($"{record.Service} {record.Fingerprint}"); }
+                    continue;
+                }
+                using (key)
+                {
+                    var text = TryReadText(record.PrivateKeyPath) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
+                        $"The private key file {record.PrivateKeyPath} of the archived '{record.Service}' key is missing.", record.PrivateKeyPath);
+                    var reprotected = _protector.Reprotect(ToProtectedKey(record, text), key, newPassphrase);
+                    Write(() =>
+                    {
+                        SecureFiles.WriteAtomic(ArchivePath(record.Service, record.Fingerprint, ".key"), reprotected.PrivateKeyText, FileAccessScope.OwnerOnly);
+                        AppendAudit(new AuditEntry { Operation = "clientkey.archive-reprotect", Service = record.Service, Result = "Success",
+                            Fingerprints = new[] { record.Fingerprint }, Detail = "archived key re-protected under the new passphrase" });
+                        return 0;
+                    });
+                    done.Add(record.Fingerprint);
+                }
+            }
+            return done;
+        }
+
         /// <summary>Deletes every archived key that no module on the host's list still needs (<see cref="ModuleRecord.OldKeys"/>).</summary>
         public IReadOnlyList<string> PruneArchivedClientKeys()
         {

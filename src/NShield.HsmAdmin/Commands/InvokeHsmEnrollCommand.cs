@@ -44,6 +44,18 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        /// <summary>
+        /// Forget the modules named by -Esn that are on the host's list but no longer registered: list entry, pins and any
+        /// client keys archived for them are deleted. Says what is forgotten and asks (ConfirmImpact High) unless -Force.
+        /// Nothing is enrolled in that run.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter Forget { get; set; }
+
+        /// <summary>With -Forget: forget without the second confirmation (ShouldContinue).</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
         protected override void ProcessRecord()
         {
             if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
@@ -84,11 +96,17 @@ namespace NShield.HsmAdmin.Commands
                     Warn = WriteWarning,   // on this thread until the fleet runs (then through the fleet, below)
                 };
                 var attached = Engine(() => host.Attached());
+                if (Forget)
+                {
+                    ForgetModules(host, operation, attached);
+                    return;
+                }
                 var selected = ModuleSelection.Select(this, attached, _esns);
 
-                // Refresh the list first: modules no longer registered are dropped.
-                if (ShouldProcess(host.Path, "Drop modules that are no longer registered from the host's list"))
-                    foreach (var dropped in Engine(() => operation.DropDetached(_esns.Count > 0 ? _esns : null)))
+                // Refresh the list first: modules released to another host and no longer registered are dropped. An
+                // enrolled module that is merely unregistered stays (it still holds this host's keys): only -Forget drops it.
+                if (ShouldProcess(host.Path, "Drop modules released to another host and no longer registered from the host's list"))
+                    foreach (var dropped in Engine(() => operation.DropDetached()))
                         WriteObject(dropped);
 
                 var toEnroll = selected.Where(m => ShouldProcess($"module {m.Esn}", "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
@@ -111,6 +129,54 @@ namespace NShield.HsmAdmin.Commands
                             WriteWarning($"Not finished: {string.Join(", ", open)} (server keys pinned, not yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
                     }
                 }
+            }
+        }
+
+        /// <summary>
+        /// -Forget: each named module that is on the list and not registered is forgotten after ShouldProcess and (unless
+        /// -Force) ShouldContinue, both saying what is thrown away. Named modules still registered, or not on the list, are errors.
+        /// </summary>
+        private void ForgetModules(HsmHost host, EnrollOperation operation, IReadOnlyList<Drivers.ModuleAddress> attached)
+        {
+            if (_esns.Count == 0)
+                Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.InvalidArgument,
+                    "-Forget needs the modules to forget: name them with -Esn. Nothing was changed.", null));
+            bool yesToAll = false, noToAll = false;
+            var confirmed = new List<string>();
+            foreach (var esn in _esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
+            {
+                var record = Engine(() => host.Store.GetModule(esn));
+                if (record == null)
+                {
+                    WriteError(ToErrorRecord(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                        $"Module {esn} is not on this host's list; nothing to forget.", esn)));
+                    continue;
+                }
+                if (attached.Any(m => string.Equals(m.Esn, esn, System.StringComparison.OrdinalIgnoreCase)))
+                {
+                    WriteError(ToErrorRecord(new HsmException(HsmErrorIds.ModuleAlreadyRegistered, HsmErrorKind.InvalidOperation,
+                        $"Module {esn} is registered with this host, so it is not forgotten. Unregister it first (Unregister-HsmModule) if you mean to forget it.", esn)));
+                    continue;
+                }
+                var what = Engine(() => operation.DescribeForget(record));
+                if (!ShouldProcess($"module {esn}", $"Forget (no longer registered): {what}")) continue;
+                if (!Force && !AskToForget(esn, what, ref yesToAll, ref noToAll)) continue;
+                confirmed.Add(esn);
+            }
+            if (confirmed.Count == 0) return;
+            foreach (var dropped in Engine(() => operation.Forget(confirmed)))
+                WriteObject(dropped);
+        }
+
+        /// <summary>The second confirmation; a host that cannot prompt forgets nothing (the error names -Force).</summary>
+        private bool AskToForget(string esn, string what, ref bool yesToAll, ref bool noToAll)
+        {
+            try { return ShouldContinue(what + " Forget it?", $"Forget module {esn}", ref yesToAll, ref noToAll); }
+            catch (System.Exception ex) when (ex is PSInvalidOperationException || ex is System.Management.Automation.Host.HostException || ex is System.NotImplementedException)
+            {
+                WriteError(ToErrorRecord(new HsmException(HsmErrorIds.ConfirmationRequired, HsmErrorKind.InvalidOperation,
+                    $"Module {esn} was not forgotten: this session cannot ask for confirmation. {what} Add -Force to forget it without asking.", esn)));
+                return false;
             }
         }
 

@@ -44,6 +44,8 @@ namespace NShield.HsmAdmin.Commands
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
+                // An open roll or restore journal covers the modules: changing one under it breaks the roll.
+                Engine(() => EnrollJournal.EnsureNoOpenRoll(host, "Handing a module over mid-roll would leave the roll waiting on a module that no longer accepts this host, so nothing was moved."));
                 KeyPassphrases.Verify(this, host, services);
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,

@@ -39,6 +39,8 @@ namespace NShield.HsmAdmin.Commands
             var services = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
+                // An open roll or restore journal covers the modules: changing one under it breaks the roll.
+                Engine(() => EnrollJournal.EnsureNoOpenRoll(host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset."));
                 KeyPassphrases.Verify(this, host, services);
                 var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
                     .Where(m => ShouldProcess($"module {m.Esn}", "Return to factory state (erases every client key, regenerates every server key)")).ToList();

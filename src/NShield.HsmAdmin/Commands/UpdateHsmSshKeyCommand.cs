@@ -65,6 +65,9 @@ namespace NShield.HsmAdmin.Commands
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
             using (LockForChange(host.Store))
             {
+                // A passphrase-changing roll interrupted mid-switch leaves some current keys under the new passphrase: while
+                // its journal is open, each key opens under either (HsmHost tries both), so Verify must know the new one first.
+                if (Engine(() => store.ReadDocument<RollJournal>(RollJournal.DocumentName)) != null) host.NewKeyPassphrase = newPassphrase;
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
                 var roll = new RollOperation(host)
                 {
