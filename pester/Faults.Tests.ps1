@@ -219,7 +219,7 @@ Describe 'Faults during a move to another host' {
             Invoke-HsmEnroll -HostPath $s.HostPath | Out-Null
             $s
         }
-        function Move([string] $sourceHost, [string] $esn) {
+        function Invoke-Move([string] $sourceHost, [string] $esn) {
             Move-HsmModule -HostPath $sourceHost -Esn $esn -PrivateKeyFile $key -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop
         }
         # Which services of the moving module the source still reaches must be exactly $reachable, and each must match
@@ -238,7 +238,7 @@ Describe 'Faults during a move to another host' {
             Test-HsmConnection -HostPath $s.HostPath -Esn $s.Modules[1].Esn | Should -BeExactly $true -Because 'the other module of the source is untouched'
         }
         function Complete-Move($s, $esn) {
-            $r = Move $s.HostPath $esn
+            $r = Invoke-Move $s.HostPath $esn
             $r.Status | Should -Be 'Released'
             Assert-SourceReach $s $esn @() $true
             Move-HsmSimulatedModule -Esn $esn -DestinationHostPath $d -SimulatorPath $s.Path | Out-Null
@@ -285,7 +285,7 @@ Describe 'Faults during a return to factory state' {
         $h = $sim.HostPath
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
-        function Pins($esn) { @((Get-HsmSshKey -HostPath $h -Esn $esn -Role Server -ErrorAction SilentlyContinue).Fingerprint) }
+        function Pins($esn) { @(Get-HsmSshKey -HostPath $h -Esn $esn -Role Server -ErrorAction SilentlyContinue | ForEach-Object Fingerprint) }
         # The module is back in factory state (only the factory credential on sshadmin), the host forgot its pins;
         # enroll brings it back with new server keys and the host's keys, the other module untouched.
         function Assert-ResetThenEnroll($esn, $oldPins) {
