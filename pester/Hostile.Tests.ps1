@@ -35,13 +35,17 @@ Describe 'A hostile module' {
         $h = $sim.HostPath
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $b = $sim.Modules[1].Esn
+        $before = @((Get-HostKeys $h).Values)
         Set-HsmSimulatedModule -Esn $b -Hostile MistypedJson -SimulatorPath $sim.Path | Out-Null
         $r = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
-        $r.Status | Should -Not -Be 'Completed'
-        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'ProtocolError'
+        $r.Status | Should -Be 'Incomplete'
+        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'ProtocolError' -Because 'the hostile reply was received (the fault fired)'
+        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'RollIncomplete'
+        @((Get-HostKeys $h).Values) | Should -Be $before -Because 'the host did not switch'
         Set-HsmSimulatedModule -Esn $b -Hostile None -SimulatorPath $sim.Path | Out-Null
-        Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
-        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true
+        (Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn -Gone $before
     }
 }

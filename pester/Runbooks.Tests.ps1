@@ -82,6 +82,7 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
             @(Get-ChildItem $dir).Count | Should -Be $count
         }
         finally { Set-HsmSimulatedModule -Esn $esn -ClearFaults -SimulatorPath $sim.Path -Confirm:$false | Out-Null }
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn   # no module got a new key
     }
     It 'changes nothing with -WhatIf and exits 0' {
         $before = Snapshot $h
