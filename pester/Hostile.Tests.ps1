@@ -37,11 +37,13 @@ Describe 'A hostile module' {
         $b = $sim.Modules[1].Esn
         $before = @((Get-HostKeys $h).Values)
         Set-HsmSimulatedModule -Esn $b -Hostile MistypedJson -SimulatorPath $sim.Path | Out-Null
-        $r = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
+        $r = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        # The module runs each verb, then garbles its reply: keys.add took effect, so the host switched, and the cleanup
+        # (which must read the module's key list) stopped at the garbled reply.
         $r.Status | Should -Be 'Incomplete'
-        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'ProtocolError' -Because 'the hostile reply was received (the fault fired)'
-        ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'RollIncomplete'
-        @((Get-HostKeys $h).Values) | Should -Be $before -Because 'the host did not switch'
+        @($errs | ForEach-Object { $_.FullyQualifiedErrorId.Split(',')[0] }) | Should -Be @('ProtocolError') -Because 'the hostile reply was received (the fault fired)'
+        ($r.ModulesPending -join ',') | Should -Be $b -Because 'only b still holds its old keys'
+        foreach ($fp in (Get-HostKeys $h).Values) { $before | Should -Not -Contain $fp -Because 'the host switched to the new keys' }
         Set-HsmSimulatedModule -Esn $b -Hostile None -SimulatorPath $sim.Path | Out-Null
         Test-HsmConnection -HostPath $h | Should -BeExactly $true
         (Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
