@@ -25,7 +25,7 @@ Describe 'Invoke-HsmEnroll on one factory-state module' {
         @($keys | Where-Object Role -eq 'Client') | Should -HaveCount 6
         @($keys | Where-Object { $_.Role -eq 'Server' -and $_.Esn -eq $esn }) | Should -HaveCount 6
         $keys | ForEach-Object { $_.Fingerprint | Should -Match '^SHA256:[A-Za-z0-9+/]{43}$' }
-        ($keys | Where-Object Role -eq 'Client').Protection | Sort-Object -Unique | Should -Be 'KFG'
+        @(($keys | Where-Object Role -eq 'Client').Protection) | Should -Be @('KFG', 'KFG', 'KFG', 'KFG', 'KFG', 'KFG')
     }
     It 'pins exactly the server key each endpoint presents to the real ssh-keyscan' {
         $pins = Get-HsmSshKey -HostPath $h -Role Server
@@ -79,7 +79,7 @@ Describe 'Invoke-HsmEnroll across several modules' {
     }
     It 'enrolls all of them, one result each' {
         $first | Should -HaveCount 3
-        $first.Action | Sort-Object -Unique | Should -Be 'Enrolled'
+        @($first.Action) | Should -Be @('Enrolled', 'Enrolled', 'Enrolled')
         ($first.Esn | Sort-Object) | Should -Be ($sim.Modules.Esn | Sort-Object)
     }
     It 'installs the same client keys on every module' {
@@ -109,7 +109,7 @@ Describe 'Invoke-HsmEnroll across several modules' {
     }
     It 'takes ESNs from the pipeline' {
         $results = Get-HsmModule -HostPath $h | Invoke-HsmEnroll -HostPath $h
-        $results.Action | Sort-Object -Unique | Should -Be 'NoAction'
+        @($results.Action) | Should -Be @('NoAction', 'NoAction', 'NoAction')
     }
 }
 

@@ -74,24 +74,49 @@ Describe 'Errors' {
 Describe 'Protection S on a machine with a system UUID' {
     It 'protects a client key with S, then goes back to the default' -Skip:(-not $hasSystemUuid) {
         Update-HsmSshKey -HostPath $h -Service setup -Protection KFS -Confirm:$false | Out-Null
-        (Get-HsmSshKey -HostPath $h -Service setup -Role Client).Protection | Sort-Object -Unique | Should -Be 'KFS'
+        @((Get-HsmSshKey -HostPath $h -Service setup -Role Client).Protection) | Should -Be @('KFS')
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Update-HsmSshKey -HostPath $h -Service setup -Protection KFG -Confirm:$false | Out-Null
-        (Get-HsmSshKey -HostPath $h -Service setup -Role Client).Protection | Sort-Object -Unique | Should -Be 'KFG'
+        @((Get-HsmSshKey -HostPath $h -Service setup -Role Client).Protection) | Should -Be @('KFG')
     }
 }
 
 Describe 'Ctrl+C during a key roll' {
-    It 'stops cleanly and the next run completes' {
-        $ps = [powershell]::Create()
-        $null = $ps.AddScript("Import-Module '$manifest'; Update-HsmSshKey -HostPath '$h' -Confirm:`$false")
-        $async = $ps.BeginInvoke()
-        Start-Sleep -Milliseconds 1500
-        $ps.Stop()
-        $ps.Dispose()
-        Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'every module accepts the old or the new keys'
+    # Deterministic: every module answers each command only after 3 s (the delay fault), and the stop is sent as soon
+    # as the roll has written its journal, before its first module command can have been answered. No sleep decides.
+    It 'stops inside the roll: the journal stays open, the host keeps its old keys, every module accepts them; the rerun completes' {
+        $before = Get-HostKeys $h
+        $journal = Join-Path $h 'roll-journal.json'
+        Test-Path $journal | Should -BeFalse
+        foreach ($m in $sim.Modules) { Set-HsmSimulatedModule -Esn $m.Esn -DelayMs 3000 -SimulatorPath $sim.Path | Out-Null }
+        try {
+            ((Get-HsmSimulator -Path $sim.Path).Modules.DelayMs | Where-Object { $_ -eq 3000 }) | Should -HaveCount 2
+            $ps = [powershell]::Create()
+            $null = $ps.AddScript("Import-Module '$manifest'; Update-HsmSshKey -HostPath '$h' -Confirm:`$false")
+            $async = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while (-not (Test-Path $journal) -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+            $async.IsCompleted | Should -BeFalse -Because 'the roll must still be running when it is stopped'
+            Test-Path $journal | Should -BeTrue
+            $ps.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            { $ps.EndInvoke($async) } | Should -Throw -ExceptionType ([System.Management.Automation.MethodInvocationException])
+            $ps.InvocationStateInfo.Reason | Should -BeOfType ([System.Management.Automation.PipelineStoppedException])
+            # PowerShell takes no error record from a pipeline that is stopping (WriteError throws), so the engine's
+            # Cancelled error cannot reach the caller: what the user sees is the pipeline stopped, with nothing output.
+            $ps.Streams.Error | Should -HaveCount 0
+            $ps.Dispose()
+        }
+        finally { foreach ($m in $sim.Modules) { Set-HsmSimulatedModule -Esn $m.Esn -DelayMs 0 -SimulatorPath $sim.Path | Out-Null } }
+        Test-Path $journal | Should -BeTrue -Because 'the interrupted roll is left journaled for the next run'
+        (Get-Content $journal -Raw | ConvertFrom-Json).Phase | Should -Be 'Installing'
+        $now = Get-HostKeys $h
+        foreach ($svc in $before.Keys) { $now[$svc] | Should -Be $before[$svc] -Because 'the host had not switched yet' }
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true -Because 'every module accepts the old keys'
         $r = Update-HsmSshKey -HostPath $h -Confirm:$false -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
-        Test-HsmConnection -HostPath $h | Should -BeTrue
+        Test-Path $journal | Should -BeFalse
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn -Gone @($before.Values)
     }
 }

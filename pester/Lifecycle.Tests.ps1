@@ -27,13 +27,14 @@ Describe 'Changing installed keys (keys roll) and the hardserver' {
             $after[$i].InstalledAt | Should -BeGreaterThan $before[$i].InstalledAt
         }
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Get-HsmModule -HostPath $h).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
+        @((Get-HsmModule -HostPath $h).HardserverKeyCurrent) | Should -Be @($true, $true)
         Test-Path (Join-Path $h 'roll-journal.json') | Should -BeFalse
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn -Gone @($before.Fingerprint)
     }
     It 'warns that the hardserver must restart after an ncoreapi roll, and Restart-HsmHardserver fixes it' {
         Update-HsmSshKey -HostPath $h -Service ncoreapi -Confirm:$false -WarningVariable warn | Out-Null
         ($warn -join ' ') | Should -Match 'hardserver'
-        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeFalse
+        @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($false, $false)
         (Restart-HsmHardserver -HostPath $h -Confirm:$false).KeyCurrent | Should -BeTrue
     }
     It 'rolls one service with another algorithm, leaving the others' {
@@ -43,6 +44,7 @@ Describe 'Changing installed keys (keys roll) and the hardserver' {
         ($after | Where-Object Service -eq setup).Algorithm | Should -Be 'EcdsaP384'
         ($after | Where-Object Service -ne setup).Fingerprint | Should -Be ($before | Where-Object Service -ne setup).Fingerprint
         Test-HsmConnection -HostPath $h | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn -Gone @(($before | Where-Object Service -eq setup).Fingerprint)
     }
     It 'does nothing with -WhatIf, not even take the store lock' {
         $before = Get-StoreSnapshot $h
@@ -93,7 +95,8 @@ Describe 'Backup and restore of the sshadmin key' {
             ($after | Where-Object Service -eq $s).Fingerprint | Should -Not -Be ($before | Where-Object Service -eq $s).Fingerprint
         }
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Get-HsmModule -HostPath $h).Mode | Sort-Object -Unique | Should -Be 'Operational'
+        @((Get-HsmModule -HostPath $h).Mode) | Should -Be @('Operational', 'Operational')
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn -Gone @(($before | Where-Object Service -ne sshadmin).Fingerprint)
     }
     It 'restores from the portable backup with its passphrase' {
         Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
@@ -207,6 +210,8 @@ Describe 'Moving a module to another host (the five steps)' {
         ($r | Where-Object Esn -eq $moving).Action | Should -Be 'Enrolled'
         Test-HsmConnection -HostPath $b | Should -BeTrue
         (Get-HsmModule -HostPath $b).Esn | Should -Contain $moving
+        Assert-ModulesHoldHostKeys $source $b $moving -Gone @((Get-HostKeys $a).Values)
+        Assert-ModulesHoldHostKeys $source $a $staying
     }
     It 'fails clearly on the destination if its keys changed since the backup' {
         $sim2 = Start-TestSimulator -ModuleCount 1

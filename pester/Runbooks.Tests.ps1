@@ -34,9 +34,9 @@ Describe 'Runbook Install-HsmFleet' {
     It 'enrolls every module, verifies, restarts the hardserver and writes a passphrase backup' {
         $r = & "$examples/Install-HsmFleet.ps1" -HostPath $h -BackupPath $backup -BackupPassphrase $pass -Confirm:$false 6>$null
         $r.Modules | Sort-Object | Should -Be ($sim.Modules.Esn | Sort-Object)
-        $r.Enrollment.Action | Sort-Object -Unique | Should -Be 'Enrolled'
+        @($r.Enrollment.Action) | Should -Be @('Enrolled', 'Enrolled')
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
+        @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($true, $true)
         (stat -c '%a' $backup) | Should -Be '600'
         $derived = ssh-keygen -y -P 'first install' -f $backup
         $LASTEXITCODE | Should -Be 0
@@ -63,7 +63,7 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
         $after = ClientKeys $h
         for ($i = 0; $i -lt 6; $i++) { $after[$i].Fingerprint | Should -Not -Be $before[$i].Fingerprint }
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
+        @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($true, $true)
         $files = @(Get-ChildItem $dir -Filter 'sshadmin-*.key' | Sort-Object Name)
         $files.Count | Should -Be 2
         $files[0].Name | Should -Match '-after\.key$'
@@ -82,6 +82,7 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
             @(Get-ChildItem $dir).Count | Should -Be $count
         }
         finally { Set-HsmSimulatedModule -Esn $esn -ClearFaults -SimulatorPath $sim.Path -Confirm:$false | Out-Null }
+        Assert-ModulesHoldHostKeys $sim $h $sim.Modules.Esn   # no module got a new key
     }
     It 'changes nothing with -WhatIf and exits 0' {
         $before = Snapshot $h
@@ -171,7 +172,7 @@ Describe 'Runbook Restore-HsmHostFromBackup' {
         (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint | Should -Be $sshadmin.Fingerprint
         @(Get-HsmSshKey -HostPath $h -Role Client).Count | Should -Be 6
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent | Sort-Object -Unique | Should -BeTrue
-        (Get-HsmModule -HostPath $h).Mode | Sort-Object -Unique | Should -Be 'Operational'
+        @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($true, $true)
+        @((Get-HsmModule -HostPath $h).Mode) | Should -Be @('Operational', 'Operational')
     }
 }

@@ -55,4 +55,44 @@ function Get-CrashHookScript {
     "`$null = [NShield.HsmAdmin.Loader.ModuleLoader]::LoadExtension('$hooks', 'NShield.HsmAdmin.TestHooks').GetType('NShield.HsmAdmin.TestHooks.CrashPointHook').GetMethod('InstallFromEnvironment').Invoke(`$null, @());"
 }
 
-Export-ModuleMember -Function New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript
+# The client keys a simulated module holds, as the module itself would list them (keys.list, read from its own
+# authorized_keys): service -> sorted fingerprints (an empty array for a service that accepts no key).
+function Get-ModuleKeys($Simulator, [string] $Esn) {
+    $m = (Get-HsmSimulator -Path $Simulator.Path).Modules | Where-Object Esn -eq $Esn
+    if (-not $m) { throw "The simulator in $($Simulator.Path) has no module $Esn." }
+    $keys = @{}
+    foreach ($service in $m.ClientKeys.Keys) { $keys[$service] = @($m.ClientKeys[$service] | Sort-Object) }
+    $keys
+}
+
+# Injected step faults the module has not fired yet (a fault that fired is consumed: 1 -> 0).
+function Get-PendingFaults($Simulator, [string] $Esn) {
+    ((Get-HsmSimulator -Path $Simulator.Path).Modules | Where-Object Esn -eq $Esn).PendingFaults
+}
+
+# The host's client keys: service -> fingerprint.
+function Get-HostKeys([string] $HostPath) {
+    $keys = @{}
+    foreach ($k in Get-HsmSshKey -HostPath $HostPath -Role Client) { $keys[$k.Service] = $k.Fingerprint }
+    $keys
+}
+
+# Every listed module holds exactly the host's current client key for every service (so no other key, the old ones
+# included), and none of the -Gone fingerprints anywhere. Read from the modules, not from the host's view.
+function Assert-ModulesHoldHostKeys($Simulator, [string] $HostPath, [string[]] $Esn, [string[]] $Gone = @()) {
+    $hostKeys = Get-HostKeys $HostPath
+    $hostKeys.Count | Should -Be 6 -Because 'the host has a client key for each of the six services'
+    foreach ($e in $Esn) {
+        $held = Get-ModuleKeys $Simulator $e
+        $held.Count | Should -Be 6
+        foreach ($service in $hostKeys.Keys) {
+            $held[$service] | Should -Be @($hostKeys[$service]) -Because "module $e must accept exactly the host's $service key"
+        }
+        foreach ($fp in $Gone) {
+            $held.Values | ForEach-Object { $_ } | Should -Not -Contain $fp -Because "module $e must no longer accept the old key $fp"
+        }
+    }
+}
+
+Export-ModuleMember -Function New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
+    Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys

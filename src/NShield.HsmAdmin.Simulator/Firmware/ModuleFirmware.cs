@@ -415,6 +415,15 @@ namespace NShield.HsmAdmin.Firmware
             w.WriteBoolean("clockValid", !s.InvalidClock);
         }
 
+        /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the module's authorized_keys.</summary>
+        public static Dictionary<string, string[]> ListClientKeys(string moduleDir)
+        {
+            var l = new ModuleLayout(moduleDir);
+            var keys = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            foreach (var svc in ModuleServices.All) keys[svc] = ReadAuthorizedKeys(l.AuthorizedKeys(svc)).Select(k => k.Fingerprint).ToArray();
+            return keys;
+        }
+
         private static void WriteKeyList(Utf8JsonWriter w, ModuleLayout l, IEnumerable<string> services)
         {
             w.WriteStartObject("keys");

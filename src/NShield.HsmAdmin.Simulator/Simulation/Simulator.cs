@@ -50,6 +50,15 @@ namespace NShield.HsmAdmin.Simulation
         public string ModuleDir { get; internal set; } = "";
         public SimulatorTransport Transport { get; internal set; }
         public IReadOnlyList<SimulatedEndpoint> Endpoints { get; internal set; } = new SimulatedEndpoint[0];
+        /// <summary>
+        /// The client keys each service accepts (service → SHA256 fingerprints), read from the module's own authorized_keys:
+        /// what the module answers to keys.list, not what the host believes. Tests read it to show which keys a module holds.
+        /// </summary>
+        public IReadOnlyDictionary<string, string[]> ClientKeys { get; internal set; } = new Dictionary<string, string[]>();
+        /// <summary>Injected step faults not yet fired (the sum of every rule's remaining count): a fault that fired is consumed.</summary>
+        public int PendingFaults { get; internal set; }
+        /// <summary>The delay fault: every command waits this long first (0: none).</summary>
+        public int DelayMs { get; internal set; }
         public SimulatedEndpoint Endpoint(string service) => Endpoints.First(e => e.Service == ModuleServices.Canonical(service));
         public override string ToString() => $"{Esn} {Mode}";
     }
@@ -250,7 +259,11 @@ namespace NShield.HsmAdmin.Simulation
                     Running = ModuleFirmware.IsServiceRunning(l.Dir, svc),
                 });
             }
-            return new SimulatedModule { Esn = s.Esn, Mode = s.Mode, Enrolled = s.Enrolled, HostPath = e.HostPath, ModuleDir = l.Dir, Transport = Transport, Endpoints = eps };
+            return new SimulatedModule
+            {
+                Esn = s.Esn, Mode = s.Mode, Enrolled = s.Enrolled, HostPath = e.HostPath, ModuleDir = l.Dir, Transport = Transport, Endpoints = eps,
+                ClientKeys = ModuleFirmware.ListClientKeys(l.Dir), PendingFaults = s.Faults.Sum(f => Math.Max(0, f.Count)), DelayMs = s.DelayMs,
+            };
         }
 
         /// <summary>Adds one fresh (factory state) module attached to hostPath (null: to no host).</summary>

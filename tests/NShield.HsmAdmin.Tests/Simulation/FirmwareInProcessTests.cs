@@ -91,12 +91,25 @@ namespace NShield.HsmAdmin.Tests.Simulation
             // A key that is not installed is refused even if a caller skips IsAuthorized.
             Assert.Equal("E_CREDENTIAL", Call(dir, "sshadmin", keys["setup"].PublicKey.Fingerprint, "ping", expectExit: 1).GetProperty("error").GetProperty("code").GetString());
 
+            // The snapshot shows what the module holds (its own authorized_keys), one key per service after enroll.
+            var snap = sim.GetModule(m.Esn);
+            Assert.Equal(ModuleServices.All.OrderBy(x => x), snap.ClientKeys.Keys.OrderBy(x => x));
+            foreach (var svc in ModuleServices.All) Assert.Equal(new[] { keys[svc].PublicKey.Fingerprint }, snap.ClientKeys[svc]);
+            Assert.Equal(0, snap.PendingFaults);
+
             sim.InjectFault(m.Esn, FaultKind.DropAfter, "keys.add");
+            Assert.Equal(1, sim.GetModule(m.Esn).PendingFaults);
             var extra = SshKeyPair.Generate(SshKeyAlgorithm.EcdsaP256);
             var dropped = ModuleFirmware.Handle(new FirmwareRequest(dir, "sshadmin", keys["sshadmin"].PublicKey.Fingerprint, "keys.add",
                 JsonSerializer.Serialize(new { service = "monitor", publicKey = extra.PublicKey.ToAuthorizedKeysLine() })));
             Assert.True(dropped.Dropped);
             Assert.True(ModuleFirmware.IsAuthorized(dir, "monitor", extra.PublicKey.Fingerprint));
+            snap = sim.GetModule(m.Esn);
+            Assert.Equal(0, snap.PendingFaults);   // the fault fired and was consumed
+            Assert.Equal(new[] { keys["monitor"].PublicKey.Fingerprint, extra.PublicKey.Fingerprint }, snap.ClientKeys["monitor"]);
+            sim.SetDelay(m.Esn, 250);
+            Assert.Equal(250, sim.GetModule(m.Esn).DelayMs);
+            sim.SetDelay(m.Esn, 0);
 
             var rec = sim.PressRecoveryButton(m.Esn);
             Assert.False(ModuleFirmware.IsServiceRunning(dir, "ncoreapi"));
