@@ -80,7 +80,7 @@ namespace NShield.HsmAdmin.Hardserver
                     else lock (stderr) stderr.AppendLine(e.Data);
                 };
                 process.OutputDataReceived += (_, e) => { };
-                try { process.Start(); }
+                try { StartRetryingBusy(process); }
                 catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is IOException)
                 {
                     throw new HsmException(HsmErrorIds.HardserverRestartFailed, HsmErrorKind.InvalidOperation,
@@ -163,6 +163,20 @@ namespace NShield.HsmAdmin.Hardserver
                 return running[0].Id;
             }
             finally { foreach (var p in found) p.Dispose(); }
+        }
+
+        // A restart script written a moment ago can be "busy" (ETXTBSY) while another thread's fork still holds its write
+        // descriptor (until that child's exec closes it): try again briefly.
+        private static void StartRetryingBusy(Process process)
+        {
+            for (int attempt = 1; ; attempt++)
+            {
+                try { process.Start(); return; }
+                catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == 26 && attempt < 50)
+                {
+                    System.Threading.Thread.Sleep(20);
+                }
+            }
         }
 
         private static bool HasName(int pid, string name)

@@ -158,7 +158,20 @@ namespace NShield.HsmAdmin.Simulation
         {
             if (!File.Exists(script) || Environment.OSVersion.Platform != PlatformID.Unix) return;
             var start = new System.Diagnostics.ProcessStartInfo(script, verb) { UseShellExecute = false };
-            using (var p = System.Diagnostics.Process.Start(start)!) p.WaitForExit(10_000);
+            // Just written, the script can be "busy" (ETXTBSY) for an instant: another thread's fork may still hold the
+            // write descriptor until its exec closes it (close-on-exec). Try again briefly.
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using (var p = System.Diagnostics.Process.Start(start)!) p.WaitForExit(10_000);
+                    return;
+                }
+                catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == 26 && attempt < 50)
+                {
+                    System.Threading.Thread.Sleep(20);
+                }
+            }
         }
 
         private static string ShortHash(string text)

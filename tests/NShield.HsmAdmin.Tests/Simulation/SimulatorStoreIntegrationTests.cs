@@ -33,6 +33,8 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.True(before.Running);
             Assert.NotNull(before.StartedAt);
             using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "ncoreapi");
+            // Keep the key switch clearly after the stand-in's start (start times have clock-tick resolution).
+            System.Threading.Thread.Sleep(2 * (int)NShield.HsmAdmin.Hardserver.HardserverKeyState.Resolution.TotalMilliseconds);
             store.SaveClientKey("ncoreapi", key, ProtectionSpec.None, null);
             // Started before the key was switched in: it holds an older key.
             Assert.False(NShield.HsmAdmin.Hardserver.HardserverKeyState.IsKeyCurrent(hardserver.GetState(), store));
