@@ -296,6 +296,7 @@ Describe 'Faults during a return to factory state' {
             foreach ($svc in 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher') { $held[$svc] | Should -HaveCount 0 }
             Pins $esn | Should -HaveCount 0
             (Invoke-HsmEnroll -HostPath $h -Esn $esn).Action | Should -Be 'Enrolled'
+            @(Pins $esn).Count | Should -Be 6 -Because 'the re-enrolled module is pinned again'
             foreach ($p in Pins $esn) { $oldPins | Should -Not -Contain $p }
             Test-HsmConnection -HostPath $h | Should -BeExactly $true
             Assert-ModulesHoldHostKeys $sim $h $a, $b
@@ -305,6 +306,7 @@ Describe 'Faults during a return to factory state' {
 
     It 'reply to factorystate lost after the reset (DropAfter): the call verifies the module is in factory state and completes' {
         $oldPins = Pins $a
+        @($oldPins).Count | Should -Be 6
         Fault $sim $a @{ DropAfter = 'factorystate' }
         $r = Reset-HsmModule -HostPath $h -Esn $a -Timeout 10 -Confirm:$false -ErrorVariable errs
         Assert-Fired $sim $a
@@ -314,6 +316,7 @@ Describe 'Faults during a return to factory state' {
     }
     It 'connection dropped before the reset (DropBefore): ConnectionFailed, nothing changed, the rerun resets' {
         $oldPins = Pins $a
+        @($oldPins).Count | Should -Be 6
         $keysBefore = Get-ModuleKeys $sim $a
         Fault $sim $a @{ DropBefore = 'factorystate' }
         $r = Reset-HsmModule -HostPath $h -Esn $a -Timeout 10 -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
@@ -328,6 +331,7 @@ Describe 'Faults during a return to factory state' {
     }
     It 'process killed at reset.done (the module reset, the host not yet told): the rerun completes the reset' {
         $oldPins = Pins $a
+        @($oldPins).Count | Should -Be 6
         Invoke-Killed 'reset.done' "Reset-HsmModule -HostPath '$h' -Esn $a -Timeout 10 -Confirm:`$false" | Out-Null
         Pins $a | Should -Be $oldPins -Because 'the host had not forgotten its pins yet'
         Test-HsmConnection -HostPath $h -Esn $a -ErrorAction SilentlyContinue -ErrorVariable errs | Should -BeExactly $false

@@ -367,6 +367,18 @@ Describe 'A module whose clock is invalid' {
         (Get-HsmSshKey -HostPath $h -Role Client).Fingerprint | Should -Be $client
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
+    It 'is refused up front by a restore: ModuleClockInvalid before the host''s sshadmin key is replaced' {
+        $backup = Join-Path (New-TestHostPath 'backup') 'sshadmin.bak'
+        $pass = ConvertTo-SecureString 'clock backup' -AsPlainText -Force
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase $pass | Out-Null
+        $before = Get-StoreSnapshot $h
+        $err = $null
+        try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase $pass -Confirm:$false -ErrorAction Stop | Out-Null } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'ModuleClockInvalid*'
+        $err.TargetObject | Should -Be $esn
+        Get-StoreSnapshot $h | Should -Be $before
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true
+    }
     It 'is refused by a factory reset, which keeps the pins and the module enrolled' {
         $before = Get-StoreSnapshot $h
         Reset-HsmModule -HostPath $h -Esn $esn -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue | Out-Null

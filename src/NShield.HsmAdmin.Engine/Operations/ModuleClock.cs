@@ -36,13 +36,15 @@ namespace NShield.HsmAdmin.Operations
         /// Before a fleet-wide change: reads each module's identity (pinned sshadmin channel, the host's key) and refuses the
         /// whole command when any reports an invalid clock. Modules that cannot be asked are left to the operation itself.
         /// </summary>
-        public static async Task RequireValidAsync(HsmHost host, IEnumerable<ModuleAddress> modules, string what, CancellationToken ct)
+        public static async Task RequireValidAsync(HsmHost host, IEnumerable<ModuleAddress> modules, string what, CancellationToken ct,
+            Keys.SshKeyPair? credential = null)
         {
             var checks = modules.Select(async m =>
             {
                 try
                 {
-                    using (var admin = await host.OpenPinnedAsync(m, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
+                    // credential: the sshadmin key the modules accept, when it is not yet the host's (a restore).
+                    using (var admin = await host.OpenPinnedAsync(m, ModuleServices.SshAdmin, ct, credential).ConfigureAwait(false))
                         return (Module: m, Identity: (ModuleIdentity?)await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false));
                 }
                 catch (HsmException) { return (Module: m, Identity: (ModuleIdentity?)null); }

@@ -68,6 +68,8 @@ namespace NShield.HsmAdmin.Commands
                         Report(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
                             $"Module {refused.Module.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", refused.Module.Esn));
                     if (!ShouldProcess(host.Path, $"Restore the sshadmin key from '{path}' and create new keys for every other service on {accepting.Count} module(s)")) return;
+                    // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before the host's key is replaced.
+                    Engine(() => ModuleClock.RequireValidAsync(host, accepting, "the restore", Cancellation, backup.Key).GetAwaiter().GetResult());
                     Engine(() => restore.InstallSshAdminKey(backup));
                     var journal = Engine(() => roll.Begin(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), accepting, RollKinds.Restore));
                     var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
