@@ -18,19 +18,6 @@ BeforeAll {
     # The fault fired: the module consumed it.
     function Assert-Fired($sim, $esn) { Get-PendingFaults $sim $esn | Should -Be 0 -Because 'the injected fault must have fired' }
     function ErrorIds($errs) { @($errs | ForEach-Object { $_.FullyQualifiedErrorId.Split(',')[0] } | Sort-Object -Unique) }
-    # Runs a command in a child pwsh that kills itself at the named crash point, as a crash or power loss would
-    # (the test-only hook; the shipped module has none). Fails unless the child really died at that point.
-    function Invoke-Killed([string] $point, [string] $command) {
-        $env:NSHIELD_HSMADMIN_KILL_AT = $point
-        try {
-            $out = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$manifest'; $(Get-CrashHookScript) $command" 2>&1
-            $r = [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out -join "`n") }
-        }
-        finally { Remove-Item Env:NSHIELD_HSMADMIN_KILL_AT }
-        $r.Output | Should -Match ([regex]::Escape("[crash point] $point")) -Because 'the child must have died at the crash point, not for another reason'
-        $r.ExitCode | Should -Not -Be 0
-        $r
-    }
 }
 AfterAll { Remove-TestHosts }
 

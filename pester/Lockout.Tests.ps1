@@ -2,7 +2,7 @@
 # explicitly excluded (its old keys then stay archived on the host until it is brought up to date); enroll and roll
 # keep out of each other's open journal; a restore never replaces a key some module needs. Over real SSH with the
 # simulator. Every case ends with every module reachable after at most one rerun, and reads the keys each module
-# really holds (its authorized_keys files, with ssh-keygen) against the host's current keys.
+# really holds (Assert-ModulesHoldHostKeys: the module's own key list) against the host's current keys.
 BeforeAll {
     $repo = Split-Path $PSScriptRoot
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
@@ -10,28 +10,9 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $script:Services = 'sshadmin', 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher'
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
-    # The host's current client key fingerprints, by service.
-    function HostKeys($h) { $k = @{}; Get-HsmSshKey -HostPath $h -Role Client | ForEach-Object { $k[$_.Service] = $_.Fingerprint }; $k }
-    # What the module's sshd accepts, by service: the fingerprints in its authorized_keys files (ssh-keygen -lf).
-    function ModuleKeys($module) {
-        $k = @{}
-        foreach ($svc in $script:Services) {
-            $file = Join-Path $module.ModuleDir "services/$svc/authorized_keys"
-            $k[$svc] = @(@(if ("$(Get-Content $file -Raw)".Trim()) { ssh-keygen -lf $file | ForEach-Object { ($_ -split ' ')[1] } }) | Sort-Object)
-        }
-        $k
-    }
-    # Every module holds exactly the host's current keys: the new ones present, the old ones gone.
-    function Assert-ModulesHoldHostKeys($sim) {
-        $hostKeys = HostKeys $sim.HostPath
-        foreach ($m in $sim.Modules) {
-            $held = ModuleKeys $m
-            foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($hostKeys[$svc]) -Because "module $($m.Esn) $svc must hold the host's current key and no other" }
-        }
-    }
     function Registration($h, $esn) {
         $m = Get-HsmModule -HostPath $h -Offline | Where-Object Esn -eq $esn
-        $ports = @{}; foreach ($e in $m.Endpoints.GetEnumerator()) { $ports[$e.Key] = [int](($e.Value -split ':')[-1]) }
+        $ports = @{}; foreach ($p in $m.Ports.GetEnumerator()) { $ports[$p.Key] = $p.Value }
         @{ Esn = $esn; Address = $m.Address; User = $m.User; Port = $ports }
     }
     function ArchivedKeyFiles($h) { @(Get-ChildItem (Join-Path $h 'client-keys/archive') -Filter *.key -ErrorAction SilentlyContinue) }
@@ -48,35 +29,35 @@ Describe 'Lockout 2a: a roll covers every enrolled module, registered or not' {
     AfterEach { Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null }
 
     It 'an enrolled module that is not registered stops the switch (EnrolledModuleAbsent); the host keeps its old keys; the rerun completes once it is back' {
-        $before = HostKeys $h
+        $before = Get-HostKeys $h
         $reg = Registration $h $b
         Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
         $r = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
         $r.Status | Should -Be 'Incomplete'
         @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'EnrolledModuleAbsent*' }).TargetObject | Should -Be $b
         ($errs.FullyQualifiedErrorId -join ' ') | Should -Match 'RollIncomplete'
-        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
-        (ModuleKeys $sim.Modules[1]).sshadmin | Should -Contain $before.sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        (Get-ModuleKeys $sim $sim.Modules[1].Esn).sshadmin | Should -Contain $before.sshadmin
         Register-HsmModule -HostPath $h @reg | Out-Null
         Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'every module still accepts the keys the host holds'
         (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
         Assert-ModulesHoldHostKeys $sim
     }
     It 'an unreachable module stops the switch unless -ExcludeEsn names it; excluded, it keeps the old keys, archived owner-only on the host, until Invoke-HsmEnroll brings it up to date' {
-        $before = HostKeys $h
+        $before = Get-HostKeys $h
         Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null
         (Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
-        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Be $before.sshadmin
         $r = Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
         $r.ModulesExcluded | Should -Be $b
         ($warn -join ' ') | Should -Match ([regex]::Escape($b))
-        $now = HostKeys $h
+        $now = Get-HostKeys $h
         $now.sshadmin | Should -Not -Be $before.sshadmin
         # The excluded module still holds exactly the old keys; the host keeps them, archived and owner-only.
-        $held = ModuleKeys $sim.Modules[1]
+        $held = Get-ModuleKeys $sim $sim.Modules[1].Esn
         foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($before[$svc]) }
         (stat -c '%a' (Join-Path $h 'client-keys/archive')) | Should -Be '700'
         $archived = ArchivedKeyFiles $h
@@ -184,7 +165,7 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
         $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
         (Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
-        (HostKeys $h).sshadmin | Should -Be $sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Be $sshadmin
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Assert-ModulesHoldHostKeys $sim
     }
@@ -211,7 +192,7 @@ Describe 'Lockout: enroll never silently forgets a module that still holds this 
         $sim = Start-TestSimulator -ModuleCount 2
         $h = $sim.HostPath; $b = $sim.Modules[1].Esn
         Invoke-HsmEnroll -HostPath $h | Out-Null
-        $before = HostKeys $h
+        $before = Get-HostKeys $h
         $reg = Registration $h $b
         Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null
         $r = Invoke-HsmEnroll -HostPath $h -WarningVariable warn -WarningAction SilentlyContinue
@@ -222,11 +203,11 @@ Describe 'Lockout: enroll never silently forgets a module that still holds this 
         $roll = Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue
         $roll.Status | Should -Be 'Incomplete'
         @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'EnrolledModuleAbsent*' }).TargetObject | Should -Be $b
-        (HostKeys $h).sshadmin | Should -Be $before.sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Be $before.sshadmin
         Register-HsmModule -HostPath $h @reg | Out-Null
         (Update-HsmSshKey -HostPath $h -Confirm:$false).Status | Should -Be 'Completed'
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        (HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
+        (Get-HostKeys $h).sshadmin | Should -Not -Be $before.sshadmin
         Assert-ModulesHoldHostKeys $sim
     }
     It 'Invoke-HsmEnroll -Esn on an excluded, unregistered module keeps its archived keys; -Forget says what is lost and needs a yes (ConfirmationRequired without a host, nothing with -WhatIf)' {
@@ -267,8 +248,8 @@ Describe 'Lockout: enroll never silently forgets a module that still holds this 
         (Get-HsmModule -HostPath $h -Offline).Esn | Should -Not -Contain $b
         Get-HsmSshKey -HostPath $h -Role Server | Where-Object Esn -eq $b | Should -BeNullOrEmpty
         Test-HsmConnection -HostPath $h | Should -BeTrue
-        $hostKeys = HostKeys $h
-        $held = ModuleKeys $sim.Modules[0]
+        $hostKeys = Get-HostKeys $h
+        $held = Get-ModuleKeys $sim $sim.Modules[0].Esn
         foreach ($svc in $script:Services) { $held[$svc] | Should -Be @($hostKeys[$svc]) }
     }
     It 'Move-HsmModule and Reset-HsmModule refuse while a roll is open (RollInProgress); the roll then completes' {

@@ -79,7 +79,11 @@ function Get-HostKeys([string] $HostPath) {
 
 # Every listed module holds exactly the host's current client key for every service (so no other key, the old ones
 # included), and none of the -Gone fingerprints anywhere. Read from the modules, not from the host's view.
+# Without -HostPath and -Esn: the simulator's own host and every module it started.
 function Assert-ModulesHoldHostKeys($Simulator, [string] $HostPath, [string[]] $Esn, [string[]] $Gone = @()) {
+    if (-not $HostPath) { $HostPath = $Simulator.HostPath }
+    if (-not $Esn) { $Esn = @($Simulator.Modules.Esn) }
+    @($Esn).Count | Should -BeGreaterThan 0 -Because 'some module must be checked'
     $hostKeys = Get-HostKeys $HostPath
     $hostKeys.Count | Should -Be 6 -Because 'the host has a client key for each of the six services'
     foreach ($e in $Esn) {
@@ -94,5 +98,20 @@ function Assert-ModulesHoldHostKeys($Simulator, [string] $HostPath, [string[]] $
     }
 }
 
-Export-ModuleMember -Function New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
+# Runs a command in a child pwsh that kills itself at the named crash point, as a crash or power loss would (the
+# test-only hook; the shipped module has none). Fails unless the child really died at that point.
+function Invoke-Killed([string] $Point, [string] $Command) {
+    $manifest = Join-Path (Split-Path $PSScriptRoot) 'NShield.HsmAdmin.psd1'
+    $env:NSHIELD_HSMADMIN_KILL_AT = $Point
+    try {
+        $out = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -Command "Import-Module '$manifest'; $(Get-CrashHookScript) $Command" 2>&1
+        $r = [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($out -join "`n") }
+    }
+    finally { Remove-Item Env:NSHIELD_HSMADMIN_KILL_AT }
+    $r.Output | Should -Match ([regex]::Escape("[crash point] $Point")) -Because 'the child must have died at the crash point, not for another reason'
+    $r.ExitCode | Should -Not -Be 0
+    $r
+}
+
+Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
     Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys
