@@ -14,7 +14,7 @@ namespace NShield.HsmAdmin.Operations
     /// The vendor's `hsmadmin enroll`: make every registered module trust this host's client keys, after
     /// verifying and pinning its server keys; leave modules whose keys are already valid alone.
     /// </summary>
-    public sealed class EnrollOperation
+    public sealed partial class EnrollOperation
     {
         private readonly HsmHost _host;
         private readonly SemaphoreSlim _keyGeneration = new SemaphoreSlim(1, 1);

@@ -11,7 +11,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>Read-only questions to modules: status (Get-HsmModule) and channel checks (Test-HsmConnection).</summary>
-    public sealed class ModuleInspection
+    public sealed partial class ModuleInspection
     {
         private readonly HsmHost _host;
 

@@ -15,7 +15,7 @@ namespace NShield.HsmAdmin.Operations
     /// modules and made the host's; the second half (new keys for every other service, installed through
     /// sshadmin) is a <see cref="RollOperation"/> of kind Restore.
     /// </summary>
-    public sealed class RestoreOperation
+    public sealed partial class RestoreOperation
     {
         private readonly HsmHost _host;
         public RestoreOperation(HsmHost host) { _host = host; }

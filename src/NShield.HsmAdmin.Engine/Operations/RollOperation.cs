@@ -16,7 +16,7 @@ namespace NShield.HsmAdmin.Operations
     /// old ones on every module before the host switches, and the old ones removed only after: no step
     /// leaves a module that accepts neither the host's old keys nor its new ones. Progress is journaled.
     /// </summary>
-    public sealed class RollOperation
+    public sealed partial class RollOperation
     {
         private readonly HsmHost _host;
         private readonly object _journalGate = new object();

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Get-HsmModule: the vendor's `hsmadmin status`.</summary>
     [Cmdlet(VerbsCommon.Get, "HsmModule")]
     [OutputType(typeof(HsmModuleInfo))]
-    public sealed class GetHsmModuleCommand : HsmCmdlet
+    public sealed class GetHsmModuleCommand : HsmParallelCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -26,10 +26,6 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
-
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
 
         protected override void EndProcessing()
         {
@@ -48,22 +44,9 @@ namespace NShield.HsmAdmin.Commands
                             $"Module {literal} is neither registered with this host nor on its list.", literal));
                     known = known.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
                 }
-                // Results come back in completion order; sort so the table reads the same every time.
-                var results = new List<HsmModuleInfo>();
-                var fleet = new FleetRunner(this);
-                fleet.Run(known, k => k.Esn, async (k, ct) =>
-                {
-                    HsmModuleInfo info;
-                    try { info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, !Offline, ct).ConfigureAwait(false); }
-                    catch (HsmException ex)
-                    {
-                        // The module stays in the list (mode Unknown) beside its error, so a table never hides it.
-                        fleet.WriteError(ex);
-                        info = await inspection.StatusAsync(k.Esn, k.Address, k.Record, live: false, ct).ConfigureAwait(false);
-                    }
-                    lock (results) results.Add(info);
-                }, ThrottleLimit, "Reading module status", Cancellation);
-                foreach (var info in results.OrderBy(r => r.Esn)) WriteObject(info);
+                var live = !Offline;
+                foreach (var info in RunOperation((reporter, ct) => inspection.StatusAllAsync(known, live, ThrottleLimit, reporter, ct)))
+                    WriteObject(info);
             }
         }
     }

@@ -11,19 +11,8 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Invoke-HsmEnroll: the vendor's `hsmadmin enroll`.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "HsmEnroll", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(HsmEnrollResult))]
-    public sealed class InvokeHsmEnrollCommand : HsmCmdlet
+    public sealed class InvokeHsmEnrollCommand : HsmFleetCmdlet
     {
-        private readonly List<string> _esns = new List<string>();
-
-        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [ValidateNotNullOrEmpty]
-        [ArgumentCompleter(typeof(EsnCompleter))]
-        public string[]? Esn { get; set; }
-
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
         /// <summary>sshadmin server key fingerprints confirmed out of band, for hosts without a trusted vendor root.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -56,14 +45,9 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        protected override void ProcessRecord()
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
-            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
-        }
-
-        protected override void EndProcessing()
-        {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.Open(hostPath));
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
             // Keys are generated (with -Protection) only for services the host has no key for yet.
             var creating = Engine(() => ModuleServices.All.Any(s => store.GetClientKey(s) == null));
@@ -98,10 +82,10 @@ namespace NShield.HsmAdmin.Commands
                 var attached = Engine(() => host.Attached());
                 if (Forget)
                 {
-                    ForgetModules(host, operation, attached);
+                    ForgetModules(host, operation, attached, esns);
                     return;
                 }
-                var selected = ModuleSelection.Select(this, attached, _esns);
+                var selected = SelectModules(attached, esns);
 
                 // Refresh the list first: modules released to another host and no longer registered are dropped. An
                 // enrolled module that is merely unregistered stays (it still holds this host's keys): only -Forget drops it.
@@ -110,25 +94,13 @@ namespace NShield.HsmAdmin.Commands
                         WriteObject(dropped);
 
                 var toEnroll = selected.Where(m => ShouldProcess($"module {m.Esn}", "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
-                var fleet = new FleetRunner(this);
-                operation.Warn = fleet.WriteWarning;
                 if (toEnroll.Count > 0 && Engine(() => host.Store.GetTrustedRoots().Count) == 0)
-                    operation.ConfirmedServerKeys = ConfirmFirstContact(fleet, operation, toEnroll);
-                if (toEnroll.Count > 0 && !IsWhatIf) Engine(() => EnrollJournal.Begin(host, toEnroll));
-                try
                 {
-                    fleet.Run(toEnroll, m => m.Esn, async (m, ct) => fleet.WriteObject(await operation.EnrollAsync(m, ct).ConfigureAwait(false)),
-                        ThrottleLimit, "Enrolling modules", Cancellation);
+                    var pending = RunOperation((reporter, ct) => operation.InspectFirstContactAllAsync(toEnroll, ThrottleLimit, reporter, ct));
+                    operation.ConfirmedServerKeys = ConfirmFirstContact(pending);
                 }
-                finally
-                {
-                    if (toEnroll.Count > 0 && !IsWhatIf)
-                    {
-                        var open = EnrollJournal.End(host);
-                        if (open.Count > 0)
-                            WriteWarning($"Not finished: {string.Join(", ", open)} (server keys pinned, not yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
-                    }
-                }
+                var whatIf = IsWhatIf;
+                RunOperation((reporter, ct) => operation.EnrollAllAsync(toEnroll, whatIf, ThrottleLimit, reporter, ct));
             }
         }
 
@@ -136,14 +108,14 @@ namespace NShield.HsmAdmin.Commands
         /// -Forget: each named module that is on the list and not registered is forgotten after ShouldProcess and (unless
         /// -Force) ShouldContinue, both saying what is thrown away. Named modules still registered, or not on the list, are errors.
         /// </summary>
-        private void ForgetModules(HsmHost host, EnrollOperation operation, IReadOnlyList<Drivers.ModuleAddress> attached)
+        private void ForgetModules(HsmHost host, EnrollOperation operation, IReadOnlyList<Drivers.ModuleAddress> attached, IReadOnlyList<string> esns)
         {
-            if (_esns.Count == 0)
+            if (esns.Count == 0)
                 Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.InvalidArgument,
                     "-Forget needs the modules to forget: name them with -Esn. Nothing was changed.", null));
             bool yesToAll = false, noToAll = false;
             var confirmed = new List<string>();
-            foreach (var esn in _esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
+            foreach (var esn in esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
             {
                 var record = Engine(() => host.Store.GetModule(esn));
                 if (record == null)
@@ -188,17 +160,9 @@ namespace NShield.HsmAdmin.Commands
         /// needs a person's confirmation, shows them all, then asks per module with the default No; "Yes to All" is offered
         /// only once every fingerprint has been shown. A host that cannot prompt confirms nothing (FingerprintNotConfirmed).
         /// </summary>
-        private IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(FleetRunner fleet, EnrollOperation operation,
-            IReadOnlyList<Drivers.ModuleAddress> modules)
+        private IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(IReadOnlyList<FirstContactFingerprints> pending)
         {
             var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(System.StringComparer.OrdinalIgnoreCase);
-            var gathered = new System.Collections.Concurrent.ConcurrentBag<FirstContactFingerprints>();
-            fleet.Run(modules, m => m.Esn, async (m, ct) =>
-            {
-                var found = await operation.InspectFirstContactAsync(m, ct).ConfigureAwait(false);
-                if (found != null) gathered.Add(found);
-            }, ThrottleLimit, "Reading server keys to confirm", Cancellation);
-            var pending = gathered.OrderBy(p => p.Esn, System.StringComparer.OrdinalIgnoreCase).ToList();
             if (pending.Count == 0) return confirmed;
 
             var ui = Host?.UI;

@@ -9,14 +9,12 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Move-HsmModule: the vendor's `hsmadmin keys migrate --privkeyfile`, run on the source host.</summary>
     [Cmdlet(VerbsCommon.Move, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmMoveResult))]
-    public sealed class MoveHsmModuleCommand : HsmCmdlet
+    public sealed class MoveHsmModuleCommand : HsmFleetCmdlet
     {
-        private readonly List<string> _esns = new List<string>();
-
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
-        public string[] Esn { get; set; } = new string[0];
+        public override string[]? Esn { get; set; }
 
         /// <summary>The destination host's portable sshadmin backup (Backup-HsmSshKey -Passphrase on the destination).</summary>
         [Parameter(Mandatory = true)]
@@ -30,32 +28,21 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
-        protected override void ProcessRecord() => _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
-
-        protected override void EndProcessing()
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var path = ResolvePath(PrivateKeyFile);
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => Store.HostStore.Open(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
-                // An open roll or restore journal covers the modules: changing one under it breaks the roll.
-                Engine(() => EnrollJournal.EnsureNoOpenRoll(host, "Handing a module over mid-roll would leave the roll waiting on a module that no longer accepts this host, so nothing was moved."));
                 KeyPassphrases.Verify(this, host, services);
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
                         $"'{path}' is a verbatim backup. A move needs the destination's portable backup: run Backup-HsmSshKey -Passphrase on the destination host.", path));
-                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
-                    .Where(m => ShouldProcess($"module {m.Esn}", $"Hand over to the host whose sshadmin key is {backup.Key.PublicKey.Fingerprint} and release it from this host")).ToList();
+                var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var move = new MoveOperation(host, backup.Key);
-                var fleet = new FleetRunner(this);
-                fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await move.MoveAsync(m, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Moving modules to another host", Cancellation);
+                RunOperation((reporter, ct) => move.MoveAllAsync(modules, ThrottleLimit, reporter, ct));
             }
         }
     }

@@ -9,14 +9,12 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Reset-HsmModule: the vendor's `hsmadmin factorystate`.</summary>
     [Cmdlet(VerbsCommon.Reset, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmModuleInfo))]
-    public sealed class ResetHsmModuleCommand : HsmCmdlet
+    public sealed class ResetHsmModuleCommand : HsmFleetCmdlet
     {
-        private readonly List<string> _esns = new List<string>();
-
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
-        public string[] Esn { get; set; } = new string[0];
+        public override string[]? Esn { get; set; }
 
         /// <summary>Seconds to wait for the module to return to factory state (3 to 120, default 30).</summary>
         [Parameter]
@@ -27,27 +25,16 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
-        protected override void ProcessRecord() => _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
-
-        protected override void EndProcessing()
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => Store.HostStore.Open(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
-                // An open roll or restore journal covers the modules: changing one under it breaks the roll.
-                Engine(() => EnrollJournal.EnsureNoOpenRoll(host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset."));
                 KeyPassphrases.Verify(this, host, services);
-                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
-                    .Where(m => ShouldProcess($"module {m.Esn}", "Return to factory state (erases every client key, regenerates every server key)")).ToList();
+                var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var reset = new ResetOperation(host);
-                var fleet = new FleetRunner(this);
-                fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await reset.ResetAsync(m, Timeout, ct).ConfigureAwait(false)),
-                    ThrottleLimit, "Returning modules to factory state", Cancellation);
+                RunOperation((reporter, ct) => reset.ResetAllAsync(modules, Timeout, ThrottleLimit, reporter, ct));
             }
         }
     }

@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
     [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class RestoreHsmSshKeyCommand : HsmCmdlet
+    public sealed class RestoreHsmSshKeyCommand : HsmParallelCmdlet
     {
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
@@ -27,10 +27,6 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
@@ -40,43 +36,9 @@ namespace NShield.HsmAdmin.Commands
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var roll = new RollOperation(host) { KeepCurrentProtection = true };
-                var interrupted = Engine(() => roll.Interrupted);
-                if (interrupted != null)
-                {
-                    WriteWarning($"Completing the {interrupted.Kind.ToLowerInvariant()} interrupted on {interrupted.StartedAt:u} first.");
-                    if (ShouldProcess(host.Path, "Complete the interrupted key change"))
-                        WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation));
-                    return;
-                }
-                using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, host.KeyPassphrase, Cancellation)))
-                {
-                    var restore = new RestoreOperation(host);
-                    Engine(() => EnrollJournal.EnsureNoOpenEnroll(host));
-                    var current = Engine(() => restore.CurrentSshAdminKey(WriteWarning));
-                    var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());
-                    var checks = new List<RestoreOperation.ModuleCheck>();
-                    var fleet = new FleetRunner(this);
-                    fleet.Run(candidates, m => m.Esn, async (m, ct) =>
-                    {
-                        var check = await restore.CheckAsync(m, backup.Key, current, ct).ConfigureAwait(false);
-                        lock (checks) checks.Add(check);
-                    }, ThrottleLimit, "Checking the backup against the modules", Cancellation);
-                    // The current key is kept unless every module that accepts it also accepts the backup.
-                    var accepting = Engine(() => restore.Decide(checks, current, backup.Key, path));
-                    foreach (var refused in checks.Where(c => !c.AcceptsBackup).OrderBy(c => c.Module.Esn))
-                        Report(new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
-                            $"Module {refused.Module.Esn} does not accept the sshadmin key in '{path}'; it is left as it is.", refused.Module.Esn));
-                    if (!ShouldProcess(host.Path, $"Restore the sshadmin key from '{path}' and create new keys for every other service on {accepting.Count} module(s)")) return;
-                    // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before the host's key is replaced.
-                    Engine(() => ModuleClock.RequireValidAsync(host, accepting, "the restore", Cancellation, backup.Key).GetAwaiter().GetResult());
-                    Engine(() => restore.InstallSshAdminKey(backup));
-                    var journal = Engine(() => roll.Begin(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), accepting, RollKinds.Restore));
-                    var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
-                    if (result.HardserverRestartNeeded)
-                        WriteWarning("The ncoreapi client key is new: restart the hardserver (Restart-HsmHardserver) so it loads it.");
-                    WriteObject(result);
-                }
+                var restore = new RestoreOperation(host);
+                var result = RunOperation((reporter, ct) => restore.RestoreAsync(path, Passphrase, ThrottleLimit, reporter, ct));
+                if (result != null) WriteObject(result);
             }
         }
     }

@@ -2,7 +2,6 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using System.Security;
-using System.Threading.Tasks;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 
@@ -12,15 +11,8 @@ namespace NShield.HsmAdmin.Commands
     [Cmdlet(VerbsDiagnostic.Test, "HsmConnection", DefaultParameterSetName = "Default")]
     [OutputType(typeof(bool))]
     [OutputType(typeof(HsmConnectionTestResult), ParameterSetName = new[] { "Detailed" })]
-    public sealed class TestHsmConnectionCommand : HsmCmdlet
+    public sealed class TestHsmConnectionCommand : HsmFleetCmdlet
     {
-        private readonly List<string> _esns = new List<string>();
-
-        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [ValidateNotNullOrEmpty]
-        [ArgumentCompleter(typeof(EsnCompleter))]
-        public string[]? Esn { get; set; }
-
         [Parameter]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(ServiceCompleter))]
@@ -34,39 +26,18 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
-        protected override void ProcessRecord()
-        {
-            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
-        }
-
-        protected override void EndProcessing()
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.Open(hostPath));
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
-                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
+                var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var inspection = new ModuleInspection(host);
-                var results = new List<HsmConnectionTestResult>();
-                var fleet = new FleetRunner(this);
-                fleet.Run(modules, m => m.Esn, async (m, ct) =>
-                {
-                    var perService = await Task.WhenAll(services.Select(s => inspection.TestAsync(m, s, ct))).ConfigureAwait(false);
-                    foreach (var r in perService)
-                    {
-                        lock (results) results.Add(r);
-                        if (r.Error != null) fleet.WriteError(r.Error);
-                    }
-                }, ThrottleLimit, "Testing module channels", Cancellation);
-
-                var ordered = results.OrderBy(r => r.Esn).ThenBy(r => ModuleServices.All.ToList().IndexOf(r.Service)).ToList();
-                if (Detailed) foreach (var r in ordered) WriteObject(r);
-                else WriteObject(modules.Count > 0 && ordered.Count == modules.Count * services.Length && ordered.All(r => r.Success));
+                var results = RunOperation((reporter, ct) => inspection.TestAllAsync(modules, services, ThrottleLimit, reporter, ct));
+                if (Detailed) foreach (var r in results) WriteObject(r);
+                else WriteObject(ModuleInspection.AllPassed(modules, services, results));
             }
         }
     }

@@ -34,7 +34,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessRecord()
         {
-            if (Esn != null) _esns.AddRange(Esn.Select(e => Engine(() => Store.Esn.Parse(e))));
+            if (Esn != null) _esns.AddRange(ParseEsns(Esn));
         }
 
         private bool ConfirmExplicitlyOff =>
@@ -49,7 +49,7 @@ namespace NShield.HsmAdmin.Commands
             {
                 KeyPassphrases.Verify(this, host, keys);
                 var operation = new RepinOperation(host);
-                var selected = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
+                var selected = SelectModules(Engine(() => host.Attached()), _esns);
                 foreach (var module in selected)
                 {
                     RepinOperation.Plan plan;

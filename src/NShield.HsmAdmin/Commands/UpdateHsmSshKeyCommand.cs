@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Update-HsmSshKey: the vendor's `hsmadmin keys roll`.</summary>
     [Cmdlet(VerbsData.Update, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Roll")]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class UpdateHsmSshKeyCommand : HsmCmdlet
+    public sealed class UpdateHsmSshKeyCommand : HsmParallelCmdlet
     {
         [Parameter(ParameterSetName = "Roll", Position = 0)]
         [ValidateNotNullOrEmpty]
@@ -42,10 +42,6 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = "Revert", Mandatory = true)]
         public SwitchParameter Revert { get; set; }
 
-        [Parameter]
-        [ValidateRange(1, 64)]
-        public int ThrottleLimit { get; set; } = 16;
-
         /// <summary>
         /// Enrolled modules to leave out of the roll (unreachable or away): the host keeps the keys they accept, archived,
         /// until Invoke-HsmEnroll or Update-HsmSshKey brings them up to date.
@@ -71,53 +67,21 @@ namespace NShield.HsmAdmin.Commands
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
                 var roll = new RollOperation(host)
                 {
-                    Algorithm = Engine(() => SshAlgorithmNames.Parse(Algorithm)), Protection = protection, NewKeyPassphrase = newPassphrase,
+                    Algorithm = Engine(() => SshAlgorithmNames.Parse(Algorithm)),
+                    Protection = protection,
+                    NewKeyPassphrase = newPassphrase,
                     KeepCurrentProtection = Protection == null,
                 };
-                var journal = Engine(() => roll.Interrupted);
-                if (Revert)
+                var request = new KeyRollRequest
                 {
-                    if (journal == null) { WriteWarning("No key roll is in progress; nothing to revert."); return; }
-                    if (!ShouldProcess(host.Path, "Revert the interrupted key roll")) return;
-                    WriteObject(RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: true, Cancellation));
-                    return;
-                }
-                if (journal != null)
-                {
-                    WriteWarning($"Completing the key roll interrupted on {journal.StartedAt:u} ({string.Join(", ", journal.Services)}). Run Update-HsmSshKey again afterwards for a new roll.");
-                    if (!ShouldProcess(host.Path, "Complete the interrupted key roll" + (ExcludeEsn != null ? $" without {string.Join(", ", ExcludeEsn)}" : ""))) return;
-                    if (ExcludeEsn != null)
-                        foreach (var esn in Engine(() => roll.Exclude(journal, ExcludeEsn)))
-                            WriteVerbose($"Module {esn} is excluded from the roll.");
-                }
-                else
-                {
-                    if (!host.HasClientKeys)
-                        Fail(new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
-                            $"This host ({host.Path}) has no client keys to roll. Run Invoke-HsmEnroll first.", host.Path));
-                    // Every enrolled module on the host's list, reachable or not, except those explicitly excluded.
-                    var plan = Engine(() => roll.Plan(ExcludeEsn));
-                    if (!ShouldProcess(host.Path, $"Roll the client keys for {string.Join(", ", services)} on {plan.Included.Count} module(s)" +
-                                                  (plan.Excluded.Count > 0 ? $", excluding {string.Join(", ", plan.Excluded)}" : ""))) return;
-                    // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before anything is staged
-                    // (modules that cannot be reached now are checked again when their keys are installed).
-                    var reachable = Engine(() => host.Attached().Where(m => plan.Included.Contains(m.Esn, System.StringComparer.OrdinalIgnoreCase)).ToList());
-                    Engine(() => ModuleClock.RequireValidAsync(host, reachable, "the key roll", Cancellation).GetAwaiter().GetResult());
-                    journal = Engine(() => roll.Begin(services, plan.Included, RollKinds.Roll, plan.Excluded));
-                }
-                var result = RollRunner.Run(this, host, roll, journal, ThrottleLimit, revert: false, Cancellation);
-                if (result.HardserverRestartNeeded)
-                {
-                    if (RestartHardserver)
-                    {
-                        var hardserver = Engine(() => Hardserver.HardserverStatus.Restart(host));
-                        WriteVerbose($"Restarted the hardserver ({hardserver.Description}).");
-                        result.HardserverRestartNeeded = false;
-                    }
-                    else WriteWarning("The ncoreapi client key changed. The hardserver still holds the old one and cannot reach the modules until it restarts: " +
-                        "run Restart-HsmHardserver (or use -RestartHardserver next time).");
-                }
-                WriteObject(result);
+                    Services = services,
+                    Exclude = ExcludeEsn,
+                    Revert = Revert,
+                    RestartHardserver = RestartHardserver,
+                    ThrottleLimit = ThrottleLimit,
+                };
+                var result = RunOperation((reporter, ct) => roll.UpdateAsync(request, reporter, ct));
+                if (result != null) WriteObject(result);
             }
         }
 

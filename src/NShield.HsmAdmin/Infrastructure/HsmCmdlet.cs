@@ -1,6 +1,10 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
 {
@@ -15,7 +19,7 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The host store folder. Default: $env:NSHIELD_HSMADMIN_HOME, else the system location.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
-        public string? HostPath { get; set; }
+        public virtual string? HostPath { get; set; }
 
         protected CancellationToken Cancellation => _stopping.Token;
 
@@ -62,6 +66,28 @@ namespace NShield.HsmAdmin.Commands
             _ => ErrorCategory.NotSpecified,
         };
 
+        /// <summary>ESNs as typed by the user, in canonical form (InvalidEsn stops the command).</summary>
+        protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) => esns.Select(e => Engine(() => Store.Esn.Parse(e))).ToList();
+
+        /// <summary>
+        /// The registered modules asked for (all when <paramref name="esns"/> is empty); an ESN that is not registered gets
+        /// its own non-terminating error so the others go on.
+        /// </summary>
+        protected List<Drivers.ModuleAddress> SelectModules(IReadOnlyList<Drivers.ModuleAddress> attached, IReadOnlyCollection<string> esns)
+        {
+            if (esns.Count == 0) return attached.ToList();
+            var selected = new List<Drivers.ModuleAddress>();
+            foreach (var esn in esns.Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                var module = attached.FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
+                if (module != null) selected.Add(module);
+                else Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                    $"No module {esn} is registered with this host (Register-HsmModule). " +
+                    $"Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.", esn));
+            }
+            return selected;
+        }
+
         /// <summary>Stops the pipeline with a typed error (use for errors that concern the whole command).</summary>
         protected void Fail(HsmException ex) => ThrowTerminatingError(ToErrorRecord(ex));
 
@@ -80,5 +106,30 @@ namespace NShield.HsmAdmin.Commands
             try { body(); }
             catch (HsmException ex) { Fail(ex); }
         }
+
+        /// <summary>
+        /// Runs an engine operation off the pipeline thread and, on this thread, writes and asks what it reports: the one
+        /// place where errors become terminating ErrorRecords and Ctrl+C stops the operation (the token) and the pipeline.
+        /// </summary>
+        protected internal T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation)
+        {
+            var reporter = new PipelineReporter(this, Cancellation);
+            var running = Task.Run(() => operation(reporter, Cancellation));
+            reporter.Pump(running);
+            try { return running.GetAwaiter().GetResult(); }
+            catch (Exception ex) when (Cancellation.IsCancellationRequested && (ex is HsmException || ex is OperationCanceledException))
+            {
+                // PowerShell takes no error record from a stopping pipeline: the Cancelled error ends here.
+                throw new PipelineStoppedException();
+            }
+            catch (HsmException ex) { Fail(ex); throw; }
+        }
+
+        protected internal void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation) =>
+            RunOperation<bool>(async (reporter, ct) =>
+            {
+                await operation(reporter, ct).ConfigureAwait(false);
+                return true;
+            });
     }
 }

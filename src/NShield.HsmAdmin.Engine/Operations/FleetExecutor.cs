@@ -1,0 +1,94 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>
+    /// Runs one async job per module with at most a throttle limit in flight. A failing module becomes one error on the
+    /// reporter and the others go on. It never changes process-wide settings (thread pool): the transports are async.
+    /// On cancellation it stops starting jobs, gives the running ones a short grace to unwind (their journal writes are
+    /// atomic), then throws Cancelled even if a job ignores the token, so a stop never waits on a module.
+    /// </summary>
+    public static class FleetExecutor
+    {
+        /// <summary>How long running jobs may take to unwind after a stop before the executor returns without them.</summary>
+        public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
+
+        public static async Task RunAsync<T>(
+            IReadOnlyList<T> items,
+            Func<T, string> describe,
+            Func<T, CancellationToken, Task> work,
+            int throttleLimit,
+            string activity,
+            IOperationReporter reporter,
+            CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancelledAsHsm(activity);
+            if (items.Count == 0) return;
+            int done = 0;
+            var gate = new SemaphoreSlim(Math.Max(1, throttleLimit));
+            var progressId = Math.Abs(activity.GetHashCode() % 10000) + 1;
+
+            async Task One(T item)
+            {
+                try { await gate.WaitAsync(cancellationToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+                try
+                {
+                    reporter.Verbose($"{activity}: {describe(item)} started");
+                    await work(item, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Reported once, as Cancelled, by the caller of RunAsync.
+                }
+                catch (HsmException ex)
+                {
+                    reporter.Error(ex);
+                }
+                catch (Exception ex)
+                {
+                    reporter.Error(new HsmException(HsmErrorIds.UnexpectedError, HsmErrorKind.InvalidOperation,
+                        $"{activity} failed for {describe(item)}: {ex.GetType().Name}: {ex.Message}", describe(item), ex));
+                }
+                finally
+                {
+                    gate.Release();
+                    var n = Interlocked.Increment(ref done);
+                    if (!cancellationToken.IsCancellationRequested)
+                        reporter.Progress(new OperationProgress(progressId, activity,
+                            $"{n} of {items.Count} modules ({describe(item)} finished)", n * 100 / items.Count, completed: false));
+                }
+            }
+
+            // Task.Run: the jobs start off the caller's thread, so a job that blocks before its first await cannot hold
+            // up the others or the caller.
+            var all = Task.Run(() => Task.WhenAll(items.Select(One)));
+            var stopped = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (cancellationToken.Register(() => stopped.TrySetResult(true)))
+            {
+                if (await Task.WhenAny(all, stopped.Task).ConfigureAwait(false) != all)
+                    await Task.WhenAny(all, Task.Delay(StopGrace)).ConfigureAwait(false);
+            }
+            if (!cancellationToken.IsCancellationRequested)
+                reporter.Progress(new OperationProgress(progressId, activity, $"{items.Count} of {items.Count} modules", 100, completed: true));
+            cancellationToken.ThrowIfCancelledAsHsm(activity, $"{Volatile.Read(ref done)} of {items.Count} modules had finished");
+        }
+
+        /// <summary>Cancelled (OperationStopped) once the token is cancelled.</summary>
+        public static void ThrowIfCancelledAsHsm(this CancellationToken cancellationToken, string activity, string? detail = null)
+        {
+            if (!cancellationToken.IsCancellationRequested) return;
+            throw new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped,
+                $"Stopped while {Lower(activity)}{(detail == null ? "" : $" ({detail})")}. " +
+                "Run the command again: an interrupted key roll or restore is completed (or reverted with Update-HsmSshKey -Revert) from its journal.",
+                null);
+        }
+
+        private static string Lower(string activity) =>
+            activity.Length == 0 ? activity : char.ToLowerInvariant(activity[0]) + activity.Substring(1);
+    }
+}

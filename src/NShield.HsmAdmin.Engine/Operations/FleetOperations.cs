@@ -1,0 +1,133 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+
+namespace NShield.HsmAdmin.Operations
+{
+    // The fleet-wide forms of the per-module operations: what runs in parallel, what is asked first, what counts as done.
+
+    public sealed partial class ModuleInspection
+    {
+        /// <summary>
+        /// Test-HsmConnection: every service of every module; failures are reported and returned. True overall only when
+        /// every service of every selected module authenticated (and at least one module was tested).
+        /// </summary>
+        public async Task<IReadOnlyList<HsmConnectionTestResult>> TestAllAsync(IReadOnlyList<ModuleAddress> modules, IReadOnlyList<string> services,
+            int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            var results = new List<HsmConnectionTestResult>();
+            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+            {
+                var perService = await Task.WhenAll(services.Select(s => TestAsync(m, s, c))).ConfigureAwait(false);
+                foreach (var r in perService)
+                {
+                    lock (results) results.Add(r);
+                    if (r.Error != null) reporter.Error(r.Error);
+                }
+            }, throttleLimit, "Testing module channels", reporter, ct).ConfigureAwait(false);
+            var order = ModuleServices.All.ToList();
+            return results.OrderBy(r => r.Esn).ThenBy(r => order.IndexOf(r.Service)).ToList();
+        }
+
+        /// <summary>The overall answer of Test-HsmConnection without -Detailed.</summary>
+        public static bool AllPassed(IReadOnlyCollection<ModuleAddress> modules, IReadOnlyCollection<string> services, IReadOnlyCollection<HsmConnectionTestResult> results) =>
+            modules.Count > 0 && results.Count == modules.Count * services.Count && results.All(r => r.Success);
+
+        /// <summary>
+        /// Get-HsmModule: the status of each known module, sorted by ESN. A module that cannot be asked stays in the list
+        /// (mode Unknown) beside its error, so a table never hides it.
+        /// </summary>
+        public async Task<IReadOnlyList<HsmModuleInfo>> StatusAllAsync(IReadOnlyList<(string Esn, ModuleAddress? Address, Store.ModuleRecord? Record)> known,
+            bool live, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            var results = new List<HsmModuleInfo>();
+            await FleetExecutor.RunAsync(known, k => k.Esn, async (k, c) =>
+            {
+                HsmModuleInfo info;
+                try { info = await StatusAsync(k.Esn, k.Address, k.Record, live, c).ConfigureAwait(false); }
+                catch (HsmException ex)
+                {
+                    reporter.Error(ex);
+                    info = await StatusAsync(k.Esn, k.Address, k.Record, live: false, c).ConfigureAwait(false);
+                }
+                lock (results) results.Add(info);
+            }, throttleLimit, "Reading module status", reporter, ct).ConfigureAwait(false);
+            return results.OrderBy(r => r.Esn).ToList();
+        }
+    }
+
+    public sealed partial class ResetOperation
+    {
+        /// <summary>Reset-HsmModule: refuses under an open roll, asks per module, resets the confirmed ones in parallel.</summary>
+        public Task ResetAllAsync(IReadOnlyList<ModuleAddress> modules, int timeoutSeconds, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            // An open roll or restore journal covers the modules: changing one under it breaks the roll.
+            EnrollJournal.EnsureNoOpenRoll(_host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset.");
+            var confirmed = modules.Where(m => reporter.ShouldProcess($"module {m.Esn}",
+                "Return to factory state (erases every client key, regenerates every server key)")).ToList();
+            return FleetExecutor.RunAsync(confirmed, m => m.Esn,
+                async (m, c) => reporter.Result(await ResetAsync(m, timeoutSeconds, c).ConfigureAwait(false)),
+                throttleLimit, "Returning modules to factory state", reporter, ct);
+        }
+    }
+
+    public sealed partial class MoveOperation
+    {
+        /// <summary>Move-HsmModule: refuses under an open roll, asks per module, hands the confirmed ones over in parallel.</summary>
+        public Task MoveAllAsync(IReadOnlyList<ModuleAddress> modules, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            // An open roll or restore journal covers the modules: changing one under it breaks the roll.
+            EnrollJournal.EnsureNoOpenRoll(_host,
+                "Handing a module over mid-roll would leave the roll waiting on a module that no longer accepts this host, so nothing was moved.");
+            var confirmed = modules.Where(m => reporter.ShouldProcess($"module {m.Esn}",
+                $"Hand over to the host whose sshadmin key is {_destination.PublicKey.Fingerprint} and release it from this host")).ToList();
+            return FleetExecutor.RunAsync(confirmed, m => m.Esn,
+                async (m, c) => reporter.Result(await MoveAsync(m, c).ConfigureAwait(false)),
+                throttleLimit, "Moving modules to another host", reporter, ct);
+        }
+    }
+
+    public sealed partial class EnrollOperation
+    {
+        /// <summary>
+        /// Invoke-HsmEnroll's enrolment step: the enroll journal is opened before the first module is touched and closed
+        /// after the last (modules left half enrolled stay in it, and key rolls wait for them). One result per module.
+        /// </summary>
+        public async Task EnrollAllAsync(IReadOnlyList<ModuleAddress> modules, bool whatIf, int throttleLimit, IOperationReporter reporter,
+            CancellationToken ct)
+        {
+            Warn = reporter.Warning;
+            if (modules.Count > 0 && !whatIf) EnrollJournal.Begin(_host, modules);
+            try
+            {
+                await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) => reporter.Result(await EnrollAsync(m, c).ConfigureAwait(false)),
+                    throttleLimit, "Enrolling modules", reporter, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (modules.Count > 0 && !whatIf)
+                {
+                    var open = EnrollJournal.End(_host);
+                    if (open.Count > 0)
+                        reporter.Warning($"Not finished: {string.Join(", ", open)} (server keys pinned, not yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
+                }
+            }
+        }
+
+        /// <summary>The server keys of the modules that need a person's confirmation (no trusted vendor root), read-only, by ESN.</summary>
+        public async Task<IReadOnlyList<FirstContactFingerprints>> InspectFirstContactAllAsync(IReadOnlyList<ModuleAddress> modules, int throttleLimit,
+            IOperationReporter reporter, CancellationToken ct)
+        {
+            var gathered = new List<FirstContactFingerprints>();
+            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+            {
+                var found = await InspectFirstContactAsync(m, c).ConfigureAwait(false);
+                if (found != null) lock (gathered) gathered.Add(found);
+            }, throttleLimit, "Reading server keys to confirm", reporter, ct).ConfigureAwait(false);
+            return gathered.OrderBy(p => p.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+        }
+    }
+}
