@@ -38,6 +38,8 @@ namespace NShield.HsmAdmin.Operations
                 catch (OperationCanceledException) { return; }
                 try
                 {
+                    // Each job on its own pool turn: a transport that blocks (the in-process one) still runs modules in parallel.
+                    await Task.Yield();
                     reporter.Verbose($"{activity}: {describe(item)} started");
                     await work(item, cancellationToken).ConfigureAwait(false);
                 }
@@ -56,11 +58,15 @@ namespace NShield.HsmAdmin.Operations
                 }
                 finally
                 {
-                    gate.Release();
                     var n = Interlocked.Increment(ref done);
-                    if (!cancellationToken.IsCancellationRequested)
-                        reporter.Progress(new OperationProgress(progressId, activity,
-                            $"{n} of {items.Count} modules ({describe(item)} finished)", n * 100 / items.Count, completed: false));
+                    // Reported before the next job may start: a stop asked for on this progress starts nothing more.
+                    try
+                    {
+                        if (!cancellationToken.IsCancellationRequested)
+                            reporter.Progress(new OperationProgress(progressId, activity,
+                                $"{n} of {items.Count} modules ({describe(item)} finished)", n * 100 / items.Count, completed: false));
+                    }
+                    finally { gate.Release(); }
                 }
             }
 
