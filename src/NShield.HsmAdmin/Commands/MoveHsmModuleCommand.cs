@@ -28,6 +28,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        protected override bool AllModulesWithoutInput => false;
+
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var path = ResolvePath(PrivateKeyFile);

@@ -25,6 +25,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        protected override bool AllModulesWithoutInput => false;
+
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var store = Engine(() => Store.HostStore.Open(hostPath));

@@ -51,8 +51,16 @@ namespace NShield.HsmAdmin.Commands
                 esns.AddRange(ParseEsns(Esn));
         }
 
+        /// <summary>
+        /// Whether an empty pipeline (no input object at all) means every module of the -HostPath host, as it did before
+        /// these commands grouped by host. Commands that change modules say no: nothing piped, nothing changed.
+        /// </summary>
+        protected virtual bool AllModulesWithoutInput => true;
+
         protected sealed override void EndProcessing()
         {
+            if (_byHost.Count == 0 && AllModulesWithoutInput)
+                _byHost.Add((ResolvedHostPath, null));
             foreach (var (hostPath, esns) in _byHost)
                 ProcessHost(hostPath, (IReadOnlyList<string>?)esns ?? Array.Empty<string>());
         }
