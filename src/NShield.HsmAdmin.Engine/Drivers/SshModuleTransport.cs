@@ -90,7 +90,7 @@ namespace NShield.HsmAdmin.Drivers
                 timeout.CancelAfter(ConnectTimeout);
                 try
                 {
-                    await client.ConnectAsync(timeout.Token).ConfigureAwait(false);
+                    await ConnectOnOwnThreadAsync(client, timeout.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
@@ -108,6 +108,31 @@ namespace NShield.HsmAdmin.Drivers
                 }
             }
             return new SshModuleChannel(module.Esn, service, client, keyFile, presented!, CommandTimeout);
+        }
+
+        /// <summary>
+        /// SSH.NET's key exchange and authentication block the thread that runs them, even under ConnectAsync. Each runs on
+        /// a thread of its own, so a fleet of connections never waits for the thread pool to grow, and the process's pool
+        /// settings are left alone. A stop or the connect timeout disposes the client, which ends the blocked handshake.
+        /// </summary>
+        private static Task ConnectOnOwnThreadAsync(SshClient client, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var connect = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    using (cancellationToken.Register(() => client.Dispose()))
+                        client.Connect();
+                }
+                // Whatever the disposed client threw, it was the stop or the timeout: say so (Translate tells them apart).
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested && !(ex is OperationCanceledException))
+                {
+                    throw new OperationCanceledException("The connection attempt was stopped.", ex, cancellationToken);
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            return connect;
         }
 
         /// <summary>
@@ -205,7 +230,10 @@ namespace NShield.HsmAdmin.Drivers
                     var deadline = DateTime.UtcNow + _commandTimeout + TimeSpan.FromSeconds(3);
                     try
                     {
-                        var run = command.ExecuteAsync(timeout.Token);
+                        // ExecuteAsync opens the channel synchronously (a round trip): on a thread of its own, as the connect.
+                        var token = timeout.Token;
+                        var run = await Task.Factory.StartNew(() => command.ExecuteAsync(token), CancellationToken.None,
+                            TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
                         // The body goes on stdin; disposing the stream sends EOF so the firmware stops reading. A verb without a
                         // body may already have finished (its firmware never reads stdin): then there is no stdin left to close.
                         try
