@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -83,7 +84,7 @@ namespace NShield.HsmAdmin.Operations
                 var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                 return new Plan
                 {
-                    Module = module, Mode = identity.Mode, Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,
+                    Module = module, Mode = identity.Mode.ToString(), Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,
                     Verification = reason == null ? "Certificate" : $"Unverified ({reason})",
                 };
             }

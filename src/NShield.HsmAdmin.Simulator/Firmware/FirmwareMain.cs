@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Text;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -31,7 +32,7 @@ namespace NShield.HsmAdmin.Firmware
             }
             else
             {
-                var body = ModuleFirmware.VerbTakesBody(verb.Trim()) ? ReadBounded(stdin, ModuleFirmware.MaxBodyBytes + 1) : new byte[0];
+                var body = FirmwareVerbs.TakesBody(verb.Trim()) ? ReadBounded(stdin, FirmwareProtocol.MaxBodyBytes + 1) : new byte[0];
                 reply = ModuleFirmware.Handle(new FirmwareRequest { ModuleDir = dir, Service = svc, KeyFingerprint = key, Verb = verb, Body = body });
             }
             if (reply.Dropped)

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Text;
 using System.Threading;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -80,7 +81,7 @@ namespace NShield.HsmAdmin.Firmware
                         WriteAll(stdout, "\"}}\n");
                         break;
                     case HostileReply.WrongProtocol:
-                        WriteAll(stdout, reply.Json.Replace("\"protocol\":" + ModuleFirmware.ProtocolVersion + ",", "\"protocol\":" + (ModuleFirmware.ProtocolVersion + 1) + ",") + "\n");
+                        WriteAll(stdout, reply.Json.Replace("\"protocol\":" + FirmwareProtocol.Version + ",", "\"protocol\":" + (FirmwareProtocol.Version + 1) + ",") + "\n");
                         exitCode = reply.ExitCode;
                         break;
                     case HostileReply.MalformedJson:

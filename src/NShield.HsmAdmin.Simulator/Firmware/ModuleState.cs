@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
 using System.Text;
 using System.Text.Json;
@@ -8,8 +9,6 @@ using System.Threading;
 
 namespace NShield.HsmAdmin.Firmware
 {
-    public enum ModuleMode { Operational, FactoryState, Recovery }
-
     /// <summary>An injected fault rule: kind failAt | dropBefore | dropAfter, for one verb, firing Count more times.</summary>
     public sealed class FaultRule
     {
@@ -33,6 +32,8 @@ namespace NShield.HsmAdmin.Firmware
         public int DelayMs { get; set; }
         public bool Refuse { get; set; }
         public bool InvalidClock { get; set; }
+        /// <summary>How many entries the module's command log keeps (the newest).</summary>
+        public int LogCapacity { get; set; } = FirmwareProtocol.MaxLogEntries;
 
         public string ToJson()
         {
@@ -60,6 +61,7 @@ namespace NShield.HsmAdmin.Firmware
                 w.WriteBoolean("refuse", Refuse);
                 w.WriteBoolean("invalidClock", InvalidClock);
                 w.WriteEndObject();
+                w.WriteNumber("logCapacity", LogCapacity);
                 w.WriteEndObject();
             }
             return Encoding.UTF8.GetString(ms.ToArray());
@@ -88,6 +90,7 @@ namespace NShield.HsmAdmin.Firmware
                 if (f.TryGetProperty("refuse", out var rf)) s.Refuse = rf.GetBoolean();
                 if (f.TryGetProperty("invalidClock", out var ic)) s.InvalidClock = ic.GetBoolean();
             }
+            if (r.TryGetProperty("logCapacity", out var lc)) s.LogCapacity = lc.GetInt32();
             return s;
         }
     }
@@ -99,6 +102,7 @@ namespace NShield.HsmAdmin.Firmware
         public ModuleLayout(string dir) { Dir = Path.GetFullPath(dir); }
         public string StateFile => Path.Combine(Dir, "state.json");
         public string LockFile => Path.Combine(Dir, ".lock");
+        public string LogFile => Path.Combine(Dir, "log.json");
         public string IdentityKey => Path.Combine(Dir, "identity.key");
         public string IdentityPub => Path.Combine(Dir, "identity.pub");
         public string Warrant => Path.Combine(Dir, "warrant");

@@ -11,6 +11,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -360,8 +361,8 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Step fault: the next count times verb runs on this module it fails (E_FAULT) or drops the connection.</summary>
         public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
         {
-            if (!ModuleFirmware.Verbs.Contains(verb))
-                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", ModuleFirmware.Verbs)}.", verb);
+            if (!FirmwareVerbs.All.Contains(verb))
+                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
             if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
             var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
             Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));

@@ -11,6 +11,7 @@ using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 using Xunit;
 using Xunit.Abstractions;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Tests.Simulation
 {

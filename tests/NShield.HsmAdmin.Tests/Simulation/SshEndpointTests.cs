@@ -12,6 +12,7 @@ using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Tests.Simulation
 {
@@ -225,7 +226,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
 
         private static Dictionary<string, string> Snapshot(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
-                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock"))
+                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock") && !f.EndsWith("log.json"))
                 .ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
 
         [Fact]
