@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.AccessControl;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using NShield.HsmAdmin.Interop;
 
 namespace NShield.HsmAdmin.Store
 {

@@ -38,9 +38,9 @@ namespace NShield.HsmAdmin.Firmware
             if (reply.Dropped)
             {
                 // Drop the connection: kill our sshd session process (only when it really is sshd), reply nothing.
-                var ppid = Native.ParentPid();
-                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null && (Native.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
-                    Native.Signal(ppid, Native.SIGKILL);
+                var ppid = ProcessTools.ParentPid();
+                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null && (ProcessTools.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
+                    ProcessTools.Signal(ppid, ProcessTools.SIGKILL);
                 return 255;
             }
             if (HostileReplies.TryWrite(dir, reply, stdout, out var hostileExit)) return hostileExit; // simulator: -Hostile

@@ -3,6 +3,7 @@ using System.IO;
 using System.Text;
 using System.Threading;
 using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -46,7 +47,7 @@ namespace NShield.HsmAdmin.Firmware
                 try { File.Delete(path); } catch (IOException) { }
                 return;
             }
-            AtomicFile.WriteAllText(path, mode + "\n");
+            SecureFiles.WriteAtomic(path, mode + "\n", FileAccessScope.Public);
         }
 
         public static HostileReply Get(string moduleDir)
@@ -68,8 +69,8 @@ namespace NShield.HsmAdmin.Firmware
             var mode = Get(moduleDir!);
             if (mode == HostileReply.None) return false;
             // .NET ignores EPIPE on the console's stdout, so a hang-up is seen as the sshd session going away (we get reparented).
-            int parent = Native.ParentPid();
-            bool HostGone() => Native.ParentPid() != parent;
+            int parent = ProcessTools.ParentPid();
+            bool HostGone() => ProcessTools.ParentPid() != parent;
             try
             {
                 switch (mode)

@@ -10,6 +10,7 @@ using System.Threading;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Trust;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -42,7 +43,7 @@ namespace NShield.HsmAdmin.Firmware
             try { s = ReadState(l); } catch (Exception) { return false; }
             if (!ServiceShouldRun(s, service)) return false;
             if (s.Transport == "inprocess") return true;
-            return Native.IsAlive(Native.ReadPidFile(l.PidFile(service)));
+            return ProcessTools.IsAlive(ProcessTools.ReadPidFile(l.PidFile(service)));
         }
 
         internal static bool ServiceShouldRun(ModuleState s, string service) =>
@@ -60,9 +61,9 @@ namespace NShield.HsmAdmin.Firmware
         internal static ModuleState ReadState(ModuleLayout l) => ModuleState.FromJson(File.ReadAllText(l.StateFile));
 
         /// <summary>Serialises commands on one module across processes (sshd sessions run the firmware concurrently).</summary>
-        internal static IDisposable ModuleLock(ModuleLayout l) => AtomicFile.Lock(l.LockFile);
+        internal static IDisposable ModuleLock(ModuleLayout l) => FileLock.Acquire(l.LockFile, TimeSpan.FromSeconds(20));
 
-        internal static void WriteState(ModuleLayout l, ModuleState s) => AtomicFile.WriteAllText(l.StateFile, s.ToJson());
+        internal static void WriteState(ModuleLayout l, ModuleState s) => SecureFiles.WriteAtomic(l.StateFile, s.ToJson(), FileAccessScope.Public);
 
         // ------------------------------------------------------------------ provisioning (simulator side)
 
@@ -74,10 +75,10 @@ namespace NShield.HsmAdmin.Firmware
             Directory.CreateDirectory(l.Dir);
             using var root = OpenSshPrivateKey.Decode(vendorRootPrivateKeyText, null);
             using var id = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "identity@" + esn);
-            AtomicFile.WriteAllText(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), ownerOnly: true);
-            AtomicFile.WriteAllText(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n");
-            AtomicFile.WriteAllText(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n");
-            AtomicFile.WriteAllText(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n");
+            SecureFiles.WriteAtomic(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
+            SecureFiles.WriteAtomic(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n", FileAccessScope.Public);
+            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll, Transport = transport };
             foreach (var svc in ModuleServices.All)
             {
@@ -95,10 +96,10 @@ namespace NShield.HsmAdmin.Firmware
         private static void NewServerKey(ModuleLayout l, ModuleState s, SshKeyPair? identity, string svc)
         {
             using var host = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, $"{svc}@{s.Esn}");
-            AtomicFile.WriteAllText(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), ownerOnly: true);
-            AtomicFile.WriteAllText(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n");
+            SecureFiles.WriteAtomic(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             if (identity != null)
-                AtomicFile.WriteAllText(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n");
+                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n", FileAccessScope.Public);
         }
 
         private static SshKeyPair ReadIdentityKey(ModuleLayout l) => OpenSshPrivateKey.Decode(File.ReadAllText(l.IdentityKey), null);
@@ -191,11 +192,11 @@ namespace NShield.HsmAdmin.Firmware
         /// <summary>kill -HUP the endpoint's sshd (same pid, rereads its host key) and wait until it listens again.</summary>
         internal static void Reload(ModuleLayout l, string svc)
         {
-            var pid = Native.ReadPidFile(l.PidFile(svc));
-            if (!Native.IsAlive(pid)) return;
+            var pid = ProcessTools.ReadPidFile(l.PidFile(svc));
+            if (!ProcessTools.IsAlive(pid)) return;
             int before = CountListening(l.SshdLog(svc));
-            if (!Native.Signal(pid, Native.SIGHUP)) return;
-            Native.WaitUntil(() => CountListening(l.SshdLog(svc)) > before || !Native.IsAlive(pid), 5000, 5);
+            if (!ProcessTools.Signal(pid, ProcessTools.SIGHUP)) return;
+            ProcessTools.WaitUntil(() => CountListening(l.SshdLog(svc)) > before || !ProcessTools.IsAlive(pid), 5000, 5);
         }
 
         internal static void ReloadAll(ModuleLayout l)
@@ -246,7 +247,7 @@ namespace NShield.HsmAdmin.Firmware
                 if (cmd.Contains("\"") || cmd.Contains("\\")) throw new InvalidOperationException("paths must not contain '\"' or '\\'");
                 sb.Append("restrict,command=\"").Append(cmd).Append("\" ").Append(k.ToAuthorizedKeysLine()).Append('\n');
             }
-            AtomicFile.WriteAllText(l.AuthorizedKeys(svc), sb.ToString());
+            SecureFiles.WriteAtomic(l.AuthorizedKeys(svc), sb.ToString(), FileAccessScope.Public);
         }
 
         // ------------------------------------------------------------------ request handling
