@@ -354,6 +354,14 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>The module's clock reads 1970 (identity reports it) until cleared.</summary>
         public void SetInvalidClock(string esn, bool invalid) => Update(esn, s => s.InvalidClock = invalid);
 
+        /// <summary>How many entries the module's command log keeps (the newest; 1 to the protocol's maximum).</summary>
+        public void SetLogCapacity(string esn, int entries)
+        {
+            if (entries < 1 || entries > Protocol.FirmwareProtocol.MaxLogEntries)
+                throw new ArgumentOutOfRangeException(nameof(entries), entries, $"from 1 to {Protocol.FirmwareProtocol.MaxLogEntries}");
+            Update(esn, s => s.LogCapacity = entries);
+        }
+
         /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
         public void SetRefuse(string esn, bool refuse)
         {
