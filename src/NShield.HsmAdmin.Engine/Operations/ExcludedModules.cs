@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Operations
     /// it up to date: connect with the archived sshadmin key, install the current keys, prove them, remove the old
     /// ones, and delete every archived key no module needs any more. Nothing is ever lost, so no module is locked out.
     /// </summary>
-    public sealed class ExcludedModules
+    internal sealed class ExcludedModules
     {
         private readonly HsmHost _host;
         public ExcludedModules(HsmHost host) { _host = host; }

@@ -12,7 +12,7 @@ namespace NShield.HsmAdmin.Operations
     /// (where the clock can be set). The host checks the module's own identity report before it changes keys on it, so
     /// nothing is changed on host or module; a module that refuses anyway (E_CLOCK) gives the same id.
     /// </summary>
-    public static class ModuleClock
+    internal static class ModuleClock
     {
         /// <summary>The firmware's error code for a key change refused because of the clock.</summary>
         public const string FirmwareCode = FirmwareErrorCodes.Clock;

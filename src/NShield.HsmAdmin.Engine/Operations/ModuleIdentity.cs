@@ -9,7 +9,7 @@ using NShield.HsmAdmin.Protocol;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>What a module says about itself through the sshadmin 'identity' verb.</summary>
-    public sealed class ModuleIdentity
+    internal sealed class ModuleIdentity
     {
         public string Esn { get; private set; } = "";
         public ModuleMode Mode { get; private set; }

@@ -15,7 +15,7 @@ namespace NShield.HsmAdmin.Protection
     /// /etc/opt/nfast/hsmadmin (Linux) or %ProgramData%\nCipher\hsmadmin-machine (Windows) and is overridden by
     /// NSHIELD_HSMADMIN_MACHINE_DIR, so a simulated second host can have its own install identity.
     /// </summary>
-    public sealed class LocalMachineIdentity : IMachineIdentity
+    internal sealed class LocalMachineIdentity : IMachineIdentity
     {
         public const string MachineDirVariable = "NSHIELD_HSMADMIN_MACHINE_DIR";
         public const string GlobalNonceFileName = "global.nonce";

@@ -9,47 +9,47 @@ namespace NShield.HsmAdmin.Protocol
     // reverse. Unknown fields are ignored; a field of the wrong type fails the whole read (the host: ProtocolError).
 
     /// <summary>enroll: every service's client key, "type base64".</summary>
-    public sealed class EnrollRequest
+    internal sealed class EnrollRequest
     {
         public Dictionary<string, string>? ClientKeys { get; set; }
     }
 
     /// <summary>keys.add.</summary>
-    public sealed class KeysAddRequest
+    internal sealed class KeysAddRequest
     {
         public string? Service { get; set; }
         public string? PublicKey { get; set; }
     }
 
     /// <summary>keys.remove.</summary>
-    public sealed class KeysRemoveRequest
+    internal sealed class KeysRemoveRequest
     {
         public string? Service { get; set; }
         public string? Fingerprint { get; set; }
     }
 
     /// <summary>keys.set: the service's whole new key set.</summary>
-    public sealed class KeysSetRequest
+    internal sealed class KeysSetRequest
     {
         public string? Service { get; set; }
         public List<string>? PublicKeys { get; set; }
     }
 
     /// <summary>factorystate.</summary>
-    public sealed class FactoryStateRequest
+    internal sealed class FactoryStateRequest
     {
         public int? TimeoutSeconds { get; set; }
     }
 
     /// <summary>logs: entries at or after Since, then the last Tail of them (both optional).</summary>
-    public sealed class LogsRequest
+    internal sealed class LogsRequest
     {
         public DateTimeOffset? Since { get; set; }
         public int? Tail { get; set; }
     }
 
     /// <summary>One service's server key in identity.</summary>
-    public sealed class ServerKeyInfo
+    internal sealed class ServerKeyInfo
     {
         public string? PublicKey { get; set; }
         public string? Certificate { get; set; }
@@ -57,7 +57,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>identity.</summary>
-    public sealed class IdentityResult
+    internal sealed class IdentityResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -73,14 +73,14 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>One installed client key.</summary>
-    public sealed class KeyEntry
+    internal sealed class KeyEntry
     {
         public string? PublicKey { get; set; }
         public string? Fingerprint { get; set; }
     }
 
     /// <summary>keys.list; keys.add, keys.remove and keys.set answer the same with the changed service only.</summary>
-    public sealed class KeysResult
+    internal sealed class KeysResult
     {
         public string? Service { get; set; }
         public string? Fingerprint { get; set; }
@@ -89,7 +89,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>enroll.</summary>
-    public sealed class EnrollResult
+    internal sealed class EnrollResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -99,7 +99,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>factorystate.</summary>
-    public sealed class FactoryStateResult
+    internal sealed class FactoryStateResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -107,7 +107,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>ping.</summary>
-    public sealed class PingResult
+    internal sealed class PingResult
     {
         public string? Esn { get; set; }
         public string? Service { get; set; }
@@ -115,7 +115,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>One command the module served, as its log keeps it.</summary>
-    public sealed class LogRecord
+    internal sealed class LogRecord
     {
         public DateTimeOffset Time { get; set; }
         public string? Service { get; set; }
@@ -127,13 +127,13 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>logs: oldest first.</summary>
-    public sealed class LogsResult
+    internal sealed class LogsResult
     {
         public List<LogRecord>? Entries { get; set; }
     }
 
     /// <summary>The outcome a log entry records for a command that succeeded.</summary>
-    public static class LogOutcomes
+    internal static class LogOutcomes
     {
         public const string Ok = "ok";
         /// <summary>The connection was dropped (fault injection): no reply was sent.</summary>
@@ -157,7 +157,7 @@ namespace NShield.HsmAdmin.Protocol
     [JsonSerializable(typeof(FactoryStateResult))]
     [JsonSerializable(typeof(PingResult))]
     [JsonSerializable(typeof(LogsResult))]
-    public sealed partial class FirmwareJson : JsonSerializerContext
+    internal sealed partial class FirmwareJson : JsonSerializerContext
     {
     }
 }
