@@ -17,6 +17,7 @@
         'Invoke-HsmEnroll'
         'Get-HsmSshKey'
         'Get-HsmModule'
+        'Get-HsmLog'
         'Test-HsmConnection'
         'Update-HsmSshKey'
         'Backup-HsmSshKey'

@@ -242,6 +242,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter, ValidateRange(0, 600000)] public int? DelayMs { get; set; }
         /// <summary>The module's clock reads 1970.</summary>
         [Parameter] public bool? InvalidClock { get; set; }
+        /// <summary>How many entries the module's command log keeps (the newest).</summary>
+        [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
         /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>
         [Parameter] public HostileReply? Hostile { get; set; }
@@ -261,6 +263,7 @@ namespace NShield.HsmAdmin.Commands
                 if (DropAfter != null) sim.InjectFault(Esn, FaultKind.DropAfter, DropAfter, FaultCount);
                 if (DelayMs != null) sim.SetDelay(Esn, DelayMs.Value);
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
+                if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });

@@ -1,5 +1,6 @@
 using System;
 using System.Text.Json;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Drivers
 {
@@ -59,7 +60,7 @@ namespace NShield.HsmAdmin.Drivers
         }
 
         /// <summary>The protocol major version this host speaks (docs/firmware-protocol.md).</summary>
-        public const int ProtocolMajorVersion = 1;
+        public const int ProtocolMajorVersion = FirmwareProtocol.Version;
 
         /// <summary>
         /// "protocol" must be a number whose integer part (the major version) is <see cref="ProtocolMajorVersion"/>;
@@ -107,9 +108,10 @@ namespace NShield.HsmAdmin.Drivers
 
         private static HsmErrorKind KindOf(string code) => code switch
         {
-            "E_CREDENTIAL" => HsmErrorKind.PermissionDenied,
-            "E_MODE" => HsmErrorKind.InvalidOperation,
-            "E_BAD_REQUEST" or "E_TOO_LARGE" or "E_UNKNOWN_COMMAND" or "E_WRONG_SERVICE" => HsmErrorKind.InvalidArgument,
+            FirmwareErrorCodes.Credential => HsmErrorKind.PermissionDenied,
+            FirmwareErrorCodes.Mode => HsmErrorKind.InvalidOperation,
+            FirmwareErrorCodes.BadRequest or FirmwareErrorCodes.TooLarge or FirmwareErrorCodes.UnknownCommand or FirmwareErrorCodes.WrongService
+                => HsmErrorKind.InvalidArgument,
             _ => HsmErrorKind.DeviceError,
         };
     }

@@ -8,7 +8,7 @@ namespace NShield.HsmAdmin.Keys
     /// openssh-key-v1 files. Not PBKDF2: the per-round PRF is a bcrypt-like EksBlowfish hash and the
     /// output bytes are interleaved ("strided") across blocks.
     /// </summary>
-    public static class BcryptPbkdf
+    internal static class BcryptPbkdf
     {
         private const int HashSize = 32;          // bcrypt_hash output
         private static readonly byte[] MagicText = System.Text.Encoding.ASCII.GetBytes("OxychromaticBlowfishSwatDynamite");

@@ -7,6 +7,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -164,14 +165,14 @@ namespace NShield.HsmAdmin.Operations
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
                 identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 var missing = ModuleServices.All.Where(service =>
                     !(installed.TryGetValue(service, out var set) && set.Contains(_host.ClientKey(service).PublicKey.Fingerprint))).ToList();
                 if (missing.Count > 0) ModuleClock.RequireValidForKeyChange(module.Esn, identity, "installing this host's missing keys");
                 foreach (var service in missing)
                 {
                     var mine = _host.ClientKey(service).PublicKey;
-                    await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
             }
@@ -180,9 +181,9 @@ namespace NShield.HsmAdmin.Operations
             if (!wasListed || installedNow.Count > 0)
                 RecordEnrolled(module, installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
             if (installedNow.Count > 0)
-                return Result(module, EnrollAction.Repaired, identity.Mode, "Pinned",
+                return Result(module, EnrollAction.Repaired, identity.Mode.ToString(), "Pinned",
                     $"Installed this host's missing keys for {string.Join(", ", installedNow)}.", verified);
-            return Result(module, EnrollAction.NoAction, identity.Mode, "Pinned", "Keys already valid; nothing changed.", verified);
+            return Result(module, EnrollAction.NoAction, identity.Mode.ToString(), "Pinned", "Keys already valid; nothing changed.", verified);
         }
 
         /// <summary>First contact: a factory-state/recovery module, or one moved here from another host.</summary>
@@ -246,13 +247,13 @@ namespace NShield.HsmAdmin.Operations
                 if (factory)
                 {
                     var lines = ModuleServices.All.ToDictionary(s => s, s => _host.ClientKey(s).PublicKey.ToAuthorizedKeysLine());
-                    await admin.InvokeAsync("enroll", FirmwareBodies.Enroll(lines), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.Enroll, FirmwareBodies.Enroll(lines), ct).ConfigureAwait(false);
                 }
                 else
                 {
                     // Moved here: make our keys the only ones, which also ends the source host's access.
                     foreach (var service in ModuleServices.All.Reverse())
-                        await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service,
+                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service,
                             new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
                 }
                 admin.Dispose();
@@ -260,7 +261,7 @@ namespace NShield.HsmAdmin.Operations
 
                 var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
-                return Result(module, EnrollAction.Enrolled, identity.Mode == "FactoryState" ? "Operational" : identity.Mode, verification,
+                return Result(module, EnrollAction.Enrolled, (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
                     factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."
                             : "Moved from another host: server keys pinned, this host's keys are now the only ones installed.", verified);
             }
@@ -287,7 +288,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 var changed = ModuleServices.All.Where(s => !pins.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
                 if (changed.Count == 0) return "Pinned"; // the keys this host already trusts (e.g. an enroll interrupted after pinning)
-                var resetModule = factory && (identity.Mode == "FactoryState" || identity.Mode == "Recovery");
+                var resetModule = factory && (identity.Mode == ModuleMode.FactoryState || identity.Mode == ModuleMode.Recovery);
                 var reason = !resetModule
                     ? $"it is in mode {identity.Mode}, not in factory state or recovery"
                     : _host.Store.GetTrustedRoots().Count == 0
@@ -355,7 +356,7 @@ namespace NShield.HsmAdmin.Operations
                     if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
                     return new FirstContactFingerprints
                     {
-                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode, Fingerprints = fingerprints,
+                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(), Fingerprints = fingerprints,
                     };
                 }
             }
@@ -373,7 +374,7 @@ namespace NShield.HsmAdmin.Operations
                     await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;
                 }
-                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == "Recovery")
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == ModuleMode.Recovery)
                 {
                     Warn?.Invoke($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
                     return null;

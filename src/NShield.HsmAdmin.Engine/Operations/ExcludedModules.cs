@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -16,7 +17,7 @@ namespace NShield.HsmAdmin.Operations
     /// it up to date: connect with the archived sshadmin key, install the current keys, prove them, remove the old
     /// ones, and delete every archived key no module needs any more. Nothing is ever lost, so no module is locked out.
     /// </summary>
-    public sealed class ExcludedModules
+    internal sealed class ExcludedModules
     {
         private readonly HsmHost _host;
         public ExcludedModules(HsmHost host) { _host = host; }
@@ -72,12 +73,12 @@ namespace NShield.HsmAdmin.Operations
             using (var archived = old.TryGetValue(ModuleServices.SshAdmin, out var adminFingerprint) ? _host.ArchivedClientKey(ModuleServices.SshAdmin, adminFingerprint) : null)
             using (var admin = await OpenAdminAsync(module, archived, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in old.Keys)
                 {
                     var mine = _host.ClientKey(service).PublicKey;
                     if (installed.TryGetValue(service, out var set) && set.Contains(mine.Fingerprint)) continue;
-                    await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
                 }
             }
             // 2. Prove every one of them.
@@ -86,11 +87,11 @@ namespace NShield.HsmAdmin.Operations
             // 3. Remove the old keys, through the current sshadmin key.
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var entry in old)
                     if (entry.Value != _host.ClientKey(entry.Key).PublicKey.Fingerprint
                         && installed.TryGetValue(entry.Key, out var set) && set.Contains(entry.Value))
-                        await admin.InvokeAsync("keys.remove", FirmwareBodies.RemoveKey(entry.Key, entry.Value), ct).ConfigureAwait(false);
+                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(entry.Key, entry.Value), ct).ConfigureAwait(false);
             }
             // 4. The module is up to date: forget what it needed, delete archived keys nobody needs.
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))

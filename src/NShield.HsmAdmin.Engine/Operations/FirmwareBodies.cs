@@ -1,6 +1,10 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Keys;
 
 namespace NShield.HsmAdmin.Operations
@@ -13,19 +17,20 @@ namespace NShield.HsmAdmin.Operations
     internal static class FirmwareBodies
     {
         public static string Enroll(IReadOnlyDictionary<string, string> clientKeyLines) =>
-            JsonSerializer.Serialize(new Dictionary<string, object>
-            {
-                ["clientKeys"] = clientKeyLines.ToDictionary(kv => kv.Key, kv => KeyOnly(kv.Value)),
-            });
+            JsonSerializer.Serialize(
+                new EnrollRequest { ClientKeys = clientKeyLines.ToDictionary(kv => kv.Key, kv => KeyOnly(kv.Value)) },
+                FirmwareJson.Default.EnrollRequest);
 
         public static string AddKey(string service, string publicKeyLine) =>
-            JsonSerializer.Serialize(new Dictionary<string, string> { ["service"] = service, ["publicKey"] = KeyOnly(publicKeyLine) });
+            JsonSerializer.Serialize(new KeysAddRequest { Service = service, PublicKey = KeyOnly(publicKeyLine) }, FirmwareJson.Default.KeysAddRequest);
 
         public static string RemoveKey(string service, string fingerprint) =>
-            JsonSerializer.Serialize(new Dictionary<string, string> { ["service"] = service, ["fingerprint"] = fingerprint });
+            JsonSerializer.Serialize(new KeysRemoveRequest { Service = service, Fingerprint = fingerprint }, FirmwareJson.Default.KeysRemoveRequest);
 
         public static string SetKeys(string service, IEnumerable<string> publicKeyLines) =>
-            JsonSerializer.Serialize(new Dictionary<string, object> { ["service"] = service, ["publicKeys"] = publicKeyLines.Select(KeyOnly).ToArray() });
+            JsonSerializer.Serialize(
+                new KeysSetRequest { Service = service, PublicKeys = publicKeyLines.Select(KeyOnly).ToList() },
+                FirmwareJson.Default.KeysSetRequest);
 
         /// <summary>"type base64" of a public key line: options and comment dropped (the key is parsed and checked, so nothing else survives).</summary>
         public static string KeyOnly(string publicKeyLine) => KeyOnly(SshPublicKey.Parse(publicKeyLine));
@@ -33,27 +38,45 @@ namespace NShield.HsmAdmin.Operations
         public static string KeyOnly(SshPublicKey key) => key.KeyType + " " + System.Convert.ToBase64String(key.Blob);
 
         public static string FactoryState(int timeoutSeconds) =>
-            JsonSerializer.Serialize(new Dictionary<string, int> { ["timeoutSeconds"] = timeoutSeconds });
+            JsonSerializer.Serialize(new FactoryStateRequest { TimeoutSeconds = timeoutSeconds }, FirmwareJson.Default.FactoryStateRequest);
+
+        public static string Logs(DateTimeOffset? since, int? tail) =>
+            JsonSerializer.Serialize(new LogsRequest { Since = since, Tail = tail }, FirmwareJson.Default.LogsRequest);
+
+        /// <summary>Reads a result as the protocol type; a result of the wrong shape is ProtocolError.</summary>
+        public static T Read<T>(JsonElement result, JsonTypeInfo<T> type, string verb, string esn) where T : class
+        {
+            try
+            {
+                if (result.ValueKind != JsonValueKind.Object) throw new JsonException("the result is not an object");
+                return result.Deserialize(type) ?? throw new JsonException("the result is null");
+            }
+            catch (Exception ex) when (ex is JsonException || ex is InvalidOperationException || ex is NotSupportedException)
+            {
+                throw Malformed(verb, esn, ex.Message);
+            }
+        }
+
+        internal static HsmException Malformed(string verb, string esn, string why) =>
+            new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
+                $"Module {esn} sent a {verb} reply that does not follow the firmware protocol: {Drivers.FirmwareResult.Printable(why, 300)}.", esn);
 
         /// <summary>Parses a keys.list reply into service -> fingerprints installed; a reply of the wrong shape is ProtocolError.</summary>
-        public static Dictionary<string, HashSet<string>> ParseKeyList(JsonElement result, string esn = "")
+        public static Dictionary<string, HashSet<string>> ParseKeyList(JsonElement reply, string esn = "")
         {
-            HsmException Bad(string why) => new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
-                $"Module {esn} sent a keys.list reply that does not follow the firmware protocol: {why}.", esn);
+            var result = Read(reply, FirmwareJson.Default.KeysResult, FirmwareVerbs.KeysList, esn);
+            if (result.Keys == null) throw Malformed(FirmwareVerbs.KeysList, esn, "'keys' is missing");
             var map = new Dictionary<string, HashSet<string>>();
-            if (result.ValueKind != JsonValueKind.Object || !result.TryGetProperty("keys", out var keys) || keys.ValueKind != JsonValueKind.Object)
-                throw Bad("'keys' is missing or not an object");
-            foreach (var svc in keys.EnumerateObject())
+            foreach (var svc in result.Keys)
             {
-                if (svc.Value.ValueKind != JsonValueKind.Array) throw Bad($"'keys.{Drivers.FirmwareResult.Printable(svc.Name, 20)}' is not an array");
+                if (svc.Value == null) throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{Drivers.FirmwareResult.Printable(svc.Key, 20)}' is not an array");
                 var set = new HashSet<string>();
-                foreach (var k in svc.Value.EnumerateArray())
+                foreach (var k in svc.Value)
                 {
-                    if (k.ValueKind != JsonValueKind.Object || !k.TryGetProperty("fingerprint", out var f) || f.ValueKind != JsonValueKind.String)
-                        throw Bad("a key entry has no 'fingerprint' string");
-                    set.Add(f.GetString()!);
+                    if (k?.Fingerprint == null) throw Malformed(FirmwareVerbs.KeysList, esn, "a key entry has no 'fingerprint' string");
+                    set.Add(k.Fingerprint);
                 }
-                map[svc.Name] = set;
+                map[svc.Key] = set;
             }
             return map;
         }

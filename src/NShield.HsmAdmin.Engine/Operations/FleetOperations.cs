@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Operations
 {
     // The fleet-wide forms of the per-module operations: what runs in parallel, what is asked first, what counts as done.
 
-    public sealed partial class ModuleInspection
+    sealed partial class ModuleInspection
     {
         /// <summary>
         /// Test-HsmConnection: every service of every module; failures are reported and returned. True overall only when
@@ -59,7 +59,7 @@ namespace NShield.HsmAdmin.Operations
         }
     }
 
-    public sealed partial class ResetOperation
+    sealed partial class ResetOperation
     {
         /// <summary>Reset-HsmModule: refuses under an open roll, asks per module, resets the confirmed ones in parallel.</summary>
         public Task ResetAllAsync(IReadOnlyList<ModuleAddress> modules, int timeoutSeconds, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
@@ -74,7 +74,7 @@ namespace NShield.HsmAdmin.Operations
         }
     }
 
-    public sealed partial class MoveOperation
+    sealed partial class MoveOperation
     {
         /// <summary>Move-HsmModule: refuses under an open roll, asks per module, hands the confirmed ones over in parallel.</summary>
         public Task MoveAllAsync(IReadOnlyList<ModuleAddress> modules, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
@@ -90,7 +90,7 @@ namespace NShield.HsmAdmin.Operations
         }
     }
 
-    public sealed partial class EnrollOperation
+    sealed partial class EnrollOperation
     {
         /// <summary>
         /// Invoke-HsmEnroll's enrolment step: the enroll journal is opened before the first module is touched and closed

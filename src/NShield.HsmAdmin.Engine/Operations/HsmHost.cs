@@ -10,6 +10,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -128,7 +129,7 @@ namespace NShield.HsmAdmin.Operations
         public async Task PingAsync(ModuleAddress module, string service, CancellationToken ct, SshKeyPair? credential = null)
         {
             using (var channel = await OpenPinnedAsync(module, service, ct, credential).ConfigureAwait(false))
-                await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                await channel.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
         }
 
         public void Dispose()

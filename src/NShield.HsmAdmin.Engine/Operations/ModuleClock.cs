@@ -3,6 +3,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -11,13 +12,13 @@ namespace NShield.HsmAdmin.Operations
     /// (where the clock can be set). The host checks the module's own identity report before it changes keys on it, so
     /// nothing is changed on host or module; a module that refuses anyway (E_CLOCK) gives the same id.
     /// </summary>
-    public static class ModuleClock
+    internal static class ModuleClock
     {
         /// <summary>The firmware's error code for a key change refused because of the clock.</summary>
-        public const string FirmwareCode = "E_CLOCK";
+        public const string FirmwareCode = FirmwareErrorCodes.Clock;
 
         /// <summary>True when the module would accept a key change as far as its clock goes.</summary>
-        public static bool AllowsKeyChanges(ModuleIdentity identity) => identity.ClockValid || identity.Mode == "Recovery";
+        public static bool AllowsKeyChanges(ModuleIdentity identity) => identity.ClockValid || identity.Mode == ModuleMode.Recovery;
 
         /// <summary>Throws ModuleClockInvalid when the module reports an invalid clock outside Recovery mode.</summary>
         public static void RequireValidForKeyChange(string esn, ModuleIdentity identity, string what)

@@ -1,18 +1,18 @@
 using System;
 using System.Collections.Generic;
-using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>What a module says about itself through the sshadmin 'identity' verb.</summary>
-    public sealed class ModuleIdentity
+    internal sealed class ModuleIdentity
     {
         public string Esn { get; private set; } = "";
-        public string Mode { get; private set; } = "";
+        public ModuleMode Mode { get; private set; }
         public bool Enrolled { get; private set; }
         public string FirmwareVersion { get; private set; } = "";
         public SshPublicKey? IdentityKey { get; private set; }
@@ -37,7 +37,7 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public static async Task<ModuleIdentity> ReadAsync(IModuleChannel channel, CancellationToken ct)
         {
-            var identity = Parse(channel.Esn, await channel.InvokeAsync("identity", null, ct).ConfigureAwait(false));
+            var identity = Parse(channel.Esn, await channel.InvokeAsync(FirmwareVerbs.Identity, null, ct).ConfigureAwait(false));
             if (!string.Equals(identity.Esn, channel.Esn, StringComparison.OrdinalIgnoreCase))
                 throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
                     $"The module the host enumerates as {channel.Esn} says it is {identity.Esn}. Nothing was changed.", channel.Esn);
@@ -50,36 +50,32 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public static ModuleIdentity Parse(string esn, FirmwareResult reply)
         {
+            var r = FirmwareBodies.Read(reply.Result, FirmwareJson.Default.IdentityResult, FirmwareVerbs.Identity, esn);
             try
             {
-                var r = reply.Result;
-                if (r.ValueKind != JsonValueKind.Object) throw new FormatException("the result is not an object");
                 var id = new ModuleIdentity
                 {
-                    Esn = RequiredString(r, "esn"),
-                    Mode = RequiredString(r, "mode"),
-                    Enrolled = OptionalBool(r, "enrolled"),
-                    FirmwareVersion = OptionalString(r, "firmwareVersion"),
+                    Esn = Required(r.Esn, "esn"),
+                    Mode = r.Mode is ModuleMode mode && Enum.IsDefined(typeof(ModuleMode), mode)
+                        ? mode : throw new FormatException("'mode' is missing or not a mode of this protocol"),
+                    Enrolled = r.Enrolled,
+                    FirmwareVersion = r.FirmwareVersion ?? "",
                 };
-                var identityKey = OptionalString(r, "identityKey");
-                if (identityKey.Length > 0) id.IdentityKey = SshPublicKey.Parse(identityKey);
-                id.Warrant = OptionalString(r, "warrant");
-                var clock = OptionalString(r, "clock");
-                if (clock.Length > 0 && DateTimeOffset.TryParse(clock, System.Globalization.CultureInfo.InvariantCulture,
+                if (!string.IsNullOrEmpty(r.IdentityKey)) id.IdentityKey = SshPublicKey.Parse(r.IdentityKey!);
+                id.Warrant = r.Warrant ?? "";
+                if (!string.IsNullOrEmpty(r.Clock) && DateTimeOffset.TryParse(r.Clock, System.Globalization.CultureInfo.InvariantCulture,
                         System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)) id.Clock = parsed;
-                if (r.TryGetProperty("clockValid", out var cv) && cv.ValueKind != JsonValueKind.Null)
-                    id.ClockValid = OptionalBool(r, "clockValid");
+                if (r.ClockValid is bool valid)
+                    id.ClockValid = valid;
                 else if (id.Clock != null)
                     id.ClockValid = id.Clock.Value >= EarliestValidClock;
-                if (!r.TryGetProperty("serverKeys", out var keys) || keys.ValueKind != JsonValueKind.Object)
-                    throw new FormatException("'serverKeys' is missing or not an object");
-                foreach (var svc in keys.EnumerateObject())
+                if (r.ServerKeys == null) throw new FormatException("'serverKeys' is missing or not an object");
+                foreach (var svc in r.ServerKeys)
                 {
-                    if (!ModuleServices.IsKnown(svc.Name)) continue;
-                    if (svc.Value.ValueKind != JsonValueKind.Object) throw new FormatException($"'serverKeys.{svc.Name}' is not an object");
-                    id.ServerKeys[svc.Name] = SshPublicKey.Parse(RequiredString(svc.Value, "publicKey"));
-                    var cert = OptionalString(svc.Value, "certificate");
-                    if (cert.Length > 0) id.Certificates[svc.Name] = cert;
+                    if (!ModuleServices.IsKnown(svc.Key)) continue;
+                    if (svc.Value == null) throw new FormatException($"'serverKeys.{svc.Key}' is not an object");
+                    id.ServerKeys[svc.Key] = SshPublicKey.Parse(Required(svc.Value.PublicKey, "publicKey"));
+                    if (!string.IsNullOrEmpty(svc.Value.Certificate)) id.Certificates[svc.Key] = svc.Value.Certificate!;
                 }
                 return id;
             }
@@ -90,25 +86,7 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
-        private static string RequiredString(JsonElement o, string name)
-        {
-            if (!o.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
-                throw new FormatException($"'{name}' is missing or not a string");
-            return v.GetString()!;
-        }
-
-        private static string OptionalString(JsonElement o, string name)
-        {
-            if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return "";
-            if (v.ValueKind != JsonValueKind.String) throw new FormatException($"'{name}' is not a string");
-            return v.GetString()!;
-        }
-
-        private static bool OptionalBool(JsonElement o, string name)
-        {
-            if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return false;
-            if (v.ValueKind != JsonValueKind.True && v.ValueKind != JsonValueKind.False) throw new FormatException($"'{name}' is not true/false");
-            return v.ValueKind == JsonValueKind.True;
-        }
+        private static string Required(string? value, string name) =>
+            value ?? throw new FormatException($"'{name}' is missing or not a string");
     }
 }

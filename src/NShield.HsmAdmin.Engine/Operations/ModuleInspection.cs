@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -61,7 +62,7 @@ namespace NShield.HsmAdmin.Operations
             if (!live || address == null || record?.Status == ModuleStatus.Released) return info;
 
             var identity = await AskIdentityAsync(address, ct).ConfigureAwait(false);
-            info.Mode = identity.Mode;
+            info.Mode = identity.Mode.ToString();
             info.FirmwareVersion = identity.FirmwareVersion;
             return info;
         }
@@ -97,7 +98,7 @@ namespace NShield.HsmAdmin.Operations
                 {
                     result.PinMatches = true;
                     result.Authenticated = true;
-                    await channel.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    await channel.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
                     result.Success = true;
                 }
             }

@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -13,7 +14,7 @@ namespace NShield.HsmAdmin.Operations
     /// destination's sshadmin key, the key is proven, then the source's own keys are removed. The
     /// destination's private key exists only in memory here.
     /// </summary>
-    public sealed partial class MoveOperation
+    internal sealed partial class MoveOperation
     {
         private readonly HsmHost _host;
         private readonly SshKeyPair _destination;
@@ -34,7 +35,7 @@ namespace NShield.HsmAdmin.Operations
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 {
                     ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
-                    await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(ModuleServices.SshAdmin, destinationLine), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(ModuleServices.SshAdmin, destinationLine), ct).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
@@ -51,9 +52,9 @@ namespace NShield.HsmAdmin.Operations
                     ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     CrashPoints.Reach("move.proven");
                     foreach (var service in ModuleServices.All.Where(s => s != ModuleServices.SshAdmin))
-                        await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service, Array.Empty<string>()), ct).ConfigureAwait(false);
+                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service, Array.Empty<string>()), ct).ConfigureAwait(false);
                     CrashPoints.Reach("move.services-released");
-                    await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(ModuleServices.SshAdmin, new[] { destinationLine }), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(ModuleServices.SshAdmin, new[] { destinationLine }), ct).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)

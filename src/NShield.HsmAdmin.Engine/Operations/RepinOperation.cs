@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -14,7 +15,7 @@ namespace NShield.HsmAdmin.Operations
     /// trusted vendor root vouches for, that a pinned server key of an enrolled module changes. Inspect reads what the module
     /// presents and reports (read-only); Apply replaces the pins the person confirmed and audits it.
     /// </summary>
-    public sealed class RepinOperation
+    internal sealed class RepinOperation
     {
         private readonly HsmHost _host;
         public RepinOperation(HsmHost host) { _host = host; }
@@ -83,7 +84,7 @@ namespace NShield.HsmAdmin.Operations
                 var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                 return new Plan
                 {
-                    Module = module, Mode = identity.Mode, Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,
+                    Module = module, Mode = identity.Mode.ToString(), Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,
                     Verification = reason == null ? "Certificate" : $"Unverified ({reason})",
                 };
             }

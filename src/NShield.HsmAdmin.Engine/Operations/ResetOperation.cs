@@ -3,11 +3,12 @@ using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys; the host forgets its pins.</summary>
-    public sealed partial class ResetOperation
+    internal sealed partial class ResetOperation
     {
         private readonly HsmHost _host;
         public ResetOperation(HsmHost host) { _host = host; }
@@ -21,7 +22,7 @@ namespace NShield.HsmAdmin.Operations
                 {
                     ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the factory reset");
                     deadline.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds + 5));
-                    await admin.InvokeAsync("factorystate", FirmwareBodies.FactoryState(timeoutSeconds), deadline.Token).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.FactoryState, FirmwareBodies.FactoryState(timeoutSeconds), deadline.Token).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.ConnectionFailed)
@@ -51,7 +52,7 @@ namespace NShield.HsmAdmin.Operations
                     ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
                 {
                     var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                    return identity.Mode != "Operational"
+                    return identity.Mode != ModuleMode.Operational
                         && TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey) == null;
                 }
             }

@@ -7,7 +7,7 @@ using NShield.HsmAdmin.Drivers;
 
 namespace NShield.HsmAdmin.Operations
 {
-    public sealed partial class RestoreOperation
+    sealed partial class RestoreOperation
     {
         /// <summary>
         /// Restore-HsmSshKey, in the order that keeps every module reachable: complete an interrupted key change first;

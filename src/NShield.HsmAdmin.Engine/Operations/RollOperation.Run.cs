@@ -21,7 +21,7 @@ namespace NShield.HsmAdmin.Operations
         public int ThrottleLimit { get; set; } = 16;
     }
 
-    public sealed partial class RollOperation
+    sealed partial class RollOperation
     {
         /// <summary>
         /// Update-HsmSshKey: reverts, completes an interrupted roll, or plans, checks and begins a new one, then runs it.

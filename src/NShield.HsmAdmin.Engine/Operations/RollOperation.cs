@@ -8,6 +8,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -106,7 +107,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "installing the new keys");
                 foreach (var service in journal.Services)
-                    await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, newKeys[service].PublicKey.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, newKeys[service].PublicKey.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
             }
             await Task.WhenAll(journal.Services.Select(s => _host.PingAsync(module, s, ct, newKeys[s]))).ConfigureAwait(false);
             Mark(journal, module.Esn, ModuleRollState.Installed, $"{journal.Kind.ToLowerInvariant()}.install");
@@ -152,19 +153,19 @@ namespace NShield.HsmAdmin.Operations
             if (journal.Modules.TryGetValue(module.Esn, out var state) && state == ModuleRollState.Cleaned) return;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in journal.Services)
                 {
                     var keep = _host.ClientKey(service).PublicKey;
                     if (journal.Kind == RollKinds.Restore)
                     {
                         if (installed.TryGetValue(service, out var set) && set.Count == 1 && set.Contains(keep.Fingerprint)) continue;
-                        await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service, new[] { keep.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
+                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service, new[] { keep.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
                     }
                     else if (journal.OldFingerprints.TryGetValue(service, out var old) && old != keep.Fingerprint
                              && installed.TryGetValue(service, out var set) && set.Contains(old))
                     {
-                        await admin.InvokeAsync("keys.remove", FirmwareBodies.RemoveKey(service, old), ct).ConfigureAwait(false);
+                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(service, old), ct).ConfigureAwait(false);
                     }
                 }
             }
@@ -191,11 +192,11 @@ namespace NShield.HsmAdmin.Operations
                     "The host already switched to the new keys, so this roll can only be completed: run Update-HsmSshKey without -Revert.");
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync("keys.list", null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
                 foreach (var service in journal.Services)
                     if (installed.TryGetValue(service, out var set) && set.Contains(journal.NewFingerprints[service])
                         && _host.ClientKey(service).PublicKey.Fingerprint != journal.NewFingerprints[service])
-                        await admin.InvokeAsync("keys.remove", FirmwareBodies.RemoveKey(service, journal.NewFingerprints[service]), ct).ConfigureAwait(false);
+                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(service, journal.NewFingerprints[service]), ct).ConfigureAwait(false);
             }
             Mark(journal, module.Esn, ModuleRollState.Pending, "roll.revert");
         }

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Operations
     /// identity key for this ESN) → certificate per service key; and that the sshadmin key the module
     /// actually presented is the certified one.
     /// </summary>
-    public static class TrustVerification
+    internal static class TrustVerification
     {
         /// <summary>Null when some trusted root vouches for every server key; otherwise why not.</summary>
         public static string? VerifyAgainstRoots(HostStore store, string esn, ModuleIdentity identity, SshPublicKey presentedAdminKey)

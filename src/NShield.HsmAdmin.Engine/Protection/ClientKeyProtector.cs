@@ -38,7 +38,7 @@ namespace NShield.HsmAdmin.Protection
     /// <see cref="ProtectionSpec"/>: SHA-256 over a domain label and each chosen input as (letter, length, bytes) in
     /// canonical order K F S B G P, base64-encoded. Inputs not chosen do not enter the hash at all.
     /// </summary>
-    public sealed class ClientKeyProtector
+    internal sealed class ClientKeyProtector
     {
         const string DerivationLabel = "NShield.HsmAdmin client key passphrase v1";
         const string MachineCheckLabel = "NShield.HsmAdmin machine check v1";

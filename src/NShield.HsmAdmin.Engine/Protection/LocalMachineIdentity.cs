@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Interop;
 
 namespace NShield.HsmAdmin.Protection
 {
@@ -14,7 +15,7 @@ namespace NShield.HsmAdmin.Protection
     /// /etc/opt/nfast/hsmadmin (Linux) or %ProgramData%\nCipher\hsmadmin-machine (Windows) and is overridden by
     /// NSHIELD_HSMADMIN_MACHINE_DIR, so a simulated second host can have its own install identity.
     /// </summary>
-    public sealed class LocalMachineIdentity : IMachineIdentity
+    internal sealed class LocalMachineIdentity : IMachineIdentity
     {
         public const string MachineDirVariable = "NSHIELD_HSMADMIN_MACHINE_DIR";
         public const string GlobalNonceFileName = "global.nonce";
@@ -49,7 +50,7 @@ namespace NShield.HsmAdmin.Protection
             if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
             {
                 source = "SMBIOS (GetSystemFirmwareTable)";
-                var table = WindowsSmbios.ReadRawTable();
+                var table = WindowsNative.ReadSmbiosTable();
                 value = table == null ? null : input == ProtectionInput.SystemUuid ? SmbiosParser.SystemUuid(table) : SmbiosParser.BaseboardSerial(table);
             }
             else if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
@@ -104,7 +105,7 @@ namespace NShield.HsmAdmin.Protection
                 // Creators take turns under a lock file and look again inside it: whatever File.Move does on a given
                 // file system, two creators can never each keep a nonce of their own (a key protected with the loser's
                 // would never open again).
-                using (AcquireCreationLock(path + ".lock"))
+                using (FileLock.Acquire(path + ".lock", TimeSpan.FromSeconds(30)))
                 {
                     var raced = ReadNonce(path);
                     if (raced != null) return raced;
@@ -119,16 +120,6 @@ namespace NShield.HsmAdmin.Protection
                 throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.AccessDenied,
                     $"Protection input G (global nonce) cannot be used: {path} is accessible to root/Administrators only. " +
                     "Run elevated, or choose a protection without G.", path, e);
-            }
-        }
-
-        static FileStream AcquireCreationLock(string lockPath)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (true)
-            {
-                try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-                catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(10); }
             }
         }
 

@@ -57,20 +57,4 @@ namespace NShield.HsmAdmin.Protection
             return null;
         }
     }
-
-    internal static class WindowsSmbios
-    {
-        [DllImport("kernel32.dll", SetLastError = true)]
-        static extern uint GetSystemFirmwareTable(uint provider, uint tableId, byte[]? buffer, uint size);
-
-        const uint Rsmb = 0x52534D42; // 'RSMB'
-
-        public static byte[]? ReadRawTable()
-        {
-            uint size = GetSystemFirmwareTable(Rsmb, 0, null, 0);
-            if (size == 0) return null;
-            var buffer = new byte[size];
-            return GetSystemFirmwareTable(Rsmb, 0, buffer, size) == size ? buffer : null;
-        }
-    }
 }

@@ -1,7 +1,7 @@
 namespace NShield.HsmAdmin.Store
 {
     /// <summary>Who may read a file the product writes.</summary>
-    public enum FileAccessScope
+    internal enum FileAccessScope
     {
         /// <summary>Public data (pins, public keys, module list): 0644, inherited ACL.</summary>
         Public,

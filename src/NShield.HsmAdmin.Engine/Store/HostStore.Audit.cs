@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Security.Principal;
 using System.Text;
 using System.Text.Json;
+using NShield.HsmAdmin.Interop;
 
 namespace NShield.HsmAdmin.Store
 {

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.AccessControl;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using NShield.HsmAdmin.Interop;
 
 namespace NShield.HsmAdmin.Store
 {
@@ -11,7 +12,7 @@ namespace NShield.HsmAdmin.Store
     /// Creates files and folders already restricted to their <see cref="FileAccessScope"/> (never chmod-after-write)
     /// and writes them atomically: temp file in the same folder, write, Flush(true), rename over the target.
     /// </summary>
-    public static class SecureFiles
+    internal static class SecureFiles
     {
         static bool IsWindows => RuntimeInformation.IsOSPlatform(OSPlatform.Windows);
 

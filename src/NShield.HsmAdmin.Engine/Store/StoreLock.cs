@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Store
 {
     /// <summary>
     /// Serialises writers of one store folder. Two layers:
-    /// - across processes: store.lock opened with FileShare.None (flock on Unix, share mode on Windows), retried until the timeout;
+    /// - across processes: store.lock through <see cref="FileLock"/> (the one cross-process file lock), until the timeout;
     /// - within a process: a SemaphoreSlim per folder, so threads queue instead of spinning on the file.
     /// Reentrancy: the lock is reentrant along the holder's async flow (AsyncLocal): an operation that holds it may call any
     /// store write (which would otherwise lock by itself) and may fan out tasks. Those tasks' individual read-modify-writes are
@@ -56,32 +56,15 @@ namespace NShield.HsmAdmin.Store
 
         FileStream OpenLockFile(TimeSpan remaining)
         {
-            var clock = Stopwatch.StartNew();
-            var random = new Random();
-            int delay = 2;
-            while (true)
-            {
-                try
-                {
-                    var fs = new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                    // Who holds it, for the timeout message of the next waiter. A separate file: the locked one cannot be
-                    // opened by others at all. Informational only, so not flushed to disk.
-                    try { File.WriteAllText(OwnerPath, $"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"); }
-                    catch (IOException) { }
-                    catch (UnauthorizedAccessException) { }
-                    return fs;
-                }
-                catch (IOException) when (clock.Elapsed < remaining)
-                {
-                    Thread.Sleep(random.Next(1, delay + 1));
-                    // Short polls: the lock is usually held for milliseconds and file locks cannot be waited on portably.
-                    delay = Math.Min(delay * 2, 8);
-                }
-                catch (IOException e)
-                {
-                    throw Timeout(remaining, "another process holds it" + HolderInfo(), e);
-                }
-            }
+            FileStream fs;
+            try { fs = FileLock.Acquire(LockPath, remaining); }
+            catch (IOException e) { throw Timeout(remaining, "another process holds it" + HolderInfo(), e); }
+            // Who holds it, for the timeout message of the next waiter. A separate file: the locked one cannot be
+            // opened by others at all. Informational only, so not flushed to disk.
+            try { File.WriteAllText(OwnerPath, $"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+            return fs;
         }
 
         string HolderInfo()

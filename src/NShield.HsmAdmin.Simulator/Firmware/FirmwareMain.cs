@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Text;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -31,15 +32,15 @@ namespace NShield.HsmAdmin.Firmware
             }
             else
             {
-                var body = ModuleFirmware.VerbTakesBody(verb.Trim()) ? ReadBounded(stdin, ModuleFirmware.MaxBodyBytes + 1) : new byte[0];
+                var body = FirmwareVerbs.TakesBody(verb.Trim()) ? ReadBounded(stdin, FirmwareProtocol.MaxBodyBytes + 1) : new byte[0];
                 reply = ModuleFirmware.Handle(new FirmwareRequest { ModuleDir = dir, Service = svc, KeyFingerprint = key, Verb = verb, Body = body });
             }
             if (reply.Dropped)
             {
                 // Drop the connection: kill our sshd session process (only when it really is sshd), reply nothing.
-                var ppid = Native.ParentPid();
-                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null && (Native.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
-                    Native.Signal(ppid, Native.SIGKILL);
+                var ppid = ProcessTools.ParentPid();
+                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null && (ProcessTools.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
+                    ProcessTools.Signal(ppid, ProcessTools.SIGKILL);
                 return 255;
             }
             if (HostileReplies.TryWrite(dir, reply, stdout, out var hostileExit)) return hostileExit; // simulator: -Hostile

@@ -2,6 +2,8 @@ using System;
 using System.IO;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -13,7 +15,7 @@ namespace NShield.HsmAdmin.Firmware
         /// <summary>SHA256 fingerprint of the client key that authenticated the session.</summary>
         public string KeyFingerprint { get; set; } = "";
         public string Verb { get; set; } = "";
-        /// <summary>UTF-8 JSON body (may be empty). Bodies over 64 KiB are refused with E_TOO_LARGE.</summary>
+        /// <summary>UTF-8 JSON body (may be empty). Bodies over FirmwareProtocol.MaxBodyBytes are refused with E_TOO_LARGE.</summary>
         public byte[] Body { get; set; } = new byte[0];
 
         public FirmwareRequest() { }
@@ -32,24 +34,6 @@ namespace NShield.HsmAdmin.Firmware
         public bool Dropped { get; set; }
     }
 
-    /// <summary>Firmware error codes (protocol 1). Stable: the host driver maps them to HsmErrorIds.</summary>
-    public static class FirmwareErrorCodes
-    {
-        public const string UnknownCommand = "E_UNKNOWN_COMMAND";
-        public const string BadRequest = "E_BAD_REQUEST";
-        public const string TooLarge = "E_TOO_LARGE";
-        public const string WrongService = "E_WRONG_SERVICE";
-        public const string Credential = "E_CREDENTIAL";
-        public const string Mode = "E_MODE";
-        public const string InUse = "E_IN_USE";
-        public const string LastKey = "E_LAST_KEY";
-        public const string Fault = "E_FAULT";
-        public const string Internal = "E_INTERNAL";
-        public const string Busy = "E_BUSY";
-        /// <summary>A key change refused because the module's clock is invalid and it is not in Recovery mode (firmware 13.5+).</summary>
-        public const string Clock = "E_CLOCK";
-    }
-
     internal sealed class FirmwareError : Exception
     {
         public string Code { get; }
@@ -61,18 +45,16 @@ namespace NShield.HsmAdmin.Firmware
         // Relaxed escaping: '+' in base64 stays '+' (JSON is never embedded in HTML here).
         internal static readonly JsonWriterOptions Options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-        public static string Ok(Action<Utf8JsonWriter> result)
+        public static string Ok<T>(T result, JsonTypeInfo<T> type)
         {
             using var ms = new MemoryStream();
             using (var w = new Utf8JsonWriter(ms, Options))
             {
                 w.WriteStartObject();
-                w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);
+                w.WriteNumber("protocol", FirmwareProtocol.Version);
                 w.WriteBoolean("ok", true);
                 w.WritePropertyName("result");
-                w.WriteStartObject();
-                result(w);
-                w.WriteEndObject();
+                JsonSerializer.Serialize(w, result, type);
                 w.WriteEndObject();
             }
             return Encoding.UTF8.GetString(ms.ToArray());
@@ -84,7 +66,7 @@ namespace NShield.HsmAdmin.Firmware
             using (var w = new Utf8JsonWriter(ms, Options))
             {
                 w.WriteStartObject();
-                w.WriteNumber("protocol", ModuleFirmware.ProtocolVersion);
+                w.WriteNumber("protocol", FirmwareProtocol.Version);
                 w.WriteBoolean("ok", false);
                 w.WriteStartObject("error");
                 w.WriteString("code", code);

@@ -2,6 +2,8 @@ using System;
 using System.IO;
 using System.Text;
 using System.Threading;
+using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -45,7 +47,7 @@ namespace NShield.HsmAdmin.Firmware
                 try { File.Delete(path); } catch (IOException) { }
                 return;
             }
-            AtomicFile.WriteAllText(path, mode + "\n");
+            SecureFiles.WriteAtomic(path, mode + "\n", FileAccessScope.Public);
         }
 
         public static HostileReply Get(string moduleDir)
@@ -67,8 +69,8 @@ namespace NShield.HsmAdmin.Firmware
             var mode = Get(moduleDir!);
             if (mode == HostileReply.None) return false;
             // .NET ignores EPIPE on the console's stdout, so a hang-up is seen as the sshd session going away (we get reparented).
-            int parent = Native.ParentPid();
-            bool HostGone() => Native.ParentPid() != parent;
+            int parent = ProcessTools.ParentPid();
+            bool HostGone() => ProcessTools.ParentPid() != parent;
             try
             {
                 switch (mode)
@@ -80,7 +82,7 @@ namespace NShield.HsmAdmin.Firmware
                         WriteAll(stdout, "\"}}\n");
                         break;
                     case HostileReply.WrongProtocol:
-                        WriteAll(stdout, reply.Json.Replace("\"protocol\":" + ModuleFirmware.ProtocolVersion + ",", "\"protocol\":" + (ModuleFirmware.ProtocolVersion + 1) + ",") + "\n");
+                        WriteAll(stdout, reply.Json.Replace("\"protocol\":" + FirmwareProtocol.Version + ",", "\"protocol\":" + (FirmwareProtocol.Version + 1) + ",") + "\n");
                         exitCode = reply.ExitCode;
                         break;
                     case HostileReply.MalformedJson:

@@ -5,9 +5,12 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Threading;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Trust;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Firmware
 {
@@ -20,21 +23,6 @@ namespace NShield.HsmAdmin.Firmware
     public static class ModuleFirmware
     {
         public const string FirmwareVersion = "13.6.0-sim";
-        public const int ProtocolVersion = 1;
-        public const int MaxBodyBytes = 64 * 1024;
-
-        public static readonly IReadOnlyList<string> Verbs = new[]
-        {
-            "identity", "enroll", "keys.list", "keys.add", "keys.remove", "keys.set", "factorystate", "ping",
-        };
-
-        /// <summary>Verbs that change SSH keys (client or server): refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
-        public static bool ChangesKeys(string verb) =>
-            verb == "enroll" || verb == "keys.add" || verb == "keys.remove" || verb == "keys.set" || verb == "factorystate";
-
-        /// <summary>Verbs that read a JSON body from stdin (others never read stdin).</summary>
-        public static bool VerbTakesBody(string verb) =>
-            verb == "enroll" || verb == "keys.add" || verb == "keys.remove" || verb == "keys.set" || verb == "factorystate";
 
         // ------------------------------------------------------------------ queries for the in-process transport
 
@@ -55,7 +43,7 @@ namespace NShield.HsmAdmin.Firmware
             try { s = ReadState(l); } catch (Exception) { return false; }
             if (!ServiceShouldRun(s, service)) return false;
             if (s.Transport == "inprocess") return true;
-            return Native.IsAlive(Native.ReadPidFile(l.PidFile(service)));
+            return ProcessTools.IsAlive(ProcessTools.ReadPidFile(l.PidFile(service)));
         }
 
         internal static bool ServiceShouldRun(ModuleState s, string service) =>
@@ -72,7 +60,10 @@ namespace NShield.HsmAdmin.Firmware
 
         internal static ModuleState ReadState(ModuleLayout l) => ModuleState.FromJson(File.ReadAllText(l.StateFile));
 
-        internal static void WriteState(ModuleLayout l, ModuleState s) => AtomicFile.WriteAllText(l.StateFile, s.ToJson());
+        /// <summary>Serialises commands on one module across processes (sshd sessions run the firmware concurrently).</summary>
+        internal static IDisposable ModuleLock(ModuleLayout l) => FileLock.Acquire(l.LockFile, TimeSpan.FromSeconds(20));
+
+        internal static void WriteState(ModuleLayout l, ModuleState s) => SecureFiles.WriteAtomic(l.StateFile, s.ToJson(), FileAccessScope.Public);
 
         // ------------------------------------------------------------------ provisioning (simulator side)
 
@@ -84,10 +75,10 @@ namespace NShield.HsmAdmin.Firmware
             Directory.CreateDirectory(l.Dir);
             using var root = OpenSshPrivateKey.Decode(vendorRootPrivateKeyText, null);
             using var id = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "identity@" + esn);
-            AtomicFile.WriteAllText(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), ownerOnly: true);
-            AtomicFile.WriteAllText(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n");
-            AtomicFile.WriteAllText(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n");
-            AtomicFile.WriteAllText(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n");
+            SecureFiles.WriteAtomic(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
+            SecureFiles.WriteAtomic(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n", FileAccessScope.Public);
+            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll, Transport = transport };
             foreach (var svc in ModuleServices.All)
             {
@@ -105,10 +96,10 @@ namespace NShield.HsmAdmin.Firmware
         private static void NewServerKey(ModuleLayout l, ModuleState s, SshKeyPair? identity, string svc)
         {
             using var host = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, $"{svc}@{s.Esn}");
-            AtomicFile.WriteAllText(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), ownerOnly: true);
-            AtomicFile.WriteAllText(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n");
+            SecureFiles.WriteAtomic(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             if (identity != null)
-                AtomicFile.WriteAllText(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n");
+                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n", FileAccessScope.Public);
         }
 
         private static SshKeyPair ReadIdentityKey(ModuleLayout l) => OpenSshPrivateKey.Decode(File.ReadAllText(l.IdentityKey), null);
@@ -135,7 +126,7 @@ namespace NShield.HsmAdmin.Firmware
         public static void PressRecoveryButton(string moduleDir)
         {
             var l = new ModuleLayout(moduleDir);
-            using (AtomicFile.Lock(l.LockFile))
+            using (ModuleLock(l))
             {
                 var s = ReadState(l);
                 ResetToFactory(l, s, recovery: true);
@@ -147,7 +138,7 @@ namespace NShield.HsmAdmin.Firmware
         public static ModuleMode BootNormally(string moduleDir)
         {
             var l = new ModuleLayout(moduleDir);
-            using (AtomicFile.Lock(l.LockFile))
+            using (ModuleLock(l))
             {
                 var s = ReadState(l);
                 s.Mode = s.Enrolled ? ModuleMode.Operational : ModuleMode.FactoryState;
@@ -161,7 +152,7 @@ namespace NShield.HsmAdmin.Firmware
         {
             var l = new ModuleLayout(moduleDir);
             service = ModuleServices.Canonical(service);
-            using (AtomicFile.Lock(l.LockFile))
+            using (ModuleLock(l))
             {
                 var s = ReadState(l);
                 using var id = updateCertificate ? ReadIdentityKey(l) : null;
@@ -174,7 +165,7 @@ namespace NShield.HsmAdmin.Firmware
         public static void UpdateState(string moduleDir, Action<ModuleState> change)
         {
             var l = new ModuleLayout(moduleDir);
-            using (AtomicFile.Lock(l.LockFile))
+            using (ModuleLock(l))
             {
                 var s = ReadState(l);
                 change(s);
@@ -201,11 +192,11 @@ namespace NShield.HsmAdmin.Firmware
         /// <summary>kill -HUP the endpoint's sshd (same pid, rereads its host key) and wait until it listens again.</summary>
         internal static void Reload(ModuleLayout l, string svc)
         {
-            var pid = Native.ReadPidFile(l.PidFile(svc));
-            if (!Native.IsAlive(pid)) return;
+            var pid = ProcessTools.ReadPidFile(l.PidFile(svc));
+            if (!ProcessTools.IsAlive(pid)) return;
             int before = CountListening(l.SshdLog(svc));
-            if (!Native.Signal(pid, Native.SIGHUP)) return;
-            Native.WaitUntil(() => CountListening(l.SshdLog(svc)) > before || !Native.IsAlive(pid), 5000, 5);
+            if (!ProcessTools.Signal(pid, ProcessTools.SIGHUP)) return;
+            ProcessTools.WaitUntil(() => CountListening(l.SshdLog(svc)) > before || !ProcessTools.IsAlive(pid), 5000, 5);
         }
 
         internal static void ReloadAll(ModuleLayout l)
@@ -256,52 +247,69 @@ namespace NShield.HsmAdmin.Firmware
                 if (cmd.Contains("\"") || cmd.Contains("\\")) throw new InvalidOperationException("paths must not contain '\"' or '\\'");
                 sb.Append("restrict,command=\"").Append(cmd).Append("\" ").Append(k.ToAuthorizedKeysLine()).Append('\n');
             }
-            AtomicFile.WriteAllText(l.AuthorizedKeys(svc), sb.ToString());
+            SecureFiles.WriteAtomic(l.AuthorizedKeys(svc), sb.ToString(), FileAccessScope.Public);
         }
 
         // ------------------------------------------------------------------ request handling
 
-        /// <summary>Handles one command. Never throws: every failure becomes an error reply.</summary>
+        /// <summary>Handles one command and records it in the module's log. Never throws: every failure becomes an error reply.</summary>
         public static FirmwareReply Handle(FirmwareRequest req)
         {
+            FirmwareReply reply;
+            string outcome;
             try
             {
-                return HandleCore(req);
+                reply = HandleCore(req);
+                outcome = reply.Dropped ? LogOutcomes.Dropped : LogOutcomes.Ok;
             }
             catch (FirmwareError e)
             {
-                return new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(e.Code, e.Message) };
+                reply = new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(e.Code, e.Message) };
+                outcome = e.Code;
             }
             catch (Exception e)
             {
-                return new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
+                reply = new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
+                outcome = FirmwareErrorCodes.Internal;
             }
+            ModuleLog.TryRecord(req, outcome);
+            return reply;
+        }
+
+        private static T ReadBody<T>(byte[] body, JsonTypeInfo<T> type) where T : class, new()
+        {
+            if (body.Length == 0) return new T();
+            try
+            {
+                using (var doc = JsonDocument.Parse(body))
+                {
+                    if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                        throw new FirmwareError(FirmwareErrorCodes.BadRequest, "request body must be a JSON object");
+                    return doc.RootElement.Deserialize(type) ?? new T();
+                }
+            }
+            catch (JsonException e) { throw new FirmwareError(FirmwareErrorCodes.BadRequest, "request body is not valid: " + e.Message); }
         }
 
         private static FirmwareReply HandleCore(FirmwareRequest req)
         {
             var verb = (req.Verb ?? "").Trim();
-            if (!Verbs.Contains(verb))
-                throw new FirmwareError(FirmwareErrorCodes.UnknownCommand, $"unknown command '{(verb.Length > 40 ? verb.Substring(0, 40) + "..." : verb)}'; protocol {ProtocolVersion} commands: {string.Join(", ", Verbs)}");
+            if (!FirmwareVerbs.IsKnown(verb))
+                throw new FirmwareError(FirmwareErrorCodes.UnknownCommand,
+                    $"unknown command '{(verb.Length > 40 ? verb.Substring(0, 40) + "..." : verb)}'; " +
+                    $"protocol {FirmwareProtocol.Version} commands: {string.Join(", ", FirmwareVerbs.All)}");
             if (!ModuleServices.IsKnown(req.Service))
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{req.Service}'");
-            if (req.Body.Length > MaxBodyBytes)
-                throw new FirmwareError(FirmwareErrorCodes.TooLarge, $"request body is {req.Body.Length} bytes; the limit is {MaxBodyBytes}");
+            if (req.Body.Length > FirmwareProtocol.MaxBodyBytes)
+                throw new FirmwareError(FirmwareErrorCodes.TooLarge,
+                    $"request body is {req.Body.Length} bytes; the limit is {FirmwareProtocol.MaxBodyBytes}");
 
-            JsonDocument? body = null;
-            if (VerbTakesBody(verb))
-            {
-                try
-                {
-                    body = req.Body.Length == 0 ? JsonDocument.Parse("{}") : JsonDocument.Parse(req.Body);
-                    if (body.RootElement.ValueKind != JsonValueKind.Object) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "request body must be a JSON object");
-                }
-                catch (JsonException e) { throw new FirmwareError(FirmwareErrorCodes.BadRequest, "request body is not valid JSON: " + e.Message); }
-            }
+            var only = FirmwareVerbs.OnlyService(verb);
+            if (only != null && req.Service != only)
+                throw new FirmwareError(FirmwareErrorCodes.WrongService, $"'{verb}' is an {only} command; this is the {req.Service} endpoint");
 
-            bool sshadminOnly = verb != "identity" && verb != "ping";
-            if (sshadminOnly && req.Service != ModuleServices.SshAdmin)
-                throw new FirmwareError(FirmwareErrorCodes.WrongService, $"'{verb}' is an sshadmin command; this is the {req.Service} endpoint");
+            // Bodies are read in full before anything else (validation before any change).
+            var body = FirmwareVerbs.TakesBody(verb) ? req.Body : new byte[0];
 
             var l = new ModuleLayout(req.ModuleDir);
             if (!File.Exists(l.StateFile)) throw new FirmwareError(FirmwareErrorCodes.Internal, "module state not found");
@@ -310,7 +318,7 @@ namespace NShield.HsmAdmin.Firmware
             var peek = ReadState(l);
             if (peek.DelayMs > 0) Thread.Sleep(Math.Min(peek.DelayMs, 600_000));
 
-            using (AtomicFile.Lock(l.LockFile))
+            using (ModuleLock(l))
             {
                 var s = ReadState(l);
                 var keys = ReadAuthorizedKeys(l.AuthorizedKeys(req.Service));
@@ -319,54 +327,68 @@ namespace NShield.HsmAdmin.Firmware
                 bool isDefault = req.KeyFingerprint == DefaultCredential.Fingerprint;
 
                 // Authorisation by credential and mode.
-                switch (verb)
+                if (verb == FirmwareVerbs.Enroll)
                 {
-                    case "identity": break;
-                    case "enroll":
-                        if (s.Mode == ModuleMode.Operational || s.Enrolled)
-                            throw new FirmwareError(FirmwareErrorCodes.Mode, "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
-                        if (!isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, "enroll needs the default sshadmin credential");
-                        break;
-                    default:
-                        if (isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, $"the default credential only allows identity and enroll, not '{verb}'");
-                        break;
+                    if (s.Mode == ModuleMode.Operational || s.Enrolled)
+                        throw new FirmwareError(FirmwareErrorCodes.Mode, "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
+                    if (!isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, "enroll needs the default sshadmin credential");
+                }
+                else if (verb != FirmwareVerbs.Identity && isDefault)
+                {
+                    throw new FirmwareError(FirmwareErrorCodes.Credential, $"the default credential only allows identity and enroll, not '{verb}'");
                 }
 
                 // Firmware 13.5+: no SSH key change in normal (Primary) mode while the clock is invalid; Recovery mode is where
                 // the clock is set, and key changes are allowed there.
-                if (ChangesKeys(verb) && s.InvalidClock && s.Mode != ModuleMode.Recovery)
+                if (FirmwareVerbs.ChangesKeys(verb) && s.InvalidClock && s.Mode != ModuleMode.Recovery)
                     throw new FirmwareError(FirmwareErrorCodes.Clock,
                         $"'{verb}' changes SSH keys, which is refused while the module's clock is invalid; boot in Recovery mode and set the clock");
 
                 // Validate the request fully before any change.
-                Action commit;
-                Action<Utf8JsonWriter> result;
+                Action commit = () => { };
+                Func<string> result;
                 bool reloadAfter = false;
                 switch (verb)
                 {
-                    case "identity": commit = () => { }; result = w => WriteIdentity(w, l, s); break;
-                    case "ping":
-                        commit = () => { };
-                        result = w => { w.WriteString("esn", s.Esn); w.WriteString("service", req.Service); w.WriteString("mode", s.Mode.ToString()); };
+                    case FirmwareVerbs.Identity:
+                        result = () => ReplyWriter.Ok(Identity(l, s), FirmwareJson.Default.IdentityResult);
                         break;
-                    case "keys.list": commit = () => { }; result = w => WriteKeyList(w, l, ModuleServices.All); break;
-                    case "enroll": PrepareEnroll(l, s, body!.RootElement, out commit, out result); break;
-                    case "keys.add": PrepareAdd(l, s, body!.RootElement, out commit, out result); break;
-                    case "keys.remove": PrepareRemove(l, s, req, body!.RootElement, out commit, out result); break;
-                    case "keys.set": PrepareSet(l, s, body!.RootElement, out commit, out result); break;
-                    case "factorystate":
-                        {
-                            int timeout = 30;
-                            if (body!.RootElement.TryGetProperty("timeoutSeconds", out var t))
-                            {
-                                if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out timeout) || timeout < 3 || timeout > 120)
-                                    throw new FirmwareError(FirmwareErrorCodes.BadRequest, "timeoutSeconds must be an integer from 3 to 120");
-                            }
-                            commit = () => ResetToFactory(l, s, recovery: false);
-                            reloadAfter = true;
-                            result = w => { w.WriteString("esn", s.Esn); w.WriteString("mode", s.Mode.ToString()); w.WriteNumber("timeoutSeconds", timeout); };
-                            break;
-                        }
+                    case FirmwareVerbs.Ping:
+                        result = () => ReplyWriter.Ok(new PingResult { Esn = s.Esn, Service = req.Service, Mode = s.Mode }, FirmwareJson.Default.PingResult);
+                        break;
+                    case FirmwareVerbs.KeysList:
+                        result = () => ReplyWriter.Ok(new KeysResult { Keys = KeyList(l, ModuleServices.All) }, FirmwareJson.Default.KeysResult);
+                        break;
+                    case FirmwareVerbs.Enroll:
+                        PrepareEnroll(l, s, ReadBody(body, FirmwareJson.Default.EnrollRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.KeysAdd:
+                        PrepareAdd(l, s, ReadBody(body, FirmwareJson.Default.KeysAddRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.KeysRemove:
+                        PrepareRemove(l, s, req, ReadBody(body, FirmwareJson.Default.KeysRemoveRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.KeysSet:
+                        PrepareSet(l, s, ReadBody(body, FirmwareJson.Default.KeysSetRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.FactoryState:
+                    {
+                        var timeout = ReadBody(body, FirmwareJson.Default.FactoryStateRequest).TimeoutSeconds ?? FirmwareProtocol.DefaultFactoryStateTimeout;
+                        if (timeout < FirmwareProtocol.MinFactoryStateTimeout || timeout > FirmwareProtocol.MaxFactoryStateTimeout)
+                            throw new FirmwareError(FirmwareErrorCodes.BadRequest,
+                                $"timeoutSeconds must be an integer from {FirmwareProtocol.MinFactoryStateTimeout} to {FirmwareProtocol.MaxFactoryStateTimeout}");
+                        commit = () => ResetToFactory(l, s, recovery: false);
+                        reloadAfter = true;
+                        result = () => ReplyWriter.Ok(new FactoryStateResult { Esn = s.Esn, Mode = s.Mode, TimeoutSeconds = timeout },
+                            FirmwareJson.Default.FactoryStateResult);
+                        break;
+                    }
+                    case FirmwareVerbs.Logs:
+                    {
+                        var entries = ModuleLog.Query(l, ReadBody(body, FirmwareJson.Default.LogsRequest));
+                        result = () => ReplyWriter.Ok(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
+                        break;
+                    }
                     default: throw new FirmwareError(FirmwareErrorCodes.UnknownCommand, verb);
                 }
 
@@ -387,32 +409,34 @@ namespace NShield.HsmAdmin.Firmware
                 if (reloadAfter && s.Transport != "inprocess") ReloadAll(l);
                 if (rule != null && rule.Kind == "dropAfter")
                     return new FirmwareReply { ExitCode = 255, Dropped = true };
-                return new FirmwareReply { ExitCode = 0, Json = ReplyWriter.Ok(result) };
+                return new FirmwareReply { ExitCode = 0, Json = result() };
             }
         }
 
-        private static void WriteIdentity(Utf8JsonWriter w, ModuleLayout l, ModuleState s)
+        private static IdentityResult Identity(ModuleLayout l, ModuleState s)
         {
-            w.WriteString("esn", s.Esn);
-            w.WriteString("mode", s.Mode.ToString());
-            w.WriteBoolean("enrolled", s.Enrolled);
-            w.WriteString("firmwareVersion", s.FirmwareVersion);
-            w.WriteNumber("protocol", ProtocolVersion);
-            w.WriteString("identityKey", File.ReadAllText(l.IdentityPub).Trim());
-            w.WriteString("warrant", File.ReadAllText(l.Warrant).Trim());
-            w.WriteStartObject("serverKeys");
+            var serverKeys = new Dictionary<string, ServerKeyInfo>();
             foreach (var svc in ModuleServices.All)
-            {
-                w.WriteStartObject(svc);
-                w.WriteString("publicKey", File.ReadAllText(l.HostKeyPub(svc)).Trim());
-                w.WriteString("certificate", File.ReadAllText(l.Certificate(svc)).Trim());
-                w.WriteBoolean("running", ServiceShouldRun(s, svc));
-                w.WriteEndObject();
-            }
-            w.WriteEndObject();
+                serverKeys[svc] = new ServerKeyInfo
+                {
+                    PublicKey = File.ReadAllText(l.HostKeyPub(svc)).Trim(),
+                    Certificate = File.ReadAllText(l.Certificate(svc)).Trim(),
+                    Running = ServiceShouldRun(s, svc),
+                };
             var now = s.InvalidClock ? new DateTime(1970, 1, 1, 0, 0, 5, DateTimeKind.Utc) : DateTime.UtcNow;
-            w.WriteString("clock", now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
-            w.WriteBoolean("clockValid", !s.InvalidClock);
+            return new IdentityResult
+            {
+                Esn = s.Esn,
+                Mode = s.Mode,
+                Enrolled = s.Enrolled,
+                FirmwareVersion = s.FirmwareVersion,
+                Protocol = FirmwareProtocol.Version,
+                IdentityKey = File.ReadAllText(l.IdentityPub).Trim(),
+                Warrant = File.ReadAllText(l.Warrant).Trim(),
+                ServerKeys = serverKeys,
+                Clock = now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                ClockValid = !s.InvalidClock,
+            };
         }
 
         /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the module's authorized_keys.</summary>
@@ -424,34 +448,28 @@ namespace NShield.HsmAdmin.Firmware
             return keys;
         }
 
-        private static void WriteKeyList(Utf8JsonWriter w, ModuleLayout l, IEnumerable<string> services)
+        private static Dictionary<string, List<KeyEntry>> KeyList(ModuleLayout l, IEnumerable<string> services)
         {
-            w.WriteStartObject("keys");
+            var keys = new Dictionary<string, List<KeyEntry>>();
             foreach (var svc in services)
-            {
-                w.WriteStartArray(svc);
-                foreach (var k in ReadAuthorizedKeys(l.AuthorizedKeys(svc)))
-                {
-                    w.WriteStartObject();
-                    w.WriteString("publicKey", k.ToAuthorizedKeysLine());
-                    w.WriteString("fingerprint", k.Fingerprint);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            }
-            w.WriteEndObject();
+                keys[svc] = ReadAuthorizedKeys(l.AuthorizedKeys(svc))
+                    .Select(k => new KeyEntry { PublicKey = k.ToAuthorizedKeysLine(), Fingerprint = k.Fingerprint }).ToList();
+            return keys;
         }
 
-        private static string RequireString(JsonElement body, string name)
+        private static string KeysReply(ModuleLayout l, string svc, string? fingerprint, bool changed) =>
+            ReplyWriter.Ok(new KeysResult { Service = svc, Fingerprint = fingerprint, Changed = changed, Keys = KeyList(l, new[] { svc }) },
+                FirmwareJson.Default.KeysResult);
+
+        private static string Require(string? value, string name)
         {
-            if (!body.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
-                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"'{name}' (string) is required");
-            return v.GetString()!;
+            if (value == null) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"'{name}' (string) is required");
+            return value;
         }
 
-        private static string RequireService(JsonElement body)
+        private static string RequireService(string? service)
         {
-            var svc = RequireString(body, "service");
+            var svc = Require(service, "service");
             if (!ModuleServices.IsKnown(svc)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{svc}'");
             return svc;
         }
@@ -465,16 +483,16 @@ namespace NShield.HsmAdmin.Firmware
             return k;
         }
 
-        private static void PrepareEnroll(ModuleLayout l, ModuleState s, JsonElement body, out Action commit, out Action<Utf8JsonWriter> result)
+        private static void PrepareEnroll(ModuleLayout l, ModuleState s, EnrollRequest body, out Action commit, out Func<string> result)
         {
-            if (!body.TryGetProperty("clientKeys", out var ck) || ck.ValueKind != JsonValueKind.Object)
+            if (body.ClientKeys == null)
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'clientKeys' (object service → public key line) is required");
             var keys = new Dictionary<string, SshPublicKey>();
-            foreach (var p in ck.EnumerateObject())
+            foreach (var p in body.ClientKeys)
             {
-                if (!ModuleServices.IsKnown(p.Name)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Name}' in clientKeys");
-                if (p.Value.ValueKind != JsonValueKind.String) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"clientKeys.{p.Name} must be a string");
-                keys[p.Name] = RequireKey(p.Value.GetString(), "clientKeys." + p.Name);
+                if (!ModuleServices.IsKnown(p.Key)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Key}' in clientKeys");
+                if (p.Value == null) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"clientKeys.{p.Key} must be a string");
+                keys[p.Key] = RequireKey(p.Value, "clientKeys." + p.Key);
             }
             var missing = ModuleServices.All.Where(x => !keys.ContainsKey(x)).ToList();
             if (missing.Count > 0) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "clientKeys must name every service; missing: " + string.Join(", ", missing));
@@ -486,30 +504,32 @@ namespace NShield.HsmAdmin.Firmware
                 if (s.Mode == ModuleMode.FactoryState) s.Mode = ModuleMode.Operational;
                 WriteState(l, s);
             };
-            result = w =>
+            result = () => ReplyWriter.Ok(new EnrollResult
             {
-                w.WriteString("esn", s.Esn); w.WriteString("mode", s.Mode.ToString()); w.WriteBoolean("enrolled", s.Enrolled);
-                w.WriteStartObject("installed");
-                foreach (var svc in ModuleServices.All) w.WriteString(svc, keys[svc].Fingerprint);
-                w.WriteEndObject();
-            };
+                Esn = s.Esn,
+                Mode = s.Mode,
+                Enrolled = s.Enrolled,
+                Installed = ModuleServices.All.ToDictionary(svc => svc, svc => keys[svc].Fingerprint),
+            }, FirmwareJson.Default.EnrollResult);
         }
 
-        private static void PrepareAdd(ModuleLayout l, ModuleState s, JsonElement body, out Action commit, out Action<Utf8JsonWriter> result)
+        private static void PrepareAdd(ModuleLayout l, ModuleState s, KeysAddRequest body, out Action commit, out Func<string> result)
         {
-            var svc = RequireService(body);
-            var key = RequireKey(RequireString(body, "publicKey"), "publicKey");
+            var svc = RequireService(body.Service);
+            var key = RequireKey(Require(body.PublicKey, "publicKey"), "publicKey");
             var current = ReadAuthorizedKeys(l.AuthorizedKeys(svc));
             bool added = !current.Any(k => k.Fingerprint == key.Fingerprint);
-            if (added && current.Count >= 32) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{svc} already holds 32 keys");
+            if (added && current.Count >= FirmwareProtocol.MaxKeysPerService)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{svc} already holds {FirmwareProtocol.MaxKeysPerService} keys");
             commit = () => { if (added) { current.Add(key); WriteAuthorizedKeys(l, s, svc, current); } };
-            result = w => { w.WriteString("service", svc); w.WriteString("fingerprint", key.Fingerprint); w.WriteBoolean("changed", added); WriteKeyList(w, l, new[] { svc }); };
+            result = () => KeysReply(l, svc, key.Fingerprint, added);
         }
 
-        private static void PrepareRemove(ModuleLayout l, ModuleState s, FirmwareRequest req, JsonElement body, out Action commit, out Action<Utf8JsonWriter> result)
+        private static void PrepareRemove(ModuleLayout l, ModuleState s, FirmwareRequest req, KeysRemoveRequest body,
+            out Action commit, out Func<string> result)
         {
-            var svc = RequireService(body);
-            var fp = RequireString(body, "fingerprint");
+            var svc = RequireService(body.Service);
+            var fp = Require(body.Fingerprint, "fingerprint");
             var current = ReadAuthorizedKeys(l.AuthorizedKeys(svc));
             bool present = current.Any(k => k.Fingerprint == fp);
             if (present && svc == req.Service && fp == req.KeyFingerprint)
@@ -517,28 +537,27 @@ namespace NShield.HsmAdmin.Firmware
             if (present && svc == ModuleServices.SshAdmin && current.Count == 1)
                 throw new FirmwareError(FirmwareErrorCodes.LastKey, "refusing to remove the last sshadmin key");
             commit = () => { if (present) WriteAuthorizedKeys(l, s, svc, current.Where(k => k.Fingerprint != fp).ToList()); };
-            result = w => { w.WriteString("service", svc); w.WriteString("fingerprint", fp); w.WriteBoolean("changed", present); WriteKeyList(w, l, new[] { svc }); };
+            result = () => KeysReply(l, svc, fp, present);
         }
 
-        private static void PrepareSet(ModuleLayout l, ModuleState s, JsonElement body, out Action commit, out Action<Utf8JsonWriter> result)
+        private static void PrepareSet(ModuleLayout l, ModuleState s, KeysSetRequest body, out Action commit, out Func<string> result)
         {
-            var svc = RequireService(body);
-            if (!body.TryGetProperty("publicKeys", out var arr) || arr.ValueKind != JsonValueKind.Array)
+            var svc = RequireService(body.Service);
+            if (body.PublicKeys == null)
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'publicKeys' (array of public key lines) is required");
             var keys = new List<SshPublicKey>();
-            int i = 0;
-            foreach (var e in arr.EnumerateArray())
+            for (int i = 0; i < body.PublicKeys.Count; i++)
             {
-                if (e.ValueKind != JsonValueKind.String) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"publicKeys[{i}] must be a string");
-                var k = RequireKey(e.GetString(), $"publicKeys[{i}]");
+                if (body.PublicKeys[i] == null) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"publicKeys[{i}] must be a string");
+                var k = RequireKey(body.PublicKeys[i], $"publicKeys[{i}]");
                 if (!keys.Any(x => x.Fingerprint == k.Fingerprint)) keys.Add(k);
-                i++;
             }
-            if (keys.Count > 32) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "at most 32 keys per service");
+            if (keys.Count > FirmwareProtocol.MaxKeysPerService)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"at most {FirmwareProtocol.MaxKeysPerService} keys per service");
             if (svc == ModuleServices.SshAdmin && keys.Count == 0)
                 throw new FirmwareError(FirmwareErrorCodes.LastKey, "the sshadmin key set must not be empty");
             commit = () => WriteAuthorizedKeys(l, s, svc, keys);
-            result = w => { w.WriteString("service", svc); w.WriteBoolean("changed", true); WriteKeyList(w, l, new[] { svc }); };
+            result = () => KeysReply(l, svc, null, true);
         }
     }
 }

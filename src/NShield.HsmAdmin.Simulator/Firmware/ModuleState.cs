@@ -1,15 +1,13 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
-using System.Text;
 using System.Text.Json;
-using System.Threading;
+using System.Text.Json.Serialization;
 
 namespace NShield.HsmAdmin.Firmware
 {
-    public enum ModuleMode { Operational, FactoryState, Recovery }
-
     /// <summary>An injected fault rule: kind failAt | dropBefore | dropAfter, for one verb, firing Count more times.</summary>
     public sealed class FaultRule
     {
@@ -18,7 +16,7 @@ namespace NShield.HsmAdmin.Firmware
         public int Count { get; set; } = 1;
     }
 
-    /// <summary>Contents of state.json. Plain DOM (de)serialisation: no reflection, fast firmware start.</summary>
+    /// <summary>Contents of state.json (source-generated JSON: no reflection, fast firmware start, AOT-safe).</summary>
     public sealed class ModuleState
     {
         public string Esn { get; set; } = "";
@@ -33,63 +31,83 @@ namespace NShield.HsmAdmin.Firmware
         public int DelayMs { get; set; }
         public bool Refuse { get; set; }
         public bool InvalidClock { get; set; }
+        /// <summary>How many entries the module's command log keeps (the newest).</summary>
+        public int LogCapacity { get; set; } = FirmwareProtocol.MaxLogEntries;
 
-        public string ToJson()
+        public string ToJson() => JsonSerializer.Serialize(new ModuleStateFile
         {
-            using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-            {
-                w.WriteStartObject();
-                w.WriteString("esn", Esn);
-                w.WriteString("mode", Mode.ToString());
-                w.WriteBoolean("enrolled", Enrolled);
-                w.WriteString("firmwareVersion", FirmwareVersion);
-                w.WriteString("dotnet", DotnetPath);
-                w.WriteString("firmwareDll", FirmwareDll);
-                w.WriteString("transport", Transport);
-                w.WriteStartObject("faults");
-                w.WriteStartArray("rules");
-                foreach (var f in Faults)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("kind", f.Kind); w.WriteString("verb", f.Verb); w.WriteNumber("count", f.Count);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteNumber("delayMs", DelayMs);
-                w.WriteBoolean("refuse", Refuse);
-                w.WriteBoolean("invalidClock", InvalidClock);
-                w.WriteEndObject();
-                w.WriteEndObject();
-            }
-            return Encoding.UTF8.GetString(ms.ToArray());
-        }
+            Esn = Esn, Mode = Mode, Enrolled = Enrolled, FirmwareVersion = FirmwareVersion, Dotnet = DotnetPath,
+            FirmwareDll = FirmwareDll, Transport = Transport, LogCapacity = LogCapacity,
+            Faults = new FaultSettings { Rules = Faults, DelayMs = DelayMs, Refuse = Refuse, InvalidClock = InvalidClock },
+        }, SimulatorJson.Default.ModuleStateFile);
 
         public static ModuleState FromJson(string json)
         {
-            using var doc = JsonDocument.Parse(json);
-            var r = doc.RootElement;
-            var s = new ModuleState
+            var f = JsonSerializer.Deserialize(json, SimulatorJson.Default.ModuleStateFile) ?? throw new JsonException("state.json is null");
+            var faults = f.Faults ?? new FaultSettings();
+            return new ModuleState
             {
-                Esn = r.GetProperty("esn").GetString() ?? "",
-                Mode = (ModuleMode)Enum.Parse(typeof(ModuleMode), r.GetProperty("mode").GetString() ?? "FactoryState"),
-                Enrolled = r.GetProperty("enrolled").GetBoolean(),
+                Esn = f.Esn ?? "", Mode = f.Mode, Enrolled = f.Enrolled, FirmwareVersion = f.FirmwareVersion ?? ModuleFirmware.FirmwareVersion,
+                DotnetPath = f.Dotnet ?? "", FirmwareDll = f.FirmwareDll ?? "", Transport = f.Transport ?? "ssh",
+                LogCapacity = f.LogCapacity ?? FirmwareProtocol.MaxLogEntries,
+                Faults = faults.Rules ?? new List<FaultRule>(), DelayMs = faults.DelayMs, Refuse = faults.Refuse, InvalidClock = faults.InvalidClock,
             };
-            if (r.TryGetProperty("firmwareVersion", out var fv)) s.FirmwareVersion = fv.GetString() ?? s.FirmwareVersion;
-            if (r.TryGetProperty("dotnet", out var d)) s.DotnetPath = d.GetString() ?? "";
-            if (r.TryGetProperty("firmwareDll", out var fd)) s.FirmwareDll = fd.GetString() ?? "";
-            if (r.TryGetProperty("transport", out var tr)) s.Transport = tr.GetString() ?? "ssh";
-            if (r.TryGetProperty("faults", out var f) && f.ValueKind == JsonValueKind.Object)
-            {
-                if (f.TryGetProperty("rules", out var rules))
-                    foreach (var e in rules.EnumerateArray())
-                        s.Faults.Add(new FaultRule { Kind = e.GetProperty("kind").GetString() ?? "", Verb = e.GetProperty("verb").GetString() ?? "", Count = e.GetProperty("count").GetInt32() });
-                if (f.TryGetProperty("delayMs", out var dm)) s.DelayMs = dm.GetInt32();
-                if (f.TryGetProperty("refuse", out var rf)) s.Refuse = rf.GetBoolean();
-                if (f.TryGetProperty("invalidClock", out var ic)) s.InvalidClock = ic.GetBoolean();
-            }
-            return s;
         }
+    }
+
+    /// <summary>state.json as stored (docs/firmware-protocol.md, "Module state folder").</summary>
+    internal sealed class ModuleStateFile
+    {
+        public string? Esn { get; set; }
+        public ModuleMode Mode { get; set; } = ModuleMode.FactoryState;
+        public bool Enrolled { get; set; }
+        public string? FirmwareVersion { get; set; }
+        public string? Dotnet { get; set; }
+        public string? FirmwareDll { get; set; }
+        public string? Transport { get; set; }
+        public FaultSettings? Faults { get; set; }
+        public int? LogCapacity { get; set; }
+    }
+
+    internal sealed class FaultSettings
+    {
+        public List<FaultRule>? Rules { get; set; }
+        public int DelayMs { get; set; }
+        public bool Refuse { get; set; }
+        public bool InvalidClock { get; set; }
+    }
+
+    /// <summary>simulator.json as stored.</summary>
+    internal sealed class SimulatorFile
+    {
+        public int Version { get; set; } = 1;
+        public string? Root { get; set; }
+        public string? Transport { get; set; }
+        public string? Sshd { get; set; }
+        public string? Dotnet { get; set; }
+        public string? FirmwareDll { get; set; }
+        public string? VendorRootPublicKey { get; set; }
+        public bool Stopped { get; set; }
+        public List<string>? Hosts { get; set; }
+        public List<SimulatorModuleEntry>? Modules { get; set; }
+    }
+
+    internal sealed class SimulatorModuleEntry
+    {
+        public string? Esn { get; set; }
+        public string? HostPath { get; set; }
+        public string? ModuleDir { get; set; }
+    }
+
+    /// <summary>The simulator's own files, source-generated (the firmware reads state.json on every command, Native AOT included).</summary>
+    [JsonSourceGenerationOptions(
+        PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+        WriteIndented = true,
+        UseStringEnumConverter = true)]
+    [JsonSerializable(typeof(ModuleStateFile))]
+    [JsonSerializable(typeof(SimulatorFile))]
+    internal sealed partial class SimulatorJson : JsonSerializerContext
+    {
     }
 
     /// <summary>File layout of one module's state folder (see docs/firmware-protocol.md).</summary>
@@ -99,6 +117,7 @@ namespace NShield.HsmAdmin.Firmware
         public ModuleLayout(string dir) { Dir = Path.GetFullPath(dir); }
         public string StateFile => Path.Combine(Dir, "state.json");
         public string LockFile => Path.Combine(Dir, ".lock");
+        public string LogFile => Path.Combine(Dir, "log.json");
         public string IdentityKey => Path.Combine(Dir, "identity.key");
         public string IdentityPub => Path.Combine(Dir, "identity.pub");
         public string Warrant => Path.Combine(Dir, "warrant");
@@ -112,33 +131,5 @@ namespace NShield.HsmAdmin.Firmware
         public string PidFile(string svc) => Path.Combine(ServiceDir(svc), "sshd.pid");
         public string PortFile(string svc) => Path.Combine(ServiceDir(svc), "port");
         public string SshdLog(string svc) => Path.Combine(ServiceDir(svc), "sshd.log");
-    }
-
-    /// <summary>The simulator's file writes go through the engine's one atomic writer; plus a cross-process module lock.</summary>
-    public static class AtomicFile
-    {
-        /// <summary>Temp file created with its final permissions (0600 when ownerOnly), flushed, renamed over the target.</summary>
-        public static void WriteAllText(string path, string text, bool ownerOnly = false)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            SecureFiles.WriteAtomic(path, text, ownerOnly ? FileAccessScope.OwnerOnly : FileAccessScope.Public);
-        }
-
-        /// <summary>Exclusive lock on a module folder, across processes (sshd sessions run the firmware concurrently).</summary>
-        public static IDisposable Lock(string lockPath, int timeoutMs = 20000)
-        {
-            var start = Environment.TickCount;
-            while (true)
-            {
-                try
-                {
-                    return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-                }
-                catch (IOException) when (Environment.TickCount - start < timeoutMs)
-                {
-                    Thread.Sleep(5);
-                }
-            }
-        }
     }
 }

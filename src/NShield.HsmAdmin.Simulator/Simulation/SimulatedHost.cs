@@ -55,7 +55,7 @@ namespace NShield.HsmAdmin.Simulation
             if (!File.Exists(marker))
             {
                 SecureFiles.EnsureStoreRoot(store.Root);
-                AtomicFile.WriteAllText(marker, "This host store was set up by the NShield.HsmAdmin simulator.\n");
+                SecureFiles.WriteAtomic(marker, "This host store was set up by the NShield.HsmAdmin simulator.\n", FileAccessScope.Public);
             }
             return store;
         }
@@ -70,7 +70,7 @@ namespace NShield.HsmAdmin.Simulation
         {
             store.AddTrustedRoot(RootName(simRoot), vendorRoot, overwrite: true);
             var credential = FactoryCredentialPath(simRoot);
-            if (!File.Exists(credential)) AtomicFile.WriteAllText(credential, DefaultCredential.PrivateKeyOpenSsh, ownerOnly: true);
+            if (!File.Exists(credential)) SecureFiles.WriteAtomic(credential, DefaultCredential.PrivateKeyOpenSsh, FileAccessScope.OwnerOnly);
             var hardserverDir = HardserverDir(simRoot, store.Root);
             var script = Path.Combine(hardserverDir, "hardserver");
             var pidFile = Path.Combine(hardserverDir, "hardserver.pid");
@@ -78,8 +78,8 @@ namespace NShield.HsmAdmin.Simulation
             {
                 SecureFiles.EnsureDirectory(Path.GetDirectoryName(hardserverDir)!, FileAccessScope.Public);
                 SecureFiles.EnsureDirectory(hardserverDir, FileAccessScope.Public);
-                AtomicFile.WriteAllText(script, StandInScript);
-                Native.MakeExecutable(script);
+                SecureFiles.WriteAtomic(script, StandInScript, FileAccessScope.Public);
+                ProcessTools.MakeExecutable(script);
             }
             string? active = null;
             // Only settings still at their default, or made by a simulator, are changed: an administrator's own stay.
@@ -152,7 +152,7 @@ namespace NShield.HsmAdmin.Simulation
         }
 
         private static bool IsRunning(string? pidFile) =>
-            pidFile != null && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && Native.IsAlive(pid);
+            pidFile != null && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid) && ProcessTools.IsAlive(pid);
 
         private static void RunScript(string script, string verb)
         {

@@ -11,6 +11,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -140,7 +141,7 @@ namespace NShield.HsmAdmin.Simulation
             }
             sim.EnsureVendorRoot();
             // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
-            if (!File.Exists(sim.FactoryCredentialPath)) AtomicFile.WriteAllText(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, ownerOnly: true);
+            if (!File.Exists(sim.FactoryCredentialPath)) SecureFiles.WriteAtomic(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, FileAccessScope.OwnerOnly);
             sim.Save();
             try
             {
@@ -166,52 +167,32 @@ namespace NShield.HsmAdmin.Simulation
             var root = Path.GetFullPath(simRoot);
             var path = Path.Combine(root, StateFileName);
             if (!File.Exists(path)) return null;
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            var r = doc.RootElement;
-            var t = r.GetProperty("transport").GetString() == InProcessModuleTransport.Name ? SimulatorTransport.InProcess : SimulatorTransport.Ssh;
+            var f = JsonSerializer.Deserialize(File.ReadAllBytes(path), SimulatorJson.Default.SimulatorFile)
+                ?? throw new JsonException($"{path} is null");
+            var t = f.Transport == InProcessModuleTransport.Name ? SimulatorTransport.InProcess : SimulatorTransport.Ssh;
             var sim = new Simulator(root, t)
             {
-                SshdPath = r.GetProperty("sshd").GetString() ?? "",
-                DotnetPath = r.GetProperty("dotnet").GetString() ?? "",
-                FirmwareDll = r.GetProperty("firmwareDll").GetString() ?? "",
-                VendorRootPublicKey = r.GetProperty("vendorRootPublicKey").GetString() ?? "",
-                Stopped = r.TryGetProperty("stopped", out var st) && st.ValueKind == JsonValueKind.True,
+                SshdPath = f.Sshd ?? "",
+                DotnetPath = f.Dotnet ?? "",
+                FirmwareDll = f.FirmwareDll ?? "",
+                VendorRootPublicKey = f.VendorRootPublicKey ?? "",
+                Stopped = f.Stopped,
             };
-            if (r.TryGetProperty("hosts", out var hosts) && hosts.ValueKind == JsonValueKind.Array)
-                foreach (var h in hosts.EnumerateArray()) sim._hosts.Add(h.GetString()!);
-            foreach (var m in r.GetProperty("modules").EnumerateArray())
-                sim._modules.Add(new Entry { Esn = m.GetProperty("esn").GetString()!, HostPath = m.GetProperty("hostPath").GetString()!, ModuleDir = m.GetProperty("moduleDir").GetString()! });
+            sim._hosts.AddRange(f.Hosts ?? new List<string>());
+            foreach (var m in f.Modules ?? new List<SimulatorModuleEntry>())
+                sim._modules.Add(new Entry { Esn = m.Esn ?? "", HostPath = m.HostPath ?? "", ModuleDir = m.ModuleDir ?? "" });
             return sim;
         }
 
         private void Save()
         {
-            using var ms = new MemoryStream();
-            using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+            var file = new SimulatorFile
             {
-                w.WriteStartObject();
-                w.WriteNumber("version", 1);
-                w.WriteString("root", Root);
-                w.WriteString("transport", TransportName);
-                w.WriteString("sshd", SshdPath);
-                w.WriteString("dotnet", DotnetPath);
-                w.WriteString("firmwareDll", FirmwareDll);
-                w.WriteString("vendorRootPublicKey", VendorRootPublicKey);
-                w.WriteBoolean("stopped", Stopped);
-                w.WriteStartArray("hosts");
-                foreach (var h in _hosts) w.WriteStringValue(h);
-                w.WriteEndArray();
-                w.WriteStartArray("modules");
-                foreach (var m in _modules)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("esn", m.Esn); w.WriteString("hostPath", m.HostPath); w.WriteString("moduleDir", m.ModuleDir);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            AtomicFile.WriteAllText(StatePath, Encoding.UTF8.GetString(ms.ToArray()) + "\n");
+                Root = Root, Transport = TransportName, Sshd = SshdPath, Dotnet = DotnetPath, FirmwareDll = FirmwareDll,
+                VendorRootPublicKey = VendorRootPublicKey, Stopped = Stopped, Hosts = _hosts.ToList(),
+                Modules = _modules.Select(m => new SimulatorModuleEntry { Esn = m.Esn, HostPath = m.HostPath, ModuleDir = m.ModuleDir }).ToList(),
+            };
+            SecureFiles.WriteAtomic(StatePath, JsonSerializer.Serialize(file, SimulatorJson.Default.SimulatorFile) + "\n", FileAccessScope.Public);
         }
 
         private void EnsureVendorRoot()
@@ -219,8 +200,8 @@ namespace NShield.HsmAdmin.Simulation
             if (!File.Exists(VendorRootKeyPath))
             {
                 using var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, ModuleFirmware.VendorRootComment);
-                AtomicFile.WriteAllText(VendorRootKeyPath, OpenSshPrivateKey.Encode(root, null), ownerOnly: true);
-                AtomicFile.WriteAllText(VendorRootPubPath, root.PublicKey.ToAuthorizedKeysLine() + "\n");
+                SecureFiles.WriteAtomic(VendorRootKeyPath, OpenSshPrivateKey.Encode(root, null), FileAccessScope.OwnerOnly);
+                SecureFiles.WriteAtomic(VendorRootPubPath, root.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             }
             VendorRootPublicKey = File.ReadAllText(VendorRootPubPath).Trim();
         }
@@ -251,7 +232,7 @@ namespace NShield.HsmAdmin.Simulation
                 if (Transport == SimulatorTransport.Ssh)
                 {
                     int.TryParse(File.Exists(l.PortFile(svc)) ? File.ReadAllText(l.PortFile(svc)).Trim() : "0", out port);
-                    pid = Native.ReadPidFile(l.PidFile(svc));
+                    pid = ProcessTools.ReadPidFile(l.PidFile(svc));
                 }
                 eps.Add(new SimulatedEndpoint
                 {
@@ -360,8 +341,8 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Step fault: the next count times verb runs on this module it fails (E_FAULT) or drops the connection.</summary>
         public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
         {
-            if (!ModuleFirmware.Verbs.Contains(verb))
-                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", ModuleFirmware.Verbs)}.", verb);
+            if (!FirmwareVerbs.All.Contains(verb))
+                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
             if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
             var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
             Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));
@@ -372,6 +353,14 @@ namespace NShield.HsmAdmin.Simulation
 
         /// <summary>The module's clock reads 1970 (identity reports it) until cleared.</summary>
         public void SetInvalidClock(string esn, bool invalid) => Update(esn, s => s.InvalidClock = invalid);
+
+        /// <summary>How many entries the module's command log keeps (the newest; 1 to the protocol's maximum).</summary>
+        public void SetLogCapacity(string esn, int entries)
+        {
+            if (entries < 1 || entries > Protocol.FirmwareProtocol.MaxLogEntries)
+                throw new ArgumentOutOfRangeException(nameof(entries), entries, $"from 1 to {Protocol.FirmwareProtocol.MaxLogEntries}");
+            Update(esn, s => s.LogCapacity = entries);
+        }
 
         /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
         public void SetRefuse(string esn, bool refuse)
@@ -468,7 +457,7 @@ namespace NShield.HsmAdmin.Simulation
             bool portsChanged = false;
             foreach (var svc in ModuleServices.All)
             {
-                if (!ModuleFirmware.ServiceShouldRun(s, svc) || Native.IsAlive(Native.ReadPidFile(l.PidFile(svc)))) continue;
+                if (!ModuleFirmware.ServiceShouldRun(s, svc) || ProcessTools.IsAlive(ProcessTools.ReadPidFile(l.PidFile(svc)))) continue;
                 int.TryParse(File.Exists(l.PortFile(svc)) ? File.ReadAllText(l.PortFile(svc)).Trim() : "0", out var old);
                 var (_, port) = SshdEndpoint.Start(l, svc, SshdPath, old);
                 portsChanged |= port != old;
@@ -515,7 +504,7 @@ namespace NShield.HsmAdmin.Simulation
             if (failures.Count > 0)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
                     $"The simulator stopped, but not everything it put into host stores could be taken out: {string.Join("; ", failures)}.", Root);
-            var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => Native.IsPortOpen(p, 200)).ToList() : new List<int>();
+            var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => ProcessTools.IsPortOpen(p, 200)).ToList() : new List<int>();
             if (open.Count > 0)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.DeviceError,
                     $"After stopping, loopback ports are still listening: {string.Join(", ", open)}.", Root);

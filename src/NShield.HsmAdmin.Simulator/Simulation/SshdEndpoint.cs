@@ -7,6 +7,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -83,8 +84,8 @@ namespace NShield.HsmAdmin.Simulation
             for (int attempt = 0; attempt < 8; attempt++)
             {
                 int port = attempt == 0 && preferredPort > 0 ? preferredPort : PickFreePort();
-                AtomicFile.WriteAllText(l.SshdConfig(svc), Config(l, svc, port, user));
-                AtomicFile.WriteAllText(l.PortFile(svc), port + "\n");
+                SecureFiles.WriteAtomic(l.SshdConfig(svc), Config(l, svc, port, user), FileAccessScope.Public);
+                SecureFiles.WriteAtomic(l.PortFile(svc), port + "\n", FileAccessScope.Public);
                 try { File.Delete(l.PidFile(svc)); } catch (IOException) { }
                 int before = ModuleFirmware.CountListening(l.SshdLog(svc));
                 long logStart = File.Exists(l.SshdLog(svc)) ? new FileInfo(l.SshdLog(svc)).Length : 0;
@@ -96,13 +97,13 @@ namespace NShield.HsmAdmin.Simulation
                 var psi = new ProcessStartInfo("/bin/sh", "-c \"" + cmd + "\"") { UseShellExecute = false };
                 using var proc = Process.Start(psi)!;
                 int pid = proc.Id;
-                bool ok = Native.WaitUntil(() => ModuleFirmware.CountListening(l.SshdLog(svc)) > before || proc.HasExited, 15000, 5);
+                bool ok = ProcessTools.WaitUntil(() => ModuleFirmware.CountListening(l.SshdLog(svc)) > before || proc.HasExited, 15000, 5);
                 if (ok && !proc.HasExited)
                 {
-                    Native.WaitUntil(() => Native.ReadPidFile(l.PidFile(svc)) == pid, 2000, 5);
+                    ProcessTools.WaitUntil(() => ProcessTools.ReadPidFile(l.PidFile(svc)) == pid, 2000, 5);
                     return (pid, port);
                 }
-                if (!proc.HasExited) { Native.Signal(pid, Native.SIGKILL); proc.WaitForExit(2000); }
+                if (!proc.HasExited) { ProcessTools.Signal(pid, ProcessTools.SIGKILL); proc.WaitForExit(2000); }
                 lastLog = Tail(l.SshdLog(svc), logStart);
                 if (!(lastLog.Contains("Address already in use") || lastLog.Contains("Cannot bind"))) break;
             }
@@ -113,15 +114,15 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Stops the endpoint's sshd (and its session processes, which share its process group) and waits until it is gone.</summary>
         internal static void Stop(ModuleLayout l, string svc, int knownPid = 0)
         {
-            var pid = knownPid > 0 ? knownPid : Native.ReadPidFile(l.PidFile(svc));
-            if (pid > 0 && Native.IsAlive(pid) && IsOurSshd(pid, l, svc))
+            var pid = knownPid > 0 ? knownPid : ProcessTools.ReadPidFile(l.PidFile(svc));
+            if (pid > 0 && ProcessTools.IsAlive(pid) && IsOurSshd(pid, l, svc))
             {
                 bool group = ProcessGroup(pid) == pid;
-                Native.Signal(group ? -pid : pid, Native.SIGTERM);
-                if (!Native.WaitUntil(() => !Native.IsAlive(pid), 3000, 10))
+                ProcessTools.Signal(group ? -pid : pid, ProcessTools.SIGTERM);
+                if (!ProcessTools.WaitUntil(() => !ProcessTools.IsAlive(pid), 3000, 10))
                 {
-                    Native.Signal(group ? -pid : pid, Native.SIGKILL);
-                    Native.WaitUntil(() => !Native.IsAlive(pid), 3000, 10);
+                    ProcessTools.Signal(group ? -pid : pid, ProcessTools.SIGKILL);
+                    ProcessTools.WaitUntil(() => !ProcessTools.IsAlive(pid), 3000, 10);
                 }
             }
             try { File.Delete(l.PidFile(svc)); } catch (IOException) { }

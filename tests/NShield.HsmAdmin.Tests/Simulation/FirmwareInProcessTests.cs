@@ -11,6 +11,7 @@ using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 using Xunit;
 using Xunit.Abstractions;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Tests.Simulation
 {
@@ -272,8 +273,8 @@ namespace NShield.HsmAdmin.Tests.Simulation
             sw.Restart();
             sim.Stop();
             var stopMs = sw.ElapsedMilliseconds;
-            Assert.All(eps, e => Assert.False(Native.IsAlive(e.Pid)));
-            Assert.All(eps, e => Assert.False(Native.IsPortOpen(e.Port)));
+            Assert.All(eps, e => Assert.False(ProcessTools.IsAlive(e.Pid)));
+            Assert.All(eps, e => Assert.False(ProcessTools.IsPortOpen(e.Port)));
             _out.WriteLine($"16 modules / 96 sshd: start {startMs} ms, stop+verify {stopMs} ms, RSS sum {rssKb / 1024} MiB, PSS sum {pssKb / 1024} MiB");
         }
     }

@@ -8,6 +8,7 @@ using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Simulation;
 using Xunit;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Tests.Simulation
 {
@@ -22,7 +23,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
 
         private static Dictionary<string, string> Snapshot(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
-                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock") && !f.EndsWith("state.json"))
+                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock") && !f.EndsWith("log.json") && !f.EndsWith("state.json"))
                 .ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
 
         [Fact]

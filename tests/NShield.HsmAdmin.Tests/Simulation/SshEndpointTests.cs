@@ -12,6 +12,7 @@ using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Tests.Simulation
 {
@@ -182,7 +183,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.False(rec.Enrolled);
             foreach (var ep in rec.Endpoints) Assert.NotEqual(before[ep.Service], ep.ServerKeyFingerprint);
             Assert.False(rec.Endpoint("ncoreapi").Running);
-            Assert.False(Native.IsPortOpen(rec.Endpoint("ncoreapi").Port));
+            Assert.False(ProcessTools.IsPortOpen(rec.Endpoint("ncoreapi").Port));
             foreach (var ep in rec.Endpoints.Where(e => e.Service != "ncoreapi")) Assert.Equal(ep.ServerPublicKey, Keyscan(ep.Port));
             // client keys gone, default credential back
             Assert.Equal(255, _kit.Ssh(rec.Endpoint("sshadmin"), keys["sshadmin"].KeyFile, "ping").ExitCode);
@@ -191,7 +192,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var en = EnrollOverSsh(rec, keys);
             Assert.Equal(0, en.ExitCode);
             Assert.Equal("Recovery", SimTestKit.Reply(en).GetProperty("result").GetProperty("mode").GetString());
-            Assert.False(Native.IsPortOpen(rec.Endpoint("ncoreapi").Port));
+            Assert.False(ProcessTools.IsPortOpen(rec.Endpoint("ncoreapi").Port));
 
             var booted = sim.BootNormally(m.Esn);
             Assert.Equal(ModuleMode.Operational, booted.Mode);
@@ -225,7 +226,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
 
         private static Dictionary<string, string> Snapshot(string dir) =>
             Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
-                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock"))
+                .Where(f => !f.EndsWith("sshd.log") && !f.EndsWith(".lock") && !f.EndsWith("log.json"))
                 .ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
 
         [Fact]
@@ -315,7 +316,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Equal(0, _kit.Ssh(ep, _kit.DefaultCredentialFile(), "identity").ExitCode);
             sim.RemoveModule(moving.Esn);
             Assert.Empty(HostStore.Open(b).GetRegisteredModules());
-            Assert.False(Native.IsPortOpen(onB.Ports["sshadmin"]));
+            Assert.False(ProcessTools.IsPortOpen(onB.Ports["sshadmin"]));
         }
 
         [Fact]
@@ -351,7 +352,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.True(slow.Elapsed.TotalMilliseconds >= 700, slow.ToString());
 
             sim.SetRefuse(m.Esn, true);
-            Assert.All(m.Endpoints, ep => Assert.False(Native.IsPortOpen(ep.Port)));
+            Assert.All(m.Endpoints, ep => Assert.False(ProcessTools.IsPortOpen(ep.Port)));
             Assert.Equal(255, _kit.Ssh(m.Endpoint("sshadmin"), keys["sshadmin"].KeyFile, "ping").ExitCode);
             sim.ClearFaults(m.Esn);
             var back = sim.GetModule(m.Esn);
@@ -366,11 +367,11 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var sim = _kit.Start(2, host);
             var ports = sim.Modules.SelectMany(x => x.Endpoints).Select(e => e.Port).ToList();
             var pids = sim.Modules.SelectMany(x => x.Endpoints).Select(e => e.Pid).ToList();
-            Assert.All(ports, p => Assert.True(Native.IsPortOpen(p)));
+            Assert.All(ports, p => Assert.True(ProcessTools.IsPortOpen(p)));
             // Stop through a fresh handle, as another process (Stop-HsmSimulator in a later call) would.
             Simulator.Stop(sim.Root);
-            Assert.All(ports, p => Assert.False(Native.IsPortOpen(p)));
-            Assert.All(pids, p => Assert.False(Native.IsAlive(p)));
+            Assert.All(ports, p => Assert.False(ProcessTools.IsPortOpen(p)));
+            Assert.All(pids, p => Assert.False(ProcessTools.IsAlive(p)));
             var ps = SimProcessRunner.Run("ps", new[] { "-eo", "args" }).StdOut;
             Assert.DoesNotContain(sim.Root, ps);
             var ss = SimProcessRunner.Run("ss", new[] { "-ltnH" }).StdOut;

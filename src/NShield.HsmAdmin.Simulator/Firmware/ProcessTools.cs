@@ -1,26 +1,21 @@
 using System;
 using System.IO;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using NShield.HsmAdmin.Interop;
 using System.Threading;
 
 namespace NShield.HsmAdmin.Firmware
 {
-    /// <summary>POSIX process helpers (Linux): signals by pid, liveness, loopback port probes.</summary>
-    internal static class Native
+    /// <summary>Process helpers for the simulator's sshd and firmware (Linux): signals (through the engine's UnixNative), liveness,
+    /// loopback port probes. No P/Invoke of its own.</summary>
+    internal static class ProcessTools
     {
-        public const int SIGHUP = 1, SIGKILL = 9, SIGTERM = 15;
-
-        [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-        private static extern int sys_kill(int pid, int sig);
-
-        [DllImport("libc", EntryPoint = "getppid")]
-        private static extern int sys_getppid();
+        public const int SIGHUP = UnixNative.SIGHUP, SIGKILL = UnixNative.SIGKILL, SIGTERM = UnixNative.SIGTERM;
 
         public static bool Signal(int pid, int sig)
         {
             if (pid == 0 || pid == 1 || pid == -1) return false; // negative = process group
-            try { return sys_kill(pid, sig) == 0; }
+            try { return UnixNative.Kill(pid, sig); }
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
             {
                 var name = sig == SIGHUP ? "HUP" : sig == SIGKILL ? "KILL" : "TERM";
@@ -30,19 +25,16 @@ namespace NShield.HsmAdmin.Firmware
             }
         }
 
-        [DllImport("libc", EntryPoint = "chmod", SetLastError = true)]
-        private static extern int sys_chmod(string path, uint mode);
-
         /// <summary>chmod 0755 (a script the simulator writes and runs).</summary>
         public static void MakeExecutable(string path)
         {
             if (Environment.OSVersion.Platform != PlatformID.Unix) return;
-            if (sys_chmod(path, 0x1ED) != 0) throw new IOException($"chmod 0755 {path} failed (errno {Marshal.GetLastWin32Error()}).");
+            UnixNative.Chmod(path, 0x1ED);
         }
 
         public static int ParentPid()
         {
-            try { return sys_getppid(); } catch { return -1; }
+            try { return UnixNative.ParentProcessId(); } catch { return -1; }
         }
 
         /// <summary>True if the pid exists and is not a zombie.</summary>

@@ -2,10 +2,11 @@ using System;
 using System.ComponentModel;
 using System.Runtime.InteropServices;
 
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Interop
 {
     /// <summary>
-    /// The few libc calls netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there).
+    /// Every libc call of the product and the simulator (one interop file per OS; WindowsNative for Windows): the few
+    /// netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there), plus signals for the simulator's sshd.
     /// open(O_CREAT|O_EXCL, mode) is what lets a secret file be born 0600: no window where it is world-readable.
     /// </summary>
     internal static class UnixNative
@@ -26,6 +27,10 @@ namespace NShield.HsmAdmin.Store
         static extern uint geteuid_();
         [DllImport("libc", EntryPoint = "getpwuid_r")]
         static extern int getpwuid_r_(uint uid, IntPtr pwd, IntPtr buf, IntPtr buflen, out IntPtr result);
+        [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+        static extern int kill_(int pid, int sig);
+        [DllImport("libc", EntryPoint = "getppid")]
+        static extern int getppid_();
         [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
         static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
 
@@ -86,6 +91,14 @@ namespace NShield.HsmAdmin.Store
             fsync_(fd);
             close_(fd);
         }
+
+        public const int SIGHUP = 1, SIGKILL = 9, SIGTERM = 15;
+
+        /// <summary>kill(2); a negative pid signals the process group. False when it fails (no such process, not ours).</summary>
+        public static bool Kill(int pid, int signal) => kill_(pid, signal) == 0;
+
+        /// <summary>getppid(2).</summary>
+        public static int ParentProcessId() => getppid_();
 
         /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
         public static uint EffectiveUserId() => geteuid_();

@@ -1,0 +1,84 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Protocol;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>One command a module served, from its log (Get-HsmLog; the vendor's hsmadmin logs).</summary>
+    public sealed class HsmLogEntry
+    {
+        public string Esn { get; set; } = "";
+        /// <summary>When the module served the command (UTC, by the module's clock).</summary>
+        public DateTimeOffset Time { get; set; }
+        public string Service { get; set; } = "";
+        public string Verb { get; set; } = "";
+        /// <summary>SHA256 fingerprint of the client key that authenticated the command.</summary>
+        public string KeyFingerprint { get; set; } = "";
+        /// <summary>"ok", "dropped", or the module's error code (E_...).</summary>
+        public string Outcome { get; set; } = "";
+        public string HostPath { get; set; } = "";
+        public override string ToString() => $"{Esn} {Time:u} {Service} {Verb} {Outcome}";
+    }
+
+    /// <summary>
+    /// Reads a module's command log over its monitor channel (pinned server key, the host's monitor key). The module
+    /// filters by since/tail; the reply is still checked: its shape, at most as many entries as asked for, printable
+    /// bounded text, and the filter applied again, so a module cannot hand the user more than was asked.
+    /// </summary>
+    internal sealed class ModuleLogOperation
+    {
+        private readonly HsmHost _host;
+
+        public ModuleLogOperation(HsmHost host) { _host = host; }
+
+        /// <summary>The cmdlet validates -Tail; this guards other callers.</summary>
+        public static void ValidateTail(int? tail)
+        {
+            if (tail is int t && (t < 1 || t > FirmwareProtocol.MaxLogEntries))
+                throw new ArgumentOutOfRangeException(nameof(tail), t, $"tail must be from 1 to {FirmwareProtocol.MaxLogEntries}");
+        }
+
+        public async Task<IReadOnlyList<HsmLogEntry>> ReadAsync(ModuleAddress module, DateTimeOffset? since, int? tail,
+            CancellationToken ct)
+        {
+            ValidateTail(tail);
+            FirmwareResult reply;
+            using (var monitor = await _host.OpenPinnedAsync(module, ModuleServices.Monitor, ct).ConfigureAwait(false))
+                reply = await monitor.InvokeAsync(FirmwareVerbs.Logs, FirmwareBodies.Logs(since?.ToUniversalTime(), tail), ct)
+                    .ConfigureAwait(false);
+            return Parse(module.Esn, reply, since, tail, _host.Path);
+        }
+
+        internal static IReadOnlyList<HsmLogEntry> Parse(string esn, FirmwareResult reply, DateTimeOffset? since, int? tail,
+            string hostPath)
+        {
+            var result = FirmwareBodies.Read(reply.Result, FirmwareJson.Default.LogsResult, FirmwareVerbs.Logs, esn);
+            if (result.Entries == null) throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, "'entries' is missing");
+            int cap = tail ?? FirmwareProtocol.MaxLogEntries;
+            if (result.Entries.Count > cap)
+                throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, $"it holds {result.Entries.Count} entries, more than the {cap} asked for");
+            var entries = new List<HsmLogEntry>(result.Entries.Count);
+            foreach (var e in result.Entries)
+            {
+                if (e == null || e.Service == null || e.Verb == null || e.KeyFingerprint == null || e.Outcome == null)
+                    throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, "an entry lacks time, service, verb, keyFingerprint or outcome");
+                if (since is DateTimeOffset s && e.Time < s) continue;
+                entries.Add(new HsmLogEntry
+                {
+                    Esn = esn,
+                    Time = e.Time.ToUniversalTime(),
+                    Service = FirmwareResult.Printable(e.Service, 20),
+                    Verb = FirmwareResult.Printable(e.Verb, 40),
+                    KeyFingerprint = FirmwareResult.Printable(e.KeyFingerprint, 80),
+                    Outcome = FirmwareResult.Printable(e.Outcome, 40),
+                    HostPath = hostPath,
+                });
+            }
+            return entries.OrderBy(e => e.Time).ToList();
+        }
+    }
+}

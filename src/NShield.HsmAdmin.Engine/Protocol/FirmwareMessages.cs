@@ -1,0 +1,163 @@
+using System;
+using System.Collections.Generic;
+using System.Text.Json.Serialization;
+
+namespace NShield.HsmAdmin.Protocol
+{
+    // Request bodies and reply results of protocol version 1 (docs/firmware-protocol.md). Names are camelCase on the
+    // wire (FirmwareJson). The host serialises requests and reads results with these types; the firmware does the
+    // reverse. Unknown fields are ignored; a field of the wrong type fails the whole read (the host: ProtocolError).
+
+    /// <summary>enroll: every service's client key, "type base64".</summary>
+    internal sealed class EnrollRequest
+    {
+        public Dictionary<string, string>? ClientKeys { get; set; }
+    }
+
+    /// <summary>keys.add.</summary>
+    internal sealed class KeysAddRequest
+    {
+        public string? Service { get; set; }
+        public string? PublicKey { get; set; }
+    }
+
+    /// <summary>keys.remove.</summary>
+    internal sealed class KeysRemoveRequest
+    {
+        public string? Service { get; set; }
+        public string? Fingerprint { get; set; }
+    }
+
+    /// <summary>keys.set: the service's whole new key set.</summary>
+    internal sealed class KeysSetRequest
+    {
+        public string? Service { get; set; }
+        public List<string>? PublicKeys { get; set; }
+    }
+
+    /// <summary>factorystate.</summary>
+    internal sealed class FactoryStateRequest
+    {
+        public int? TimeoutSeconds { get; set; }
+    }
+
+    /// <summary>logs: entries at or after Since, then the last Tail of them (both optional).</summary>
+    internal sealed class LogsRequest
+    {
+        public DateTimeOffset? Since { get; set; }
+        public int? Tail { get; set; }
+    }
+
+    /// <summary>One service's server key in identity.</summary>
+    internal sealed class ServerKeyInfo
+    {
+        public string? PublicKey { get; set; }
+        public string? Certificate { get; set; }
+        public bool Running { get; set; }
+    }
+
+    /// <summary>identity.</summary>
+    internal sealed class IdentityResult
+    {
+        public string? Esn { get; set; }
+        public ModuleMode? Mode { get; set; }
+        public bool Enrolled { get; set; }
+        public string? FirmwareVersion { get; set; }
+        public int Protocol { get; set; }
+        public string? IdentityKey { get; set; }
+        public string? Warrant { get; set; }
+        public Dictionary<string, ServerKeyInfo>? ServerKeys { get; set; }
+        /// <summary>UTC, yyyy-MM-ddTHH:mm:ssZ.</summary>
+        public string? Clock { get; set; }
+        public bool? ClockValid { get; set; }
+    }
+
+    /// <summary>One installed client key.</summary>
+    internal sealed class KeyEntry
+    {
+        public string? PublicKey { get; set; }
+        public string? Fingerprint { get; set; }
+    }
+
+    /// <summary>keys.list; keys.add, keys.remove and keys.set answer the same with the changed service only.</summary>
+    internal sealed class KeysResult
+    {
+        public string? Service { get; set; }
+        public string? Fingerprint { get; set; }
+        public bool? Changed { get; set; }
+        public Dictionary<string, List<KeyEntry>>? Keys { get; set; }
+    }
+
+    /// <summary>enroll.</summary>
+    internal sealed class EnrollResult
+    {
+        public string? Esn { get; set; }
+        public ModuleMode? Mode { get; set; }
+        public bool Enrolled { get; set; }
+        /// <summary>service → fingerprint installed.</summary>
+        public Dictionary<string, string>? Installed { get; set; }
+    }
+
+    /// <summary>factorystate.</summary>
+    internal sealed class FactoryStateResult
+    {
+        public string? Esn { get; set; }
+        public ModuleMode? Mode { get; set; }
+        public int TimeoutSeconds { get; set; }
+    }
+
+    /// <summary>ping.</summary>
+    internal sealed class PingResult
+    {
+        public string? Esn { get; set; }
+        public string? Service { get; set; }
+        public ModuleMode? Mode { get; set; }
+    }
+
+    /// <summary>One command the module served, as its log keeps it.</summary>
+    internal sealed class LogRecord
+    {
+        public DateTimeOffset Time { get; set; }
+        public string? Service { get; set; }
+        public string? Verb { get; set; }
+        /// <summary>SHA256 fingerprint of the client key that authenticated the session.</summary>
+        public string? KeyFingerprint { get; set; }
+        /// <summary>"ok" or the error code the command ended with.</summary>
+        public string? Outcome { get; set; }
+    }
+
+    /// <summary>logs: oldest first.</summary>
+    internal sealed class LogsResult
+    {
+        public List<LogRecord>? Entries { get; set; }
+    }
+
+    /// <summary>The outcome a log entry records for a command that succeeded.</summary>
+    internal static class LogOutcomes
+    {
+        public const string Ok = "ok";
+        /// <summary>The connection was dropped (fault injection): no reply was sent.</summary>
+        public const string Dropped = "dropped";
+    }
+
+    /// <summary>Source-generated (trim- and Native-AOT-safe) serialisation of every protocol type.</summary>
+    [JsonSourceGenerationOptions(
+        PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        UseStringEnumConverter = true)]
+    [JsonSerializable(typeof(EnrollRequest))]
+    [JsonSerializable(typeof(KeysAddRequest))]
+    [JsonSerializable(typeof(KeysRemoveRequest))]
+    [JsonSerializable(typeof(KeysSetRequest))]
+    [JsonSerializable(typeof(FactoryStateRequest))]
+    [JsonSerializable(typeof(LogsRequest))]
+    [JsonSerializable(typeof(IdentityResult))]
+    [JsonSerializable(typeof(KeysResult))]
+    [JsonSerializable(typeof(EnrollResult))]
+    [JsonSerializable(typeof(FactoryStateResult))]
+    [JsonSerializable(typeof(PingResult))]
+    [JsonSerializable(typeof(LogsResult))]
+    internal sealed partial class FirmwareJson : JsonSerializerContext
+    {
+    }
+}

@@ -1,0 +1,92 @@
+using System;
+using System.Collections.Generic;
+
+namespace NShield.HsmAdmin.Protocol
+{
+    /// <summary>
+    /// The module firmware protocol (docs/firmware-protocol.md), declared once: the host's drivers and operations and the
+    /// simulated firmware both use these names. A test checks the document against them, and another that no other file in
+    /// src/ spells a verb.
+    /// </summary>
+    internal static class FirmwareProtocol
+    {
+        /// <summary>The protocol (major) version both sides speak; a fractional part in a reply is a minor version.</summary>
+        public const int Version = 1;
+
+        /// <summary>Largest request body a module reads (64 KiB); more is E_TOO_LARGE.</summary>
+        public const int MaxBodyBytes = 64 * 1024;
+
+        /// <summary>Most client keys one service holds.</summary>
+        public const int MaxKeysPerService = 32;
+
+        /// <summary>factorystate's timeoutSeconds: range and default.</summary>
+        public const int MinFactoryStateTimeout = 3, MaxFactoryStateTimeout = 120, DefaultFactoryStateTimeout = 30;
+
+        /// <summary>Most entries one logs reply carries (also the simulated module's default log bound).</summary>
+        public const int MaxLogEntries = 1000;
+    }
+
+    /// <summary>The verbs of protocol version 1 (the SSH exec command).</summary>
+    internal static class FirmwareVerbs
+    {
+        public const string Identity = "identity";
+        public const string Enroll = "enroll";
+        public const string KeysList = "keys.list";
+        public const string KeysAdd = "keys.add";
+        public const string KeysRemove = "keys.remove";
+        public const string KeysSet = "keys.set";
+        public const string FactoryState = "factorystate";
+        public const string Ping = "ping";
+        /// <summary>The module's log of served commands; monitor service only.</summary>
+        public const string Logs = "logs";
+
+        public static readonly IReadOnlyList<string> All = new[]
+        {
+            Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs,
+        };
+
+        public static bool IsKnown(string verb) => Array.IndexOf((string[])All, verb) >= 0;
+
+        /// <summary>Verbs that read a JSON body from stdin until EOF; the others never read stdin.</summary>
+        public static bool TakesBody(string verb) =>
+            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs;
+
+        /// <summary>Verbs that change SSH keys: refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
+        public static bool ChangesKeys(string verb) =>
+            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState;
+
+        /// <summary>The one service that serves the verb, or null when every service does (identity, ping).</summary>
+        public static string? OnlyService(string verb) =>
+            verb == Identity || verb == Ping ? null : verb == Logs ? ModuleServices.Monitor : ModuleServices.SshAdmin;
+    }
+
+    /// <summary>Error codes of protocol version 1. Stable: the host maps them to error ids and kinds.</summary>
+    internal static class FirmwareErrorCodes
+    {
+        public const string UnknownCommand = "E_UNKNOWN_COMMAND";
+        public const string BadRequest = "E_BAD_REQUEST";
+        public const string TooLarge = "E_TOO_LARGE";
+        public const string WrongService = "E_WRONG_SERVICE";
+        public const string Credential = "E_CREDENTIAL";
+        public const string Mode = "E_MODE";
+        public const string InUse = "E_IN_USE";
+        public const string LastKey = "E_LAST_KEY";
+        public const string Fault = "E_FAULT";
+        /// <summary>A key change refused because the module's clock is invalid and it is not in Recovery mode (firmware 13.5+).</summary>
+        public const string Clock = "E_CLOCK";
+        public const string Internal = "E_INTERNAL";
+
+        public static readonly IReadOnlyList<string> All = new[]
+        {
+            UnknownCommand, BadRequest, TooLarge, WrongService, Credential, Mode, InUse, LastKey, Fault, Clock, Internal,
+        };
+    }
+
+    /// <summary>A module's mode, as identity and the other replies name it.</summary>
+    public enum ModuleMode
+    {
+        Operational,
+        FactoryState,
+        Recovery,
+    }
+}
