@@ -38,8 +38,8 @@ namespace NShield.HsmAdmin.Operations
                 catch (OperationCanceledException) { return; }
                 try
                 {
-                    // Each job on its own pool turn: a transport that blocks (the in-process one) still runs modules in parallel.
-                    await Task.Yield();
+                    // No Task.Yield here: each job's synchronous start (the host opening its client keys once, cached) runs
+                    // before the next job's, so parallel jobs never decrypt the same key side by side.
                     reporter.Verbose($"{activity}: {describe(item)} started");
                     await work(item, cancellationToken).ConfigureAwait(false);
                 }
