@@ -161,6 +161,7 @@ namespace NShield.HsmAdmin.Operations
         {
             ModuleIdentity identity;
             var installedNow = new List<string>();
+            string[] verified;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
                 identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
@@ -174,8 +175,8 @@ namespace NShield.HsmAdmin.Operations
                     await admin.InvokeAsync("keys.add", FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
+                verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
             }
-            var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
             var wasListed = _host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Enrolled;
             if (!wasListed || installedNow.Count > 0)
                 RecordEnrolled(module, installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
@@ -255,10 +256,14 @@ namespace NShield.HsmAdmin.Operations
                         await admin.InvokeAsync("keys.set", FirmwareBodies.SetKeys(service,
                             new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
                 }
-                admin.Dispose();
-                admin = null;
-
-                var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
+                // Moved here: the open channel already authenticated with this host's sshadmin key on the key now pinned, so it
+                // proves sshadmin. Factory state: it authenticated with the default credential, so sshadmin needs a new connection.
+                if (factory)
+                {
+                    admin.Dispose();
+                    admin = null;
+                }
+                var verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
                 return Result(module, EnrollAction.Enrolled, identity.Mode == "FactoryState" ? "Operational" : identity.Mode, verification,
                     factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."
@@ -362,15 +367,22 @@ namespace NShield.HsmAdmin.Operations
             catch (HsmException) { return null; }
         }
 
-        /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>
-        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct)
+        /// <summary>
+        /// Opens every service with the host's key on the pinned server key and pings it. An sshadmin channel already open
+        /// with the host's key on the pinned server key is pinged instead of opening another connection.
+        /// </summary>
+        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct,
+            IModuleChannel? openAdmin = null)
         {
             // Each service is its own endpoint: check them side by side rather than one after another.
             var checks = ModuleServices.All.Select(async service =>
             {
                 try
                 {
-                    await _host.PingAsync(module, service, ct).ConfigureAwait(false);
+                    if (openAdmin != null && service == ModuleServices.SshAdmin)
+                        await openAdmin.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    else
+                        await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == "Recovery")

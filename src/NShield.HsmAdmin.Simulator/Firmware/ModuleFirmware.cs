@@ -70,6 +70,13 @@ namespace NShield.HsmAdmin.Firmware
 
         public static ModuleState ReadState(string moduleDir) => ReadState(new ModuleLayout(moduleDir));
 
+        /// <summary>The delay fault every command of the module waits first, in ms (0: none, or no readable state).</summary>
+        public static int CommandDelayMs(string moduleDir)
+        {
+            try { return Math.Min(Math.Max(0, ReadState(moduleDir).DelayMs), 600_000); }
+            catch (Exception) { return 0; }
+        }
+
         internal static ModuleState ReadState(ModuleLayout l) => ModuleState.FromJson(File.ReadAllText(l.StateFile));
 
         internal static void WriteState(ModuleLayout l, ModuleState s) => AtomicFile.WriteAllText(l.StateFile, s.ToJson());
@@ -308,7 +315,7 @@ namespace NShield.HsmAdmin.Firmware
 
             // Slow answers (fault): outside the lock so other sessions are not serialised behind the delay.
             var peek = ReadState(l);
-            if (peek.DelayMs > 0) Thread.Sleep(Math.Min(peek.DelayMs, 600_000));
+            if (peek.DelayMs > 0 && !req.DelayAwaited) Thread.Sleep(Math.Min(peek.DelayMs, 600_000));
 
             using (AtomicFile.Lock(l.LockFile))
             {
