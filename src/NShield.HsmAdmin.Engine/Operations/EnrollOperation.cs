@@ -406,12 +406,16 @@ namespace NShield.HsmAdmin.Operations
                     foreach (var service in ModuleServices.All)
                     {
                         if (_host.Store.GetClientKey(service) != null) continue;
-                        using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
+                        var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}");
+                        try
                         {
                             var protection = Protection.ForService(service);
                             _host.Store.SaveClientKey(service, key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
                             _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service, Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
                         }
+                        catch { key.Dispose(); throw; }
+                        // Kept open: decrypting what was just encrypted would cost a key derivation per key for nothing.
+                        _host.RememberClientKey(service, key);
                     }
                 }
             }

@@ -90,6 +90,18 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
+        /// <summary>A client key this host object just saved to the store: later <see cref="ClientKey"/> calls use it as it is.</summary>
+        internal void RememberClientKey(string service, SshKeyPair key)
+        {
+            var known = new Lazy<SshKeyPair>(() => key);
+            _ = known.Value;
+            _openKeys.AddOrUpdate(service, known, (_, old) =>
+            {
+                if (old.IsValueCreated && !ReferenceEquals(old.Value, key)) old.Value.Dispose();
+                return known;
+            });
+        }
+
         /// <summary>The passphrase (protection P) of the host's client keys, as given to this host object; null if none.</summary>
         public SecureString? KeyPassphrase => _userPassphrase;
 

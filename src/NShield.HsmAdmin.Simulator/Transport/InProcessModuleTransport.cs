@@ -26,13 +26,26 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Makes the transport available to the engine in this process (idempotent).</summary>
         public static void Register() => ModuleTransports.Register(Name, new InProcessModuleTransport());
 
-        /// <summary>When set, every command's start and end is kept in <see cref="Recorded"/> (tests show modules overlap).</summary>
-        public bool RecordCommands { get; set; }
+        private static readonly ConcurrentDictionary<CommandRecorder, byte> Recorders = new ConcurrentDictionary<CommandRecorder, byte>();
 
-        private readonly ConcurrentQueue<CommandRecord> _recorded = new ConcurrentQueue<CommandRecord>();
+        /// <summary>
+        /// Keeps every in-process command's module, verb, start and end until disposed (tests show that modules overlap).
+        /// Process-wide: whoever reads it filters by ESN.
+        /// </summary>
+        public static CommandRecorder StartRecording()
+        {
+            var recorder = new CommandRecorder();
+            Recorders[recorder] = 0;
+            return recorder;
+        }
 
-        /// <summary>Commands run while <see cref="RecordCommands"/> was set, in the order they finished.</summary>
-        public IReadOnlyList<CommandRecord> Recorded => _recorded.ToList();
+        /// <summary>Commands recorded since <see cref="StartRecording"/>, in the order they finished.</summary>
+        public sealed class CommandRecorder : IDisposable
+        {
+            internal readonly ConcurrentQueue<CommandRecord> Queue = new ConcurrentQueue<CommandRecord>();
+            public IReadOnlyList<CommandRecord> Commands => Queue.ToList();
+            public void Dispose() => Recorders.TryRemove(this, out _);
+        }
 
         public string? CheckAddress(string address) =>
             Directory.Exists(address) && File.Exists(new ModuleLayout(address).StateFile) ? null : "it is not a simulated module's folder";
@@ -53,7 +66,7 @@ namespace NShield.HsmAdmin.Simulation
             var fingerprint = credential.PublicKey.Fingerprint;
             if (!ModuleFirmware.IsAuthorized(dir, service, fingerprint))
                 throw ChannelErrors.KeyRefused(module, service);
-            return Task.FromResult<IModuleChannel>(new Channel(this, module.Esn, service, dir, fingerprint, presented));
+            return Task.FromResult<IModuleChannel>(new Channel(module.Esn, service, dir, fingerprint, presented));
         }
 
         /// <summary>One command as the module ran it: which module, service and verb, and when it started and ended (UTC).</summary>
@@ -72,13 +85,12 @@ namespace NShield.HsmAdmin.Simulation
 
         private sealed class Channel : IModuleChannel
         {
-            private readonly InProcessModuleTransport _owner;
             private readonly string _dir;
             private readonly string _fingerprint;
 
-            public Channel(InProcessModuleTransport owner, string esn, string service, string dir, string fingerprint, SshPublicKey serverKey)
+            public Channel(string esn, string service, string dir, string fingerprint, SshPublicKey serverKey)
             {
-                _owner = owner; Esn = esn; Service = service; _dir = dir; _fingerprint = fingerprint; ServerKey = serverKey;
+                Esn = esn; Service = service; _dir = dir; _fingerprint = fingerprint; ServerKey = serverKey;
             }
 
             public string Esn { get; }
@@ -94,7 +106,11 @@ namespace NShield.HsmAdmin.Simulation
                 var delay = ModuleFirmware.CommandDelayMs(_dir);
                 if (delay > 0) await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 var reply = ModuleFirmware.Handle(new FirmwareRequest(_dir, Service, _fingerprint, verb, jsonBody) { DelayAwaited = true });
-                if (_owner.RecordCommands) _owner._recorded.Enqueue(new CommandRecord(Esn, Service, verb, started, DateTime.UtcNow));
+                if (!Recorders.IsEmpty)
+                {
+                    var record = new CommandRecord(Esn, Service, verb, started, DateTime.UtcNow);
+                    foreach (var recorder in Recorders.Keys) recorder.Queue.Enqueue(record);
+                }
                 return FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode);
             }
 
