@@ -16,7 +16,7 @@ namespace NShield.HsmAdmin.Drivers
     /// Real SSH to module endpoints (SSH.NET). The server key is checked against the policy in
     /// HostKeyReceived, which runs before user authentication: a wrong key never sees our credential.
     /// </summary>
-    public sealed class SshModuleTransport : IModuleTransport
+    public sealed class SshModuleTransport : IModuleTransport, IDisposable
     {
         /// <summary>
         /// Largest module reply (stdout) the host reads: 1 MiB. The biggest real reply (identity, six server keys and
@@ -38,6 +38,43 @@ namespace NShield.HsmAdmin.Drivers
         // Null: the policy's list (post-quantum first). A subset of it only (see SshAlgorithmPolicy.Apply).
         private readonly IReadOnlyList<string>? _keyExchanges;
 
+        // SSH.NET's form of each client key, made once per key object instead of once per connection (a fleet opens
+        // six channels per module with the same six keys). Weak: an entry goes with its key; Dispose drops them all.
+        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SshKeyPair, PrivateKeyFile> _sshNetKeys =
+            new System.Runtime.CompilerServices.ConditionalWeakTable<SshKeyPair, PrivateKeyFile>();
+        private readonly List<PrivateKeyFile> _made = new List<PrivateKeyFile>();
+        private bool _disposed;
+
+        /// <summary>How many times a client key was converted to SSH.NET's form (tests: once per key, not per connection).</summary>
+        internal int KeyConversions { get { lock (_made) return _made.Count; } }
+
+        private PrivateKeyFile SshNetKey(SshKeyPair credential)
+        {
+            if (credential.IsDisposed) throw new ObjectDisposedException(nameof(SshKeyPair));
+            lock (_made)
+            {
+                if (_disposed) throw new ObjectDisposedException(nameof(SshModuleTransport));
+                if (_sshNetKeys.TryGetValue(credential, out var known)) return known;
+                // SSH.NET reads keys from openssh-key-v1 text; the plain text lives only in memory, only here.
+                var keyText = OpenSshPrivateKey.Encode(credential, null);
+                var keyFile = new PrivateKeyFile(new MemoryStream(Encoding.ASCII.GetBytes(keyText)));
+                _sshNetKeys.Add(credential, keyFile);
+                _made.Add(keyFile);
+                return keyFile;
+            }
+        }
+
+        /// <summary>Drops SSH.NET's copies of the client keys (the host object disposes its transport with its keys).</summary>
+        public void Dispose()
+        {
+            lock (_made)
+            {
+                _disposed = true;
+                foreach (var keyFile in _made) keyFile.Dispose();
+                _made.Clear();
+            }
+        }
+
         /// <summary>An IP address or a DNS host name.</summary>
         public string? CheckAddress(string address) => Store.ModuleEndpointDefaults.CheckHostAddress(address);
 
@@ -51,9 +88,7 @@ namespace NShield.HsmAdmin.Drivers
                 throw new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ResourceUnavailable,
                     $"Module {module.Esn} has no {service} endpoint.", module.Esn);
 
-            // SSH.NET reads keys from openssh-key-v1 text; the plain copy lives only in memory for this connection.
-            var keyText = OpenSshPrivateKey.Encode(credential, null);
-            var keyFile = new PrivateKeyFile(new MemoryStream(Encoding.ASCII.GetBytes(keyText)));
+            var keyFile = SshNetKey(credential);
             var info = new ConnectionInfo(module.Host, port, module.User, new PrivateKeyAuthenticationMethod(module.User, keyFile))
             {
                 Timeout = ConnectTimeout,
@@ -95,7 +130,6 @@ namespace NShield.HsmAdmin.Drivers
                 catch (Exception ex)
                 {
                     client.Dispose();
-                    keyFile.Dispose();
                     if (refused)
                         throw ChannelErrors.ServerKeyChanged(module, service, policy, presented!);
                     if (badServerKey != null)
@@ -107,7 +141,7 @@ namespace NShield.HsmAdmin.Drivers
                     throw Translate(ex, module, service, cancellationToken);
                 }
             }
-            return new SshModuleChannel(module.Esn, service, client, keyFile, presented!, CommandTimeout);
+            return new SshModuleChannel(module.Esn, service, client, presented!, CommandTimeout);
         }
 
         /// <summary>
@@ -200,12 +234,11 @@ namespace NShield.HsmAdmin.Drivers
         private sealed class SshModuleChannel : IModuleChannel, ISshChannelInfo
         {
             private readonly SshClient _client;
-            private readonly PrivateKeyFile _keyFile;
             private readonly TimeSpan _commandTimeout;
 
-            public SshModuleChannel(string esn, string service, SshClient client, PrivateKeyFile keyFile, SshPublicKey serverKey, TimeSpan commandTimeout)
+            public SshModuleChannel(string esn, string service, SshClient client, SshPublicKey serverKey, TimeSpan commandTimeout)
             {
-                Esn = esn; Service = service; _client = client; _keyFile = keyFile; ServerKey = serverKey; _commandTimeout = commandTimeout;
+                Esn = esn; Service = service; _client = client; ServerKey = serverKey; _commandTimeout = commandTimeout;
             }
 
             public string Esn { get; }
@@ -291,7 +324,6 @@ namespace NShield.HsmAdmin.Drivers
             {
                 try { _client.Disconnect(); } catch { /* already gone */ }
                 _client.Dispose();
-                _keyFile.Dispose();
             }
         }
     }

@@ -26,6 +26,8 @@ namespace NShield.HsmAdmin.Keys
             PublicKey = publicKey;
         }
 
+        internal bool IsDisposed => _private == null;
+
         internal AsymmetricKeyParameter Private =>
             _private ?? throw new ObjectDisposedException(nameof(SshKeyPair));
 

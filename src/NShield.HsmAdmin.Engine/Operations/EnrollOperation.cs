@@ -162,6 +162,7 @@ namespace NShield.HsmAdmin.Operations
         {
             ModuleIdentity identity;
             var installedNow = new List<string>();
+            string[] verified;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
                 identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
@@ -175,8 +176,8 @@ namespace NShield.HsmAdmin.Operations
                     await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
+                verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
             }
-            var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
             var wasListed = _host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Enrolled;
             if (!wasListed || installedNow.Count > 0)
                 RecordEnrolled(module, installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
@@ -256,10 +257,14 @@ namespace NShield.HsmAdmin.Operations
                         await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service,
                             new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
                 }
-                admin.Dispose();
-                admin = null;
-
-                var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
+                // Moved here: the open channel already authenticated with this host's sshadmin key on the key now pinned, so it
+                // proves sshadmin. Factory state: it authenticated with the default credential, so sshadmin needs a new connection.
+                if (factory)
+                {
+                    admin.Dispose();
+                    admin = null;
+                }
+                var verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
                 return Result(module, EnrollAction.Enrolled, (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
                     factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."
@@ -363,15 +368,22 @@ namespace NShield.HsmAdmin.Operations
             catch (HsmException) { return null; }
         }
 
-        /// <summary>Opens every service with the host's key on the pinned server key and pings it.</summary>
-        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct)
+        /// <summary>
+        /// Opens every service with the host's key on the pinned server key and pings it. An sshadmin channel already open
+        /// with the host's key on the pinned server key is pinged instead of opening another connection.
+        /// </summary>
+        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct,
+            IModuleChannel? openAdmin = null)
         {
             // Each service is its own endpoint: check them side by side rather than one after another.
             var checks = ModuleServices.All.Select(async service =>
             {
                 try
                 {
-                    await _host.PingAsync(module, service, ct).ConfigureAwait(false);
+                    if (openAdmin != null && service == ModuleServices.SshAdmin)
+                        await openAdmin.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                    else
+                        await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == ModuleMode.Recovery)
@@ -395,12 +407,16 @@ namespace NShield.HsmAdmin.Operations
                     foreach (var service in ModuleServices.All)
                     {
                         if (_host.Store.GetClientKey(service) != null) continue;
-                        using (var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}"))
+                        var key = SshKeyPair.Generate(Algorithm, $"nshield-hsmadmin-{service}@{Environment.MachineName}");
+                        try
                         {
                             var protection = Protection.ForService(service);
                             _host.Store.SaveClientKey(service, key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
                             _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service, Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
                         }
+                        catch { key.Dispose(); throw; }
+                        // Kept open: decrypting what was just encrypted would cost a key derivation per key for nothing.
+                        _host.RememberClientKey(service, key);
                     }
                 }
             }

@@ -20,7 +20,9 @@ namespace NShield.HsmAdmin.Operations
     /// </summary>
     public sealed class HsmHost : IDisposable
     {
-        private readonly ConcurrentDictionary<string, SshKeyPair> _openKeys = new ConcurrentDictionary<string, SshKeyPair>();
+        // Lazy: modules run in parallel and all ask for the same keys at once; GetOrAdd alone would decrypt a key
+        // (bcrypt-pbkdf, tens of ms) once per caller in that race instead of once.
+        private readonly ConcurrentDictionary<string, Lazy<SshKeyPair>> _openKeys = new ConcurrentDictionary<string, Lazy<SshKeyPair>>();
         private readonly SecureString? _userPassphrase;
 
         public HsmHost(HostStore store, SecureString? userPassphrase = null, IModuleTransport? sshTransport = null,
@@ -28,12 +30,15 @@ namespace NShield.HsmAdmin.Operations
         {
             Store = store;
             _userPassphrase = userPassphrase;
-            SshTransport = sshTransport ?? new SshModuleTransport();
+            _ownTransport = sshTransport == null ? new SshModuleTransport() : null;
+            SshTransport = sshTransport ?? _ownTransport!;
             Discovery = discovery ?? RegistryDiscovery.Instance;
             _hardserver = hardserver;
         }
 
         private readonly IHardserver? _hardserver;
+        // Made here, so disposed here: it holds SSH.NET's copies of the client keys for this host object's lifetime.
+        private readonly SshModuleTransport? _ownTransport;
         private SshKeyPair? _factoryCredential;
 
         public static HsmHost Open(string? hostPath, SecureString? userPassphrase = null) =>
@@ -69,13 +74,32 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>The host's private client key for a service, decrypted once per host object.</summary>
         public SshKeyPair ClientKey(string service)
         {
-            return _openKeys.GetOrAdd(service, s =>
+            var open = _openKeys.GetOrAdd(service, s => new Lazy<SshKeyPair>(() =>
             {
                 if (Store.GetClientKey(s) == null)
                     throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                         $"This host ({Store.Root}) has no {s} client key. Run Invoke-HsmEnroll to create and install keys, " +
                         "or Restore-HsmSshKey if they were lost and you have a backup.", s);
                 return OpenWithPassphrases(p => Store.OpenClientKey(s, p), _userPassphrase);
+            }, LazyThreadSafetyMode.ExecutionAndPublication));
+            try { return open.Value; }
+            catch
+            {
+                // A failure is not kept: the next caller tries again (a roll may have changed the key or the passphrase).
+                ((ICollection<KeyValuePair<string, Lazy<SshKeyPair>>>)_openKeys).Remove(new KeyValuePair<string, Lazy<SshKeyPair>>(service, open));
+                throw;
+            }
+        }
+
+        /// <summary>A client key this host object just saved to the store: later <see cref="ClientKey"/> calls use it as it is.</summary>
+        internal void RememberClientKey(string service, SshKeyPair key)
+        {
+            var known = new Lazy<SshKeyPair>(() => key);
+            _ = known.Value;
+            _openKeys.AddOrUpdate(service, known, (_, old) =>
+            {
+                if (old.IsValueCreated && !ReferenceEquals(old.Value, key)) old.Value.Dispose();
+                return known;
             });
         }
 
@@ -111,7 +135,7 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Forgets a decrypted key (after a roll switched the host to a new one).</summary>
         public void ForgetClientKey(string service)
         {
-            if (_openKeys.TryRemove(service, out var key)) key.Dispose();
+            if (_openKeys.TryRemove(service, out var key) && key.IsValueCreated) key.Value.Dispose();
         }
 
         /// <summary>Opens a channel that must present the pinned server key and authenticates with the given (or the host's) key.</summary>
@@ -134,9 +158,11 @@ namespace NShield.HsmAdmin.Operations
 
         public void Dispose()
         {
-            foreach (var key in _openKeys.Values) key.Dispose();
+            foreach (var key in _openKeys.Values)
+                if (key.IsValueCreated) key.Value.Dispose();
             _openKeys.Clear();
             _factoryCredential?.Dispose();
+            _ownTransport?.Dispose();
         }
     }
 }

@@ -17,6 +17,8 @@ namespace NShield.HsmAdmin.Firmware
         public string Verb { get; set; } = "";
         /// <summary>UTF-8 JSON body (may be empty). Bodies over FirmwareProtocol.MaxBodyBytes are refused with E_TOO_LARGE.</summary>
         public byte[] Body { get; set; } = new byte[0];
+        /// <summary>The caller already waited out the delay fault (the in-process transport awaits it instead of blocking a thread).</summary>
+        public bool DelayAwaited { get; set; }
 
         public FirmwareRequest() { }
         public FirmwareRequest(string moduleDir, string service, string keyFingerprint, string verb, string? body = null)

@@ -58,6 +58,13 @@ namespace NShield.HsmAdmin.Firmware
 
         public static ModuleState ReadState(string moduleDir) => ReadState(new ModuleLayout(moduleDir));
 
+        /// <summary>The delay fault every command of the module waits first, in ms (0: none, or no readable state).</summary>
+        public static int CommandDelayMs(string moduleDir)
+        {
+            try { return Math.Min(Math.Max(0, ReadState(moduleDir).DelayMs), 600_000); }
+            catch (Exception) { return 0; }
+        }
+
         internal static ModuleState ReadState(ModuleLayout l) => ModuleState.FromJson(File.ReadAllText(l.StateFile));
 
         /// <summary>Serialises commands on one module across processes (sshd sessions run the firmware concurrently).</summary>
@@ -316,7 +323,7 @@ namespace NShield.HsmAdmin.Firmware
 
             // Slow answers (fault): outside the lock so other sessions are not serialised behind the delay.
             var peek = ReadState(l);
-            if (peek.DelayMs > 0) Thread.Sleep(Math.Min(peek.DelayMs, 600_000));
+            if (peek.DelayMs > 0 && !req.DelayAwaited) Thread.Sleep(Math.Min(peek.DelayMs, 600_000));
 
             using (ModuleLock(l))
             {

@@ -1,3 +1,6 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
@@ -13,6 +16,8 @@ namespace NShield.HsmAdmin.Simulation
     /// transport named "inprocess" (<see cref="ModuleTransports.Register"/>); a module registered with it has its
     /// state folder as address. It keeps the SSH rules that matter to the host: the server key is checked against
     /// the policy before the credential is looked at, and only keys installed for the service authenticate.
+    /// Modules run side by side like real ones: commands never block the caller's thread (the delay fault is awaited),
+    /// and the only lock is each module's own state lock (taken by the firmware), so one module never waits for another.
     /// </summary>
     public sealed class InProcessModuleTransport : IModuleTransport
     {
@@ -20,6 +25,27 @@ namespace NShield.HsmAdmin.Simulation
 
         /// <summary>Makes the transport available to the engine in this process (idempotent).</summary>
         public static void Register() => ModuleTransports.Register(Name, new InProcessModuleTransport());
+
+        private static readonly ConcurrentDictionary<CommandRecorder, byte> Recorders = new ConcurrentDictionary<CommandRecorder, byte>();
+
+        /// <summary>
+        /// Keeps every in-process command's module, verb, start and end until disposed (tests show that modules overlap).
+        /// Process-wide: whoever reads it filters by ESN.
+        /// </summary>
+        public static CommandRecorder StartRecording()
+        {
+            var recorder = new CommandRecorder();
+            Recorders[recorder] = 0;
+            return recorder;
+        }
+
+        /// <summary>Commands recorded since <see cref="StartRecording"/>, in the order they finished.</summary>
+        public sealed class CommandRecorder : IDisposable
+        {
+            internal readonly ConcurrentQueue<CommandRecord> Queue = new ConcurrentQueue<CommandRecord>();
+            public IReadOnlyList<CommandRecord> Commands => Queue.ToList();
+            public void Dispose() => Recorders.TryRemove(this, out _);
+        }
 
         public string? CheckAddress(string address) =>
             Directory.Exists(address) && File.Exists(new ModuleLayout(address).StateFile) ? null : "it is not a simulated module's folder";
@@ -43,6 +69,20 @@ namespace NShield.HsmAdmin.Simulation
             return Task.FromResult<IModuleChannel>(new Channel(module.Esn, service, dir, fingerprint, presented));
         }
 
+        /// <summary>One command as the module ran it: which module, service and verb, and when it started and ended (UTC).</summary>
+        public sealed class CommandRecord
+        {
+            public CommandRecord(string esn, string service, string verb, DateTime started, DateTime ended)
+            {
+                Esn = esn; Service = service; Verb = verb; Started = started; Ended = ended;
+            }
+            public string Esn { get; }
+            public string Service { get; }
+            public string Verb { get; }
+            public DateTime Started { get; }
+            public DateTime Ended { get; }
+        }
+
         private sealed class Channel : IModuleChannel
         {
             private readonly string _dir;
@@ -57,11 +97,21 @@ namespace NShield.HsmAdmin.Simulation
             public string Service { get; }
             public SshPublicKey ServerKey { get; }
 
-            public Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
+            public async Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var reply = ModuleFirmware.Handle(new FirmwareRequest(_dir, Service, _fingerprint, verb, jsonBody));
-                return Task.FromResult(FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode));
+                var started = DateTime.UtcNow;
+                // Off the caller's thread at once: a fleet starts every module before any of them answers, as over SSH.
+                await Task.Yield();
+                var delay = ModuleFirmware.CommandDelayMs(_dir);
+                if (delay > 0) await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                var reply = ModuleFirmware.Handle(new FirmwareRequest(_dir, Service, _fingerprint, verb, jsonBody) { DelayAwaited = true });
+                if (!Recorders.IsEmpty)
+                {
+                    var record = new CommandRecord(Esn, Service, verb, started, DateTime.UtcNow);
+                    foreach (var recorder in Recorders.Keys) recorder.Queue.Enqueue(record);
+                }
+                return FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode);
             }
 
             public void Dispose() { }
