@@ -53,6 +53,19 @@ namespace NShield.HsmAdmin.Operations
             return Parse(module.Esn, reply, since, tail, _host.Path);
         }
 
+        /// <summary>Get-HsmLog: every selected module's log in parallel, sorted by module then time; a failing module is reported.</summary>
+        public async Task<IReadOnlyList<HsmLogEntry>> ReadAllAsync(IReadOnlyList<ModuleAddress> modules, DateTimeOffset? since,
+            int? tail, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            var entries = new List<HsmLogEntry>();
+            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+            {
+                var read = await ReadAsync(m, since, tail, c).ConfigureAwait(false);
+                lock (entries) entries.AddRange(read);
+            }, throttleLimit, "Reading module logs", reporter, ct).ConfigureAwait(false);
+            return entries.OrderBy(e => e.Esn, StringComparer.Ordinal).ThenBy(e => e.Time).ToList();
+        }
+
         internal static IReadOnlyList<HsmLogEntry> Parse(string esn, FirmwareResult reply, DateTimeOffset? since, int? tail,
             string hostPath)
         {
