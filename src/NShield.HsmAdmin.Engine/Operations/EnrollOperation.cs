@@ -381,7 +381,7 @@ namespace NShield.HsmAdmin.Operations
                 try
                 {
                     if (openAdmin != null && service == ModuleServices.SshAdmin)
-                        await openAdmin.InvokeAsync("ping", null, ct).ConfigureAwait(false);
+                        await openAdmin.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
                     else
                         await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;

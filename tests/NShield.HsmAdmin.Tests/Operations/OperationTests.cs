@@ -298,7 +298,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Equal(2, reporter.Asked.Count);
             var info = Assert.IsType<HsmModuleInfo>(Assert.Single(reporter.Results));
             Assert.Equal(reset, info.Esn);
-            Assert.Equal(NShield.HsmAdmin.Firmware.ModuleMode.FactoryState, fleet.Sim.GetModule(reset).Mode);
+            Assert.Equal(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(reset).Mode);
             // Factory state: only the vendor's default credential on sshadmin, no client key of this host anywhere.
             Assert.Equal(new[] { NShield.HsmAdmin.Firmware.DefaultCredential.Fingerprint }, fleet.ModuleKeys(reset, ModuleServices.SshAdmin));
             Assert.All(ModuleServices.All.Skip(1), s => Assert.Empty(fleet.ModuleKeys(reset, s)));
