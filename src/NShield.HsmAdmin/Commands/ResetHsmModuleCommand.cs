@@ -13,7 +13,8 @@ namespace NShield.HsmAdmin.Commands
     {
         private readonly List<string> _esns = new List<string>();
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        /// <summary>The modules to reset; without it, every module registered with the host (one confirmation lists them).</summary>
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         public string[] Esn { get; set; } = new string[0];
@@ -42,8 +43,12 @@ namespace NShield.HsmAdmin.Commands
                 // An open roll or restore journal covers the modules: changing one under it breaks the roll.
                 Engine(() => EnrollJournal.EnsureNoOpenRoll(host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset."));
                 KeyPassphrases.Verify(this, host, services);
-                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns)
-                    .Where(m => ShouldProcess($"module {m.Esn}", "Return to factory state (erases every client key, regenerates every server key)")).ToList();
+                var modules = ModuleSelection.Select(this, Engine(() => host.Attached()), _esns);
+                if (modules.Count == 0) return;
+                WriteWarning(ResetOperation.MaintenanceAdvice);
+                modules = _esns.Count == 0
+                    ? (ShouldProcess(ResetOperation.DescribeAll(modules), ResetOperation.Action) ? modules : new List<Drivers.ModuleAddress>())
+                    : modules.Where(m => ShouldProcess($"module {m.Esn}", ResetOperation.Action)).ToList();
                 var reset = new ResetOperation(host);
                 var fleet = new FleetRunner(this);
                 fleet.Run(modules, m => m.Esn, async (m, ct) => fleet.WriteObject(await reset.ResetAsync(m, Timeout, ct).ConfigureAwait(false)),

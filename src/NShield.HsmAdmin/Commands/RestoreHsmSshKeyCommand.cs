@@ -27,6 +27,11 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when no vendor root is configured.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? AcceptFingerprint { get; set; }
+
         [Parameter]
         [ValidateRange(1, 64)]
         public int ThrottleLimit { get; set; } = 16;
@@ -51,7 +56,7 @@ namespace NShield.HsmAdmin.Commands
                 }
                 using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, host.KeyPassphrase, Cancellation)))
                 {
-                    var restore = new RestoreOperation(host);
+                    var restore = new RestoreOperation(host) { AcceptedFingerprints = new HashSet<string>(AcceptFingerprint ?? new string[0]) };
                     Engine(() => EnrollJournal.EnsureNoOpenEnroll(host));
                     var current = Engine(() => restore.CurrentSshAdminKey(WriteWarning));
                     var candidates = Engine(() => host.Attached().Where(m => host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList());
