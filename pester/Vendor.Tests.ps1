@@ -1,0 +1,334 @@
+# Issue 12: the vendor's remaining behaviours (hsmadmin keys backup --passphrase, factorystate without an ESN,
+# keys restore after the pins were lost, keys show per module, key permissions), over real SSH.
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    $script:Manifest = Join-Path $repo 'NShield.HsmAdmin.psd1'
+    Import-Module $Manifest -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+    function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
+
+    # A host whose UI answers each Prompt with the next queued text (as a SecureString) and each PromptForChoice with
+    # ChoiceIndex, recording every question; what a person at the console would see and type.
+    if (-not ('VendorTestHost' -as [type])) {
+        Add-Type -TypeDefinition @'
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Host;
+using System.Security;
+public sealed class VendorTestUI : PSHostUserInterface {
+    public Queue<string> Answers = new Queue<string>(); public int Prompts; public int ChoiceIndex = 2;
+    public List<string> Choices = new List<string>(); public List<string> Written = new List<string>();
+    static SecureString Secure(string t) { var s = new SecureString(); foreach (var c in t) s.AppendChar(c); return s; }
+    public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> fields) {
+        Prompts++; Written.Add(caption + " " + message);
+        var d = new Dictionary<string, PSObject>();
+        foreach (var f in fields) d[f.Name] = new PSObject(Secure(Answers.Count > 0 ? Answers.Dequeue() : ""));
+        return d;
+    }
+    public override PSHostRawUserInterface RawUI { get { return null; } }
+    public override string ReadLine() { throw new NotImplementedException(); }
+    public override SecureString ReadLineAsSecureString() { Prompts++; return Secure(Answers.Count > 0 ? Answers.Dequeue() : ""); }
+    public override void Write(string v) { Written.Add(v); }
+    public override void Write(ConsoleColor f, ConsoleColor b, string v) { Written.Add(v); }
+    public override void WriteLine(string v) { Written.Add(v); }
+    public override void WriteErrorLine(string v) { Written.Add(v); }
+    public override void WriteDebugLine(string v) { Written.Add(v); }
+    public override void WriteProgress(long id, ProgressRecord r) { }
+    public override void WriteVerboseLine(string v) { Written.Add(v); }
+    public override void WriteWarningLine(string v) { Written.Add(v); }
+    public override PSCredential PromptForCredential(string c, string m, string u, string t) { throw new NotImplementedException(); }
+    public override PSCredential PromptForCredential(string c, string m, string u, string t, PSCredentialTypes a, PSCredentialUIOptions o) { throw new NotImplementedException(); }
+    public override int PromptForChoice(string c, string m, Collection<ChoiceDescription> ch, int d) { Choices.Add(c + " " + m); return ChoiceIndex; }
+}
+public sealed class VendorTestHost : PSHost {
+    public readonly VendorTestUI TestUI = new VendorTestUI();
+    readonly Guid _id = Guid.NewGuid();
+    public override string Name { get { return "VendorTestHost"; } }
+    public override Version Version { get { return new Version(1, 0); } }
+    public override Guid InstanceId { get { return _id; } }
+    public override PSHostUserInterface UI { get { return TestUI; } }
+    public override CultureInfo CurrentCulture { get { return CultureInfo.InvariantCulture; } }
+    public override CultureInfo CurrentUICulture { get { return CultureInfo.InvariantCulture; } }
+    public override void SetShouldExit(int code) { }
+    public override void EnterNestedPrompt() { throw new NotImplementedException(); }
+    public override void ExitNestedPrompt() { throw new NotImplementedException(); }
+    public override void NotifyBeginApplication() { }
+    public override void NotifyEndApplication() { }
+}
+'@
+    }
+    # A runspace on such a host with the module loaded; Invoke returns the output, or the ErrorRecord it stopped with.
+    function New-InteractiveSession {
+        $testHost = [VendorTestHost]::new()
+        $rs = [runspacefactory]::CreateRunspace($testHost)
+        $rs.Open()
+        $session = [pscustomobject]@{ Host = $testHost; UI = $testHost.TestUI; Runspace = $rs }
+        $null = Invoke-Session $session "Import-Module '$Manifest'" @{}
+        $session
+    }
+    function Invoke-Session($Session, [string] $Script, [hashtable] $Vars) {
+        foreach ($k in $Vars.Keys) { $Session.Runspace.SessionStateProxy.SetVariable($k, $Vars[$k]) }
+        $ps = [powershell]::Create(); $ps.Runspace = $Session.Runspace
+        $null = $ps.AddScript("`$ErrorActionPreference = 'Stop'; try { $Script } catch { `$_ }")
+        try { @($ps.Invoke()) } finally { $ps.Dispose() }
+    }
+    # A runspace with no host at all: what a scheduled task or a service sees.
+    function Invoke-Bare([string] $Script, [hashtable] $Vars) {
+        $rs = [runspacefactory]::CreateRunspace(); $rs.Open()
+        try {
+            foreach ($k in $Vars.Keys) { $rs.SessionStateProxy.SetVariable($k, $Vars[$k]) }
+            $ps = [powershell]::Create(); $ps.Runspace = $rs
+            $null = $ps.AddScript("Import-Module '$Manifest'; `$ErrorActionPreference = 'Stop'; try { $Script } catch { `$_ }")
+            @($ps.Invoke())
+        }
+        finally { $rs.Dispose() }
+    }
+    function Get-PinLines([string] $HostPath) {
+        $file = Join-Path $HostPath 'known_hosts'
+        if (Test-Path $file) { @(Get-Content $file) } else { @() }
+    }
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backup --passphrase)' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $dir = New-TestHostPath 'backups'
+        $sshadmin = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
+        $session = New-InteractiveSession
+    }
+    AfterAll { $session.Runspace.Dispose() }
+    BeforeEach { $session.UI.Prompts = 0; $session.UI.Answers.Clear() }
+
+    It 'asks for the passphrase twice and writes a portable backup that ssh-keygen opens with it' {
+        $file = Join-Path $dir 'typed.key'
+        'Typed-Backup-Pass-4417', 'Typed-Backup-Pass-4417' | ForEach-Object { $session.UI.Answers.Enqueue($_) }
+        $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
+        $r[0].FullName | Should -Be $file
+        $r[0].BackupKind | Should -Be 'Portable'
+        $session.UI.Prompts | Should -Be 2
+        $derived = ssh-keygen -y -P 'Typed-Backup-Pass-4417' -f $file
+        $LASTEXITCODE | Should -Be 0
+        ($derived -split ' ')[1] | Should -Be (($sshadmin.PublicKey -split ' ')[1])
+        (stat -c '%a' $file) | Should -Be '600'
+        (Get-AuditLines $h)[-1] | Should -Match '"keys.backup".*"portable"'
+        ($session.UI.Written -join "`n") | Should -Not -Match 'Typed-Backup-Pass-4417'
+        # and it restores (the key is the one the modules accept)
+        (Restore-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'Typed-Backup-Pass-4417') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It 'refuses two different passphrases and writes nothing' {
+        $file = Join-Path $dir 'mismatch.key'
+        'First-Typed-1', 'Second-Typed-2' | ForEach-Object { $session.UI.Answers.Enqueue($_) }
+        $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
+        $r[0].FullyQualifiedErrorId | Should -BeLike 'InvalidProtection*'
+        $r[0].Exception.Message | Should -Match 'do not match'
+        $session.UI.Prompts | Should -Be 2
+        $file | Should -Not -Exist
+    }
+
+    It 'refuses an empty passphrase, typed or given, and writes nothing' {
+        $file = Join-Path $dir 'empty.key'
+        $session.UI.Answers.Enqueue('')
+        $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
+        $r[0].FullyQualifiedErrorId | Should -BeLike 'InvalidProtection*'
+        $r[0].Exception.Message | Should -Match 'empty'
+        $session.UI.Prompts | Should -Be 1
+        { Backup-HsmSshKey -HostPath $h -Path $file -Passphrase ([securestring]::new()) -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidProtection*'
+        $file | Should -Not -Exist
+    }
+
+    It 'without a host that can ask and without -Passphrase: KeyPassphraseRequired naming -Passphrase and -HostTied; nothing written' {
+        $file = Join-Path $dir 'bare.key'
+        $before = Get-AuditLines $h
+        $r = Invoke-Bare 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
+        $r[0].FullyQualifiedErrorId | Should -BeLike 'KeyPassphraseRequired*'
+        $r[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $r[0].Exception.Message | Should -Match '-Passphrase'
+        $r[0].Exception.Message | Should -Match '-HostTied'
+        $file | Should -Not -Exist
+        (Get-AuditLines $h).Count | Should -Be $before.Count
+    }
+
+    It 'refuses an existing file, and -WhatIf writes nothing, both before asking' {
+        $existing = Join-Path $dir 'existing.key'
+        Set-Content $existing 'keep me'
+        $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $existing }
+        $r[0].FullyQualifiedErrorId | Should -BeLike 'FileExists*'
+        Get-Content $existing | Should -Be 'keep me'
+        $whatIf = Join-Path $dir 'whatif.key'
+        $null = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file -WhatIf' @{ h = $h; file = $whatIf }
+        $whatIf | Should -Not -Exist
+        $session.UI.Prompts | Should -Be 0
+    }
+
+    It '-HostTied writes the verbatim copy, and its output and a warning say it is tied to this OS install' {
+        $file = Join-Path $dir 'tied.json'
+        $r = Backup-HsmSshKey -HostPath $h -Path $file -HostTied -WarningVariable warn -WarningAction SilentlyContinue
+        $r.BackupKind | Should -Be 'HostTied'
+        $r.Protection | Should -Be 'KFG'
+        $r.BackupNote | Should -Match 'only on this OS install'
+        ($warn -join ' ') | Should -Match 'only on this OS install'
+        (Get-Content -Raw $file | ConvertFrom-Json).Format | Should -Be 'nshield-hsmadmin-key-backup-v1'
+        (Get-AuditLines $h)[-1] | Should -Match '"verbatim"'
+        # Another OS install (another machine folder, so another global nonce) cannot open it.
+        $thisMachine = $env:NSHIELD_HSMADMIN_MACHINE_DIR
+        $env:NSHIELD_HSMADMIN_MACHINE_DIR = New-TestHostPath 'reinstalled'
+        try { { Restore-HsmSshKey -HostPath $h -Path $file -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'BackupFromAnotherMachine*' }
+        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine }
+    }
+}
+
+Describe 'Reset-HsmModule without -Esn resets every module of the host (factorystate without an ESN)' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $esns = @($sim.Modules.Esn | Sort-Object)
+        $session = New-InteractiveSession
+    }
+    AfterAll { $session.Runspace.Dispose() }
+
+    It 'asks once, listing every ESN, and warns about maintenance mode; No resets nothing' {
+        $session.UI.ChoiceIndex = 2   # No
+        $pins = Get-PinLines $h
+        $r = Invoke-Session $session 'Reset-HsmModule -HostPath $h -Timeout 10 3>&1' @{ h = $h }
+        $session.UI.Choices.Count | Should -Be 1
+        foreach ($e in $esns) { $session.UI.Choices[0] | Should -Match ([regex]::Escape($e)) }
+        $session.UI.Choices[0] | Should -Match 'every module of this host \(2\)'
+        $warnings = @($r | Where-Object { $_ -is [Management.Automation.WarningRecord] })
+        $warnings.Count | Should -Be 1
+        $warnings[0].Message | Should -Match ([regex]::Escape('nopclearfail -M -m <MODULEID> -w'))
+        @($r | Where-Object { $_ -isnot [Management.Automation.WarningRecord] }) | Should -BeNullOrEmpty
+        Get-PinLines $h | Should -Be $pins
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It '-Timeout stays 3 to 120 seconds without -Esn' {
+        { Reset-HsmModule -HostPath $h -Timeout 2 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+        { Reset-HsmModule -HostPath $h -Timeout 121 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It 'resets every module once confirmed: each holds no client key and the host forgets their pins' {
+        $hostKeys = @((Get-HostKeys $h).Values)
+        $r = Reset-HsmModule -HostPath $h -Timeout 10 -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        @($r.Esn | Sort-Object) | Should -Be $esns
+        @($r.Mode) | Should -Be @('FactoryState', 'FactoryState')
+        ($warn -join ' ') | Should -Match 'maintenance mode'
+        foreach ($e in $esns) {
+            $held = @((Get-ModuleKeys $sim $e).Values | ForEach-Object { $_ })
+            foreach ($fp in $hostKeys) { $held | Should -Not -Contain $fp -Because "module $e is in factory state" }
+        }
+        Get-PinLines $h | Should -BeNullOrEmpty
+        @((Get-HsmModule -HostPath $h).Mode) | Should -Be @('FactoryState', 'FactoryState')
+    }
+
+    It '-Esn still resets only the named module' {
+        Invoke-HsmEnroll -HostPath $h -WarningAction SilentlyContinue | Out-Null
+        $r = Reset-HsmModule -HostPath $h -Esn $esns[0] -Timeout 10 -Confirm:$false -WarningAction SilentlyContinue
+        $r.Esn | Should -Be $esns[0]
+        $held = @((Get-ModuleKeys $sim $esns[0]).Values | ForEach-Object { $_ })
+        foreach ($fp in (Get-HostKeys $h).Values) { $held | Should -Not -Contain $fp }
+        Assert-ModulesHoldHostKeys $sim $h -Esn $esns[1]
+    }
+}
+
+Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and no vendor root is trusted' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Get-HsmTrustedRoot -HostPath $h | Remove-HsmTrustedRoot -HostPath $h -Confirm:$false
+        $fingerprints = @($sim.Modules | ForEach-Object { $_.Endpoint('sshadmin').ServerKeyFingerprint })
+        Invoke-HsmEnroll -HostPath $h -AcceptFingerprint $fingerprints | Out-Null
+        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        $pinsBefore = Get-PinLines $h
+        function Lose-KeysAndPins {
+            Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
+            Remove-Item (Join-Path $h 'known_hosts') -Force
+        }
+    }
+
+    It 'without -AcceptFingerprint fails per module with FingerprintNotConfirmed naming the fingerprint, and changes nothing' {
+        Lose-KeysAndPins
+        $before = Get-StoreSnapshot $h
+        $stop = $null
+        try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue }
+        catch { $stop = $_ }
+        $stop.FullyQualifiedErrorId | Should -BeLike 'RestoreKeyNotAccepted*'
+        $notConfirmed = @($errs | Where-Object FullyQualifiedErrorId -like 'FingerprintNotConfirmed*')
+        $notConfirmed.Count | Should -Be 2
+        foreach ($fp in $fingerprints) { ($notConfirmed.Exception.Message -join ' ') | Should -Match ([regex]::Escape("-AcceptFingerprint '$fp'")) }
+        Get-StoreSnapshot $h | Should -Be $before
+    }
+
+    It 'with the confirmed fingerprints pins the modules again and completes the restore' {
+        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        @(Get-PinLines $h | Sort-Object) | Should -Be @($pinsBefore | Sort-Object)
+        Test-HsmConnection -HostPath $h | Should -BeExactly $true
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It 'a fingerprint of another module does not pin this one' {
+        Lose-KeysAndPins
+        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints[0] -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        @($errs | Where-Object FullyQualifiedErrorId -like 'FingerprintNotConfirmed*').Count | Should -Be 1
+        @(Get-PinLines $h | Where-Object { $_ -match $sim.Modules[1].Esn }) | Should -BeNullOrEmpty
+        Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        @(Get-PinLines $h | Sort-Object) | Should -Be @($pinsBefore | Sort-Object)
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+}
+
+Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        $esn = $sim.Modules[0].Esn
+        Get-HsmTrustedRoot -HostPath $h | Remove-HsmTrustedRoot -HostPath $h -Confirm:$false
+        $fingerprint = $sim.Modules[0].Endpoint('sshadmin').ServerKeyFingerprint
+        Invoke-HsmEnroll -HostPath $h -AcceptFingerprint $fingerprint | Out-Null
+        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        $pinsFull = Get-PinLines $h
+        function Restore-Accepting([string[]] $Accept) {
+            $errs = $null; $stop = $null
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
+            catch { $stop = $_ }
+            [pscustomobject]@{ Ids = @($errs | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }); Stop = $stop }
+        }
+    }
+
+    It 'a lost sshadmin pin beside a conflicting ncoreapi pin: ServerKeyChanged, pins kept' {
+        Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey ncoreapi -SimulatorPath $sim.Path | Out-Null
+        $kept = @(Get-PinLines $h | Where-Object { $_ -notmatch "nshield-$esn-sshadmin " })
+        $kept.Count | Should -Be 5
+        Set-Content (Join-Path $h 'known_hosts') $kept
+        $before = Get-StoreSnapshot $h
+        $r = Restore-Accepting $fingerprint
+        $r.Ids | Should -Contain 'ServerKeyChanged'
+        $r.Stop.FullyQualifiedErrorId | Should -BeLike 'RestoreKeyNotAccepted*'
+        Get-PinLines $h | Should -Be $kept
+        Get-StoreSnapshot $h | Should -Be $before
+    }
+
+    It 'a changed sshadmin key under its pin stays ServerKeyChanged even with its new fingerprint accepted' {
+        $pins = $pinsFull
+        Set-Content (Join-Path $h 'known_hosts') $pins
+        $new = (Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey sshadmin -SimulatorPath $sim.Path).Endpoint('sshadmin').ServerKeyFingerprint
+        $r = Restore-Accepting @($fingerprint, $new)
+        $r.Ids | Should -Contain 'ServerKeyChanged'
+        Get-PinLines $h | Should -Be $pins
+    }
+}
