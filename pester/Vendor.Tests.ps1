@@ -332,3 +332,70 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         Get-PinLines $h | Should -Be $pins
     }
 }
+
+Describe 'Get-HsmSshKey -Module and Get-HsmModule KeyDrift: the keys each module really holds (keys show per HSM)' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $a, $b = @($sim.Modules.Esn | Sort-Object)
+        # The module-side truth, as a string per module: "service=fp" for every key it holds (Get-ModuleKeys reads its files).
+        function Held($esn) { $k = Get-ModuleKeys $sim $esn; @($k.Keys | Sort-Object | ForEach-Object { $s = $_; $k[$s] | ForEach-Object { "$s=$_" } }) }
+    }
+
+    It 'shows every key Current when each module holds exactly the host keys, and KeyDrift None' {
+        $keys = @(Get-HsmSshKey -HostPath $h -Module)
+        $keys.Count | Should -Be 12
+        @($keys | Where-Object State -ne 'Current') | Should -BeNullOrEmpty
+        $hostKeys = Get-HostKeys $h
+        foreach ($k in $keys) { $k.Fingerprint | Should -Be $hostKeys[$k.Service] }
+        foreach ($e in $a, $b) { @($keys | Where-Object Esn -eq $e | ForEach-Object { "$($_.Service)=$($_.Fingerprint)" } | Sort-Object) | Should -Be (Held $e) }
+        $keys[0].GetType().Name | Should -Be 'HsmModuleKeyInfo'
+        ($keys | Out-String) | Should -Match 'Current'
+        @((Get-HsmModule -HostPath $h).KeyDrift) | Should -Be @('None', 'None')
+        @((Get-HsmModule -HostPath $h -Offline).KeyDrift | Where-Object { $_ }) | Should -BeNullOrEmpty
+    }
+
+    It 'marks a key the host does not know as Stale on the module that holds it' {
+        # Someone installed an extra ncoreapi key on module A (the module's own authorized_keys, as keys.add would).
+        $file = Get-ChildItem $sim.Path -Recurse -Filter authorized_keys | Where-Object { $_.FullName -match $a -and $_.FullName -match 'ncoreapi' } | Select-Object -First 1
+        $file | Should -Not -BeNullOrEmpty
+        $foreign = Join-Path (New-TestHostPath 'foreign') 'id'
+        ssh-keygen -q -t ed25519 -N '' -f $foreign | Out-Null
+        Add-Content $file.FullName (Get-Content "$foreign.pub")
+        $fp = ((ssh-keygen -l -f "$foreign.pub") -split ' ')[1]
+        (Held $a) | Should -Contain "ncoreapi=$fp"
+
+        $keys = @(Get-HsmSshKey -HostPath $h -Module -Esn $a -Service ncoreapi)
+        $keys.Count | Should -Be 2
+        ($keys | Where-Object State -eq 'Stale').Fingerprint | Should -Be $fp
+        ($keys | Where-Object State -eq 'Stale').KnownAs | Should -Be ''
+        ($keys | Where-Object State -eq 'Current').Fingerprint | Should -Be (Get-HostKeys $h)['ncoreapi']
+        $m = Get-HsmModule -HostPath $h
+        ($m | Where-Object Esn -eq $a).KeyDrift | Should -Be 'ncoreapi: 1 stale'
+        ($m | Where-Object Esn -eq $b).KeyDrift | Should -Be 'None'
+    }
+
+    It 'marks the host keys a module lacks as Missing and its old ones as Stale (archived) after a roll that excluded it' {
+        $old = Get-HostKeys $h
+        Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        $new = Get-HostKeys $h
+        $keys = @(Get-HsmSshKey -HostPath $h -Module -Esn $b)
+        @($keys | Where-Object State -eq 'Missing' | ForEach-Object { "$($_.Service)=$($_.Fingerprint)" } | Sort-Object) |
+            Should -Be @($new.Keys | Sort-Object | ForEach-Object { "$_=$($new[$_])" })
+        @($keys | Where-Object State -eq 'Stale' | ForEach-Object { "$($_.Service)=$($_.Fingerprint)" } | Sort-Object) | Should -Be (Held $b)
+        @($keys | Where-Object State -eq 'Stale').KnownAs | Sort-Object -Unique | Should -Be 'archived'
+        ($old.Values | Sort-Object) | Should -Be @((Get-ModuleKeys $sim $b).Values | ForEach-Object { $_ } | Sort-Object)
+        (Get-HsmModule -HostPath $h -Esn $b).KeyDrift | Should -Be 'sshadmin: missing, 1 stale; ncoreapi: missing, 1 stale; setup: missing, 1 stale; updater: missing, 1 stale; monitor: missing, 1 stale; launcher: missing, 1 stale'
+        # and Invoke-HsmEnroll repairs it: the module then holds exactly the host's keys
+        Invoke-HsmEnroll -HostPath $h -Esn $b -WarningAction SilentlyContinue | Out-Null
+        (Get-HsmModule -HostPath $h -Esn $b).KeyDrift | Should -Be 'None'
+        Assert-ModulesHoldHostKeys $sim $h -Esn $b
+    }
+
+    It 'an unregistered ESN is UnknownModule and the others still answer' {
+        $keys = @(Get-HsmSshKey -HostPath $h -Module -Esn 'AAAA-BBBB-CCCC', $b -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'UnknownModule*'
+        @($keys.Esn | Sort-Object -Unique) | Should -Be @($b)
+    }
+}

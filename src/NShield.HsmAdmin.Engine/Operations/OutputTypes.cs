@@ -74,6 +74,11 @@ namespace NShield.HsmAdmin.Operations
         public Dictionary<string, int> Ports { get; set; } = new Dictionary<string, int>();
         /// <summary>Whether the hardserver runs with the host's current ncoreapi client key (null: unknown).</summary>
         public bool? HardserverKeyCurrent { get; set; }
+        /// <summary>
+        /// The client keys the module holds against the host's current ones (Get-HsmSshKey -Module): "None", or per service
+        /// what is missing or stale. Null when the module was not asked (-Offline, not enrolled, unreachable).
+        /// </summary>
+        public string? KeyDrift { get; set; }
         public string HostPath { get; set; } = "";
     }
 
