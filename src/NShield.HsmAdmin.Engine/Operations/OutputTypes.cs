@@ -47,6 +47,8 @@ namespace NShield.HsmAdmin.Operations
         public string Protection { get; set; } = "";
         /// <summary>Client keys: when the key was installed (UTC).</summary>
         public DateTime? InstalledAt { get; set; }
+        /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
+        public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";
         public string HostPath { get; set; } = "";
     }

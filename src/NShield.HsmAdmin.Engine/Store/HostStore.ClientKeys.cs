@@ -200,6 +200,7 @@ namespace NShield.HsmAdmin.Store
                 var from = KeyFilePath(service, ext, true);
                 if (File.Exists(from)) SecureFiles.ReplaceAtomic(from, KeyFilePath(service, ext, false));
             }
+            ReapplyKeyGrant(service); // a group granted this service's key keeps it across rolls
             File.Delete(PromoteMarkerPath(service));
         }
 

@@ -37,10 +37,10 @@ namespace NShield.HsmAdmin.Commands
         {
             var path = ResolvePath(Path);
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            // Refusals that need no passphrase come before the prompt.
-            Engine(() => KeyBackup.CheckTarget(store, path, Force));
             var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
             if (!ShouldProcess(path, what)) return;
+            // Refusals that need no passphrase come before the prompt.
+            Engine(() => KeyBackup.CheckTarget(store, path, Force));
             SecureString? passphrase = null, keyPassphrase = KeyPassphrase;
             if (!HostTied)
             {

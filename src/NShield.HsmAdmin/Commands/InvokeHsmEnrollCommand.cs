@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Invoke-HsmEnroll: the vendor's `hsmadmin enroll`.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "HsmEnroll", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(HsmEnrollResult))]
-    public sealed class InvokeHsmEnrollCommand : HsmCmdlet
+    public sealed class InvokeHsmEnrollCommand : HsmCmdlet, IChangesHost
     {
         private readonly List<string> _esns = new List<string>();
 

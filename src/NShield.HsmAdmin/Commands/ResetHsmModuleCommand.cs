@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Reset-HsmModule: the vendor's `hsmadmin factorystate`.</summary>
     [Cmdlet(VerbsCommon.Reset, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmModuleInfo))]
-    public sealed class ResetHsmModuleCommand : HsmCmdlet
+    public sealed class ResetHsmModuleCommand : HsmCmdlet, IChangesHost
     {
         private readonly List<string> _esns = new List<string>();
 

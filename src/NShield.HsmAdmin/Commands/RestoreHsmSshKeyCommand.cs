@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
     [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class RestoreHsmSshKeyCommand : HsmCmdlet
+    public sealed class RestoreHsmSshKeyCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Update-HsmSshKey: the vendor's `hsmadmin keys roll`.</summary>
     [Cmdlet(VerbsData.Update, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Roll")]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class UpdateHsmSshKeyCommand : HsmCmdlet
+    public sealed class UpdateHsmSshKeyCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(ParameterSetName = "Roll", Position = 0)]
         [ValidateNotNullOrEmpty]
