@@ -399,3 +399,148 @@ Describe 'Get-HsmSshKey -Module and Get-HsmModule KeyDrift: the keys each module
         @($keys.Esn | Sort-Object -Unique) | Should -Be @($b)
     }
 }
+
+# Real processes of another account: a throwaway user and group (root only), pwsh started with setpriv.
+Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-root process' {
+    BeforeAll {
+        $script:CanRun = (-not $IsWindows) -and ((id -u) -eq '0') -and (Get-Command setpriv, useradd, groupadd -ErrorAction SilentlyContinue).Count -eq 3
+        if (-not $CanRun) { return }
+        $tag = [guid]::NewGuid().ToString('N').Substring(0, 6)
+        $group = "nshg$tag"; $user = "nshu$tag"
+        groupadd $group; useradd -M -N -s /usr/sbin/nologin $user
+        $uid = [int](id -u $user); $userGid = [int](id -g $user); $gid = [int]((getent group $group) -split ':')[2]
+        # Everything the other account reads lives under a folder it may enter (the suite's root is 0700).
+        $base = Join-Path ([IO.Path]::GetTempPath()) "nshield-perm-$tag"
+        New-Item -ItemType Directory $base | Out-Null; chmod 755 $base
+        $h = Join-Path $base 'host'; New-Item -ItemType Directory $h | Out-Null; chmod 755 $h
+        $userHome = Join-Path $base 'home'; New-Item -ItemType Directory $userHome | Out-Null; chown "${uid}:${userGid}" $userHome; chmod 700 $userHome
+        # pwsh lives under /root (0700 here): hard-link a copy where the account can run it.
+        $pwshDir = Join-Path $base 'pwsh'
+        cp -al $PSHOME $pwshDir 2>$null; if ($LASTEXITCODE -ne 0) { cp -r $PSHOME $pwshDir }
+        $machine = $env:NSHIELD_HSMADMIN_MACHINE_DIR
+        $sim = Start-TestSimulator -ModuleCount 1 -HostPath $h
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $nonce = Join-Path $machine 'global.nonce'
+        # Runs a script as the throwaway user (in the group unless -NotInGroup); returns its JSON answer.
+        function Invoke-AsUser([string] $Script, [switch] $NotInGroup) {
+            $groups = if ($NotInGroup) { "$userGid" } else { "$gid" }
+            $wrapped = "`$ErrorActionPreference = 'Stop'; Import-Module '$Manifest'; `$h = '$h'; " +
+                "function Attempt([scriptblock] `$b) { try { `$r = & `$b; [pscustomobject]@{ Ok = `$true; Value = `$r; Id = ''; Message = '' } } " +
+                "catch { [pscustomobject]@{ Ok = `$false; Value = `$null; Id = (`$_.FullyQualifiedErrorId -split ',')[0]; Message = `$_.Exception.Message } } }; " +
+                "$Script | ConvertTo-Json -Depth 4 -Compress"
+            $out = & setpriv "--reuid=$uid" "--regid=$userGid" "--groups=$groups" --inh-caps=-all env "HOME=$userHome" "DOTNET_CLI_HOME=$userHome" "NSHIELD_HSMADMIN_MACHINE_DIR=$machine" `
+                dotnet (Join-Path $pwshDir 'pwsh.dll') -NoProfile -NonInteractive -Command $wrapped 2>&1
+            $json = @($out | Where-Object { "$_" -match '^\s*[\[{]' }) | Select-Object -Last 1
+            if (-not $json) { throw "The child pwsh gave no answer: $($out -join "`n")" }
+            $json | ConvertFrom-Json
+        }
+        function Mode([string] $path) { stat -c '%a %G' $path }
+    }
+    AfterAll {
+        if ($CanRun) {
+            Remove-Item $base -Recurse -Force -ErrorAction SilentlyContinue
+            userdel $user 2>$null; groupdel $group 2>$null
+        }
+    }
+
+    It 'refuses from a non-root account before the grant, with permission errors (never KeyTiedToAnotherMachine)' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd to run a process as a throwaway account'; return }
+        $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }"
+        $r.Ok | Should -BeFalse
+        $r.Id | Should -BeIn 'PrivilegeRequired', 'ProtectionInputUnavailable'
+        $r.Id | Should -Not -Be 'KeyTiedToAnotherMachine'
+    }
+
+    It 'grants the group: key file 0640 with that group, folders traversable only, the global nonce shared; shown and audited' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        $k = Set-HsmSshKeyPermission -HostPath $h -Service ncoreapi -Group $group
+        $k.Service | Should -Be 'ncoreapi'
+        $k.AccessGroup | Should -Be $group
+        Mode (Join-Path $h 'client-keys/ncoreapi.key') | Should -Be "640 $group"
+        Mode (Join-Path $h 'client-keys/sshadmin.key') | Should -Be '600 root'
+        (stat -c '%a' (Join-Path $h 'client-keys')) | Should -Be '711'
+        Mode $nonce | Should -Be "640 $group"
+        (stat -c '%a' $machine) | Should -Be '711'
+        @(Get-HsmSshKey -HostPath $h -Role Client | Where-Object AccessGroup | ForEach-Object { "$($_.Service)=$($_.AccessGroup)" }) | Should -Be @("ncoreapi=$group")
+        (Get-AuditLines $h)[-1] | Should -Match '"keys.permission".*"Granted"'
+        # The store's own checks still pass as root, and still refuse any other group read.
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        chmod 640 (Join-Path $h 'client-keys/setup.key')
+        try { { Test-HsmConnection -HostPath $h -Service setup -ErrorAction Stop } | Should -Throw -ErrorId 'StoreInsecurePermissions*' }
+        finally { chmod 600 (Join-Path $h 'client-keys/setup.key') }
+    }
+
+    It 'a member of the group runs read-only commands with the key; a change is refused with PrivilegeRequired' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        $before = Get-StoreSnapshot $h
+        $r = Invoke-AsUser ("[pscustomobject]@{ " +
+            "Test = Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi }; " +
+            "Keys = Attempt { @(Get-HsmSshKey -HostPath `$h).Count }; " +
+            "Offline = Attempt { @(Get-HsmModule -HostPath `$h -Offline).Esn }; " +
+            "Admin = Attempt { Test-HsmConnection -HostPath `$h -Service sshadmin -Detailed }; " +
+            "Roll = Attempt { Update-HsmSshKey -HostPath `$h -Service ncoreapi -Confirm:`$false }; " +
+            "Grant = Attempt { Set-HsmSshKeyPermission -HostPath `$h -Service setup -Group $group -Confirm:`$false }; " +
+            "Own = Attempt { Register-HsmModule -HostPath (Join-Path `$HOME 'own') -Esn AAAA-BBBB-CCCC -Address 127.0.0.1 -PassThru | Select-Object -ExpandProperty Esn } }")
+        $r.Test.Ok | Should -BeTrue
+        $r.Test.Value | Should -BeTrue
+        $r.Keys.Value | Should -Be 12
+        $r.Offline.Value | Should -Be $sim.Modules[0].Esn
+        $r.Admin.Ok | Should -BeFalse
+        $r.Admin.Id | Should -Be 'PrivilegeRequired'
+        $r.Admin.Message | Should -Match 'sshadmin\.key'
+        foreach ($change in $r.Roll, $r.Grant) {
+            $change.Ok | Should -BeFalse
+            $change.Id | Should -Be 'PrivilegeRequired'
+            $change.Message | Should -Match 'needs root'
+        }
+        $r.Own.Ok | Should -BeTrue -Because "a store of one's own needs no privilege: $($r.Own.Message)"
+        $r.Own.Value | Should -Be 'AAAA-BBBB-CCCC'
+        Get-StoreSnapshot $h | Should -Be $before
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It 'an account outside the group cannot read the key' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }" -NotInGroup
+        $r.Ok | Should -BeFalse
+        $r.Id | Should -Be 'PrivilegeRequired'
+    }
+
+    It 'an unreadable global nonce folder is a permission error, not KeyTiedToAnotherMachine' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        chmod 700 $machine
+        try { $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }" }
+        finally { chmod 711 $machine }
+        $r.Ok | Should -BeFalse
+        $r.Id | Should -Be 'ProtectionInputUnavailable'
+        $r.Message | Should -Match 'permission problem, not another machine'
+    }
+
+    It 'a roll keeps the grant on the new key; -OwnerOnly revokes it and the member is refused again' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        $old = (Get-HostKeys $h)['ncoreapi']
+        (Update-HsmSshKey -HostPath $h -Service ncoreapi -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        (Get-HostKeys $h)['ncoreapi'] | Should -Not -Be $old
+        Mode (Join-Path $h 'client-keys/ncoreapi.key') | Should -Be "640 $group"
+        (Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi }").Value | Should -BeTrue
+        Assert-ModulesHoldHostKeys $sim $h -Gone $old
+
+        $k = Set-HsmSshKeyPermission -HostPath $h -Service ncoreapi -OwnerOnly
+        $k.AccessGroup | Should -Be ''
+        Mode (Join-Path $h 'client-keys/ncoreapi.key') | Should -Be '600 root'
+        (stat -c '%a' (Join-Path $h 'client-keys')) | Should -Be '700'
+        Mode $nonce | Should -Be '600 root'
+        (Get-AuditLines $h)[-1] | Should -Match '"keys.permission".*"Revoked"'
+        $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }"
+        $r.Ok | Should -BeFalse
+        $r.Id | Should -Not -Be 'KeyTiedToAnotherMachine'
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
+
+    It 'refuses a group that does not exist, changing nothing' {
+        if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
+        $before = Get-StoreSnapshot $h
+        { Set-HsmSshKeyPermission -HostPath $h -Service ncoreapi -Group 'no-such-group-4471' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidKeyPermission*'
+        Get-StoreSnapshot $h | Should -Be $before
+    }
+}

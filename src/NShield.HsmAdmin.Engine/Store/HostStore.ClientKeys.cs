@@ -235,11 +235,23 @@ namespace NShield.HsmAdmin.Store
             return TryReadText(path);
         }
 
-        static string? TryReadText(string path)
+        string? TryReadText(string path)
         {
             try { return File.ReadAllText(path); }
             catch (FileNotFoundException) { return null; }
             catch (DirectoryNotFoundException) { return null; }
+            // Staged and archived keys belong to a change in progress, which only root makes: invisible to other accounts.
+            catch (UnauthorizedAccessException) when (!path.EndsWith(".key", StringComparison.Ordinal)
+                && (path.StartsWith(PendingClientKeysDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                    || path.StartsWith(ArchivedClientKeysDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal))) { return null; }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new HsmException(HsmErrorIds.PrivilegeRequired, HsmErrorKind.PermissionDenied, path.EndsWith(".key", StringComparison.Ordinal)
+                    ? $"This account may not read the client key file {path}: keys are readable by root only, or by a group an administrator " +
+                      "granted that key (Set-HsmSshKeyPermission). Run as root, or ask for the grant. Nothing was changed."
+                    : $"This account may not read the host store file {path} (root only until an administrator grants a group a key with " +
+                      "Set-HsmSshKeyPermission). Run as root, or ask for the grant. Nothing was changed.", path, e);
+            }
         }
 
         ClientKeyRecord? ReadRecord(string service, bool pending)

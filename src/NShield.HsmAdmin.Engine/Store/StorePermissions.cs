@@ -65,6 +65,8 @@ namespace NShield.HsmAdmin.Store
             UnixNative.FileStatus? status;
             try { status = UnixNative.Stat(path); }
             catch (PlatformNotSupportedException) { _statAvailable = false; return; } // glibc before 2.28: documented as unchecked
+            // Behind a folder this account may not enter: it cannot read it either, and reading says so (PrivilegeRequired).
+            catch (UnauthorizedAccessException) { return; }
             if (status is not { } s) return;
             var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId(), s.Group, grantedGroup);
             if (problem == null) return;
