@@ -544,3 +544,88 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         Get-StoreSnapshot $h | Should -Be $before
     }
 }
+
+Describe 'InstalledAt is when a key was proven on every module; StagedAt when the host staged it; the backup reminder' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        $a, $b = @($sim.Modules.Esn | Sort-Object)
+        $dir = New-TestHostPath 'reminder'
+        function Reminders($warnings) { @($warnings | Where-Object { "$_" -match 'back up the sshadmin key' }) }
+    }
+
+    It 'enroll proves the new keys on every module and reminds to back up sshadmin' {
+        $r = Invoke-HsmEnroll -HostPath $h -WarningVariable warn -WarningAction SilentlyContinue
+        @($r.Action) | Should -Be @('Enrolled', 'Enrolled')
+        (Reminders $warn).Count | Should -Be 1
+        foreach ($k in Get-HsmSshKey -HostPath $h -Role Client) {
+            $k.InstalledAt | Should -Not -BeNullOrEmpty
+            $k.StagedAt | Should -Not -BeNullOrEmpty
+            $k.InstalledAt | Should -BeGreaterOrEqual $k.StagedAt
+        }
+        # a rerun that changes nothing neither moves InstalledAt nor reminds
+        $before = @(Get-HsmSshKey -HostPath $h -Role Client).InstalledAt
+        Invoke-HsmEnroll -HostPath $h -WarningVariable warn2 -WarningAction SilentlyContinue | Out-Null
+        (Reminders $warn2).Count | Should -Be 0
+        @(Get-HsmSshKey -HostPath $h -Role Client).InstalledAt | Should -Be $before
+    }
+
+    It 'a roll that could not reach every module keeps the old keys, no reminder; the rerun proves the staged keys: InstalledAt after StagedAt' {
+        $old = Get-HostKeys $h
+        Set-HsmSimulatedModule -Esn $b -FailAt 'keys.add' -SimulatorPath $sim.Path | Out-Null
+        $r = Update-HsmSshKey -HostPath $h -Service ncoreapi -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
+        $r.Status | Should -Be 'Incomplete'
+        (Reminders $warn).Count | Should -Be 0
+        (Get-HostKeys $h)['ncoreapi'] | Should -Be $old['ncoreapi']
+        $rerunStarted = [DateTime]::UtcNow
+        $r = Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        (Reminders $warn).Count | Should -Be 1
+        $k = Get-HsmSshKey -HostPath $h -Role Client -Service ncoreapi
+        $k.Fingerprint | Should -Not -Be $old['ncoreapi']
+        $k.StagedAt | Should -BeLessThan $rerunStarted
+        $k.InstalledAt | Should -BeGreaterOrEqual $rerunStarted
+        Assert-ModulesHoldHostKeys $sim $h -Gone $old['ncoreapi']
+    }
+
+    It 'no reminder when the same pipeline goes on into Backup-HsmSshKey, which then backs up the new key' {
+        $file = Join-Path $dir 'piped.key'
+        Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue |
+            Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pipe-pass') | Out-Null
+        (Reminders $warn).Count | Should -Be 0
+        $derived = ssh-keygen -y -P 'pipe-pass' -f $file
+        ($derived -split ' ')[1] | Should -Be (((Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).PublicKey -split ' ')[1])
+        # the same on one line of interactive input (no script file)
+        $file2 = Join-Path $dir 'piped2.key'
+        $out = Invoke-Bare 'Update-HsmSshKey -HostPath $h -Confirm:$false 3>&1 | Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (ConvertTo-SecureString pp -AsPlainText -Force) 3>&1' @{ h = $h; file = $file2 }
+        @($out | Where-Object { $_ -is [Management.Automation.WarningRecord] -and $_.Message -match 'back up the sshadmin key' }) | Should -BeNullOrEmpty
+        $file2 | Should -Exist
+        # but a later statement is not the same pipeline
+        $out = Invoke-Bare 'Update-HsmSshKey -HostPath $h -Confirm:$false 3>&1 | Out-Null; $w = @(); Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable w -WarningAction SilentlyContinue | Out-Null; $w' @{ h = $h }
+        @($out | Where-Object { "$_" -match 'back up the sshadmin key' }).Count | Should -Be 1
+    }
+
+    It 'a restore reminds too, and -WarningAction silences it' {
+        $file = Join-Path $dir 'restore.key'
+        Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pw') | Out-Null
+        Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
+        $r = Restore-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pw') -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        (Reminders $warn).Count | Should -Be 1
+        foreach ($k in Get-HsmSshKey -HostPath $h -Role Client) { $k.InstalledAt | Should -Not -BeNullOrEmpty }
+        Assert-ModulesHoldHostKeys $sim $h
+    }
+
+    It 'reads records written before ProvenAt existed: InstalledAt falls back to when the key was switched in' {
+        $json = Join-Path $h 'client-keys/setup.json'
+        $record = Get-Content -Raw $json | ConvertFrom-Json -AsHashtable
+        $record.Remove('provenAt'); $record.Remove('tracksProof'); $record.Remove('ProvenAt'); $record.Remove('TracksProof')
+        $record | ConvertTo-Json | Set-Content $json
+        (Get-Content -Raw $json) | Should -Not -Match 'proven'
+        $k = Get-HsmSshKey -HostPath $h -Role Client -Service setup
+        $k.InstalledAt | Should -Not -BeNullOrEmpty
+        $k.StagedAt | Should -Not -BeNullOrEmpty
+        $k.InstalledAt | Should -BeGreaterOrEqual $k.StagedAt
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
+}

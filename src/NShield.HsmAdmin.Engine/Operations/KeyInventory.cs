@@ -13,7 +13,9 @@ namespace NShield.HsmAdmin.Operations
             return ModuleServices.All.Select(store.GetClientKey).Where(k => k != null).Select(k => new HsmSshKeyInfo
             {
                 Role = HsmKeyRole.Client, Service = k!.Service, Algorithm = k.Algorithm.ToString(), Fingerprint = k.Fingerprint,
-                Protection = k.Protection, InstalledAt = k.InstalledAt.UtcDateTime, PublicKey = k.PublicKey, HostPath = store.Root,
+                Protection = k.Protection, PublicKey = k.PublicKey, HostPath = store.Root,
+                StagedAt = k.InstalledAt.UtcDateTime,
+                InstalledAt = k.ProvenAt?.UtcDateTime ?? (k.TracksProof ? (System.DateTime?)null : k.EffectiveActivatedAt.UtcDateTime),
                 AccessGroup = grants.TryGetValue(k.Service, out var grant) ? grant.Group : "",
             });
         }

@@ -45,8 +45,13 @@ namespace NShield.HsmAdmin.Operations
         public string Fingerprint { get; set; } = "";
         /// <summary>Client keys: the protection inputs (e.g. KFG). Server keys: empty.</summary>
         public string Protection { get; set; } = "";
-        /// <summary>Client keys: when the key was installed (UTC).</summary>
+        /// <summary>
+        /// Client keys: when the key was proven on every module (UTC; a roll, restore or enrollment verified it everywhere).
+        /// Null while it is not yet on every module. Keys from stores written before this was recorded show when they were switched in.
+        /// </summary>
         public DateTime? InstalledAt { get; set; }
+        /// <summary>Client keys: when the host staged (generated or restored) the key (UTC).</summary>
+        public DateTime? StagedAt { get; set; }
         /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
         public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";

@@ -45,6 +45,26 @@ namespace NShield.HsmAdmin.Store
             });
         }
 
+        /// <summary>
+        /// Records that the services' current keys were proven on every module at <paramref name="at"/> (the first time
+        /// only: a later check does not move it).
+        /// </summary>
+        public void MarkClientKeysProven(IEnumerable<string> services, DateTimeOffset at)
+        {
+            Write(() =>
+            {
+                foreach (var service in services.Select(ModuleServices.Canonical).Distinct())
+                {
+                    var record = ReadRecord(service, pending: false);
+                    if (record == null || record.ProvenAt != null) continue;
+                    record.ProvenAt = at;
+                    record.TracksProof = true;
+                    StoreJson.WriteFile(KeyFilePath(service, ".json", false), record, FileAccessScope.Public);
+                }
+                return true;
+            });
+        }
+
         public SshKeyPair OpenClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: false);
 
         /// <summary>The stored private key text and protection, verbatim (for a backup that keeps its protection).</summary>
@@ -96,6 +116,7 @@ namespace NShield.HsmAdmin.Store
                 KeyNonce = protectedKey.KeyNonce == null ? null : Convert.ToBase64String(protectedKey.KeyNonce),
                 MachineCheck = protectedKey.MachineCheck,
                 InstalledAt = DateTimeOffset.UtcNow,
+                TracksProof = true,
             };
             return (record, protectedKey);
         }

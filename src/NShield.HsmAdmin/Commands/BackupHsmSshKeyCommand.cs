@@ -33,6 +33,10 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
+        /// <summary>Results piped in (Invoke-HsmEnroll, Update-HsmSshKey, Restore-HsmSshKey ... | Backup-HsmSshKey): the backup is written once, after them.</summary>
+        [Parameter(ValueFromPipeline = true)]
+        public PSObject? InputObject { get; set; }
+
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);

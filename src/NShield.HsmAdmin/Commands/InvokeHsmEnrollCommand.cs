@@ -117,8 +117,15 @@ namespace NShield.HsmAdmin.Commands
                 if (toEnroll.Count > 0 && !IsWhatIf) Engine(() => EnrollJournal.Begin(host, toEnroll));
                 try
                 {
-                    fleet.Run(toEnroll, m => m.Esn, async (m, ct) => fleet.WriteObject(await operation.EnrollAsync(m, ct).ConfigureAwait(false)),
-                        ThrottleLimit, "Enrolling modules", Cancellation);
+                    var installed = false;
+                    fleet.Run(toEnroll, m => m.Esn, async (m, ct) =>
+                    {
+                        var result = await operation.EnrollAsync(m, ct).ConfigureAwait(false);
+                        if (result.Action == EnrollAction.Enrolled || result.Action == EnrollAction.Repaired) installed = true;
+                        fleet.WriteObject(result);
+                    }, ThrottleLimit, "Enrolling modules", Cancellation);
+                    if (toEnroll.Count > 0 && !IsWhatIf) Engine(() => operation.RecordProvenKeys());
+                    if (installed) BackupReminder.Warn(this);
                 }
                 finally
                 {

@@ -51,7 +51,11 @@ namespace NShield.HsmAdmin.Commands
                 {
                     WriteWarning($"Completing the {interrupted.Kind.ToLowerInvariant()} interrupted on {interrupted.StartedAt:u} first.");
                     if (ShouldProcess(host.Path, "Complete the interrupted key change"))
-                        WriteObject(RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation));
+                    {
+                        var completed = RollRunner.Run(this, host, roll, interrupted, ThrottleLimit, revert: false, Cancellation);
+                        WriteObject(completed);
+                        if (completed.Status == "Completed") BackupReminder.Warn(this);
+                    }
                     return;
                 }
                 using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, host.KeyPassphrase, Cancellation)))
@@ -81,6 +85,7 @@ namespace NShield.HsmAdmin.Commands
                     if (result.HardserverRestartNeeded)
                         WriteWarning("The ncoreapi client key is new: restart the hardserver (Restart-HsmHardserver) so it loads it.");
                     WriteObject(result);
+                    if (result.Status == "Completed") BackupReminder.Warn(this);
                 }
             }
         }

@@ -118,6 +118,7 @@ namespace NShield.HsmAdmin.Commands
                         "run Restart-HsmHardserver (or use -RestartHardserver next time).");
                 }
                 WriteObject(result);
+                if (result.Status == "Completed") BackupReminder.Warn(this);
             }
         }
 
