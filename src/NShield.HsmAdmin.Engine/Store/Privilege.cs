@@ -7,7 +7,7 @@ namespace NShield.HsmAdmin.Store
     /// <summary>
     /// The vendor's rule: commands that create keys or change configuration need root (Linux) or Administrators
     /// (Windows). Checked up front, so a non-administrator gets one clear error instead of a failure halfway. Skipped for a
-    /// store this account owns (a -HostPath store of its own, or one it is about to create), where it is the owner.
+    /// store this account owns (a -HostPath store of its own, or one it is about to create outside the system location).
     /// </summary>
     public static class Privilege
     {
@@ -43,16 +43,15 @@ namespace NShield.HsmAdmin.Store
                 var profile = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
                 return !string.IsNullOrEmpty(profile) && Path.GetFullPath(storeRoot).StartsWith(Path.GetFullPath(profile) + Path.DirectorySeparatorChar, StringComparison.OrdinalIgnoreCase);
             }
-            var me = UnixNative.EffectiveUserId();
-            for (var path = Path.GetFullPath(storeRoot); !string.IsNullOrEmpty(path); path = Path.GetDirectoryName(path))
-            {
-                UnixNative.FileStatus? status;
-                try { status = UnixNative.Stat(path); }
-                catch (PlatformNotSupportedException) { return true; }
-                catch (UnauthorizedAccessException) { return false; }
-                if (status is { } s) return s.Owner == me;
-            }
-            return false;
+            UnixNative.FileStatus? status;
+            try { status = UnixNative.Stat(Path.GetFullPath(storeRoot)); }
+            catch (PlatformNotSupportedException) { return true; }
+            catch (UnauthorizedAccessException) { return false; }
+            // A store not created yet is this account's own (creating it fails with StoreAccessDenied where it may not),
+            // except the system location, which is the administrators'.
+            if (status is not { } s)
+                return !string.Equals(Path.GetFullPath(storeRoot).TrimEnd('/'), HostStoreLocation.SystemDefault.TrimEnd('/'), StringComparison.Ordinal);
+            return s.Owner == UnixNative.EffectiveUserId();
         }
 
         static string CurrentAccount()
