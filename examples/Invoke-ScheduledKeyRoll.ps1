@@ -51,7 +51,7 @@ $at = @{}
 if ($HostPath) { $at.HostPath = $HostPath }
 $stamp = [DateTime]::UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'")
 $backupArgs = @{}
-if ($BackupPassphrase) { $backupArgs.Passphrase = $BackupPassphrase }
+if ($BackupPassphrase) { $backupArgs.Passphrase = $BackupPassphrase } else { $backupArgs.HostTied = $true }
 function Stop-Run([int] $code, [string] $message) {
     Write-Error -Message $message -ErrorAction Continue
     Write-Host "FAILED (exit $code): $message"

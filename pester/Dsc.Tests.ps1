@@ -21,7 +21,7 @@ BeforeAll {
         }
     }
     # Test device: a client key "installed N days ago". The store keeps each client key's install time in
-    # <HostPath>/client-keys/<service>.json (installedAt, ISO 8601); Get-HsmSshKey reports it as InstalledAt.
+    # <HostPath>/client-keys/<service>.json (installedAt, ISO 8601); Get-HsmSshKey reports it as StagedAt (the key's age).
     # Rewriting it is the only way to age a key without waiting; nothing else in the file changes.
     function Set-TestClientKeyAge([string] $HostPath, [string] $Service, [int] $Days) {
         $file = Join-Path $HostPath "client-keys/$Service.json"

@@ -65,7 +65,7 @@ Describe 'Backup and restore of the sshadmin key' {
         $verbatim = Join-Path $dir 'sshadmin.verbatim'
         $portable = Join-Path $dir 'sshadmin.portable'
         $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin)
-        Backup-HsmSshKey -HostPath $h -Path $verbatim | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $verbatim -HostTied 3>$null | Out-Null
         Backup-HsmSshKey -HostPath $h -Path $portable -Passphrase (Secure 'correct horse battery') | Out-Null
     }
     It 'writes owner-only files' {

@@ -90,7 +90,7 @@ Describe 'Key passphrase (protection P) on the host''s client keys, from enroll 
         foreach ($s in 'sshadmin', 'setup', 'updater', 'monitor', 'launcher') { $p[$s] | Should -Be 'KFGP' }
         $p['ncoreapi'] | Should -Be 'KFG'
         Run { Test-HsmConnection -HostPath $h -KeyPassphrase $first } | Should -BeTrue
-        Run { Backup-HsmSshKey -HostPath $h -Path $verbatim } | Should -Not -BeNullOrEmpty   # verbatim: the file as it is, P included
+        Run { Backup-HsmSshKey -HostPath $h -Path $verbatim -HostTied } | Should -Not -BeNullOrEmpty   # verbatim: the file as it is, P included
     }
 
     It 'Get-HsmModule and Test-HsmConnection work with the passphrase; -Offline needs none' {
@@ -165,7 +165,7 @@ Describe 'Key passphrase (protection P) on the host''s client keys, from enroll 
         $derived = ssh-keygen -y -P 'backup file passphrase' -f $portable
         $LASTEXITCODE | Should -Be 0
         ($derived -split ' ')[1] | Should -Be (((Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).PublicKey) -split ' ')[1]
-        Run { Backup-HsmSshKey -HostPath $h -Path $verbatim2 } | Should -Not -BeNullOrEmpty
+        Run { Backup-HsmSshKey -HostPath $h -Path $verbatim2 -HostTied } | Should -Not -BeNullOrEmpty
         $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
         $r = Run { Restore-HsmSshKey -HostPath $h -Path $verbatim2 -KeyPassphrase $changed -Confirm:$false }
         $r.Status | Should -Be 'Completed'

@@ -110,7 +110,7 @@ Describe 'A host store other accounts can change' {
         chmod o+r $keyFile
         $backup = Join-Path (New-TestHostPath 'bak') 'sshadmin.bak'
         $err = $null
-        try { Backup-HsmSshKey -HostPath $h -Path $backup -ErrorAction Stop } catch { $err = $_ }
+        try { Backup-HsmSshKey -HostPath $h -Path $backup -HostTied -ErrorAction Stop } catch { $err = $_ }
         $err.FullyQualifiedErrorId | Should -BeLike 'StoreInsecurePermissions*'
         $err.TargetObject | Should -Be $keyFile
         $err.Exception.Message | Should -Match 'private key file .* readable by other accounts \(mode 0604; it must be 0600\)'

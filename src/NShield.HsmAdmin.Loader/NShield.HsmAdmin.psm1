@@ -71,7 +71,8 @@ function Get-HsmEnrollmentState {
     $now = [DateTime]::UtcNow
     $clientKeys = @(Get-HsmSshKey -HostPath $HostPath -Role Client -ErrorAction SilentlyContinue)
     $ages = @{}
-    foreach ($k in $clientKeys) { $ages[$k.Service] = ($now - $k.InstalledAt.ToUniversalTime()).TotalDays }
+    # A key's age runs from when the host created it (StagedAt); InstalledAt is empty until it is on every module.
+    foreach ($k in $clientKeys) { $born = if ($k.StagedAt) { $k.StagedAt } else { $k.InstalledAt }; if ($born) { $ages[$k.Service] = ($now - $born.ToUniversalTime()).TotalDays } }
     $oldest = if ($ages.Count) { [Math]::Round(($ages.Values | Measure-Object -Maximum).Maximum, 2) } else { -1 }
     $due = @(if ($MaxClientKeyAgeDays -gt 0) { $ages.Keys | Where-Object { $ages[$_] -gt $MaxClientKeyAgeDays } | Sort-Object })
 

@@ -130,5 +130,14 @@ namespace NShield.HsmAdmin
         /// never forgotten without an explicit yes (issue 16, lockouts).
         /// </summary>
         public const string ConfirmationRequired = "ConfirmationRequired";
+
+        // Privilege and key permissions (appended, issue 12)
+        /// <summary>
+        /// A command that creates keys or changes the host's configuration was run without root (Linux) or Administrators
+        /// (Windows) on a store this account does not own; refused before anything is read or changed.
+        /// </summary>
+        public const string PrivilegeRequired = "PrivilegeRequired";
+        /// <summary>Set-HsmSshKeyPermission named a group that does not exist, or a grant cannot be applied (another group shares the global nonce).</summary>
+        public const string InvalidKeyPermission = "InvalidKeyPermission";
     }
 }

@@ -31,6 +31,12 @@ namespace NShield.HsmAdmin.Interop
         static extern int kill_(int pid, int sig);
         [DllImport("libc", EntryPoint = "getppid")]
         static extern int getppid_();
+        [DllImport("libc", SetLastError = true, EntryPoint = "chown")]
+        static extern int chown_(string path, uint owner, uint group);
+        [DllImport("libc", SetLastError = true, EntryPoint = "getgrnam")]
+        static extern IntPtr getgrnam_(string name);
+        [DllImport("libc", SetLastError = true, EntryPoint = "getgrgid")]
+        static extern IntPtr getgrgid_(uint gid);
         [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
         static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
 
@@ -103,6 +109,27 @@ namespace NShield.HsmAdmin.Interop
         /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
         public static uint EffectiveUserId() => geteuid_();
 
+        /// <summary>Changes only the group of <paramref name="path"/> (the owner stays: uid -1).</summary>
+        public static void ChangeGroup(string path, uint gid)
+        {
+            if (chown_(path, uint.MaxValue, gid) != 0) throw Failure($"Cannot change the group of '{path}'", Marshal.GetLastWin32Error());
+        }
+
+        /// <summary>The gid of a group name (or a number), null when no such group exists. struct group: name, passwd, gid.</summary>
+        public static uint? GroupId(string name)
+        {
+            if (uint.TryParse(name, out var number)) return getgrgid_(number) == IntPtr.Zero ? (uint?)null : number;
+            var entry = getgrnam_(name);
+            return entry == IntPtr.Zero ? (uint?)null : (uint)Marshal.ReadInt32(entry, 2 * IntPtr.Size);
+        }
+
+        /// <summary>The name of a gid, or the number as text when it has none.</summary>
+        public static string GroupName(uint gid)
+        {
+            var entry = getgrgid_(gid);
+            return entry == IntPtr.Zero ? gid.ToString() : Marshal.PtrToStringAnsi(Marshal.ReadIntPtr(entry)) ?? gid.ToString();
+        }
+
         /// <summary>
         /// The login name of the effective user from the password database (getpwuid_r), never from $USER/$LOGNAME,
         /// which the caller controls. "uid N" when the database has no entry (e.g. an arbitrary uid in a container).
@@ -136,10 +163,11 @@ namespace NShield.HsmAdmin.Interop
         /// <summary>Mode bits and owner of a path (following symlinks, as OpenSSH's StrictModes does).</summary>
         public readonly struct FileStatus
         {
-            public FileStatus(int mode, uint owner) { Mode = mode; Owner = owner; }
+            public FileStatus(int mode, uint owner, uint group = 0) { Mode = mode; Owner = owner; Group = group; }
             /// <summary>st_mode: file type and permission bits.</summary>
             public int Mode { get; }
             public uint Owner { get; }
+            public uint Group { get; }
             public int Permissions => Mode & 0xFFF; // 07777
             public bool IsDirectory => (Mode & 0xF000) == 0x4000;
             public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
@@ -152,10 +180,10 @@ namespace NShield.HsmAdmin.Interop
         public static FileStatus? Stat(string path)
         {
             const int AT_FDCWD = -100;
-            const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8;
+            const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_GID = 0x10;
             var buffer = new byte[256]; // struct statx is 256 bytes
             int rc;
-            try { rc = statx_(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE | STATX_UID, buffer); }
+            try { rc = statx_(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID, buffer); }
             catch (EntryPointNotFoundException e) { throw new PlatformNotSupportedException("statx is not available on this system.", e); }
             if (rc != 0)
             {
@@ -164,8 +192,9 @@ namespace NShield.HsmAdmin.Interop
                 throw Failure($"Cannot stat '{path}'", errno);
             }
             uint uid = BitConverter.ToUInt32(buffer, 20);   // stx_uid
+            uint gid = BitConverter.ToUInt32(buffer, 24);   // stx_gid
             int mode = BitConverter.ToUInt16(buffer, 28);   // stx_mode
-            return new FileStatus(mode, uid);
+            return new FileStatus(mode, uid, gid);
         }
     }
 }

@@ -436,12 +436,30 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
-        private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message, string[]? verified = null) =>
-            new HsmEnrollResult
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _verified =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>
+        /// After a run: when every module on the host's list holds and proved the host's current keys (verified in this run,
+        /// none behind), those keys count as installed on every module (ProvenAt, the first time only).
+        /// </summary>
+        public void RecordProvenKeys()
+        {
+            if (!_host.HasClientKeys) return;
+            var enrolled = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled).ToList();
+            if (enrolled.Count == 0 || enrolled.Any(m => ExcludedModules.IsBehind(m) || !_verified.ContainsKey(m.Esn))) return;
+            _host.Store.MarkClientKeysProven(ModuleServices.All, DateTimeOffset.UtcNow);
+        }
+
+        private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message, string[]? verified = null)
+        {
+            if (action == EnrollAction.Enrolled || action == EnrollAction.Repaired || action == EnrollAction.NoAction) _verified[module.Esn] = true;
+            return new HsmEnrollResult
             {
                 Esn = module.Esn, Action = action, Mode = mode, ServerKeyVerification = verification, Message = message,
                 ServicesVerified = verified ?? Array.Empty<string>(), HostPath = _host.Path,
             };
+        }
     }
 
     /// <summary>What a person is asked to confirm for one module at first contact (no trusted vendor root).</summary>

@@ -61,13 +61,21 @@ namespace NShield.HsmAdmin.Operations
 
     sealed partial class ResetOperation
     {
-        /// <summary>Reset-HsmModule: refuses under an open roll, asks per module, resets the confirmed ones in parallel.</summary>
-        public Task ResetAllAsync(IReadOnlyList<ModuleAddress> modules, int timeoutSeconds, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        /// <summary>
+        /// Reset-HsmModule: refuses under an open roll, warns to enter maintenance mode first, asks once for every module
+        /// (<paramref name="allModules"/>: the vendor's factorystate without an ESN, the prompt lists the ESNs) or per named
+        /// module, and resets the confirmed ones in parallel.
+        /// </summary>
+        public Task ResetAllAsync(IReadOnlyList<ModuleAddress> modules, bool allModules, int timeoutSeconds, int throttleLimit,
+            IOperationReporter reporter, CancellationToken ct)
         {
             // An open roll or restore journal covers the modules: changing one under it breaks the roll.
             EnrollJournal.EnsureNoOpenRoll(_host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset.");
-            var confirmed = modules.Where(m => reporter.ShouldProcess($"module {m.Esn}",
-                "Return to factory state (erases every client key, regenerates every server key)")).ToList();
+            if (modules.Count == 0) return Task.CompletedTask;
+            reporter.Warning(MaintenanceAdvice);
+            var confirmed = allModules
+                ? (reporter.ShouldProcess(DescribeAll(modules), Action) ? modules.ToList() : new List<ModuleAddress>())
+                : modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", Action)).ToList();
             return FleetExecutor.RunAsync(confirmed, m => m.Esn,
                 async (m, c) => reporter.Result(await ResetAsync(m, timeoutSeconds, c).ConfigureAwait(false)),
                 throttleLimit, "Returning modules to factory state", reporter, ct);
@@ -96,15 +104,27 @@ namespace NShield.HsmAdmin.Operations
         /// Invoke-HsmEnroll's enrolment step: the enroll journal is opened before the first module is touched and closed
         /// after the last (modules left half enrolled stay in it, and key rolls wait for them). One result per module.
         /// </summary>
-        public async Task EnrollAllAsync(IReadOnlyList<ModuleAddress> modules, bool whatIf, int throttleLimit, IOperationReporter reporter,
+        /// <summary>
+        /// Invoke-HsmEnroll: enrolls the modules in parallel under the enroll journal; when every enrolled module was
+        /// verified, the keys are recorded as proven (InstalledAt). True when keys were installed on some module (the
+        /// backup reminder).
+        /// </summary>
+        public async Task<bool> EnrollAllAsync(IReadOnlyList<ModuleAddress> modules, bool whatIf, int throttleLimit, IOperationReporter reporter,
             CancellationToken ct)
         {
             Warn = reporter.Warning;
+            var installed = false;
             if (modules.Count > 0 && !whatIf) EnrollJournal.Begin(_host, modules);
             try
             {
-                await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) => reporter.Result(await EnrollAsync(m, c).ConfigureAwait(false)),
-                    throttleLimit, "Enrolling modules", reporter, ct).ConfigureAwait(false);
+                await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+                {
+                    var result = await EnrollAsync(m, c).ConfigureAwait(false);
+                    if (result.Action == EnrollAction.Enrolled || result.Action == EnrollAction.Repaired) installed = true;
+                    reporter.Result(result);
+                }, throttleLimit, "Enrolling modules", reporter, ct).ConfigureAwait(false);
+                if (modules.Count > 0 && !whatIf) RecordProvenKeys();
+                return installed;
             }
             finally
             {

@@ -30,7 +30,18 @@ namespace NShield.HsmAdmin.Operations
             public void Dispose() => Key.Dispose();
         }
 
-        public static void Write(HostStore store, string path, SecureString? passphrase, bool force, SecureString? currentKeyPassphrase = null)
+        /// <summary>What a backup written is: Portable or HostTied, and whether it opens only on this OS install.</summary>
+        public sealed class Written
+        {
+            public Written(string kind, string protection, bool tied, string note) { Kind = kind; Protection = protection; TiedToThisInstall = tied; Note = note; }
+            public string Kind { get; }
+            public string Protection { get; }
+            public bool TiedToThisInstall { get; }
+            public string Note { get; }
+        }
+
+        /// <summary>The refusals that need no passphrase (existing file without force, no sshadmin key, missing folder), before any prompt.</summary>
+        public static void CheckTarget(HostStore store, string path, bool force)
         {
             if (File.Exists(path) && !force)
                 throw new HsmException(HsmErrorIds.FileExists, HsmErrorKind.ResourceExists,
@@ -41,8 +52,14 @@ namespace NShield.HsmAdmin.Operations
             var directory = Path.GetDirectoryName(Path.GetFullPath(path));
             if (!Directory.Exists(directory))
                 throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"The folder '{directory}' does not exist.", path);
+        }
 
+        /// <summary>Writes a portable backup under <paramref name="passphrase"/>, or a verbatim (host-tied) copy when it is null.</summary>
+        public static Written Write(HostStore store, string path, SecureString? passphrase, bool force, SecureString? currentKeyPassphrase = null)
+        {
+            CheckTarget(store, path, force);
             string text;
+            var protection = store.GetClientKey(ModuleServices.SshAdmin)!.ProtectionSpec;
             if (passphrase != null)
             {
                 if (passphrase.Length == 0)
@@ -72,6 +89,12 @@ namespace NShield.HsmAdmin.Operations
                 Operation = "keys.backup", Service = ModuleServices.SshAdmin, Result = "Success",
                 Fingerprints = new[] { store.GetClientKey(ModuleServices.SshAdmin)!.Fingerprint }, Detail = passphrase != null ? "portable" : "verbatim",
             });
+            if (passphrase != null)
+                return new Written("Portable", "passphrase", false, "Portable: restorable on any host with its passphrase (Restore-HsmSshKey -Passphrase, Move-HsmModule).");
+            return protection.IsMachineBound
+                ? new Written("HostTied", protection.ToString(), true, $"Host-tied: the key keeps its protection ({protection}), so this backup can be restored only on this OS install of this machine, " +
+                    "not on another machine or after the OS is reinstalled. For those, make a portable backup (Backup-HsmSshKey without -HostTied).")
+                : new Written("HostTied", protection.ToString(), false, $"Verbatim: the key keeps its protection ({protection}), which does not tie it to this machine.");
         }
 
         /// <summary>

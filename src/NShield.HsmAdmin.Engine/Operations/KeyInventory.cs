@@ -7,12 +7,18 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>The public keys a host holds (client) and pins (server), as output objects.</summary>
     internal static class KeyInventory
     {
-        public static IEnumerable<HsmSshKeyInfo> ClientKeys(HostStore store) =>
-            ModuleServices.All.Select(store.GetClientKey).Where(k => k != null).Select(k => new HsmSshKeyInfo
+        public static IEnumerable<HsmSshKeyInfo> ClientKeys(HostStore store)
+        {
+            var grants = store.GetKeyGrants();
+            return ModuleServices.All.Select(store.GetClientKey).Where(k => k != null).Select(k => new HsmSshKeyInfo
             {
                 Role = HsmKeyRole.Client, Service = k!.Service, Algorithm = k.Algorithm.ToString(), Fingerprint = k.Fingerprint,
-                Protection = k.Protection, InstalledAt = k.InstalledAt.UtcDateTime, PublicKey = k.PublicKey, HostPath = store.Root,
+                Protection = k.Protection, PublicKey = k.PublicKey, HostPath = store.Root,
+                StagedAt = k.InstalledAt.UtcDateTime,
+                InstalledAt = k.ProvenAt?.UtcDateTime ?? (k.TracksProof ? (System.DateTime?)null : k.EffectiveActivatedAt.UtcDateTime),
+                AccessGroup = grants.TryGetValue(k.Service, out var grant) ? grant.Group : "",
             });
+        }
 
         /// <summary>Every module's pinned server keys, ESN by ESN, from one read of the pin file.</summary>
         public static IEnumerable<HsmSshKeyInfo> ServerKeys(HostStore store) =>

@@ -61,14 +61,19 @@ namespace NShield.HsmAdmin.Operations
                     info.Endpoints[service] = address.Endpoint(service);
             if (!live || address == null || record?.Status == ModuleStatus.Released) return info;
 
-            var identity = await AskIdentityAsync(address, ct).ConfigureAwait(false);
+            var identity = await AskIdentityAsync(address, ct, async channel =>
+            {
+                // On the channel the identity came over: the keys this module holds against the host's (issue 12, keys show).
+                if (record?.Status == ModuleStatus.Enrolled)
+                    info.KeyDrift = KeyDrift.Summarize(await KeyDrift.ReadAsync(_host, channel, ct).ConfigureAwait(false));
+            }).ConfigureAwait(false);
             info.Mode = identity.Mode.ToString();
             info.FirmwareVersion = identity.FirmwareVersion;
             return info;
         }
 
         /// <summary>identity over sshadmin: with the host's key on the pinned server key, else (factory state) the default credential.</summary>
-        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct)
+        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct, Func<IModuleChannel, Task>? alsoWithHostKey = null)
         {
             var pin = _host.Store.GetPin(address.Esn, ModuleServices.SshAdmin);
             var transport = _host.TransportFor(address);
@@ -76,8 +81,14 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    using (var channel = await _host.OpenPinnedAsync(address, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
-                        return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
+                    // A module excluded from a roll still accepts only the archived sshadmin key.
+                    using (var archived = KeyDrift.ArchivedSshAdminKey(_host, address.Esn))
+                    using (var channel = await _host.OpenPinnedAsync(address, ModuleServices.SshAdmin, ct, archived).ConfigureAwait(false))
+                    {
+                        var identity = await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
+                        if (alsoWithHostKey != null) await alsoWithHostKey(channel).ConfigureAwait(false);
+                        return identity;
+                    }
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { /* maybe factory state: ask below */ }
             }

@@ -45,8 +45,15 @@ namespace NShield.HsmAdmin.Operations
         public string Fingerprint { get; set; } = "";
         /// <summary>Client keys: the protection inputs (e.g. KFG). Server keys: empty.</summary>
         public string Protection { get; set; } = "";
-        /// <summary>Client keys: when the key was installed (UTC).</summary>
+        /// <summary>
+        /// Client keys: when the key was proven on every module (UTC; a roll, restore or enrollment verified it everywhere).
+        /// Null while it is not yet on every module. Keys from stores written before this was recorded show when they were switched in.
+        /// </summary>
         public DateTime? InstalledAt { get; set; }
+        /// <summary>Client keys: when the host staged (generated or restored) the key (UTC).</summary>
+        public DateTime? StagedAt { get; set; }
+        /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
+        public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";
         public string HostPath { get; set; } = "";
     }
@@ -74,6 +81,11 @@ namespace NShield.HsmAdmin.Operations
         public Dictionary<string, int> Ports { get; set; } = new Dictionary<string, int>();
         /// <summary>Whether the hardserver runs with the host's current ncoreapi client key (null: unknown).</summary>
         public bool? HardserverKeyCurrent { get; set; }
+        /// <summary>
+        /// The client keys the module holds against the host's current ones (Get-HsmSshKey -Module): "None", or per service
+        /// what is missing or stale. Null when the module was not asked (-Offline, not enrolled, unreachable).
+        /// </summary>
+        public string? KeyDrift { get; set; }
         public string HostPath { get; set; } = "";
     }
 

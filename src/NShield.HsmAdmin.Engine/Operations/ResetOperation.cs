@@ -13,6 +13,16 @@ namespace NShield.HsmAdmin.Operations
         private readonly HsmHost _host;
         public ResetOperation(HsmHost host) { _host = host; }
 
+        public const string Action = "Return to factory state (erases every client key, regenerates every server key)";
+
+        /// <summary>The vendor's advice before factorystate: a unit in use must be in maintenance mode first.</summary>
+        public const string MaintenanceAdvice = "Put each module in maintenance mode before returning it to factory state " +
+            "(on the host: nopclearfail -M -m <MODULEID> -w). A reset erases every client key: applications using the module lose it until it is enrolled again.";
+
+        /// <summary>The confirmation target when no ESN was named: every module of the host, by ESN.</summary>
+        public static string DescribeAll(System.Collections.Generic.IReadOnlyCollection<ModuleAddress> modules) =>
+            $"every module of this host ({modules.Count}): {string.Join(", ", System.Linq.Enumerable.Select(modules, m => m.Esn))}";
+
         public async Task<HsmModuleInfo> ResetAsync(ModuleAddress module, int timeoutSeconds, CancellationToken ct)
         {
             try

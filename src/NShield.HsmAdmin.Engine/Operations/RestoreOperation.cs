@@ -20,6 +20,12 @@ namespace NShield.HsmAdmin.Operations
         private readonly HsmHost _host;
         public RestoreOperation(HsmHost host) { _host = host; }
 
+        /// <summary>
+        /// sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint), as for enroll: they pin a module the
+        /// host has no pins for when no trusted vendor root is configured. They never replace or override an existing pin.
+        /// </summary>
+        public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
+
         /// <summary>True when the module accepts the key on sshadmin; pins the module first if the host lost its pins (chain-verified).</summary>
         public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
@@ -39,11 +45,28 @@ namespace NShield.HsmAdmin.Operations
             using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
             {
                 var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
-                if (reason != null)
+                var shape = TrustVerification.CheckShape(identity, admin.ServerKey);
+                if (shape != null)
                     throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                        $"This host has no pins for module {module.Esn} and its server keys cannot be verified ({reason}); nothing was changed. " +
-                        "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
+                        $"Module {module.Esn}: {shape}. Something is between this host and the module; nothing was changed.", module.Esn);
+                // Pins the host still has for other services are never replaced here (ServerKeyChanged stays).
+                foreach (var pin in _host.Store.GetPins(module.Esn))
+                    if (identity.ServerKeys.TryGetValue(pin.Key, out var presented) && !presented.Blob.SequenceEqual(pin.Value.Blob))
+                        throw ChannelErrors.ServerKeyChanged(module, pin.Key, ServerKeyPolicy.Pinned(pin.Value, _host.Store.KnownHostsPath), presented);
+                var fingerprint = identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint;
+                if (_host.Store.GetTrustedRoots().Count > 0)
+                {
+                    var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
+                    if (reason != null)
+                        throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                            $"This host has no pins for module {module.Esn} and its server keys cannot be verified ({reason}); nothing was changed. " +
+                            "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
+                }
+                else if (!AcceptedFingerprints.Contains(fingerprint))
+                    throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
+                        $"This host has no pins for module {module.Esn} and no trusted vendor root is configured, so its server keys need your confirmation. " +
+                        $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, then run Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' " +
+                        "(or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", module.Esn);
                 _host.Store.SetPins(module.Esn, identity.ServerKeys);
                 if (_host.Store.GetModule(module.Esn) == null)
                     _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });

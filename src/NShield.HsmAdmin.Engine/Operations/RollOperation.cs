@@ -138,6 +138,9 @@ namespace NShield.HsmAdmin.Operations
                 _host.ForgetClientKey(service);
                 CrashPoints.Reach("roll.promoted-one");
             }
+            // Every module of the roll proved the new keys before the switch (a restore's sshadmin key too): installed everywhere.
+            _host.Store.MarkClientKeysProven(journal.Kind == RollKinds.Restore ? journal.Services.Concat(new[] { ModuleServices.SshAdmin }) : journal.Services,
+                DateTimeOffset.UtcNow);
             journal.Phase = RollPhase.Cleaning;
             Save(journal);
             _host.Store.AppendAudit(new AuditEntry

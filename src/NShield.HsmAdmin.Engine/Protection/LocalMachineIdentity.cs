@@ -118,15 +118,18 @@ namespace NShield.HsmAdmin.Protection
             catch (UnauthorizedAccessException e)
             {
                 throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.AccessDenied,
-                    $"Protection input G (global nonce) cannot be used: {path} is accessible to root/Administrators only. " +
-                    "Run elevated, or choose a protection without G.", path, e);
+                    $"Protection input G (global nonce) cannot be read by this account: {path} is accessible to root/Administrators only, so keys protected with G cannot be opened here. " +
+                    "This is a permission problem, not another machine: run elevated, or have an administrator grant your group the key (Set-HsmSshKeyPermission -Service <service> -Group <group>).", path, e);
             }
         }
 
         static byte[]? ReadNonce(string path)
         {
-            if (!File.Exists(path)) return null;
-            var text = File.ReadAllText(path).Trim();
+            string text;
+            // Not File.Exists: it says "no" for a file in a folder this account may not enter, which would read as another OS install.
+            try { text = File.ReadAllText(path).Trim(); }
+            catch (FileNotFoundException) { return null; }
+            catch (DirectoryNotFoundException) { return null; }
             byte[] bytes;
             try { bytes = Convert.FromBase64String(text); }
             catch (FormatException) { bytes = Array.Empty<byte>(); }

@@ -45,6 +45,26 @@ namespace NShield.HsmAdmin.Store
             });
         }
 
+        /// <summary>
+        /// Records that the services' current keys were proven on every module at <paramref name="at"/> (the first time
+        /// only: a later check does not move it).
+        /// </summary>
+        public void MarkClientKeysProven(IEnumerable<string> services, DateTimeOffset at)
+        {
+            Write(() =>
+            {
+                foreach (var service in services.Select(ModuleServices.Canonical).Distinct())
+                {
+                    var record = ReadRecord(service, pending: false);
+                    if (record == null || record.ProvenAt != null) continue;
+                    record.ProvenAt = at;
+                    record.TracksProof = true;
+                    StoreJson.WriteFile(KeyFilePath(service, ".json", false), record, FileAccessScope.Public);
+                }
+                return true;
+            });
+        }
+
         public SshKeyPair OpenClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: false);
 
         /// <summary>The stored private key text and protection, verbatim (for a backup that keeps its protection).</summary>
@@ -96,6 +116,7 @@ namespace NShield.HsmAdmin.Store
                 KeyNonce = protectedKey.KeyNonce == null ? null : Convert.ToBase64String(protectedKey.KeyNonce),
                 MachineCheck = protectedKey.MachineCheck,
                 InstalledAt = DateTimeOffset.UtcNow,
+                TracksProof = true,
             };
             return (record, protectedKey);
         }
@@ -200,6 +221,7 @@ namespace NShield.HsmAdmin.Store
                 var from = KeyFilePath(service, ext, true);
                 if (File.Exists(from)) SecureFiles.ReplaceAtomic(from, KeyFilePath(service, ext, false));
             }
+            ReapplyKeyGrant(service); // a group granted this service's key keeps it across rolls
             File.Delete(PromoteMarkerPath(service));
         }
 
@@ -234,11 +256,23 @@ namespace NShield.HsmAdmin.Store
             return TryReadText(path);
         }
 
-        static string? TryReadText(string path)
+        string? TryReadText(string path)
         {
             try { return File.ReadAllText(path); }
             catch (FileNotFoundException) { return null; }
             catch (DirectoryNotFoundException) { return null; }
+            // Staged and archived keys belong to a change in progress, which only root makes: invisible to other accounts.
+            catch (UnauthorizedAccessException) when (!path.EndsWith(".key", StringComparison.Ordinal)
+                && (path.StartsWith(PendingClientKeysDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+                    || path.StartsWith(ArchivedClientKeysDirectory + Path.DirectorySeparatorChar, StringComparison.Ordinal))) { return null; }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new HsmException(HsmErrorIds.PrivilegeRequired, HsmErrorKind.PermissionDenied, path.EndsWith(".key", StringComparison.Ordinal)
+                    ? $"This account may not read the client key file {path}: keys are readable by root only, or by a group an administrator " +
+                      "granted that key (Set-HsmSshKeyPermission). Run as root, or ask for the grant. Nothing was changed."
+                    : $"This account may not read the host store file {path} (root only until an administrator grants a group a key with " +
+                      "Set-HsmSshKeyPermission). Run as root, or ask for the grant. Nothing was changed.", path, e);
+            }
         }
 
         ClientKeyRecord? ReadRecord(string service, bool pending)

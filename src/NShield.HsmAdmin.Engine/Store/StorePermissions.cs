@@ -11,7 +11,8 @@ namespace NShield.HsmAdmin.Store
     /// private key file anyone but its owner can read, or a folder or file owned by another non-root account is refused
     /// with StoreInsecurePermissions (SecurityError) naming the path. Checked when a store is opened and again before a
     /// private key is read. Only mode bits and owners are checked (no POSIX ACLs, no parent folders of the store).
-    /// There is no group-read grant for key files (yet): key files are owner-only.
+    /// The one exception: a current client key file granted to a group (Set-HsmSshKeyPermission, key-permissions.json) may
+    /// be read by exactly that group, mode 0640.
     /// </summary>
     internal static class StorePermissions
     {
@@ -32,12 +33,14 @@ namespace NShield.HsmAdmin.Store
         static volatile bool _statAvailable = true;
 
         /// <summary>The rule itself, on plain numbers: null when acceptable, else what is wrong (for the message).</summary>
-        internal static string? Problem(ItemKind kind, int permissions, uint owner, uint effectiveUser)
+        internal static string? Problem(ItemKind kind, int permissions, uint owner, uint effectiveUser, uint group = 0, uint? grantedGroup = null)
         {
             if (owner != effectiveUser && owner != 0)
                 return $"owned by another account (uid {owner}; this process runs as uid {effectiveUser})";
             if ((permissions & GroupOrOtherWrite) != 0)
                 return $"writable by {Who(permissions, 0x10, 0x02)} (mode {Octal(permissions)})";
+            // A deliberate grant: that group may read, nobody else anything.
+            if (kind == ItemKind.PrivateKey && grantedGroup != null && group == grantedGroup && (permissions & GroupOrOtherAny) == 0x20) return null;
             if (kind == ItemKind.PrivateKey && (permissions & GroupOrOtherAny) != 0)
                 return $"readable by {Who(permissions, 0x38, 0x07)} (mode {Octal(permissions)}; it must be 0600)";
             return null;
@@ -57,14 +60,16 @@ namespace NShield.HsmAdmin.Store
                 : kind == ItemKind.PrivateKey ? $"chmod 600 '{path}'" : $"chmod go-w '{path}'";
 
         /// <summary>Throws StoreInsecurePermissions if <paramref name="path"/> exists and breaks the rule. No-op off Linux.</summary>
-        internal static void Check(string path, ItemKind kind)
+        internal static void Check(string path, ItemKind kind, uint? grantedGroup = null)
         {
             if (!IsLinux || !_statAvailable) return;
             UnixNative.FileStatus? status;
             try { status = UnixNative.Stat(path); }
             catch (PlatformNotSupportedException) { _statAvailable = false; return; } // glibc before 2.28: documented as unchecked
+            // Behind a folder this account may not enter: it cannot read it either, and reading says so (PrivilegeRequired).
+            catch (UnauthorizedAccessException) { return; }
             if (status is not { } s) return;
-            var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId());
+            var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId(), s.Group, grantedGroup);
             if (problem == null) return;
             var what = kind == ItemKind.Folder ? "folder" : kind == ItemKind.PrivateKey ? "private key file" : "file";
             throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
@@ -94,7 +99,7 @@ namespace NShield.HsmAdmin.Store
                 {
                     var name = Path.GetFileName(file);
                     if (IsLockFile(name)) continue;
-                    Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File);
+                    Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File, store.GrantedGroupFor(file));
                 }
         }
 
@@ -124,7 +129,7 @@ namespace NShield.HsmAdmin.Store
             var folder = Path.GetDirectoryName(Path.GetFullPath(keyPath))!;
             for (var f = folder; f != null && f.Length > store.Root.Length && f.StartsWith(store.Root, StringComparison.Ordinal); f = Path.GetDirectoryName(f))
                 Check(f, ItemKind.Folder);
-            Check(keyPath, ItemKind.PrivateKey);
+            Check(keyPath, ItemKind.PrivateKey, store.GrantedGroupFor(keyPath));
         }
 
         const int Sticky = 0x200; // 01000
@@ -164,6 +169,8 @@ namespace NShield.HsmAdmin.Store
         {
             try { return Directory.GetFiles(folder); }
             catch (DirectoryNotFoundException) { return Array.Empty<string>(); }
+            // A group granted one key may pass through client-keys (0711) but not list it: the key it opens is checked by name.
+            catch (UnauthorizedAccessException) { return Array.Empty<string>(); }
         }
     }
 }

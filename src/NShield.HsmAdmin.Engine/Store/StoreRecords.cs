@@ -21,7 +21,12 @@ namespace NShield.HsmAdmin.Store
         public string? KeyNonce { get; set; }
         /// <summary>See <see cref="ProtectedKey.MachineCheck"/>.</summary>
         public string? MachineCheck { get; set; }
+        /// <summary>When the host staged (created) the key; shown as StagedAt. The name stays for stores written before issue 12.</summary>
         public DateTimeOffset InstalledAt { get; set; }
+        /// <summary>When the key was proven on every module (a roll, restore or enrollment verified it everywhere); null until then.</summary>
+        public DateTimeOffset? ProvenAt { get; set; }
+        /// <summary>True for records written since ProvenAt exists: a null ProvenAt then means "not yet on every module", not "unknown".</summary>
+        public bool TracksProof { get; set; }
         /// <summary>When the key was switched in as the host's current key (null in stores written before it was recorded).</summary>
         public DateTimeOffset? ActivatedAt { get; set; }
 

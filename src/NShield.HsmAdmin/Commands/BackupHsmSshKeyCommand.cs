@@ -6,18 +6,25 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
 {
-    /// <summary>Backup-HsmSshKey: the vendor's `hsmadmin keys backup [--passphrase]`.</summary>
-    [Cmdlet(VerbsData.Backup, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    /// <summary>Backup-HsmSshKey: the vendor's `hsmadmin keys backup [--passphrase]`; portable unless -HostTied is asked for.</summary>
+    [Cmdlet(VerbsData.Backup, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = PortableSet)]
     [OutputType(typeof(FileInfo))]
     public sealed class BackupHsmSshKeyCommand : HsmCmdlet
     {
+        private const string PortableSet = "Portable";
+        private const string HostTiedSet = "HostTied";
+
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = "";
 
-        /// <summary>Makes a portable backup under this passphrase instead of the host-tied verbatim copy.</summary>
-        [Parameter]
+        /// <summary>The portable backup's passphrase; asked for twice in an interactive host when not given.</summary>
+        [Parameter(ParameterSetName = PortableSet)]
         public SecureString? Passphrase { get; set; }
+
+        /// <summary>A verbatim copy of the key file with its protection (tied to this OS install with the default KFG).</summary>
+        [Parameter(Mandatory = true, ParameterSetName = HostTiedSet)]
+        public SwitchParameter HostTied { get; set; }
 
         /// <summary>Passphrase of the host's client keys (the current sshadmin key), if their protection includes P; prompted for when needed in an interactive host.</summary>
         [Parameter]
@@ -26,16 +33,34 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter Force { get; set; }
 
+        /// <summary>Results piped in (Invoke-HsmEnroll, Update-HsmSshKey, Restore-HsmSshKey ... | Backup-HsmSshKey): the backup is written once, after them.</summary>
+        [Parameter(ValueFromPipeline = true)]
+        public PSObject? InputObject { get; set; }
+
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            var what = Passphrase != null ? "Write a portable, passphrase-protected backup of the sshadmin client key" : "Write a verbatim (host-tied) backup of the sshadmin client key";
+            var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
             if (!ShouldProcess(path, what)) return;
-            // Only a portable backup decrypts the key; a verbatim one copies the file as it is, P included.
-            var keyPassphrase = Passphrase == null ? KeyPassphrase : KeyPassphrases.Resolve(this, store, KeyPassphrase, new[] { ModuleServices.SshAdmin });
-            Engine(() => KeyBackup.Write(store, path, Passphrase, Force, keyPassphrase));
-            WriteObject(new FileInfo(path));
+            // Refusals that need no passphrase come before the prompt.
+            Engine(() => KeyBackup.CheckTarget(store, path, Force));
+            SecureString? passphrase = null, keyPassphrase = KeyPassphrase;
+            if (!HostTied)
+            {
+                passphrase = KeyPassphrases.NewBackupPassphrase(this, Passphrase, nameof(Passphrase),
+                    "Type the passphrase that will protect the portable backup of the sshadmin key (you need it to restore the backup).",
+                    ", or ask for a verbatim copy tied to this OS install with -HostTied");
+                // Only a portable backup decrypts the key; a verbatim one copies the file as it is, P included.
+                keyPassphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, new[] { ModuleServices.SshAdmin });
+            }
+            var result = Engine(() => KeyBackup.Write(store, path, passphrase, Force, keyPassphrase));
+            if (result.TiedToThisInstall) WriteWarning(result.Note);
+            var output = PSObject.AsPSObject(new FileInfo(path));
+            output.Properties.Add(new PSNoteProperty("BackupKind", result.Kind));
+            output.Properties.Add(new PSNoteProperty("Protection", result.Protection));
+            output.Properties.Add(new PSNoteProperty("BackupNote", result.Note));
+            WriteObject(output);
         }
     }
 }

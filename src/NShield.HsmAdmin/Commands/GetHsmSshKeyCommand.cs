@@ -7,8 +7,9 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Get-HsmSshKey: the vendor's `hsmadmin keys show`. Public keys only, read from the host store.</summary>
-    [Cmdlet(VerbsCommon.Get, "HsmSshKey")]
-    [OutputType(typeof(HsmSshKeyInfo))]
+    [Cmdlet(VerbsCommon.Get, "HsmSshKey", DefaultParameterSetName = "Host")]
+    [OutputType(typeof(HsmSshKeyInfo), ParameterSetName = new[] { "Host" })]
+    [OutputType(typeof(HsmModuleKeyInfo), ParameterSetName = new[] { "Module" })]
     public sealed class GetHsmSshKeyCommand : HsmCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -23,8 +24,16 @@ namespace NShield.HsmAdmin.Commands
         public string[]? Service { get; set; }
 
         /// <summary>Only the host's client keys, or only the modules' server keys.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = "Host")]
         public HsmKeyRole[]? Role { get; set; }
+
+        /// <summary>Ask each module which client keys it holds (keys.list) and compare them with the host's: Current, Stale, Missing.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "Module")]
+        public SwitchParameter Module { get; set; }
+
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (-Module opens the sshadmin key).</summary>
+        [Parameter(ParameterSetName = "Module")]
+        public System.Security.SecureString? KeyPassphrase { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -32,6 +41,11 @@ namespace NShield.HsmAdmin.Commands
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
             var patterns = Esn?.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
             bool Wanted(HsmKeyRole role) => Role == null || Role.Contains(role);
+            if (Module)
+            {
+                WriteModuleKeys(store, services, patterns);
+                return;
+            }
 
             if (Wanted(HsmKeyRole.Client) && Esn == null)
                 foreach (var key in Engine(() => KeyInventory.ClientKeys(store)).Where(k => services.Contains(k.Service)))
@@ -48,6 +62,22 @@ namespace NShield.HsmAdmin.Commands
             }
             foreach (var key in serverKeys.Where(k => services.Contains(k.Service)))
                 WriteObject(key);
+        }
+
+        private void WriteModuleKeys(HostStore store, string[] services, WildcardPattern[]? patterns)
+        {
+            var admin = new[] { ModuleServices.SshAdmin };
+            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, admin)))
+            {
+                KeyPassphrases.Verify(this, host, admin);
+                var attached = Engine(() => host.Attached());
+                var modules = patterns == null ? attached : attached.Where(m => patterns.Any(p => p.IsMatch(m.Esn))).ToList();
+                foreach (var literal in (Esn ?? new string[0]).Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !attached.Any(m => string.Equals(m.Esn, e, StringComparison.OrdinalIgnoreCase))))
+                    Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound, $"No module {literal} is registered with this host (Register-HsmModule).", literal));
+                var results = RunOperation((reporter, ct) => KeyDrift.ReadAllAsync(host, modules, 16, reporter, ct));
+                foreach (var key in results.Where(k => services.Contains(k.Service)))
+                    WriteObject(key);
+            }
         }
     }
 }

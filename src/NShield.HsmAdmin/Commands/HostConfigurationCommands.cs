@@ -22,7 +22,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Set-HsmHostConfiguration: where the factory credential is, and how the hardserver is restarted and found.</summary>
     [Cmdlet(VerbsCommon.Set, "HsmHostConfiguration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(HsmHostConfigurationInfo))]
-    public sealed class SetHsmHostConfigurationCommand : HsmCmdlet
+    public sealed class SetHsmHostConfigurationCommand : HsmCmdlet, IChangesHost
     {
         /// <summary>The vendor's factory sshadmin credential (OpenSSH private key file). Empty: back to the default.</summary>
         [Parameter] [AllowEmptyString] public string? FactoryCredentialPath { get; set; }

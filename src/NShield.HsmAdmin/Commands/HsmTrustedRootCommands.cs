@@ -42,7 +42,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Add-HsmTrustedRoot: trust a vendor root public key (authorized_keys line or a .pub file).</summary>
     [Cmdlet(VerbsCommon.Add, "HsmTrustedRoot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmTrustedRootInfo))]
-    public sealed class AddHsmTrustedRootCommand : HsmCmdlet
+    public sealed class AddHsmTrustedRootCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0)]
         [ValidatePattern("^[A-Za-z0-9._-]{1,64}$")]
@@ -75,7 +75,7 @@ namespace NShield.HsmAdmin.Commands
 
     /// <summary>Remove-HsmTrustedRoot: stop trusting a vendor root.</summary>
     [Cmdlet(VerbsCommon.Remove, "HsmTrustedRoot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-    public sealed class RemoveHsmTrustedRootCommand : HsmCmdlet
+    public sealed class RemoveHsmTrustedRootCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Invoke-HsmEnroll: the vendor's `hsmadmin enroll`.</summary>
     [Cmdlet(VerbsLifecycle.Invoke, "HsmEnroll", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(HsmEnrollResult))]
-    public sealed class InvokeHsmEnrollCommand : HsmFleetCmdlet
+    public sealed class InvokeHsmEnrollCommand : HsmFleetCmdlet, IChangesHost
     {
         /// <summary>sshadmin server key fingerprints confirmed out of band, for hosts without a trusted vendor root.</summary>
         [Parameter]
@@ -100,7 +100,8 @@ namespace NShield.HsmAdmin.Commands
                     operation.ConfirmedServerKeys = ConfirmFirstContact(pending);
                 }
                 var whatIf = IsWhatIf;
-                RunOperation((reporter, ct) => operation.EnrollAllAsync(toEnroll, whatIf, ThrottleLimit, reporter, ct));
+                if (RunOperation((reporter, ct) => operation.EnrollAllAsync(toEnroll, whatIf, ThrottleLimit, reporter, ct)))
+                    BackupReminder.Warn(this);
             }
         }
 

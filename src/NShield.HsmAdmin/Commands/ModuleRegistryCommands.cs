@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Register-HsmModule: tells the host where a module is (address, SSH user, a port per service).</summary>
     [Cmdlet(VerbsLifecycle.Register, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(ModuleRegistration))]
-    public sealed class RegisterHsmModuleCommand : HsmCmdlet
+    public sealed class RegisterHsmModuleCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -100,7 +100,7 @@ namespace NShield.HsmAdmin.Commands
 
     /// <summary>Unregister-HsmModule: forgets where a module is. Its pins and enrollment are kept (Invoke-HsmEnroll then drops it).</summary>
     [Cmdlet(VerbsLifecycle.Unregister, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-    public sealed class UnregisterHsmModuleCommand : HsmCmdlet
+    public sealed class UnregisterHsmModuleCommand : HsmCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]

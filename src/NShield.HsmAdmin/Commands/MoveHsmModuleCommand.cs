@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Move-HsmModule: the vendor's `hsmadmin keys migrate --privkeyfile`, run on the source host.</summary>
     [Cmdlet(VerbsCommon.Move, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmMoveResult))]
-    public sealed class MoveHsmModuleCommand : HsmFleetCmdlet
+    public sealed class MoveHsmModuleCommand : HsmFleetCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]

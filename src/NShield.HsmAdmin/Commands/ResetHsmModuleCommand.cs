@@ -9,9 +9,10 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Reset-HsmModule: the vendor's `hsmadmin factorystate`.</summary>
     [Cmdlet(VerbsCommon.Reset, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmModuleInfo))]
-    public sealed class ResetHsmModuleCommand : HsmFleetCmdlet
+    public sealed class ResetHsmModuleCommand : HsmFleetCmdlet, IChangesHost
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        /// <summary>The modules to reset; without it, every module registered with the host (one confirmation lists them).</summary>
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         public override string[]? Esn { get; set; }
@@ -36,7 +37,7 @@ namespace NShield.HsmAdmin.Commands
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var reset = new ResetOperation(host);
-                RunOperation((reporter, ct) => reset.ResetAllAsync(modules, Timeout, ThrottleLimit, reporter, ct));
+                RunOperation((reporter, ct) => reset.ResetAllAsync(modules, esns.Count == 0, Timeout, ThrottleLimit, reporter, ct));
             }
         }
     }

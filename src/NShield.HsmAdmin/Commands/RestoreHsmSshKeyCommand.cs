@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
     [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class RestoreHsmSshKeyCommand : HsmParallelCmdlet
+    public sealed class RestoreHsmSshKeyCommand : HsmParallelCmdlet, IChangesHost
     {
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNullOrEmpty]
@@ -27,6 +27,11 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when no vendor root is configured.</summary>
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string[]? AcceptFingerprint { get; set; }
+
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
@@ -36,9 +41,11 @@ namespace NShield.HsmAdmin.Commands
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var restore = new RestoreOperation(host);
+                var restore = new RestoreOperation(host) { AcceptedFingerprints = new HashSet<string>(AcceptFingerprint ?? new string[0]) };
                 var result = RunOperation((reporter, ct) => restore.RestoreAsync(path, Passphrase, ThrottleLimit, reporter, ct));
-                if (result != null) WriteObject(result);
+                if (result == null) return;
+                WriteObject(result);
+                if (result.Status == RollStatus.Completed) BackupReminder.Warn(this);
             }
         }
     }

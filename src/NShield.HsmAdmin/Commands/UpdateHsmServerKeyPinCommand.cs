@@ -13,7 +13,7 @@ namespace NShield.HsmAdmin.Commands
     /// </summary>
     [Cmdlet(VerbsData.Update, "HsmServerKeyPin", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmServerKeyPinChange))]
-    public sealed class UpdateHsmServerKeyPinCommand : HsmCmdlet
+    public sealed class UpdateHsmServerKeyPinCommand : HsmCmdlet, IChangesHost
     {
         private readonly List<string> _esns = new List<string>();
 

@@ -11,7 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// <summary>Update-HsmSshKey: the vendor's `hsmadmin keys roll`.</summary>
     [Cmdlet(VerbsData.Update, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Roll")]
     [OutputType(typeof(HsmKeyRollResult))]
-    public sealed class UpdateHsmSshKeyCommand : HsmParallelCmdlet
+    public sealed class UpdateHsmSshKeyCommand : HsmParallelCmdlet, IChangesHost
     {
         [Parameter(ParameterSetName = "Roll", Position = 0)]
         [ValidateNotNullOrEmpty]
@@ -81,7 +81,9 @@ namespace NShield.HsmAdmin.Commands
                     ThrottleLimit = ThrottleLimit,
                 };
                 var result = RunOperation((reporter, ct) => roll.UpdateAsync(request, reporter, ct));
-                if (result != null) WriteObject(result);
+                if (result == null) return;
+                WriteObject(result);
+                if (result.Status == RollStatus.Completed) BackupReminder.Warn(this);
             }
         }
 

@@ -29,6 +29,14 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void StopProcessing() => _stopping.Cancel();
 
+        /// <summary>Commands that create keys or change configuration (IChangesHost) need root or Administrators, checked up front.</summary>
+        protected override void BeginProcessing()
+        {
+            if (this is IChangesHost && !IsWhatIf)
+                Engine(() => Store.Privilege.RequireAdministrator(Store.HostStoreLocation.Resolve(ResolvedHostPath), MyInvocation.MyCommand.Name));
+            base.BeginProcessing();
+        }
+
         /// <summary>-WhatIf (or $WhatIfPreference) is in effect: nothing may be written, not even the store's lock owner.</summary>
         protected bool IsWhatIf =>
             MyInvocation.BoundParameters.TryGetValue("WhatIf", out var bound)
@@ -132,4 +140,7 @@ namespace NShield.HsmAdmin.Commands
                 return true;
             });
     }
+
+    /// <summary>Marks a cmdlet that creates keys or changes the host's configuration: HsmCmdlet checks the privilege first.</summary>
+    internal interface IChangesHost { }
 }

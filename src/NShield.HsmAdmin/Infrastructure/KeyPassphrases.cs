@@ -74,6 +74,32 @@ namespace NShield.HsmAdmin.Commands
         }
 
         /// <summary>
+        /// A passphrase for a portable backup file: the one given (not empty), else typed twice in an interactive host (a
+        /// mismatch or an empty answer is refused), else KeyPassphraseRequired naming <paramref name="alternative"/>.
+        /// </summary>
+        public static SecureString NewBackupPassphrase(HsmCmdlet cmdlet, SecureString? given, string parameter, string what, string alternative)
+        {
+            if (given != null)
+            {
+                if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+                return given;
+            }
+            var ui = cmdlet.Host?.UI;
+            var first = ui == null ? null : Ask(ui, what, "Passphrase", "Backup passphrase", parameter);
+            if (first == null)
+            {
+                cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
+                    $"A portable backup needs a passphrase, this host cannot ask for one, and none was given: give it with -{parameter} " +
+                    $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)){alternative}. Nothing was written.", parameter)));
+            }
+            if (first!.Length == 0) throw Invalid(cmdlet, "The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+            var again = Ask(ui!, "Type the same passphrase again.", "Confirm passphrase", "Backup passphrase", parameter);
+            if (again == null || !SameText(first, again))
+                throw Invalid(cmdlet, "The two passphrases typed do not match. Nothing was written.", parameter);
+            return first;
+        }
+
+        /// <summary>
         /// Prompts through the host (masked); null when the host cannot prompt (no UI, -NonInteractive, a runspace without a
         /// host) or nothing was typed. With <paramref name="confirm"/> the passphrase is typed twice and must match.
         /// </summary>
@@ -90,14 +116,15 @@ namespace NShield.HsmAdmin.Commands
             return first;
         }
 
-        private static SecureString? Ask(PSHostUserInterface ui, string message, string label)
+        private static SecureString? Ask(PSHostUserInterface ui, string message, string label,
+            string caption = "Client key passphrase", string name = Parameter)
         {
-            var field = new FieldDescription(Parameter) { Label = label };
+            var field = new FieldDescription(name) { Label = label };
             field.SetParameterType(typeof(SecureString));
             try
             {
-                var answer = ui.Prompt("Client key passphrase", message, new Collection<FieldDescription> { field });
-                return answer != null && answer.TryGetValue(Parameter, out var value) ? value?.BaseObject as SecureString : null;
+                var answer = ui.Prompt(caption, message, new Collection<FieldDescription> { field });
+                return answer != null && answer.TryGetValue(name, out var value) ? value?.BaseObject as SecureString : null;
             }
             // A host that cannot read input: pwsh -NonInteractive, the default host of a bare runspace, a service.
             catch (PSInvalidOperationException) { return null; }

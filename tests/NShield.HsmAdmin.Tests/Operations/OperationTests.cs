@@ -293,7 +293,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             fleet.Enroll();
             var (reset, declined) = (fleet.Esns[0], fleet.Esns[1]);
             var reporter = new RecordingReporter { Confirm = (target, _) => target == $"module {reset}" };
-            new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), 30, 16, reporter, default).GetAwaiter().GetResult();
+            new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), false, 30, 16, reporter, default).GetAwaiter().GetResult();
             Assert.Empty(reporter.Errors);
             Assert.Equal(2, reporter.Asked.Count);
             var info = Assert.IsType<HsmModuleInfo>(Assert.Single(reporter.Results));
@@ -315,7 +315,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Equal(RollStatus.Incomplete, Roll(fleet, new RecordingReporter()).Status);
             var reporter = new RecordingReporter();
             var reset = Assert.Throws<HsmException>(() =>
-                new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), 30, 16, reporter, default).GetAwaiter().GetResult());
+                new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), false, 30, 16, reporter, default).GetAwaiter().GetResult());
             Assert.Equal(HsmErrorIds.RollInProgress, reset.ErrorId);
             using var destination = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "destination");
             var move = Assert.Throws<HsmException>(() =>

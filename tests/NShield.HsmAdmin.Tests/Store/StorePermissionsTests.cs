@@ -167,6 +167,21 @@ namespace NShield.HsmAdmin.Tests.Store
             else Assert.Contains(expected, problem);
         }
 
+        /// <summary>Issue 12: group read is accepted only on a key granted to exactly that group, mode 0640; nothing else loosens.</summary>
+        [Theory]
+        [InlineData("640", 0u, 5u, 5u, null)]
+        [InlineData("640", 0u, 6u, 5u, "readable by its group")]      // another group than the grant
+        [InlineData("640", 0u, 5u, null, "readable by its group")]    // no grant
+        [InlineData("644", 0u, 5u, 5u, "readable by its group and other accounts")]
+        [InlineData("660", 0u, 5u, 5u, "writable by its group")]
+        [InlineData("641", 0u, 5u, 5u, "readable by its group and other accounts")]
+        public void A_granted_key_is_readable_by_exactly_its_group(string mode, uint owner, uint group, uint? granted, string? expected)
+        {
+            var problem = StorePermissions.Problem(StorePermissions.ItemKind.PrivateKey, Convert.ToInt32(mode, 8), owner, 1000u, group, granted);
+            if (expected == null) Assert.Null(problem);
+            else Assert.Contains(expected, problem);
+        }
+
         [Fact]
         public void Windows_store_root_acl_is_owner_administrators_system_full_control_inherited_with_parent_inheritance_off()
         {

@@ -1,0 +1,174 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using NShield.HsmAdmin.Protection;
+
+using NShield.HsmAdmin.Interop;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>A group allowed to read one service's client key (the vendor's nfast group for ncoreapi).</summary>
+    public sealed class KeyGrant
+    {
+        public string Group { get; set; } = "";
+        /// <summary>Linux: the group's gid when granted (what the file checks compare); null on Windows.</summary>
+        public uint? Gid { get; set; }
+        public DateTimeOffset GrantedAt { get; set; }
+    }
+
+    /// <summary>
+    /// Group read access to a service's client key (Set-HsmSshKeyPermission), recorded in key-permissions.json.
+    /// Linux: the key file gets the group and mode 0640; the client-keys folder becomes 0711 (anyone may pass through,
+    /// nobody else may list or write it) and, for keys protected with G, the global nonce file gets the group too and its
+    /// folder 0711. The StrictModes checks accept group read on exactly the granted key file with the recorded group and
+    /// mode 0640; any other group or other access still fails. A roll or restore re-applies the grant to the new key.
+    /// Windows (untested here): a read ACE for the group on the key file.
+    /// </summary>
+    public sealed partial class HostStore
+    {
+        public string KeyPermissionsPath => Path.Combine(Root, "key-permissions.json");
+
+        const int GrantedKeyMode = 0x1A0;    // 0640
+        const int OwnerOnlyKeyMode = 0x180;  // 0600
+        const int TraverseOnlyFolder = 0x1C9; // 0711
+        const int OwnerOnlyFolder = 0x1C0;   // 0700
+
+        static bool OnLinux => RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
+
+        public IReadOnlyDictionary<string, KeyGrant> GetKeyGrants() =>
+            StoreJson.ReadFile<Dictionary<string, KeyGrant>>(KeyPermissionsPath) ?? new Dictionary<string, KeyGrant>();
+
+        public KeyGrant? GetKeyGrant(string service) =>
+            GetKeyGrants().TryGetValue(ModuleServices.Canonical(service), out var grant) ? grant : null;
+
+        /// <summary>Grants <paramref name="group"/> read access to the service's current (and future) client key; audited.</summary>
+        public KeyGrant GrantKeyAccess(string service, string group)
+        {
+            service = ModuleServices.Canonical(service);
+            if (string.IsNullOrWhiteSpace(group))
+                throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidArgument, "The group name is empty.", group);
+            uint? gid = null;
+            if (OnLinux)
+            {
+                gid = UnixNative.GroupId(group)
+                    ?? throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.ObjectNotFound,
+                        $"There is no group '{group}' on this machine (getent group {group}). Nothing was changed.", group);
+                group = UnixNative.GroupName(gid.Value);
+            }
+            return Write(() =>
+            {
+                var record = GetClientKey(service)
+                    ?? throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
+                        $"This host has no {service} client key to grant access to. Run Invoke-HsmEnroll first.", service);
+                var grants = GetKeyGrants().ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
+                if (OnLinux && record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce))
+                {
+                    var other = grants.Where(g => g.Key != service && g.Value.Gid != gid && KeyUsesGlobalNonce(g.Key)).Select(g => $"{g.Key} ({g.Value.Group})").ToList();
+                    if (other.Count > 0)
+                        throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
+                            $"The {service} key is protected with G, so the group needs to read this machine's global nonce, which is already shared with " +
+                            $"another group for {string.Join(", ", other)}. One group at a time can share it: use the same group, or revoke the other grant first. Nothing was changed.", group);
+                }
+                var previous = grants.TryGetValue(service, out var old) ? old.Group : null;
+                var grant = new KeyGrant { Group = group, Gid = gid, GrantedAt = DateTimeOffset.UtcNow };
+                grants[service] = grant;
+                StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
+                ApplyKeyGrants(grants);
+                AppendAudit(new AuditEntry
+                {
+                    Operation = "keys.permission", Service = service, Result = "Granted", Fingerprints = new[] { record.Fingerprint },
+                    Detail = $"group {group} may read the key" + (gid == null ? "" : $" (gid {gid})") + (previous == null ? "" : $"; previous group: {previous}"),
+                });
+                return grant;
+            });
+        }
+
+        /// <summary>Makes the service's key owner-only again; returns false when it had no grant. Audited.</summary>
+        public bool RevokeKeyAccess(string service)
+        {
+            service = ModuleServices.Canonical(service);
+            return Write(() =>
+            {
+                var grants = GetKeyGrants().ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
+                if (!grants.TryGetValue(service, out var old)) return false;
+                grants.Remove(service);
+                StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
+                RestrictKeyFile(service);
+                ApplyKeyGrants(grants);
+                AppendAudit(new AuditEntry
+                {
+                    Operation = "keys.permission", Service = service, Result = "Revoked", Fingerprints = GetClientKey(service) is { } r ? new[] { r.Fingerprint } : null,
+                    Detail = $"group {old.Group} may no longer read the key; owner-only again",
+                });
+                return true;
+            });
+        }
+
+        bool KeyUsesGlobalNonce(string service) => GetClientKey(service)?.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) == true;
+
+        /// <summary>After a key file was replaced (roll, restore, enroll): the service's grant, if any, applies to the new file.</summary>
+        void ReapplyKeyGrant(string service)
+        {
+            var grants = GetKeyGrants();
+            if (grants.ContainsKey(service)) ApplyKeyGrants(grants);
+        }
+
+        /// <summary>The grants on disk: key files, the client-keys folder, and the global nonce for G keys.</summary>
+        void ApplyKeyGrants(IReadOnlyDictionary<string, KeyGrant> grants)
+        {
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            {
+                foreach (var g in grants) GrantOnWindows(KeyFilePath(g.Key, ".key", false), g.Value.Group);
+                return;
+            }
+            if (!OnLinux) return;
+            foreach (var g in grants)
+            {
+                var file = KeyFilePath(g.Key, ".key", false);
+                if (!File.Exists(file) || g.Value.Gid == null) continue;
+                UnixNative.ChangeGroup(file, g.Value.Gid.Value);
+                UnixNative.Chmod(file, GrantedKeyMode);
+            }
+            UnixNative.Chmod(ClientKeysDirectory, grants.Count > 0 ? TraverseOnlyFolder : OwnerOnlyFolder);
+            var nonceGroup = grants.Where(g => KeyUsesGlobalNonce(g.Key) && g.Value.Gid != null).Select(g => g.Value.Gid).FirstOrDefault();
+            if (Machine is LocalMachineIdentity local && File.Exists(local.GlobalNoncePath))
+            {
+                UnixNative.ChangeGroup(local.GlobalNoncePath, nonceGroup ?? 0);
+                UnixNative.Chmod(local.GlobalNoncePath, nonceGroup == null ? OwnerOnlyKeyMode : GrantedKeyMode);
+                UnixNative.Chmod(local.MachineDirectory, nonceGroup == null ? OwnerOnlyFolder : TraverseOnlyFolder);
+            }
+        }
+
+        void RestrictKeyFile(string service)
+        {
+            var file = KeyFilePath(service, ".key", false);
+            if (!File.Exists(file)) return;
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows)) { new FileInfo(file).SetAccessControl(StoreAcl.FileSecurity(StoreAcl.Scope.OwnerOnly)); return; }
+            if (!OnLinux) return;
+            UnixNative.ChangeGroup(file, 0);
+            UnixNative.Chmod(file, OwnerOnlyKeyMode);
+        }
+
+        static void GrantOnWindows(string file, string group)
+        {
+            if (!File.Exists(file)) return;
+            var info = new FileInfo(file);
+            var security = info.GetAccessControl();
+            security.AddAccessRule(new System.Security.AccessControl.FileSystemAccessRule(new System.Security.Principal.NTAccount(group),
+                System.Security.AccessControl.FileSystemRights.Read, System.Security.AccessControl.AccessControlType.Allow));
+            info.SetAccessControl(security);
+        }
+
+        /// <summary>The gid allowed to read the key file at <paramref name="keyPath"/> (a current key with a grant), else null.</summary>
+        internal uint? GrantedGroupFor(string keyPath)
+        {
+            if (!string.Equals(Path.GetDirectoryName(Path.GetFullPath(keyPath)), Path.GetFullPath(ClientKeysDirectory), StringComparison.Ordinal)) return null;
+            var service = Path.GetFileNameWithoutExtension(keyPath);
+            if (!ModuleServices.IsKnown(service) || !keyPath.EndsWith(".key", StringComparison.Ordinal)) return null;
+            try { return GetKeyGrants().TryGetValue(service, out var g) ? g.Gid : null; }
+            catch (HsmException) { return null; }
+        }
+    }
+}
