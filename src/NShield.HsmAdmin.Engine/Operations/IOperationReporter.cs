@@ -51,18 +51,4 @@ namespace NShield.HsmAdmin.Operations
         public int PercentComplete { get; }
         public bool Completed { get; }
     }
-
-    /// <summary>Says yes to every change and drops every message: for callers that only want the outcome.</summary>
-    public sealed class SilentReporter : IOperationReporter
-    {
-        public static readonly SilentReporter Instance = new SilentReporter();
-
-        public void Progress(OperationProgress progress) { }
-        public void Warning(string message) { }
-        public void Verbose(string message) { }
-        public void Error(HsmException error) { }
-        public void Result(object result) { }
-        public bool ShouldProcess(string target, string action) => true;
-        public bool ShouldContinue(string query, string caption) => true;
-    }
 }

@@ -207,6 +207,13 @@ namespace NShield.HsmAdmin.Commands
             catch (PSInvalidOperationException) { confirmed.Clear(); }
             catch (System.Management.Automation.Host.HostException) { confirmed.Clear(); }
             catch (System.NotImplementedException) { confirmed.Clear(); }
+            // The console host fails inside PromptForChoice when stdin is at end of file (pwsh < /dev/null): an answer
+            // that cannot be read is a No, never a Yes.
+            catch (System.Exception ex) when (!(ex is PipelineStoppedException))
+            {
+                WriteVerbose($"The host could not ask for the fingerprint confirmation ({ex.GetType().Name}); nothing is trusted.");
+                confirmed.Clear();
+            }
             return confirmed;
         }
     }
