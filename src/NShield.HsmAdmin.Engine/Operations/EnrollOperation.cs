@@ -126,6 +126,7 @@ namespace NShield.HsmAdmin.Operations
 
         public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct)
         {
+            _attempted[module.Esn] = true;
             var record = _host.Store.GetModule(module.Esn);
             if (record != null && record.Status == ModuleStatus.Released)
                 return Result(module, EnrollAction.AwaitingRemoval, "Unknown", "Pinned",
@@ -257,13 +258,11 @@ namespace NShield.HsmAdmin.Operations
                         await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service,
                             new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
                 }
-                // Moved here: the open channel already authenticated with this host's sshadmin key on the key now pinned, so it
-                // proves sshadmin. Factory state: it authenticated with the default credential, so sshadmin needs a new connection.
-                if (factory)
-                {
-                    admin.Dispose();
-                    admin = null;
-                }
+                // sshadmin is proven on a new connection: in factory state the open one authenticated with the default
+                // credential; moved here, keys.set has just replaced the sshadmin keys, and only a new login shows that the
+                // module kept this host's key (the source host's access is already gone).
+                admin.Dispose();
+                admin = null;
                 var verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
                 return Result(module, EnrollAction.Enrolled, (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
@@ -436,6 +435,8 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _attempted =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _verified =
             new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
 
@@ -447,7 +448,11 @@ namespace NShield.HsmAdmin.Operations
         {
             if (!_host.HasClientKeys) return;
             var enrolled = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled).ToList();
-            if (enrolled.Count == 0 || enrolled.Any(m => ExcludedModules.IsBehind(m) || !_verified.ContainsKey(m.Esn))) return;
+            // Proven everywhere: no module is behind (excluded from a roll, still on archived keys), every module this run
+            // reached was verified, and the others were proven when they got these keys (a roll installs on every module
+            // before its switch; an enrollment verifies). At least one module was verified now.
+            if (enrolled.Count == 0 || _verified.IsEmpty
+                || enrolled.Any(m => ExcludedModules.IsBehind(m) || (_attempted.ContainsKey(m.Esn) && !_verified.ContainsKey(m.Esn)))) return;
             _host.Store.MarkClientKeysProven(ModuleServices.All, DateTimeOffset.UtcNow);
         }
 

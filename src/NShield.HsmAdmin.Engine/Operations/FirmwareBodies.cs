@@ -62,6 +62,9 @@ namespace NShield.HsmAdmin.Operations
                 $"Module {esn} sent a {verb} reply that does not follow the firmware protocol: {Drivers.FirmwareResult.Printable(why, 300)}.", esn);
 
         /// <summary>Parses a keys.list reply into service -> fingerprints installed; a reply of the wrong shape is ProtocolError.</summary>
+        private static readonly System.Text.RegularExpressions.Regex Sha256Fingerprint =
+            new System.Text.RegularExpressions.Regex("^SHA256:[A-Za-z0-9+/]{43}$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
         public static Dictionary<string, HashSet<string>> ParseKeyList(JsonElement reply, string esn = "")
         {
             var result = Read(reply, FirmwareJson.Default.KeysResult, FirmwareVerbs.KeysList, esn);
@@ -70,10 +73,17 @@ namespace NShield.HsmAdmin.Operations
             foreach (var svc in result.Keys)
             {
                 if (svc.Value == null) throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{Drivers.FirmwareResult.Printable(svc.Key, 20)}' is not an array");
+                // Fingerprints reach the user's console (Get-HsmSshKey -Module): only well-formed ones, a bounded number.
+                if (!ModuleServices.All.Contains(svc.Key))
+                    throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{Drivers.FirmwareResult.Printable(svc.Key, 20)}' is not a service");
+                if (svc.Value.Count > FirmwareProtocol.MaxKeysPerService)
+                    throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{svc.Key}' lists more than {FirmwareProtocol.MaxKeysPerService} keys");
                 var set = new HashSet<string>();
                 foreach (var k in svc.Value)
                 {
                     if (k?.Fingerprint == null) throw Malformed(FirmwareVerbs.KeysList, esn, "a key entry has no 'fingerprint' string");
+                    if (!Sha256Fingerprint.IsMatch(k.Fingerprint))
+                        throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{svc.Key}' has a fingerprint that is not SHA256:<43 base64 characters>");
                     set.Add(k.Fingerprint);
                 }
                 map[svc.Key] = set;

@@ -43,6 +43,11 @@ namespace NShield.HsmAdmin.Operations
                     reporter.Verbose($"{activity}: {describe(item)} started");
                     await work(item, cancellationToken).ConfigureAwait(false);
                 }
+                catch (HsmException ex) when (cancellationToken.IsCancellationRequested && ex.Kind == HsmErrorKind.SecurityError)
+                {
+                    // A changed server key (a possible man in the middle) is never hidden behind "Cancelled".
+                    reporter.Error(ex);
+                }
                 catch (Exception) when (cancellationToken.IsCancellationRequested)
                 {
                     // Reported once, as Cancelled, by the caller of RunAsync.

@@ -74,6 +74,8 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>The host's private client key for a service, decrypted once per host object.</summary>
         public SshKeyPair ClientKey(string service)
         {
+            // A job left running after a stop must not decrypt keys into a host object nobody will dispose again.
+            if (IsDisposed) throw new ObjectDisposedException(nameof(HsmHost));
             var open = _openKeys.GetOrAdd(service, s => new Lazy<SshKeyPair>(() =>
             {
                 if (Store.GetClientKey(s) == null)
@@ -156,8 +158,12 @@ namespace NShield.HsmAdmin.Operations
                 await channel.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
         }
 
+        /// <summary>True once the command that made this host object has ended (its keys are disposed).</summary>
+        public bool IsDisposed { get; private set; }
+
         public void Dispose()
         {
+            IsDisposed = true;
             foreach (var key in _openKeys.Values)
                 if (key.IsValueCreated) key.Value.Dispose();
             _openKeys.Clear();

@@ -50,7 +50,7 @@ namespace NShield.HsmAdmin.Operations
             }
             return new HsmModuleInfo
             {
-                Esn = module.Esn, Mode = "FactoryState", Attached = true, Enrolled = false, Status = "NotEnrolled", HostPath = _host.Path,
+                Esn = module.Esn, Mode = ModuleMode.FactoryState.ToString(), Attached = true, Enrolled = false, Status = "NotEnrolled", HostPath = _host.Path,
             };
         }
 

@@ -44,6 +44,7 @@ namespace NShield.HsmAdmin.Operations
                         $"Module {refused.Module.Esn} does not accept the sshadmin key in '{backupPath}'; it is left as it is.", refused.Module.Esn));
                 var what = $"Restore the sshadmin key from '{backupPath}' and create new keys for every other service on {accepting.Count} module(s)";
                 if (!reporter.ShouldProcess(_host.Path, what)) return null;
+                CommitPins(accepting);
                 // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before the host's key is replaced.
                 await ModuleClock.RequireValidAsync(_host, accepting, "the restore", ct, backup.Key).ConfigureAwait(false);
                 InstallSshAdminKey(backup);

@@ -26,7 +26,25 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
-        /// <summary>True when the module accepts the key on sshadmin; pins the module first if the host lost its pins (chain-verified).</summary>
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> _pinsToWrite =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>>(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>
+        /// After the restore is confirmed: pins the modules that the checks verified at first contact (chain or confirmed
+        /// fingerprint) and that accept the backup, and lists them as enrolled. Never replaces a pin the host has.
+        /// </summary>
+        public void CommitPins(IEnumerable<ModuleAddress> accepting)
+        {
+            foreach (var module in accepting)
+            {
+                if (!_pinsToWrite.TryGetValue(module.Esn, out var pins) || _host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null) continue;
+                _host.Store.SetPins(module.Esn, pins);
+                if (_host.Store.GetModule(module.Esn) == null)
+                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });
+            }
+        }
+
+        /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
         public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
             try
@@ -67,9 +85,8 @@ namespace NShield.HsmAdmin.Operations
                         $"This host has no pins for module {module.Esn} and no trusted vendor root is configured, so its server keys need your confirmation. " +
                         $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, then run Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' " +
                         "(or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", module.Esn);
-                _host.Store.SetPins(module.Esn, identity.ServerKeys);
-                if (_host.Store.GetModule(module.Esn) == null)
-                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });
+                // Written only once the restore is confirmed (CommitPins): a declined restore or -WhatIf pins nothing.
+                _pinsToWrite[module.Esn] = identity.ServerKeys;
                 return true;
             }
         }

@@ -90,6 +90,7 @@ namespace NShield.HsmAdmin.Operations
         public async Task<HsmKeyRollResult> RunAsync(RollJournal journal, bool revert, int throttleLimit, IOperationReporter reporter,
             CancellationToken ct)
         {
+            _stop = ct;
             var attached = _host.Attached();
             foreach (var gone in ForgetDetached(journal, attached))
                 reporter.Warning($"Module {gone} is no longer attached; the key restore goes on without it.");

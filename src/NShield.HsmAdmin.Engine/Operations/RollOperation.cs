@@ -138,8 +138,11 @@ namespace NShield.HsmAdmin.Operations
                 _host.ForgetClientKey(service);
                 CrashPoints.Reach("roll.promoted-one");
             }
-            // Every module of the roll proved the new keys before the switch (a restore's sshadmin key too): installed everywhere.
-            _host.Store.MarkClientKeysProven(journal.Kind == RollKinds.Restore ? journal.Services.Concat(new[] { ModuleServices.SshAdmin }) : journal.Services,
+            // Every module of the roll proved the new keys before the switch (a restore's sshadmin key too): installed
+            // everywhere, unless a module was excluded and still holds only the old keys (then the enrollment that brings
+            // the last one up to date records the proof).
+            if (!_host.Store.GetModules().Any(m => m.Status == ModuleStatus.Enrolled && ExcludedModules.IsBehind(m)))
+                _host.Store.MarkClientKeysProven(journal.Kind == RollKinds.Restore ? journal.Services.Concat(new[] { ModuleServices.SshAdmin }) : journal.Services,
                 DateTimeOffset.UtcNow);
             journal.Phase = RollPhase.Cleaning;
             Save(journal);
@@ -318,6 +321,18 @@ namespace NShield.HsmAdmin.Operations
                 Fingerprints = journal.NewFingerprints.Select(f => $"{f.Key}={f.Value}").ToList() });
         }
 
-        private void Save(RollJournal journal) => _host.Store.WriteDocument(RollJournal.DocumentName, journal);
+        /// <summary>The stop of the command running this roll (set by RunAsync).</summary>
+        private CancellationToken _stop;
+
+        private void Save(RollJournal journal)
+        {
+            using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
+            {
+                // A module job the fleet executor left running after a stop must not write: once the command has
+                // returned, a rerun may own the journal (or have finished and deleted it). Checked under the store lock.
+                if (_stop.IsCancellationRequested || _host.IsDisposed) throw new OperationCanceledException(_stop);
+                _host.Store.WriteDocument(RollJournal.DocumentName, journal);
+            }
+        }
     }
 }

@@ -20,9 +20,9 @@ namespace NShield.HsmAdmin.Store
 
     /// <summary>
     /// Group read access to a service's client key (Set-HsmSshKeyPermission), recorded in key-permissions.json.
-    /// Linux: the key file gets the group and mode 0640; the client-keys folder becomes 0711 (anyone may pass through,
-    /// nobody else may list or write it) and, for keys protected with G, the global nonce file gets the group too and its
-    /// folder 0711. The StrictModes checks accept group read on exactly the granted key file with the recorded group and
+    /// Linux: the key file gets the group and mode 0640; the client-keys folder becomes 0710 owned by that group (its
+    /// members may pass through, not list; others may not enter; 0711 only when several groups hold grants) and, for keys
+    /// protected with G, the global nonce file gets the group too and its folder the same pass-through mode. The StrictModes checks accept group read on exactly the granted key file with the recorded group and
     /// mode 0640; any other group or other access still fails. A roll or restore re-applies the grant to the new key.
     /// Windows (untested here): a read ACE for the group on the key file.
     /// </summary>
@@ -33,6 +33,7 @@ namespace NShield.HsmAdmin.Store
         const int GrantedKeyMode = 0x1A0;    // 0640
         const int OwnerOnlyKeyMode = 0x180;  // 0600
         const int TraverseOnlyFolder = 0x1C9; // 0711
+        const int GroupTraverseFolder = 0x1C8; // 0710
         const int OwnerOnlyFolder = 0x1C0;   // 0700
 
         static bool OnLinux => RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
@@ -131,14 +132,38 @@ namespace NShield.HsmAdmin.Store
                 UnixNative.ChangeGroup(file, g.Value.Gid.Value);
                 UnixNative.Chmod(file, GrantedKeyMode);
             }
-            UnixNative.Chmod(ClientKeysDirectory, grants.Count > 0 ? TraverseOnlyFolder : OwnerOnlyFolder);
+            var gids = grants.Where(g => g.Value.Gid != null).Select(g => g.Value.Gid!.Value).Distinct().ToList();
+            PassThroughFor(ClientKeysDirectory, gids);
             var nonceGroup = grants.Where(g => KeyUsesGlobalNonce(g.Key) && g.Value.Gid != null).Select(g => g.Value.Gid).FirstOrDefault();
             if (Machine is LocalMachineIdentity local && File.Exists(local.GlobalNoncePath))
             {
+                // Narrow first, widen last: the file is never readable by a group it is not meant for, even briefly.
+                UnixNative.Chmod(local.GlobalNoncePath, OwnerOnlyKeyMode);
                 UnixNative.ChangeGroup(local.GlobalNoncePath, nonceGroup ?? 0);
-                UnixNative.Chmod(local.GlobalNoncePath, nonceGroup == null ? OwnerOnlyKeyMode : GrantedKeyMode);
-                UnixNative.Chmod(local.MachineDirectory, nonceGroup == null ? OwnerOnlyFolder : TraverseOnlyFolder);
+                if (nonceGroup != null) UnixNative.Chmod(local.GlobalNoncePath, GrantedKeyMode);
+                PassThroughFor(local.MachineDirectory, nonceGroup == null ? new List<uint>() : new List<uint> { nonceGroup.Value });
             }
+        }
+
+        /// <summary>
+        /// A folder the granted groups must pass through (never list): 0700 without grants; 0710 owned by the one granted
+        /// group, so other accounts cannot even reach the records by name; 0711 only when several groups hold grants.
+        /// </summary>
+        static void PassThroughFor(string folder, IReadOnlyList<uint> gids)
+        {
+            UnixNative.Chmod(folder, OwnerOnlyFolder);
+            if (gids.Count == 0)
+            {
+                UnixNative.ChangeGroup(folder, 0);
+                return;
+            }
+            if (gids.Count == 1)
+            {
+                UnixNative.ChangeGroup(folder, gids[0]);
+                UnixNative.Chmod(folder, GroupTraverseFolder);
+                return;
+            }
+            UnixNative.Chmod(folder, TraverseOnlyFolder);
         }
 
         void RestrictKeyFile(string service)
@@ -147,8 +172,9 @@ namespace NShield.HsmAdmin.Store
             if (!File.Exists(file)) return;
             if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows)) { new FileInfo(file).SetAccessControl(StoreAcl.FileSecurity(StoreAcl.Scope.OwnerOnly)); return; }
             if (!OnLinux) return;
-            UnixNative.ChangeGroup(file, 0);
+            // Mode first: the file is owner-only before its group changes, never readable by root's group meanwhile.
             UnixNative.Chmod(file, OwnerOnlyKeyMode);
+            UnixNative.ChangeGroup(file, 0);
         }
 
         static void GrantOnWindows(string file, string group)

@@ -32,9 +32,15 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>Commands that create keys or change configuration (IChangesHost) need root or Administrators, checked up front.</summary>
         protected override void BeginProcessing()
         {
-            if (this is IChangesHost && !IsWhatIf)
-                Engine(() => Store.Privilege.RequireAdministrator(Store.HostStoreLocation.Resolve(ResolvedHostPath), MyInvocation.MyCommand.Name));
+            RequirePrivilegeFor(ResolvedHostPath);
             base.BeginProcessing();
+        }
+
+        /// <summary>The privilege check for one host store; fleet cmdlets repeat it for each HostPath bound from the pipeline.</summary>
+        protected void RequirePrivilegeFor(string? hostPath)
+        {
+            if (this is IChangesHost && !IsWhatIf)
+                Engine(() => Store.Privilege.RequireAdministrator(Store.HostStoreLocation.Resolve(hostPath), MyInvocation.MyCommand.Name));
         }
 
         /// <summary>-WhatIf (or $WhatIfPreference) is in effect: nothing may be written, not even the store's lock owner.</summary>

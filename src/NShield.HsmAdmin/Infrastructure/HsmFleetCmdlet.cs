@@ -61,6 +61,10 @@ namespace NShield.HsmAdmin.Commands
         {
             if (_byHost.Count == 0 && AllModulesWithoutInput)
                 _byHost.Add((ResolvedHostPath, null));
+            // Piped objects bring their own HostPath, bound after BeginProcessing checked the command line's: check each
+            // host before any of them is changed.
+            foreach (var (hostPath, _) in _byHost)
+                RequirePrivilegeFor(hostPath);
             foreach (var (hostPath, esns) in _byHost)
                 ProcessHost(hostPath, (IReadOnlyList<string>?)esns ?? Array.Empty<string>());
         }

@@ -172,6 +172,10 @@ namespace NShield.HsmAdmin.Tests.Drivers
         [InlineData("{\"keys\":{\"sshadmin\":[1]}}")]
         [InlineData("{\"keys\":{\"sshadmin\":[{\"fingerprint\":5}]}}")]
         [InlineData("{\"keys\":{\"sshadmin\":[{\"publicKey\":\"x\"}]}}")]
+        // Fingerprints reach the console: control characters, wrong shape, too many keys, unknown services are refused.
+        [InlineData("{\"keys\":{\"sshadmin\":[{\"fingerprint\":\"SHA256:a\"}]}}")]
+        [InlineData("{\"keys\":{\"sshadmin\":[{\"fingerprint\":\"\\u001b[31mSHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}}")]
+        [InlineData("{\"keys\":{\"\\u001b[2J\":[]}}")]
         public void MistypedKeyListsAreProtocolErrors(string result)
         {
             using var doc = JsonDocument.Parse(result);
@@ -179,12 +183,23 @@ namespace NShield.HsmAdmin.Tests.Drivers
             Assert.Equal(HsmErrorIds.ProtocolError, ex.ErrorId);
         }
 
+        private const string Fingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAb";
+
+        [Fact]
+        public void MoreKeysThanTheProtocolAllowsAreAProtocolError()
+        {
+            var entries = string.Join(",", Enumerable.Range(0, Protocol.FirmwareProtocol.MaxKeysPerService + 1)
+                .Select(i => "{\"fingerprint\":\"SHA256:" + i.ToString("D43") + "\"}"));
+            using var doc = JsonDocument.Parse("{\"keys\":{\"sshadmin\":[" + entries + "]}}");
+            Assert.Equal(HsmErrorIds.ProtocolError, Assert.ThrowsAny<HsmException>(() => FirmwareBodies.ParseKeyList(doc.RootElement, Esn)).ErrorId);
+        }
+
         [Fact]
         public void AWellFormedKeyListParses()
         {
-            using var doc = JsonDocument.Parse("{\"keys\":{\"sshadmin\":[{\"publicKey\":\"x\",\"fingerprint\":\"SHA256:a\"}],\"setup\":[]}}");
+            using var doc = JsonDocument.Parse("{\"keys\":{\"sshadmin\":[{\"publicKey\":\"x\",\"fingerprint\":\"FP\"}],\"setup\":[]}}".Replace("FP", Fingerprint));
             var map = FirmwareBodies.ParseKeyList(doc.RootElement, Esn);
-            Assert.Equal(new[] { "SHA256:a" }, map["sshadmin"].ToArray());
+            Assert.Equal(new[] { Fingerprint }, map["sshadmin"].ToArray());
             Assert.Empty(map["setup"]);
         }
     }
