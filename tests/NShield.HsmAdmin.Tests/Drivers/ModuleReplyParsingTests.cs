@@ -188,7 +188,7 @@ namespace NShield.HsmAdmin.Tests.Drivers
         [Fact]
         public void MoreKeysThanTheProtocolAllowsAreAProtocolError()
         {
-            var entries = string.Join(",", Enumerable.Range(0, Protocol.FirmwareProtocol.MaxKeysPerService + 1)
+            var entries = string.Join(",", Enumerable.Range(0, NShield.HsmAdmin.Protocol.FirmwareProtocol.MaxKeysPerService + 1)
                 .Select(i => "{\"fingerprint\":\"SHA256:" + i.ToString("D43") + "\"}"));
             using var doc = JsonDocument.Parse("{\"keys\":{\"sshadmin\":[" + entries + "]}}");
             Assert.Equal(HsmErrorIds.ProtocolError, Assert.ThrowsAny<HsmException>(() => FirmwareBodies.ParseKeyList(doc.RootElement, Esn)).ErrorId);
