@@ -239,7 +239,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             fleet.AssertModulesHoldExactlyHostKeys(fleet.Esns);
         }
 
-        [Fact(Timeout = 120000)]
+        [Fact]
         public void AStopInsideAModuleCommandEndsWithCancelledAndTheModuleKeepsOnlyItsOldKeys()
         {
             using var fleet = new OperationFleet(2);
