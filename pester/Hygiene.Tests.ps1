@@ -13,8 +13,17 @@ BeforeDiscovery {
     $script:cmdletCases = @(foreach ($m in $moduleCases) { (Import-PowerShellDataFile $m.Path).CmdletsToExport | ForEach-Object { @{ Name = $_; Module = $m.ModuleName } } })
     $changeVerbs = 'Set', 'New', 'Remove', 'Add', 'Update', 'Invoke', 'Backup', 'Restore', 'Move', 'Reset', 'Restart', 'Start', 'Stop', 'Register', 'Unregister'
     $script:changingCases = @($cmdletCases | Where-Object { ($_.Name -split '-')[0] -in $changeVerbs })
+    # Product cmdlets that support ShouldProcess must be marked IChangesHost (the up-front root/Administrators check),
+    # except these, each with the reason it does not change the host.
+    $script:notChangingHost = @{
+        'Backup-HsmSshKey' = 'reads the sshadmin key (owner-only already) and writes only the backup file the caller names, plus its audit line; no key, pin, registry entry or module changes'
+    }
     # One test per secret parameter and per declared output type, so none passes by looping over nothing.
     $modules = foreach ($m in $moduleCases) { Import-Module $m.Path -Force -PassThru }
+    $script:shouldProcessCases = @(foreach ($c in ($modules | Where-Object Name -EQ 'NShield.HsmAdmin').ExportedCmdlets.Values) {
+            $attribute = $c.ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false) | Select-Object -First 1
+            if ($attribute.SupportsShouldProcess) { @{ Name = $c.Name; Allowed = $notChangingHost[$c.Name] } }
+        })
     $script:secretCases = @(foreach ($module in $modules) { foreach ($c in $module.ExportedCmdlets.Values) {
             foreach ($p in $c.Parameters.Values | Where-Object { $_.Name -match 'Passphrase|Password|Secret' }) { @{ Name = $c.Name; Module = $module.Name; Parameter = $p.Name } }
         } })
@@ -133,6 +142,31 @@ Describe 'State-changing cmdlet <Name>' -ForEach $changingCases {
         $command = Get-Command $Name -Module $Module
         $command.Parameters.Keys | Should -Contain 'WhatIf'
         $command.Parameters.Keys | Should -Contain 'Confirm'
+    }
+}
+
+# Discovery-time data reaches the run phase only through -ForEach.
+Describe 'Host-changing cmdlets' -ForEach @(@{ Cases = $shouldProcessCases; Allow = $notChangingHost }) {
+    It 'finds the ShouldProcess cmdlets of the product, among them every enroll, restore, reset, move, register, trusted-root and pin command' {
+        $names = $Cases.Name
+        foreach ($n in 'Invoke-HsmEnroll', 'Restore-HsmSshKey', 'Reset-HsmModule', 'Move-HsmModule', 'Register-HsmModule', 'Unregister-HsmModule',
+            'Add-HsmTrustedRoot', 'Remove-HsmTrustedRoot', 'Update-HsmServerKeyPin', 'Update-HsmSshKey') { $names | Should -Contain $n }
+    }
+    It 'allow-lists only ShouldProcess cmdlets, each with a reason' {
+        $Allow.Count | Should -BeGreaterThan 0
+        foreach ($n in $Allow.Keys) {
+            $Cases.Name | Should -Contain $n
+            $Allow[$n] | Should -Not -BeNullOrEmpty
+        }
+    }
+}
+
+Describe 'ShouldProcess cmdlet <Name>' -ForEach $shouldProcessCases {
+    It 'is marked IChangesHost (checked for root/Administrators up front) unless allow-listed' {
+        $type = (Get-Command $Name -Module NShield.HsmAdmin).ImplementingType
+        $marked = @($type.GetInterfaces() | Where-Object Name -EQ 'IChangesHost').Count -eq 1
+        if ($Allowed) { $marked | Should -BeFalse -Because "it is allow-listed as not changing the host: $Allowed" }
+        else { $marked | Should -BeTrue -Because 'it supports ShouldProcess, so it changes the host' }
     }
 }
 

@@ -119,7 +119,10 @@ Describe 'Get-HsmLog' {
     It 'keeps only the newest entries up to the module''s bound' {
         Set-HsmSimulatedModule -Esn $c -LogCapacity 5 -SimulatorPath $sim2.Path | Out-Null
         Test-HsmConnection -HostPath $h2 -Esn $c | Should -BeTrue   # six pings
-        $log = @(Get-HsmLog -HostPath $h2 -Esn $c)
+        # -Esn: only $c is read; $d (factory state, not enrolled with $h2) would fail if it were asked.
+        $log = @(Get-HsmLog -HostPath $h2 -Esn $c -ErrorVariable logErrors)
+        $logErrors | Should -BeNullOrEmpty
+        $log.Esn | Sort-Object -Unique | Should -Be $c
         $log.Count | Should -Be 5
         $log.Verb | Sort-Object -Unique | Should -Be 'ping'
         # The module side: its log file holds 5 entries (the read above replaced the oldest ping).
@@ -127,5 +130,26 @@ Describe 'Get-HsmLog' {
         $file = Get-Content (Join-Path $dir 'log.json') -Raw | ConvertFrom-Json
         $file.entries.Count | Should -Be 5
         $file.entries[-1].verb | Should -Be 'logs'
+    }
+}
+
+Describe 'Format views' {
+    It 'shows HsmLogEntry as a table with its header' {
+        $views = @((Get-FormatData -TypeName 'NShield.HsmAdmin.Operations.HsmLogEntry').FormatViewDefinition)
+        @($views | Where-Object { $_.Control -is [System.Management.Automation.TableControl] }).Count | Should -Be 1
+        $text = $full | Out-String -Width 250
+        $text | Should -Match '(?m)^Esn\s+Time\s+Service\s+Verb\s+Outcome\s+KeyFingerprint\s*$'
+        $text | Should -Match ([regex]::Escape($a))
+    }
+
+    It 'shows HsmModuleKeyInfo as a table with its header' {
+        $views = @((Get-FormatData -TypeName 'NShield.HsmAdmin.Operations.HsmModuleKeyInfo').FormatViewDefinition)
+        @($views | Where-Object { $_.Control -is [System.Management.Automation.TableControl] }).Count | Should -Be 1
+        $keys = @(Get-HsmSshKey -HostPath $h -Module -ErrorVariable keyErrors)
+        $keyErrors | Should -BeNullOrEmpty
+        $keys | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'NShield.HsmAdmin.Operations.HsmModuleKeyInfo' }
+        $text = $keys | Out-String -Width 250
+        $text | Should -Match '(?m)^Service\s+State\s+KnownAs\s+Fingerprint\s*$'
+        $text | Should -Match ([regex]::Escape($rolledKeys['sshadmin']))
     }
 }

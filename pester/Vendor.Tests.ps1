@@ -280,9 +280,18 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
 
     It 'a fingerprint of another module does not pin this one' {
         Lose-KeysAndPins
+        $m0 = $sim.Modules[0].Esn; $m1 = $sim.Modules[1].Esn
+        function Flat($keys) { $keys.Keys | Sort-Object | ForEach-Object { "$_=" + ($keys[$_] -join ',') } }
+        $m1Before = Flat (Get-ModuleKeys $sim $m1)
         $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints[0] -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
-        @($errs | Where-Object FullyQualifiedErrorId -like 'FingerprintNotConfirmed*').Count | Should -Be 1
+        @($r.ModulesUpdated) | Should -Be @($m0)
+        $r.ModulesUpdated | Should -Not -Contain $m1
+        @($errs | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }) | Should -Be @('FingerprintNotConfirmed')
+        $errs[0].TargetObject | Should -Be $m1
+        # The module side: module 0 holds the restored keys; module 1 was not touched.
+        Assert-ModulesHoldHostKeys $sim $h -Esn $m0
+        Flat (Get-ModuleKeys $sim $m1) | Should -Be $m1Before
         @(Get-PinLines $h | Where-Object { $_ -match $sim.Modules[1].Esn }) | Should -BeNullOrEmpty
         Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue | Out-Null
         @(Get-PinLines $h | Sort-Object) | Should -Be @($pinsBefore | Sort-Object)
@@ -306,7 +315,8 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
             $errs = $null; $stop = $null
             try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
             catch { $stop = $_ }
-            [pscustomobject]@{ Ids = @($errs | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }); Stop = $stop }
+            # The error records the cmdlet wrote; -ErrorVariable also holds the stop's exception (not a record), which is $stop.
+            [pscustomobject]@{ Ids = @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }); Stop = $stop }
         }
     }
 
@@ -317,19 +327,24 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         Set-Content (Join-Path $h 'known_hosts') $kept
         $before = Get-StoreSnapshot $h
         $r = Restore-Accepting $fingerprint
-        $r.Ids | Should -Contain 'ServerKeyChanged'
-        $r.Stop.FullyQualifiedErrorId | Should -BeLike 'RestoreKeyNotAccepted*'
+        $r.Ids | Should -Be @('ServerKeyChanged')
+        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
         Get-PinLines $h | Should -Be $kept
         Get-StoreSnapshot $h | Should -Be $before
+        Assert-ModulesHoldHostKeys $sim $h
     }
 
     It 'a changed sshadmin key under its pin stays ServerKeyChanged even with its new fingerprint accepted' {
         $pins = $pinsFull
         Set-Content (Join-Path $h 'known_hosts') $pins
         $new = (Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey sshadmin -SimulatorPath $sim.Path).Endpoint('sshadmin').ServerKeyFingerprint
+        $before = Get-StoreSnapshot $h
         $r = Restore-Accepting @($fingerprint, $new)
-        $r.Ids | Should -Contain 'ServerKeyChanged'
+        $r.Ids | Should -Be @('ServerKeyChanged')
+        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
         Get-PinLines $h | Should -Be $pins
+        Get-StoreSnapshot $h | Should -Be $before
+        Assert-ModulesHoldHostKeys $sim $h
     }
 }
 
@@ -447,8 +462,8 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd to run a process as a throwaway account'; return }
         $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }"
         $r.Ok | Should -BeFalse
-        $r.Id | Should -BeIn 'PrivilegeRequired', 'ProtectionInputUnavailable'
-        $r.Id | Should -Not -Be 'KeyTiedToAnotherMachine'
+        # The key file sits in the owner-only client-keys folder: refused as a privilege problem, before any key is read.
+        $r.Id | Should -Be 'PrivilegeRequired' -Because $r.Message
     }
 
     It 'grants the group: key file 0640 with that group, folders traversable only, the global nonce shared; shown and audited' {
@@ -577,14 +592,24 @@ Describe 'InstalledAt is when a key was proven on every module; StagedAt when th
         $r.Status | Should -Be 'Incomplete'
         (Reminders $warn).Count | Should -Be 0
         (Get-HostKeys $h)['ncoreapi'] | Should -Be $old['ncoreapi']
-        $rerunStarted = [DateTime]::UtcNow
+        (Get-HsmSshKey -HostPath $h -Role Client -Service ncoreapi).InstalledAt | Should -Not -BeNullOrEmpty   # still the old key's
+        $auditBefore = (Get-AuditLines $h).Count
         $r = Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
         (Reminders $warn).Count | Should -Be 1
         $k = Get-HsmSshKey -HostPath $h -Role Client -Service ncoreapi
         $k.Fingerprint | Should -Not -Be $old['ncoreapi']
-        $k.StagedAt | Should -BeLessThan $rerunStarted
-        $k.InstalledAt | Should -BeGreaterOrEqual $rerunStarted
+        # Against the audit trail, not the clock: staged by the first (incomplete) run, proven only once the rerun
+        # installed the key on $b.
+        $entries = @(Get-AuditLines $h | ForEach-Object { $_ | ConvertFrom-Json -DateKind Offset })
+        $begin = @($entries[0..($auditBefore - 1)] | Where-Object { $_.Operation -eq 'roll.begin' -and ($_.Fingerprints -join ' ') -match [regex]::Escape("ncoreapi=$($k.Fingerprint)") })
+        $begin.Count | Should -Be 1
+        $k.StagedAt | Should -BeLessOrEqual $begin[0].Time.UtcDateTime
+        $installedOnB = @($entries[$auditBefore..($entries.Count - 1)] | Where-Object { $_.Operation -eq 'roll.install' -and $_.Esn -eq $b })
+        $installedOnB.Count | Should -Be 1
+        $k.InstalledAt | Should -BeGreaterOrEqual $installedOnB[0].Time.UtcDateTime
+        $k.InstalledAt | Should -BeGreaterOrEqual $entries[$auditBefore - 1].Time.UtcDateTime
+        $k.InstalledAt | Should -BeGreaterThan $k.StagedAt
         Assert-ModulesHoldHostKeys $sim $h -Gone $old['ncoreapi']
     }
 
@@ -627,5 +652,36 @@ Describe 'InstalledAt is when a key was proven on every module; StagedAt when th
         $k.StagedAt | Should -Not -BeNullOrEmpty
         $k.InstalledAt | Should -BeGreaterOrEqual $k.StagedAt
         Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
+}
+
+# Integrator fix pending: a roll with -ExcludeEsn switches the host to keys one module lacks, so they are not proven
+# on every module (InstalledAt empty) until Invoke-HsmEnroll brings that module up to date.
+Describe 'InstalledAt after a roll that excluded a module' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        $a, $b = @($sim.Modules.Esn | Sort-Object)
+        Invoke-HsmEnroll -HostPath $h -WarningAction SilentlyContinue | Out-Null
+    }
+
+    It 'is empty while the excluded module lacks the new keys, and set once Invoke-HsmEnroll brought it up to date' {
+        $old = Get-HostKeys $h
+        $r = Update-HsmSshKey -HostPath $h -ExcludeEsn $b -Confirm:$false -WarningAction SilentlyContinue
+        $r.Status | Should -Be 'Completed'
+        @($r.ModulesExcluded) | Should -Be @($b)
+        foreach ($k in Get-HsmSshKey -HostPath $h -Role Client) {
+            $k.Fingerprint | Should -Not -Be $old[$k.Service]
+            $k.StagedAt | Should -Not -BeNullOrEmpty
+            $k.InstalledAt | Should -BeNullOrEmpty -Because "module $b does not hold the new $($k.Service) key yet"
+        }
+        Assert-ModulesHoldHostKeys $sim $h -Esn $a
+
+        Invoke-HsmEnroll -HostPath $h -Esn $b -WarningAction SilentlyContinue | Out-Null
+        Assert-ModulesHoldHostKeys $sim $h
+        foreach ($k in Get-HsmSshKey -HostPath $h -Role Client) {
+            $k.InstalledAt | Should -Not -BeNullOrEmpty -Because "every module now holds the $($k.Service) key"
+            $k.InstalledAt | Should -BeGreaterThan $k.StagedAt
+        }
     }
 }

@@ -44,6 +44,12 @@ namespace NShield.HsmAdmin.Simulation
         {
             internal readonly ConcurrentQueue<CommandRecord> Queue = new ConcurrentQueue<CommandRecord>();
             public IReadOnlyList<CommandRecord> Commands => Queue.ToList();
+
+            /// <summary>
+            /// Test hook: awaited as each in-process command starts (esn, service, verb), before the delay fault and the
+            /// firmware; lets a test hold commands at a barrier or stop an operation inside a given command.
+            /// </summary>
+            internal Func<string, string, string, CancellationToken, Task>? Starting { get; set; }
             public void Dispose() => Recorders.TryRemove(this, out _);
         }
 
@@ -103,6 +109,8 @@ namespace NShield.HsmAdmin.Simulation
                 var started = DateTime.UtcNow;
                 // Off the caller's thread at once: a fleet starts every module before any of them answers, as over SSH.
                 await Task.Yield();
+                foreach (var recorder in Recorders.Keys)
+                    if (recorder.Starting is { } starting) await starting(Esn, Service, verb, cancellationToken).ConfigureAwait(false);
                 var delay = ModuleFirmware.CommandDelayMs(_dir);
                 if (delay > 0) await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 var reply = ModuleFirmware.Handle(new FirmwareRequest(_dir, Service, _fingerprint, verb, jsonBody) { DelayAwaited = true });

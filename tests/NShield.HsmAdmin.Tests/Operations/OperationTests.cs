@@ -2,8 +2,10 @@ using System;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 using Xunit;
@@ -58,6 +60,9 @@ namespace NShield.HsmAdmin.Tests.Operations
 
             var results = fleet.Enroll();
             Assert.Equal(new[] { EnrollAction.NoAction, EnrollAction.AwaitingRemoval }, results.Select(r => r.Action).ToArray());
+            // The enroll left the moved module alone: its sshadmin holds only the destination's key.
+            Assert.Equal(new[] { destination.PublicKey.Fingerprint }, fleet.ModuleKeys(moved, ModuleServices.SshAdmin));
+            fleet.AssertModulesHoldExactlyHostKeys(new[] { fleet.Esns[0] });
 
             Assert.True(fleet.Host.Store.UnregisterModule(moved));
             var dropped = new EnrollOperation(fleet.Host).DropDetached();
@@ -103,8 +108,17 @@ namespace NShield.HsmAdmin.Tests.Operations
             var result = Roll(fleet, reporter);
             Assert.Equal(RollStatus.Incomplete, result.Status);
             Assert.Equal(new[] { ok }, result.ModulesUpdated);
-            Assert.Contains(HsmErrorIds.RollIncomplete, reporter.ErrorIds);
-            Assert.Contains(reporter.Errors, e => Equals(e.Target, failing));
+            Assert.Equal(fleet.Esns, result.ModulesPending);
+            // Exactly: the module's refusal (the injected E_FAULT), then the roll's stop naming the host.
+            Assert.Equal(new[] { HsmErrorIds.ModuleError, HsmErrorIds.RollIncomplete }, reporter.ErrorIds);
+            var refused = Assert.IsType<ModuleErrorException>(reporter.Errors.First());
+            Assert.Equal(failing, refused.Target);
+            Assert.Equal(FirmwareErrorCodes.Fault, refused.FirmwareCode);
+            Assert.Equal(HsmErrorKind.DeviceError, refused.Kind);
+            Assert.Contains(FirmwareVerbs.KeysAdd, refused.Message);
+            Assert.Equal(fleet.Host.Path, reporter.Errors.Last().Target);
+            Assert.Contains(failing, reporter.Errors.Last().Message);
+            Assert.Equal(0, fleet.Sim.GetModule(failing).PendingFaults);
             Assert.False(result.HardserverRestartNeeded);
             // Stopped before the switch: the host keeps its old keys, which both modules still accept.
             Assert.Equal(RollPhase.Installing, fleet.Journal!.Phase);
@@ -165,7 +179,15 @@ namespace NShield.HsmAdmin.Tests.Operations
             var result = Roll(fleet, reporter);
             Assert.Equal(RollStatus.Incomplete, result.Status);
             Assert.Equal(new[] { lagging }, result.ModulesPending);
-            Assert.Contains(reporter.Errors, e => Equals(e.Target, lagging));
+            Assert.Equal(fleet.Esns, result.ModulesUpdated);
+            var refused = Assert.IsType<ModuleErrorException>(Assert.Single(reporter.Errors));
+            Assert.Equal(HsmErrorIds.ModuleError, refused.ErrorId);
+            Assert.Equal(lagging, refused.Target);
+            Assert.Equal(FirmwareErrorCodes.Fault, refused.FirmwareCode);
+            Assert.Contains(FirmwareVerbs.KeysRemove, refused.Message);
+            Assert.Equal(0, fleet.Sim.GetModule(lagging).PendingFaults);
+            Assert.Equal(ModuleRollState.Installed, fleet.Journal!.Modules[lagging]);
+            Assert.Equal(ModuleRollState.Cleaned, fleet.Journal.Modules[fleet.Esns[0]]);
             Assert.Contains(reporter.Warnings, w => w.Contains("old keys could not yet be removed from " + lagging));
             // Switched: the host uses the new keys, which every module accepts; the lagging one still has an old key too.
             Assert.Equal(RollPhase.Cleaning, fleet.Journal!.Phase);
@@ -213,6 +235,58 @@ namespace NShield.HsmAdmin.Tests.Operations
             fleet.Reopen();
             var completed = Roll(fleet, new RecordingReporter());
             Assert.Equal(RollStatus.Completed, completed.Status);
+            Assert.Equal(journal.NewFingerprints, fleet.HostKeys());
+            fleet.AssertModulesHoldExactlyHostKeys(fleet.Esns);
+        }
+
+        [Fact]
+        public void AStopInsideAModuleCommandEndsWithCancelledAndTheModuleKeepsOnlyItsOldKeys()
+        {
+            using var fleet = new OperationFleet(2);
+            fleet.Enroll();
+            var before = fleet.HostKeys();
+            using var stop = new CancellationTokenSource();
+            using var recorder = InProcessModuleTransport.StartRecording();
+            var esns = fleet.Esns.ToHashSet();
+            string? first = null, second = null;
+            // One module at a time. When the second module's first keys.add starts, it gets a long delay fault and the
+            // stop lands while that command is in flight (inside the module, not between modules).
+            recorder.Starting = (esn, service, verb, ct) =>
+            {
+                if (!esns.Contains(esn) || verb != FirmwareVerbs.KeysAdd) return Task.CompletedTask;
+                first ??= esn;
+                if (esn != first && second == null)
+                {
+                    second = esn;
+                    fleet.Sim.SetDelay(esn, 600_000);
+                    stop.Cancel();
+                }
+                return Task.CompletedTask;
+            };
+            var error = Assert.Throws<HsmException>(() => Roll(fleet, new RecordingReporter(), AllServices(throttle: 1), stop.Token));
+            Assert.Equal(HsmErrorIds.Cancelled, error.ErrorId);
+            Assert.Equal(HsmErrorKind.OperationStopped, error.Kind);
+            Assert.StartsWith("Stopped while installing new ", error.Message);
+            Assert.Contains("of 2 modules had finished", error.Message);
+            Assert.NotNull(second);
+            Assert.Equal(600_000, fleet.Sim.GetModule(second!).DelayMs);
+            fleet.Sim.ClearFaults(second!);
+
+            var journal = fleet.Journal!;
+            Assert.Equal(RollPhase.Installing, journal.Phase);
+            Assert.Equal(ModuleRollState.Installed, journal.Modules[first!]);
+            Assert.Equal(ModuleRollState.Pending, journal.Modules[second!]);
+            Assert.Equal(before, fleet.HostKeys());
+            foreach (var s in ModuleServices.All)
+            {
+                Assert.Equal(new[] { before[s], journal.NewFingerprints[s] }.OrderBy(k => k), fleet.ModuleKeys(first!, s));
+                // The module side: the stopped keys.add never reached the firmware.
+                Assert.Equal(new[] { before[s] }, fleet.ModuleKeys(second!, s));
+            }
+            Assert.DoesNotContain(recorder.Commands, c => c.Esn == second && c.Verb == FirmwareVerbs.KeysAdd);
+
+            fleet.Reopen();
+            Assert.Equal(RollStatus.Completed, Roll(fleet, new RecordingReporter()).Status);
             Assert.Equal(journal.NewFingerprints, fleet.HostKeys());
             fleet.AssertModulesHoldExactlyHostKeys(fleet.Esns);
         }
@@ -292,6 +366,8 @@ namespace NShield.HsmAdmin.Tests.Operations
             using var fleet = new OperationFleet(2);
             fleet.Enroll();
             var (reset, declined) = (fleet.Esns[0], fleet.Esns[1]);
+            var declinedPins = fleet.Host.Store.GetPins(declined).ToDictionary(p => p.Key, p => p.Value.Fingerprint);
+            Assert.Equal(ModuleServices.All.Count, declinedPins.Count);
             var reporter = new RecordingReporter { Confirm = (target, _) => target == $"module {reset}" };
             new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), false, 30, 16, reporter, default).GetAwaiter().GetResult();
             Assert.Empty(reporter.Errors);
@@ -303,7 +379,47 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Equal(new[] { NShield.HsmAdmin.Firmware.DefaultCredential.Fingerprint }, fleet.ModuleKeys(reset, ModuleServices.SshAdmin));
             Assert.All(ModuleServices.All.Skip(1), s => Assert.Empty(fleet.ModuleKeys(reset, s)));
             Assert.Empty(fleet.Host.Store.GetPins(reset));
+            // The declined module: untouched on both sides (its pins kept, its keys unchanged).
+            Assert.Equal(new[] { $"module {reset}", $"module {declined}" }, reporter.Asked.Select(a => a.Target).OrderBy(t => t));
+            Assert.Equal(declinedPins, fleet.Host.Store.GetPins(declined).ToDictionary(p => p.Key, p => p.Value.Fingerprint));
+            Assert.NotEqual(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(declined).Mode);
             fleet.AssertModulesHoldExactlyHostKeys(new[] { declined });
+        }
+
+        [Fact]
+        public void ResetOfAllModulesAsksOnceNamingEveryModuleAndWarnsAboutMaintenanceMode()
+        {
+            using var fleet = new OperationFleet(2);
+            fleet.Enroll();
+            var modules = fleet.Host.Attached();
+
+            // Declined: one question, nothing reset.
+            var declined = new RecordingReporter { Confirm = (_, _) => false };
+            new ResetOperation(fleet.Host).ResetAllAsync(modules, true, 30, 16, declined, default).GetAwaiter().GetResult();
+            var asked = Assert.Single(declined.Asked);
+            Assert.Equal(ResetOperation.Action, asked.Action);
+            Assert.Empty(declined.Results);
+            fleet.AssertModulesHoldExactlyHostKeys(fleet.Esns);
+            Assert.All(fleet.Esns, e => Assert.NotEmpty(fleet.Host.Store.GetPins(e)));
+
+            var reporter = new RecordingReporter();
+            new ResetOperation(fleet.Host).ResetAllAsync(modules, true, 30, 16, reporter, default).GetAwaiter().GetResult();
+            Assert.Empty(reporter.Errors);
+            // Exactly one confirmation, whose target lists every ESN.
+            var question = Assert.Single(reporter.Asked);
+            Assert.Equal(ResetOperation.Action, question.Action);
+            Assert.All(fleet.Esns, e => Assert.Contains(e, question.Target));
+            Assert.Equal(ResetOperation.DescribeAll(modules), question.Target);
+            Assert.Equal(ResetOperation.MaintenanceAdvice, Assert.Single(reporter.Warnings));
+            Assert.Contains("maintenance mode", reporter.Warnings.Single());
+            Assert.Equal(fleet.Esns, reporter.Results.Cast<HsmModuleInfo>().Select(i => i.Esn).OrderBy(e => e));
+            foreach (var esn in fleet.Esns)
+            {
+                Assert.Equal(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(esn).Mode);
+                Assert.Equal(new[] { NShield.HsmAdmin.Firmware.DefaultCredential.Fingerprint }, fleet.ModuleKeys(esn, ModuleServices.SshAdmin));
+                Assert.All(ModuleServices.All.Skip(1), s => Assert.Empty(fleet.ModuleKeys(esn, s)));
+                Assert.Empty(fleet.Host.Store.GetPins(esn));
+            }
         }
 
         [Fact]
@@ -313,6 +429,8 @@ namespace NShield.HsmAdmin.Tests.Operations
             fleet.Enroll();
             fleet.Sim.InjectFault(fleet.Esns[1], FaultKind.FailAt, "keys.add");
             Assert.Equal(RollStatus.Incomplete, Roll(fleet, new RecordingReporter()).Status);
+            string[][] ModuleSide() => fleet.Esns.SelectMany(e => ModuleServices.All.Select(s => fleet.ModuleKeys(e, s))).ToArray();
+            var keysBefore = ModuleSide();
             var reporter = new RecordingReporter();
             var reset = Assert.Throws<HsmException>(() =>
                 new ResetOperation(fleet.Host).ResetAllAsync(fleet.Host.Attached(), false, 30, 16, reporter, default).GetAwaiter().GetResult());
@@ -322,6 +440,9 @@ namespace NShield.HsmAdmin.Tests.Operations
                 new MoveOperation(fleet.Host, destination).MoveAllAsync(fleet.Host.Attached(), 16, reporter, default).GetAwaiter().GetResult());
             Assert.Equal(HsmErrorIds.RollInProgress, move.ErrorId);
             Assert.Empty(reporter.Asked);
+            Assert.Empty(reporter.Results);
+            Assert.Equal(keysBefore, ModuleSide());
+            Assert.All(fleet.Esns, e => Assert.NotEqual(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(e).Mode));
         }
 
         [Fact]
@@ -389,5 +510,8 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Contains("0 of 2 modules had finished", error.Message);
             Assert.Empty(reporter.Errors);
         }
+
+        [Fact]
+        public void TheStopGraceIsShort() => Assert.True(FleetExecutor.StopGrace <= TimeSpan.FromSeconds(1), FleetExecutor.StopGrace.ToString());
     }
 }

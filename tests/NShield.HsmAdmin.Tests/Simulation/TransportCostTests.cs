@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
 using Xunit;
@@ -127,32 +128,41 @@ namespace NShield.HsmAdmin.Tests.Simulation
             }
         }
 
-        [Fact]
+        [Fact(Timeout = 120000)]
         public async Task InProcessModulesRunSideBySide()
         {
             var hostPath = _kit.NewHost();
             var sim = _kit.Start(4, hostPath, SimulatorTransport.InProcess);
-            // The delay fault makes each command last long enough that serial execution could not overlap at all.
-            foreach (var m in sim.Modules) sim.SetDelay(m.Esn, 400);
             var esns = new HashSet<string>(sim.Modules.Select(m => m.Esn));
 
             using var recorder = InProcessModuleTransport.StartRecording();
+            // A barrier: each module's first command (identity) is held until all four are in flight at once. Serial
+            // execution never gets there: the first module waits out the (generous) timeout and the test fails.
+            var inFlight = 0;
+            var timedOut = 0;
+            var allStarted = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            recorder.Starting = async (esn, service, verb, ct) =>
+            {
+                if (!esns.Contains(esn) || verb != FirmwareVerbs.Identity) return;
+                if (Interlocked.Increment(ref inFlight) == esns.Count) allStarted.TrySetResult(true);
+                if (await Task.WhenAny(allStarted.Task, Task.Delay(TimeSpan.FromSeconds(30), ct)).ConfigureAwait(false) != allStarted.Task)
+                    Interlocked.Exchange(ref timedOut, 1);
+            };
             using var host = new HsmHost(HostStore.Open(hostPath));
             var operation = new EnrollOperation(host);
             var results = await Task.WhenAll(sim.Modules.Select(m => operation.EnrollAsync(host.FindAttached(m.Esn)!, CancellationToken.None)));
             Assert.All(results, r => Assert.Equal(EnrollAction.Enrolled, r.Action));
+            Assert.True(timedOut == 0, $"only {Volatile.Read(ref inFlight)} of {esns.Count} modules' first commands were ever in flight together");
+            Assert.True(allStarted.Task.IsCompleted);
 
-            var identity = recorder.Commands.Where(c => esns.Contains(c.Esn) && c.Verb == "identity").ToList();
+            var identity = recorder.Commands.Where(c => esns.Contains(c.Esn) && c.Verb == FirmwareVerbs.Identity).ToList();
             Assert.Equal(esns.OrderBy(e => e), identity.Select(c => c.Esn).OrderBy(e => e));
-            // Every module's first command was running at one same moment: the latest start precedes the earliest end.
-            Assert.True(identity.Max(c => c.Started) < identity.Min(c => c.Ended),
-                string.Join("; ", identity.Select(c => $"{c.Esn} {c.Started:HH:mm:ss.fff}-{c.Ended:HH:mm:ss.fff}")));
             // Each module's own commands stayed in order (per-module state is consistent): identity before enroll before pings.
             foreach (var esn in esns)
             {
                 var mine = recorder.Commands.Where(c => c.Esn == esn).OrderBy(c => c.Started).ToList();
-                Assert.Equal(new[] { "identity", "enroll" }, mine.Take(2).Select(c => c.Verb));
-                Assert.Equal(ModuleServices.All.Count, mine.Count(c => c.Verb == "ping"));
+                Assert.Equal(new[] { FirmwareVerbs.Identity, FirmwareVerbs.Enroll }, mine.Take(2).Select(c => c.Verb));
+                Assert.Equal(ModuleServices.All.Count, mine.Count(c => c.Verb == FirmwareVerbs.Ping));
                 Assert.True(mine[1].Ended <= mine.Skip(2).Min(c => c.Started));
             }
             foreach (var m in sim.Modules) AssertModuleHoldsOnly(m, host);
