@@ -473,9 +473,10 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         $k.AccessGroup | Should -Be $group
         Mode (Join-Path $h 'client-keys/ncoreapi.key') | Should -Be "640 $group"
         Mode (Join-Path $h 'client-keys/sshadmin.key') | Should -Be '600 root'
-        (stat -c '%a' (Join-Path $h 'client-keys')) | Should -Be '711'
+        # Members of the group pass through (not list); other accounts cannot enter at all.
+        Mode (Join-Path $h 'client-keys') | Should -Be "710 $group"
         Mode $nonce | Should -Be "640 $group"
-        (stat -c '%a' $machine) | Should -Be '711'
+        Mode $machine | Should -Be "710 $group"
         @(Get-HsmSshKey -HostPath $h -Role Client | Where-Object AccessGroup | ForEach-Object { "$($_.Service)=$($_.AccessGroup)" }) | Should -Be @("ncoreapi=$group")
         (Get-AuditLines $h)[-1] | Should -Match '"keys.permission".*"Granted"'
         # The store's own checks still pass as root, and still refuse any other group read.
@@ -525,7 +526,7 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
         chmod 700 $machine
         try { $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }" }
-        finally { chmod 711 $machine }
+        finally { chmod 710 $machine }
         $r.Ok | Should -BeFalse
         $r.Id | Should -Be 'ProtectionInputUnavailable'
         $r.Message | Should -Match 'permission problem, not another machine'

@@ -36,12 +36,14 @@ namespace NShield.HsmAdmin.Operations
             {
                 try { await gate.WaitAsync(cancellationToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
+                var finished = false;
                 try
                 {
                     // No Task.Yield here: each job's synchronous start (the host opening its client keys once, cached) runs
                     // before the next job's, so parallel jobs never decrypt the same key side by side.
                     reporter.Verbose($"{activity}: {describe(item)} started");
                     await work(item, cancellationToken).ConfigureAwait(false);
+                    finished = true;
                 }
                 catch (HsmException ex) when (cancellationToken.IsCancellationRequested && ex.Kind == HsmErrorKind.SecurityError)
                 {
@@ -54,16 +56,19 @@ namespace NShield.HsmAdmin.Operations
                 }
                 catch (HsmException ex)
                 {
+                    finished = true;
                     reporter.Error(ex);
                 }
                 catch (Exception ex)
                 {
+                    finished = true;
                     reporter.Error(new HsmException(HsmErrorIds.UnexpectedError, HsmErrorKind.InvalidOperation,
                         $"{activity} failed for {describe(item)}: {ex.GetType().Name}: {ex.Message}", describe(item), ex));
                 }
                 finally
                 {
-                    var n = Interlocked.Increment(ref done);
+                    // A job the stop cut short is not "finished" (the Cancelled message counts the others).
+                    var n = finished ? Interlocked.Increment(ref done) : Volatile.Read(ref done);
                     // Reported before the next job may start: a stop asked for on this progress starts nothing more.
                     try
                     {
