@@ -367,7 +367,8 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var sim = _kit.Start(2, host);
             var ports = sim.Modules.SelectMany(x => x.Endpoints).Select(e => e.Port).ToList();
             var pids = sim.Modules.SelectMany(x => x.Endpoints).Select(e => e.Pid).ToList();
-            Assert.All(ports, p => Assert.True(ProcessTools.IsPortOpen(p)));
+            // Listening before the stop (a 300 ms connect can time out on a loaded machine: retried, not timed).
+            Assert.All(ports, p => Assert.True(ProcessTools.WaitUntil(() => ProcessTools.IsPortOpen(p), 10000, 50), $"port {p} is not listening"));
             // Stop through a fresh handle, as another process (Stop-HsmSimulator in a later call) would.
             Simulator.Stop(sim.Root);
             Assert.All(ports, p => Assert.False(ProcessTools.IsPortOpen(p)));
