@@ -260,12 +260,19 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
         Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
         $pinsFull = Get-PinLines $h
-        function Restore-Accepting([string[]] $Accept) {
+        # Restores accepting $Accept and asserts the refusal: ServerKeyChanged then RestoreKeyNotAccepted, the pins
+        # still exactly $Pins, the store unchanged, the modules still holding the host's keys.
+        function Assert-RestoreRefused([string[]] $Accept, [string[]] $Pins) {
+            $before = Get-StoreSnapshot $h
             $errs = $null; $stop = $null
             try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
             catch { $stop = $_ }
             # The error records the cmdlet wrote; -ErrorVariable also holds the stop's exception (not a record), which is $stop.
-            [pscustomobject]@{ Ids = @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }); Stop = $stop }
+            @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }) | Should -Be @('ServerKeyChanged')
+            ($stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
+            Get-PinLines $h | Should -Be $Pins
+            Get-StoreSnapshot $h | Should -Be $before
+            Assert-ModulesHoldHostKeys $sim $h
         }
     }
 
@@ -274,26 +281,14 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         $kept = @(Get-PinLines $h | Where-Object { $_ -notmatch "nshield-$esn-sshadmin " })
         $kept.Count | Should -Be 5
         Set-Content (Join-Path $h 'known_hosts') $kept
-        $before = Get-StoreSnapshot $h
-        $r = Restore-Accepting $fingerprint
-        $r.Ids | Should -Be @('ServerKeyChanged')
-        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
-        Get-PinLines $h | Should -Be $kept
-        Get-StoreSnapshot $h | Should -Be $before
-        Assert-ModulesHoldHostKeys $sim $h
+        Assert-RestoreRefused $fingerprint $kept
     }
 
     It 'a changed sshadmin key under its pin stays ServerKeyChanged even with its new fingerprint accepted' {
         $pins = $pinsFull
         Set-Content (Join-Path $h 'known_hosts') $pins
         $new = (Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey sshadmin -SimulatorPath $sim.Path).Endpoint('sshadmin').ServerKeyFingerprint
-        $before = Get-StoreSnapshot $h
-        $r = Restore-Accepting @($fingerprint, $new)
-        $r.Ids | Should -Be @('ServerKeyChanged')
-        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
-        Get-PinLines $h | Should -Be $pins
-        Get-StoreSnapshot $h | Should -Be $before
-        Assert-ModulesHoldHostKeys $sim $h
+        Assert-RestoreRefused @($fingerprint, $new) $pins
     }
 }
 
