@@ -203,58 +203,11 @@ Describe 'Key passphrase (protection P) on the host''s client keys, from enroll 
 
 Describe 'Key passphrase: an interactive host is asked once, never echoed' {
     BeforeAll {
-        # A host whose UI answers Prompt with a SecureString and records everything written to it.
-        Add-Type -TypeDefinition @'
-using System;
-using System.Collections.Generic;
-using System.Collections.ObjectModel;
-using System.Globalization;
-using System.Management.Automation;
-using System.Management.Automation.Host;
-using System.Security;
-public sealed class PassphraseTestUI : PSHostUserInterface {
-    public string Answer = ""; public int Prompts; public List<string> Written = new List<string>();
-    SecureString Secure() { var s = new SecureString(); foreach (var c in Answer) s.AppendChar(c); return s; }
-    public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> fields) {
-        Prompts++; Written.Add(caption + " " + message);
-        var d = new Dictionary<string, PSObject>();
-        foreach (var f in fields) d[f.Name] = new PSObject(Secure());
-        return d;
-    }
-    public override PSHostRawUserInterface RawUI { get { return null; } }
-    public override string ReadLine() { throw new NotImplementedException(); }
-    public override SecureString ReadLineAsSecureString() { Prompts++; return Secure(); }
-    public override void Write(string v) { Written.Add(v); }
-    public override void Write(ConsoleColor f, ConsoleColor b, string v) { Written.Add(v); }
-    public override void WriteLine(string v) { Written.Add(v); }
-    public override void WriteErrorLine(string v) { Written.Add(v); }
-    public override void WriteDebugLine(string v) { Written.Add(v); }
-    public override void WriteProgress(long id, ProgressRecord r) { }
-    public override void WriteVerboseLine(string v) { Written.Add(v); }
-    public override void WriteWarningLine(string v) { Written.Add(v); }
-    public override PSCredential PromptForCredential(string c, string m, string u, string t) { throw new NotImplementedException(); }
-    public override PSCredential PromptForCredential(string c, string m, string u, string t, PSCredentialTypes a, PSCredentialUIOptions o) { throw new NotImplementedException(); }
-    public override int PromptForChoice(string c, string m, Collection<ChoiceDescription> ch, int d) { return d; }
-}
-public sealed class PassphraseTestHost : PSHost {
-    public readonly PassphraseTestUI TestUI = new PassphraseTestUI();
-    readonly Guid _id = Guid.NewGuid();
-    public override string Name { get { return "PassphraseTestHost"; } }
-    public override Version Version { get { return new Version(1, 0); } }
-    public override Guid InstanceId { get { return _id; } }
-    public override PSHostUserInterface UI { get { return TestUI; } }
-    public override CultureInfo CurrentCulture { get { return CultureInfo.InvariantCulture; } }
-    public override CultureInfo CurrentUICulture { get { return CultureInfo.InvariantCulture; } }
-    public override void SetShouldExit(int code) { }
-    public override void EnterNestedPrompt() { throw new NotImplementedException(); }
-    public override void ExitNestedPrompt() { throw new NotImplementedException(); }
-    public override void NotifyBeginApplication() { }
-    public override void NotifyEndApplication() { }
-}
-'@
         $sim = Start-TestSimulator -ModuleCount 1
         $h = $sim.HostPath
-        $testHost = [PassphraseTestHost]::new()
+        # A host whose UI answers every secure prompt with SecureDefault and records everything written to it.
+        $testHost = New-TestPromptHost
+        $ui = $testHost.Recorder
         $rs = [runspacefactory]::CreateRunspace($testHost)
         $rs.Open()
         $rs.SessionStateProxy.SetVariable('h', $h)
@@ -268,31 +221,31 @@ public sealed class PassphraseTestHost : PSHost {
     AfterAll { if ($rs) { $rs.Dispose() } }
 
     It 'enroll asks for a new passphrase (typed twice) when -Protection has P and none is given' {
-        $testHost.TestUI.Answer = $Secrets[0]
+        $ui.SecureDefault = $Secrets[0]
         $r = Invoke-Interactive 'Invoke-HsmEnroll -HostPath $h -Protection KFGP'
         $r[0].Action | Should -Be 'Enrolled'
-        $testHost.TestUI.Prompts | Should -Be 2
+        $ui.SecurePrompts.Count | Should -Be 2
         (Protections $h)['sshadmin'] | Should -Be 'KFGP'
     }
 
     It 'Test-HsmConnection asks once for the passphrase of the P keys and works with it' {
-        $testHost.TestUI.Prompts = 0
+        $ui.SecurePrompts.Clear()
         Invoke-Interactive 'Test-HsmConnection -HostPath $h' | Should -BeTrue
-        $testHost.TestUI.Prompts | Should -Be 1
+        $ui.SecurePrompts.Count | Should -Be 1
     }
 
     It 'a wrong typed passphrase is KeyWrongPassphrase and nothing changes' {
-        $testHost.TestUI.Answer = $Secrets[2]; $testHost.TestUI.Prompts = 0
+        $ui.SecureDefault = $Secrets[2]; $ui.SecurePrompts.Clear()
         $before = Get-StoreSnapshot $h
         $r = Invoke-Interactive 'Update-HsmSshKey -HostPath $h -Confirm:$false'
         $r[0].FullyQualifiedErrorId | Should -BeLike 'KeyWrongPassphrase*'
-        $testHost.TestUI.Prompts | Should -Be 1
+        $ui.SecurePrompts.Count | Should -Be 1
         Get-StoreSnapshot $h | Should -Be $before
     }
 
     It 'never writes the typed passphrase to the host' {
-        $testHost.TestUI.Written.Count | Should -BeGreaterThan 0
-        foreach ($secret in $Secrets) { ($testHost.TestUI.Written -join "`n") | Should -Not -Match ([regex]::Escape($secret)) }
+        $ui.Written.Count | Should -BeGreaterThan 0
+        foreach ($secret in $Secrets) { ($ui.Written -join "`n") | Should -Not -Match ([regex]::Escape($secret)) }
     }
 }
 

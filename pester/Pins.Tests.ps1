@@ -7,85 +7,11 @@ BeforeAll {
     Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
 
-    # A PowerShell host whose UI records what is written and answers each PromptForChoice from a script
-    # (-1, or no answer left: the prompt's own default), so prompts are tested as a person would meet them.
-    if (-not ('NShieldTest.ScriptedPromptHost' -as [type])) {
-        Add-Type -TypeDefinition @'
-using System;
-using System.Collections.Generic;
-using System.Collections.ObjectModel;
-using System.Globalization;
-using System.Management.Automation;
-using System.Management.Automation.Host;
-using System.Security;
-using System.Text;
-
-namespace NShieldTest
-{
-    public sealed class PromptRecord
-    {
-        public string Caption = "", Message = "", WrittenBefore = "";
-        public string[] Labels = new string[0];
-        public int Default, Answer;
-    }
-
-    public sealed class ScriptedPromptUI : PSHostUserInterface
-    {
-        private readonly Queue<int> _answers;
-        public readonly StringBuilder Written = new StringBuilder();
-        public readonly List<PromptRecord> Prompts = new List<PromptRecord>();
-        public ScriptedPromptUI(int[] answers) { _answers = new Queue<int>(answers); }
-
-        public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice)
-        {
-            int answer = _answers.Count > 0 ? _answers.Dequeue() : -1;
-            if (answer < 0) answer = defaultChoice;
-            var labels = new List<string>();
-            foreach (var c in choices) labels.Add(c.Label);
-            Prompts.Add(new PromptRecord { Caption = caption ?? "", Message = message ?? "", Labels = labels.ToArray(),
-                Default = defaultChoice, Answer = answer, WrittenBefore = Written.ToString() });
-            return answer;
-        }
-        public override PSHostRawUserInterface RawUI { get { return null; } }
-        public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> descriptions) { throw new NotImplementedException(); }
-        public override PSCredential PromptForCredential(string caption, string message, string userName, string targetName) { throw new NotImplementedException(); }
-        public override PSCredential PromptForCredential(string caption, string message, string userName, string targetName, PSCredentialTypes allowedCredentialTypes, PSCredentialUIOptions options) { throw new NotImplementedException(); }
-        public override string ReadLine() { return ""; }
-        public override SecureString ReadLineAsSecureString() { return new SecureString(); }
-        public override void Write(string value) { Written.Append(value); }
-        public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) { Written.Append(value); }
-        public override void WriteLine(string value) { Written.Append(value).Append('\n'); }
-        public override void WriteErrorLine(string value) { Written.Append(value).Append('\n'); }
-        public override void WriteDebugLine(string message) { }
-        public override void WriteProgress(long sourceId, ProgressRecord record) { }
-        public override void WriteVerboseLine(string message) { }
-        public override void WriteWarningLine(string message) { Written.Append("WARNING: ").Append(message).Append('\n'); }
-    }
-
-    public sealed class ScriptedPromptHost : PSHost
-    {
-        private readonly Guid _id = Guid.NewGuid();
-        public ScriptedPromptUI Recorder { get; private set; }
-        public ScriptedPromptHost(int[] answers) { Recorder = new ScriptedPromptUI(answers); }
-        public override CultureInfo CurrentCulture { get { return CultureInfo.InvariantCulture; } }
-        public override CultureInfo CurrentUICulture { get { return CultureInfo.InvariantCulture; } }
-        public override Guid InstanceId { get { return _id; } }
-        public override string Name { get { return "ScriptedPromptHost"; } }
-        public override PSHostUserInterface UI { get { return Recorder; } }
-        public override Version Version { get { return new Version(1, 0); } }
-        public override void EnterNestedPrompt() { }
-        public override void ExitNestedPrompt() { }
-        public override void NotifyBeginApplication() { }
-        public override void NotifyEndApplication() { }
-        public override void SetShouldExit(int exitCode) { }
-    }
-}
-'@
-    }
-
-    # Runs $Script (with $Parameters) in a runspace of its own whose host answers prompts with $Answers.
+    # Runs $Script (with $Parameters) in a runspace of its own whose host (New-TestPromptHost: records what is
+    # written, answers each PromptForChoice from $Answers, -1 or none left: the prompt's own default) answers prompts,
+    # so prompts are tested as a person would meet them.
     function Invoke-WithPromptHost([int[]] $Answers, [string] $Script, [hashtable] $Parameters) {
-        $promptHost = [NShieldTest.ScriptedPromptHost]::new($Answers)
+        $promptHost = New-TestPromptHost -Choices $Answers
         $runspace = [runspacefactory]::CreateRunspace($promptHost)
         $runspace.Open()
         try {
@@ -96,8 +22,8 @@ namespace NShieldTest
             [pscustomobject]@{
                 Output  = $output
                 Errors  = @($ps.Streams.Error)
-                Prompts = @($promptHost.Recorder.Prompts)
-                Written = $promptHost.Recorder.Written.ToString()
+                Prompts = @($promptHost.Recorder.Choices)
+                Written = $promptHost.Recorder.Text
             }
         }
         finally { $runspace.Dispose() }

@@ -98,6 +98,108 @@ function Assert-ModulesHoldHostKeys($Simulator, [string] $HostPath, [string[]] $
     }
 }
 
+# A PowerShell host for tests that meet the module as a person at the console would: its UI records every line
+# written (warnings, verbose, debug too), every choice prompt and every secure prompt, and answers from queues.
+# Choices: the next queued index, or the prompt's own default when none is left or it is -1. Secure prompts
+# (Prompt fields, ReadLineAsSecureString): the next queued text, or SecureDefault when none is left.
+if (-not ('NShieldTest.RecordingHost' -as [type])) {
+    Add-Type -TypeDefinition @'
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Host;
+using System.Security;
+
+namespace NShieldTest
+{
+    public sealed class ChoiceRecord
+    {
+        public string Caption = "", Message = "", WrittenBefore = "";
+        public string[] Labels = new string[0];
+        public int Default, Answer;
+        public string Text { get { return Caption + " " + Message; } }
+    }
+
+    public sealed class RecordingUI : PSHostUserInterface
+    {
+        public readonly Queue<int> ChoiceAnswers = new Queue<int>();
+        public readonly Queue<string> SecureAnswers = new Queue<string>();
+        public string SecureDefault = "";
+        public readonly List<string> Written = new List<string>();
+        public readonly List<ChoiceRecord> Choices = new List<ChoiceRecord>();
+        public readonly List<string> SecurePrompts = new List<string>();
+        public string Text { get { return string.Concat(Written); } }
+
+        SecureString NextSecure()
+        {
+            var t = SecureAnswers.Count > 0 ? SecureAnswers.Dequeue() : SecureDefault;
+            var s = new SecureString();
+            foreach (var c in t ?? "") s.AppendChar(c);
+            return s;
+        }
+        public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice)
+        {
+            int answer = ChoiceAnswers.Count > 0 ? ChoiceAnswers.Dequeue() : -1;
+            if (answer < 0) answer = defaultChoice;
+            var labels = new List<string>();
+            foreach (var c in choices) labels.Add(c.Label);
+            Choices.Add(new ChoiceRecord { Caption = caption ?? "", Message = message ?? "", Labels = labels.ToArray(),
+                Default = defaultChoice, Answer = answer, WrittenBefore = Text });
+            return answer;
+        }
+        public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> fields)
+        {
+            SecurePrompts.Add(caption + " " + message); Written.Add(caption + " " + message + "\n");
+            var d = new Dictionary<string, PSObject>();
+            foreach (var f in fields) d[f.Name] = new PSObject(NextSecure());
+            return d;
+        }
+        public override SecureString ReadLineAsSecureString() { SecurePrompts.Add(""); return NextSecure(); }
+        public override string ReadLine() { return ""; }
+        public override PSHostRawUserInterface RawUI { get { return null; } }
+        public override PSCredential PromptForCredential(string c, string m, string u, string t) { throw new NotImplementedException(); }
+        public override PSCredential PromptForCredential(string c, string m, string u, string t, PSCredentialTypes a, PSCredentialUIOptions o) { throw new NotImplementedException(); }
+        public override void Write(string v) { Written.Add(v); }
+        public override void Write(ConsoleColor f, ConsoleColor b, string v) { Written.Add(v); }
+        public override void WriteLine(string v) { Written.Add(v + "\n"); }
+        public override void WriteErrorLine(string v) { Written.Add(v + "\n"); }
+        public override void WriteDebugLine(string v) { Written.Add("DEBUG: " + v + "\n"); }
+        public override void WriteVerboseLine(string v) { Written.Add("VERBOSE: " + v + "\n"); }
+        public override void WriteWarningLine(string v) { Written.Add("WARNING: " + v + "\n"); }
+        public override void WriteProgress(long id, ProgressRecord r) { }
+    }
+
+    public sealed class RecordingHost : PSHost
+    {
+        private readonly Guid _id = Guid.NewGuid();
+        public readonly RecordingUI Recorder = new RecordingUI();
+        public override CultureInfo CurrentCulture { get { return CultureInfo.InvariantCulture; } }
+        public override CultureInfo CurrentUICulture { get { return CultureInfo.InvariantCulture; } }
+        public override Guid InstanceId { get { return _id; } }
+        public override string Name { get { return "NShieldTestHost"; } }
+        public override PSHostUserInterface UI { get { return Recorder; } }
+        public override Version Version { get { return new Version(1, 0); } }
+        public override void EnterNestedPrompt() { throw new NotImplementedException(); }
+        public override void ExitNestedPrompt() { throw new NotImplementedException(); }
+        public override void NotifyBeginApplication() { }
+        public override void NotifyEndApplication() { }
+        public override void SetShouldExit(int exitCode) { }
+    }
+}
+'@
+}
+
+# A new recording host (see above) with its queues filled; its UI is .Recorder.
+function New-TestPromptHost([int[]] $Choices = @(), [string[]] $SecureAnswers = @(), [string] $SecureDefault = '') {
+    $testHost = [NShieldTest.RecordingHost]::new()
+    foreach ($c in $Choices) { $testHost.Recorder.ChoiceAnswers.Enqueue($c) }
+    foreach ($a in $SecureAnswers) { $testHost.Recorder.SecureAnswers.Enqueue($a) }
+    $testHost.Recorder.SecureDefault = $SecureDefault
+    $testHost
+}
+
 # Runs a command in a child pwsh that kills itself at the named crash point, as a crash or power loss would (the
 # test-only hook; the shipped module has none). Fails unless the child really died at that point.
 function Invoke-Killed([string] $Point, [string] $Command) {
@@ -114,4 +216,4 @@ function Invoke-Killed([string] $Point, [string] $Command) {
 }
 
 Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
-    Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys
+    Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys, New-TestPromptHost

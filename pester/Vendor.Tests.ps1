@@ -8,65 +8,14 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     function Secure([string] $s) { ConvertTo-SecureString $s -AsPlainText -Force }
 
-    # A host whose UI answers each Prompt with the next queued text (as a SecureString) and each PromptForChoice with
-    # ChoiceIndex, recording every question; what a person at the console would see and type.
-    if (-not ('VendorTestHost' -as [type])) {
-        Add-Type -TypeDefinition @'
-using System;
-using System.Collections.Generic;
-using System.Collections.ObjectModel;
-using System.Globalization;
-using System.Management.Automation;
-using System.Management.Automation.Host;
-using System.Security;
-public sealed class VendorTestUI : PSHostUserInterface {
-    public Queue<string> Answers = new Queue<string>(); public int Prompts; public int ChoiceIndex = 2;
-    public List<string> Choices = new List<string>(); public List<string> Written = new List<string>();
-    static SecureString Secure(string t) { var s = new SecureString(); foreach (var c in t) s.AppendChar(c); return s; }
-    public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> fields) {
-        Prompts++; Written.Add(caption + " " + message);
-        var d = new Dictionary<string, PSObject>();
-        foreach (var f in fields) d[f.Name] = new PSObject(Secure(Answers.Count > 0 ? Answers.Dequeue() : ""));
-        return d;
-    }
-    public override PSHostRawUserInterface RawUI { get { return null; } }
-    public override string ReadLine() { throw new NotImplementedException(); }
-    public override SecureString ReadLineAsSecureString() { Prompts++; return Secure(Answers.Count > 0 ? Answers.Dequeue() : ""); }
-    public override void Write(string v) { Written.Add(v); }
-    public override void Write(ConsoleColor f, ConsoleColor b, string v) { Written.Add(v); }
-    public override void WriteLine(string v) { Written.Add(v); }
-    public override void WriteErrorLine(string v) { Written.Add(v); }
-    public override void WriteDebugLine(string v) { Written.Add(v); }
-    public override void WriteProgress(long id, ProgressRecord r) { }
-    public override void WriteVerboseLine(string v) { Written.Add(v); }
-    public override void WriteWarningLine(string v) { Written.Add(v); }
-    public override PSCredential PromptForCredential(string c, string m, string u, string t) { throw new NotImplementedException(); }
-    public override PSCredential PromptForCredential(string c, string m, string u, string t, PSCredentialTypes a, PSCredentialUIOptions o) { throw new NotImplementedException(); }
-    public override int PromptForChoice(string c, string m, Collection<ChoiceDescription> ch, int d) { Choices.Add(c + " " + m); return ChoiceIndex; }
-}
-public sealed class VendorTestHost : PSHost {
-    public readonly VendorTestUI TestUI = new VendorTestUI();
-    readonly Guid _id = Guid.NewGuid();
-    public override string Name { get { return "VendorTestHost"; } }
-    public override Version Version { get { return new Version(1, 0); } }
-    public override Guid InstanceId { get { return _id; } }
-    public override PSHostUserInterface UI { get { return TestUI; } }
-    public override CultureInfo CurrentCulture { get { return CultureInfo.InvariantCulture; } }
-    public override CultureInfo CurrentUICulture { get { return CultureInfo.InvariantCulture; } }
-    public override void SetShouldExit(int code) { }
-    public override void EnterNestedPrompt() { throw new NotImplementedException(); }
-    public override void ExitNestedPrompt() { throw new NotImplementedException(); }
-    public override void NotifyBeginApplication() { }
-    public override void NotifyEndApplication() { }
-}
-'@
-    }
-    # A runspace on such a host with the module loaded; Invoke returns the output, or the ErrorRecord it stopped with.
+    # A runspace on a recording host (New-TestPromptHost: each secure prompt answered with the next queued text,
+    # each PromptForChoice with the next queued index, every question recorded) with the module loaded;
+    # Invoke returns the output, or the ErrorRecord it stopped with.
     function New-InteractiveSession {
-        $testHost = [VendorTestHost]::new()
+        $testHost = New-TestPromptHost
         $rs = [runspacefactory]::CreateRunspace($testHost)
         $rs.Open()
-        $session = [pscustomobject]@{ Host = $testHost; UI = $testHost.TestUI; Runspace = $rs }
+        $session = [pscustomobject]@{ Host = $testHost; UI = $testHost.Recorder; Runspace = $rs }
         $null = Invoke-Session $session "Import-Module '$Manifest'" @{}
         $session
     }
@@ -104,15 +53,15 @@ Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backu
         $session = New-InteractiveSession
     }
     AfterAll { $session.Runspace.Dispose() }
-    BeforeEach { $session.UI.Prompts = 0; $session.UI.Answers.Clear() }
+    BeforeEach { $session.UI.SecurePrompts.Clear(); $session.UI.SecureAnswers.Clear() }
 
     It 'asks for the passphrase twice and writes a portable backup that ssh-keygen opens with it' {
         $file = Join-Path $dir 'typed.key'
-        'Typed-Backup-Pass-4417', 'Typed-Backup-Pass-4417' | ForEach-Object { $session.UI.Answers.Enqueue($_) }
+        'Typed-Backup-Pass-4417', 'Typed-Backup-Pass-4417' | ForEach-Object { $session.UI.SecureAnswers.Enqueue($_) }
         $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
         $r[0].FullName | Should -Be $file
         $r[0].BackupKind | Should -Be 'Portable'
-        $session.UI.Prompts | Should -Be 2
+        $session.UI.SecurePrompts.Count | Should -Be 2
         $derived = ssh-keygen -y -P 'Typed-Backup-Pass-4417' -f $file
         $LASTEXITCODE | Should -Be 0
         ($derived -split ' ')[1] | Should -Be (($sshadmin.PublicKey -split ' ')[1])
@@ -126,21 +75,21 @@ Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backu
 
     It 'refuses two different passphrases and writes nothing' {
         $file = Join-Path $dir 'mismatch.key'
-        'First-Typed-1', 'Second-Typed-2' | ForEach-Object { $session.UI.Answers.Enqueue($_) }
+        'First-Typed-1', 'Second-Typed-2' | ForEach-Object { $session.UI.SecureAnswers.Enqueue($_) }
         $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
         $r[0].FullyQualifiedErrorId | Should -BeLike 'InvalidProtection*'
         $r[0].Exception.Message | Should -Match 'do not match'
-        $session.UI.Prompts | Should -Be 2
+        $session.UI.SecurePrompts.Count | Should -Be 2
         $file | Should -Not -Exist
     }
 
     It 'refuses an empty passphrase, typed or given, and writes nothing' {
         $file = Join-Path $dir 'empty.key'
-        $session.UI.Answers.Enqueue('')
+        $session.UI.SecureAnswers.Enqueue('')
         $r = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file' @{ h = $h; file = $file }
         $r[0].FullyQualifiedErrorId | Should -BeLike 'InvalidProtection*'
         $r[0].Exception.Message | Should -Match 'empty'
-        $session.UI.Prompts | Should -Be 1
+        $session.UI.SecurePrompts.Count | Should -Be 1
         { Backup-HsmSshKey -HostPath $h -Path $file -Passphrase ([securestring]::new()) -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidProtection*'
         $file | Should -Not -Exist
     }
@@ -166,7 +115,7 @@ Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backu
         $whatIf = Join-Path $dir 'whatif.key'
         $null = Invoke-Session $session 'Backup-HsmSshKey -HostPath $h -Path $file -WhatIf' @{ h = $h; file = $whatIf }
         $whatIf | Should -Not -Exist
-        $session.UI.Prompts | Should -Be 0
+        $session.UI.SecurePrompts.Count | Should -Be 0
     }
 
     It '-HostTied writes the verbatim copy, and its output and a warning say it is tied to this OS install' {
@@ -197,12 +146,12 @@ Describe 'Reset-HsmModule without -Esn resets every module of the host (factorys
     AfterAll { $session.Runspace.Dispose() }
 
     It 'asks once, listing every ESN, and warns about maintenance mode; No resets nothing' {
-        $session.UI.ChoiceIndex = 2   # No
+        $session.UI.ChoiceAnswers.Enqueue(2)   # No
         $pins = Get-PinLines $h
         $r = Invoke-Session $session 'Reset-HsmModule -HostPath $h -Timeout 10 3>&1' @{ h = $h }
         $session.UI.Choices.Count | Should -Be 1
-        foreach ($e in $esns) { $session.UI.Choices[0] | Should -Match ([regex]::Escape($e)) }
-        $session.UI.Choices[0] | Should -Match 'every module of this host \(2\)'
+        foreach ($e in $esns) { $session.UI.Choices[0].Text | Should -Match ([regex]::Escape($e)) }
+        $session.UI.Choices[0].Text | Should -Match 'every module of this host \(2\)'
         $warnings = @($r | Where-Object { $_ -is [Management.Automation.WarningRecord] })
         $warnings.Count | Should -Be 1
         $warnings[0].Message | Should -Match ([regex]::Escape('nopclearfail -M -m <MODULEID> -w'))
@@ -311,12 +260,19 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
         Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
         $pinsFull = Get-PinLines $h
-        function Restore-Accepting([string[]] $Accept) {
+        # Restores accepting $Accept and asserts the refusal: ServerKeyChanged then RestoreKeyNotAccepted, the pins
+        # still exactly $Pins, the store unchanged, the modules still holding the host's keys.
+        function Assert-RestoreRefused([string[]] $Accept, [string[]] $Pins) {
+            $before = Get-StoreSnapshot $h
             $errs = $null; $stop = $null
             try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
             catch { $stop = $_ }
             # The error records the cmdlet wrote; -ErrorVariable also holds the stop's exception (not a record), which is $stop.
-            [pscustomobject]@{ Ids = @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }); Stop = $stop }
+            @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }) | Should -Be @('ServerKeyChanged')
+            ($stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
+            Get-PinLines $h | Should -Be $Pins
+            Get-StoreSnapshot $h | Should -Be $before
+            Assert-ModulesHoldHostKeys $sim $h
         }
     }
 
@@ -325,26 +281,14 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         $kept = @(Get-PinLines $h | Where-Object { $_ -notmatch "nshield-$esn-sshadmin " })
         $kept.Count | Should -Be 5
         Set-Content (Join-Path $h 'known_hosts') $kept
-        $before = Get-StoreSnapshot $h
-        $r = Restore-Accepting $fingerprint
-        $r.Ids | Should -Be @('ServerKeyChanged')
-        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
-        Get-PinLines $h | Should -Be $kept
-        Get-StoreSnapshot $h | Should -Be $before
-        Assert-ModulesHoldHostKeys $sim $h
+        Assert-RestoreRefused $fingerprint $kept
     }
 
     It 'a changed sshadmin key under its pin stays ServerKeyChanged even with its new fingerprint accepted' {
         $pins = $pinsFull
         Set-Content (Join-Path $h 'known_hosts') $pins
         $new = (Set-HsmSimulatedModule -Esn $esn -ReplaceServerKey sshadmin -SimulatorPath $sim.Path).Endpoint('sshadmin').ServerKeyFingerprint
-        $before = Get-StoreSnapshot $h
-        $r = Restore-Accepting @($fingerprint, $new)
-        $r.Ids | Should -Be @('ServerKeyChanged')
-        ($r.Stop.FullyQualifiedErrorId -split ',')[0] | Should -Be 'RestoreKeyNotAccepted'
-        Get-PinLines $h | Should -Be $pins
-        Get-StoreSnapshot $h | Should -Be $before
-        Assert-ModulesHoldHostKeys $sim $h
+        Assert-RestoreRefused @($fingerprint, $new) $pins
     }
 }
 

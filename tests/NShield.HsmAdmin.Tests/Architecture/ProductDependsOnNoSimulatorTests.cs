@@ -4,6 +4,7 @@ using System.Linq;
 using System.Reflection.Metadata;
 using System.Reflection.Metadata.Ecma335;
 using System.Reflection.PortableExecutable;
+using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Architecture
@@ -14,13 +15,6 @@ namespace NShield.HsmAdmin.Tests.Architecture
     /// </summary>
     public class ProductDependsOnNoSimulatorTests
     {
-        private static string RepoRoot()
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir != null && !File.Exists(Path.Combine(dir.FullName, "NShield.HsmAdmin.psd1"))) dir = dir.Parent;
-            return dir?.FullName ?? throw new InvalidOperationException("Repository root not found above " + AppContext.BaseDirectory);
-        }
-
         // Read fresh from this build (not from bin/, which may be stale): the engine beside the tests, the cmdlets from
         // their project's output (built with the tests, see the project file), in the same configuration.
         private static string[] ProductAssemblies()
@@ -29,7 +23,7 @@ namespace NShield.HsmAdmin.Tests.Architecture
             var files = new[]
             {
                 Path.Combine(AppContext.BaseDirectory, "NShield.HsmAdmin.Engine.dll"),
-                Path.Combine(RepoRoot(), "src", "NShield.HsmAdmin", "bin", configuration, "netstandard2.0", "NShield.HsmAdmin.dll"),
+                Path.Combine(RepoPaths.Root, "src", "NShield.HsmAdmin", "bin", configuration, "netstandard2.0", "NShield.HsmAdmin.dll"),
             };
             foreach (var f in files) Assert.True(File.Exists(f), $"{f} is missing: the test project builds it.");
             return files;
@@ -38,7 +32,7 @@ namespace NShield.HsmAdmin.Tests.Architecture
         [Fact]
         public void The_built_module_folder_holds_no_simulator_file()
         {
-            var deps = Path.Combine(RepoRoot(), "bin", "deps");
+            var deps = Path.Combine(RepoPaths.Root, "bin", "deps");
             Assert.True(Directory.Exists(deps), $"{deps} is missing: build the module first (dotnet pwsh ./build.ps1 build).");
             var names = Directory.GetFiles(deps, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
             Assert.Contains("NShield.HsmAdmin.Engine.dll", names);

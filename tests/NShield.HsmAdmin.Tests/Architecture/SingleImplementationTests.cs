@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Architecture
@@ -13,17 +14,10 @@ namespace NShield.HsmAdmin.Tests.Architecture
     /// </summary>
     public class SingleImplementationTests
     {
-        static string Src()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (Directory.Exists(Path.Combine(dir.FullName, "src", "NShield.HsmAdmin.Engine"))) return Path.Combine(dir.FullName, "src");
-            throw new DirectoryNotFoundException("src/ not found above " + AppContext.BaseDirectory);
-        }
-
         static List<string> FilesMatching(string pattern)
         {
             var regex = new Regex(pattern);
-            var src = Src();
+            var src = Path.Combine(RepoPaths.Root, "src");
             return Directory.EnumerateFiles(src, "*.cs", SearchOption.AllDirectories)
                 .Select(f => Path.GetRelativePath(src, f).Replace('\\', '/'))
                 .Where(r => !r.Split('/').Any(p => p == "obj" || p == "bin"))

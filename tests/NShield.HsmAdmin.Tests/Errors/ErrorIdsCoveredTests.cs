@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Errors
@@ -28,13 +29,6 @@ namespace NShield.HsmAdmin.Tests.Errors
             ["ModuleInFactoryState"] = "reserved: a factory-state module shows Mode FactoryState and is enrolled by Invoke-HsmEnroll",
             ["ModuleReleased"] = "reserved: a released module shows Status Released / Action AwaitingRemoval",
         };
-
-        static string RepoRoot()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "docs", "errors.md")) && Directory.Exists(Path.Combine(dir.FullName, "pester"))) return dir.FullName;
-            throw new DirectoryNotFoundException("the repository (docs/errors.md, pester/) was not found above " + AppContext.BaseDirectory);
-        }
 
         static IEnumerable<string> Sources(string root, string folder, string pattern) =>
             Directory.EnumerateFiles(Path.Combine(root, folder), pattern, SearchOption.AllDirectories)
@@ -66,7 +60,7 @@ namespace NShield.HsmAdmin.Tests.Errors
         [Fact]
         public void Every_error_id_is_asserted_by_some_test_except_the_reserved_ones()
         {
-            var root = RepoRoot();
+            var root = RepoPaths.Root;
             var self = Path.Combine("Errors", "ErrorIds");   // this file and the documentation test list every id
             var files = Sources(root, "tests", "*.cs").Where(f => !f.Contains(self))
                 .Concat(Sources(root, "pester", "*.ps1"))
@@ -84,7 +78,7 @@ namespace NShield.HsmAdmin.Tests.Errors
         [Fact]
         public void The_reserved_ids_are_documented_as_reserved_and_raised_nowhere()
         {
-            var root = RepoRoot();
+            var root = RepoPaths.Root;
             var doc = File.ReadAllLines(Path.Combine(root, "docs", "errors.md"));
             var raisedIn = Sources(root, "src", "*.cs").Where(f => !f.EndsWith("HsmErrorIds.cs", StringComparison.Ordinal))
                 .Select(f => (f, File.ReadAllText(f))).ToList();

@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Errors
@@ -10,16 +11,6 @@ namespace NShield.HsmAdmin.Tests.Errors
     /// <summary>docs/errors.md lists exactly the ids in HsmErrorIds: runbooks match on them, so none may go undocumented.</summary>
     public class ErrorIdsDocumentedTests
     {
-        static string ErrorsDoc()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            {
-                var doc = Path.Combine(dir.FullName, "docs", "errors.md");
-                if (File.Exists(doc)) return doc;
-            }
-            throw new FileNotFoundException("docs/errors.md not found above " + AppContext.BaseDirectory);
-        }
-
         [Fact]
         public void Every_error_id_is_in_docs_errors_md_and_the_doc_lists_no_other()
         {
@@ -28,7 +19,7 @@ namespace NShield.HsmAdmin.Tests.Errors
                 .Select(f => (string)f.GetRawConstantValue()!)
                 .ToHashSet(StringComparer.Ordinal);
             // A table row: | `Id` | Category | When | What to do |
-            var documented = File.ReadLines(ErrorsDoc())
+            var documented = File.ReadLines(Path.Combine(RepoPaths.Root, "docs", "errors.md"))
                 .Select(l => Regex.Match(l, @"^\|\s*`([A-Za-z]+)`\s*\|"))
                 .Where(m => m.Success).Select(m => m.Groups[1].Value)
                 .ToHashSet(StringComparer.Ordinal);

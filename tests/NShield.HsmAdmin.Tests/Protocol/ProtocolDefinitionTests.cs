@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
 using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Protocol
@@ -14,18 +15,10 @@ namespace NShield.HsmAdmin.Tests.Protocol
     /// </summary>
     public class ProtocolDefinitionTests
     {
-        static string RepoRoot()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "docs", "firmware-protocol.md")) && Directory.Exists(Path.Combine(dir.FullName, "src")))
-                    return dir.FullName;
-            throw new FileNotFoundException("docs/firmware-protocol.md not found above " + AppContext.BaseDirectory);
-        }
-
         /// <summary>First-column `names` of the table(s) in the doc section headed <paramref name="heading"/>.</summary>
         static HashSet<string> FirstColumn(string heading)
         {
-            var lines = File.ReadAllLines(Path.Combine(RepoRoot(), "docs", "firmware-protocol.md"));
+            var lines = File.ReadAllLines(Path.Combine(RepoPaths.Root, "docs", "firmware-protocol.md"));
             int start = Array.FindIndex(lines, l => l.Trim() == "## " + heading);
             Assert.True(start >= 0, $"docs/firmware-protocol.md has no '## {heading}' section");
             var names = new HashSet<string>(StringComparer.Ordinal);
@@ -72,7 +65,7 @@ namespace NShield.HsmAdmin.Tests.Protocol
 
         [Fact]
         public void The_doc_states_the_protocol_version() =>
-            Assert.Contains($"(version {FirmwareProtocol.Version})", File.ReadLines(Path.Combine(RepoRoot(), "docs", "firmware-protocol.md")).First());
+            Assert.Contains($"(version {FirmwareProtocol.Version})", File.ReadLines(Path.Combine(RepoPaths.Root, "docs", "firmware-protocol.md")).First());
 
         /// <summary>A string literal in C# source: its text (escapes left as written), the line it starts on, and the code before it on that line.</summary>
         internal readonly record struct Literal(string Text, int Line, string Before);
@@ -205,7 +198,7 @@ namespace NShield.HsmAdmin.Tests.Protocol
         [Fact]
         public void No_file_in_src_spells_a_verb_an_error_code_or_a_mode_outside_the_protocol_definition()
         {
-            var src = Path.Combine(RepoRoot(), "src");
+            var src = Path.Combine(RepoPaths.Root, "src");
             var protocolDir = Path.Combine(src, "NShield.HsmAdmin.Engine", "Protocol") + Path.DirectorySeparatorChar;
             var words = FirmwareVerbs.All.Concat(FirmwareErrorCodes.All).Concat(Enum.GetNames(typeof(ModuleMode)))
                 .ToHashSet(StringComparer.OrdinalIgnoreCase);
