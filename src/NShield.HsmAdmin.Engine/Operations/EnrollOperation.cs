@@ -263,7 +263,7 @@ namespace NShield.HsmAdmin.Operations
                 // module kept this host's key (the source host's access is already gone).
                 admin.Dispose();
                 admin = null;
-                var verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
+                var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
                 return Result(module, EnrollAction.Enrolled, (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
                     factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."

@@ -94,6 +94,28 @@ namespace NShield.HsmAdmin.Operations
             cancellationToken.ThrowIfCancelledAsHsm(activity, $"{Volatile.Read(ref done)} of {items.Count} modules had finished");
         }
 
+        /// <summary>
+        /// <see cref="RunAsync"/> for jobs that each return results: what every job returned, gathered in the order the
+        /// jobs finished (callers sort). A failing job is reported and contributes nothing.
+        /// </summary>
+        public static async Task<List<TResult>> CollectAsync<T, TResult>(
+            IReadOnlyList<T> items,
+            Func<T, string> describe,
+            Func<T, CancellationToken, Task<IEnumerable<TResult>>> work,
+            int throttleLimit,
+            string activity,
+            IOperationReporter reporter,
+            CancellationToken cancellationToken)
+        {
+            var gathered = new List<TResult>();
+            await RunAsync(items, describe, async (item, ct) =>
+            {
+                var results = await work(item, ct).ConfigureAwait(false);
+                lock (gathered) gathered.AddRange(results);
+            }, throttleLimit, activity, reporter, cancellationToken).ConfigureAwait(false);
+            return gathered;
+        }
+
         /// <summary>Cancelled (OperationStopped) once the token is cancelled.</summary>
         public static void ThrowIfCancelledAsHsm(this CancellationToken cancellationToken, string activity, string? detail = null)
         {

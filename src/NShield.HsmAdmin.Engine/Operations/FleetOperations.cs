@@ -18,15 +18,11 @@ namespace NShield.HsmAdmin.Operations
         public async Task<IReadOnlyList<HsmConnectionTestResult>> TestAllAsync(IReadOnlyList<ModuleAddress> modules, IReadOnlyList<string> services,
             int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
-            var results = new List<HsmConnectionTestResult>();
-            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+            var results = await FleetExecutor.CollectAsync(modules, m => m.Esn, async (m, c) =>
             {
                 var perService = await Task.WhenAll(services.Select(s => TestAsync(m, s, c))).ConfigureAwait(false);
-                foreach (var r in perService)
-                {
-                    lock (results) results.Add(r);
-                    if (r.Error != null) reporter.Error(r.Error);
-                }
+                foreach (var r in perService.Where(r => r.Error != null)) reporter.Error(r.Error!);
+                return (IEnumerable<HsmConnectionTestResult>)perService;
             }, throttleLimit, "Testing module channels", reporter, ct).ConfigureAwait(false);
             var order = ModuleServices.All.ToList();
             return results.OrderBy(r => r.Esn).ThenBy(r => order.IndexOf(r.Service)).ToList();
@@ -43,8 +39,7 @@ namespace NShield.HsmAdmin.Operations
         public async Task<IReadOnlyList<HsmModuleInfo>> StatusAllAsync(IReadOnlyList<(string Esn, ModuleAddress? Address, Store.ModuleRecord? Record)> known,
             bool live, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
-            var results = new List<HsmModuleInfo>();
-            await FleetExecutor.RunAsync(known, k => k.Esn, async (k, c) =>
+            var results = await FleetExecutor.CollectAsync(known, k => k.Esn, async (k, c) =>
             {
                 HsmModuleInfo info;
                 try { info = await StatusAsync(k.Esn, k.Address, k.Record, live, c).ConfigureAwait(false); }
@@ -53,7 +48,7 @@ namespace NShield.HsmAdmin.Operations
                     reporter.Error(ex);
                     info = await StatusAsync(k.Esn, k.Address, k.Record, live: false, c).ConfigureAwait(false);
                 }
-                lock (results) results.Add(info);
+                return (IEnumerable<HsmModuleInfo>)new[] { info };
             }, throttleLimit, "Reading module status", reporter, ct).ConfigureAwait(false);
             return results.OrderBy(r => r.Esn).ToList();
         }
@@ -141,11 +136,10 @@ namespace NShield.HsmAdmin.Operations
         public async Task<IReadOnlyList<FirstContactFingerprints>> InspectFirstContactAllAsync(IReadOnlyList<ModuleAddress> modules, int throttleLimit,
             IOperationReporter reporter, CancellationToken ct)
         {
-            var gathered = new List<FirstContactFingerprints>();
-            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
+            var gathered = await FleetExecutor.CollectAsync(modules, m => m.Esn, async (m, c) =>
             {
                 var found = await InspectFirstContactAsync(m, c).ConfigureAwait(false);
-                if (found != null) lock (gathered) gathered.Add(found);
+                return found == null ? Enumerable.Empty<FirstContactFingerprints>() : new[] { found };
             }, throttleLimit, "Reading server keys to confirm", reporter, ct).ConfigureAwait(false);
             return gathered.OrderBy(p => p.Esn, StringComparer.OrdinalIgnoreCase).ToList();
         }

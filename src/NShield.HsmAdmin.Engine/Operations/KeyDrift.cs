@@ -50,12 +50,9 @@ namespace NShield.HsmAdmin.Operations
         public static async Task<IReadOnlyList<HsmModuleKeyInfo>> ReadAllAsync(HsmHost host, IReadOnlyList<ModuleAddress> modules,
             int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
-            var results = new List<HsmModuleKeyInfo>();
-            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
-            {
-                var keys = await ReadAsync(host, m, c).ConfigureAwait(false);
-                lock (results) results.AddRange(keys);
-            }, throttleLimit, "Reading the client keys each module holds", reporter, ct).ConfigureAwait(false);
+            var results = await FleetExecutor.CollectAsync(modules, m => m.Esn,
+                async (m, c) => (IEnumerable<HsmModuleKeyInfo>)await ReadAsync(host, m, c).ConfigureAwait(false),
+                throttleLimit, "Reading the client keys each module holds", reporter, ct).ConfigureAwait(false);
             var order = ModuleServices.All.ToList();
             return results.OrderBy(k => k.Esn, StringComparer.OrdinalIgnoreCase).ThenBy(k => order.IndexOf(k.Service)).ThenBy(k => k.State).ToList();
         }

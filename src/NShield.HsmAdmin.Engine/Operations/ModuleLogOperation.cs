@@ -57,12 +57,9 @@ namespace NShield.HsmAdmin.Operations
         public async Task<IReadOnlyList<HsmLogEntry>> ReadAllAsync(IReadOnlyList<ModuleAddress> modules, DateTimeOffset? since,
             int? tail, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
-            var entries = new List<HsmLogEntry>();
-            await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
-            {
-                var read = await ReadAsync(m, since, tail, c).ConfigureAwait(false);
-                lock (entries) entries.AddRange(read);
-            }, throttleLimit, "Reading module logs", reporter, ct).ConfigureAwait(false);
+            var entries = await FleetExecutor.CollectAsync(modules, m => m.Esn,
+                async (m, c) => (IEnumerable<HsmLogEntry>)await ReadAsync(m, since, tail, c).ConfigureAwait(false),
+                throttleLimit, "Reading module logs", reporter, ct).ConfigureAwait(false);
             return entries.OrderBy(e => e.Esn, StringComparer.Ordinal).ThenBy(e => e.Time).ToList();
         }
 

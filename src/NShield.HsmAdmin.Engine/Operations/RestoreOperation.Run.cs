@@ -31,12 +31,9 @@ namespace NShield.HsmAdmin.Operations
                 EnrollJournal.EnsureNoOpenEnroll(_host);
                 var current = CurrentSshAdminKey(reporter.Warning);
                 var candidates = _host.Attached().Where(m => _host.Store.GetModule(m.Esn)?.Status != Store.ModuleStatus.Released).ToList();
-                var checks = new List<ModuleCheck>();
-                await FleetExecutor.RunAsync(candidates, m => m.Esn, async (m, c) =>
-                {
-                    var check = await CheckAsync(m, backup.Key, current, c).ConfigureAwait(false);
-                    lock (checks) checks.Add(check);
-                }, throttleLimit, "Checking the backup against the modules", reporter, ct).ConfigureAwait(false);
+                var checks = await FleetExecutor.CollectAsync(candidates, m => m.Esn,
+                    async (m, c) => (IEnumerable<ModuleCheck>)new[] { await CheckAsync(m, backup.Key, current, c).ConfigureAwait(false) },
+                    throttleLimit, "Checking the backup against the modules", reporter, ct).ConfigureAwait(false);
                 // The current key is kept unless every module that accepts it also accepts the backup.
                 var accepting = Decide(checks, current, backup.Key, backupPath);
                 foreach (var refused in checks.Where(c => !c.AcceptsBackup).OrderBy(c => c.Module.Esn))
