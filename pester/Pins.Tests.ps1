@@ -65,9 +65,13 @@ Describe 'A changed server key of an enrolled module is never re-pinned by Invok
     }
     It 'says what to check and which commands exist, and never offers the presented key to accept' {
         Test-HsmConnection -HostPath $h -Esn $esn -ErrorVariable errs -ErrorAction SilentlyContinue | Out-Null
-        $message = ($errs | Where-Object { $_.FullyQualifiedErrorId -like 'ServerKeyChanged*' } | Select-Object -First 1).Exception.Message
-        $message | Should -Match ([regex]::Escape($pinned))
-        $message | Should -Match ([regex]::Escape($presented))
+        $record = $errs | Where-Object { $_.FullyQualifiedErrorId -like 'ServerKeyChanged*' } | Select-Object -First 1
+        # Issue 21: the message stays one sentence or two; what to check is in ErrorDetails.RecommendedAction.
+        $record.Exception.Message | Should -Match ([regex]::Escape($pinned))
+        $record.Exception.Message | Should -Match ([regex]::Escape($presented))
+        $record.Exception.Message | Should -Match 'RecommendedAction'
+        $record.Exception.Message.Length | Should -BeLessThan 400
+        $message = $record.Exception.Message + ' ' + $record.ErrorDetails.RecommendedAction
         $message | Should -Match 'display'
         $message | Should -Match 'factory state'
         $message | Should -Match 'recovery'

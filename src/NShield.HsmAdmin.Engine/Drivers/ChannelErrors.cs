@@ -29,14 +29,18 @@ namespace NShield.HsmAdmin.Drivers
 
         private static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, string what) =>
             new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
-                what + "The connection was closed before authentication and nothing was sent. " +
-                "Treat this as an attack until you know otherwise. Check on the module itself: compare the server keys it displays with the presented one, " +
-                "and find out whether it was returned to factory state or booted in recovery mode. " +
-                "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: it re-pins only keys the vendor chain vouches for " +
-                $"(to start over on purpose: Reset-HsmModule -Esn {module.Esn}, or the module's recovery button, then Invoke-HsmEnroll). " +
-                $"If the module's own display shows the presented key and you intend to trust it, Update-HsmServerKeyPin -Esn {module.Esn} shows the old and new " +
-                "keys of every service and asks before it re-pins. Invoke-HsmEnroll -AcceptFingerprint never replaces a pin. " +
-                $"The pin is kept in {policy.PinLocation} (host name nshield-{module.Esn}-{service}).", module.Esn);
+                what + "The connection was closed before authentication and nothing was sent. Treat this as an attack until you know otherwise " +
+                "(what to check: the error's ErrorDetails.RecommendedAction).", module.Esn)
+            {
+                RecommendedAction =
+                    "Check on the module itself: compare the server keys it displays with the presented one, " +
+                    "and find out whether it was returned to factory state or booted in recovery mode. " +
+                    "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: it re-pins only keys the vendor chain vouches for " +
+                    $"(to start over on purpose: Reset-HsmModule -Esn {module.Esn}, or the module's recovery button, then Invoke-HsmEnroll). " +
+                    $"If the module's own display shows the presented key and you intend to trust it, Update-HsmServerKeyPin -Esn {module.Esn} shows the old and new " +
+                    "keys of every service and asks before it re-pins. Invoke-HsmEnroll -AcceptFingerprint never replaces a pin. " +
+                    $"The pin is kept in {policy.PinLocation} (host name nshield-{module.Esn}-{service}).",
+            };
 
         public static HsmException KeyRefused(ModuleAddress module, string service, Exception? inner = null) =>
             new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
@@ -47,6 +51,6 @@ namespace NShield.HsmAdmin.Drivers
         public static HsmException NotRunning(ModuleAddress module, string service, Exception? inner = null) =>
             new HsmException(HsmErrorIds.ServiceNotRunning, HsmErrorKind.ConnectionError,
                 $"Nothing accepts connections for {service} on module {module.Esn} ({module.Endpoint(service)}). " +
-                "The service may not be running (a module in recovery mode runs no ncoreapi).", module.Esn, inner);
+                "The service may not be running, or the module may be off or unreachable from this host.", module.Esn, inner);
     }
 }

@@ -34,6 +34,11 @@ namespace NShield.HsmAdmin
         public HsmErrorKind Kind { get; }
         /// <summary>What the error is about: usually the module ESN, else a file path or service name.</summary>
         public object? Target { get; }
+        /// <summary>
+        /// What to do about it, when that takes more than the message's one line (the cmdlets put it in
+        /// ErrorDetails.RecommendedAction, so the error stays short on screen and the advice is one property away).
+        /// </summary>
+        public string? RecommendedAction { get; set; }
 
         public HsmException(string errorId, HsmErrorKind kind, string message, object? target = null, Exception? inner = null)
             : base(message, inner)

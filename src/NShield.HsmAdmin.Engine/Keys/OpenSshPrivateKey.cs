@@ -180,8 +180,10 @@ namespace NShield.HsmAdmin.Keys
                     : text.TrimStart().StartsWith("ssh-", StringComparison.Ordinal) || text.TrimStart().StartsWith("ecdsa-", StringComparison.Ordinal)
                         ? "it is a public key; give the private key file"
                         : "there is no '" + Begin + "' line";
-                throw new SshKeyFormatException(HsmErrorIds.NotAnOpenSshKey,
-                    $"Not an OpenSSH private key: {why}. Convert with 'ssh-keygen -p -f <file>' if it is an older format.");
+                // Only a PEM private key is "an older format" ssh-keygen converts; anything else is the wrong file.
+                throw new SshKeyFormatException(HsmErrorIds.NotAnOpenSshKey, other >= 0 && text.IndexOf("PRIVATE KEY", other, StringComparison.Ordinal) > 0
+                    ? $"Not an OpenSSH private key: {why}. Convert it with 'ssh-keygen -p -f <file>' (which rewrites it in OpenSSH's format)."
+                    : $"Not an OpenSSH private key: {why}. Check the path: give the file Backup-HsmSshKey wrote (or, for a factory credential, the vendor's key file).");
             }
             int e = text.IndexOf(End, b, StringComparison.Ordinal);
             if (e < 0) throw Truncated();

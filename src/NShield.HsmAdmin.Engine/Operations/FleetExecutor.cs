@@ -17,6 +17,9 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>How long running jobs may take to unwind after a stop before the executor returns without them.</summary>
         public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
 
+        /// <summary>Progress ids of the per-module child records start here (the fleet records use 1 to 10000).</summary>
+        private const int ChildProgressBase = 100000;
+
         public static async Task RunAsync<T>(
             IReadOnlyList<T> items,
             Func<T, string> describe,
@@ -31,19 +34,34 @@ namespace NShield.HsmAdmin.Operations
             int done = 0;
             var gate = new SemaphoreSlim(Math.Max(1, throttleLimit));
             var progressId = Math.Abs(activity.GetHashCode() % 10000) + 1;
+            // "0 of N" before any module is worked on, so a slow fleet never shows a blank screen (issue 21).
+            reporter.Progress(new OperationProgress(progressId, activity, $"0 of {items.Count} modules", 0, completed: false));
+            var index = new Dictionary<T, int>();
+            for (int i = 0; i < items.Count; i++) index[items[i]] = i;
 
             async Task One(T item)
             {
                 try { await gate.WaitAsync(cancellationToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
                 var finished = false;
+                var name = describe(item);
+                // One child record per module, showing its current step (the channels it opens report them).
+                var childId = ChildProgressBase + (progressId % 1000) * 1000 + index[item] % 1000;
+                void Step(string step)
+                {
+                    reporter.Verbose($"{activity}: module {name}: {step}");
+                    if (!cancellationToken.IsCancellationRequested)
+                        reporter.Progress(new OperationProgress(childId, $"Module {name}", step, -1, completed: false, parentId: progressId));
+                }
                 try
                 {
                     // No Task.Yield here: each job's synchronous start (the host opening its client keys once, cached) runs
                     // before the next job's, so parallel jobs never decrypt the same key side by side.
-                    reporter.Verbose($"{activity}: {describe(item)} started");
-                    await work(item, cancellationToken).ConfigureAwait(false);
+                    Step("started");
+                    using (OperationSteps.Begin(Step))
+                        await work(item, cancellationToken).ConfigureAwait(false);
                     finished = true;
+                    reporter.Verbose($"{activity}: module {name}: done");
                 }
                 catch (HsmException ex) when (cancellationToken.IsCancellationRequested && ex.Kind == HsmErrorKind.SecurityError)
                 {
@@ -73,8 +91,11 @@ namespace NShield.HsmAdmin.Operations
                     try
                     {
                         if (!cancellationToken.IsCancellationRequested)
+                        {
+                            reporter.Progress(new OperationProgress(childId, $"Module {name}", "finished", 100, completed: true, parentId: progressId));
                             reporter.Progress(new OperationProgress(progressId, activity,
-                                $"{n} of {items.Count} modules ({describe(item)} finished)", n * 100 / items.Count, completed: false));
+                                $"{n} of {items.Count} modules ({name} finished)", n * 100 / items.Count, completed: false));
+                        }
                     }
                     finally { gate.Release(); }
                 }

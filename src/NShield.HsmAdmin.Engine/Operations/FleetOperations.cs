@@ -21,12 +21,22 @@ namespace NShield.HsmAdmin.Operations
             var results = await FleetExecutor.CollectAsync(modules, m => m.Esn, async (m, c) =>
             {
                 var perService = await Task.WhenAll(services.Select(s => TestAsync(m, s, c))).ConfigureAwait(false);
-                foreach (var r in perService.Where(r => r.Error != null)) reporter.Error(r.Error!);
+                // The module itself cannot be reached (no service answers at all): one error for the module, not one per service.
+                if (perService.Length > 1 && perService.All(r => r.Error != null && IsUnreachable(r.Error)))
+                {
+                    var first = perService[0].Error!;
+                    reporter.Error(new HsmException(first.ErrorId, first.Kind,
+                        $"Module {m.Esn} could not be reached on any of its {perService.Length} services ({m.Host}). {first.Message}", m.Esn, first));
+                }
+                else foreach (var r in perService.Where(r => r.Error != null)) reporter.Error(r.Error!);
                 return (IEnumerable<HsmConnectionTestResult>)perService;
             }, throttleLimit, "Testing module channels", reporter, ct).ConfigureAwait(false);
             var order = ModuleServices.All.ToList();
             return results.OrderBy(r => r.Esn).ThenBy(r => order.IndexOf(r.Service)).ToList();
         }
+
+        private static bool IsUnreachable(HsmException ex) =>
+            ex.Kind == HsmErrorKind.ConnectionError || ex.Kind == HsmErrorKind.OperationTimeout;
 
         /// <summary>The overall answer of Test-HsmConnection without -Detailed.</summary>
         public static bool AllPassed(IReadOnlyCollection<ModuleAddress> modules, IReadOnlyCollection<string> services, IReadOnlyCollection<HsmConnectionTestResult> results) =>
@@ -47,6 +57,9 @@ namespace NShield.HsmAdmin.Operations
                 {
                     reporter.Error(ex);
                     info = await StatusAsync(k.Esn, k.Address, k.Record, live: false, c).ConfigureAwait(false);
+                    // The connection itself failed: say so, rather than a status from the host's records only.
+                    if (ex.Kind == HsmErrorKind.ConnectionError || ex.Kind == HsmErrorKind.OperationTimeout || ex.Kind == HsmErrorKind.ResourceUnavailable)
+                        info.Status = "Unreachable";
                 }
                 return (IEnumerable<HsmModuleInfo>)new[] { info };
             }, throttleLimit, "Reading module status", reporter, ct).ConfigureAwait(false);

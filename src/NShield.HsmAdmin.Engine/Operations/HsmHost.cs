@@ -54,7 +54,7 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>SSH for real modules; any other registered transport by name (UnknownTransport if none is loaded).</summary>
         public IModuleTransport TransportFor(ModuleAddress module) =>
-            module.IsSsh ? SshTransport : ModuleTransports.Find(module.Transport) ?? throw ModuleTransports.Unknown(module.Transport);
+            new StepReportingTransport(module.IsSsh ? SshTransport : ModuleTransports.Find(module.Transport) ?? throw ModuleTransports.Unknown(module.Transport));
 
         /// <summary>The modules discovery reports now (the store's registry unless another provider was given).</summary>
         public IReadOnlyList<ModuleAddress> Attached() => Discovery.Discover(Store);

@@ -36,8 +36,9 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>One progress line of a fleet step.</summary>
     public sealed class OperationProgress
     {
-        public OperationProgress(int id, string activity, string status, int percentComplete, bool completed)
+        public OperationProgress(int id, string activity, string status, int percentComplete, bool completed, int parentId = -1)
         {
+            ParentId = parentId;
             Id = id;
             Activity = activity;
             Status = status;
@@ -50,5 +51,7 @@ namespace NShield.HsmAdmin.Operations
         public string Status { get; }
         public int PercentComplete { get; }
         public bool Completed { get; }
+        /// <summary>The fleet record a module's record belongs under (-1: none).</summary>
+        public int ParentId { get; }
     }
 }

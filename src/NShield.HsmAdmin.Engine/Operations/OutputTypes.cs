@@ -66,7 +66,10 @@ namespace NShield.HsmAdmin.Operations
         public string Mode { get; set; } = "Unknown";
         public bool Enrolled { get; set; }
         public bool Attached { get; set; }
-        /// <summary>Enrolled, NotEnrolled, Released (moved to another host, waiting to be removed) or Detached.</summary>
+        /// <summary>
+        /// Enrolled, NotEnrolled, Released (moved to another host, waiting to be removed), Detached, or Unreachable (registered,
+        /// but the connection to it failed just now).
+        /// </summary>
         public string Status { get; set; } = "";
         public string FirmwareVersion { get; set; } = "";
         /// <summary>Where the module is registered: its address ("" when it is not registered any more).</summary>
@@ -86,6 +89,8 @@ namespace NShield.HsmAdmin.Operations
         /// what is missing or stale. Null when the module was not asked (-Offline, not enrolled, unreachable).
         /// </summary>
         public string? KeyDrift { get; set; }
+        /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
+        public string OpenOperation { get; set; } = "";
         public string HostPath { get; set; } = "";
     }
 
@@ -103,6 +108,9 @@ namespace NShield.HsmAdmin.Operations
         public string ErrorId { get; set; } = "";
         public string Message { get; set; } = "";
         public double ElapsedMs { get; set; }
+        /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
+        public string OpenOperation { get; set; } = "";
+        public string HostPath { get; set; } = "";
 
         /// <summary>The failure, for the cmdlet to report as an error record; not serialised.</summary>
         [System.Text.Json.Serialization.JsonIgnore]
@@ -129,7 +137,9 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Completed, Incomplete (rerun to finish), or Reverted.</summary>
         public string Status { get; set; } = "";
         public string[] Services { get; set; } = new string[0];
+        /// <summary>Modules that hold only the new keys (done). A module is in exactly one of Updated, Pending and Excluded.</summary>
         public string[] ModulesUpdated { get; set; } = new string[0];
+        /// <summary>Modules a rerun still has to work on: the new keys not installed yet, or the old ones not removed yet.</summary>
         public string[] ModulesPending { get; set; } = new string[0];
         /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they are brought up to date.</summary>
         public string[] ModulesExcluded { get; set; } = new string[0];

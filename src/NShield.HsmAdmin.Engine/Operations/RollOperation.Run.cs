@@ -171,7 +171,8 @@ namespace NShield.HsmAdmin.Operations
 
         private static HsmKeyRollResult Summarize(HsmKeyRollResult result, RollJournal journal)
         {
-            result.ModulesUpdated = journal.Modules.Where(m => m.Value != ModuleRollState.Pending).Select(m => m.Key).OrderBy(e => e).ToArray();
+            // Each module in exactly one list: done (new keys only), or still to be worked on by a rerun.
+            result.ModulesUpdated = journal.Modules.Where(m => m.Value == ModuleRollState.Cleaned).Select(m => m.Key).OrderBy(e => e).ToArray();
             result.ModulesPending = journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key).OrderBy(e => e).ToArray();
             result.ModulesExcluded = journal.Excluded.OrderBy(e => e).ToArray();
             result.HardserverRestartNeeded = journal.Services.Contains(ModuleServices.NCoreApi) && result.Status == RollStatus.Completed;

@@ -18,6 +18,17 @@ namespace NShield.HsmAdmin.Store
 
         /// <summary>Where the Security World software keeps the factory credential unless configured otherwise.</summary>
         public static string DefaultFactoryCredentialPath(HostStore store) => Path.Combine(store.Root, "factory-credential");
+
+        /// <summary>The settings that are set (Format-List * shows this), e.g. "HardserverRestartCommand=/usr/bin/systemctl".</summary>
+        public override string ToString()
+        {
+            var set = new System.Collections.Generic.List<string>();
+            if (FactoryCredentialPath != null) set.Add("FactoryCredentialPath=" + FactoryCredentialPath);
+            if (Hardserver != null)
+                foreach (var p in typeof(HardserverSettings).GetProperties())
+                    if (p.GetValue(Hardserver) is object value) set.Add("Hardserver" + p.Name + "=" + value);
+            return set.Count == 0 ? "(all defaults)" : string.Join(", ", set);
+        }
     }
 
     /// <summary>How the real hardserver is restarted and found. Null values take the platform defaults.</summary>

@@ -113,7 +113,14 @@ namespace NShield.HsmAdmin.Store
             {
                 // Only the forms people write: no "127.1", "0x7f000001" or "1" that IPAddress would also accept.
                 if (!IPAddress.TryParse(bare, out var ip) || (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && bare.Split('.').Length != 4))
-                    return "it is not an IP address in dotted-quad or IPv6 form";
+                {
+                    // "hsm3.example.net:22" or "10.0.0.5:22": a host with a port, which goes in -Port.
+                    var colon = address.LastIndexOf(':');
+                    if (colon > 0 && address.IndexOf(':') == colon && int.TryParse(address.Substring(colon + 1), out _))
+                        return $"the address is a host name or an IP address without a port: give '{address.Substring(0, colon)}' as the address " +
+                            $"and the ports with -Port (e.g. -Port @{{ sshadmin = {address.Substring(colon + 1)} }})";
+                    return "it is neither a host name nor an IP address (IPv4 as four dotted numbers, or IPv6)";
+                }
                 if (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any) || ip.Equals(IPAddress.Broadcast) || ip.Equals(IPAddress.IPv6None))
                     return "it is not a unicast address";
                 if (ip.IsIPv6Multicast || (ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (ip.GetAddressBytes()[0] & 0xF0) == 0xE0))

@@ -14,14 +14,20 @@ namespace NShield.HsmAdmin.Store
     public static class Privilege
     {
         /// <summary>Throws PrivilegeRequired unless this process may change the store at <paramref name="storeRoot"/>.</summary>
-        public static void RequireAdministrator(string storeRoot, string action)
+        public static void RequireAdministrator(string storeRoot, string action = "")
         {
             if (IsAdministrator() || IsOwnStore(storeRoot)) return;
             var need = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? "membership of the Administrators group (an elevated session)" : "root (run it with sudo)";
+            // The cmdlet's name is already in front of the message PowerShell shows (and is the action): say "this command".
             throw new HsmException(HsmErrorIds.PrivilegeRequired, HsmErrorKind.PermissionDenied,
-                $"{action} needs {need}: it creates keys or changes the host's configuration in {storeRoot}, which this account ({CurrentAccount()}) does not own. " +
-                "Nothing was read or changed. Read-only commands (Get-HsmSshKey, Get-HsmModule -Offline, Test-HsmConnection on a service whose key " +
-                "you were granted with Set-HsmSshKeyPermission) work without it.", storeRoot);
+                $"This command needs {need}: it creates keys or changes the host's configuration in {storeRoot}, which this account ({CurrentAccount()}) " +
+                "does not own. Nothing was read or changed.", storeRoot)
+            {
+                RecommendedAction = "Run it as an administrator; or, to work on a store of your own, give -HostPath <folder> (or set " +
+                    "$env:NSHIELD_HSMADMIN_HOME, or $PSDefaultParameterValues['*-Hsm*:HostPath'] once per session). Read-only commands " +
+                    "(Get-HsmSshKey, Get-HsmModule -Offline, Test-HsmConnection on a service whose key you were granted with Set-HsmSshKeyPermission) " +
+                    "work without it.",
+            };
         }
 
         public static bool IsAdministrator()

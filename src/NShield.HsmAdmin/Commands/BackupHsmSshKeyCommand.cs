@@ -1,4 +1,5 @@
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using System.Security;
 using NShield.HsmAdmin.Operations;
@@ -42,6 +43,10 @@ namespace NShield.HsmAdmin.Commands
             var path = ResolvePath(Path);
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
             var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
+            // A roll that replaces the sshadmin key makes this backup stale when it finishes (issue 21).
+            if (OpenOperations.Read(store) is { } open && open.Services.Contains(ModuleServices.SshAdmin))
+                WriteWarning($"This backs up the sshadmin key in use now, which the open key {open.Kind.ToLowerInvariant()} replaces when it finishes: " +
+                    "back it up again afterwards. " + open.Describe());
             if (!ShouldProcess(path, what)) return;
             // Refusals that need no passphrase come before the prompt.
             Engine(() => KeyBackup.CheckTarget(store, path, Force));
@@ -56,7 +61,8 @@ namespace NShield.HsmAdmin.Commands
             }
             var result = Engine(() => KeyBackup.Write(store, path, passphrase, Force, keyPassphrase));
             if (result.TiedToThisInstall) WriteWarning(result.Note);
-            var output = PSObject.AsPSObject(new FileInfo(path));
+            // The file as the FileSystem provider shows it now (mode, owner, size; PSPath), not an object made before it was written.
+            var output = InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true).FirstOrDefault() ?? PSObject.AsPSObject(new FileInfo(path));
             output.Properties.Add(new PSNoteProperty("BackupKind", result.Kind));
             output.Properties.Add(new PSNoteProperty("Protection", result.Protection));
             output.Properties.Add(new PSNoteProperty("BackupNote", result.Note));

@@ -27,26 +27,57 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
+        private readonly List<(string? HostPath, List<string>? Esns)> _byHost = new List<(string?, List<string>?)>();
+
+        /// <summary>Groups the input by host (piped modules bring their own HostPath); no -Esn for a host means all of its modules.</summary>
+        protected override void ProcessRecord()
+        {
+            var hostPath = ResolvedHostPath;
+            var index = _byHost.FindIndex(h => string.Equals(h.HostPath, hostPath, StringComparison.Ordinal));
+            if (index < 0)
+            {
+                _byHost.Add((hostPath, new List<string>()));
+                index = _byHost.Count - 1;
+            }
+            if (Esn == null) _byHost[index] = (hostPath, null);
+            else _byHost[index].Esns?.AddRange(Esn);
+        }
+
         protected override void EndProcessing()
         {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            if (_byHost.Count == 0) _byHost.Add((ResolvedHostPath, null));
+            foreach (var (hostPath, esns) in _byHost)
+            {
+                CurrentHostPath = hostPath;
+                ProcessHost(hostPath, esns?.Distinct(StringComparer.OrdinalIgnoreCase).ToArray());
+            }
+        }
+
+        private void ProcessHost(string? hostPath, string[]? esns)
+        {
+            var store = Engine(() => HostStore.Open(hostPath));
             var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var inspection = new ModuleInspection(host);
                 var known = Engine(() => inspection.Known());
-                if (Esn != null)
+                if (esns != null)
                 {
-                    var patterns = Esn.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
-                    foreach (var literal in Esn.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
+                    var patterns = esns.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
+                    foreach (var literal in esns.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
                         Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                            $"Module {literal} is neither registered with this host nor on its list.", literal));
+                            $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).", literal));
                     known = known.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
                 }
                 var live = !Offline;
-                foreach (var info in RunOperation((reporter, ct) => inspection.StatusAllAsync(known, live, ThrottleLimit, reporter, ct)))
+                var results = RunOperation((reporter, ct) => inspection.StatusAllAsync(known, live, ThrottleLimit, reporter, ct));
+                var open = OpenOperations.Show(this, store, results.Select(r => r.Esn));
+                foreach (var info in results)
+                {
+                    if (open != null && open.PendingModules.Contains(info.Esn, StringComparer.OrdinalIgnoreCase)) info.OpenOperation = open.Summary;
                     WriteObject(info);
+                }
             }
         }
     }

@@ -51,6 +51,15 @@ namespace NShield.HsmAdmin.Commands
             }
             if (Bound(nameof(HardserverRestartCommand)))
             {
+                // "systemctl restart nc_hardserver" in one string: the program and its arguments are two parameters.
+                if (Empty(HardserverRestartCommand) is string typed && typed.Trim().IndexOf(' ') > 0 && !File.Exists(ResolvePath(typed)))
+                {
+                    var parts = typed.Trim().Split(new[] { ' ' }, 2);
+                    Fail(new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound,
+                        $"-HardserverRestartCommand takes the program alone and '{typed}' is not a file. Give the arguments with " +
+                        $"-HardserverRestartArguments: -HardserverRestartCommand {parts[0]} -HardserverRestartArguments '{parts[1].Trim()}' " +
+                        "(the program by its full path, e.g. /usr/bin/systemctl). Nothing was changed.", typed));
+                }
                 command = ExistingFile(HardserverRestartCommand, "hardserver restart command");
                 if (command != null) Engine(() => StorePermissions.CheckConfiguredFile(command, "hardserver restart command"));
             }

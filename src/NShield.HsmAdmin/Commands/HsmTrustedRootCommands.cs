@@ -14,11 +14,14 @@ namespace NShield.HsmAdmin.Commands
         public string Fingerprint { get; set; } = "";
         public string PublicKey { get; set; } = "";
         public string Path { get; set; } = "";
+        /// <summary>The host store that trusts it (binds to -HostPath down the pipeline).</summary>
+        public string HostPath { get; set; } = "";
 
         internal static HsmTrustedRootInfo From(TrustedRoot root) => new HsmTrustedRootInfo
         {
             Name = root.Name, Algorithm = root.PublicKey.Algorithm.ToString(), Fingerprint = root.PublicKey.Fingerprint,
             PublicKey = root.PublicKey.ToAuthorizedKeysLine(), Path = root.Path,
+            HostPath = System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(root.Path)) ?? "",
         };
     }
 
@@ -86,7 +89,7 @@ namespace NShield.HsmAdmin.Commands
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
             if (!ShouldProcess($"vendor root '{Name}' of {store.Root}", "Stop trusting it to vouch for module server keys")) return;
             if (!Engine(() => store.RemoveTrustedRoot(Name)))
-                Report(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{Name}'.", Name));
+                Report(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound, $"The host store {store.Root} has no trusted root named '{Name}'.", Name));
         }
     }
 }

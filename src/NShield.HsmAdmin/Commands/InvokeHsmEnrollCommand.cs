@@ -89,7 +89,13 @@ namespace NShield.HsmAdmin.Commands
 
                 // Refresh the list first: modules released to another host and no longer registered are dropped. An
                 // enrolled module that is merely unregistered stays (it still holds this host's keys): only -Forget drops it.
-                if (ShouldProcess(host.Path, "Drop modules released to another host and no longer registered from the host's list"))
+                // Asked only when there is something to drop (-WhatIf then names the modules); otherwise DropDetached only warns
+                // about enrolled modules that are not registered, which -WhatIf skips (it takes the lock).
+                var releasing = Engine(() => host.Store.GetModules()).Where(r => r.Status == ModuleStatus.Released
+                    && !attached.Any(a => string.Equals(a.Esn, r.Esn, System.StringComparison.OrdinalIgnoreCase))).Select(r => r.Esn).ToList();
+                if (releasing.Count > 0
+                        ? ShouldProcess(host.Path, $"Drop {string.Join(", ", releasing)} (released to another host, no longer registered) from the host's list")
+                        : !IsWhatIf)
                     foreach (var dropped in Engine(() => operation.DropDetached()))
                         WriteObject(dropped);
 
@@ -100,9 +106,31 @@ namespace NShield.HsmAdmin.Commands
                     operation.ConfirmedServerKeys = ConfirmFirstContact(pending);
                 }
                 var whatIf = IsWhatIf;
+                var ncoreapiBefore = Engine(() => host.Store.GetClientKey(ModuleServices.NCoreApi))?.Fingerprint;
                 if (RunOperation((reporter, ct) => operation.EnrollAllAsync(toEnroll, whatIf, ThrottleLimit, reporter, ct)))
                     BackupReminder.Warn(this);
+                WarnHardserver(host, ncoreapiBefore);
             }
+        }
+
+        /// <summary>
+        /// As a roll and a restore do: when this run made the host's ncoreapi key and the hardserver has not loaded it (it
+        /// started before the key existed, or is not running), the hardserver cannot reach the modules until it restarts.
+        /// </summary>
+        private void WarnHardserver(HsmHost host, string? ncoreapiBefore)
+        {
+            var now = Engine(() => host.Store.GetClientKey(ModuleServices.NCoreApi));
+            if (now == null || now.Fingerprint == ncoreapiBefore) return;
+            bool? current;
+            try { current = Hardserver.HardserverKeyState.IsKeyCurrent(host.Hardserver.GetState(), host.Store); }
+            catch (HsmException ex)
+            {
+                WriteVerbose($"Could not read the hardserver's state: {ex.Message}");
+                return;
+            }
+            if (current == false)
+                WriteWarning("The ncoreapi client key is new and the hardserver has not loaded it (it started before the key was made, or is not running), " +
+                    "so it cannot reach the modules yet: run Restart-HsmHardserver.");
         }
 
         /// <summary>

@@ -36,6 +36,12 @@ namespace NShield.HsmAdmin.Commands
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var inspection = new ModuleInspection(host);
                 var results = RunOperation((reporter, ct) => inspection.TestAllAsync(modules, services, ThrottleLimit, reporter, ct));
+                var open = OpenOperations.Show(this, store, modules.Select(m => m.Esn));
+                foreach (var r in results)
+                {
+                    r.HostPath = store.Root;
+                    if (open != null && open.PendingModules.Contains(r.Esn, System.StringComparer.OrdinalIgnoreCase)) r.OpenOperation = open.Summary;
+                }
                 if (Detailed) foreach (var r in results) WriteObject(r);
                 else WriteObject(ModuleInspection.AllPassed(modules, services, results));
             }

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using System.Security;
@@ -51,11 +52,50 @@ namespace NShield.HsmAdmin.Commands
         [ArgumentCompleter(typeof(EsnCompleter))]
         public string[]? ExcludeEsn { get; set; }
 
+        /// <summary>
+        /// Modules piped in by their Esn property (Get-HsmModule -HostPath A | Update-HsmSshKey): they pick the host, and each
+        /// must be enrolled on it. A roll always covers every enrolled module of the host, since they all hold the same
+        /// client keys: leave modules out with -ExcludeEsn.
+        /// </summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(EsnCompleter))]
+        public string[]? Esn { get; set; }
+
+        private readonly List<(string? HostPath, List<string> Esns)> _byHost = new List<(string?, List<string>)>();
+
+        protected override void ProcessRecord()
+        {
+            var hostPath = ResolvedHostPath;
+            var index = _byHost.FindIndex(h => string.Equals(h.HostPath, hostPath, System.StringComparison.Ordinal));
+            if (index < 0)
+            {
+                _byHost.Add((hostPath, new List<string>()));
+                index = _byHost.Count - 1;
+            }
+            if (Esn != null) _byHost[index].Esns.AddRange(ParseEsns(Esn));
+        }
+
         protected override void EndProcessing()
+        {
+            if (_byHost.Count == 0) _byHost.Add((ResolvedHostPath, new List<string>()));
+            foreach (var (hostPath, esns) in _byHost)
+            {
+                CurrentHostPath = hostPath;
+                RollHost(hostPath, esns);
+            }
+        }
+
+        private void RollHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => Store.HostStore.Open(hostPath));
+            foreach (var esn in esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
+                if (Engine(() => store.GetModule(esn)) == null)
+                    Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
+                        $"Module {esn} is not enrolled with the host store {store.Root}, so a key roll there does not reach it (another host: -HostPath). " +
+                        "Nothing was changed.", esn));
             var newPassphrase = RollPassphrases(store, services, protection);
 
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))

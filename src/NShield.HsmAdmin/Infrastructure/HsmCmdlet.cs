@@ -16,23 +16,38 @@ namespace NShield.HsmAdmin.Commands
     {
         private readonly CancellationTokenSource _stopping = new CancellationTokenSource();
 
-        /// <summary>The host store folder. Default: $env:NSHIELD_HSMADMIN_HOME, else the system location.</summary>
-        [Parameter]
+        /// <summary>
+        /// The host store folder. Default: $env:NSHIELD_HSMADMIN_HOME, else the system location. Taken from piped objects'
+        /// HostPath property too, so output of one host's command goes on to that host (Get-HsmModule -HostPath A | ...).
+        /// </summary>
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         public virtual string? HostPath { get; set; }
 
         protected CancellationToken Cancellation => _stopping.Token;
 
-        /// <summary>The -HostPath value resolved against the current PowerShell location.</summary>
-        protected string? ResolvedHostPath =>
-            HostPath == null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(HostPath);
+        private readonly HashSet<string> _privilegeChecked = new HashSet<string>(StringComparer.Ordinal);
+
+        /// <summary>
+        /// The -HostPath value resolved against the current PowerShell location. A command that changes the host checks the
+        /// privilege for each store it resolves (a piped HostPath is bound after BeginProcessing) before it uses it.
+        /// </summary>
+        protected string? ResolvedHostPath
+        {
+            get
+            {
+                var path = HostPath == null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(HostPath);
+                if (_privilegeChecked.Add(path ?? "")) RequirePrivilegeFor(path);
+                return path;
+            }
+        }
 
         protected override void StopProcessing() => _stopping.Cancel();
 
         /// <summary>Commands that create keys or change configuration (IChangesHost) need root or Administrators, checked up front.</summary>
         protected override void BeginProcessing()
         {
-            RequirePrivilegeFor(ResolvedHostPath);
+            _ = ResolvedHostPath;
             base.BeginProcessing();
         }
 
@@ -58,7 +73,7 @@ namespace NShield.HsmAdmin.Commands
         public static ErrorRecord ToErrorRecord(HsmException ex) =>
             new ErrorRecord(ex, ex.ErrorId, ToCategory(ex.Kind), ex.Target)
             {
-                ErrorDetails = null,
+                ErrorDetails = ex.RecommendedAction == null ? null : new ErrorDetails(ex.Message) { RecommendedAction = ex.RecommendedAction },
             };
 
         internal static ErrorCategory ToCategory(HsmErrorKind kind) => kind switch
@@ -96,8 +111,8 @@ namespace NShield.HsmAdmin.Commands
                 var module = attached.FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
                 if (module != null) selected.Add(module);
                 else Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                    $"No module {esn} is registered with this host (Register-HsmModule). " +
-                    $"Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.", esn));
+                    $"No module {esn} is registered with the host store {Store.HostStoreLocation.Resolve(CurrentHostPath)} (Register-HsmModule; " +
+                    $"another host: -HostPath). Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.", esn));
             }
             return selected;
         }
@@ -129,15 +144,39 @@ namespace NShield.HsmAdmin.Commands
         {
             var reporter = new PipelineReporter(this, Cancellation);
             var running = Task.Run(() => operation(reporter, Cancellation));
-            reporter.Pump(running);
-            try { return running.GetAwaiter().GetResult(); }
-            catch (Exception ex) when (Cancellation.IsCancellationRequested && (ex is HsmException || ex is OperationCanceledException))
+            try { reporter.Pump(running); }
+            catch (Exception) when (Cancellation.IsCancellationRequested)
             {
-                // PowerShell takes no error record from a stopping pipeline: the Cancelled error ends here.
+                OpenOperations.AfterStop(this, CurrentHostPath);
                 throw new PipelineStoppedException();
             }
-            catch (HsmException ex) { Fail(ex); throw; }
+            T result;
+            try { result = running.GetAwaiter().GetResult(); }
+            catch (Exception ex) when (Cancellation.IsCancellationRequested && (ex is HsmException || ex is OperationCanceledException))
+            {
+                // PowerShell takes no error record from a stopping pipeline: the Cancelled error ends here, and what the stop
+                // left open (a roll or restore) is said in one line with the command that finishes it.
+                OpenOperations.AfterStop(this, CurrentHostPath);
+                throw new PipelineStoppedException();
+            }
+            catch (HsmException ex)
+            {
+                reporter.WriteResults();
+                Fail(ex);
+                throw;
+            }
+            reporter.WriteResults();
+            return result;
         }
+
+        /// <summary>The host store the command works on now (fleet cmdlets: the host being processed).</summary>
+        protected internal string? CurrentHostPath
+        {
+            get => _currentHostPath ?? ResolvedHostPath;
+            set => _currentHostPath = value;
+        }
+
+        private string? _currentHostPath;
 
         protected internal void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation) =>
             RunOperation<bool>(async (reporter, ct) =>

@@ -66,7 +66,10 @@ namespace NShield.HsmAdmin.Commands
             foreach (var (hostPath, _) in _byHost)
                 RequirePrivilegeFor(hostPath);
             foreach (var (hostPath, esns) in _byHost)
+            {
+                CurrentHostPath = hostPath;
                 ProcessHost(hostPath, (IReadOnlyList<string>?)esns ?? Array.Empty<string>());
+            }
         }
 
         /// <summary>Runs the command on one host; <paramref name="esns"/> is empty for every registered module.</summary>

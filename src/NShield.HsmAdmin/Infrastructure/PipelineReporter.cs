@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
@@ -18,6 +20,7 @@ namespace NShield.HsmAdmin.Commands
         private readonly int _pipelineThread = Environment.CurrentManagedThreadId;
         private readonly BlockingCollection<Action> _queue = new BlockingCollection<Action>();
         private readonly CancellationToken _stopping;
+        private readonly List<object> _results = new List<object>();
 
         public PipelineReporter(HsmCmdlet cmdlet, CancellationToken stopping)
         {
@@ -29,7 +32,34 @@ namespace NShield.HsmAdmin.Commands
         public void Warning(string message) => Post(() => _cmdlet.WriteWarning(message));
         public void Verbose(string message) => Post(() => _cmdlet.WriteVerbose(message));
         public void Error(HsmException error) => Post(() => _cmdlet.WriteError(HsmCmdlet.ToErrorRecord(error)));
-        public void Result(object result) => Post(() => _cmdlet.WriteObject(result));
+        /// <summary>Kept until the operation ends, then written sorted by ESN and service (<see cref="WriteResults"/>), not in completion order.</summary>
+        public void Result(object result)
+        {
+            lock (_results) _results.Add(result);
+        }
+
+        /// <summary>Writes the results the operation reported, sorted by ESN, then service, then the order they came in.</summary>
+        public void WriteResults()
+        {
+            List<object> results;
+            lock (_results)
+            {
+                results = _results.ToList();
+                _results.Clear();
+            }
+            foreach (var result in results.Select((r, i) => (r, i)).OrderBy(x => Key(x.r, "Esn"), StringComparer.OrdinalIgnoreCase)
+                         .ThenBy(x => ServiceOrder(Key(x.r, "Service"))).ThenBy(x => x.i))
+                _cmdlet.WriteObject(result.r);
+        }
+
+        private static string Key(object o, string property) =>
+            o.GetType().GetProperty(property)?.GetValue(o) as string ?? "";
+
+        private static int ServiceOrder(string service)
+        {
+            var i = ModuleServices.All.ToList().IndexOf(service);
+            return i < 0 ? int.MaxValue : i;
+        }
         public bool ShouldProcess(string target, string action) => Ask(() => _cmdlet.ShouldProcess(target, action));
         public bool ShouldContinue(string query, string caption) => Ask(() => _cmdlet.ShouldContinue(query, caption));
 
@@ -47,7 +77,9 @@ namespace NShield.HsmAdmin.Commands
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
-                operation.Wait(FleetExecutor.StopGrace + FleetExecutor.StopGrace);
+                // The operation ends in Cancelled (a faulted task): waiting must not throw that instead of the stop.
+                try { operation.Wait(FleetExecutor.StopGrace + FleetExecutor.StopGrace); }
+                catch (AggregateException) { }
                 throw new PipelineStoppedException();
             }
         }
@@ -75,6 +107,7 @@ namespace NShield.HsmAdmin.Commands
         private static ProgressRecord ToRecord(OperationProgress p) => new ProgressRecord(p.Id, p.Activity, p.Status)
         {
             PercentComplete = p.PercentComplete,
+            ParentActivityId = p.ParentId,
             RecordType = p.Completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
         };
     }
