@@ -70,7 +70,8 @@ Describe 'A changed server key of an enrolled module is never re-pinned by Invok
         $record.Exception.Message | Should -Match ([regex]::Escape($pinned))
         $record.Exception.Message | Should -Match ([regex]::Escape($presented))
         $record.Exception.Message | Should -Match 'RecommendedAction'
-        $record.Exception.Message.Length | Should -BeLessThan 400
+        $record.Exception.Message | Should -Not -Match 'Update-HsmServerKeyPin'
+        $record.ErrorDetails.Message | Should -Be $record.Exception.Message
         $message = $record.Exception.Message + ' ' + $record.ErrorDetails.RecommendedAction
         $message | Should -Match 'display'
         $message | Should -Match 'factory state'

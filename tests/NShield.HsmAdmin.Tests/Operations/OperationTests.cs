@@ -91,7 +91,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.All(ModuleServices.All, s => Assert.Equal(after[s], result.NewFingerprints[s]));
             fleet.AssertModulesHoldExactlyHostKeys(fleet.Esns);
             // The phases, in order, as the reporter saw them.
-            var activities = reporter.ProgressSeen.Where(p => p.Completed).Select(p => p.Activity).ToArray();
+            var activities = reporter.ProgressSeen.Where(p => p.Completed && p.ParentId == -1).Select(p => p.Activity).ToArray();
             Assert.Equal(new[] { "Installing new sshadmin, ncoreapi, setup, updater, monitor, launcher keys", "Removing the old keys from the modules" }, activities);
         }
 
@@ -214,7 +214,11 @@ namespace NShield.HsmAdmin.Tests.Operations
             // One module at a time; the stop lands as the first module's install is reported done, before the second starts.
             var reporter = new RecordingReporter
             {
-                OnProgress = p => { if (p.Activity.StartsWith("Installing", StringComparison.Ordinal) && !p.Completed) stop.Cancel(); },
+                OnProgress = p =>
+                {
+                    if (p.Activity.StartsWith("Installing", StringComparison.Ordinal) && !p.Completed && p.Status.EndsWith("finished)", StringComparison.Ordinal))
+                        stop.Cancel();
+                },
             };
             var error = Assert.Throws<HsmException>(() => Roll(fleet, reporter, AllServices(throttle: 1), stop.Token));
             Assert.Equal(HsmErrorIds.Cancelled, error.ErrorId);
