@@ -8,7 +8,7 @@ using NShield.HsmAdmin.Modules;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys; the host forgets its pins.</summary>
-    internal sealed partial class ResetOperation
+    public sealed partial class ResetOperation
     {
         private readonly HsmHost _host;
         public ResetOperation(HsmHost host) { _host = host; }
