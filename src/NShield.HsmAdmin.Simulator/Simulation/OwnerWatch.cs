@@ -4,10 +4,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Threading;
 using NShield.HsmAdmin.Firmware;
+using NShield.HsmAdmin.Interop;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Simulation
@@ -138,27 +138,12 @@ namespace NShield.HsmAdmin.Simulation
 
         private static void WaitForExit(int pid, long started)
         {
-            int fd = -1;
-            try { fd = (int)Native.Syscall(Native.SysPidfdOpen, pid, 0); }
+            bool exited = false;
+            // A pidfd taken after the owner's death could name a new process with its pid: the start time rules that out.
+            try { exited = UnixNative.WaitForProcessExit(pid, () => StartTime(pid) == started); }
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException) { }
-            if (fd >= 0)
-            {
-                try
-                {
-                    // The pid may already name another process if the owner died before the pidfd was opened.
-                    if (StartTime(pid) != started) return;
-                    var p = new Native.PollFd { Fd = fd, Events = Native.POLLIN };
-                    while (true)
-                    {
-                        int r = Native.Poll(ref p, 1, -1);
-                        if (r > 0) return;
-                        // Anything but an interruption: never take that for the owner's death; check by /proc below.
-                        if (r < 0 && Marshal.GetLastWin32Error() != Native.EINTR) break;
-                    }
-                }
-                finally { Native.Close(fd); }
-            }
-            // No pidfd (kernel before 5.3) or poll failed: one check every 2 s, per simulator.
+            if (exited) return;
+            // No pidfd (kernel before 5.3) or the wait failed: one check every 2 s, per simulator.
             while (StartTime(pid) == started && ProcessTools.IsAlive(pid)) Thread.Sleep(2000);
         }
 
@@ -175,24 +160,5 @@ namespace NShield.HsmAdmin.Simulation
         }
 
         private static string Q(string s) => "'" + s.Replace("'", "'\\''") + "'";
-
-        private static class Native
-        {
-            public const long SysPidfdOpen = 434; // the same number on x86-64 and arm64
-            public const short POLLIN = 1;
-            public const int EINTR = 4;
-
-            [StructLayout(LayoutKind.Sequential)]
-            public struct PollFd { public int Fd; public short Events; public short Revents; }
-
-            [DllImport("libc", EntryPoint = "syscall", SetLastError = true)]
-            public static extern long Syscall(long number, long pid, long flags);
-
-            [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
-            public static extern int Poll(ref PollFd fds, ulong count, int timeout);
-
-            [DllImport("libc", EntryPoint = "close")]
-            public static extern int Close(int fd);
-        }
     }
 }
