@@ -8,7 +8,7 @@ using System.Text.Json;
 using System.Threading;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Interop;
-using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Simulation
 {
