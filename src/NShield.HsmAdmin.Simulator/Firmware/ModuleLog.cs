@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {
