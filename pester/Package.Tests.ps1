@@ -93,7 +93,7 @@ Install-PSResource NShield.HsmAdmin.Simulator -Repository NShieldLocal -Scope Cu
 
     # 3. A fresh pwsh with only the installed module path (and PowerShell's own modules).
     $script:fresh = Invoke-Child @'
-param([string] $Installed, [string] $Work)
+param([string] $Installed, [string] $Work, [int] $Owner)
 $ErrorActionPreference = 'Stop'
 $env:PSModulePath = $Installed + [IO.Path]::PathSeparator + (Join-Path $PSHOME 'Modules')
 $r = [ordered]@{}
@@ -118,10 +118,12 @@ $r.Connected = Test-HsmConnection -HostPath $h
 $r.Keys = @(Get-HsmSshKey -HostPath $h -Role Client).Count
 Stop-HsmSimulator -Path $sim.Path
 # The DSC test's host: simulated modules registered with a host of their own, not enrolled (the vendor root trusted).
-$null = Start-HsmSimulator -ModuleCount 1 -HostPath (Join-Path $Work 'host-dsc') -SimulatorPath (Join-Path $Work 'sim-dsc') -Transport Ssh
+# It outlives this child (the DSC test uses it) and dies with the test process.
+$null = Start-HsmSimulator -ModuleCount 1 -HostPath (Join-Path $Work 'host-dsc') -SimulatorPath (Join-Path $Work 'sim-dsc') -Transport Ssh `
+    -OwnerProcessId $Owner
 $r.Assemblies = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { -not $_.IsDynamic -and $_.GetName().Name -like 'NShield*' } | ForEach-Object { $_.Location })
 [pscustomobject]$r | ConvertTo-Json -Depth 4 -Compress
-'@ @{ Installed = $installed; Work = $work } $childEnv
+'@ @{ Installed = $installed; Work = $work; Owner = $PID } $childEnv
 
     # 4. DSC v3's PowerShell adapter, step by step (PowerShell/DSC adapters/powershell/psDscAdapter/psDscAdapter.psm1:
     # Get-DSCResourceModules, LoadPowerShellClassResourcesFromModule, FindAndParseResourceDefinitions,
