@@ -219,10 +219,10 @@ function Invoke-Package {
     New-Item -ItemType Directory -Force $productStage, $simStage, $repository | Out-Null
     foreach ($old in Get-ChildItem $repository -Filter "NShield.HsmAdmin*.$version.nupkg") { Remove-Item $old.FullName }
 
-    # The product: manifest, loader (+ the DSC resource in it), cmdlets, engine and dependencies, formats, types, help.
+    # The product: manifest, loader (+ the DSC resource in it), cmdlets, engine and dependencies, formats, help.
     Copy-Staged $productStage (@(
             'LICENSE', 'bin/NShield.HsmAdmin.psm1'
-            'formats/NShield.HsmAdmin.Format.ps1xml', 'formats/NShield.HsmAdmin.Types.ps1xml'
+            'formats/NShield.HsmAdmin.Format.ps1xml'
             'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt'
         ) + (Get-RuntimeFiles 'bin/loader' -Recurse) + (Get-RuntimeFiles 'bin/deps'))
     Write-StagedManifest (Join-Path $root 'NShield.HsmAdmin.psd1') (Join-Path $productStage 'NShield.HsmAdmin.psd1') $version $notes

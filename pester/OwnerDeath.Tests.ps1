@@ -140,3 +140,28 @@ $json = @{ Ssh = $ssh.Path; InProcess = $inproc.Path; Sshd = @($ssh.Modules.Endp
         Test-Alive $watcher | Should -BeFalse
     }
 }
+
+Describe 'A killed test run leaves nothing for the next one' -Skip:(-not $IsLinux) {
+    It 'Invoke-PesterSuite removes the per-process folders of test processes that no longer exist, and keeps live ones' {
+        # A process that has exited: its pid names no process now (folders as a SIGKILLed run would leave them).
+        $gone = Start-Process -FilePath /bin/true -PassThru
+        $gone.WaitForExit()
+        $temp = [IO.Path]::GetTempPath()
+        $dead = foreach ($kind in 'pester', 'pester-machine', 'xunit-machine') { Join-Path $temp "nshield-$kind-$($gone.Id)" }
+        foreach ($d in $dead) { New-Item -ItemType Directory -Force (Join-Path $d 'host/client-keys') | Out-Null }
+        $live = Join-Path $temp "nshield-xunit-machine-$PID"
+        $made = -not (Test-Path $live)
+        New-Item -ItemType Directory -Force $live | Out-Null
+        try {
+            $fixture = Join-Path $repo 'tests/runner/pester-fixture/Empty.Fixture.ps1'
+            $null = & dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive -File (Join-Path $PSScriptRoot 'Invoke-PesterSuite.ps1') `
+                -SummaryPath (Join-Path $work 'sweep.json') -Path $fixture 2>&1
+            foreach ($d in $dead) { Test-Path $d | Should -BeFalse -Because "$d belonged to a process that no longer exists" }
+            Test-Path $live | Should -BeTrue -Because 'a running process''s folder is never touched'
+        }
+        finally {
+            foreach ($d in $dead) { Remove-Item $d -Recurse -Force -ErrorAction SilentlyContinue }
+            if ($made) { Remove-Item $live -Recurse -Force -ErrorAction SilentlyContinue }
+        }
+    }
+}

@@ -202,12 +202,12 @@ AfterAll {
 
 Describe 'build.ps1 package' -Skip:$notLinux {
     It 'stages each module under <name>/<version>/ with only what runs' {
-        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.(Format|Types)\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
+        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.Format\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
         $files = @(Get-ChildItem $productStage -Recurse -File | ForEach-Object { [IO.Path]::GetRelativePath($productStage, $_.FullName).Replace('\', '/') })
         $files | Where-Object { $_ -notmatch $allowed } | Should -BeNullOrEmpty
         foreach ($f in 'NShield.HsmAdmin.psd1', 'LICENSE', 'bin/NShield.HsmAdmin.psm1', 'bin/loader/Core/NShield.HsmAdmin.Loader.dll', 'bin/loader/Desktop/NShield.HsmAdmin.Loader.dll',
             'bin/deps/NShield.HsmAdmin.dll', 'bin/deps/NShield.HsmAdmin.Engine.dll', 'bin/deps/Renci.SshNet.dll', 'formats/NShield.HsmAdmin.Format.ps1xml',
-            'formats/NShield.HsmAdmin.Types.ps1xml', 'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt') { $files | Should -Contain $f }
+            'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt') { $files | Should -Contain $f }
         $files | Where-Object { $_ -like '*Simulator*' -or $_ -like '*TestHooks*' -or $_ -like '*.pdb' } | Should -BeNullOrEmpty
 
         $simAllowed = '^(NShield\.HsmAdmin\.Simulator\.psd1|LICENSE|bin/simulator/NShield\.HsmAdmin\.Simulator\.psm1|bin/simulator/deps/NShield\.HsmAdmin\.Simulator(\.Commands)?\.dll|bin/simulator/deps/firmware/[^/]+\.(dll|json)|bin/simulator/deps/firmware/nshield-sim-firmware|formats/NShield\.HsmAdmin\.Simulator\.Format\.ps1xml|en-US/NShield\.HsmAdmin\.Simulator\.Commands\.dll-Help\.xml)$'
