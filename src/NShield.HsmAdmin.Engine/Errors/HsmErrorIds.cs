@@ -54,11 +54,6 @@ namespace NShield.HsmAdmin
         public const string HardserverRestartFailed = "HardserverRestartFailed";
         public const string Cancelled = "Cancelled";
 
-        // Simulator
-        public const string SshdNotFound = "SshdNotFound";
-        public const string SimulatorStartFailed = "SimulatorStartFailed";
-        public const string SimulatorNotFound = "SimulatorNotFound";
-        public const string UnknownFirmwareCommand = "UnknownFirmwareCommand";
         public const string UnknownTrustedRoot = "UnknownTrustedRoot";
 
         // Store (appended)
@@ -80,8 +75,6 @@ namespace NShield.HsmAdmin
         public const string ModuleAlreadyRegistered = "ModuleAlreadyRegistered";
         /// <summary>The vendor's factory sshadmin credential is not where the host configuration says.</summary>
         public const string FactoryCredentialNotConfigured = "FactoryCredentialNotConfigured";
-        /// <summary>The simulator will not use a host store that holds real modules or keys it did not make.</summary>
-        public const string SimulatorStoreRefused = "SimulatorStoreRefused";
         /// <summary>A file a setting names does not exist.</summary>
         public const string PathNotFound = "PathNotFound";
 

@@ -27,10 +27,6 @@ namespace NShield.HsmAdmin.Interop
         static extern uint geteuid_();
         [DllImport("libc", EntryPoint = "getpwuid_r")]
         static extern int getpwuid_r_(uint uid, IntPtr pwd, IntPtr buf, IntPtr buflen, out IntPtr result);
-        [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
-        static extern int kill_(int pid, int sig);
-        [DllImport("libc", EntryPoint = "getppid")]
-        static extern int getppid_();
         [DllImport("libc", SetLastError = true, EntryPoint = "chown")]
         static extern int chown_(string path, uint owner, uint group);
         [DllImport("libc", SetLastError = true, EntryPoint = "getgrnam")]
@@ -107,14 +103,6 @@ namespace NShield.HsmAdmin.Interop
             fsync_(fd);
             close_(fd);
         }
-
-        public const int SIGHUP = 1, SIGKILL = 9, SIGTERM = 15;
-
-        /// <summary>kill(2); a negative pid signals the process group. False when it fails (no such process, not ours).</summary>
-        public static bool Kill(int pid, int signal) => kill_(pid, signal) == 0;
-
-        /// <summary>getppid(2).</summary>
-        public static int ParentProcessId() => getppid_();
 
         /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
         public static uint EffectiveUserId() => geteuid_();
