@@ -6,7 +6,7 @@ namespace NShield.HsmAdmin.Interop
 {
     /// <summary>
     /// Every libc call of the product and the simulator (one interop file per OS; WindowsNative for Windows): the few
-    /// netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there), plus signals for the simulator's sshd.
+    /// netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there), plus signals and a pidfd wait for the simulator.
     /// open(O_CREAT|O_EXCL, mode) is what lets a secret file be born 0600: no window where it is world-readable.
     /// </summary>
     internal static class UnixNative
