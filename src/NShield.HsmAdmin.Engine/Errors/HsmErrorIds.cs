@@ -151,5 +151,12 @@ namespace NShield.HsmAdmin
         public const string PrivilegeRequired = "PrivilegeRequired";
         /// <summary>Set-HsmSshKeyPermission named a group that does not exist, or a grant cannot be applied (another group shares the global nonce).</summary>
         public const string InvalidKeyPermission = "InvalidKeyPermission";
+
+        // Operator-proof edges (appended, issue 23)
+        /// <summary>
+        /// A file path the command would write to is a folder, or resolves (after links) into the host store or the machine
+        /// folder, or onto a file the host configuration names. Nothing is written.
+        /// </summary>
+        public const string PathRefused = "PathRefused";
     }
 }

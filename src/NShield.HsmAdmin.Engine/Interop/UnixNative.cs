@@ -37,6 +37,8 @@ namespace NShield.HsmAdmin.Interop
         static extern IntPtr getgrnam_(string name);
         [DllImport("libc", SetLastError = true, EntryPoint = "getgrgid")]
         static extern IntPtr getgrgid_(uint gid);
+        [DllImport("libc", SetLastError = true, EntryPoint = "readlink")]
+        static extern IntPtr readlink_(string path, byte[] buffer, IntPtr size);
         [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
         static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
 
@@ -65,6 +67,14 @@ namespace NShield.HsmAdmin.Interop
             }
             Chmod(path, mode);
             return fd;
+        }
+
+        /// <summary>The target of a symbolic link as stored in it; null when the path is not a link (or does not exist).</summary>
+        public static string? ReadLink(string path)
+        {
+            var buffer = new byte[4096];
+            long n = readlink_(path, buffer, (IntPtr)buffer.Length).ToInt64();
+            return n <= 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, 0, (int)n);
         }
 
         public static void Chmod(string path, int mode)

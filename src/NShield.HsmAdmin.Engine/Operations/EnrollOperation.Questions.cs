@@ -22,7 +22,8 @@ namespace NShield.HsmAdmin.Operations
             var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
             if (pending.Count == 0) return confirmed;
             var shown = new StringBuilder();
-            shown.AppendLine($"No trusted vendor root is configured on this host, so nothing has verified the server keys of {pending.Count} module(s).");
+            shown.AppendLine("No trusted vendor root is configured on this host, so nothing has verified the server keys of " +
+                $"{pending.Count} module(s).");
             shown.AppendLine("Compare every fingerprint with what the module itself displays before you trust it:");
             foreach (var p in pending)
             {
@@ -37,8 +38,11 @@ namespace NShield.HsmAdmin.Operations
                     var query = (i == 0 ? shown.ToString() : "") +
                         $"Trust module {p.Esn} at {p.Address}, sshadmin server key {p.Fingerprints[ModuleServices.SshAdmin]} (all six keys listed " +
                         $"{(i == 0 ? "above" : "in the first question")})? Answer Yes only if they match what the module itself displays.";
-                    var answer = reporter.Confirm(new ConfirmQuestion(QuestionKind.PersonOnly, $"Confirm module server keys ({i + 1} of {pending.Count})",
-                        query, $"module {p.Esn}", "Trust its server keys") { OfferToAll = true });
+                    var caption = $"Confirm module server keys ({i + 1} of {pending.Count})";
+                    var answer = reporter.Confirm(new ConfirmQuestion(QuestionKind.PersonOnly, caption, query, $"module {p.Esn}", "Trust its server keys")
+                    {
+                        OfferToAll = true,
+                    });
                     if (answer == ConfirmAnswer.NoToAll) break;
                     if (answer == ConfirmAnswer.Yes) confirmed[p.Esn] = p.Fingerprints;
                     if (answer == ConfirmAnswer.YesToAll)
@@ -98,7 +102,8 @@ namespace NShield.HsmAdmin.Operations
                     catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ConfirmationRequired)
                     {
                         reporter.Error(new HsmException(HsmErrorIds.ConfirmationRequired, HsmErrorKind.InvalidOperation,
-                            $"Module {esn} was not forgotten: this session cannot ask for confirmation. {what} Add -Force to forget it without asking.", esn));
+                            $"Module {esn} was not forgotten: this session cannot ask for confirmation. {what} " +
+                            "Add -Force to forget it without asking.", esn));
                         continue;
                     }
                     if (answer == ConfirmAnswer.YesToAll || answer == ConfirmAnswer.NoToAll) toAll = answer;
@@ -128,8 +133,9 @@ namespace NShield.HsmAdmin.Operations
             return (still, gone);
         }
 
-        private static HsmException NotForgottenRegistered(string esn) => new HsmException(HsmErrorIds.ModuleAlreadyRegistered, HsmErrorKind.InvalidOperation,
-            $"Module {esn} is registered with this host, so it is not forgotten. Unregister it first (Unregister-HsmModule) if you mean to forget it.", esn);
+        private static HsmException NotForgottenRegistered(string esn) => new HsmException(HsmErrorIds.ModuleAlreadyRegistered,
+            HsmErrorKind.InvalidOperation, $"Module {esn} is registered with this host, so it is not forgotten. " +
+            "Unregister it first (Unregister-HsmModule) if you mean to forget it.", esn);
 
         /// <summary>
         /// Forgets the modules a person agreed to forget, under the store lock: each is re-read and forgotten only if it is
@@ -148,7 +154,8 @@ namespace NShield.HsmAdmin.Operations
                     else if (record == null || DescribeForget(record) != pair.Value)
                         reporter.Error(new HsmException(HsmErrorIds.StateChangedWhileAsked, HsmErrorKind.InvalidOperation,
                             $"Module {pair.Key} was not forgotten: its entry on this host changed while you were asked " +
-                            $"({(record == null ? "it is no longer on the list" : DescribeForget(record))}). Run Invoke-HsmEnroll -Esn {pair.Key} -Forget again.",
+                            $"({(record == null ? "it is no longer on the list" : DescribeForget(record))}). " +
+                            $"Run Invoke-HsmEnroll -Esn {pair.Key} -Forget again.",
                             pair.Key));
                     else still.Add(pair.Key);
                 }

@@ -53,7 +53,10 @@ namespace NShield.HsmAdmin.Operations
         Change,
         /// <summary>A second confirmation after the change was accepted: only -Confirm:$false answers Yes.</summary>
         Confirmation,
-        /// <summary>Only a person's answer is a Yes, whatever -Confirm says (first-contact fingerprints; forgetting a module, which only -Force skips).</summary>
+        /// <summary>
+        /// Only a person's answer is a Yes, whatever -Confirm says (first-contact fingerprints; forgetting a module, which only
+        /// -Force skips).
+        /// </summary>
         PersonOnly,
     }
 

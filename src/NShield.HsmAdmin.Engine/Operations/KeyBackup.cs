@@ -40,9 +40,11 @@ namespace NShield.HsmAdmin.Operations
             public string Note { get; }
         }
 
-        /// <summary>The refusals that need no passphrase (existing file without force, no sshadmin key, missing folder), before any prompt.</summary>
+        /// <summary>The refusals that need no passphrase (a folder or a path into the store, existing file without force, no sshadmin key, missing folder), before any prompt.</summary>
         public static void CheckTarget(HostStore store, string path, bool force)
         {
+            // First: a folder, the store, the machine folder or a managed file is refused even with -Force.
+            ManagedPaths.CheckWritableTarget(store, path, "Backup-HsmSshKey");
             if (File.Exists(path) && !force)
                 throw new HsmException(HsmErrorIds.FileExists, HsmErrorKind.ResourceExists,
                     $"'{path}' already exists. Choose another path, or use -Force to overwrite it.", path);

@@ -6,7 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -76,7 +76,8 @@ namespace NShield.HsmAdmin.Operations
                 try
                 {
                     if (reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, "Re-pin module server keys",
-                            text + nl + "Trust the new keys only if the module's own display shows them. " + what + "?", $"module {module.Esn}", what))
+                            text + nl + "Trust the new keys only if the module's own display shows them. " + what + "?",
+                            $"module {module.Esn}", what))
                         != ConfirmAnswer.Yes)
                         continue;
                     if (reporter.Confirm(new ConfirmQuestion(QuestionKind.Confirmation, "Re-pin module server keys",
@@ -91,7 +92,8 @@ namespace NShield.HsmAdmin.Operations
                 {
                     reporter.Error(new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                         $"Re-pinning module {module.Esn} needs confirmation and this session cannot prompt; nothing was re-pinned. " +
-                        "Compare the new fingerprints with the module's own display, then run Update-HsmServerKeyPin with -Confirm:$false.", module.Esn));
+                        "Compare the new fingerprints with the module's own display, then run Update-HsmServerKeyPin with -Confirm:$false.",
+                        module.Esn));
                     continue;
                 }
                 try
@@ -116,21 +118,21 @@ namespace NShield.HsmAdmin.Operations
             if (old.Count == 0)
                 throw new HsmException(HsmErrorIds.ServerKeyNotPinned, HsmErrorKind.SecurityError,
                     $"This host has no pinned server keys for module {module.Esn}, so there is nothing to re-pin. Enroll it with Invoke-HsmEnroll.", module.Esn);
-            var transport = _host.TransportFor(module);
-            IModuleChannel admin;
+            _host.TransportFor(module); // UnknownTransport before anything is opened
+            IModuleSession admin;
             if (_host.HasClientKeys)
             {
-                try { admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false); }
+                try { admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false); }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
             }
-            else admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+            else admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
 
             using (admin)
             {
-                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 var shape = TrustVerification.CheckShape(identity, admin.ServerKey);
                 if (shape != null)
                     throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
@@ -139,14 +141,15 @@ namespace NShield.HsmAdmin.Operations
                 var changed = asked.Where(s => !old.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
                 var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                 var channelPinned = old.TryGetValue(ModuleServices.SshAdmin, out var adminPin) && adminPin.Blob.SequenceEqual(admin.ServerKey.Blob);
-                if (!channelPinned && reason != null && changed.Any(s => s != ModuleServices.SshAdmin))
+                var readOverChannel = changed.Where(s => s != ModuleServices.SshAdmin).ToList();
+                if (!channelPinned && reason != null && readOverChannel.Count > 0)
                     throw new HsmException(HsmErrorIds.RepinChannelUnverified, HsmErrorKind.SecurityError,
-                        $"Module {module.Esn}: the keys of {string.Join(", ", changed.Where(s => s != ModuleServices.SshAdmin))} were read over the " +
-                        $"sshadmin channel at {module.Endpoint(ModuleServices.SshAdmin)}, whose server key {admin.ServerKey.Fingerprint} is not its pin " +
-                        $"({(adminPin == null ? "none" : adminPin.Fingerprint)}) and no trusted vendor root vouches for it ({reason}), so nothing was re-pinned. " +
-                        "Compare the sshadmin key with the module's own display and re-pin it alone first " +
-                        $"(Update-HsmServerKeyPin -Esn {module.Esn} -Service sshadmin), then run Update-HsmServerKeyPin again for the other services.",
-                        module.Esn);
+                        $"Module {module.Esn}: the keys of {string.Join(", ", readOverChannel)} were read over the sshadmin channel at " +
+                        $"{module.Endpoint(ModuleServices.SshAdmin)}, whose server key {admin.ServerKey.Fingerprint} is not its pin " +
+                        $"({(adminPin == null ? "none" : adminPin.Fingerprint)}) and no trusted vendor root vouches for it ({reason}), " +
+                        "so nothing was re-pinned. Compare the sshadmin key with the module's own display and re-pin it alone first " +
+                        $"(Update-HsmServerKeyPin -Esn {module.Esn} -Service sshadmin), then run Update-HsmServerKeyPin again for the " +
+                        "other services.", module.Esn);
                 return new Plan
                 {
                     Module = module, Mode = identity.Mode.ToString(), Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,

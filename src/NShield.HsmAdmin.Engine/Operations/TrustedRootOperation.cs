@@ -29,7 +29,8 @@ namespace NShield.HsmAdmin.Operations
                     $"vendor root '{name}' of {store.Root}", action)) != ConfirmAnswer.Yes)
                 return Task.CompletedTask;
             if (!store.RemoveTrustedRoot(name))
-                reporter.Error(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{name}'.", name));
+                reporter.Error(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound,
+                    $"This host has no trusted root named '{name}'.", name));
             return Task.CompletedTask;
         }
     }

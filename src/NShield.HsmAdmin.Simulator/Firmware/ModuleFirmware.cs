@@ -7,6 +7,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Trust;

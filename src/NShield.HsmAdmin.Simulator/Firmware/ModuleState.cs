@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
 using System.Text.Json;

@@ -7,6 +7,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;

@@ -152,7 +152,9 @@ namespace NShield.HsmAdmin.Commands
                 var marker = property == null ? null
                     : (EsnParameterAttribute?)Attribute.GetCustomAttribute(property, typeof(EsnParameterAttribute), true);
                 if (marker == null || bound.Value == null) continue;
-                var values = bound.Value is string one ? new[] { one } : ((System.Collections.IEnumerable)bound.Value).Cast<object?>().Select(v => v?.ToString());
+                var values = bound.Value is string one
+                    ? new[] { one }
+                    : ((System.Collections.IEnumerable)bound.Value).Cast<object?>().Select(v => v?.ToString());
                 foreach (var text in values)
                     Engine(() => marker.Wildcards ? Store.Esn.ParsePattern(text) : Store.Esn.Parse(text));
             }

@@ -1,0 +1,45 @@
+# Issue 23 (items 1, 2, 3, 4, 6, 7, 9, 13): where a typed path, another account, a killed process or a second store
+# meets the host store. Real host stores, simulated modules over real SSH, the built module.
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'Backup paths (issue 23, items 1 and 7)' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $keyFile = Join-Path $h 'client-keys/sshadmin.key'
+    }
+
+    It 'refuses -HostTied -Force onto the store''s own sshadmin key with PathRefused; the key, audit log and connections are unchanged' {
+        $before = Get-StoreSnapshot $h
+        $audit = Get-AuditLines $h
+        { Backup-HsmSshKey -HostPath $h -HostTied -Force -Path $keyFile -Confirm:$false } |
+            Should -Throw -ErrorId 'PathRefused,NShield.HsmAdmin.Commands.BackupHsmSshKeyCommand'
+        Get-StoreSnapshot $h | Should -Be $before
+        Get-AuditLines $h | Should -Be $audit
+        (Test-HsmConnection -HostPath $h -Detailed | Where-Object { -not $_.Success }) | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a link that leads into the store, naming where it resolves to' {
+        $link = Join-Path (New-TestHostPath 'backups') 'sshadmin.backup'
+        New-Item -ItemType SymbolicLink -Path $link -Target $keyFile | Out-Null
+        $e = { Backup-HsmSshKey -HostPath $h -HostTied -Force -Path $link -Confirm:$false } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -BeLike 'PathRefused,*'
+        $e.Exception.Message | Should -BeLike "*resolves to '$keyFile'*"
+        $e.CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'gives PathRefused, not an IOException, for a folder as -Path, and writes nothing into it' {
+        $folder = New-TestHostPath 'backup-folder'
+        $e = { Backup-HsmSshKey -HostPath $h -HostTied -Path $folder -Confirm:$false } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -BeLike 'PathRefused,*'
+        $e.Exception.Message | Should -BeLike '*is a folder*'
+        Get-ChildItem $folder -Force | Should -BeNullOrEmpty
+    }
+}
