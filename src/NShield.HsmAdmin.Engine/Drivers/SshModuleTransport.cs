@@ -78,7 +78,7 @@ namespace NShield.HsmAdmin.Drivers
         }
 
         /// <summary>An IP address or a DNS host name.</summary>
-        public string? CheckAddress(string address) => Store.ModuleEndpointDefaults.CheckHostAddress(address);
+        public string? CheckAddress(string address) => HostAddresses.Check(address);
 
         public TimeSpan ConnectTimeout { get; }
         public TimeSpan CommandTimeout { get; }

@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using NShield.HsmAdmin.Protection;
 
 using NShield.HsmAdmin.Interop;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

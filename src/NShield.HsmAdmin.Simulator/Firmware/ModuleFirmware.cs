@@ -12,6 +12,7 @@ using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Trust;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {

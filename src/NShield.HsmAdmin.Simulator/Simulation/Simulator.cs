@@ -13,6 +13,7 @@ using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Simulation
 {
