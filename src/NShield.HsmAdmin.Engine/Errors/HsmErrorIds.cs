@@ -124,6 +124,18 @@ namespace NShield.HsmAdmin
         /// </summary>
         public const string ConfirmationRequired = "ConfirmationRequired";
 
+        // Operator-proof edges (appended, issue 23)
+        /// <summary>
+        /// Update-HsmServerKeyPin read new keys over an sshadmin channel whose own server key is neither its pin nor vouched for
+        /// by a trusted vendor root: nothing was re-pinned (re-pin sshadmin alone first).
+        /// </summary>
+        public const string RepinChannelUnverified = "RepinChannelUnverified";
+        /// <summary>
+        /// What a person was asked about changed before the answer came (no store lock is held while a person is asked):
+        /// nothing was done to it; run the command again to be asked about what is there now.
+        /// </summary>
+        public const string StateChangedWhileAsked = "StateChangedWhileAsked";
+
         // Privilege and key permissions (appended, issue 12)
         /// <summary>
         /// A command that creates keys or changes the host's configuration was run without root (Linux) or Administrators

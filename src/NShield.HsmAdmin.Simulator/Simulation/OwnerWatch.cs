@@ -125,6 +125,8 @@ namespace NShield.HsmAdmin.Simulation
             }
             catch (Exception) { return; }
             ProcessTools.Signal(pid, ProcessTools.SIGKILL);
+            // A stop leaves nothing of the simulator running, its watcher included (a zombie counts as gone).
+            ProcessTools.WaitUntil(() => !ProcessTools.IsAlive(pid), 2000, 10);
         }
 
         private static IEnumerable<string> SafeFiles(string dir, string name)
