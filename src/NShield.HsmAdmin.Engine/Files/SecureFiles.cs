@@ -12,7 +12,7 @@ namespace NShield.HsmAdmin.Files
     /// Creates files and folders already restricted to their <see cref="FileAccessScope"/> (never chmod-after-write)
     /// and writes them atomically: temp file in the same folder, write, Flush(true), rename over the target.
     /// </summary>
-    internal static class SecureFiles
+    public static class SecureFiles
     {
         static bool IsWindows => RuntimeInformation.IsOSPlatform(OSPlatform.Windows);
 

@@ -16,6 +16,9 @@ namespace NShield.HsmAdmin.Firmware
     /// </summary>
     internal static class ModuleLog
     {
+        /// <summary>The outcome logged for a command whose connection a simulated fault dropped (no reply was sent).</summary>
+        public const string DroppedOutcome = "dropped";
+
         /// <summary>Appends one entry; a module without state (or any failure) records nothing and never fails the command.</summary>
         public static void TryRecord(FirmwareRequest req, string outcome)
         {

@@ -17,6 +17,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         [SupportsWildcards]
+        [EsnParameter(Wildcards = true)]
         public string[]? Esn { get; set; }
 
         /// <summary>Answer from the host's records only, without asking the modules (mode shows Unknown).</summary>
@@ -32,6 +33,7 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>Groups the input by host (piped modules bring their own HostPath); no -Esn for a host means all of its modules.</summary>
         protected override void ProcessRecord()
         {
+            ValidateBoundEsns();
             var hostPath = ResolvedHostPath;
             var index = _byHost.FindIndex(h => string.Equals(h.HostPath, hostPath, StringComparison.Ordinal));
             if (index < 0)

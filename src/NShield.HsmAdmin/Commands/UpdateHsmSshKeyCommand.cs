@@ -50,6 +50,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = "Roll")]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public string[]? ExcludeEsn { get; set; }
 
         /// <summary>
