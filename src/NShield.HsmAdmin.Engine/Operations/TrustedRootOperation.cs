@@ -8,7 +8,7 @@ namespace NShield.HsmAdmin.Operations
     /// Add-HsmTrustedRoot and Remove-HsmTrustedRoot: a vendor root decides which module server keys this host trusts, so
     /// both ask first, No by default (-Confirm:$false answers). The store is written under its own lock after the answer.
     /// </summary>
-    internal static class TrustedRootOperation
+    public static class TrustedRootOperation
     {
         /// <summary>Trusts <paramref name="key"/> as root <paramref name="name"/> once confirmed; null when the answer was No.</summary>
         public static Task<TrustedRoot?> AddAsync(HostStore store, string name, SshPublicKey key, bool overwrite, IOperationReporter reporter)
