@@ -170,6 +170,8 @@ namespace NShield.HsmAdmin.Operations
         public string HardserverRestart { get; set; } = "";
         public string? HardserverPidFile { get; set; }
         public string HardserverProcessName { get; set; } = "";
+        /// <summary>The machine folder in effect (each store's own global nonce G lives in its stores/ folder).</summary>
+        public string MachineFolder { get; set; } = "";
         /// <summary>The settings as stored (null values take the defaults).</summary>
         public Store.HostConfiguration Configured { get; set; } = new Store.HostConfiguration();
 
@@ -185,6 +187,7 @@ namespace NShield.HsmAdmin.Operations
                 HardserverRestart = hardserver.Description,
                 HardserverPidFile = config.Hardserver.PidFile,
                 HardserverProcessName = config.Hardserver.ProcessName ?? Hardserver.PlatformHardserver.DefaultProcessName,
+                MachineFolder = store.MachineRoot,
                 Configured = config,
             };
         }

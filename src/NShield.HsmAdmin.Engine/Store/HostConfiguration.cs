@@ -16,6 +16,14 @@ namespace NShield.HsmAdmin.Store
 
         public HardserverSettings Hardserver { get; set; } = new HardserverSettings();
 
+        /// <summary>
+        /// The machine folder: where this host's machine-bound input G (each store's own global nonce, under
+        /// stores/&lt;store id&gt;/) lives. Null: /etc/opt/nfast/hsmadmin (Linux), %ProgramData%\nCipher\hsmadmin-machine (Windows).
+        /// A simulated host (Start-HsmSimulator) sets its own, so it never touches this machine's folder; a production host
+        /// may set one too (e.g. a folder on an encrypted volume). Changing it makes existing G keys unopenable here.
+        /// </summary>
+        public string? MachineFolder { get; set; }
+
         /// <summary>Where the Security World software keeps the factory credential unless configured otherwise.</summary>
         public static string DefaultFactoryCredentialPath(HostStore store) => Path.Combine(store.Root, "factory-credential");
     }

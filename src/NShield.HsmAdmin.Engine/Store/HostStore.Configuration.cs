@@ -37,6 +37,7 @@ namespace NShield.HsmAdmin.Store
         {
             to.FactoryCredentialPath = from.FactoryCredentialPath;
             to.Hardserver = from.Hardserver ?? new HardserverSettings();
+            to.MachineFolder = from.MachineFolder;
         }
 
         /// <summary>A factory credential file is a small OpenSSH key: anything bigger is not one (and /dev/zero never ends).</summary>
