@@ -24,6 +24,12 @@ namespace NShield.HsmAdmin.Store
         /// </summary>
         public string? MachineFolder { get; set; }
 
+        /// <summary>
+        /// Opt-in second copy of the audit log: the Unix socket of the system log (/dev/log for journald or syslog) each
+        /// audit entry is also sent to, with logger(1), facility auth, tag nshield-hsmadmin. Null: off. Linux only.
+        /// </summary>
+        public string? AuditSyslogSocket { get; set; }
+
         /// <summary>Where the Security World software keeps the factory credential unless configured otherwise.</summary>
         public static string DefaultFactoryCredentialPath(HostStore store) => Path.Combine(store.Root, "factory-credential");
     }

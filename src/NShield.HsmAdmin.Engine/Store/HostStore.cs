@@ -40,6 +40,20 @@ namespace NShield.HsmAdmin.Store
         public static HostStore OpenForKeyPermissions(string? hostPath = null) =>
             new HostStore(HostStoreLocation.Resolve(hostPath), null, repairingPermissions: true);
 
+        /// <summary>
+        /// The store of a command that needs one to exist (issue 23, item 9): StoreNotFound naming the folder when it does
+        /// not, and nothing is created (a mistyped -HostPath is said, not made into a new empty store).
+        /// </summary>
+        public static HostStore OpenExisting(string? hostPath = null, IMachineIdentity? machine = null)
+        {
+            var root = HostStoreLocation.Resolve(hostPath);
+            if (!Directory.Exists(root))
+                throw new HsmException(HsmErrorIds.StoreNotFound, HsmErrorKind.ObjectNotFound,
+                    $"There is no host store at '{root}' (the folder does not exist); nothing was read or created. Check -HostPath " +
+                    $"(or {HostStoreLocation.HomeVariable}); a new host's store is made by Register-HsmModule.", root);
+            return new HostStore(root, machine);
+        }
+
         /// <summary>Opens the store at -HostPath, else NSHIELD_HSMADMIN_HOME, else the system default.</summary>
         public static HostStore Open(string? hostPath = null, IMachineIdentity? machine = null) =>
             new HostStore(HostStoreLocation.Resolve(hostPath), machine);

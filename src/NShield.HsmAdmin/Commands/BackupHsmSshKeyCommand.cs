@@ -40,7 +40,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
             var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
             if (!ShouldProcess(path, what)) return;
             // Refusals that need no passphrase come before the prompt.

@@ -29,7 +29,8 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void EndProcessing()
         {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
+            WarnIfNoModules(store, Esn, "show");
             var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {

@@ -55,7 +55,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => Store.HostStore.OpenExisting(ResolvedHostPath));
             var newPassphrase = RollPassphrases(store, services, protection);
 
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
