@@ -194,6 +194,7 @@ namespace NShield.HsmAdmin.Store
             var read = ReadAuditLines();
             if (read is not { } log || log.Lines.Count == 0)
             {
+                result.TornLastLine = read?.Torn ?? false;
                 // Issue 23, item 6: a store that holds trust (keys, pins, modules) has a log; its absence is not "Valid, 0 entries".
                 var holds = HoldsTrust();
                 if (holds != null || head != null)
