@@ -25,7 +25,9 @@ function Step([string] $title, [string] $explain) {
     if ($explain) { Write-Host $explain }
 }
 
-$hostPath = Join-Path ([IO.Path]::GetTempPath()) ("nshield-demo-host-" + [guid]::NewGuid().ToString('N').Substring(0, 8))
+# The simulated host lives inside the simulator's temporary folder: if this demo is killed, the simulator's watcher
+# stops its modules and deletes that folder, host keys included (Start-HsmSimulator: "dies with its owner").
+$hostPath = $null
 $clock = [Diagnostics.Stopwatch]::StartNew()
 try {
     $how = if ($transport -eq 'Ssh') {
@@ -36,8 +38,10 @@ try {
         "Transport: InProcess. OpenSSH sshd was not found (apt-get install openssh-server), so NO SSH is used in this run: " +
         "the product calls the simulated firmware directly through the simulator's in-process transport."
     }
-    Step "1. Start $ModuleCount simulated modules" ("$how Fresh modules are in factory state. The simulated host lives in $hostPath.")
-    $sim = Start-HsmSimulator -ModuleCount $ModuleCount -HostPath $hostPath -Transport $transport
+    Step "1. Start $ModuleCount simulated modules" ("$how Fresh modules are in factory state.")
+    $sim = Start-HsmSimulator -ModuleCount $ModuleCount -Transport $transport
+    $hostPath = $sim.HostPath
+    Write-Host "The simulated host lives in $hostPath (inside the simulator's folder; removed at the end)."
     $sim.Modules | Format-Table Esn, Mode, Transport, @{ n = 'sshadmin port'; e = { $_.Endpoint('sshadmin').Port } }, @{ n = 'sshadmin server key'; e = { $_.Endpoint('sshadmin').ServerKeyFingerprint } } | Show
 
     Step "2. Where the modules are, and their status" ("The simulator registered each module in the host's registry through the same store API " +
@@ -72,5 +76,4 @@ try {
 }
 finally {
     Get-HsmSimulator | Stop-HsmSimulator -Remove
-    Remove-Item $hostPath -Recurse -Force -ErrorAction SilentlyContinue
 }

@@ -16,7 +16,7 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
     $sim = Start-TestSimulator -ModuleCount 2
     $h = $sim.HostPath
-    Invoke-HsmEnroll -HostPath $h | Out-Null
+    $enrollResults = @(Invoke-HsmEnroll -HostPath $h)
     function Complete([string] $line) { (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText }
 }
 AfterAll { Remove-TestHosts }
@@ -40,6 +40,17 @@ Describe 'Objects in the pipeline' {
         $json | Should -Not -BeNullOrEmpty
         { $json | ConvertFrom-Json } | Should -Not -Throw
         $json | Should -Not -Match 'PRIVATE KEY'
+    }
+    # List views (no types file, so the import does not build the session's type table): Format-List shows these.
+    It 'Format-List shows the result''s chosen properties (<Type>)' -ForEach @(
+        @{ Type = 'HsmEnrollResult'; Labels = 'Esn', 'Action', 'Mode', 'ServerKeyVerification', 'Message' }
+        @{ Type = 'HsmConnectionTestResult'; Labels = 'Esn', 'Service', 'PinMatches', 'Authenticated', 'Success', 'ErrorId' }
+    ) {
+        $objects = if ($Type -eq 'HsmEnrollResult') { $enrollResults } else { Test-HsmConnection -HostPath $h -Detailed }
+        $objects[0].PSObject.TypeNames[0] | Should -Be "NShield.HsmAdmin.Operations.$Type"
+        $text = $objects[0] | Format-List | Out-String -Width 250
+        $shown = @([regex]::Matches($text, '(?m)^(\w+)\s*:') | ForEach-Object { $_.Groups[1].Value })
+        $shown | Should -Be $Labels
     }
     It 'bind down the pipeline by property name' {
         $r = Get-HsmModule -HostPath $h | Test-HsmConnection -HostPath $h -Detailed

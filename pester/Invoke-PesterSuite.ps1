@@ -17,6 +17,14 @@ $pester = Join-Path $globalPackages 'pester/6.2.0/tools/Pester.psd1'
 if (-not (Test-Path $pester)) { throw "Pester 6.2.0 not found at $pester; run 'dotnet restore tests/NShield.HsmAdmin.Tests' first." }
 Import-Module $pester -Force
 
+# What killed runs left (a SIGKILL runs no AfterAll): the per-process folders of test processes that no longer exist.
+# Simulators clean up after themselves (their watcher); these hold host stores and machine folders.
+foreach ($stale in Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -ErrorAction SilentlyContinue) {
+    if ($stale.Name -notmatch '^nshield-(pester|pester-machine|xunit-machine|runner-tests)-(\d+)$') { continue }
+    if (Get-Process -Id ([int]$Matches[2]) -ErrorAction SilentlyContinue) { continue }
+    Remove-Item $stale.FullName -Recurse -Force -ErrorAction SilentlyContinue
+}
+
 # The machine folder (global nonce G) of this run: never the real /etc/opt/nfast/hsmadmin. Tests that
 # simulate another machine set their own and put this one back.
 $machineDir = Join-Path ([IO.Path]::GetTempPath()) "nshield-pester-machine-$PID"

@@ -169,13 +169,15 @@ exec '$dotnet' '$pwshDll' -sshs -NoLogo -NoProfile
     try {
     $resultPath = Join-Path $Work 'fleet-setup.json'
     $setup = Invoke-FleetChild $Work @'
-param([string] $HostsDir, [string] $Addresses, [int] $ModulesPerHost, [string] $Broken, [int] $ClosedPort, [string] $ResultPath)
+param([string] $HostsDir, [string] $Addresses, [int] $ModulesPerHost, [string] $Broken, [int] $ClosedPort, [string] $ResultPath, [int] $Owner)
 $ErrorActionPreference = 'Stop'
 Import-Module NShield.HsmAdmin.Simulator
 $result = foreach ($a in $Addresses -split ',') {
     $env:NSHIELD_HSMADMIN_MACHINE_DIR = Join-Path $HostsDir "$a/machine"
     $store = Join-Path $HostsDir "$a/store"
-    $sim = Start-HsmSimulator -ModuleCount $ModulesPerHost -HostPath $store -SimulatorPath (Join-Path $HostsDir "$a/sim") -Transport Ssh
+    # They outlive this setup child and die with the process that runs the fleet (a killed test or bench included).
+    $sim = Start-HsmSimulator -ModuleCount $ModulesPerHost -HostPath $store -SimulatorPath (Join-Path $HostsDir "$a/sim") -Transport Ssh `
+        -OwnerProcessId $Owner
     $brokenEsn = $null
     if ($a -in ($Broken -split ',')) {
         # A module the host was told about but nobody answers for: every port closed.
@@ -187,7 +189,7 @@ $result = foreach ($a in $Addresses -split ',') {
 }
 Set-Content -Path $ResultPath -Value (ConvertTo-Json -InputObject @($result) -Depth 4)
 '@ @{ HostsDir = $hostsDir; Addresses = ($addresses -join ','); ModulesPerHost = $ModulesPerHost; ClosedPort = (Get-FreeLoopbackPort)
-        Broken = (($BrokenModuleOn | ForEach-Object { $addresses[$_ - 1] }) -join ','); ResultPath = $resultPath } @{ PSModulePath = $Modules }
+        Broken = (($BrokenModuleOn | ForEach-Object { $addresses[$_ - 1] }) -join ','); ResultPath = $resultPath; Owner = $PID } @{ PSModulePath = $Modules }
     $hosts = @(Get-Content $resultPath -Raw | ConvertFrom-Json)
     }
     catch { Stop-LoopbackFleet -Work $Work -Modules $Modules; throw }

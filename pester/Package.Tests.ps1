@@ -93,7 +93,7 @@ Install-PSResource NShield.HsmAdmin.Simulator -Repository NShieldLocal -Scope Cu
 
     # 3. A fresh pwsh with only the installed module path (and PowerShell's own modules).
     $script:fresh = Invoke-Child @'
-param([string] $Installed, [string] $Work)
+param([string] $Installed, [string] $Work, [int] $Owner)
 $ErrorActionPreference = 'Stop'
 $env:PSModulePath = $Installed + [IO.Path]::PathSeparator + (Join-Path $PSHOME 'Modules')
 $r = [ordered]@{}
@@ -118,10 +118,12 @@ $r.Connected = Test-HsmConnection -HostPath $h
 $r.Keys = @(Get-HsmSshKey -HostPath $h -Role Client).Count
 Stop-HsmSimulator -Path $sim.Path
 # The DSC test's host: simulated modules registered with a host of their own, not enrolled (the vendor root trusted).
-$null = Start-HsmSimulator -ModuleCount 1 -HostPath (Join-Path $Work 'host-dsc') -SimulatorPath (Join-Path $Work 'sim-dsc') -Transport Ssh
+# It outlives this child (the DSC test uses it) and dies with the test process.
+$null = Start-HsmSimulator -ModuleCount 1 -HostPath (Join-Path $Work 'host-dsc') -SimulatorPath (Join-Path $Work 'sim-dsc') -Transport Ssh `
+    -OwnerProcessId $Owner
 $r.Assemblies = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { -not $_.IsDynamic -and $_.GetName().Name -like 'NShield*' } | ForEach-Object { $_.Location })
 [pscustomobject]$r | ConvertTo-Json -Depth 4 -Compress
-'@ @{ Installed = $installed; Work = $work } $childEnv
+'@ @{ Installed = $installed; Work = $work; Owner = $PID } $childEnv
 
     # 4. DSC v3's PowerShell adapter, step by step (PowerShell/DSC adapters/powershell/psDscAdapter/psDscAdapter.psm1:
     # Get-DSCResourceModules, LoadPowerShellClassResourcesFromModule, FindAndParseResourceDefinitions,
@@ -200,12 +202,12 @@ AfterAll {
 
 Describe 'build.ps1 package' -Skip:$notLinux {
     It 'stages each module under <name>/<version>/ with only what runs' {
-        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.(Format|Types)\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
+        $allowed = '^(NShield\.HsmAdmin\.psd1|LICENSE|bin/NShield\.HsmAdmin\.psm1|bin/loader/(Core|Desktop)/NShield\.HsmAdmin\.Loader\.dll|bin/deps/[^/]+\.dll|formats/NShield\.HsmAdmin\.Format\.ps1xml|en-US/NShield\.HsmAdmin\.dll-Help\.xml|en-US/about_NShield\.HsmAdmin\.help\.txt)$'
         $files = @(Get-ChildItem $productStage -Recurse -File | ForEach-Object { [IO.Path]::GetRelativePath($productStage, $_.FullName).Replace('\', '/') })
         $files | Where-Object { $_ -notmatch $allowed } | Should -BeNullOrEmpty
         foreach ($f in 'NShield.HsmAdmin.psd1', 'LICENSE', 'bin/NShield.HsmAdmin.psm1', 'bin/loader/Core/NShield.HsmAdmin.Loader.dll', 'bin/loader/Desktop/NShield.HsmAdmin.Loader.dll',
             'bin/deps/NShield.HsmAdmin.dll', 'bin/deps/NShield.HsmAdmin.Engine.dll', 'bin/deps/Renci.SshNet.dll', 'formats/NShield.HsmAdmin.Format.ps1xml',
-            'formats/NShield.HsmAdmin.Types.ps1xml', 'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt') { $files | Should -Contain $f }
+            'en-US/NShield.HsmAdmin.dll-Help.xml', 'en-US/about_NShield.HsmAdmin.help.txt') { $files | Should -Contain $f }
         $files | Where-Object { $_ -like '*Simulator*' -or $_ -like '*TestHooks*' -or $_ -like '*.pdb' } | Should -BeNullOrEmpty
 
         $simAllowed = '^(NShield\.HsmAdmin\.Simulator\.psd1|LICENSE|bin/simulator/NShield\.HsmAdmin\.Simulator\.psm1|bin/simulator/deps/NShield\.HsmAdmin\.Simulator(\.Commands)?\.dll|bin/simulator/deps/firmware/[^/]+\.(dll|json)|bin/simulator/deps/firmware/nshield-sim-firmware|formats/NShield\.HsmAdmin\.Simulator\.Format\.ps1xml|en-US/NShield\.HsmAdmin\.Simulator\.Commands\.dll-Help\.xml)$'

@@ -27,10 +27,11 @@ BeforeAll {
 
     # Another process starts the module endpoints, registered with no host: the test registers them itself.
     $sim = Invoke-Child @'
-param([string] $Repo, [string] $SimPath)
+param([string] $Repo, [string] $SimPath, [int] $Owner)
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $Repo 'NShield.HsmAdmin.Simulator.psd1')
-$s = Start-HsmSimulator -ModuleCount 2 -NoHost -Transport Ssh -SimulatorPath $SimPath
+# It outlives this child and dies with the test process.
+$s = Start-HsmSimulator -ModuleCount 2 -NoHost -Transport Ssh -SimulatorPath $SimPath -OwnerProcessId $Owner
 [pscustomobject]@{
     VendorRoot = $s.VendorRootPublicKey; FactoryCredential = $s.FactoryCredentialPath
     Modules = @($s.Modules | ForEach-Object {
@@ -38,7 +39,7 @@ $s = Start-HsmSimulator -ModuleCount 2 -NoHost -Transport Ssh -SimulatorPath $Si
         foreach ($e in $_.Endpoints) { $ports[$e.Service] = $e.Port }
         [pscustomobject]@{ Esn = $_.Esn; Dir = $_.ModuleDir; Ports = $ports } })
 } | ConvertTo-Json -Depth 5 -Compress
-'@ @{ Repo = $repo; SimPath = $simPath }
+'@ @{ Repo = $repo; SimPath = $simPath; Owner = $PID }
 
     # The stand-in hardserver: a script at the configured path; 'restart' replaces a long-running process.
     $hardserverDir = Join-Path $work 'opt-nfast'

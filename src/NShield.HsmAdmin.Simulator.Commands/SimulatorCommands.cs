@@ -19,6 +19,10 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>Ssh (real sshd endpoints) or InProcess (the firmware called directly, no SSH at all).</summary>
         public SimulatorTransport Transport { get; set; }
         public bool Running { get; set; }
+        /// <summary>True when started with -Persistent: it outlives the process that started it (else it stops when that process ends).</summary>
+        public bool Persistent { get; set; }
+        /// <summary>The process that started it: without -Persistent, the simulator stops within seconds of this process's end.</summary>
+        public int OwnerProcessId { get; set; }
         public string VendorRootPublicKey { get; set; } = "";
         /// <summary>The simulated vendor's well-known factory sshadmin credential (what Set-HsmHostConfiguration -FactoryCredentialPath takes).</summary>
         public string FactoryCredentialPath { get; set; } = "";
@@ -27,6 +31,7 @@ namespace NShield.HsmAdmin.Commands
         internal static HsmSimulatorInfo From(Simulator sim, string? hostPath = null) => new HsmSimulatorInfo
         {
             Path = sim.Root, Transport = sim.Transport, Running = !sim.Stopped, VendorRootPublicKey = sim.VendorRootPublicKey,
+            Persistent = sim.Persistent, OwnerProcessId = sim.OwnerPid,
             FactoryCredentialPath = sim.FactoryCredentialPath,
             Modules = sim.Modules.ToArray(),
             HostPath = hostPath ?? sim.Modules.Select(m => m.HostPath).FirstOrDefault(h => h.Length > 0) ?? "",
@@ -86,6 +91,22 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter NoHost { get; set; }
 
+        /// <summary>
+        /// Keep the simulator running after this process ends (long-lived labs; a simulator handed to other processes).
+        /// Without it the simulator dies with its owner: within seconds of this process's end, however it ends, its sshd
+        /// endpoints and firmware stop and a folder it created is deleted. Stop a persistent one with Stop-HsmSimulator.
+        /// </summary>
+        [Parameter]
+        public SwitchParameter Persistent { get; set; }
+
+        /// <summary>
+        /// The process the simulator dies with, instead of this one: a test harness or lab script that starts simulators
+        /// from child processes and hands them on. Not with -Persistent.
+        /// </summary>
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int OwnerProcessId { get; set; }
+
         protected override void EndProcessing()
         {
             if (NoHost && HostPath != null)
@@ -95,7 +116,8 @@ namespace NShield.HsmAdmin.Commands
             string? hostPath = NoHost ? null : ResolvedHostPath ?? System.IO.Path.Combine(simRoot, "host");
             var target = hostPath ?? "no host";
             if (!ShouldProcess(target, $"Start {ModuleCount} simulated module(s) ({Transport ?? Simulator.DefaultTransport})")) return;
-            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport, simRoot));
+            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport, simRoot, Persistent,
+                OwnerProcessId));
             SimulatorRegistry.Remember(sim.Root);
             WriteObject(HsmSimulatorInfo.From(sim, hostPath ?? ""));
         }

@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.TestHooks
 
         public string? CheckAddress(string address) => null;
 
-        public Task<IModuleChannel> OpenAsync(ModuleAddress module, string service, SshKeyPair credential, ServerKeyPolicy policy, CancellationToken cancellationToken) =>
+        public Task<Modules.IModuleSession> OpenAsync(ModuleAddress module, string service, SshKeyPair credential, ServerKeyPolicy policy, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("BrokenTransport: a transport bug (test double)");
     }
 }

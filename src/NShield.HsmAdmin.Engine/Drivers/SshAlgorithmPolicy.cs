@@ -132,7 +132,7 @@ namespace NShield.HsmAdmin.Drivers
         public const int MaxOfferedInMessage = 200;
 
         /// <summary>Algorithm names a module offered, for a message: printable ASCII only, at most <see cref="MaxOfferedInMessage"/> characters.</summary>
-        public static string Offered(IEnumerable<string> names) => FirmwareResult.Printable(List(names), MaxOfferedInMessage);
+        public static string Offered(IEnumerable<string> names) => Modules.ModuleErrors.Printable(List(names), MaxOfferedInMessage);
 
         /// <summary>
         /// Reads the server's KEXINIT from a fresh connection (version exchange, then one unencrypted binary packet) to

@@ -7,6 +7,8 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Modules;
+using NShield.HsmAdmin.Protocol;
 using Renci.SshNet;
 using Renci.SshNet.Common;
 
@@ -76,12 +78,12 @@ namespace NShield.HsmAdmin.Drivers
         }
 
         /// <summary>An IP address or a DNS host name.</summary>
-        public string? CheckAddress(string address) => Store.ModuleEndpointDefaults.CheckHostAddress(address);
+        public string? CheckAddress(string address) => HostAddresses.Check(address);
 
         public TimeSpan ConnectTimeout { get; }
         public TimeSpan CommandTimeout { get; }
 
-        public async Task<IModuleChannel> OpenAsync(ModuleAddress module, string service, SshKeyPair credential,
+        public async Task<IModuleSession> OpenAsync(ModuleAddress module, string service, SshKeyPair credential,
             ServerKeyPolicy policy, CancellationToken cancellationToken)
         {
             if (!module.Ports.TryGetValue(service, out var port))
@@ -141,7 +143,8 @@ namespace NShield.HsmAdmin.Drivers
                     throw Translate(ex, module, service, cancellationToken);
                 }
             }
-            return new SshModuleChannel(module.Esn, service, client, presented!, CommandTimeout);
+            // The module command set this product speaks over SSH exec: the one adapter that knows verbs and JSON.
+            return new JsonExecSession(new SshModuleChannel(module.Esn, service, client, CommandTimeout), presented!);
         }
 
         /// <summary>
@@ -231,19 +234,18 @@ namespace NShield.HsmAdmin.Drivers
             }
         }
 
-        private sealed class SshModuleChannel : IModuleChannel, ISshChannelInfo
+        private sealed class SshModuleChannel : IExecChannel, ISshChannelInfo
         {
             private readonly SshClient _client;
             private readonly TimeSpan _commandTimeout;
 
-            public SshModuleChannel(string esn, string service, SshClient client, SshPublicKey serverKey, TimeSpan commandTimeout)
+            public SshModuleChannel(string esn, string service, SshClient client, TimeSpan commandTimeout)
             {
-                Esn = esn; Service = service; _client = client; ServerKey = serverKey; _commandTimeout = commandTimeout;
+                Esn = esn; Service = service; _client = client; _commandTimeout = commandTimeout;
             }
 
             public string Esn { get; }
             public string Service { get; }
-            public SshPublicKey ServerKey { get; }
 
             public string KeyExchangeAlgorithm => _client.ConnectionInfo.CurrentKeyExchangeAlgorithm ?? "";
             public string ClientToModuleCipher => _client.ConnectionInfo.CurrentClientEncryption ?? "";
@@ -251,7 +253,7 @@ namespace NShield.HsmAdmin.Drivers
             public string ClientToModuleMac => _client.ConnectionInfo.CurrentClientHmacAlgorithm ?? "";
             public string ModuleToClientMac => _client.ConnectionInfo.CurrentServerHmacAlgorithm ?? "";
 
-            public async Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
+            public async Task<ExecReply> RunAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
             {
                 var stdout = new CappedBuffer(MaxReplyBytes);
                 var stderr = new CappedBuffer(MaxErrorOutputBytes);
@@ -316,7 +318,7 @@ namespace NShield.HsmAdmin.Drivers
                             throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
                                 $"The {Service} channel to module {Esn} dropped during '{verb}': {ex.Message}. Run the command again to complete it.", Esn, ex);
                     }
-                    return FirmwareResult.Parse(Esn, Service, verb, stdout.ToUtf8(), command.ExitStatus);
+                    return new ExecReply(stdout.ToUtf8(), command.ExitStatus);
                 }
             }
 

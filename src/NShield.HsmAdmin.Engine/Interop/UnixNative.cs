@@ -6,7 +6,7 @@ namespace NShield.HsmAdmin.Interop
 {
     /// <summary>
     /// Every libc call of the product and the simulator (one interop file per OS; WindowsNative for Windows): the few
-    /// netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there), plus signals for the simulator's sshd.
+    /// netstandard2.0 lacks (no File.SetUnixFileMode / UnixCreateMode there), plus signals and a pidfd wait for the simulator.
     /// open(O_CREAT|O_EXCL, mode) is what lets a secret file be born 0600: no window where it is world-readable.
     /// </summary>
     internal static class UnixNative
@@ -41,6 +41,13 @@ namespace NShield.HsmAdmin.Interop
         static extern IntPtr readlink_(string path, byte[] buffer, IntPtr size);
         [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
         static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
+        [DllImport("libc", SetLastError = true, EntryPoint = "syscall")]
+        static extern long syscall_(long number, long arg1, long arg2);
+        [DllImport("libc", SetLastError = true, EntryPoint = "poll")]
+        static extern int poll_(ref PollFd fds, ulong count, int timeout);
+
+        [StructLayout(LayoutKind.Sequential)]
+        struct PollFd { public int Fd; public short Events; public short Revents; }
 
         static bool IsMac => RuntimeInformation.IsOSPlatform(OSPlatform.OSX);
         static int O_RDONLY => 0;
@@ -114,6 +121,32 @@ namespace NShield.HsmAdmin.Interop
 
         /// <summary>kill(2); a negative pid signals the process group. False when it fails (no such process, not ours).</summary>
         public static bool Kill(int pid, int signal) => kill_(pid, signal) == 0;
+
+        /// <summary>
+        /// Blocks until the process exits, through a pidfd (Linux 5.3+; the same syscall number on x86-64 and arm64), with no
+        /// timer. Returns false at once when no pidfd can be had (older kernel, no such process) or the wait fails: the caller
+        /// then checks another way. <paramref name="stillSame"/> runs once the pidfd is open, to rule out a reused pid.
+        /// </summary>
+        public static bool WaitForProcessExit(int pid, Func<bool> stillSame)
+        {
+            const long SysPidfdOpen = 434;
+            const short POLLIN = 1;
+            const int EINTR = 4;
+            int fd = (int)syscall_(SysPidfdOpen, pid, 0);
+            if (fd < 0) return false;
+            try
+            {
+                if (!stillSame()) return true;
+                var p = new PollFd { Fd = fd, Events = POLLIN };
+                while (true)
+                {
+                    int r = poll_(ref p, 1, -1);
+                    if (r > 0) return true;
+                    if (r < 0 && Marshal.GetLastWin32Error() != EINTR) return false;
+                }
+            }
+            finally { close_(fd); }
+        }
 
         /// <summary>getppid(2).</summary>
         public static int ParentProcessId() => getppid_();

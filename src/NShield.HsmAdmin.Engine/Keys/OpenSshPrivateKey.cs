@@ -26,7 +26,7 @@ namespace NShield.HsmAdmin.Keys
     ///   chacha20-poly1305...): KeyTypeUnsupported.
     /// A passphrase given for an unencrypted key is ignored, as ssh-keygen does.
     /// </summary>
-    internal static class OpenSshPrivateKey
+    public static class OpenSshPrivateKey
     {
         public const int DefaultRounds = 16;
         /// <summary>

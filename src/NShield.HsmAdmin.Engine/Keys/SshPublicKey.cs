@@ -37,8 +37,13 @@ namespace NShield.HsmAdmin.Keys
             Parameters = parameters;
             _blob = blob;
             Comment = comment ?? "";
-            using (var sha = SHA256.Create())
-                Fingerprint = "SHA256:" + Convert.ToBase64String(sha.ComputeHash(blob)).TrimEnd('=');
+            // BouncyCastle's SHA-256, not System.Security.Cryptography: the simulated firmware (a short-lived Native AOT
+            // process per SSH command) would otherwise load OpenSSL only to fingerprint authorized_keys (~2 ms per command).
+            var digest = new Sha256Digest();
+            digest.BlockUpdate(blob, 0, blob.Length);
+            var hash = new byte[digest.GetDigestSize()];
+            digest.DoFinal(hash, 0);
+            Fingerprint = "SHA256:" + Convert.ToBase64String(hash).TrimEnd('=');
         }
 
         /// <summary>Same key, another comment (comments are not part of the blob or fingerprint).</summary>

@@ -7,7 +7,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -166,15 +166,15 @@ namespace NShield.HsmAdmin.Operations
             string[] verified;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
+                var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);
                 var missing = ModuleServices.All.Where(service =>
                     !(installed.TryGetValue(service, out var set) && set.Contains(_host.ClientKey(service).PublicKey.Fingerprint))).ToList();
                 if (missing.Count > 0) ModuleClock.RequireValidForKeyChange(module.Esn, identity, "installing this host's missing keys");
                 foreach (var service in missing)
                 {
                     var mine = _host.ClientKey(service).PublicKey;
-                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.AddKeyAsync(service, mine, ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
                 verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
@@ -192,14 +192,14 @@ namespace NShield.HsmAdmin.Operations
         private async Task<HsmEnrollResult> EnrollNewAsync(ModuleAddress module, IReadOnlyDictionary<string, SshPublicKey> pins,
             HsmException? pinnedFailure, CancellationToken ct)
         {
-            var transport = _host.TransportFor(module);
-            IModuleChannel? admin = null;
+            _host.TransportFor(module); // UnknownTransport before anything is opened
+            IModuleSession? admin = null;
             bool factory = true;
             try
             {
                 try
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
                         ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured)
@@ -216,7 +216,7 @@ namespace NShield.HsmAdmin.Operations
                     {
                         // A module moved here by Move-HsmModule accepts our sshadmin key. No pin exists yet, so
                         // the server key is checked against its certificate before anything else is sent.
-                        admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin),
+                        admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin),
                             ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                     }
                     catch (HsmException ex2) when (ex2.ErrorId == HsmErrorIds.AuthenticationFailed)
@@ -230,7 +230,7 @@ namespace NShield.HsmAdmin.Operations
                     }
                 }
 
-                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 var verification = VerifyServerKeys(module, identity, admin.ServerKey, factory, pins, pinnedFailure);
                 ModuleClock.RequireValidForKeyChange(module.Esn, identity, "enrollment");
 
@@ -248,15 +248,14 @@ namespace NShield.HsmAdmin.Operations
 
                 if (factory)
                 {
-                    var lines = ModuleServices.All.ToDictionary(s => s, s => _host.ClientKey(s).PublicKey.ToAuthorizedKeysLine());
-                    await admin.InvokeAsync(FirmwareVerbs.Enroll, FirmwareBodies.Enroll(lines), ct).ConfigureAwait(false);
+                    var keys = ModuleServices.All.ToDictionary(s => s, s => _host.ClientKey(s).PublicKey);
+                    await admin.EnrollAsync(keys, ct).ConfigureAwait(false);
                 }
                 else
                 {
                     // Moved here: make our keys the only ones, which also ends the source host's access.
                     foreach (var service in ModuleServices.All.Reverse())
-                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service,
-                            new[] { _host.ClientKey(service).PublicKey.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
+                        await admin.SetKeysAsync(service, new[] { _host.ClientKey(service).PublicKey }, ct).ConfigureAwait(false);
                 }
                 // sshadmin is proven on a new connection: in factory state the open one authenticated with the default
                 // credential; moved here, keys.set has just replaced the sshadmin keys, and only a new login shows that the
@@ -340,21 +339,21 @@ namespace NShield.HsmAdmin.Operations
         {
             if (_host.Store.GetTrustedRoots().Count > 0 || _host.Store.GetPins(module.Esn).Count > 0) return null;
             if (_host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Released) return null;
-            var transport = _host.TransportFor(module);
+            _host.TransportFor(module); // UnknownTransport before anything is opened
             try
             {
-                IModuleChannel admin;
+                IModuleSession admin;
                 try
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 catch (HsmException ex) when ((ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) && _host.HasClientKeys)
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 using (admin)
                 {
-                    var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                     if (TrustVerification.CheckShape(identity, admin.ServerKey) != null) return null;
                     var fingerprints = ModuleServices.All.ToDictionary(s => s, s => identity.ServerKeys[s].Fingerprint);
                     if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
@@ -372,7 +371,7 @@ namespace NShield.HsmAdmin.Operations
         /// with the host's key on the pinned server key is pinged instead of opening another connection.
         /// </summary>
         internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct,
-            IModuleChannel? openAdmin = null)
+            IModuleSession? openAdmin = null)
         {
             // Each service is its own endpoint: check them side by side rather than one after another.
             var checks = ModuleServices.All.Select(async service =>
@@ -380,7 +379,7 @@ namespace NShield.HsmAdmin.Operations
                 try
                 {
                     if (openAdmin != null && service == ModuleServices.SshAdmin)
-                        await openAdmin.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
+                        await openAdmin.PingAsync(ct).ConfigureAwait(false);
                     else
                         await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;

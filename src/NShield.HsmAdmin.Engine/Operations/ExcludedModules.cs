@@ -6,7 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -73,12 +73,12 @@ namespace NShield.HsmAdmin.Operations
             using (var archived = old.TryGetValue(ModuleServices.SshAdmin, out var adminFingerprint) ? _host.ArchivedClientKey(ModuleServices.SshAdmin, adminFingerprint) : null)
             using (var admin = await OpenAdminAsync(module, archived, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);
                 foreach (var service in old.Keys)
                 {
                     var mine = _host.ClientKey(service).PublicKey;
                     if (installed.TryGetValue(service, out var set) && set.Contains(mine.Fingerprint)) continue;
-                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, mine.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.AddKeyAsync(service, mine, ct).ConfigureAwait(false);
                 }
             }
             // 2. Prove every one of them.
@@ -87,11 +87,11 @@ namespace NShield.HsmAdmin.Operations
             // 3. Remove the old keys, through the current sshadmin key.
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);
                 foreach (var entry in old)
                     if (entry.Value != _host.ClientKey(entry.Key).PublicKey.Fingerprint
                         && installed.TryGetValue(entry.Key, out var set) && set.Contains(entry.Value))
-                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(entry.Key, entry.Value), ct).ConfigureAwait(false);
+                        await admin.RemoveKeyAsync(entry.Key, entry.Value, ct).ConfigureAwait(false);
             }
             // 4. The module is up to date: forget what it needed, delete archived keys nobody needs.
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
@@ -113,7 +113,7 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>sshadmin with the archived key the module still accepts; if an earlier catch-up already swapped it, the current one.</summary>
-        private async Task<IModuleChannel> OpenAdminAsync(ModuleAddress module, SshKeyPair? archived, CancellationToken ct)
+        private async Task<IModuleSession> OpenAdminAsync(ModuleAddress module, SshKeyPair? archived, CancellationToken ct)
         {
             if (archived == null) return await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false);
             try { return await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, archived).ConfigureAwait(false); }

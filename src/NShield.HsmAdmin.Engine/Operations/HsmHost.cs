@@ -10,7 +10,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -140,22 +140,56 @@ namespace NShield.HsmAdmin.Operations
             if (_openKeys.TryRemove(service, out var key) && key.IsValueCreated) key.Value.Dispose();
         }
 
-        /// <summary>Opens a channel that must present the pinned server key and authenticates with the given (or the host's) key.</summary>
-        public Task<IModuleChannel> OpenPinnedAsync(ModuleAddress module, string service, CancellationToken ct, SshKeyPair? credential = null)
+        /// <summary>
+        /// Opens a session through the module's transport and checks the server key it presents against the policy before
+        /// anything is sent on it, whatever the transport checked itself: a session that presents another key than the pin
+        /// is closed and refused (ServerKeyChanged). At first contact (no pin) the operation checks the presented key
+        /// against the module's certificate chain (TrustVerification) before it sends anything but 'who are you'.
+        /// </summary>
+        public async Task<IModuleSession> OpenAsync(ModuleAddress module, string service, SshKeyPair credential, ServerKeyPolicy policy,
+            CancellationToken ct)
+        {
+            var session = await TransportFor(module).OpenAsync(module, service, credential, policy, ct).ConfigureAwait(false);
+            try
+            {
+                if (session == null)
+                    throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
+                        $"The {module.Transport} transport opened no {service} session for module {module.Esn}.", module.Esn);
+                if (session.ServerKey == null)
+                    throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
+                        $"The {module.Transport} transport did not report the {service} server key of module {module.Esn}; " +
+                        "nothing was sent.", module.Esn);
+                if (policy.Expected != null && !session.ServerKey.Blob.SequenceEqual(policy.Expected.Blob))
+                    throw ChannelErrors.ServerKeyChanged(module, service, policy, session.ServerKey);
+                return session;
+            }
+            catch
+            {
+                session?.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>First contact (no pin yet): the caller checks the presented key against the module's chain before it changes anything.</summary>
+        public Task<IModuleSession> OpenFirstContactAsync(ModuleAddress module, string service, SshKeyPair credential, CancellationToken ct) =>
+            OpenAsync(module, service, credential, ServerKeyPolicy.FirstContact(), ct);
+
+        /// <summary>Opens a session that must present the pinned server key and authenticates with the given (or the host's) key.</summary>
+        public Task<IModuleSession> OpenPinnedAsync(ModuleAddress module, string service, CancellationToken ct, SshKeyPair? credential = null)
         {
             var pin = Store.GetPin(module.Esn, service);
             if (pin == null)
                 throw new HsmException(HsmErrorIds.ServerKeyNotPinned, HsmErrorKind.SecurityError,
-                    $"This host has no pinned {service} server key for module {module.Esn}, so it will not connect. Run Invoke-HsmEnroll for the module.", module.Esn);
-            return TransportFor(module).OpenAsync(module, service, credential ?? ClientKey(service),
-                ServerKeyPolicy.Pinned(pin, Store.KnownHostsPath), ct);
+                    $"This host has no pinned {service} server key for module {module.Esn}, so it will not connect. " +
+                    "Run Invoke-HsmEnroll for the module.", module.Esn);
+            return OpenAsync(module, service, credential ?? ClientKey(service), ServerKeyPolicy.Pinned(pin, Store.KnownHostsPath), ct);
         }
 
-        /// <summary>Proves a channel end to end: pinned server key, the given (or the host's) client key, firmware answers.</summary>
+        /// <summary>Proves a session end to end: pinned server key, the given (or the host's) client key, the module answers.</summary>
         public async Task PingAsync(ModuleAddress module, string service, CancellationToken ct, SshKeyPair? credential = null)
         {
-            using (var channel = await OpenPinnedAsync(module, service, ct, credential).ConfigureAwait(false))
-                await channel.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
+            using (var session = await OpenPinnedAsync(module, service, ct, credential).ConfigureAwait(false))
+                await session.PingAsync(ct).ConfigureAwait(false);
         }
 
         /// <summary>True once the command that made this host object has ended (its keys are disposed).</summary>

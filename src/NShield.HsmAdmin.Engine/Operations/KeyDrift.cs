@@ -4,8 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -69,14 +68,14 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>As above, on a channel already open (Get-HsmModule reuses the one it read the identity on).</summary>
-        public static async Task<IReadOnlyList<HsmModuleKeyInfo>> ReadAsync(HsmHost host, IModuleChannel admin, CancellationToken ct)
+        public static async Task<IReadOnlyList<HsmModuleKeyInfo>> ReadAsync(HsmHost host, IModuleSession admin, CancellationToken ct)
         {
-            var held = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+            var held = await admin.ListKeysAsync(ct).ConfigureAwait(false);
             return Compare(host, admin.Esn, held);
         }
 
         /// <summary>Current / Stale / Missing per service, services in the vendor's order, fingerprints sorted.</summary>
-        public static IReadOnlyList<HsmModuleKeyInfo> Compare(HsmHost host, string esn, IReadOnlyDictionary<string, HashSet<string>> held)
+        public static IReadOnlyList<HsmModuleKeyInfo> Compare(HsmHost host, string esn, IReadOnlyDictionary<string, IReadOnlyCollection<string>> held)
         {
             var store = host.Store;
             var staged = new HashSet<string>(store.GetPendingClientKeys().Select(k => k.Fingerprint), StringComparer.Ordinal);
@@ -85,7 +84,7 @@ namespace NShield.HsmAdmin.Operations
             foreach (var service in ModuleServices.All)
             {
                 var current = store.GetClientKey(service)?.Fingerprint;
-                var keys = held.TryGetValue(service, out var set) ? set : new HashSet<string>();
+                var keys = held.TryGetValue(service, out var set) ? set : (IReadOnlyCollection<string>)Array.Empty<string>();
                 if (current != null)
                     result.Add(new HsmModuleKeyInfo
                     {

@@ -3,7 +3,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -14,9 +14,6 @@ namespace NShield.HsmAdmin.Operations
     /// </summary>
     internal static class ModuleClock
     {
-        /// <summary>The firmware's error code for a key change refused because of the clock.</summary>
-        public const string FirmwareCode = FirmwareErrorCodes.Clock;
-
         /// <summary>True when the module would accept a key change as far as its clock goes.</summary>
         public static bool AllowsKeyChanges(ModuleIdentity identity) => identity.ClockValid || identity.Mode == ModuleMode.Recovery;
 
@@ -27,11 +24,7 @@ namespace NShield.HsmAdmin.Operations
             throw Refused(esn, what, identity.Clock == null ? "its clock is invalid" : $"its clock reads {identity.Clock.Value.UtcDateTime:u}");
         }
 
-        public static HsmException Refused(string esn, string what, string detail) =>
-            new HsmException(HsmErrorIds.ModuleClockInvalid, HsmErrorKind.InvalidOperation,
-                $"Module {esn} reports an invalid clock ({detail}); firmware 13.5+ refuses SSH key changes in normal (Primary) mode until the clock is set, " +
-                $"so {what} was not done and nothing was changed on the host or the module. Boot the module in Recovery mode, set its clock there " +
-                "(the module's own clock setting), boot it normally, then run the command again.", esn);
+        public static HsmException Refused(string esn, string what, string detail) => ModuleErrors.ClockInvalid(esn, what, detail);
 
         /// <summary>
         /// Before a fleet-wide change: reads each module's identity (pinned sshadmin channel, the host's key) and refuses the
@@ -46,7 +39,7 @@ namespace NShield.HsmAdmin.Operations
                 {
                     // credential: the sshadmin key the modules accept, when it is not yet the host's (a restore).
                     using (var admin = await host.OpenPinnedAsync(m, ModuleServices.SshAdmin, ct, credential).ConfigureAwait(false))
-                        return (Module: m, Identity: (ModuleIdentity?)await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false));
+                        return (Module: m, Identity: (ModuleIdentity?)await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false));
                 }
                 catch (HsmException) { return (Module: m, Identity: (ModuleIdentity?)null); }
             }).ToList();

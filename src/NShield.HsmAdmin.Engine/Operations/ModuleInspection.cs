@@ -7,7 +7,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -73,10 +73,10 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>identity over sshadmin: with the host's key on the pinned server key, else (factory state) the default credential.</summary>
-        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct, Func<IModuleChannel, Task>? alsoWithHostKey = null)
+        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct, Func<IModuleSession, Task>? alsoWithHostKey = null)
         {
             var pin = _host.Store.GetPin(address.Esn, ModuleServices.SshAdmin);
-            var transport = _host.TransportFor(address);
+            _host.TransportFor(address); // UnknownTransport before anything is opened
             if (pin != null && _host.HasClientKeys)
             {
                 try
@@ -85,7 +85,7 @@ namespace NShield.HsmAdmin.Operations
                     using (var archived = KeyDrift.ArchivedSshAdminKey(_host, address.Esn))
                     using (var channel = await _host.OpenPinnedAsync(address, ModuleServices.SshAdmin, ct, archived).ConfigureAwait(false))
                     {
-                        var identity = await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
+                        var identity = await ModuleIdentityReader.ReadAsync(channel, ct).ConfigureAwait(false);
                         if (alsoWithHostKey != null) await alsoWithHostKey(channel).ConfigureAwait(false);
                         return identity;
                     }
@@ -94,8 +94,8 @@ namespace NShield.HsmAdmin.Operations
             }
             // The default credential is public; with a pin, the pin still has to match.
             var policy = pin != null ? ServerKeyPolicy.Pinned(pin, _host.Store.KnownHostsPath) : ServerKeyPolicy.FirstContact();
-            using (var channel = await transport.OpenAsync(address, ModuleServices.SshAdmin, _host.FactoryCredential(), policy, ct).ConfigureAwait(false))
-                return await ModuleIdentity.ReadAsync(channel, ct).ConfigureAwait(false);
+            using (var channel = await _host.OpenAsync(address, ModuleServices.SshAdmin, _host.FactoryCredential(), policy, ct).ConfigureAwait(false))
+                return await ModuleIdentityReader.ReadAsync(channel, ct).ConfigureAwait(false);
         }
 
         /// <summary>One channel: pinned server key presented, host key accepted, firmware answers.</summary>
@@ -109,7 +109,7 @@ namespace NShield.HsmAdmin.Operations
                 {
                     result.PinMatches = true;
                     result.Authenticated = true;
-                    await channel.InvokeAsync(FirmwareVerbs.Ping, null, ct).ConfigureAwait(false);
+                    await channel.PingAsync(ct).ConfigureAwait(false);
                     result.Success = true;
                 }
             }

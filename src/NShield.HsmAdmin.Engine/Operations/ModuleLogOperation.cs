@@ -4,7 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -35,22 +35,24 @@ namespace NShield.HsmAdmin.Operations
 
         public ModuleLogOperation(HsmHost host) { _host = host; }
 
+        /// <summary>Most entries one log read returns (the module's own bound, and the largest -Tail).</summary>
+        public const int MaxEntries = 1000;
+
         /// <summary>The cmdlet validates -Tail; this guards other callers.</summary>
         public static void ValidateTail(int? tail)
         {
-            if (tail is int t && (t < 1 || t > FirmwareProtocol.MaxLogEntries))
-                throw new ArgumentOutOfRangeException(nameof(tail), t, $"tail must be from 1 to {FirmwareProtocol.MaxLogEntries}");
+            if (tail is int t && (t < 1 || t > MaxEntries))
+                throw new ArgumentOutOfRangeException(nameof(tail), t, $"tail must be from 1 to {MaxEntries}");
         }
 
         public async Task<IReadOnlyList<HsmLogEntry>> ReadAsync(ModuleAddress module, DateTimeOffset? since, int? tail,
             CancellationToken ct)
         {
             ValidateTail(tail);
-            FirmwareResult reply;
+            IReadOnlyList<ModuleLogRecord> records;
             using (var monitor = await _host.OpenPinnedAsync(module, ModuleServices.Monitor, ct).ConfigureAwait(false))
-                reply = await monitor.InvokeAsync(FirmwareVerbs.Logs, FirmwareBodies.Logs(since?.ToUniversalTime(), tail), ct)
-                    .ConfigureAwait(false);
-            return Parse(module.Esn, reply, since, tail, _host.Path);
+                records = await monitor.GetLogsAsync(since?.ToUniversalTime(), tail, ct).ConfigureAwait(false);
+            return Filter(module.Esn, records, since, tail, _host.Path);
         }
 
         /// <summary>Get-HsmLog: every selected module's log in parallel, sorted by module then time; a failing module is reported.</summary>
@@ -63,28 +65,29 @@ namespace NShield.HsmAdmin.Operations
             return entries.OrderBy(e => e.Esn, StringComparer.Ordinal).ThenBy(e => e.Time).ToList();
         }
 
-        internal static IReadOnlyList<HsmLogEntry> Parse(string esn, FirmwareResult reply, DateTimeOffset? since, int? tail,
-            string hostPath)
+        /// <summary>
+        /// What the user sees of a module's log, whatever adapter read it: at most as many entries as asked for
+        /// (ProtocolError otherwise), none before <paramref name="since"/>, printable bounded text, oldest first.
+        /// </summary>
+        internal static IReadOnlyList<HsmLogEntry> Filter(string esn, IReadOnlyList<ModuleLogRecord> records, DateTimeOffset? since,
+            int? tail, string hostPath)
         {
-            var result = FirmwareBodies.Read(reply.Result, FirmwareJson.Default.LogsResult, FirmwareVerbs.Logs, esn);
-            if (result.Entries == null) throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, "'entries' is missing");
-            int cap = tail ?? FirmwareProtocol.MaxLogEntries;
-            if (result.Entries.Count > cap)
-                throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, $"it holds {result.Entries.Count} entries, more than the {cap} asked for");
-            var entries = new List<HsmLogEntry>(result.Entries.Count);
-            foreach (var e in result.Entries)
+            int cap = tail ?? MaxEntries;
+            if (records.Count > cap)
+                throw new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
+                    $"Module {esn} sent a log of {records.Count} entries, more than the {cap} asked for.", esn);
+            var entries = new List<HsmLogEntry>(records.Count);
+            foreach (var e in records)
             {
-                if (e == null || e.Service == null || e.Verb == null || e.KeyFingerprint == null || e.Outcome == null)
-                    throw FirmwareBodies.Malformed(FirmwareVerbs.Logs, esn, "an entry lacks time, service, verb, keyFingerprint or outcome");
                 if (since is DateTimeOffset s && e.Time < s) continue;
                 entries.Add(new HsmLogEntry
                 {
                     Esn = esn,
                     Time = e.Time.ToUniversalTime(),
-                    Service = FirmwareResult.Printable(e.Service, 20),
-                    Verb = FirmwareResult.Printable(e.Verb, 40),
-                    KeyFingerprint = FirmwareResult.Printable(e.KeyFingerprint, 80),
-                    Outcome = FirmwareResult.Printable(e.Outcome, 40),
+                    Service = ModuleErrors.Printable(e.Service, 20),
+                    Verb = ModuleErrors.Printable(e.Command, 40),
+                    KeyFingerprint = ModuleErrors.Printable(e.KeyFingerprint, 80),
+                    Outcome = ModuleErrors.Printable(e.Outcome, 40),
                     HostPath = hostPath,
                 });
             }

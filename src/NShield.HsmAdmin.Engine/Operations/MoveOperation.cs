@@ -5,7 +5,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -23,7 +23,7 @@ namespace NShield.HsmAdmin.Operations
 
         public async Task<HsmMoveResult> MoveAsync(ModuleAddress module, CancellationToken ct)
         {
-            var destinationLine = _destination.PublicKey.ToAuthorizedKeysLine();
+            var destinationKey = _destination.PublicKey;
             var destinationFingerprint = _destination.PublicKey.Fingerprint;
             if (_host.HasClientKeys && _host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint == destinationFingerprint)
                 throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.InvalidArgument,
@@ -34,8 +34,8 @@ namespace NShield.HsmAdmin.Operations
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
-                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(ModuleServices.SshAdmin, destinationLine), ct).ConfigureAwait(false);
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
+                    await admin.AddKeyAsync(ModuleServices.SshAdmin, destinationKey, ct).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
@@ -49,12 +49,12 @@ namespace NShield.HsmAdmin.Operations
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, _destination).ConfigureAwait(false))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     CrashPoints.Reach("move.proven");
                     foreach (var service in ModuleServices.All.Where(s => s != ModuleServices.SshAdmin))
-                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service, Array.Empty<string>()), ct).ConfigureAwait(false);
+                        await admin.SetKeysAsync(service, Array.Empty<Keys.SshPublicKey>(), ct).ConfigureAwait(false);
                     CrashPoints.Reach("move.services-released");
-                    await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(ModuleServices.SshAdmin, new[] { destinationLine }), ct).ConfigureAwait(false);
+                    await admin.SetKeysAsync(ModuleServices.SshAdmin, new[] { destinationKey }, ct).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)

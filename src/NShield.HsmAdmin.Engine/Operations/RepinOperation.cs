@@ -6,7 +6,7 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -60,21 +60,21 @@ namespace NShield.HsmAdmin.Operations
             if (old.Count == 0)
                 throw new HsmException(HsmErrorIds.ServerKeyNotPinned, HsmErrorKind.SecurityError,
                     $"This host has no pinned server keys for module {module.Esn}, so there is nothing to re-pin. Enroll it with Invoke-HsmEnroll.", module.Esn);
-            var transport = _host.TransportFor(module);
-            IModuleChannel admin;
+            _host.TransportFor(module); // UnknownTransport before anything is opened
+            IModuleSession admin;
             if (_host.HasClientKeys)
             {
-                try { admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false); }
+                try { admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false); }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
                 {
-                    admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
             }
-            else admin = await transport.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+            else admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
 
             using (admin)
             {
-                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 var shape = TrustVerification.CheckShape(identity, admin.ServerKey);
                 if (shape != null)
                     throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,

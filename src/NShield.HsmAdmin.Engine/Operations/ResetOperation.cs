@@ -3,12 +3,12 @@ using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys; the host forgets its pins.</summary>
-    internal sealed partial class ResetOperation
+    public sealed partial class ResetOperation
     {
         private readonly HsmHost _host;
         public ResetOperation(HsmHost host) { _host = host; }
@@ -30,9 +30,9 @@ namespace NShield.HsmAdmin.Operations
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "the factory reset");
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the factory reset");
                     deadline.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds + 5));
-                    await admin.InvokeAsync(FirmwareVerbs.FactoryState, FirmwareBodies.FactoryState(timeoutSeconds), deadline.Token).ConfigureAwait(false);
+                    await admin.ReturnToFactoryStateAsync(timeoutSeconds, deadline.Token).ConfigureAwait(false);
                 }
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.ConnectionFailed)
@@ -58,10 +58,10 @@ namespace NShield.HsmAdmin.Operations
         {
             try
             {
-                using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
+                using (var admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
                     ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
                 {
-                    var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                     return identity.Mode != ModuleMode.Operational
                         && TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey) == null;
                 }

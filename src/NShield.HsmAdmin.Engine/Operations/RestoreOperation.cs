@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
@@ -52,7 +53,7 @@ namespace NShield.HsmAdmin.Operations
                 if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) == null)
                     return await PinFromCertificateAsync(module, key, ct).ConfigureAwait(false);
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, key).ConfigureAwait(false))
-                    await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                    await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 return true;
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { return false; }
@@ -60,9 +61,9 @@ namespace NShield.HsmAdmin.Operations
 
         private async Task<bool> PinFromCertificateAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
-            using (var admin = await _host.TransportFor(module).OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
+            using (var admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
             {
-                var identity = await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false);
+                var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 var shape = TrustVerification.CheckShape(identity, admin.ServerKey);
                 if (shape != null)
                     throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,

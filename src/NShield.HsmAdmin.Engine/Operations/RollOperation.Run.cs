@@ -71,7 +71,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 if (request.RestartHardserver)
                 {
-                    var hardserver = Hardserver.HardserverStatus.Restart(_host);
+                    var hardserver = HardserverStatus.Restart(_host);
                     reporter.Verbose($"Restarted the hardserver ({hardserver.Description}).");
                     result.HardserverRestartNeeded = false;
                 }

@@ -8,7 +8,7 @@ using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
@@ -105,9 +105,9 @@ namespace NShield.HsmAdmin.Operations
             var newKeys = journal.Services.ToDictionary(s => s, s => StagedKey(s));
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
             {
-                ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentity.ReadAsync(admin, ct).ConfigureAwait(false), "installing the new keys");
+                ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "installing the new keys");
                 foreach (var service in journal.Services)
-                    await admin.InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, newKeys[service].PublicKey.ToAuthorizedKeysLine()), ct).ConfigureAwait(false);
+                    await admin.AddKeyAsync(service, newKeys[service].PublicKey, ct).ConfigureAwait(false);
             }
             await Task.WhenAll(journal.Services.Select(s => _host.PingAsync(module, s, ct, newKeys[s]))).ConfigureAwait(false);
             Mark(journal, module.Esn, ModuleRollState.Installed, $"{journal.Kind.ToLowerInvariant()}.install");
@@ -159,19 +159,19 @@ namespace NShield.HsmAdmin.Operations
             if (journal.Modules.TryGetValue(module.Esn, out var state) && state == ModuleRollState.Cleaned) return;
             using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);
                 foreach (var service in journal.Services)
                 {
                     var keep = _host.ClientKey(service).PublicKey;
                     if (journal.Kind == RollKinds.Restore)
                     {
                         if (installed.TryGetValue(service, out var set) && set.Count == 1 && set.Contains(keep.Fingerprint)) continue;
-                        await admin.InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service, new[] { keep.ToAuthorizedKeysLine() }), ct).ConfigureAwait(false);
+                        await admin.SetKeysAsync(service, new[] { keep }, ct).ConfigureAwait(false);
                     }
                     else if (journal.OldFingerprints.TryGetValue(service, out var old) && old != keep.Fingerprint
                              && installed.TryGetValue(service, out var set) && set.Contains(old))
                     {
-                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(service, old), ct).ConfigureAwait(false);
+                        await admin.RemoveKeyAsync(service, old, ct).ConfigureAwait(false);
                     }
                 }
             }
@@ -198,11 +198,11 @@ namespace NShield.HsmAdmin.Operations
                     "The host already switched to the new keys, so this roll can only be completed: run Update-HsmSshKey without -Revert.");
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
             {
-                var installed = FirmwareBodies.ParseKeyList((await admin.InvokeAsync(FirmwareVerbs.KeysList, null, ct).ConfigureAwait(false)).Result, admin.Esn);
+                var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);
                 foreach (var service in journal.Services)
                     if (installed.TryGetValue(service, out var set) && set.Contains(journal.NewFingerprints[service])
                         && _host.ClientKey(service).PublicKey.Fingerprint != journal.NewFingerprints[service])
-                        await admin.InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(service, journal.NewFingerprints[service]), ct).ConfigureAwait(false);
+                        await admin.RemoveKeyAsync(service, journal.NewFingerprints[service], ct).ConfigureAwait(false);
             }
             Mark(journal, module.Esn, ModuleRollState.Pending, "roll.revert");
         }
@@ -289,7 +289,7 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>sshadmin with the host's current key; if a sshadmin roll was cut short after install, the staged key works too.</summary>
-        private async Task<IModuleChannel> OpenAdminAsync(ModuleAddress module, CancellationToken ct)
+        private async Task<IModuleSession> OpenAdminAsync(ModuleAddress module, CancellationToken ct)
         {
             try { return await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false); }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed && _host.Store.GetPendingClientKey(ModuleServices.SshAdmin) != null)

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Trust;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;

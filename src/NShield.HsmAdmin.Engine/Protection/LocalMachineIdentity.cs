@@ -4,8 +4,8 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
-using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Interop;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Protection
 {

@@ -81,12 +81,4 @@ namespace NShield.HsmAdmin.Protocol
             UnknownCommand, BadRequest, TooLarge, WrongService, Credential, Mode, InUse, LastKey, Fault, Clock, Internal,
         };
     }
-
-    /// <summary>A module's mode, as identity and the other replies name it.</summary>
-    public enum ModuleMode
-    {
-        Operational,
-        FactoryState,
-        Recovery,
-    }
 }

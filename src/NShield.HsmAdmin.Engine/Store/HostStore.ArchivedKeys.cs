@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Security;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

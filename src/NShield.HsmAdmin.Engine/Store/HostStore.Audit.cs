@@ -7,6 +7,7 @@ using System.Security.Principal;
 using System.Text;
 using System.Text.Json;
 using NShield.HsmAdmin.Interop;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

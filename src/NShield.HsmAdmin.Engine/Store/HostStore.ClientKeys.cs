@@ -5,6 +5,7 @@ using System.Linq;
 using System.Security;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protection;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

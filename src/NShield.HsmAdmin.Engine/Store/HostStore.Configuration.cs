@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using NShield.HsmAdmin.Interop;
 using NShield.HsmAdmin.Protection;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

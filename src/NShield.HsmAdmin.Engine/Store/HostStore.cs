@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Text.RegularExpressions;
 using NShield.HsmAdmin.Protection;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

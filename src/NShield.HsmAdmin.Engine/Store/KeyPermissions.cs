@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 using NShield.HsmAdmin.Protection;
 
 using NShield.HsmAdmin.Interop;
-using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {
@@ -79,12 +79,12 @@ namespace NShield.HsmAdmin.Store
                 // Fail closed (issue 23, item 3): narrow first, record, then widen for the new group, audit last. Killed at any
                 // step, nothing is readable by a group the record does not name, and a rerun redoes every step.
                 NarrowForChange(service, record);
-                CrashPoints.Reach("keys.permission.grant.narrowed");
+                StoreSteps.Reach("keys.permission.grant.narrowed");
                 grants[service] = grant;
                 StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
-                CrashPoints.Reach("keys.permission.grant.recorded");
+                StoreSteps.Reach("keys.permission.grant.recorded");
                 ApplyKeyGrants(grants);
-                CrashPoints.Reach("keys.permission.grant.applied");
+                StoreSteps.Reach("keys.permission.grant.applied");
                 AppendAudit(new AuditEntry
                 {
                     Operation = "keys.permission", Service = service, Result = "Granted", Fingerprints = new[] { record.Fingerprint },
@@ -109,9 +109,9 @@ namespace NShield.HsmAdmin.Store
                 grants.Remove(service);
                 var wider = WiderThanOwnerOnly(service);
                 RestrictKeyFile(service);
-                CrashPoints.Reach("keys.permission.revoke.keynarrowed");
+                StoreSteps.Reach("keys.permission.revoke.keynarrowed");
                 ApplyKeyGrants(grants);
-                CrashPoints.Reach("keys.permission.revoke.narrowed");
+                StoreSteps.Reach("keys.permission.revoke.narrowed");
                 if (!had && wider.Count == 0) return false;
                 AppendAudit(new AuditEntry
                 {
@@ -120,7 +120,7 @@ namespace NShield.HsmAdmin.Store
                     Detail = had ? $"group {old!.Group} may no longer read the key; owner-only again"
                         : $"no grant was recorded; made owner-only again: {string.Join(", ", wider)}",
                 });
-                CrashPoints.Reach("keys.permission.revoke.audited");
+                StoreSteps.Reach("keys.permission.revoke.audited");
                 if (had) StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
                 return had;
             });

@@ -3,6 +3,7 @@ using System.IO;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

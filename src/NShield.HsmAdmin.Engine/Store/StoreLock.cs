@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Text;
 using System.Threading;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
 using NShield.HsmAdmin.Interop;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Store
 {

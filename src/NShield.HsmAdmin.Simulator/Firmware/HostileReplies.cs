@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {

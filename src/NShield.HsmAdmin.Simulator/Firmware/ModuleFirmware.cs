@@ -7,10 +7,12 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using System.Threading;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Trust;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {

@@ -2,15 +2,17 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Text;
 using System.Text.Json;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Firmware
 {
     /// <summary>
     /// The module's log of the commands it served (the logs verb): bounded to the newest <see cref="ModuleState.LogCapacity"/>
-    /// entries, kept in &lt;moduleDir&gt;/log.json, rewritten atomically under the module lock.
+    /// entries, kept in &lt;moduleDir&gt;/log.json, rewritten atomically (not durably) under the module lock.
     /// </summary>
     internal static class ModuleLog
     {
@@ -36,7 +38,7 @@ namespace NShield.HsmAdmin.Firmware
                     });
                     if (entries.Count > capacity) entries.RemoveRange(0, entries.Count - capacity);
                     var json = JsonSerializer.Serialize(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
-                    SecureFiles.WriteAtomic(l.LogFile, json + "\n", FileAccessScope.Public);
+                    Replace(l.LogFile, json + "\n");
                 }
             }
             catch (Exception) { /* the log is diagnostics: it never changes a command's outcome */ }
@@ -61,6 +63,25 @@ namespace NShield.HsmAdmin.Firmware
             catch (FileNotFoundException) { return new List<LogRecord>(); }
             try { return JsonSerializer.Deserialize(bytes, FirmwareJson.Default.LogsResult)?.Entries ?? new List<LogRecord>(); }
             catch (JsonException) { return new List<LogRecord>(); } // a damaged log starts over rather than stopping the module
+        }
+
+        // Atomic (readers see the old or the new log, never a torn one) but not durable: no fsync of the file or the folder.
+        // The log is diagnostics, rewritten on every command: two fsyncs per SSH command are not worth their cost there.
+        private static void Replace(string path, string text)
+        {
+            var temp = SecureFiles.TempPathFor(path);
+            try
+            {
+                var bytes = new UTF8Encoding(false).GetBytes(text);
+                using (var fs = SecureFiles.CreateNew(temp, FileAccessScope.Public)) fs.Write(bytes, 0, bytes.Length);
+                if (File.Exists(path)) File.Replace(temp, path, null, ignoreMetadataErrors: true);
+                else File.Move(temp, path);
+            }
+            catch
+            {
+                SecureFiles.TryDelete(temp);
+                throw;
+            }
         }
 
         private static string Bounded(string? text, int max) =>

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
 using System.Text.Json;
@@ -88,6 +89,11 @@ namespace NShield.HsmAdmin.Firmware
         public string? FirmwareDll { get; set; }
         public string? VendorRootPublicKey { get; set; }
         public bool Stopped { get; set; }
+        /// <summary>Outlives the process that started it (no watcher).</summary>
+        public bool Persistent { get; set; }
+        /// <summary>The process that started it, and the pid of the watcher that stops it once that process is gone (0: none).</summary>
+        public int Owner { get; set; }
+        public int Watcher { get; set; }
         public List<string>? Hosts { get; set; }
         public List<SimulatorModuleEntry>? Modules { get; set; }
     }

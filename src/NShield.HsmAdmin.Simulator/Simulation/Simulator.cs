@@ -7,11 +7,13 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -84,6 +86,16 @@ namespace NShield.HsmAdmin.Simulation
         public SimulatorTransport Transport { get; }
         public string VendorRootPublicKey { get; private set; } = "";
         public bool Stopped { get; private set; }
+        /// <summary>
+        /// False (the default): the simulator dies with its owner, the process that started it; a watcher stops it within
+        /// seconds of that process's death, however it died (<see cref="OwnerWatch"/>). True: it runs until stopped
+        /// (Stop-HsmSimulator), for long-lived labs and for tests that hand it from one process to another.
+        /// </summary>
+        public bool Persistent { get; private set; }
+        /// <summary>The process that started the simulator.</summary>
+        public int OwnerPid { get; private set; }
+        /// <summary>The watcher's pid (0: persistent, or no watcher could run here).</summary>
+        public int WatcherPid { get; private set; }
         internal string SshdPath { get; private set; } = "";
         internal string DotnetPath { get; private set; } = "";
         internal string FirmwareDll { get; private set; } = "";
@@ -115,12 +127,31 @@ namespace NShield.HsmAdmin.Simulation
         /// to no host; register them with the product's registry yourself). simRoot defaults to a new folder under the temp
         /// directory. The host is made to trust the simulated vendor root and gets the factory credential and a stand-in hardserver.
         /// </summary>
-        public static Simulator Start(int moduleCount, string? hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null)
+        /// <param name="persistent">Outlive the calling process (see <see cref="Persistent"/>); by default a watcher stops the
+        /// simulator once this process is gone, and deletes its folder if this call created it.</param>
+        /// <param name="ownerPid">The process the simulator dies with (0: the calling process); not with persistent.</param>
+        public static Simulator Start(int moduleCount, string? hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null,
+                                      bool persistent = false, int ownerPid = 0)
         {
             if (moduleCount < 0 || moduleCount > 64)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
-            if (hostPath != null) SimulatedHost.Claim(hostPath);
+            if (ownerPid != 0 && (persistent || ownerPid < 0 || !ProcessTools.IsAlive(ownerPid)))
+                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, persistent
+                    ? "Give either -Persistent or -OwnerProcessId, not both."
+                    : $"The owner process {ownerPid} is not running: a simulator can only be tied to a live process.", ownerPid);
             var root = Path.GetFullPath(simRoot ?? NewTemporaryRoot());
+            // Whether this call makes the folder (the host store may go inside it): then a failed start, and the watcher
+            // after the owner's death, delete it again.
+            bool created = !Directory.Exists(root);
+            if (transport == SimulatorTransport.Ssh && FirmwareLocator.TryFindSshd() == null)
+                throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                    "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
+            try { if (hostPath != null) SimulatedHost.Claim(hostPath); }
+            catch
+            {
+                if (created) try { Directory.Delete(root, true); } catch (Exception) { }
+                throw;
+            }
             if (File.Exists(Path.Combine(root, StateFileName)))
             {
                 var existing = TryOpen(root);
@@ -128,21 +159,31 @@ namespace NShield.HsmAdmin.Simulation
                     throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceExists,
                         $"A simulator is already running in '{root}'. Stop it first (Stop-HsmSimulator) or use another root.", root);
             }
-            var sim = new Simulator(root, transport);
-            // Owner-only: it holds the simulated vendor's root key and the modules' keys.
-            SecureFiles.EnsureDirectory(root, FileAccessScope.OwnerOnly);
-            Directory.CreateDirectory(Path.Combine(root, "modules"));
-            if (transport == SimulatorTransport.Ssh)
+            var sim = new Simulator(root, transport) { Persistent = persistent, OwnerPid = ownerPid != 0 ? ownerPid : OwnerWatch.SelfPid };
+            try
             {
-                sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
-                    "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
-                sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
-                if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
+                if (transport == SimulatorTransport.Ssh)
+                {
+                    sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                        "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
+                    sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
+                    if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
+                }
+                // Owner-only: it holds the simulated vendor's root key and the modules' keys.
+                SecureFiles.EnsureDirectory(root, FileAccessScope.OwnerOnly);
+                Directory.CreateDirectory(Path.Combine(root, "modules"));
+                sim.EnsureVendorRoot();
+                // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
+                if (!File.Exists(sim.FactoryCredentialPath)) SecureFiles.WriteAtomic(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, FileAccessScope.OwnerOnly);
+                sim.Save();
+                // Watched before any process starts: the owner may die at any point from here on.
+                if (!persistent) sim.StartWatcher(created);
             }
-            sim.EnsureVendorRoot();
-            // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
-            if (!File.Exists(sim.FactoryCredentialPath)) SecureFiles.WriteAtomic(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, FileAccessScope.OwnerOnly);
-            sim.Save();
+            catch
+            {
+                if (created) try { Directory.Delete(root, true); } catch (Exception) { }
+                throw;
+            }
             try
             {
                 sim.AddModules(moduleCount, hostPath);
@@ -150,10 +191,27 @@ namespace NShield.HsmAdmin.Simulation
             catch
             {
                 try { sim.Stop(); } catch (Exception) { }
+                OwnerWatch.End(sim.WatcherPid, sim.Root);
+                if (created) try { Directory.Delete(root, true); } catch (Exception) { }
                 throw;
             }
             return sim;
         }
+
+        private void StartWatcher(bool removeRoot)
+        {
+            var firmware = FirmwareDll;
+            var dotnet = DotnetPath;
+            if (firmware.Length == 0)
+            {
+                // InProcess: no endpoint, but stand-in hardservers and the folder still go with the owner.
+                firmware = FirmwareLocator.TryFindFirmwareDll() ?? "";
+                if (firmware.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) dotnet = FirmwareLocator.TryFindDotnet() ?? "";
+            }
+            WatcherPid = OwnerWatch.Start(Root, firmware, dotnet, removeRoot, OwnerPid);
+            Save();
+        }
+
 
         /// <summary>Opens a simulator persisted in simRoot (started by this or another process).</summary>
         public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
@@ -177,6 +235,9 @@ namespace NShield.HsmAdmin.Simulation
                 FirmwareDll = f.FirmwareDll ?? "",
                 VendorRootPublicKey = f.VendorRootPublicKey ?? "",
                 Stopped = f.Stopped,
+                Persistent = f.Persistent,
+                OwnerPid = f.Owner,
+                WatcherPid = f.Watcher,
             };
             sim._hosts.AddRange(f.Hosts ?? new List<string>());
             foreach (var m in f.Modules ?? new List<SimulatorModuleEntry>())
@@ -190,6 +251,7 @@ namespace NShield.HsmAdmin.Simulation
             {
                 Root = Root, Transport = TransportName, Sshd = SshdPath, Dotnet = DotnetPath, FirmwareDll = FirmwareDll,
                 VendorRootPublicKey = VendorRootPublicKey, Stopped = Stopped, Hosts = _hosts.ToList(),
+                Persistent = Persistent, Owner = OwnerPid, Watcher = WatcherPid,
                 Modules = _modules.Select(m => new SimulatorModuleEntry { Esn = m.Esn, HostPath = m.HostPath, ModuleDir = m.ModuleDir }).ToList(),
             };
             SecureFiles.WriteAtomic(StatePath, JsonSerializer.Serialize(file, SimulatorJson.Default.SimulatorFile) + "\n", FileAccessScope.Public);
@@ -501,6 +563,8 @@ namespace NShield.HsmAdmin.Simulation
                 try { SimulatedHost.Release(host, Root); } catch (HsmException ex) { failures.Add($"clean up {host}: {ex.Message}"); }
             }
             lock (_gate) { Stopped = true; Save(); }
+            // Stopped: the watcher has nothing left to wait for (a no-op inside the watcher itself).
+            OwnerWatch.End(WatcherPid, Root);
             if (failures.Count > 0)
                 throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
                     $"The simulator stopped, but not everything it put into host stores could be taken out: {string.Join("; ", failures)}.", Root);

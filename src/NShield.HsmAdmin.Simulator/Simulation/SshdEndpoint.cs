@@ -8,6 +8,7 @@ using System.Net.Sockets;
 using System.Text;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Simulation
 {

@@ -8,6 +8,8 @@ using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Modules;
+using NShield.HsmAdmin.Protocol;
 
 namespace NShield.HsmAdmin.Simulation
 {
@@ -56,7 +58,7 @@ namespace NShield.HsmAdmin.Simulation
         public string? CheckAddress(string address) =>
             Directory.Exists(address) && File.Exists(new ModuleLayout(address).StateFile) ? null : "it is not a simulated module's folder";
 
-        public Task<IModuleChannel> OpenAsync(ModuleAddress module, string service, SshKeyPair credential,
+        public Task<IModuleSession> OpenAsync(ModuleAddress module, string service, SshKeyPair credential,
             ServerKeyPolicy policy, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -72,7 +74,7 @@ namespace NShield.HsmAdmin.Simulation
             var fingerprint = credential.PublicKey.Fingerprint;
             if (!ModuleFirmware.IsAuthorized(dir, service, fingerprint))
                 throw ChannelErrors.KeyRefused(module, service);
-            return Task.FromResult<IModuleChannel>(new Channel(module.Esn, service, dir, fingerprint, presented));
+            return Task.FromResult<IModuleSession>(new JsonExecSession(new Channel(module.Esn, service, dir, fingerprint), presented));
         }
 
         /// <summary>One command as the module ran it: which module, service and verb, and when it started and ended (UTC).</summary>
@@ -89,21 +91,21 @@ namespace NShield.HsmAdmin.Simulation
             public DateTime Ended { get; }
         }
 
-        private sealed class Channel : IModuleChannel
+        /// <summary>The firmware's exec command run in this process: the same JSON in and out as over SSH.</summary>
+        private sealed class Channel : IExecChannel
         {
             private readonly string _dir;
             private readonly string _fingerprint;
 
-            public Channel(string esn, string service, string dir, string fingerprint, SshPublicKey serverKey)
+            public Channel(string esn, string service, string dir, string fingerprint)
             {
-                Esn = esn; Service = service; _dir = dir; _fingerprint = fingerprint; ServerKey = serverKey;
+                Esn = esn; Service = service; _dir = dir; _fingerprint = fingerprint;
             }
 
             public string Esn { get; }
             public string Service { get; }
-            public SshPublicKey ServerKey { get; }
 
-            public async Task<FirmwareResult> InvokeAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
+            public async Task<ExecReply> RunAsync(string verb, string? jsonBody, CancellationToken cancellationToken)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var started = DateTime.UtcNow;
@@ -119,7 +121,7 @@ namespace NShield.HsmAdmin.Simulation
                     var record = new CommandRecord(Esn, Service, verb, started, DateTime.UtcNow);
                     foreach (var recorder in Recorders.Keys) recorder.Queue.Enqueue(record);
                 }
-                return FirmwareResult.Parse(Esn, Service, verb, reply.Dropped ? "" : reply.Json, reply.ExitCode);
+                return new ExecReply(reply.Dropped ? "" : reply.Json, reply.ExitCode);
             }
 
             public void Dispose() { }

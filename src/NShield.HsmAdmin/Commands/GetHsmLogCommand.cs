@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Management.Automation;
 using System.Security;
 using NShield.HsmAdmin.Operations;
-using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
@@ -19,7 +18,7 @@ namespace NShield.HsmAdmin.Commands
 
         /// <summary>Only the newest N entries of each module (after -Since).</summary>
         [Parameter]
-        [ValidateRange(1, FirmwareProtocol.MaxLogEntries)]
+        [ValidateRange(1, ModuleLogOperation.MaxEntries)]
         public int? Tail { get; set; }
 
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>

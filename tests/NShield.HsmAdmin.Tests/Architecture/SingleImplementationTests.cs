@@ -5,12 +5,13 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Tests.Architecture
 {
     /// <summary>
     /// One implementation of each low-level mechanism in src/: native interop (one file per OS), the cross-process file
-    /// lock (Store/FileLock.cs) and the atomic write (Store/SecureFiles.cs). A second copy is where fixes get lost.
+    /// lock (Files/FileLock.cs) and the atomic write (Files/SecureFiles.cs). A second copy is where fixes get lost.
     /// </summary>
     public class SingleImplementationTests
     {
@@ -32,12 +33,12 @@ namespace NShield.HsmAdmin.Tests.Architecture
 
         [Fact]
         public void Only_FileLock_opens_a_lock_file_exclusively() =>
-            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Store/FileLock.cs" },
+            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Files/FileLock.cs" },
                 FilesMatching(@"FileMode\.OpenOrCreate.*FileShare\.None"));
 
         [Fact]
         public void Only_SecureFiles_renames_a_file_into_place() =>
-            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Interop/UnixNative.cs", "NShield.HsmAdmin.Engine/Store/SecureFiles.cs" },
+            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Files/SecureFiles.cs", "NShield.HsmAdmin.Engine/Interop/UnixNative.cs" },
                 FilesMatching(@"File\.Replace\(|File\.Move\(|\brename_?\("));
     }
 }

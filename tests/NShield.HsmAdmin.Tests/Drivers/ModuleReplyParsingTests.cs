@@ -6,6 +6,8 @@ using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Operations;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Math;
+using NShield.HsmAdmin.Modules;
+using NShield.HsmAdmin.Protocol;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Drivers
@@ -92,7 +94,7 @@ namespace NShield.HsmAdmin.Tests.Drivers
         private static HsmException IdentityFails(string resultJson)
         {
             var reply = FirmwareResult.Parse(Esn, "sshadmin", "identity", "{\"protocol\":1,\"ok\":true,\"result\":" + resultJson + "}", 0);
-            var ex = Record.Exception(() => ModuleIdentity.Parse(Esn, reply));
+            var ex = Record.Exception(() => FirmwareBodies.ParseIdentity(Esn, reply));
             var h = Assert.IsAssignableFrom<HsmException>(ex);
             Assert.Equal(HsmErrorIds.ProtocolError, h.ErrorId);
             return h;
@@ -133,7 +135,7 @@ namespace NShield.HsmAdmin.Tests.Drivers
             var key = GoodKey();
             var reply = FirmwareResult.Parse(Esn, "sshadmin", "identity", "{\"protocol\":1,\"ok\":true,\"result\":{\"esn\":\"" + Esn +
                 "\",\"mode\":\"Operational\",\"enrolled\":true,\"serverKeys\":{\"sshadmin\":{\"publicKey\":\"" + key + "\",\"certificate\":\"abc\",\"running\":true}}}}", 0);
-            var id = ModuleIdentity.Parse(Esn, reply);
+            var id = FirmwareBodies.ParseIdentity(Esn, reply);
             Assert.True(id.Enrolled);
             Assert.Equal("abc", id.Certificates["sshadmin"]);
         }

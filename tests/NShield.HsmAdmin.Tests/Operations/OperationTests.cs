@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Operations;
@@ -40,7 +41,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             var broken = fleet.Esns[0];
             var setup = fleet.HostKeys()[ModuleServices.Setup];
             using (var admin = fleet.Host.OpenPinnedAsync(fleet.Host.FindAttached(broken)!, ModuleServices.SshAdmin, default).GetAwaiter().GetResult())
-                admin.InvokeAsync("keys.remove", FirmwareBodies.RemoveKey(ModuleServices.Setup, setup), default).GetAwaiter().GetResult();
+                admin.RemoveKeyAsync(ModuleServices.Setup, setup, default).GetAwaiter().GetResult();
             Assert.Empty(fleet.ModuleKeys(broken, ModuleServices.Setup));
             var repaired = fleet.Enroll();
             Assert.Equal(new[] { EnrollAction.Repaired, EnrollAction.NoAction }, repaired.Select(r => r.Action).ToArray());
@@ -374,7 +375,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Equal(2, reporter.Asked.Count);
             var info = Assert.IsType<HsmModuleInfo>(Assert.Single(reporter.Results));
             Assert.Equal(reset, info.Esn);
-            Assert.Equal(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(reset).Mode);
+            Assert.Equal(NShield.HsmAdmin.Modules.ModuleMode.FactoryState, fleet.Sim.GetModule(reset).Mode);
             // Factory state: only the vendor's default credential on sshadmin, no client key of this host anywhere.
             Assert.Equal(new[] { NShield.HsmAdmin.Firmware.DefaultCredential.Fingerprint }, fleet.ModuleKeys(reset, ModuleServices.SshAdmin));
             Assert.All(ModuleServices.All.Skip(1), s => Assert.Empty(fleet.ModuleKeys(reset, s)));
@@ -382,7 +383,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             // The declined module: untouched on both sides (its pins kept, its keys unchanged).
             Assert.Equal(new[] { $"module {reset}", $"module {declined}" }, reporter.Asked.Select(a => a.Target).OrderBy(t => t));
             Assert.Equal(declinedPins, fleet.Host.Store.GetPins(declined).ToDictionary(p => p.Key, p => p.Value.Fingerprint));
-            Assert.NotEqual(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(declined).Mode);
+            Assert.NotEqual(NShield.HsmAdmin.Modules.ModuleMode.FactoryState, fleet.Sim.GetModule(declined).Mode);
             fleet.AssertModulesHoldExactlyHostKeys(new[] { declined });
         }
 
@@ -415,7 +416,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Equal(fleet.Esns, reporter.Results.Cast<HsmModuleInfo>().Select(i => i.Esn).OrderBy(e => e));
             foreach (var esn in fleet.Esns)
             {
-                Assert.Equal(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(esn).Mode);
+                Assert.Equal(NShield.HsmAdmin.Modules.ModuleMode.FactoryState, fleet.Sim.GetModule(esn).Mode);
                 Assert.Equal(new[] { NShield.HsmAdmin.Firmware.DefaultCredential.Fingerprint }, fleet.ModuleKeys(esn, ModuleServices.SshAdmin));
                 Assert.All(ModuleServices.All.Skip(1), s => Assert.Empty(fleet.ModuleKeys(esn, s)));
                 Assert.Empty(fleet.Host.Store.GetPins(esn));
@@ -442,7 +443,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             Assert.Empty(reporter.Asked);
             Assert.Empty(reporter.Results);
             Assert.Equal(keysBefore, ModuleSide());
-            Assert.All(fleet.Esns, e => Assert.NotEqual(NShield.HsmAdmin.Protocol.ModuleMode.FactoryState, fleet.Sim.GetModule(e).Mode));
+            Assert.All(fleet.Esns, e => Assert.NotEqual(NShield.HsmAdmin.Modules.ModuleMode.FactoryState, fleet.Sim.GetModule(e).Mode));
         }
 
         [Fact]
@@ -458,7 +459,7 @@ namespace NShield.HsmAdmin.Tests.Operations
 
             var esn = fleet.Esns[0];
             using (var admin = fleet.Host.OpenPinnedAsync(fleet.Host.FindAttached(esn)!, ModuleServices.SshAdmin, default).GetAwaiter().GetResult())
-                admin.InvokeAsync("keys.remove", FirmwareBodies.RemoveKey(ModuleServices.Monitor, fleet.HostKeys()[ModuleServices.Monitor]), default).GetAwaiter().GetResult();
+                admin.RemoveKeyAsync(ModuleServices.Monitor, fleet.HostKeys()[ModuleServices.Monitor], default).GetAwaiter().GetResult();
             var failing = new RecordingReporter();
             results = new ModuleInspection(fleet.Host).TestAllAsync(modules, ModuleServices.All, 16, failing, default).GetAwaiter().GetResult();
             Assert.False(ModuleInspection.AllPassed(modules, ModuleServices.All, results));

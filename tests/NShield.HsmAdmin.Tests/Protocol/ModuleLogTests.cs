@@ -35,7 +35,7 @@ namespace NShield.HsmAdmin.Tests.Protocol
             var m = sim.Modules[0];
             var keys = ModuleServices.All.ToDictionary(s => s, s => SshKeyPair.Generate(SshKeyAlgorithm.Ed25519));
             Call(m.ModuleDir, "sshadmin", DefaultCredential.Fingerprint, FirmwareVerbs.Enroll,
-                FirmwareBodies.Enroll(keys.ToDictionary(k => k.Key, k => k.Value.PublicKey.ToAuthorizedKeysLine())));
+                FirmwareBodies.Enroll(keys.ToDictionary(k => k.Key, k => k.Value.PublicKey)));
             var admin = keys["sshadmin"].PublicKey.Fingerprint;
             var monitor = keys["monitor"].PublicKey.Fingerprint;
 
@@ -90,7 +90,7 @@ namespace NShield.HsmAdmin.Tests.Protocol
         [InlineData("{\"entries\":[" + Entry + "," + Entry + "," + Entry + "]}")] // more than the tail of 2 asked for
         public void A_logs_reply_of_the_wrong_shape_or_size_is_a_protocol_error(string result)
         {
-            var ex = Assert.ThrowsAny<HsmException>(() => ModuleLogOperation.Parse("ESN-1", Result(result), null, 2, "/h"));
+            var ex = Assert.ThrowsAny<HsmException>(() => FirmwareBodies.ParseLogs("ESN-1", Result(result), 2));
             Assert.Equal(HsmErrorIds.ProtocolError, ex.ErrorId);
         }
 
@@ -100,7 +100,7 @@ namespace NShield.HsmAdmin.Tests.Protocol
             var json = "{\"entries\":[" + Entry + ",{\"time\":\"2026-11-30T09:00:00Z\",\"service\":\"monitor\",\"verb\":\"pi\\u001bng\\n\"," +
                        "\"keyFingerprint\":\"SHA256:y\",\"outcome\":\"ok\"}]}";
             var since = new DateTimeOffset(2026, 11, 30, 8, 30, 0, TimeSpan.Zero);
-            var entries = ModuleLogOperation.Parse("ESN-1", Result(json), since, null, "/h");
+            var entries = ModuleLogOperation.Filter("ESN-1", FirmwareBodies.ParseLogs("ESN-1", Result(json), null), since, null, "/h");
             var e = Assert.Single(entries);
             Assert.Equal("pi?ng?", e.Verb);
             Assert.Equal("ESN-1", e.Esn);

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using Xunit;

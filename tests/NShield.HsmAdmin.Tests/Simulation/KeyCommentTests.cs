@@ -9,6 +9,7 @@ using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Simulation;
+using NShield.HsmAdmin.Protocol;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Simulation
@@ -29,11 +30,11 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Contains("\n", line); // the comment really is there to be stripped
             var bare = key.PublicKey.KeyType + " " + Convert.ToBase64String(key.PublicKey.Blob);
 
-            using (var add = JsonDocument.Parse(FirmwareBodies.AddKey("sshadmin", line)))
+            using (var add = JsonDocument.Parse(FirmwareBodies.AddKey("sshadmin", SshPublicKey.Parse(line))))
                 Assert.Equal(bare, add.RootElement.GetProperty("publicKey").GetString());
-            using (var set = JsonDocument.Parse(FirmwareBodies.SetKeys("sshadmin", new[] { line, "restrict,command=\"x\" " + line })))
+            using (var set = JsonDocument.Parse(FirmwareBodies.SetKeys("sshadmin", new[] { line, "restrict,command=\"x\" " + line }.Select(SshPublicKey.Parse))))
                 Assert.All(set.RootElement.GetProperty("publicKeys").EnumerateArray(), e => Assert.Equal(bare, e.GetString()));
-            using (var enroll = JsonDocument.Parse(FirmwareBodies.Enroll(ModuleServices.All.ToDictionary(s => s, s => line))))
+            using (var enroll = JsonDocument.Parse(FirmwareBodies.Enroll(ModuleServices.All.ToDictionary(s => s, s => SshPublicKey.Parse(line)))))
                 Assert.All(enroll.RootElement.GetProperty("clientKeys").EnumerateObject(), p => Assert.Equal(bare, p.Value.GetString()));
         }
 

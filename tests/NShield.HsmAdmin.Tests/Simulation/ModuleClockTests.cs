@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Drivers;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Operations;
@@ -106,7 +107,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             var key = keyLine[0] + " " + keyLine[1];
             var services = string.Join(",", ModuleServices.All.Select(s => $"\"{s}\":{{\"publicKey\":\"{key}\"}}"));
             var line = $"{{\"protocol\":1,\"ok\":true,\"result\":{{\"esn\":\"7E57-0000-0004\",\"mode\":\"Operational\",{fields},\"serverKeys\":{{{services}}}}}}}";
-            var identity = ModuleIdentity.Parse("7E57-0000-0004", FirmwareResult.Parse("7E57-0000-0004", "sshadmin", "identity", line, 0));
+            var identity = FirmwareBodies.ParseIdentity("7E57-0000-0004", FirmwareResult.Parse("7E57-0000-0004", "sshadmin", "identity", line, 0));
             Assert.Equal(valid, identity.ClockValid);
             Assert.Equal(valid, ModuleClock.AllowsKeyChanges(identity));
         }

@@ -3,6 +3,8 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Simulation
@@ -11,6 +13,10 @@ namespace NShield.HsmAdmin.Tests.Simulation
     public class SshAlgorithmPolicyTests
     {
         private static readonly SshModuleTransport Transport = new SshModuleTransport(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10));
+
+        /// <summary>What the SSH channel under a session negotiated.</summary>
+        private static ISshChannelInfo Info(IModuleSession session) =>
+            Assert.IsAssignableFrom<ISshChannelInfo>(Assert.IsType<JsonExecSession>(session).Channel);
 
         private static async Task<HsmException> RefusedAsync(TestSshd sshd)
         {
@@ -62,18 +68,19 @@ namespace NShield.HsmAdmin.Tests.Simulation
             // The module lists the hybrid FIRST: the client's preference decides, so curve25519 proves ours.
             using (var both = new TestSshd("KexAlgorithms " + string.Join(",", pq) + ",curve25519-sha256"))
             using (var channel = await Transport.OpenAsync(both.Address, ModuleServices.SshAdmin, both.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None))
-                Assert.Equal("curve25519-sha256", Assert.IsAssignableFrom<ISshChannelInfo>(channel).KeyExchangeAlgorithm);
+                Assert.Equal("curve25519-sha256", Info(channel).KeyExchangeAlgorithm);
             // A module that offers only a hybrid still gets one.
             using var sshd = new TestSshd("KexAlgorithms " + string.Join(",", pq));
             using var pqChannel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
-            var info = Assert.IsAssignableFrom<ISshChannelInfo>(pqChannel);
+            var info = Info(pqChannel);
             Assert.Equal(SshAlgorithmPolicy.KeyExchanges.First(pq.Contains), info.KeyExchangeAlgorithm);
             Assert.Contains(info.ClientToModuleCipher, SshAlgorithmPolicy.Ciphers);
             Assert.Contains(info.ModuleToClientCipher, SshAlgorithmPolicy.Ciphers);
             Assert.Equal("chacha20-poly1305@openssh.com", info.ClientToModuleCipher);
             // And the channel works: the forced command's reply is read through the bounded reader.
-            var result = await pqChannel.InvokeAsync("ping", null, CancellationToken.None);
-            Assert.Equal(TestSshd.Esn, result.GetString("esn"));
+            var reply = await ((JsonExecSession)pqChannel).Channel.RunAsync(FirmwareVerbs.Ping, null, CancellationToken.None);
+            Assert.Contains("\"esn\":\"" + TestSshd.Esn + "\"", reply.Output);
+            await pqChannel.PingAsync(CancellationToken.None);
         }
 
         [Fact]
@@ -81,7 +88,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
         {
             using var sshd = new TestSshd("Ciphers aes128-ctr", "MACs hmac-sha1,hmac-sha2-512-etm@openssh.com");
             using var channel = await Transport.OpenAsync(sshd.Address, ModuleServices.SshAdmin, sshd.ClientKey, ServerKeyPolicy.FirstContact(), CancellationToken.None);
-            var info = (ISshChannelInfo)channel;
+            var info = Info(channel);
             Assert.Equal("aes128-ctr", info.ClientToModuleCipher);
             Assert.Equal("hmac-sha2-512-etm@openssh.com", info.ClientToModuleMac);
             Assert.Equal("hmac-sha2-512-etm@openssh.com", info.ModuleToClientMac);

@@ -18,6 +18,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
     {
         public const string Esn = "7E57-0000-0001";
         private readonly Process _process;
+        private readonly string _sshdPath;
 
         public string Dir { get; }
         public int Port { get; }
@@ -29,16 +30,45 @@ namespace NShield.HsmAdmin.Tests.Simulation
 
         /// <summary>An sshd whose only host key is of <paramref name="hostKeyAlgorithm"/> (and HostKeyAlgorithms says so).</summary>
         public TestSshd(SshKeyAlgorithm hostKeyAlgorithm, params string[] extraConfig)
+            : this(File.Exists("/usr/sbin/sshd") ? "/usr/sbin/sshd" : "sshd", null, hostKeyAlgorithm, extraConfig) { }
+
+        /// <summary>With the sshd program and the parent of its folder given (a test of the failure path names a missing sshd).</summary>
+        internal TestSshd(string sshdPath, string? parentDir, SshKeyAlgorithm hostKeyAlgorithm, params string[] extraConfig)
         {
-            Dir = Directory.CreateTempSubdirectory("nshield-sshd-").FullName;
-            ClientKey = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "test-client");
+            Dir = parentDir == null
+                ? Directory.CreateTempSubdirectory("nshield-sshd-").FullName
+                : Directory.CreateDirectory(Path.Combine(parentDir, "nshield-sshd-" + Guid.NewGuid().ToString("N").Substring(0, 8))).FullName;
+            _sshdPath = sshdPath;
+            // A start that fails (no sshd, no port) never reaches Dispose: its folder, with the host key, goes here.
+            try { (_process, Port, ClientKey, HostKey) = StartSshd(hostKeyAlgorithm, extraConfig); }
+            catch
+            {
+                try { Directory.Delete(Dir, true); } catch (Exception) { }
+                throw;
+            }
+        }
+
+        private (Process, int, SshKeyPair, SshPublicKey) StartSshd(SshKeyAlgorithm hostKeyAlgorithm, string[] extraConfig)
+        {
+            var clientKey = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "test-client");
+            try { return StartSshd(hostKeyAlgorithm, extraConfig, clientKey); }
+            catch
+            {
+                clientKey.Dispose();
+                throw;
+            }
+        }
+
+        private (Process, int, SshKeyPair, SshPublicKey) StartSshd(SshKeyAlgorithm hostKeyAlgorithm, string[] extraConfig, SshKeyPair clientKey)
+        {
+            SshPublicKey hostKeyPublic;
             using (var host = SshKeyPair.Generate(hostKeyAlgorithm, "test-host"))
             {
                 WriteOwnerOnly(Path.Combine(Dir, "host_key"), OpenSshPrivateKey.Encode(host, null));
-                HostKey = host.PublicKey;
+                hostKeyPublic = host.PublicKey;
             }
-            var hostKeyAlgorithms = HostKey.KeyType == "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256" : HostKey.KeyType;
-            File.WriteAllText(Path.Combine(Dir, "authorized_keys"), ClientKey.PublicKey.ToAuthorizedKeysLine() + "\n");
+            var hostKeyAlgorithms = hostKeyPublic.KeyType == "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256" : hostKeyPublic.KeyType;
+            File.WriteAllText(Path.Combine(Dir, "authorized_keys"), clientKey.PublicKey.ToAuthorizedKeysLine() + "\n");
             var reply = Path.Combine(Dir, "reply.sh");
             File.WriteAllText(reply, "#!/bin/sh\necho '{\"protocol\":1,\"ok\":true,\"result\":{\"esn\":\"" + Esn + "\"}}'\n");
             File.SetUnixFileMode(reply, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -59,7 +89,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
                     "SetEnv SHLVL=1", "ForceCommand " + reply, "AllowUsers " + Environment.UserName, "",
                 };
                 File.WriteAllText(config, string.Join("\n", lines));
-                var psi = new ProcessStartInfo(File.Exists("/usr/sbin/sshd") ? "/usr/sbin/sshd" : "sshd")
+                var psi = new ProcessStartInfo(_sshdPath)
                 {
                     UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true,
                 };
@@ -74,12 +104,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
                     if (e.Data.Contains("Server listening on")) listening.Set();
                 };
                 p.BeginErrorReadLine();
-                if (listening.Wait(15000) && !p.HasExited)
-                {
-                    _process = p;
-                    Port = port;
-                    return;
-                }
+                if (listening.Wait(15000) && !p.HasExited) return (p, port, clientKey, hostKeyPublic);
                 try { p.Kill(); } catch (Exception) { }
                 p.WaitForExit(3000);
                 lock (log) lastLog = log.ToString();

@@ -9,6 +9,7 @@ using NShield.HsmAdmin.Store;
 using NShield.HsmAdmin.Tests.Infrastructure;
 using NShield.HsmAdmin.Tests.Protection;
 using Xunit;
+using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Tests.Store
 {

@@ -1,11 +1,11 @@
 using System;
 using System.Text.Json;
-using NShield.HsmAdmin.Protocol;
+using NShield.HsmAdmin.Modules;
 
-namespace NShield.HsmAdmin.Drivers
+namespace NShield.HsmAdmin.Protocol
 {
     /// <summary>The "result" of a successful firmware reply (see docs/firmware-protocol.md).</summary>
-    public sealed class FirmwareResult
+    internal sealed class FirmwareResult
     {
         public FirmwareResult(JsonElement result) { Result = result; }
         public JsonElement Result { get; }
@@ -54,9 +54,9 @@ namespace NShield.HsmAdmin.Drivers
                 if (m.ValueKind != JsonValueKind.String) throw Malformed(esn, service, verb, "the error 'message' is not a string");
                 message = Printable(m.GetString()!, 500);
             }
-            if (code == Operations.ModuleClock.FirmwareCode)
-                throw Operations.ModuleClock.Refused(esn, $"'{verb}'", "the module refused: " + (message.Length > 0 ? message : code));
-            throw new ModuleErrorException(esn, service, verb, code, message);
+            if (code == FirmwareErrorCodes.Clock)
+                throw ModuleErrors.ClockInvalid(esn, $"'{verb}'", "the module refused: " + (message.Length > 0 ? message : code));
+            throw new ModuleErrorException(esn, service, verb, KindOf(code), code, message);
         }
 
         /// <summary>The protocol major version this host speaks (docs/firmware-protocol.md).</summary>
@@ -82,36 +82,14 @@ namespace NShield.HsmAdmin.Drivers
                 $"Module {esn} sent a reply to '{verb}' on {service} that does not follow the firmware protocol: {why}.", esn);
 
         /// <summary>Module text going into our messages: printable ASCII only, bounded.</summary>
-        internal static string Printable(string text, int max)
-        {
-            var sb = new System.Text.StringBuilder();
-            foreach (var ch in text)
-            {
-                if (sb.Length >= max) { sb.Append("..."); break; }
-                sb.Append(ch >= 0x20 && ch < 0x7f ? ch : '?');
-            }
-            return sb.ToString();
-        }
-    }
-
-    /// <summary>The module refused a request; FirmwareCode is the protocol's error code (E_MODE, E_FAULT, ...).</summary>
-    public sealed class ModuleErrorException : HsmException
-    {
-        public ModuleErrorException(string esn, string service, string verb, string firmwareCode, string message)
-            : base(HsmErrorIds.ModuleError, KindOf(firmwareCode),
-                $"Module {esn} refused '{verb}' on {service}: {firmwareCode} {message}".TrimEnd(), esn)
-        {
-            FirmwareCode = firmwareCode;
-        }
-
-        public string FirmwareCode { get; }
+        internal static string Printable(string text, int max) => ModuleErrors.Printable(text, max);
 
         private static HsmErrorKind KindOf(string code) => code switch
         {
             FirmwareErrorCodes.Credential => HsmErrorKind.PermissionDenied,
             FirmwareErrorCodes.Mode => HsmErrorKind.InvalidOperation,
-            FirmwareErrorCodes.BadRequest or FirmwareErrorCodes.TooLarge or FirmwareErrorCodes.UnknownCommand or FirmwareErrorCodes.WrongService
-                => HsmErrorKind.InvalidArgument,
+            FirmwareErrorCodes.BadRequest or FirmwareErrorCodes.TooLarge or FirmwareErrorCodes.UnknownCommand
+                or FirmwareErrorCodes.WrongService => HsmErrorKind.InvalidArgument,
             _ => HsmErrorKind.DeviceError,
         };
     }

@@ -6,7 +6,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using NShield.HsmAdmin.Interop;
 
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Files
 {
     /// <summary>
     /// Creates files and folders already restricted to their <see cref="FileAccessScope"/> (never chmod-after-write)

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Threading;
 
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Files
 {
     /// <summary>
     /// The one cross-process file lock (the host store's <see cref="StoreLock"/> and the simulated module's lock): the lock

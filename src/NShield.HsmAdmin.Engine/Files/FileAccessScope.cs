@@ -1,4 +1,4 @@
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Files
 {
     /// <summary>Who may read a file the product writes.</summary>
     internal enum FileAccessScope

@@ -4,7 +4,7 @@ using System.Linq;
 using System.Security.AccessControl;
 using System.Security.Principal;
 
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Files
 {
     /// <summary>
     /// Every Windows ACL the product puts on what it creates, in one place. Each is a protected DACL (inheritance from

@@ -1,7 +1,7 @@
-using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Store;
 
-namespace NShield.HsmAdmin.Hardserver
+namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The hardserver questions the cmdlets ask: its status, and a restart (audited).</summary>
     public static class HardserverStatus

@@ -1,0 +1,64 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Keys;
+
+namespace NShield.HsmAdmin.Modules
+{
+    /// <summary>
+    /// One authenticated session with one service of one module: the module actions the product uses, typed. Operations
+    /// call only this interface; a module protocol is an adapter that implements it (the built-in one,
+    /// <c>Protocol.JsonExecSession</c>, runs JSON verbs as SSH exec commands). A transport
+    /// (<see cref="Drivers.IModuleTransport"/>) opens sessions; the engine checks <see cref="ServerKey"/> against its pin
+    /// before it calls any method.
+    /// </summary>
+    /// <remarks>
+    /// Every method raises <see cref="HsmException"/> (ids from <see cref="HsmErrorIds"/>) and nothing else: a module's
+    /// refusal is a <see cref="ModuleErrorException"/>, a reply that breaks the protocol is <c>ProtocolError</c>, a lost
+    /// connection <c>ConnectionFailed</c>, a stop <c>Cancelled</c>. Key-changing methods are refused with
+    /// <c>ModuleClockInvalid</c> when the module's clock is invalid outside Recovery mode (<see cref="ModuleErrors.ClockInvalid"/>).
+    /// Methods only the sshadmin service serves (keys, enroll, factory state) and the monitor service serves (logs) are
+    /// refused by the module on other services. New module actions (reboot, firmware update, set time) are added here, in
+    /// every adapter, and in the simulator.
+    /// </remarks>
+    public interface IModuleSession : IDisposable
+    {
+        /// <summary>The ESN the host enumerates at this address (the module's own claim is <see cref="ModuleIdentity.Esn"/>).</summary>
+        string Esn { get; }
+        /// <summary>The service this session is authenticated to (<see cref="ModuleServices"/>).</summary>
+        string Service { get; }
+        /// <summary>The server key the module presented for this service. The engine compares it with the pin.</summary>
+        SshPublicKey ServerKey { get; }
+
+        /// <summary>Who the module is: ESN, mode, firmware, identity key and warrant, server keys and certificates, clock.</summary>
+        Task<ModuleIdentity> GetIdentityAsync(CancellationToken cancellationToken);
+
+        /// <summary>Proves the session end to end: the module answers on this service.</summary>
+        Task PingAsync(CancellationToken cancellationToken);
+
+        /// <summary>Client keys installed on the module: service → SHA256 fingerprints (sshadmin only).</summary>
+        Task<IReadOnlyDictionary<string, IReadOnlyCollection<string>>> ListKeysAsync(CancellationToken cancellationToken);
+
+        /// <summary>Installs one more client key for a service (sshadmin only). Installing a key it holds changes nothing.</summary>
+        Task AddKeyAsync(string service, SshPublicKey key, CancellationToken cancellationToken);
+
+        /// <summary>Removes a service's client key by fingerprint (sshadmin only). The module refuses to remove its last sshadmin key.</summary>
+        Task RemoveKeyAsync(string service, string fingerprint, CancellationToken cancellationToken);
+
+        /// <summary>Replaces a service's whole client key set (sshadmin only); an empty set leaves the service without keys.</summary>
+        Task SetKeysAsync(string service, IReadOnlyList<SshPublicKey> keys, CancellationToken cancellationToken);
+
+        /// <summary>
+        /// Enrolls a factory-state (or recovery) module: installs one client key per service and replaces the factory
+        /// credential (sshadmin only).
+        /// </summary>
+        Task EnrollAsync(IReadOnlyDictionary<string, SshPublicKey> clientKeys, CancellationToken cancellationToken);
+
+        /// <summary>Returns the module to factory state; it answers before it restarts, within the given seconds (sshadmin only).</summary>
+        Task ReturnToFactoryStateAsync(int timeoutSeconds, CancellationToken cancellationToken);
+
+        /// <summary>The module's log of served commands, oldest first: at or after <paramref name="since"/>, the last <paramref name="tail"/> (monitor only).</summary>
+        Task<IReadOnlyList<ModuleLogRecord>> GetLogsAsync(DateTimeOffset? since, int? tail, CancellationToken cancellationToken);
+    }
+}

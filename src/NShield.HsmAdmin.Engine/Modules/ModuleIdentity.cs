@@ -1,0 +1,60 @@
+using System;
+using System.Collections.Generic;
+using NShield.HsmAdmin.Keys;
+
+namespace NShield.HsmAdmin.Modules
+{
+    /// <summary>What a module says about itself (<see cref="IModuleSession.GetIdentityAsync"/>): filled in by an adapter.</summary>
+    public sealed class ModuleIdentity
+    {
+        /// <summary>The ESN the module reports (the engine refuses a module that names another ESN than its address).</summary>
+        public string Esn { get; set; } = "";
+        public ModuleMode Mode { get; set; }
+        public bool Enrolled { get; set; }
+        public string FirmwareVersion { get; set; } = "";
+        /// <summary>The module's identity key (signs the warrant chain's certificates); null when it reports none.</summary>
+        public SshPublicKey? IdentityKey { get; set; }
+        /// <summary>The vendor's warrant for <see cref="IdentityKey"/>, base64, as the module sent it: the trust chain reads it as is.</summary>
+        public string Warrant { get; set; } = "";
+        /// <summary>Server key of each service the module runs.</summary>
+        public Dictionary<string, SshPublicKey> ServerKeys { get; } = new Dictionary<string, SshPublicKey>();
+        /// <summary>Certificate of each service's server key (base64), signed by the identity key.</summary>
+        public Dictionary<string, string> Certificates { get; } = new Dictionary<string, string>();
+        /// <summary>The module's clock as it reports it (null when it reports none).</summary>
+        public DateTimeOffset? Clock { get; set; }
+        /// <summary>
+        /// False when the module's clock is invalid. Firmware 13.5+ refuses SSH key changes outside Recovery mode then. An
+        /// adapter whose module does not say treats a clock before <see cref="EarliestValidClock"/> as invalid.
+        /// </summary>
+        public bool ClockValid { get; set; } = true;
+
+        /// <summary>A module clock before this is unset (a module whose clock was lost counts from 1970).</summary>
+        public static readonly DateTimeOffset EarliestValidClock = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    }
+
+    /// <summary>A module's mode, as it reports it.</summary>
+    public enum ModuleMode
+    {
+        Operational,
+        FactoryState,
+        Recovery,
+    }
+
+    /// <summary>One command a module served, as its log keeps it (<see cref="IModuleSession.GetLogsAsync"/>).</summary>
+    public sealed class ModuleLogRecord
+    {
+        public ModuleLogRecord(DateTimeOffset time, string service, string command, string keyFingerprint, string outcome)
+        {
+            Time = time; Service = service; Command = command; KeyFingerprint = keyFingerprint; Outcome = outcome;
+        }
+
+        public DateTimeOffset Time { get; }
+        public string Service { get; }
+        /// <summary>The module's name for what it served (the module action).</summary>
+        public string Command { get; }
+        /// <summary>SHA256 fingerprint of the client key that authenticated the session.</summary>
+        public string KeyFingerprint { get; }
+        /// <summary>"ok", or what the command ended with (the module's error code).</summary>
+        public string Outcome { get; }
+    }
+}

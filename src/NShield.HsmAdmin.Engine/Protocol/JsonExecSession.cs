@@ -1,0 +1,97 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Modules;
+
+namespace NShield.HsmAdmin.Protocol
+{
+    /// <summary>
+    /// A channel that runs one command at a time and returns what it printed: an SSH session's "exec" request (the
+    /// command line, a body on stdin then EOF, stdout and the exit status back). What <see cref="JsonExecSession"/> runs
+    /// its verbs on. Implementations bound what they read and raise <see cref="HsmException"/> on a timeout, a lost
+    /// connection or a stop.
+    /// </summary>
+    public interface IExecChannel : IDisposable
+    {
+        string Esn { get; }
+        string Service { get; }
+
+        /// <summary>Runs one command with an optional stdin body; returns its stdout (UTF-8) and exit status.</summary>
+        Task<ExecReply> RunAsync(string command, string? input, CancellationToken cancellationToken);
+    }
+
+    /// <summary>What one exec command printed on stdout, and how it exited (null when the channel reported no status).</summary>
+    public sealed class ExecReply
+    {
+        public ExecReply(string output, int? exitStatus) { Output = output; ExitStatus = exitStatus; }
+        public string Output { get; }
+        public int? ExitStatus { get; }
+    }
+
+    /// <summary>
+    /// The adapter for the module command set this product defines (docs/firmware-protocol.md): every module action is a
+    /// JSON verb run as an SSH exec command, its body JSON on stdin, its reply one JSON line on stdout. This class and
+    /// the rest of Protocol/ are the only code that knows verbs, bodies, replies and firmware error codes; the engine
+    /// sees <see cref="IModuleSession"/>. The SSH transport wraps its channels in it; the simulator's in-process
+    /// transport does the same over a channel that calls the simulated firmware directly.
+    /// </summary>
+    public sealed class JsonExecSession : IModuleSession
+    {
+        public JsonExecSession(IExecChannel channel, SshPublicKey serverKey)
+        {
+            Channel = channel ?? throw new ArgumentNullException(nameof(channel));
+            ServerKey = serverKey ?? throw new ArgumentNullException(nameof(serverKey));
+        }
+
+        /// <summary>The exec channel the verbs run on (the SSH transport's also reports what it negotiated).</summary>
+        public IExecChannel Channel { get; }
+        public string Esn => Channel.Esn;
+        public string Service => Channel.Service;
+        public SshPublicKey ServerKey { get; }
+
+        private async Task<FirmwareResult> InvokeAsync(string verb, string? body, CancellationToken ct)
+        {
+            var reply = await Channel.RunAsync(verb, body, ct).ConfigureAwait(false);
+            return FirmwareResult.Parse(Esn, Service, verb, reply.Output, reply.ExitStatus);
+        }
+
+        public async Task<ModuleIdentity> GetIdentityAsync(CancellationToken cancellationToken) =>
+            FirmwareBodies.ParseIdentity(Esn, await InvokeAsync(FirmwareVerbs.Identity, null, cancellationToken).ConfigureAwait(false));
+
+        public Task PingAsync(CancellationToken cancellationToken) => InvokeAsync(FirmwareVerbs.Ping, null, cancellationToken);
+
+        public async Task<IReadOnlyDictionary<string, IReadOnlyCollection<string>>> ListKeysAsync(CancellationToken cancellationToken)
+        {
+            var reply = await InvokeAsync(FirmwareVerbs.KeysList, null, cancellationToken).ConfigureAwait(false);
+            return FirmwareBodies.ParseKeyList(reply.Result, Esn)
+                .ToDictionary(kv => kv.Key, kv => (IReadOnlyCollection<string>)kv.Value);
+        }
+
+        public Task AddKeyAsync(string service, SshPublicKey key, CancellationToken cancellationToken) =>
+            InvokeAsync(FirmwareVerbs.KeysAdd, FirmwareBodies.AddKey(service, key), cancellationToken);
+
+        public Task RemoveKeyAsync(string service, string fingerprint, CancellationToken cancellationToken) =>
+            InvokeAsync(FirmwareVerbs.KeysRemove, FirmwareBodies.RemoveKey(service, fingerprint), cancellationToken);
+
+        public Task SetKeysAsync(string service, IReadOnlyList<SshPublicKey> keys, CancellationToken cancellationToken) =>
+            InvokeAsync(FirmwareVerbs.KeysSet, FirmwareBodies.SetKeys(service, keys), cancellationToken);
+
+        public Task EnrollAsync(IReadOnlyDictionary<string, SshPublicKey> clientKeys, CancellationToken cancellationToken) =>
+            InvokeAsync(FirmwareVerbs.Enroll, FirmwareBodies.Enroll(clientKeys), cancellationToken);
+
+        public Task ReturnToFactoryStateAsync(int timeoutSeconds, CancellationToken cancellationToken) =>
+            InvokeAsync(FirmwareVerbs.FactoryState, FirmwareBodies.FactoryState(timeoutSeconds), cancellationToken);
+
+        public async Task<IReadOnlyList<ModuleLogRecord>> GetLogsAsync(DateTimeOffset? since, int? tail, CancellationToken cancellationToken)
+        {
+            var reply = await InvokeAsync(FirmwareVerbs.Logs, FirmwareBodies.Logs(since?.ToUniversalTime(), tail), cancellationToken)
+                .ConfigureAwait(false);
+            return FirmwareBodies.ParseLogs(Esn, reply, tail);
+        }
+
+        public void Dispose() => Channel.Dispose();
+    }
+}

@@ -1,0 +1,204 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Hardserver;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Modules;
+using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Store;
+using Xunit;
+
+namespace NShield.HsmAdmin.AdapterTests
+{
+    /// <summary>
+    /// Issue 20: a module protocol adapter written against the public seam alone (IModuleTransport, IModuleSession), and
+    /// the product's operations (enroll, roll, restore, reset) run through it unchanged.
+    /// </summary>
+    public sealed class MemoryAdapterTests : IDisposable
+    {
+        private readonly string _dir = Path.Combine(Path.GetTempPath(), "nshield-adapter-" + Guid.NewGuid().ToString("N"));
+        private readonly SshKeyPair _factory = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519);
+        private readonly List<string> _addresses = new List<string>();
+
+        public MemoryAdapterTests()
+        {
+            Directory.CreateDirectory(_dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            MemoryTransport.Register();
+        }
+
+        public void Dispose()
+        {
+            foreach (var a in _addresses)
+            {
+                MemoryTransport.Instance.Modules.TryRemove(a, out _);
+                MemoryTransport.Instance.SkipServerKeyCheck.TryRemove(a, out _);
+                MemoryTransport.Instance.Impostor.TryRemove(a, out _);
+            }
+            _factory.Dispose();
+            try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        }
+
+        /// <summary>A host store whose registry lists the given number of in-memory modules (factory state).</summary>
+        private (HsmHost Host, MemoryModule[] Modules) NewHost(int count)
+        {
+            var path = Path.Combine(_dir, "host");
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var store = HostStore.Open(path);
+            File.WriteAllText(HostConfiguration.DefaultFactoryCredentialPath(store), OpenSshPrivateKey.Encode(_factory, null));
+            File.SetUnixFileMode(HostConfiguration.DefaultFactoryCredentialPath(store), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var modules = new MemoryModule[count];
+            for (int i = 0; i < count; i++)
+            {
+                var esn = $"ADA9-0000-000{i + 1}";
+                var address = "memory-" + Guid.NewGuid().ToString("N");
+                _addresses.Add(address);
+                modules[i] = MemoryTransport.Instance.Modules[address] = new MemoryModule(esn, _factory.PublicKey);
+                Assert.True(store.RegisterModule(new ModuleRegistration { Esn = esn, Transport = MemoryTransport.Name, Address = address }));
+            }
+            return (new HsmHost(store, hardserver: new NoHardserver()), modules);
+        }
+
+        private static Dictionary<string, string> HostKeys(HsmHost host) =>
+            ModuleServices.All.ToDictionary(s => s, s => host.Store.GetClientKey(s)!.Fingerprint);
+
+        private static void AssertModulesHoldExactly(IReadOnlyDictionary<string, string> keys, IEnumerable<MemoryModule> modules)
+        {
+            foreach (var module in modules)
+                foreach (var service in ModuleServices.All)
+                    Assert.Equal(new[] { keys[service] }, module.Accepted(service));
+        }
+
+        private static void Enroll(HsmHost host, MemoryModule[] modules)
+        {
+            var reporter = new Reporter();
+            var enroll = new EnrollOperation(host);
+            // No vendor root for in-memory modules: the person's confirmation of each sshadmin server key.
+            foreach (var m in modules) enroll.AcceptedFingerprints.Add(m.ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint);
+            enroll.EnrollAllAsync(host.Attached(), whatIf: false, 4, reporter, CancellationToken.None).GetAwaiter().GetResult();
+            Assert.Empty(reporter.Errors);
+            Assert.All(reporter.Results.Cast<HsmEnrollResult>(), r => Assert.Equal(EnrollAction.Enrolled, r.Action));
+        }
+
+        [Fact]
+        public void The_engine_grants_this_adapter_assembly_no_internals()
+        {
+            var engine = typeof(IModuleSession).Assembly;
+            var friends = engine.GetCustomAttributes<InternalsVisibleToAttribute>().Select(a => a.AssemblyName.Split(',')[0]).ToList();
+            Assert.DoesNotContain(typeof(MemoryAdapterTests).Assembly.GetName().Name, friends);
+            // And the seam it is written against is public.
+            Assert.True(typeof(IModuleSession).IsPublic && typeof(IModuleTransport).IsPublic && typeof(ModuleIdentity).IsPublic);
+        }
+
+        [Fact]
+        public void Enroll_roll_restore_and_reset_run_through_an_in_memory_adapter()
+        {
+            var (host, modules) = NewHost(2);
+            using (host)
+            {
+                Enroll(host, modules);
+                var enrolled = HostKeys(host);
+                AssertModulesHoldExactly(enrolled, modules);
+                Assert.All(modules, m => Assert.Equal(ModuleMode.Operational, m.Mode));
+                foreach (var m in modules)
+                    Assert.Equal(m.ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint,
+                        host.Store.GetPin(m.Esn, ModuleServices.SshAdmin)!.Fingerprint);
+
+                // Roll every key: the modules end with the new keys only.
+                var rolled = new RollOperation(host).UpdateAsync(new KeyRollRequest { ThrottleLimit = 4 }, new Reporter(), CancellationToken.None)
+                    .GetAwaiter().GetResult()!;
+                Assert.Equal(RollStatus.Completed, rolled.Status);
+                var afterRoll = HostKeys(host);
+                Assert.All(ModuleServices.All, s => Assert.NotEqual(enrolled[s], afterRoll[s]));
+                AssertModulesHoldExactly(afterRoll, modules);
+
+                // Restore from a backup of the sshadmin key: sshadmin kept, every other service rolled on the modules.
+                var backup = Path.Combine(_dir, "sshadmin.backup");
+                KeyBackup.Write(host.Store, backup, null, force: false);
+                var restoreReporter = new Reporter();
+                var restored = new RestoreOperation(host).RestoreAsync(backup, null, 4, restoreReporter, CancellationToken.None)
+                    .GetAwaiter().GetResult()!;
+                Assert.Empty(restoreReporter.Errors);
+                Assert.Equal(RollStatus.Completed, restored.Status);
+                var afterRestore = HostKeys(host);
+                Assert.Equal(afterRoll[ModuleServices.SshAdmin], afterRestore[ModuleServices.SshAdmin]);
+                Assert.All(ModuleServices.All.Where(s => s != ModuleServices.SshAdmin), s => Assert.NotEqual(afterRoll[s], afterRestore[s]));
+                AssertModulesHoldExactly(afterRestore, modules);
+
+                // Reset the first module: it forgets every client key and has new server keys; the host forgets its pins.
+                var oldServerKey = modules[0].ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint;
+                var resetReporter = new Reporter();
+                new ResetOperation(host).ResetAllAsync(new[] { host.FindAttached(modules[0].Esn)! }, allModules: false, 30, 4,
+                    resetReporter, CancellationToken.None).GetAwaiter().GetResult();
+                Assert.Empty(resetReporter.Errors);
+                Assert.Equal(ModuleMode.FactoryState, modules[0].Mode);
+                Assert.All(ModuleServices.All, s => Assert.Empty(modules[0].Accepted(s)));
+                Assert.NotEqual(oldServerKey, modules[0].ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint);
+                Assert.Null(host.Store.GetPin(modules[0].Esn, ModuleServices.SshAdmin));
+                AssertModulesHoldExactly(afterRestore, new[] { modules[1] });
+            }
+        }
+
+        [Fact]
+        public void A_transport_that_skips_its_own_server_key_check_is_still_refused_before_anything_is_sent()
+        {
+            var (host, modules) = NewHost(1);
+            using (host)
+            {
+                Enroll(host, modules);
+                var address = host.Attached().Single();
+                var keys = HostKeys(host);
+                var served = modules[0].Served.Count;
+
+                // Someone in the middle presents its own server keys, and this transport forgets to compare them with the pin.
+                using var impostor = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519);
+                MemoryTransport.Instance.Impostor[address.Host] = impostor;
+                MemoryTransport.Instance.SkipServerKeyCheck[address.Host] = true;
+
+                var error = Assert.IsAssignableFrom<HsmException>(Record.Exception(() =>
+                    host.PingAsync(address, ModuleServices.SshAdmin, CancellationToken.None).GetAwaiter().GetResult()));
+                Assert.Equal(HsmErrorIds.ServerKeyChanged, error.ErrorId);
+                Assert.Contains(impostor.PublicKey.Fingerprint, error.Message);
+
+                // A key roll through it stops at the same check: nothing reached the module, nothing changed on the host.
+                var reporter = new Reporter();
+                var rolled = new RollOperation(host).UpdateAsync(new KeyRollRequest { ThrottleLimit = 4 }, reporter, CancellationToken.None)
+                    .GetAwaiter().GetResult()!;
+                Assert.NotEqual(RollStatus.Completed, rolled.Status);
+                Assert.Contains(HsmErrorIds.ServerKeyChanged, reporter.Errors.Select(e => e.ErrorId));
+                Assert.Equal(served, modules[0].Served.Count);
+                AssertModulesHoldExactly(keys, modules);
+
+                // The same module through the honest path (no one in the middle) is reachable again.
+                MemoryTransport.Instance.Impostor.TryRemove(address.Host, out _);
+                host.PingAsync(address, ModuleServices.SshAdmin, CancellationToken.None).GetAwaiter().GetResult();
+                Assert.Equal(served + 1, modules[0].Served.Count);
+            }
+        }
+
+        private sealed class NoHardserver : IHardserver
+        {
+            public string Description => "no hardserver (adapter test)";
+            public HardserverState GetState() => new HardserverState { UnknownReason = "not on this test host" };
+            public void Restart() { }
+        }
+
+        private sealed class Reporter : IOperationReporter
+        {
+            public ConcurrentQueue<HsmException> Errors { get; } = new ConcurrentQueue<HsmException>();
+            public ConcurrentQueue<object> Results { get; } = new ConcurrentQueue<object>();
+            public void Progress(OperationProgress progress) { }
+            public void Warning(string message) { }
+            public void Verbose(string message) { }
+            public void Error(HsmException error) => Errors.Enqueue(error);
+            public void Result(object result) => Results.Enqueue(result);
+            public bool ShouldProcess(string target, string action) => true;
+            public bool ShouldContinue(string query, string caption) => true;
+        }
+    }
+}
