@@ -174,8 +174,9 @@ Describe 'Update-HsmServerKeyPin' {
     }
     It 'shows old and new fingerprints when asked, and re-pins nothing when the answer is No' {
         $before = Get-StoreSnapshot $h
-        $run = Invoke-WithPromptHost -Answers @(2) -Script 'Update-HsmServerKeyPin -HostPath $h -Esn $esn' -Parameters @{ h = $h; esn = $esn }
+        $run = Invoke-WithPromptHost -Answers @(1) -Script 'Update-HsmServerKeyPin -HostPath $h -Esn $esn' -Parameters @{ h = $h; esn = $esn }
         $run.Prompts | Should -HaveCount 1
+        $run.Prompts[0].Labels | Should -Be @('&Yes', '&No')
         $run.Prompts[0].Message | Should -Match ([regex]::Escape($pinned))
         $run.Prompts[0].Message | Should -Match ([regex]::Escape($presented))
         $run.Prompts[0].Message | Should -Match 'ncoreapi\s+CHANGED'
@@ -252,8 +253,8 @@ Describe 'The first-contact prompt (no trusted root)' {
         $run = Invoke-WithPromptHost -Answers @(1) -Script 'Invoke-HsmEnroll -HostPath $h' -Parameters @{ h = $h }
         $run.Prompts | Should -HaveCount 1
         foreach ($m in $sim.Modules) {
-            $run.Prompts[0].WrittenBefore | Should -Match ([regex]::Escape("$($m.Esn) at 127.0.0.1:$($m.Endpoint('sshadmin').Port)"))
-            foreach ($e in $m.Endpoints) { $run.Prompts[0].WrittenBefore | Should -Match ([regex]::Escape($e.ServerKeyFingerprint)) }
+            $run.Prompts[0].Message | Should -Match ([regex]::Escape("$($m.Esn) at 127.0.0.1:$($m.Endpoint('sshadmin').Port)"))
+            foreach ($e in $m.Endpoints) { $run.Prompts[0].Message | Should -Match ([regex]::Escape($e.ServerKeyFingerprint)) }
         }
         $first = $sim.Modules | Sort-Object Esn | Select-Object -First 1
         $run.Prompts[0].Message | Should -Match ([regex]::Escape("$($first.Esn) at 127.0.0.1:$($first.Endpoint('sshadmin').Port)"))

@@ -58,7 +58,9 @@ Describe 'Register-HsmModule and Unregister-HsmModule' {
         Register-HsmModule -HostPath $h -Esn 0000-0000-0001 -Address 10.1.0.1
         $before = Get-StoreSnapshot $h
         $auditBefore = @(Get-AuditLines $h).Count
-        Register-HsmModule -HostPath $h @Params -ErrorVariable failed -ErrorAction SilentlyContinue
+        # A malformed ESN stops the command when it is bound (HsmCmdlet.ValidateBoundEsns); the others are reported.
+        $failed = @()
+        try { Register-HsmModule -HostPath $h @Params -ErrorAction Stop } catch { $failed = @($_) }
         @($failed).Count | Should -Be 1
         $failed[0].FullyQualifiedErrorId | Should -BeLike "$Id,*"
         Get-StoreSnapshot $h | Should -Be $before

@@ -130,6 +130,10 @@ namespace NShieldTest
         public readonly List<string> Written = new List<string>();
         public readonly List<ChoiceRecord> Choices = new List<ChoiceRecord>();
         public readonly List<string> SecurePrompts = new List<string>();
+        // A command line (program, arguments) run to its end while the next choice prompt waits, as another process
+        // would act while a person reads the question; its exit code and output are kept in DuringPromptResults.
+        public readonly Queue<string[]> DuringPrompt = new Queue<string[]>();
+        public readonly List<string> DuringPromptResults = new List<string>();
         public string Text { get { return string.Concat(Written); } }
 
         SecureString NextSecure()
@@ -141,6 +145,19 @@ namespace NShieldTest
         }
         public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice)
         {
+            if (DuringPrompt.Count > 0)
+            {
+                var command = DuringPrompt.Dequeue();
+                var start = new System.Diagnostics.ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                for (int i = 1; i < command.Length; i++) start.ArgumentList.Add(command[i]);
+                using (var p = System.Diagnostics.Process.Start(start))
+                {
+                    var err = p.StandardError.ReadToEndAsync();
+                    var output = p.StandardOutput.ReadToEnd();
+                    p.WaitForExit();
+                    DuringPromptResults.Add("exit " + p.ExitCode + "\n" + output + err.Result);
+                }
+            }
             int answer = ChoiceAnswers.Count > 0 ? ChoiceAnswers.Dequeue() : -1;
             if (answer < 0) answer = defaultChoice;
             var labels = new List<string>();

@@ -146,7 +146,7 @@ Describe 'Reset-HsmModule without -Esn resets every module of the host (factorys
     AfterAll { $session.Runspace.Dispose() }
 
     It 'asks once, listing every ESN, and warns about maintenance mode; No resets nothing' {
-        $session.UI.ChoiceAnswers.Enqueue(2)   # No
+        $session.UI.ChoiceAnswers.Enqueue(1)   # No
         $pins = Get-PinLines $h
         $r = Invoke-Session $session 'Reset-HsmModule -HostPath $h -Timeout 10 3>&1' @{ h = $h }
         $session.UI.Choices.Count | Should -Be 1

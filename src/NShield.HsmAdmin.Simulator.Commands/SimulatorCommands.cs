@@ -110,7 +110,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             if (NoHost && HostPath != null)
-                Fail(new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give either -HostPath or -NoHost, not both.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give either -HostPath or -NoHost, not both.", null));
             var simRoot = SimulatorPath != null ? ResolvePath(SimulatorPath) : Simulator.NewTemporaryRoot();
             // Never the system store by default: the host is -HostPath, or a new folder inside the simulator's.
             string? hostPath = NoHost ? null : ResolvedHostPath ?? System.IO.Path.Combine(simRoot, "host");
@@ -189,10 +189,10 @@ namespace NShield.HsmAdmin.Commands
         {
             var root = SimulatorPath != null ? ResolvePath(SimulatorPath) : SimulatorRegistry.StartedInSession().LastOrDefault();
             if (root == null)
-                Fail(new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
             var hostPath = ResolvedHostPath ?? Simulator.Open(root!).Modules.Select(m => m.HostPath).FirstOrDefault(h => h.Length > 0);
             if (hostPath == null)
-                Fail(new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give -HostPath: the simulator has no host to add modules to.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give -HostPath: the simulator has no host to add modules to.", null));
             if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
             foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
         }

@@ -198,7 +198,7 @@ namespace NShield.HsmAdmin.AdapterTests
             public void Error(HsmException error) => Errors.Enqueue(error);
             public void Result(object result) => Results.Enqueue(result);
             public bool ShouldProcess(string target, string action) => true;
-            public bool ShouldContinue(string query, string caption) => true;
+            public ConfirmAnswer Confirm(ConfirmQuestion question) => ConfirmAnswer.Yes;
         }
     }
 }

@@ -7,7 +7,7 @@ namespace NShield.HsmAdmin.Drivers
     /// The errors opening a channel can end in, the same whichever transport opened it, so callers (and
     /// runbooks) see one id, one category and one message for one situation.
     /// </summary>
-    internal static class ChannelErrors
+    public static class ChannelErrors
     {
         /// <summary>
         /// A pinned server key differs from the one presented. The message says what to check and which commands change a

@@ -54,11 +54,6 @@ namespace NShield.HsmAdmin
         public const string HardserverRestartFailed = "HardserverRestartFailed";
         public const string Cancelled = "Cancelled";
 
-        // Simulator
-        public const string SshdNotFound = "SshdNotFound";
-        public const string SimulatorStartFailed = "SimulatorStartFailed";
-        public const string SimulatorNotFound = "SimulatorNotFound";
-        public const string UnknownFirmwareCommand = "UnknownFirmwareCommand";
         public const string UnknownTrustedRoot = "UnknownTrustedRoot";
 
         // Store (appended)
@@ -80,8 +75,6 @@ namespace NShield.HsmAdmin
         public const string ModuleAlreadyRegistered = "ModuleAlreadyRegistered";
         /// <summary>The vendor's factory sshadmin credential is not where the host configuration says.</summary>
         public const string FactoryCredentialNotConfigured = "FactoryCredentialNotConfigured";
-        /// <summary>The simulator will not use a host store that holds real modules or keys it did not make.</summary>
-        public const string SimulatorStoreRefused = "SimulatorStoreRefused";
         /// <summary>A file a setting names does not exist.</summary>
         public const string PathNotFound = "PathNotFound";
 
@@ -130,6 +123,18 @@ namespace NShield.HsmAdmin
         /// never forgotten without an explicit yes (issue 16, lockouts).
         /// </summary>
         public const string ConfirmationRequired = "ConfirmationRequired";
+
+        // Operator-proof edges (appended, issue 23)
+        /// <summary>
+        /// Update-HsmServerKeyPin read new keys over an sshadmin channel whose own server key is neither its pin nor vouched for
+        /// by a trusted vendor root: nothing was re-pinned (re-pin sshadmin alone first).
+        /// </summary>
+        public const string RepinChannelUnverified = "RepinChannelUnverified";
+        /// <summary>
+        /// What a person was asked about changed before the answer came (no store lock is held while a person is asked):
+        /// nothing was done to it; run the command again to be asked about what is there now.
+        /// </summary>
+        public const string StateChangedWhileAsked = "StateChangedWhileAsked";
 
         // Privilege and key permissions (appended, issue 12)
         /// <summary>

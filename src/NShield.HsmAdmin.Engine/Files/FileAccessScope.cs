@@ -1,7 +1,7 @@
 namespace NShield.HsmAdmin.Files
 {
     /// <summary>Who may read a file the product writes.</summary>
-    internal enum FileAccessScope
+    public enum FileAccessScope
     {
         /// <summary>Public data (pins, public keys, module list): 0644, inherited ACL.</summary>
         Public,

@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Files
     /// file opened with FileShare.None (flock on Unix, share mode on Windows), retried with short randomised polls, since
     /// file locks cannot be waited on portably and are usually held for milliseconds.
     /// </summary>
-    internal static class FileLock
+    public static class FileLock
     {
         /// <summary>The open lock file (dispose to release); IOException when another holder keeps it past the timeout.</summary>
         public static FileStream Acquire(string lockPath, TimeSpan timeout)

@@ -12,7 +12,7 @@ namespace NShield.HsmAdmin.Files
     /// Creates files and folders already restricted to their <see cref="FileAccessScope"/> (never chmod-after-write)
     /// and writes them atomically: temp file in the same folder, write, Flush(true), rename over the target.
     /// </summary>
-    internal static class SecureFiles
+    public static class SecureFiles
     {
         static bool IsWindows => RuntimeInformation.IsOSPlatform(OSPlatform.Windows);
 
@@ -62,10 +62,14 @@ namespace NShield.HsmAdmin.Files
             return new FileStream(new SafeFileHandle((IntPtr)fd, ownsHandle: true), FileAccess.Write);
         }
 
-        public static void WriteAtomic(string path, string text, FileAccessScope scope) =>
-            WriteAtomic(path, new UTF8Encoding(false).GetBytes(text), scope);
+        /// <param name="durable">
+        /// False: atomic (readers see the old or the new file, never a torn one) but not flushed to disk, for files that are
+        /// diagnostics rewritten very often (the simulated firmware's log), where two fsyncs per write cost more than they save.
+        /// </param>
+        public static void WriteAtomic(string path, string text, FileAccessScope scope, bool durable = true) =>
+            WriteAtomic(path, new UTF8Encoding(false).GetBytes(text), scope, durable);
 
-        public static void WriteAtomic(string path, byte[] content, FileAccessScope scope)
+        public static void WriteAtomic(string path, byte[] content, FileAccessScope scope, bool durable = true)
         {
             var temp = TempPathFor(path);
             try
@@ -73,9 +77,9 @@ namespace NShield.HsmAdmin.Files
                 using (var fs = CreateNew(temp, scope))
                 {
                     fs.Write(content, 0, content.Length);
-                    fs.Flush(flushToDisk: true);
+                    fs.Flush(flushToDisk: durable);
                 }
-                ReplaceAtomic(temp, path);
+                ReplaceAtomic(temp, path, durable);
             }
             catch
             {
@@ -85,7 +89,7 @@ namespace NShield.HsmAdmin.Files
         }
 
         /// <summary>Moves <paramref name="source"/> over <paramref name="target"/> in one step (same folder or same volume).</summary>
-        public static void ReplaceAtomic(string source, string target)
+        public static void ReplaceAtomic(string source, string target, bool durable = true)
         {
             if (IsWindows)
             {
@@ -105,7 +109,7 @@ namespace NShield.HsmAdmin.Files
             else
             {
                 UnixNative.Rename(source, target);
-                UnixNative.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+                if (durable) UnixNative.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
             }
         }
 

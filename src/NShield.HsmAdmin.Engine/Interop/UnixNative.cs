@@ -27,10 +27,6 @@ namespace NShield.HsmAdmin.Interop
         static extern uint geteuid_();
         [DllImport("libc", EntryPoint = "getpwuid_r")]
         static extern int getpwuid_r_(uint uid, IntPtr pwd, IntPtr buf, IntPtr buflen, out IntPtr result);
-        [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
-        static extern int kill_(int pid, int sig);
-        [DllImport("libc", EntryPoint = "getppid")]
-        static extern int getppid_();
         [DllImport("libc", SetLastError = true, EntryPoint = "chown")]
         static extern int chown_(string path, uint owner, uint group);
         [DllImport("libc", SetLastError = true, EntryPoint = "getgrnam")]
@@ -41,13 +37,6 @@ namespace NShield.HsmAdmin.Interop
         static extern IntPtr readlink_(string path, byte[] buffer, IntPtr size);
         [DllImport("libc", SetLastError = true, EntryPoint = "statx")]
         static extern int statx_(int dirfd, string path, int flags, uint mask, byte[] buffer);
-        [DllImport("libc", SetLastError = true, EntryPoint = "syscall")]
-        static extern long syscall_(long number, long arg1, long arg2);
-        [DllImport("libc", SetLastError = true, EntryPoint = "poll")]
-        static extern int poll_(ref PollFd fds, ulong count, int timeout);
-
-        [StructLayout(LayoutKind.Sequential)]
-        struct PollFd { public int Fd; public short Events; public short Revents; }
 
         static bool IsMac => RuntimeInformation.IsOSPlatform(OSPlatform.OSX);
         static int O_RDONLY => 0;
@@ -116,40 +105,6 @@ namespace NShield.HsmAdmin.Interop
         }
 
         public static void CloseFd(int fd) => close_(fd);
-
-        public const int SIGHUP = 1, SIGKILL = 9, SIGTERM = 15;
-
-        /// <summary>kill(2); a negative pid signals the process group. False when it fails (no such process, not ours).</summary>
-        public static bool Kill(int pid, int signal) => kill_(pid, signal) == 0;
-
-        /// <summary>
-        /// Blocks until the process exits, through a pidfd (Linux 5.3+; the same syscall number on x86-64 and arm64), with no
-        /// timer. Returns false at once when no pidfd can be had (older kernel, no such process) or the wait fails: the caller
-        /// then checks another way. <paramref name="stillSame"/> runs once the pidfd is open, to rule out a reused pid.
-        /// </summary>
-        public static bool WaitForProcessExit(int pid, Func<bool> stillSame)
-        {
-            const long SysPidfdOpen = 434;
-            const short POLLIN = 1;
-            const int EINTR = 4;
-            int fd = (int)syscall_(SysPidfdOpen, pid, 0);
-            if (fd < 0) return false;
-            try
-            {
-                if (!stillSame()) return true;
-                var p = new PollFd { Fd = fd, Events = POLLIN };
-                while (true)
-                {
-                    int r = poll_(ref p, 1, -1);
-                    if (r > 0) return true;
-                    if (r < 0 && Marshal.GetLastWin32Error() != EINTR) return false;
-                }
-            }
-            finally { close_(fd); }
-        }
-
-        /// <summary>getppid(2).</summary>
-        public static int ParentProcessId() => getppid_();
 
         /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
         public static uint EffectiveUserId() => geteuid_();

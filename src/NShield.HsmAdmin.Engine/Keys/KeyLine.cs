@@ -8,7 +8,7 @@ namespace NShield.HsmAdmin.Keys
     /// on top of <see cref="SshPublicKey.Parse"/> (which does all key parsing and validation): exactly
     /// "type base64 [comment]" on one line, no authorized_keys options, no control characters, bounded length.
     /// </summary>
-    internal static class KeyLine
+    public static class KeyLine
     {
         private const int MaxLength = 16384;
 

@@ -5,7 +5,7 @@ using System.Linq;
 namespace NShield.HsmAdmin.Keys
 {
     /// <summary>Maps between SshKeyAlgorithm, OpenSSH key type names and what users type for -Algorithm.</summary>
-    internal static class SshAlgorithmNames
+    public static class SshAlgorithmNames
     {
         private static readonly (SshKeyAlgorithm Alg, string Display, string KeyType)[] Table =
         {

@@ -244,6 +244,7 @@ namespace NShield.HsmAdmin.Operations
                         Fingerprints = identity.ServerKeys.Select(k => $"{k.Key}={k.Value.Fingerprint}").ToList(),
                     });
                 }
+                CrashPoints.Reach("enroll.pinned");
                 await EnsureClientKeysAsync(ct).ConfigureAwait(false);
 
                 if (factory)
@@ -257,6 +258,7 @@ namespace NShield.HsmAdmin.Operations
                     foreach (var service in ModuleServices.All.Reverse())
                         await admin.SetKeysAsync(service, new[] { _host.ClientKey(service).PublicKey }, ct).ConfigureAwait(false);
                 }
+                CrashPoints.Reach("enroll.installed");
                 // sshadmin is proven on a new connection: in factory state the open one authenticated with the default
                 // credential; moved here, keys.set has just replaced the sshadmin keys, and only a new login shows that the
                 // module kept this host's key (the source host's access is already gone).

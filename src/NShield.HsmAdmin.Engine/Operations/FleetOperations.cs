@@ -68,9 +68,28 @@ namespace NShield.HsmAdmin.Operations
             EnrollJournal.EnsureNoOpenRoll(_host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset.");
             if (modules.Count == 0) return Task.CompletedTask;
             reporter.Warning(MaintenanceAdvice);
-            var confirmed = allModules
-                ? (reporter.ShouldProcess(DescribeAll(modules), Action) ? modules.ToList() : new List<ModuleAddress>())
-                : modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", Action)).ToList();
+            // Destroys state: every question defaults to No. Without -Esn one question lists every ESN.
+            var confirmed = new List<ModuleAddress>();
+            if (allModules)
+            {
+                if (reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, "Return modules to factory state",
+                        $"{Action} on {DescribeAll(modules)}?", DescribeAll(modules), Action)) == ConfirmAnswer.Yes)
+                    confirmed.AddRange(modules);
+            }
+            else
+            {
+                var toAll = (ConfirmAnswer?)null;
+                foreach (var m in modules)
+                {
+                    var answer = toAll ?? reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, $"Return module {m.Esn} to factory state",
+                        $"{Action} on module {m.Esn}?", $"module {m.Esn}", Action) { OfferToAll = modules.Count > 1 });
+                    if (answer == ConfirmAnswer.YesToAll || answer == ConfirmAnswer.NoToAll) toAll = answer;
+                    if (answer == ConfirmAnswer.Yes || answer == ConfirmAnswer.YesToAll) confirmed.Add(m);
+                }
+            }
+            if (confirmed.Count == 0) return Task.CompletedTask;
+            // Nothing was locked while the person was asked: a roll may have begun meanwhile.
+            EnrollJournal.EnsureNoOpenRoll(_host, "A factory reset mid-roll erases keys the roll is installing or cleaning, so nothing was reset.");
             return FleetExecutor.RunAsync(confirmed, m => m.Esn,
                 async (m, c) => reporter.Result(await ResetAsync(m, timeoutSeconds, c).ConfigureAwait(false)),
                 throttleLimit, "Returning modules to factory state", reporter, ct);

@@ -27,10 +27,62 @@ namespace NShield.HsmAdmin.Operations
         bool ShouldProcess(string target, string action);
 
         /// <summary>
-        /// A second confirmation for something that cannot be undone (ShouldContinue). Throws ConfirmationRequired
-        /// when nobody can be asked.
+        /// A question whose Yes changes trust or destroys state, asked of a person with No as the default answer (Enter
+        /// says No). The engine asks it; the reporter decides, in one place, whether it can be asked: under -WhatIf the
+        /// answer is No (the what-if line is written), and <see cref="QuestionKind"/> says when -Confirm:$false answers
+        /// Yes without asking. Throws <see cref="HsmErrorIds.ConfirmationRequired"/> when nobody can be asked.
         /// </summary>
-        bool ShouldContinue(string query, string caption);
+        ConfirmAnswer Confirm(ConfirmQuestion question);
+    }
+
+    /// <summary>The answer to a <see cref="ConfirmQuestion"/>.</summary>
+    public enum ConfirmAnswer
+    {
+        No,
+        Yes,
+        /// <summary>Yes to this and every remaining question of the same kind in this command (offered only when asked).</summary>
+        YesToAll,
+        /// <summary>No to this and every remaining question of the same kind in this command (offered only when asked).</summary>
+        NoToAll,
+    }
+
+    /// <summary>When a question may be answered without asking.</summary>
+    public enum QuestionKind
+    {
+        /// <summary>The change itself (like ShouldProcess at ConfirmImpact High): -Confirm:$false, or $ConfirmPreference None, answers Yes.</summary>
+        Change,
+        /// <summary>A second confirmation after the change was accepted: only -Confirm:$false answers Yes.</summary>
+        Confirmation,
+        /// <summary>
+        /// Only a person's answer is a Yes, whatever -Confirm says (first-contact fingerprints; forgetting a module, which only
+        /// -Force skips).
+        /// </summary>
+        PersonOnly,
+    }
+
+    /// <summary>A question whose Yes changes trust or destroys state (see <see cref="IOperationReporter.Confirm"/>).</summary>
+    public sealed class ConfirmQuestion
+    {
+        public ConfirmQuestion(QuestionKind kind, string caption, string query, string target, string action)
+        {
+            Kind = kind;
+            Caption = caption;
+            Query = query;
+            Target = target;
+            Action = action;
+        }
+
+        public QuestionKind Kind { get; }
+        /// <summary>The prompt's title.</summary>
+        public string Caption { get; }
+        /// <summary>The question itself: what a Yes does, with everything the person must compare.</summary>
+        public string Query { get; }
+        /// <summary>What is changed (the -WhatIf line names it).</summary>
+        public string Target { get; }
+        /// <summary>The change (the -WhatIf line names it).</summary>
+        public string Action { get; }
+        /// <summary>Offer "Yes to All" and "No to All" besides Yes and No.</summary>
+        public bool OfferToAll { get; set; }
     }
 
     /// <summary>One progress line of a fleet step.</summary>

@@ -5,7 +5,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The public keys a host holds (client) and pins (server), as output objects.</summary>
-    internal static class KeyInventory
+    public static class KeyInventory
     {
         public static IEnumerable<HsmSshKeyInfo> ClientKeys(HostStore store)
         {

@@ -29,7 +29,7 @@ namespace NShield.HsmAdmin.Operations
     /// filters by since/tail; the reply is still checked: its shape, at most as many entries as asked for, printable
     /// bounded text, and the filter applied again, so a module cannot hand the user more than was asked.
     /// </summary>
-    internal sealed class ModuleLogOperation
+    public sealed class ModuleLogOperation
     {
         private readonly HsmHost _host;
 

@@ -15,7 +15,7 @@ namespace NShield.HsmAdmin.Operations
     /// trusted vendor root vouches for, that a pinned server key of an enrolled module changes. Inspect reads what the module
     /// presents and reports (read-only); Apply replaces the pins the person confirmed and audits it.
     /// </summary>
-    internal sealed class RepinOperation
+    public sealed class RepinOperation
     {
         private readonly HsmHost _host;
         public RepinOperation(HsmHost host) { _host = host; }
@@ -50,9 +50,67 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>
+        /// Update-HsmServerKeyPin: per module, inspects (read-only), shows old and new fingerprints and asks twice, both
+        /// questions defaulting to No (the change, then "do they match the module's own display?"; -Confirm:$false answers
+        /// both). No lock is held while a person is asked: <see cref="Apply"/> re-takes it and re-checks the pins.
+        /// </summary>
+        public async Task RepinAllAsync(IReadOnlyList<ModuleAddress> modules, IReadOnlyCollection<string> services, IOperationReporter reporter,
+            CancellationToken ct)
+        {
+            foreach (var module in modules)
+            {
+                ct.ThrowIfCancellationRequested();
+                Plan plan;
+                try { plan = await InspectAsync(module, services, ct).ConfigureAwait(false); }
+                catch (HsmException ex) when (ex.ErrorId != HsmErrorIds.Cancelled) { reporter.Error(ex); continue; }
+
+                var text = plan.Describe();
+                if (plan.Changed.Count == 0)
+                {
+                    reporter.Verbose("Nothing to re-pin: " + text);
+                    foreach (var row in Rows(plan, repinned: false)) reporter.Result(row);
+                    continue;
+                }
+                var what = $"Replace the pinned {string.Join(", ", plan.Changed)} server key(s) of module {module.Esn}";
+                var nl = Environment.NewLine;
+                try
+                {
+                    if (reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, "Re-pin module server keys",
+                            text + nl + "Trust the new keys only if the module's own display shows them. " + what + "?",
+                            $"module {module.Esn}", what))
+                        != ConfirmAnswer.Yes)
+                        continue;
+                    if (reporter.Confirm(new ConfirmQuestion(QuestionKind.Confirmation, "Re-pin module server keys",
+                            text + nl + "This host will trust the new keys for this module from now on and send its client keys to them. " +
+                            "Do they match what the module itself displays?", $"module {module.Esn}", what)) != ConfirmAnswer.Yes)
+                    {
+                        foreach (var row in Rows(plan, repinned: false)) reporter.Result(row);
+                        continue;
+                    }
+                }
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ConfirmationRequired)
+                {
+                    reporter.Error(new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
+                        $"Re-pinning module {module.Esn} needs confirmation and this session cannot prompt; nothing was re-pinned. " +
+                        "Compare the new fingerprints with the module's own display, then run Update-HsmServerKeyPin with -Confirm:$false.",
+                        module.Esn));
+                    continue;
+                }
+                try
+                {
+                    foreach (var row in Apply(plan)) reporter.Result(row);
+                }
+                catch (HsmException ex) { reporter.Error(ex); }
+            }
+        }
+
+        /// <summary>
         /// Read-only: connects to sshadmin accepting whatever server key it presents (the host's sshadmin key, or the factory
         /// credential for a module that no longer accepts it), reads the module's identity and checks that the presented key is
         /// the one it reports for sshadmin and that it reports a key for every service (TrustVerification.CheckShape).
+        /// The keys of the other services are read over that channel, so they are believed only when the channel itself is
+        /// trusted: its server key is the sshadmin pin, or a trusted vendor root vouches for it. Otherwise only sshadmin's own
+        /// key (seen in the handshake, which the person compares with the display) may be re-pinned: RepinChannelUnverified.
         /// </summary>
         public async Task<Plan> InspectAsync(ModuleAddress module, IReadOnlyCollection<string> services, CancellationToken ct)
         {
@@ -82,6 +140,16 @@ namespace NShield.HsmAdmin.Operations
                 var asked = services.Count == 0 ? ModuleServices.All.ToList() : ModuleServices.All.Where(services.Contains).ToList();
                 var changed = asked.Where(s => !old.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
                 var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
+                var channelPinned = old.TryGetValue(ModuleServices.SshAdmin, out var adminPin) && adminPin.Blob.SequenceEqual(admin.ServerKey.Blob);
+                var readOverChannel = changed.Where(s => s != ModuleServices.SshAdmin).ToList();
+                if (!channelPinned && reason != null && readOverChannel.Count > 0)
+                    throw new HsmException(HsmErrorIds.RepinChannelUnverified, HsmErrorKind.SecurityError,
+                        $"Module {module.Esn}: the keys of {string.Join(", ", readOverChannel)} were read over the sshadmin channel at " +
+                        $"{module.Endpoint(ModuleServices.SshAdmin)}, whose server key {admin.ServerKey.Fingerprint} is not its pin " +
+                        $"({(adminPin == null ? "none" : adminPin.Fingerprint)}) and no trusted vendor root vouches for it ({reason}), " +
+                        "so nothing was re-pinned. Compare the sshadmin key with the module's own display and re-pin it alone first " +
+                        $"(Update-HsmServerKeyPin -Esn {module.Esn} -Service sshadmin), then run Update-HsmServerKeyPin again for the " +
+                        "other services.", module.Esn);
                 return new Plan
                 {
                     Module = module, Mode = identity.Mode.ToString(), Old = old, New = identity.ServerKeys, Services = asked, Changed = changed,

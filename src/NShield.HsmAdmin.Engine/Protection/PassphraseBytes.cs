@@ -6,7 +6,7 @@ using System.Text;
 namespace NShield.HsmAdmin.Protection
 {
     /// <summary>The only place a SecureString becomes bytes; callers zero the result in a finally.</summary>
-    internal static class PassphraseBytes
+    public static class PassphraseBytes
     {
         public static byte[] FromSecureString(SecureString secure)
         {

@@ -10,47 +10,47 @@ namespace NShield.HsmAdmin.Protocol
     // reverse. Unknown fields are ignored; a field of the wrong type fails the whole read (the host: ProtocolError).
 
     /// <summary>enroll: every service's client key, "type base64".</summary>
-    internal sealed class EnrollRequest
+    public sealed class EnrollRequest
     {
         public Dictionary<string, string>? ClientKeys { get; set; }
     }
 
     /// <summary>keys.add.</summary>
-    internal sealed class KeysAddRequest
+    public sealed class KeysAddRequest
     {
         public string? Service { get; set; }
         public string? PublicKey { get; set; }
     }
 
     /// <summary>keys.remove.</summary>
-    internal sealed class KeysRemoveRequest
+    public sealed class KeysRemoveRequest
     {
         public string? Service { get; set; }
         public string? Fingerprint { get; set; }
     }
 
     /// <summary>keys.set: the service's whole new key set.</summary>
-    internal sealed class KeysSetRequest
+    public sealed class KeysSetRequest
     {
         public string? Service { get; set; }
         public List<string>? PublicKeys { get; set; }
     }
 
     /// <summary>factorystate.</summary>
-    internal sealed class FactoryStateRequest
+    public sealed class FactoryStateRequest
     {
         public int? TimeoutSeconds { get; set; }
     }
 
     /// <summary>logs: entries at or after Since, then the last Tail of them (both optional).</summary>
-    internal sealed class LogsRequest
+    public sealed class LogsRequest
     {
         public DateTimeOffset? Since { get; set; }
         public int? Tail { get; set; }
     }
 
     /// <summary>One service's server key in identity.</summary>
-    internal sealed class ServerKeyInfo
+    public sealed class ServerKeyInfo
     {
         public string? PublicKey { get; set; }
         public string? Certificate { get; set; }
@@ -58,7 +58,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>identity.</summary>
-    internal sealed class IdentityResult
+    public sealed class IdentityResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -74,14 +74,14 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>One installed client key.</summary>
-    internal sealed class KeyEntry
+    public sealed class KeyEntry
     {
         public string? PublicKey { get; set; }
         public string? Fingerprint { get; set; }
     }
 
     /// <summary>keys.list; keys.add, keys.remove and keys.set answer the same with the changed service only.</summary>
-    internal sealed class KeysResult
+    public sealed class KeysResult
     {
         public string? Service { get; set; }
         public string? Fingerprint { get; set; }
@@ -90,7 +90,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>enroll.</summary>
-    internal sealed class EnrollResult
+    public sealed class EnrollResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -100,7 +100,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>factorystate.</summary>
-    internal sealed class FactoryStateResult
+    public sealed class FactoryStateResult
     {
         public string? Esn { get; set; }
         public ModuleMode? Mode { get; set; }
@@ -108,7 +108,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>ping.</summary>
-    internal sealed class PingResult
+    public sealed class PingResult
     {
         public string? Esn { get; set; }
         public string? Service { get; set; }
@@ -116,7 +116,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>One command the module served, as its log keeps it.</summary>
-    internal sealed class LogRecord
+    public sealed class LogRecord
     {
         public DateTimeOffset Time { get; set; }
         public string? Service { get; set; }
@@ -128,17 +128,15 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>logs: oldest first.</summary>
-    internal sealed class LogsResult
+    public sealed class LogsResult
     {
         public List<LogRecord>? Entries { get; set; }
     }
 
-    /// <summary>The outcome a log entry records for a command that succeeded.</summary>
-    internal static class LogOutcomes
+    /// <summary>The outcome a log entry records for a command that succeeded (otherwise the error code it ended with).</summary>
+    public static class LogOutcomes
     {
         public const string Ok = "ok";
-        /// <summary>The connection was dropped (fault injection): no reply was sent.</summary>
-        public const string Dropped = "dropped";
     }
 
     /// <summary>Source-generated (trim- and Native-AOT-safe) serialisation of every protocol type.</summary>
@@ -158,7 +156,7 @@ namespace NShield.HsmAdmin.Protocol
     [JsonSerializable(typeof(FactoryStateResult))]
     [JsonSerializable(typeof(PingResult))]
     [JsonSerializable(typeof(LogsResult))]
-    internal sealed partial class FirmwareJson : JsonSerializerContext
+    public sealed partial class FirmwareJson : JsonSerializerContext
     {
     }
 }

@@ -8,7 +8,7 @@ namespace NShield.HsmAdmin.Protocol
     /// simulated firmware both use these names. A test checks the document against them, and another that no other file in
     /// src/ spells a verb.
     /// </summary>
-    internal static class FirmwareProtocol
+    public static class FirmwareProtocol
     {
         /// <summary>The protocol (major) version both sides speak; a fractional part in a reply is a minor version.</summary>
         public const int Version = 1;
@@ -27,7 +27,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>The verbs of protocol version 1 (the SSH exec command).</summary>
-    internal static class FirmwareVerbs
+    public static class FirmwareVerbs
     {
         public const string Identity = "identity";
         public const string Enroll = "enroll";
@@ -61,7 +61,7 @@ namespace NShield.HsmAdmin.Protocol
     }
 
     /// <summary>Error codes of protocol version 1. Stable: the host maps them to error ids and kinds.</summary>
-    internal static class FirmwareErrorCodes
+    public static class FirmwareErrorCodes
     {
         public const string UnknownCommand = "E_UNKNOWN_COMMAND";
         public const string BadRequest = "E_BAD_REQUEST";

@@ -87,7 +87,7 @@ namespace NShield.HsmAdmin.Store
     /// Documented defaults for a registration. The vendor does not publish the ports and login of a module's
     /// service endpoints; these are ours, and every one can be overridden per module (and per service).
     /// </summary>
-    internal static class ModuleEndpointDefaults
+    public static class ModuleEndpointDefaults
     {
         public const string User = "nshield";
 

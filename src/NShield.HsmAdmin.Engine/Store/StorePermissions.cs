@@ -15,7 +15,7 @@ namespace NShield.HsmAdmin.Store
     /// The one exception: a current client key file granted to a group (Set-HsmSshKeyPermission, key-permissions.json) may
     /// be read by exactly that group, mode 0640.
     /// </summary>
-    internal static class StorePermissions
+    public static class StorePermissions
     {
         internal enum ItemKind
         {
@@ -153,7 +153,7 @@ namespace NShield.HsmAdmin.Store
         /// another account owns there). Otherwise whoever can change the file runs code as the administrator, or decides
         /// what the host believes. No-op off Linux.
         /// </summary>
-        internal static void CheckConfiguredFile(string path, string what)
+        public static void CheckConfiguredFile(string path, string what)
         {
             if (!IsLinux || !_statAvailable) return;
             var full = Path.GetFullPath(path);

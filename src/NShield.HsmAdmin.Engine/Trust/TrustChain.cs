@@ -4,7 +4,7 @@ using NShield.HsmAdmin.Keys;
 namespace NShield.HsmAdmin.Trust
 {
     /// <summary>Outcome of a trust chain check: Ok, or the reason it failed (safe to show to users).</summary>
-    internal sealed class TrustChainResult
+    public sealed class TrustChainResult
     {
         public bool Ok { get; }
         public string? Reason { get; }
@@ -26,7 +26,7 @@ namespace NShield.HsmAdmin.Trust
     /// ESN and service are compared exactly (ESNs upper case). Vendor root and identity keys are Ed25519.
     /// Keys, signatures and the SSH wire encoding come from the Keys engine (SshPublicKey, SshKeyPair, SshWireReader/Writer).
     /// </summary>
-    internal static class TrustChain
+    public static class TrustChain
     {
         public const string WarrantTag = "nshield-warrant-v1";
         public const string CertificateTag = "nshield-serverkey-v1";

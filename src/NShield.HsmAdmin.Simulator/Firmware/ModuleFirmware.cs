@@ -269,7 +269,7 @@ namespace NShield.HsmAdmin.Firmware
             try
             {
                 reply = HandleCore(req);
-                outcome = reply.Dropped ? LogOutcomes.Dropped : LogOutcomes.Ok;
+                outcome = reply.Dropped ? ModuleLog.DroppedOutcome : LogOutcomes.Ok;
             }
             catch (FirmwareError e)
             {

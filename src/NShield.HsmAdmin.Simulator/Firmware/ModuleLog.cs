@@ -16,6 +16,9 @@ namespace NShield.HsmAdmin.Firmware
     /// </summary>
     internal static class ModuleLog
     {
+        /// <summary>The outcome logged for a command whose connection a simulated fault dropped (no reply was sent).</summary>
+        public const string DroppedOutcome = "dropped";
+
         /// <summary>Appends one entry; a module without state (or any failure) records nothing and never fails the command.</summary>
         public static void TryRecord(FirmwareRequest req, string outcome)
         {
@@ -65,24 +68,8 @@ namespace NShield.HsmAdmin.Firmware
             catch (JsonException) { return new List<LogRecord>(); } // a damaged log starts over rather than stopping the module
         }
 
-        // Atomic (readers see the old or the new log, never a torn one) but not durable: no fsync of the file or the folder.
-        // The log is diagnostics, rewritten on every command: two fsyncs per SSH command are not worth their cost there.
-        private static void Replace(string path, string text)
-        {
-            var temp = SecureFiles.TempPathFor(path);
-            try
-            {
-                var bytes = new UTF8Encoding(false).GetBytes(text);
-                using (var fs = SecureFiles.CreateNew(temp, FileAccessScope.Public)) fs.Write(bytes, 0, bytes.Length);
-                if (File.Exists(path)) File.Replace(temp, path, null, ignoreMetadataErrors: true);
-                else File.Move(temp, path);
-            }
-            catch
-            {
-                SecureFiles.TryDelete(temp);
-                throw;
-            }
-        }
+        // Atomic but not durable (no fsync): the log is diagnostics rewritten on every command.
+        private static void Replace(string path, string text) => SecureFiles.WriteAtomic(path, text, FileAccessScope.Public, durable: false);
 
         private static string Bounded(string? text, int max) =>
             string.IsNullOrEmpty(text) ? "" : text!.Length <= max ? text : text.Substring(0, max);

@@ -1,21 +1,20 @@
 using System;
 using System.IO;
 using System.Net.Sockets;
-using NShield.HsmAdmin.Interop;
 using System.Threading;
 
 namespace NShield.HsmAdmin.Firmware
 {
-    /// <summary>Process helpers for the simulator's sshd and firmware (Linux): signals (through the engine's UnixNative), liveness,
+    /// <summary>Process helpers for the simulator's sshd and firmware (Linux): signals (SimulatorNative), liveness,
     /// loopback port probes. No P/Invoke of its own.</summary>
     internal static class ProcessTools
     {
-        public const int SIGHUP = UnixNative.SIGHUP, SIGKILL = UnixNative.SIGKILL, SIGTERM = UnixNative.SIGTERM;
+        public const int SIGHUP = SimulatorNative.SIGHUP, SIGKILL = SimulatorNative.SIGKILL, SIGTERM = SimulatorNative.SIGTERM;
 
         public static bool Signal(int pid, int sig)
         {
             if (pid == 0 || pid == 1 || pid == -1) return false; // negative = process group
-            try { return UnixNative.Kill(pid, sig); }
+            try { return SimulatorNative.Kill(pid, sig); }
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
             {
                 var name = sig == SIGHUP ? "HUP" : sig == SIGKILL ? "KILL" : "TERM";
@@ -29,12 +28,12 @@ namespace NShield.HsmAdmin.Firmware
         public static void MakeExecutable(string path)
         {
             if (Environment.OSVersion.Platform != PlatformID.Unix) return;
-            UnixNative.Chmod(path, 0x1ED);
+            SimulatorNative.Chmod(path, 0x1ED);
         }
 
         public static int ParentPid()
         {
-            try { return UnixNative.ParentProcessId(); } catch { return -1; }
+            try { return SimulatorNative.ParentProcessId(); } catch { return -1; }
         }
 
         /// <summary>True if the pid exists and is not a zombie.</summary>

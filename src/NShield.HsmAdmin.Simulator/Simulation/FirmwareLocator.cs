@@ -28,7 +28,7 @@ namespace NShield.HsmAdmin.Simulation
             return null;
         }
 
-        public static string FindFirmwareDll() => TryFindFirmwareDll() ?? throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
+        public static string FindFirmwareDll() => TryFindFirmwareDll() ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
             $"The simulated module firmware ({FirmwareDllName}) was not found next to the engine or under 'firmware/'. Set {FirmwareEnvVar} to its path.");
 
         public static string? TryFindDotnet()
@@ -51,7 +51,7 @@ namespace NShield.HsmAdmin.Simulation
             return null;
         }
 
-        public static string FindDotnet() => TryFindDotnet() ?? throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
+        public static string FindDotnet() => TryFindDotnet() ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
             "The dotnet host was not found (needed to run the simulated firmware). Set DOTNET_HOST_PATH.");
 
         public static string? TryFindSshd()

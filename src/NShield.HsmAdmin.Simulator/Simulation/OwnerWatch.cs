@@ -7,7 +7,6 @@ using System.Linq;
 using System.Text.Json;
 using System.Threading;
 using NShield.HsmAdmin.Firmware;
-using NShield.HsmAdmin.Interop;
 using NShield.HsmAdmin.Files;
 
 namespace NShield.HsmAdmin.Simulation
@@ -142,7 +141,7 @@ namespace NShield.HsmAdmin.Simulation
         {
             bool exited = false;
             // A pidfd taken after the owner's death could name a new process with its pid: the start time rules that out.
-            try { exited = UnixNative.WaitForProcessExit(pid, () => StartTime(pid) == started); }
+            try { exited = SimulatorNative.WaitForProcessExit(pid, () => StartTime(pid) == started); }
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException) { }
             if (exited) return;
             // No pidfd (kernel before 5.3) or the wait failed: one check every 2 s, per simulator.

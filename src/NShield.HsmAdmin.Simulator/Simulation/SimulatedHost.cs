@@ -62,7 +62,7 @@ namespace NShield.HsmAdmin.Simulation
         }
 
         private static HsmException Refused(string root, string why) =>
-            new HsmException(HsmErrorIds.SimulatorStoreRefused, HsmErrorKind.InvalidOperation,
+            new HsmException(SimulatorErrorIds.SimulatorStoreRefused, HsmErrorKind.InvalidOperation,
                 $"The simulator will not use the host store '{root}': {why}. Give the simulator a host folder of its own " +
                 "(-HostPath), or leave it out to get a temporary one.", root);
 

@@ -134,9 +134,9 @@ namespace NShield.HsmAdmin.Simulation
                                       bool persistent = false, int ownerPid = 0)
         {
             if (moduleCount < 0 || moduleCount > 64)
-                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
             if (ownerPid != 0 && (persistent || ownerPid < 0 || !ProcessTools.IsAlive(ownerPid)))
-                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, persistent
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, persistent
                     ? "Give either -Persistent or -OwnerProcessId, not both."
                     : $"The owner process {ownerPid} is not running: a simulator can only be tied to a live process.", ownerPid);
             var root = Path.GetFullPath(simRoot ?? NewTemporaryRoot());
@@ -144,7 +144,7 @@ namespace NShield.HsmAdmin.Simulation
             // after the owner's death, delete it again.
             bool created = !Directory.Exists(root);
             if (transport == SimulatorTransport.Ssh && FirmwareLocator.TryFindSshd() == null)
-                throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                throw new HsmException(SimulatorErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
                     "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
             try { if (hostPath != null) SimulatedHost.Claim(hostPath); }
             catch
@@ -156,7 +156,7 @@ namespace NShield.HsmAdmin.Simulation
             {
                 var existing = TryOpen(root);
                 if (existing != null && !existing.Stopped)
-                    throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceExists,
+                    throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceExists,
                         $"A simulator is already running in '{root}'. Stop it first (Stop-HsmSimulator) or use another root.", root);
             }
             var sim = new Simulator(root, transport) { Persistent = persistent, OwnerPid = ownerPid != 0 ? ownerPid : OwnerWatch.SelfPid };
@@ -164,7 +164,7 @@ namespace NShield.HsmAdmin.Simulation
             {
                 if (transport == SimulatorTransport.Ssh)
                 {
-                    sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(HsmErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                    sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(SimulatorErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
                         "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
                     sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
                     if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
@@ -214,7 +214,7 @@ namespace NShield.HsmAdmin.Simulation
 
 
         /// <summary>Opens a simulator persisted in simRoot (started by this or another process).</summary>
-        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(HsmErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
+        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
             $"No simulator found in '{simRoot}'.", simRoot);
 
         /// <summary>Stops the simulator persisted in simRoot: every sshd by pid, then verifies no port is left listening.</summary>
@@ -404,7 +404,7 @@ namespace NShield.HsmAdmin.Simulation
         public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
         {
             if (!FirmwareVerbs.All.Contains(verb))
-                throw new HsmException(HsmErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
+                throw new HsmException(SimulatorErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
             if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
             var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
             Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));
@@ -566,11 +566,11 @@ namespace NShield.HsmAdmin.Simulation
             // Stopped: the watcher has nothing left to wait for (a no-op inside the watcher itself).
             OwnerWatch.End(WatcherPid, Root);
             if (failures.Count > 0)
-                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
                     $"The simulator stopped, but not everything it put into host stores could be taken out: {string.Join("; ", failures)}.", Root);
             var open = Transport == SimulatorTransport.Ssh ? ports.Where(p => ProcessTools.IsPortOpen(p, 200)).ToList() : new List<int>();
             if (open.Count > 0)
-                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.DeviceError,
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.DeviceError,
                     $"After stopping, loopback ports are still listening: {string.Join(", ", open)}.", Root);
         }
 
@@ -581,7 +581,7 @@ namespace NShield.HsmAdmin.Simulation
 
         private void EnsureRunning()
         {
-            if (Stopped) throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation, $"The simulator in '{Root}' was stopped.", Root);
+            if (Stopped) throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation, $"The simulator in '{Root}' was stopped.", Root);
         }
 
         private static string NewEsn()

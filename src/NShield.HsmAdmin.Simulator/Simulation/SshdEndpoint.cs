@@ -30,7 +30,7 @@ namespace NShield.HsmAdmin.Simulation
                     l.Stop();
                     if (Reserved.Add(port)) return port;
                 }
-                throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceUnavailable, "No free loopback port found.");
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceUnavailable, "No free loopback port found.");
             }
         }
 
@@ -94,7 +94,7 @@ namespace NShield.HsmAdmin.Simulation
                 // -r: no re-exec of sshd per connection; on 2 cores it cuts a 16-module enroll by about 10%
                 // (the re-exec only re-randomises a simulator's address space).
                 var cmd = $"exec {setsid}{Q(sshdPath)} -D -r -e -f {Q(l.SshdConfig(svc))} </dev/null >/dev/null 2>>{Q(l.SshdLog(svc))}";
-                if (cmd.Contains("\"") || cmd.Contains("\\")) throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Simulator paths must not contain '\"' or '\\'.", l.Dir);
+                if (cmd.Contains("\"") || cmd.Contains("\\")) throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Simulator paths must not contain '\"' or '\\'.", l.Dir);
                 var psi = new ProcessStartInfo("/bin/sh", "-c \"" + cmd + "\"") { UseShellExecute = false };
                 using var proc = Process.Start(psi)!;
                 int pid = proc.Id;
@@ -108,7 +108,7 @@ namespace NShield.HsmAdmin.Simulation
                 lastLog = Tail(l.SshdLog(svc), logStart);
                 if (!(lastLog.Contains("Address already in use") || lastLog.Contains("Cannot bind"))) break;
             }
-            throw new HsmException(HsmErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceUnavailable,
+            throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ResourceUnavailable,
                 $"sshd for {svc} did not start: {lastLog.Trim()}", l.Dir);
         }
 

@@ -17,6 +17,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         [SupportsWildcards]
+        [EsnParameter(Wildcards = true)]
         public string[]? Esn { get; set; }
 
         /// <summary>Answer from the host's records only, without asking the modules (mode shows Unknown).</summary>
@@ -26,6 +27,8 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
+
+        protected override void ProcessRecord() => ValidateBoundEsns();
 
         protected override void EndProcessing()
         {

@@ -16,6 +16,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
         [SupportsWildcards]
+        [EsnParameter(Wildcards = true)]
         public string[]? Esn { get; set; }
 
         [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -37,6 +38,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessRecord()
         {
+            ValidateBoundEsns();
             var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
             var patterns = Esn?.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();

@@ -64,8 +64,8 @@ namespace NShield.HsmAdmin.Commands
             var line = ParameterSetName == "File" ? Engine(() => ReadKeyFile(ResolvePath(PublicKeyFile))) : PublicKey;
             var key = Engine(() => SshPublicKey.Parse(line));
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            if (!ShouldProcess(store.Root, $"Trust vendor root '{Name}' ({key.Fingerprint}) to vouch for module server keys")) return;
-            WriteObject(HsmTrustedRootInfo.From(Engine(() => store.AddTrustedRoot(Name, key, Force))));
+            var added = RunOperation((reporter, ct) => Operations.TrustedRootOperation.AddAsync(store, Name, key, Force, reporter));
+            if (added != null) WriteObject(HsmTrustedRootInfo.From(added));
         }
 
         private static string ReadKeyFile(string path) => File.Exists(path)
@@ -84,9 +84,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessRecord()
         {
             var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            if (!ShouldProcess($"vendor root '{Name}' of {store.Root}", "Stop trusting it to vouch for module server keys")) return;
-            if (!Engine(() => store.RemoveTrustedRoot(Name)))
-                Report(new HsmException(HsmErrorIds.UnknownTrustedRoot, HsmErrorKind.ObjectNotFound, $"This host has no trusted root named '{Name}'.", Name));
+            RunOperation((reporter, ct) => Operations.TrustedRootOperation.RemoveAsync(store, Name, reporter));
         }
     }
 }

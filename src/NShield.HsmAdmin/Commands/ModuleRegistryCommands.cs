@@ -15,6 +15,7 @@ namespace NShield.HsmAdmin.Commands
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
+        [EsnParameter]
         public string Esn { get; set; } = "";
 
         /// <summary>IP address or DNS name the module's service endpoints listen on.</summary>
@@ -105,6 +106,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public string[] Esn { get; set; } = Array.Empty<string>();
 
         protected override void ProcessRecord()

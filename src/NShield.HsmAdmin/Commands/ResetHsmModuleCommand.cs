@@ -15,6 +15,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public override string[]? Esn { get; set; }
 
         /// <summary>Seconds to wait for the module to return to factory state (3 to 120, default 30).</summary>

@@ -49,6 +49,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = "Roll")]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public string[]? ExcludeEsn { get; set; }
 
         protected override void EndProcessing()

@@ -32,6 +32,7 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>Commands that create keys or change configuration (IChangesHost) need root or Administrators, checked up front.</summary>
         protected override void BeginProcessing()
         {
+            ValidateBoundEsns();
             RequirePrivilegeFor(ResolvedHostPath);
             base.BeginProcessing();
         }
@@ -48,6 +49,64 @@ namespace NShield.HsmAdmin.Commands
             MyInvocation.BoundParameters.TryGetValue("WhatIf", out var bound)
                 ? ((SwitchParameter)bound).IsPresent
                 : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+
+        /// <summary>-Confirm:$false was typed: a script that answered every question beforehand.</summary>
+        internal bool ConfirmExplicitlyOff =>
+            MyInvocation.BoundParameters.TryGetValue("Confirm", out var bound) && !((SwitchParameter)bound).IsPresent;
+
+        private static readonly string[] AnswerLabels = { "&Yes", "Yes to &All", "&No", "No to A&ll" };
+
+        /// <summary>
+        /// The one place that asks a person a question whose Yes changes trust or destroys state (the engine's
+        /// <see cref="IOperationReporter.Confirm"/>, on the pipeline thread): No is the default answer, so Enter says No.
+        /// Under -WhatIf the answer is No and the what-if line is written; <see cref="QuestionKind"/> says when -Confirm:$false
+        /// (or $ConfirmPreference None) answers Yes unasked. A host that cannot prompt gets ConfirmationRequired: nothing
+        /// that needs a person's yes happens without one.
+        /// </summary>
+        internal ConfirmAnswer AskPerson(ConfirmQuestion question)
+        {
+            if (IsWhatIf)
+            {
+                ShouldProcess(question.Target, question.Action); // writes the what-if line, answers false
+                return ConfirmAnswer.No;
+            }
+            if (question.Kind != QuestionKind.PersonOnly && ConfirmExplicitlyOff) return ConfirmAnswer.Yes;
+            if (question.Kind == QuestionKind.Change && !MyInvocation.BoundParameters.ContainsKey("Confirm")
+                && LanguagePrimitives.TryConvertTo<ConfirmImpact>(GetVariableValue("ConfirmPreference"), out var preference)
+                && preference == ConfirmImpact.None)
+                return ConfirmAnswer.Yes;
+
+            var labels = question.OfferToAll ? AnswerLabels : new[] { AnswerLabels[0], AnswerLabels[2] };
+            var choices = new System.Collections.ObjectModel.Collection<System.Management.Automation.Host.ChoiceDescription>(
+                labels.Select(l => new System.Management.Automation.Host.ChoiceDescription(l, l switch
+                {
+                    "&Yes" => "Yes: " + question.Action + ".",
+                    "Yes to &All" => "Yes to this and every remaining question like it in this command.",
+                    "&No" => "No: nothing is changed (the default).",
+                    _ => "No to this and every remaining question like it in this command.",
+                })).ToList());
+            var no = Array.IndexOf(labels, "&No");
+            int answer;
+            try
+            {
+                var ui = Host?.UI ?? throw new NotImplementedException("no host user interface");
+                answer = ui.PromptForChoice(question.Caption, question.Query, choices, no);
+            }
+            // Non-interactive sessions, hosts without a UI, and a console whose stdin is at end of file (pwsh < /dev/null)
+            // cannot answer: that is never a yes.
+            catch (Exception ex) when (!(ex is PipelineStoppedException))
+            {
+                throw new HsmException(HsmErrorIds.ConfirmationRequired, HsmErrorKind.InvalidOperation,
+                    $"{question.Caption}: this session cannot ask for confirmation ({ex.GetType().Name}), so the answer is No.", question.Target);
+            }
+            return labels[answer < 0 || answer >= labels.Length ? no : answer] switch
+            {
+                "&Yes" => ConfirmAnswer.Yes,
+                "Yes to &All" => ConfirmAnswer.YesToAll,
+                "No to A&ll" => ConfirmAnswer.NoToAll,
+                _ => ConfirmAnswer.No,
+            };
+        }
 
         /// <summary>The store lock for a multi-step change; none under -WhatIf, which only reads.</summary>
         protected IDisposable? LockForChange(Store.HostStore store) =>
@@ -91,6 +150,27 @@ namespace NShield.HsmAdmin.Commands
             HsmErrorKind.OperationStopped => ErrorCategory.OperationStopped,
             _ => ErrorCategory.NotSpecified,
         };
+
+        /// <summary>
+        /// Checks every bound parameter marked <see cref="EsnParameterAttribute"/> (the one place -Esn values are validated):
+        /// a malformed ESN, or a pattern where none is allowed, stops the command with InvalidEsn before anything is read or
+        /// changed. Called at BeginProcessing for the command line and again for each piped record.
+        /// </summary>
+        protected void ValidateBoundEsns()
+        {
+            foreach (var bound in MyInvocation.BoundParameters)
+            {
+                var property = GetType().GetProperties().FirstOrDefault(p => p.Name == bound.Key);
+                var marker = property == null ? null
+                    : (EsnParameterAttribute?)Attribute.GetCustomAttribute(property, typeof(EsnParameterAttribute), true);
+                if (marker == null || bound.Value == null) continue;
+                var values = bound.Value is string one
+                    ? new[] { one }
+                    : ((System.Collections.IEnumerable)bound.Value).Cast<object?>().Select(v => v?.ToString());
+                foreach (var text in values)
+                    Engine(() => marker.Wildcards ? Store.Esn.ParsePattern(text) : Store.Esn.Parse(text));
+            }
+        }
 
         /// <summary>ESNs as typed by the user, in canonical form (InvalidEsn stops the command).</summary>
         protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) => esns.Select(e => Engine(() => Store.Esn.Parse(e))).ToList();

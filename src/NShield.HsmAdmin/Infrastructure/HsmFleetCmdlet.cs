@@ -28,6 +28,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public virtual string[]? Esn { get; set; }
 
         /// <summary>The host store folder; taken from piped objects' HostPath property too.</summary>
@@ -37,6 +38,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessRecord()
         {
+            ValidateBoundEsns();
             var host = ResolvedHostPath;
             var index = _byHost.FindIndex(h => string.Equals(h.HostPath, host, StringComparison.Ordinal));
             if (index < 0)

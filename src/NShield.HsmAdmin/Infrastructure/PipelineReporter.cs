@@ -31,7 +31,7 @@ namespace NShield.HsmAdmin.Commands
         public void Error(HsmException error) => Post(() => _cmdlet.WriteError(HsmCmdlet.ToErrorRecord(error)));
         public void Result(object result) => Post(() => _cmdlet.WriteObject(result));
         public bool ShouldProcess(string target, string action) => Ask(() => _cmdlet.ShouldProcess(target, action));
-        public bool ShouldContinue(string query, string caption) => Ask(() => _cmdlet.ShouldContinue(query, caption));
+        public ConfirmAnswer Confirm(ConfirmQuestion question) => Ask(() => _cmdlet.AskPerson(question));
 
         /// <summary>
         /// Runs the queued calls on the pipeline thread until <paramref name="operation"/> ends. On Ctrl+C it stops pumping

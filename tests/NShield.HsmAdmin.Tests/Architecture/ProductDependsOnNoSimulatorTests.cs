@@ -74,5 +74,49 @@ namespace NShield.HsmAdmin.Tests.Architecture
             Assert.NotEmpty(strings);
             Assert.DoesNotContain(strings, s => s.Contains("KILL_AT", StringComparison.Ordinal));
         }
+
+        /// <summary>
+        /// Issue 20: no shipped assembly (product or simulator) opens its internals to anything but a test assembly. The
+        /// simulator and any adapter use the public API, as a vendor's would; only tests and the test-only hook see inside.
+        /// </summary>
+        [Fact]
+        public void No_shipped_assembly_grants_InternalsVisibleTo_to_a_non_test_assembly()
+        {
+            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
+            var shipped = ProductAssemblies().Concat(new[]
+            {
+                Path.Combine(AppContext.BaseDirectory, "NShield.HsmAdmin.Simulator.dll"),
+                Path.Combine(RepoPaths.Root, "src", "NShield.HsmAdmin.Simulator.Commands", "bin", configuration, "netstandard2.0",
+                    "NShield.HsmAdmin.Simulator.Commands.dll"),
+            }).Where(File.Exists).ToList();
+            Assert.True(shipped.Count >= 3, "the product and simulator assemblies were not found beside the tests");
+            var friends = shipped.SelectMany(path => FriendsOf(path).Select(friend => (Assembly: Path.GetFileName(path), Friend: friend))).ToList();
+            Assert.Contains(friends, f => f.Friend == "NShield.HsmAdmin.Tests"); // the reader sees the attributes
+            var offending = friends.Where(f => !IsTestAssembly(f.Friend)).Select(f => $"{f.Assembly} → {f.Friend}").ToList();
+            Assert.True(offending.Count == 0, "InternalsVisibleTo to a non-test assembly: " + string.Join(", ", offending));
+        }
+
+        internal static bool IsTestAssembly(string name) =>
+            name.EndsWith(".Tests", StringComparison.Ordinal) || name == "NShield.HsmAdmin.TestHooks";
+
+        /// <summary>The assembly names an assembly's InternalsVisibleTo attributes name, read from its metadata.</summary>
+        internal static string[] FriendsOf(string path)
+        {
+            using var pe = new PEReader(File.OpenRead(path));
+            var md = pe.GetMetadataReader();
+            var names = new System.Collections.Generic.List<string>();
+            foreach (var handle in md.GetAssemblyDefinition().GetCustomAttributes())
+            {
+                var attribute = md.GetCustomAttribute(handle);
+                if (attribute.Constructor.Kind != HandleKind.MemberReference) continue;
+                var ctor = md.GetMemberReference((MemberReferenceHandle)attribute.Constructor);
+                if (ctor.Parent.Kind != HandleKind.TypeReference) continue;
+                if (md.GetString(md.GetTypeReference((TypeReferenceHandle)ctor.Parent).Name) != "InternalsVisibleToAttribute") continue;
+                var blob = md.GetBlobReader(attribute.Value);
+                blob.ReadUInt16(); // prolog
+                names.Add((blob.ReadSerializedString() ?? "").Split(',')[0].Trim());
+            }
+            return names.ToArray();
+        }
     }
 }

@@ -28,7 +28,8 @@ namespace NShield.HsmAdmin.Tests.Architecture
 
         [Fact]
         public void Native_interop_is_declared_in_one_file_per_OS() =>
-            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Interop/UnixNative.cs", "NShield.HsmAdmin.Engine/Interop/WindowsNative.cs" },
+            Assert.Equal(new[] { "NShield.HsmAdmin.Engine/Interop/UnixNative.cs", "NShield.HsmAdmin.Engine/Interop/WindowsNative.cs",
+                    "NShield.HsmAdmin.Simulator/Firmware/SimulatorNative.cs" },
                 FilesMatching(@"\[(DllImport|LibraryImport)\("));
 
         [Fact]

@@ -35,6 +35,7 @@ namespace NShield.HsmAdmin.Tests.Errors
                 .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"));
 
         static string[] Defined() => typeof(HsmErrorIds).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Concat(typeof(NShield.HsmAdmin.Simulation.SimulatorErrorIds).GetFields(BindingFlags.Public | BindingFlags.Static))
             .Where(f => f.IsLiteral && f.FieldType == typeof(string)).Select(f => (string)f.GetRawConstantValue()!).ToArray();
 
         /// <summary>The ids some test asserts, from the given source files.</summary>
@@ -43,7 +44,7 @@ namespace NShield.HsmAdmin.Tests.Errors
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var id in ids)
             {
-                var cs = new Regex(@"(HsmErrorIds\." + id + @"\b|""" + id + @"\b)");
+                var cs = new Regex(@"((Hsm|Simulator)ErrorIds\." + id + @"\b|""" + id + @"\b)");
                 var psWord = new Regex(@"\b" + id + @"\b");
                 var psRow = new Regex(@"\b(Error)?Id\s*=\s*['""]" + id + @"['""]");
                 foreach (var (path, lines) in files)

@@ -30,7 +30,11 @@ namespace NShield.HsmAdmin.Tests.Operations
         public void Error(HsmException error) => Errors.Enqueue(error);
         public void Result(object result) => Results.Enqueue(result);
         public bool ShouldProcess(string target, string action) { Asked.Enqueue((target, action)); return Confirm(target, action); }
-        public bool ShouldContinue(string query, string caption) => Confirm(caption, query);
+        ConfirmAnswer IOperationReporter.Confirm(ConfirmQuestion question)
+        {
+            Asked.Enqueue((question.Target, question.Action));
+            return Confirm(question.Target, question.Action) ? ConfirmAnswer.Yes : ConfirmAnswer.No;
+        }
 
         public string[] ErrorIds => Errors.Select(e => e.ErrorId).ToArray();
     }

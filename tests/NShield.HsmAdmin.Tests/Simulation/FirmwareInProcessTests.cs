@@ -301,7 +301,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Xunit.Assert.True(NShield.HsmAdmin.Simulation.Simulator.IsRunning(sim.Root));
             // A second simulator on the same root is refused while the first runs.
             var e = Xunit.Assert.Throws<HsmException>(() => NShield.HsmAdmin.Simulation.Simulator.Start(1, host, NShield.HsmAdmin.Simulation.SimulatorTransport.InProcess, sim.Root));
-            Xunit.Assert.Equal(HsmErrorIds.SimulatorStartFailed, e.ErrorId);
+            Xunit.Assert.Equal(SimulatorErrorIds.SimulatorStartFailed, e.ErrorId);
             NShield.HsmAdmin.Simulation.Simulator.Stop(sim.Root);
             Xunit.Assert.False(NShield.HsmAdmin.Simulation.Simulator.IsRunning(sim.Root));
             Xunit.Assert.Throws<HsmException>(() => NShield.HsmAdmin.Simulation.Simulator.Open(sim.Root).AddModule(host));

@@ -32,7 +32,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             try
             {
                 var e = Assert.Throws<HsmException>(() => Simulator.Start(1, Path.Combine(root, "host"), SimulatorTransport.Ssh, root));
-                Assert.Equal(HsmErrorIds.SshdNotFound, e.ErrorId);
+                Assert.Equal(SimulatorErrorIds.SshdNotFound, e.ErrorId);
             }
             finally { Environment.SetEnvironmentVariable(FirmwareLocator.SshdEnvVar, saved); }
             Assert.False(Directory.Exists(root), "the simulator folder (and the host store in it) is not left behind");
