@@ -104,15 +104,16 @@ Describe 'Backup and restore of the sshadmin key' {
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
     It 'refuses a verbatim backup on another machine and says to use a passphrase backup' {
-        $thisMachine = $env:NSHIELD_HSMADMIN_MACHINE_DIR   # the run's own (Invoke-PesterSuite.ps1): put it back after
-        $env:NSHIELD_HSMADMIN_MACHINE_DIR = New-TestHostPath 'other-machine'
+        # Another machine: the host's machine folder (the simulated host's own) moved elsewhere; put back after.
+        $thisMachine = (Get-HsmHostConfiguration -HostPath $h).MachineFolder
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder (New-TestHostPath 'other-machine') -Confirm:$false
         try {
             $before = Get-StoreSnapshot $h
             { Restore-HsmSshKey -HostPath $h -Path $verbatim -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'BackupFromAnotherMachine*'
             try { Restore-HsmSshKey -HostPath $h -Path $verbatim -Confirm:$false -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'Passphrase' }
             Get-StoreSnapshot $h | Should -Be $before
         }
-        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine }
+        finally { Set-HsmHostConfiguration -HostPath $h -MachineFolder $thisMachine -Confirm:$false }
     }
     It 'refuses a wrong passphrase and changes nothing' {
         $before = Get-StoreSnapshot $h

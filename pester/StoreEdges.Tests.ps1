@@ -43,3 +43,63 @@ Describe 'Backup paths (issue 23, items 1 and 7)' {
         Get-ChildItem $folder -Force | Should -BeNullOrEmpty
     }
 }
+
+Describe 'A missing store is said, never created (issue 23, item 9)' {
+    BeforeAll {
+        $parent = New-TestHostPath 'missing'
+        $mistyped = Join-Path $parent 'no-such-store'
+        # A store that exists but registers no module (made by a setting, as an administrator might start).
+        $empty = Join-Path (New-TestHostPath 'empty') 'store'
+        Set-HsmHostConfiguration -HostPath $empty -HardserverProcessName hardserver -Confirm:$false
+        $commands = @{
+            'Invoke-HsmEnroll'    = { param($p) Invoke-HsmEnroll -HostPath $p -Confirm:$false }
+            'Get-HsmModule'       = { param($p) Get-HsmModule -HostPath $p }
+            'Get-HsmLog'          = { param($p) Get-HsmLog -HostPath $p }
+            'Reset-HsmModule'     = { param($p) Reset-HsmModule -HostPath $p -Confirm:$false }
+            'Test-HsmConnection'  = { param($p) Test-HsmConnection -HostPath $p }
+        }
+    }
+
+    It '<Name> with a mistyped -HostPath fails with StoreNotFound naming the path, and creates nothing' -ForEach @(
+        @{ Name = 'Invoke-HsmEnroll' }, @{ Name = 'Get-HsmModule' }, @{ Name = 'Get-HsmLog' }, @{ Name = 'Reset-HsmModule' }, @{ Name = 'Test-HsmConnection' }
+    ) {
+        $e = { & $commands[$Name] $mistyped } | Should -Throw -PassThru
+        $e.FullyQualifiedErrorId | Should -BeLike 'StoreNotFound,*'
+        $e.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $e.TargetObject | Should -Be $mistyped
+        $e.Exception.Message | Should -BeLike "*'$mistyped'*"
+        Test-Path $mistyped | Should -BeFalse
+    }
+
+    It '<Name> on a store with no registered module warns that there is none, and a read creates no store.lock' -ForEach @(
+        @{ Name = 'Invoke-HsmEnroll' }, @{ Name = 'Get-HsmModule' }, @{ Name = 'Get-HsmLog' }, @{ Name = 'Reset-HsmModule' }, @{ Name = 'Test-HsmConnection' }
+    ) {
+        Remove-Item (Join-Path $empty 'store.lock*') -Force -ErrorAction SilentlyContinue
+        $before = Get-StoreSnapshot $empty
+        $out = & $commands[$Name] $empty -WarningVariable warned -WarningAction SilentlyContinue
+        ($warned -join ' ') | Should -BeLike "*$empty has no registered modules*Register-HsmModule*"
+        Get-StoreSnapshot $empty | Should -Be $before
+        if ($Name -in 'Get-HsmModule', 'Get-HsmLog', 'Test-HsmConnection') { Test-Path (Join-Path $empty 'store.lock') | Should -BeFalse }
+    }
+}
+
+Describe 'A simulated host is its own machine (issue 23, item 2)' {
+    It 'keeps its global nonce in the simulator''s machine folder, never in the machine folder this machine uses' {
+        # The suite's machine folder stands in for this machine's /etc/opt/nfast/hsmadmin: nothing may appear in it.
+        $thisMachine = Join-Path (New-TestHostPath 'this-machine') 'hsmadmin'
+        $saved = $env:NSHIELD_HSMADMIN_MACHINE_DIR
+        $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine
+        try {
+            $sim = Start-TestSimulator -ModuleCount 1
+            Invoke-HsmEnroll -HostPath $sim.HostPath | Out-Null
+            Test-HsmConnection -HostPath $sim.HostPath | Should -BeTrue
+        }
+        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $saved }
+        Test-Path $thisMachine | Should -BeFalse
+        $machine = (Get-HsmHostConfiguration -HostPath $sim.HostPath).MachineFolder
+        $machine | Should -Be (Join-Path $sim.Path 'machine')
+        $id = (Get-Content (Join-Path $sim.HostPath 'store-id')).Trim()
+        Test-Path (Join-Path $machine "stores/$id/global.nonce") | Should -BeTrue
+        (Get-Content (Join-Path $sim.HostPath 'client-keys/sshadmin.json') | ConvertFrom-Json).nonceStore | Should -Be $id
+    }
+}

@@ -37,7 +37,7 @@ function Remove-TestHosts {
 
 # Hash of every file of a host store except the append-only audit log: "nothing changed" checks.
 function Get-StoreSnapshot([string] $HostPath) {
-    Get-ChildItem $HostPath -Recurse -File | Where-Object { $_.Name -ne 'audit.log' -and $_.Name -notlike 'store.lock*' } | Sort-Object FullName | ForEach-Object {
+    Get-ChildItem $HostPath -Recurse -File | Where-Object { $_.Name -notin 'audit.log', 'audit-head.json' -and $_.Name -notlike 'store.lock*' } | Sort-Object FullName | ForEach-Object {
         '{0} {1}' -f $_.FullName.Substring($HostPath.Length), (Get-FileHash $_.FullName -Algorithm SHA256).Hash
     }
 }

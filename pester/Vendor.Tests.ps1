@@ -128,10 +128,10 @@ Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backu
         (Get-Content -Raw $file | ConvertFrom-Json).Format | Should -Be 'nshield-hsmadmin-key-backup-v1'
         (Get-AuditLines $h)[-1] | Should -Match '"verbatim"'
         # Another OS install (another machine folder, so another global nonce) cannot open it.
-        $thisMachine = $env:NSHIELD_HSMADMIN_MACHINE_DIR
-        $env:NSHIELD_HSMADMIN_MACHINE_DIR = New-TestHostPath 'reinstalled'
+        $thisMachine = (Get-HsmHostConfiguration -HostPath $h).MachineFolder
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder (New-TestHostPath 'reinstalled') -Confirm:$false
         try { { Restore-HsmSshKey -HostPath $h -Path $file -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'BackupFromAnotherMachine*' }
-        finally { $env:NSHIELD_HSMADMIN_MACHINE_DIR = $thisMachine }
+        finally { Set-HsmHostConfiguration -HostPath $h -MachineFolder $thisMachine -Confirm:$false }
     }
 }
 
@@ -376,10 +376,14 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         # pwsh lives under /root (0700 here): hard-link a copy where the account can run it.
         $pwshDir = Join-Path $base 'pwsh'
         cp -al $PSHOME $pwshDir 2>$null; if ($LASTEXITCODE -ne 0) { cp -r $PSHOME $pwshDir }
-        $machine = $env:NSHIELD_HSMADMIN_MACHINE_DIR
+        # The host's machine folder where the other account may reach it (the simulator's own is under the suite's 0700 root).
+        $machine = Join-Path $base 'machine'
         $sim = Start-TestSimulator -ModuleCount 1 -HostPath $h
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder $machine -Confirm:$false
         Invoke-HsmEnroll -HostPath $h | Out-Null
-        $nonce = Join-Path $machine 'global.nonce'
+        # This store's own global nonce (issue 23): stores/<store id>/global.nonce in the machine folder.
+        $nonceDir = Join-Path $machine "stores/$((Get-Content (Join-Path $h 'store-id')).Trim())"
+        $nonce = Join-Path $nonceDir 'global.nonce'
         # Runs a script as the throwaway user (in the group unless -NotInGroup); returns its JSON answer.
         function Invoke-AsUser([string] $Script, [switch] $NotInGroup) {
             $groups = if ($NotInGroup) { "$userGid" } else { "$gid" }
@@ -420,7 +424,8 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
         # Members of the group pass through (not list); other accounts cannot enter at all.
         Mode (Join-Path $h 'client-keys') | Should -Be "710 $group"
         Mode $nonce | Should -Be "640 $group"
-        Mode $machine | Should -Be "710 $group"
+        Mode $nonceDir | Should -Be "710 $group"
+        (stat -c '%a' $machine) | Should -Be '711'   # the machine folder: pass-through only, for every store's own folder
         @(Get-HsmSshKey -HostPath $h -Role Client | Where-Object AccessGroup | ForEach-Object { "$($_.Service)=$($_.AccessGroup)" }) | Should -Be @("ncoreapi=$group")
         (Get-AuditLines $h)[-1] | Should -Match '"keys.permission".*"Granted"'
         # The store's own checks still pass as root, and still refuse any other group read.
@@ -468,9 +473,9 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
 
     It 'an unreadable global nonce folder is a permission error, not KeyTiedToAnotherMachine' {
         if (-not $CanRun) { Set-ItResult -Skipped -Because 'needs root, setpriv, useradd and groupadd'; return }
-        chmod 700 $machine
+        chmod 700 $nonceDir
         try { $r = Invoke-AsUser "Attempt { Test-HsmConnection -HostPath `$h -Service ncoreapi -Detailed }" }
-        finally { chmod 710 $machine }
+        finally { chmod 710 $nonceDir }
         $r.Ok | Should -BeFalse
         $r.Id | Should -Be 'ProtectionInputUnavailable'
         $r.Message | Should -Match 'permission problem, not another machine'

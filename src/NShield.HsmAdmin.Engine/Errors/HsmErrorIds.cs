@@ -151,5 +151,7 @@ namespace NShield.HsmAdmin
         /// folder, or onto a file the host configuration names. Nothing is written.
         /// </summary>
         public const string PathRefused = "PathRefused";
+        /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
+        public const string StoreNotFound = "StoreNotFound";
     }
 }

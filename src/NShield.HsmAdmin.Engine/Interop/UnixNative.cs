@@ -104,6 +104,8 @@ namespace NShield.HsmAdmin.Interop
             close_(fd);
         }
 
+        public static void CloseFd(int fd) => close_(fd);
+
         /// <summary>The effective user id of this process (the account files are created for and checked against).</summary>
         public static uint EffectiveUserId() => geteuid_();
 
@@ -132,9 +134,11 @@ namespace NShield.HsmAdmin.Interop
         /// The login name of the effective user from the password database (getpwuid_r), never from $USER/$LOGNAME,
         /// which the caller controls. "uid N" when the database has no entry (e.g. an arbitrary uid in a container).
         /// </summary>
-        public static string EffectiveUserName()
+        public static string EffectiveUserName() => UserName(geteuid_());
+
+        /// <summary>The login name of <paramref name="uid"/> from the password database; "uid N" when it has none.</summary>
+        public static string UserName(uint uid)
         {
-            uint uid = geteuid_();
             // struct passwd is 48 bytes on 64-bit Linux (72 on macOS); pw_name is its first field everywhere.
             IntPtr pwd = Marshal.AllocHGlobal(256);
             try
@@ -161,7 +165,13 @@ namespace NShield.HsmAdmin.Interop
         /// <summary>Mode bits and owner of a path (following symlinks, as OpenSSH's StrictModes does).</summary>
         public readonly struct FileStatus
         {
-            public FileStatus(int mode, uint owner, uint group = 0) { Mode = mode; Owner = owner; Group = group; }
+            public FileStatus(int mode, uint owner, uint group = 0, ulong inode = 0, uint deviceMajor = 0, uint deviceMinor = 0)
+            {
+                Mode = mode; Owner = owner; Group = group; Inode = inode; DeviceMajor = deviceMajor; DeviceMinor = deviceMinor;
+            }
+            public ulong Inode { get; }
+            public uint DeviceMajor { get; }
+            public uint DeviceMinor { get; }
             /// <summary>st_mode: file type and permission bits.</summary>
             public int Mode { get; }
             public uint Owner { get; }
@@ -178,10 +188,10 @@ namespace NShield.HsmAdmin.Interop
         public static FileStatus? Stat(string path)
         {
             const int AT_FDCWD = -100;
-            const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_GID = 0x10;
+            const uint STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_GID = 0x10, STATX_INO = 0x100;
             var buffer = new byte[256]; // struct statx is 256 bytes
             int rc;
-            try { rc = statx_(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID, buffer); }
+            try { rc = statx_(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO, buffer); }
             catch (EntryPointNotFoundException e) { throw new PlatformNotSupportedException("statx is not available on this system.", e); }
             if (rc != 0)
             {
@@ -192,7 +202,8 @@ namespace NShield.HsmAdmin.Interop
             uint uid = BitConverter.ToUInt32(buffer, 20);   // stx_uid
             uint gid = BitConverter.ToUInt32(buffer, 24);   // stx_gid
             int mode = BitConverter.ToUInt16(buffer, 28);   // stx_mode
-            return new FileStatus(mode, uid, gid);
+            ulong ino = BitConverter.ToUInt64(buffer, 32);  // stx_ino
+            return new FileStatus(mode, uid, gid, ino, BitConverter.ToUInt32(buffer, 136), BitConverter.ToUInt32(buffer, 140)); // stx_dev_major/minor
         }
     }
 }

@@ -10,8 +10,15 @@ namespace NShield.HsmAdmin.Operations
     /// </summary>
     internal static class CrashPoints
     {
-        internal static Action<string>? Hook;
+        static Action<string>? _hook;
 
-        public static void Reach(string point) => Hook?.Invoke(point);
+        /// <summary>Also reaches the store's own steps (<see cref="Store.StoreSteps"/>: the store sits below Operations).</summary>
+        internal static Action<string>? Hook
+        {
+            get => _hook;
+            set { _hook = value; Store.StoreSteps.Hook = value; }
+        }
+
+        public static void Reach(string point) => _hook?.Invoke(point);
     }
 }

@@ -83,7 +83,7 @@ namespace NShield.HsmAdmin.Operations
                 {
                     Format = VerbatimFormat, Service = ModuleServices.SshAdmin, PublicKey = record.PublicKey, Fingerprint = record.Fingerprint,
                     Protection = stored.Protection.ToString(), KeyNonce = stored.KeyNonce == null ? null : Convert.ToBase64String(stored.KeyNonce),
-                    MachineCheck = stored.MachineCheck, PrivateKey = stored.PrivateKeyText, CreatedAt = DateTimeOffset.UtcNow,
+                    MachineCheck = stored.MachineCheck, NonceStore = record.NonceStore, PrivateKey = stored.PrivateKeyText, CreatedAt = DateTimeOffset.UtcNow,
                 }, new JsonSerializerOptions { WriteIndented = true });
             }
             SecureFiles.WriteAtomic(path, text, FileAccessScope.OwnerOnly);
@@ -178,7 +178,7 @@ namespace NShield.HsmAdmin.Operations
             var stored = new ProtectedKey(backup.PrivateKey!, protection, nonce, backup.MachineCheck);
             try
             {
-                var key = new ClientKeyProtector(store.Machine).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'", cancellationToken);
+                var key = new ClientKeyProtector(store.MachineFor(backup.NonceStore)).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'", cancellationToken);
                 if (!string.IsNullOrEmpty(backup.Fingerprint) && key.PublicKey.Fingerprint != backup.Fingerprint)
                 {
                     key.Dispose();
@@ -214,6 +214,8 @@ namespace NShield.HsmAdmin.Operations
             public string? Protection { get; set; }
             public string? KeyNonce { get; set; }
             public string? MachineCheck { get; set; }
+            /// <summary>The store whose own global nonce protects the key (G); null: the machine-wide nonce.</summary>
+            public string? NonceStore { get; set; }
             public string? PrivateKey { get; set; }
             public DateTimeOffset CreatedAt { get; set; }
         }

@@ -180,6 +180,8 @@ namespace NShield.HsmAdmin.Operations
         public string HardserverRestart { get; set; } = "";
         public string? HardserverPidFile { get; set; }
         public string HardserverProcessName { get; set; } = "";
+        /// <summary>The machine folder in effect (each store's own global nonce G lives in its stores/ folder).</summary>
+        public string MachineFolder { get; set; } = "";
         /// <summary>The settings as stored (null values take the defaults).</summary>
         public Store.HostConfiguration Configured { get; set; } = new Store.HostConfiguration();
 
@@ -195,6 +197,7 @@ namespace NShield.HsmAdmin.Operations
                 HardserverRestart = hardserver.Description,
                 HardserverPidFile = config.Hardserver.PidFile,
                 HardserverProcessName = config.Hardserver.ProcessName ?? Hardserver.PlatformHardserver.DefaultProcessName,
+                MachineFolder = store.MachineRoot,
                 Configured = config,
             };
         }

@@ -36,6 +36,11 @@ namespace NShield.HsmAdmin.Protection
             _dmiDirectory = dmiDirectory;
         }
 
+        /// <summary>The machine folder: the host configuration's MachineFolder, else the environment override, else the default.</summary>
+        public static string ResolveRoot(string? configured) =>
+            !string.IsNullOrWhiteSpace(configured) ? Path.GetFullPath(configured)
+            : Environment.GetEnvironmentVariable(MachineDirVariable) is { Length: > 0 } fromEnv ? Path.GetFullPath(fromEnv) : DefaultMachineDirectory();
+
         public static string DefaultMachineDirectory() => RuntimeInformation.IsOSPlatform(OSPlatform.Windows)
             ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.CommonApplicationData), "nCipher", "hsmadmin-machine")
             : "/etc/opt/nfast/hsmadmin";

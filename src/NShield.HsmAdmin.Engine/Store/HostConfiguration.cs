@@ -16,6 +16,20 @@ namespace NShield.HsmAdmin.Store
 
         public HardserverSettings Hardserver { get; set; } = new HardserverSettings();
 
+        /// <summary>
+        /// The machine folder: where this host's machine-bound input G (each store's own global nonce, under
+        /// stores/&lt;store id&gt;/) lives. Null: /etc/opt/nfast/hsmadmin (Linux), %ProgramData%\nCipher\hsmadmin-machine (Windows).
+        /// A simulated host (Start-HsmSimulator) sets its own, so it never touches this machine's folder; a production host
+        /// may set one too (e.g. a folder on an encrypted volume). Changing it makes existing G keys unopenable here.
+        /// </summary>
+        public string? MachineFolder { get; set; }
+
+        /// <summary>
+        /// Opt-in second copy of the audit log: the Unix socket of the system log (/dev/log for journald or syslog) each
+        /// audit entry is also sent to, with logger(1), facility auth, tag nshield-hsmadmin. Null: off. Linux only.
+        /// </summary>
+        public string? AuditSyslogSocket { get; set; }
+
         /// <summary>Where the Security World software keeps the factory credential unless configured otherwise.</summary>
         public static string DefaultFactoryCredentialPath(HostStore store) => Path.Combine(store.Root, "factory-credential");
 

@@ -85,7 +85,7 @@ namespace NShield.HsmAdmin.Store
             StorePermissions.CheckPrivateKey(this, record.PrivateKeyPath);
             var text = TryReadText(record.PrivateKeyPath) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
                 $"The private key file {record.PrivateKeyPath} of the archived '{service}' key is missing.", record.PrivateKeyPath);
-            var key = _protector.Open(ToProtectedKey(record, text), passphrase, $"The archived '{service}' client key ({record.PrivateKeyPath})");
+            var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase, $"The archived '{service}' client key ({record.PrivateKeyPath})");
             if (key.PublicKey.Fingerprint == record.Fingerprint) return key;
             key.Dispose();
             throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
@@ -115,7 +115,7 @@ namespace NShield.HsmAdmin.Store
                 {
                     var text = TryReadText(record.PrivateKeyPath) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
                         $"The private key file {record.PrivateKeyPath} of the archived '{record.Service}' key is missing.", record.PrivateKeyPath);
-                    var reprotected = _protector.Reprotect(ToProtectedKey(record, text), key, newPassphrase);
+                    var reprotected = ProtectorFor(record).Reprotect(ToProtectedKey(record, text), key, newPassphrase);
                     Write(() =>
                     {
                         SecureFiles.WriteAtomic(ArchivePath(record.Service, record.Fingerprint, ".key"), reprotected.PrivateKeyText, FileAccessScope.OwnerOnly);

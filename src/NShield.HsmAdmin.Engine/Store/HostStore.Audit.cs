@@ -30,6 +30,9 @@ namespace NShield.HsmAdmin.Store
         /// <summary>Operation of the entry the writer adds when it cuts off a torn last line.</summary>
         public const string AuditTornOperation = "audit.torn";
 
+        /// <summary>Written before the next entry when the log is shorter than (or differs from) the head the store recorded.</summary>
+        public const string AuditLostOperation = "audit.lost";
+
         const byte NewLine = (byte)'\n';
 
         public AuditEntry AppendAudit(AuditEntry entry)
@@ -64,8 +67,15 @@ namespace NShield.HsmAdmin.Store
                                      (text.Length > 512 ? text.Substring(0, 512) + "..." : text),
                         }, last);
                     }
-                    AppendChained(fs, entry, last);
+                    if (LostSinceHead(fs) is { } lost)
+                        last = AppendChained(fs, new AuditEntry
+                        {
+                            Time = entry.Time, Operation = AuditLostOperation, Result = "Detected", User = entry.User, Detail = lost,
+                        }, last);
+                    var line = AppendChained(fs, entry, last);
                     fs.Flush(flushToDisk: true);
+                    WriteAuditHead(line);
+                    ForwardAudit(line);
                 }
                 return entry;
             });
@@ -181,7 +191,22 @@ namespace NShield.HsmAdmin.Store
         public HsmAuditLogTestResult VerifyAudit()
         {
             var result = new HsmAuditLogTestResult { Path = AuditLogPath, Valid = true };
-            if (ReadAuditLines() is not { } log) return result;
+            var head = ReadAuditHead();
+            var read = ReadAuditLines();
+            if (read is not { } log || log.Lines.Count == 0)
+            {
+                result.TornLastLine = read?.Torn ?? false;
+                // Issue 23, item 6: a store that holds trust (keys, pins, modules) has a log; its absence is not "Valid, 0 entries".
+                var holds = HoldsTrust();
+                if (holds != null || head != null)
+                {
+                    result.Valid = false;
+                    result.Reason = head != null
+                        ? $"the log is {(read == null ? "missing" : "empty")}, but the store recorded {head.Entries} entries (audit-head.json): it was deleted or emptied"
+                        : $"the log is {(read == null ? "missing" : "empty")}, but the store holds {holds}: it was deleted or emptied";
+                }
+                return result;
+            }
             result.TornLastLine = log.Torn;
             result.Entries = log.Lines.Count;
             if (log.Lines.Count > 0) result.LastHash = Sha256Hex(log.Lines[log.Lines.Count - 1]);
@@ -221,6 +246,26 @@ namespace NShield.HsmAdmin.Store
                     result.Reason = failure;
                     return result;
                 }
+            }
+            for (int i = 0; i < log.Lines.Count; i++)
+            {
+                var text = Encoding.UTF8.GetString(log.Lines[i]);
+                if (!text.Contains("\"" + AuditLostOperation + "\"")) continue;
+                var lost = JsonSerializer.Deserialize<AuditEntry>(text, StoreJson.Compact);
+                if (lost?.Operation != AuditLostOperation) continue;
+                result.Valid = false;
+                result.BrokenLine = i + 1;
+                result.Reason = $"line {i + 1} records that entries were lost before it: {lost.Detail}";
+                return result;
+            }
+            // The newest entries cut off at a line boundary leave a valid chain: the head the store recorded says how long it was.
+            if (head != null && (log.Lines.Count < head.Entries || !string.Equals(Sha256Hex(log.Lines[head.Entries - 1]), head.LastHash, StringComparison.Ordinal)))
+            {
+                result.Valid = false;
+                result.BrokenLine = Math.Min(log.Lines.Count, head.Entries) + 1;
+                result.Reason = log.Lines.Count < head.Entries
+                    ? $"the log has {log.Lines.Count} entries, but the store recorded {head.Entries} (audit-head.json): the newest entries were cut off"
+                    : $"entry {head.Entries} is not the one the store recorded as its newest (audit-head.json): the log was rewritten";
             }
             return result;
         }

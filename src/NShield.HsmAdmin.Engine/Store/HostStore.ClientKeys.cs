@@ -106,7 +106,9 @@ namespace NShield.HsmAdmin.Store
         /// <summary>bcrypt-pbkdf is the slow part and touches no store file: done before taking the lock.</summary>
         (ClientKeyRecord, ProtectedKey) ProtectOutsideLock(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
         {
-            var protectedKey = _protector.Protect(key, protection, passphrase);
+            // G: this store's own global nonce (issue 23), so another store's permission changes never touch it.
+            var nonceStore = protection.Contains(ProtectionInput.GlobalNonce) && _injectedMachine == null ? PrepareOwnNonce() : null;
+            var protectedKey = new ClientKeyProtector(MachineFor(nonceStore)).Protect(key, protection, passphrase);
             var record = new ClientKeyRecord
             {
                 Service = service,
@@ -116,6 +118,7 @@ namespace NShield.HsmAdmin.Store
                 Protection = protection.ToString(),
                 KeyNonce = protectedKey.KeyNonce == null ? null : Convert.ToBase64String(protectedKey.KeyNonce),
                 MachineCheck = protectedKey.MachineCheck,
+                NonceStore = nonceStore,
                 InstalledAt = DateTimeOffset.UtcNow,
                 TracksProof = true,
             };
@@ -315,7 +318,7 @@ namespace NShield.HsmAdmin.Store
             for (int attempt = 0; ; attempt++)
             {
                 var (record, text) = ReadKeySet(service, pending);
-                var key = _protector.Open(ToProtectedKey(record, text), passphrase, $"The '{service}' client key ({record.PrivateKeyPath})");
+                var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase, $"The '{service}' client key ({record.PrivateKeyPath})");
                 if (key.PublicKey.Fingerprint == record.Fingerprint) return key;
                 key.Dispose();
                 if (attempt >= 1)

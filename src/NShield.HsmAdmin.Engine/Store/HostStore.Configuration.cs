@@ -38,6 +38,8 @@ namespace NShield.HsmAdmin.Store
         {
             to.FactoryCredentialPath = from.FactoryCredentialPath;
             to.Hardserver = from.Hardserver ?? new HardserverSettings();
+            to.MachineFolder = from.MachineFolder;
+            to.AuditSyslogSocket = from.AuditSyslogSocket;
         }
 
         /// <summary>A factory credential file is a small OpenSSH key: anything bigger is not one (and /dev/zero never ends).</summary>

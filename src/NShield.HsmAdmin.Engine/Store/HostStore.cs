@@ -16,14 +16,43 @@ namespace NShield.HsmAdmin.Store
         static readonly Regex DocumentName = new Regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$", RegexOptions.CultureInvariant);
 
         readonly StoreLock _lock;
-        readonly ClientKeyProtector _protector;
+        /// <summary>A machine identity given by the caller (tests, a second simulated machine): used for every key.</summary>
+        readonly IMachineIdentity? _injectedMachine;
 
-        public HostStore(string root, IMachineIdentity? machine = null)
+        public HostStore(string root, IMachineIdentity? machine = null) : this(root, machine, repairingPermissions: false) { }
+
+        HostStore(string root, IMachineIdentity? machine, bool repairingPermissions)
         {
             Root = Path.GetFullPath(root);
             _lock = StoreLock.For(Root);
-            _protector = new ClientKeyProtector(machine ?? new LocalMachineIdentity());
+            _injectedMachine = machine;
+            RepairingPermissions = repairingPermissions;
             StorePermissions.CheckStore(this); // StoreInsecurePermissions: refuse a store others can change (Linux)
+        }
+
+        /// <summary>
+        /// Opened by Set-HsmSshKeyPermission: a current client key or this store's global nonce that its group may read (what
+        /// an interrupted grant or revoke of an earlier version left) does not stop the open, so the command can repair it.
+        /// Everything else is checked as always.
+        /// </summary>
+        internal bool RepairingPermissions { get; }
+
+        /// <summary>The store for Set-HsmSshKeyPermission (see <see cref="RepairingPermissions"/>).</summary>
+        public static HostStore OpenForKeyPermissions(string? hostPath = null) =>
+            new HostStore(HostStoreLocation.Resolve(hostPath), null, repairingPermissions: true);
+
+        /// <summary>
+        /// The store of a command that needs one to exist (issue 23, item 9): StoreNotFound naming the folder when it does
+        /// not, and nothing is created (a mistyped -HostPath is said, not made into a new empty store).
+        /// </summary>
+        public static HostStore OpenExisting(string? hostPath = null, IMachineIdentity? machine = null)
+        {
+            var root = HostStoreLocation.Resolve(hostPath);
+            if (!Directory.Exists(root))
+                throw new HsmException(HsmErrorIds.StoreNotFound, HsmErrorKind.ObjectNotFound,
+                    $"There is no host store at '{root}' (the folder does not exist); nothing was read or created. Check -HostPath " +
+                    $"(or {HostStoreLocation.HomeVariable}); a new host's store is made by Register-HsmModule.", root);
+            return new HostStore(root, machine);
         }
 
         /// <summary>Opens the store at -HostPath, else NSHIELD_HSMADMIN_HOME, else the system default.</summary>
@@ -31,7 +60,8 @@ namespace NShield.HsmAdmin.Store
             new HostStore(HostStoreLocation.Resolve(hostPath), machine);
 
         public string Root { get; }
-        public IMachineIdentity Machine => _protector.Machine;
+        /// <summary>The machine identity of this store's own keys (its own global nonce); see HostStore.Machine.cs.</summary>
+        public IMachineIdentity Machine => MachineFor(ReadStoreId());
         public string LockPath => _lock.LockPath;
         public string KnownHostsPath => Path.Combine(Root, "known_hosts");
         public string ModulesPath => Path.Combine(Root, "modules.json");

@@ -67,17 +67,24 @@ namespace NShield.HsmAdmin.Store
                 var grants = GetKeyGrants().ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
                 if (OnLinux && record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce))
                 {
+                    CheckOwnNonce(service, record, group);
                     var other = grants.Where(g => g.Key != service && g.Value.Gid != gid && KeyUsesGlobalNonce(g.Key)).Select(g => $"{g.Key} ({g.Value.Group})").ToList();
                     if (other.Count > 0)
                         throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
-                            $"The {service} key is protected with G, so the group needs to read this machine's global nonce, which is already shared with " +
+                            $"The {service} key is protected with G, so the group needs to read this store's global nonce, which is already shared with " +
                             $"another group for {string.Join(", ", other)}. One group at a time can share it: use the same group, or revoke the other grant first. Nothing was changed.", group);
                 }
                 var previous = grants.TryGetValue(service, out var old) ? old.Group : null;
                 var grant = new KeyGrant { Group = group, Gid = gid, GrantedAt = DateTimeOffset.UtcNow };
+                // Fail closed (issue 23, item 3): narrow first, record, then widen for the new group, audit last. Killed at any
+                // step, nothing is readable by a group the record does not name, and a rerun redoes every step.
+                NarrowForChange(service, record);
+                StoreSteps.Reach("keys.permission.grant.narrowed");
                 grants[service] = grant;
                 StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
+                StoreSteps.Reach("keys.permission.grant.recorded");
                 ApplyKeyGrants(grants);
+                StoreSteps.Reach("keys.permission.grant.applied");
                 AppendAudit(new AuditEntry
                 {
                     Operation = "keys.permission", Service = service, Result = "Granted", Fingerprints = new[] { record.Fingerprint },
@@ -87,25 +94,93 @@ namespace NShield.HsmAdmin.Store
             });
         }
 
-        /// <summary>Makes the service's key owner-only again; returns false when it had no grant. Audited.</summary>
+        /// <summary>
+        /// Makes the service's key owner-only again; returns false when it had no grant. Audited. Narrows the files first and
+        /// records last, so a kill at any step leaves files no wider than the record and a rerun completes it; with no grant
+        /// recorded it still narrows the key and this store's nonce (repairing what an interrupted change left) and audits that.
+        /// </summary>
         public bool RevokeKeyAccess(string service)
         {
             service = ModuleServices.Canonical(service);
             return Write(() =>
             {
                 var grants = GetKeyGrants().ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
-                if (!grants.TryGetValue(service, out var old)) return false;
+                bool had = grants.TryGetValue(service, out var old);
                 grants.Remove(service);
-                StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
+                var wider = WiderThanOwnerOnly(service);
                 RestrictKeyFile(service);
+                StoreSteps.Reach("keys.permission.revoke.keynarrowed");
                 ApplyKeyGrants(grants);
+                StoreSteps.Reach("keys.permission.revoke.narrowed");
+                if (!had && wider.Count == 0) return false;
                 AppendAudit(new AuditEntry
                 {
-                    Operation = "keys.permission", Service = service, Result = "Revoked", Fingerprints = GetClientKey(service) is { } r ? new[] { r.Fingerprint } : null,
-                    Detail = $"group {old.Group} may no longer read the key; owner-only again",
+                    Operation = "keys.permission", Service = service, Result = had ? "Revoked" : "Repaired",
+                    Fingerprints = GetClientKey(service) is { } r ? new[] { r.Fingerprint } : null,
+                    Detail = had ? $"group {old!.Group} may no longer read the key; owner-only again"
+                        : $"no grant was recorded; made owner-only again: {string.Join(", ", wider)}",
                 });
-                return true;
+                StoreSteps.Reach("keys.permission.revoke.audited");
+                if (had) StoreJson.WriteFile(KeyPermissionsPath, grants, FileAccessScope.Public);
+                return had;
             });
+        }
+
+        /// <summary>The service's key file and this store's nonce, where more than their owner may read them (for the audit).</summary>
+        List<string> WiderThanOwnerOnly(string service)
+        {
+            var wider = new List<string>();
+            if (!OnLinux) return wider;
+            foreach (var path in new[] { KeyFilePath(service, ".key", false), OwnNoncePath })
+                if (path != null && UnixNative.Stat(path) is { } st && (st.Permissions & 0x3F) != 0)
+                    wider.Add($"{path} (was {StorePermissions.Octal(st.Permissions)})");
+            return wider;
+        }
+
+        /// <summary>This store's own global nonce file, or null (no id yet, an injected machine identity).</summary>
+        internal string? OwnNoncePath =>
+            _injectedMachine == null && ReadStoreId() is { } id ? Path.Combine(NonceFolder(id), LocalMachineIdentity.GlobalNonceFileName) : null;
+
+        /// <summary>
+        /// A grant on a G key shares the nonce the key was made with: refused for a key made before issue 23 (the machine-wide
+        /// nonce, which every store shares) and for a key of a copied store (the nonce of the store it was copied from).
+        /// </summary>
+        void CheckOwnNonce(string service, ClientKeyRecord record, string group)
+        {
+            if (_injectedMachine != null) return;
+            if (record.NonceStore == null || record.NonceStore != ReadStoreId())
+                throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
+                    $"The {service} key is protected with G {(record.NonceStore == null ? "by the machine-wide global nonce that every store on this machine shares (a key made before this version)" : "by the global nonce of another store")}, " +
+                    $"so sharing it with group {group} would change what other stores rely on. Roll the key first (Update-HsmSshKey -Service {service}) so it " +
+                    "is protected by this store's own nonce, then grant again. Nothing was changed.", group);
+            if (NonceBelongsToAnotherStore(record.NonceStore, out var owner))
+                throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
+                    $"The {service} key's global nonce belongs to the store {owner} (this store is a copy of it), so sharing it would change what that store " +
+                    $"relies on. Roll the key first (Update-HsmSshKey -Service {service}) so this store gets a nonce of its own. Nothing was changed.", group);
+        }
+
+        /// <summary>Before a grant is recorded: the key file and this store's nonce owner-only (mode only; groups follow).</summary>
+        void NarrowForChange(string service, ClientKeyRecord record)
+        {
+            if (!OnLinux) return;
+            var file = KeyFilePath(service, ".key", false);
+            if (File.Exists(file)) UnixNative.Chmod(file, OwnerOnlyKeyMode);
+            if (record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) && OwnNoncePath is { } nonce && File.Exists(nonce))
+                UnixNative.Chmod(nonce, OwnerOnlyKeyMode);
+        }
+
+        /// <summary>The group a grant shares this store's nonce with: a granted G key protected by that nonce.</summary>
+        uint? NonceGroup(IReadOnlyDictionary<string, KeyGrant> grants, string storeId) => grants
+            .Where(g => g.Value.Gid != null && GetClientKey(g.Key) is { } r && r.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) && r.NonceStore == storeId)
+            .Select(g => g.Value.Gid).FirstOrDefault();
+
+        /// <summary>The gid allowed to read this store's own nonce, per the recorded grants (StrictModes check).</summary>
+        internal uint? GrantedNonceGroup()
+        {
+            var id = ReadStoreId();
+            if (id == null) return null;
+            try { return NonceGroup(GetKeyGrants(), id); }
+            catch (HsmException) { return null; }
         }
 
         bool KeyUsesGlobalNonce(string service) => GetClientKey(service)?.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) == true;
@@ -135,14 +210,18 @@ namespace NShield.HsmAdmin.Store
             }
             var gids = grants.Where(g => g.Value.Gid != null).Select(g => g.Value.Gid!.Value).Distinct().ToList();
             PassThroughFor(ClientKeysDirectory, gids);
-            var nonceGroup = grants.Where(g => KeyUsesGlobalNonce(g.Key) && g.Value.Gid != null).Select(g => g.Value.Gid).FirstOrDefault();
-            if (Machine is LocalMachineIdentity local && File.Exists(local.GlobalNoncePath))
+            // Only this store's own nonce (issue 23): the machine-wide one and other stores' are never changed here.
+            var id = _injectedMachine == null ? ReadStoreId() : null;
+            if (id == null) return;
+            var nonceGroup = NonceGroup(grants, id);
+            var nonce = Path.Combine(NonceFolder(id), LocalMachineIdentity.GlobalNonceFileName);
+            if (File.Exists(nonce))
             {
                 // Narrow first, widen last: the file is never readable by a group it is not meant for, even briefly.
-                UnixNative.Chmod(local.GlobalNoncePath, OwnerOnlyKeyMode);
-                UnixNative.ChangeGroup(local.GlobalNoncePath, nonceGroup ?? 0);
-                if (nonceGroup != null) UnixNative.Chmod(local.GlobalNoncePath, GrantedKeyMode);
-                PassThroughFor(local.MachineDirectory, nonceGroup == null ? new List<uint>() : new List<uint> { nonceGroup.Value });
+                UnixNative.Chmod(nonce, OwnerOnlyKeyMode);
+                UnixNative.ChangeGroup(nonce, nonceGroup ?? 0);
+                if (nonceGroup != null) UnixNative.Chmod(nonce, GrantedKeyMode);
+                PassThroughFor(NonceFolder(id), nonceGroup == null ? new List<uint>() : new List<uint> { nonceGroup.Value });
             }
         }
 

@@ -92,6 +92,7 @@ namespace NShield.HsmAdmin.Store
         static IEnumerable<(string Folder, string Name)> Protected(HostStore store)
         {
             yield return (store.Root, "the host store");
+            yield return (store.MachineRoot, "the machine folder");
             if (store.Machine is LocalMachineIdentity local) yield return (local.MachineDirectory, "the machine folder");
             yield return (LocalMachineIdentity.DefaultMachineDirectory(), "this machine's machine folder");
             yield return (HostStoreLocation.SystemDefault, "the system host store");

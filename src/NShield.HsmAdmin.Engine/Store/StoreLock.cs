@@ -25,7 +25,6 @@ namespace NShield.HsmAdmin.Store
         readonly AsyncLocal<Holder?> _holder = new AsyncLocal<Holder?>();
 
         public string LockPath { get; }
-        string OwnerPath => LockPath + ".owner";
         /// <summary>Guards each single read-modify-write of a store file among threads of this process.</summary>
         public object FileGate { get; } = new object();
 
@@ -57,26 +56,28 @@ namespace NShield.HsmAdmin.Store
 
         FileStream OpenLockFile(TimeSpan remaining)
         {
-            FileStream fs;
-            try { fs = FileLock.Acquire(LockPath, remaining); }
-            catch (IOException e) { throw Timeout(remaining, "another process holds it" + HolderInfo(), e); }
-            // Who holds it, for the timeout message of the next waiter. A separate file: the locked one cannot be
-            // opened by others at all. Informational only, so not flushed to disk.
-            try { File.WriteAllText(OwnerPath, $"pid {Process.GetCurrentProcess().Id} on {Environment.MachineName} since {DateTime.UtcNow:O}\n"); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-            return fs;
+            OwnerOnlyLockFile(LockPath);
+            try { return FileLock.Acquire(LockPath, remaining); }
+            catch (IOException e) { throw Timeout(remaining, "another process holds it: " + LockHolders.Describe(LockPath), e); }
         }
 
-        string HolderInfo()
+        /// <summary>
+        /// Linux (issue 23, item 4): the lock file is owner-only, so no other account can open it, and flock needs an open file:
+        /// nobody but the store's owner (and root) can block the store. Created 0600; one an earlier version left readable
+        /// is narrowed; one owned by another account is refused (it could hold it forever).
+        /// </summary>
+        static void OwnerOnlyLockFile(string path)
         {
-            try
-            {
-                var line = File.ReadAllText(OwnerPath).Trim();
-                return string.IsNullOrWhiteSpace(line) ? "" : $" ({line})";
-            }
-            catch (IOException) { return ""; }
-            catch (UnauthorizedAccessException) { return ""; }
+            if (!System.Runtime.InteropServices.RuntimeInformation.IsOSPlatform(System.Runtime.InteropServices.OSPlatform.Linux)) return;
+            try { Interop.UnixNative.CloseFd(Interop.UnixNative.CreateExclusive(path, 0x180)); return; }
+            catch (IOException) when (File.Exists(path)) { }
+            if (Interop.UnixNative.Stat(path) is not { } status) return;
+            var me = Interop.UnixNative.EffectiveUserId();
+            if (status.Owner != me && status.Owner != 0)
+                throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
+                    $"The host store lock file {path} is owned by another account ({Interop.UnixNative.UserName(status.Owner)}), which could hold it " +
+                    $"and block every change. Nothing was changed. Remove it (rm '{path}'; the next command makes a new one) and check who made it.", path);
+            if ((status.Permissions & 0x3F) != 0) Interop.UnixNative.Chmod(path, 0x180);
         }
 
         HsmException Timeout(TimeSpan timeout, string why, Exception? inner = null) =>

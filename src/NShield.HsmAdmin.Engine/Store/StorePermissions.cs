@@ -61,7 +61,7 @@ namespace NShield.HsmAdmin.Store
                 : kind == ItemKind.PrivateKey ? $"chmod 600 '{path}'" : $"chmod go-w '{path}'";
 
         /// <summary>Throws StoreInsecurePermissions if <paramref name="path"/> exists and breaks the rule. No-op off Linux.</summary>
-        internal static void Check(string path, ItemKind kind, uint? grantedGroup = null)
+        internal static void Check(string path, ItemKind kind, uint? grantedGroup = null, string? rerun = null, bool tolerateGroupRead = false)
         {
             if (!IsLinux || !_statAvailable) return;
             UnixNative.FileStatus? status;
@@ -72,10 +72,12 @@ namespace NShield.HsmAdmin.Store
             if (status is not { } s) return;
             var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId(), s.Group, grantedGroup);
             if (problem == null) return;
+            // Set-HsmSshKeyPermission repairs what the product itself makes (a key or nonce its group may read): it may open the store.
+            if (tolerateGroupRead && kind == ItemKind.PrivateKey && !problem.StartsWith("owned", StringComparison.Ordinal) && (s.Permissions & 0x1F) == 0) return;
             var what = kind == ItemKind.Folder ? "folder" : kind == ItemKind.PrivateKey ? "private key file" : "file";
             throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
                 $"The host store {what} {path} is {problem}, so another account could change what this host trusts or read its keys. " +
-                $"Nothing was read or changed. Fix it ({Fix(kind, path, problem)}) and check that nobody else changed the store.", path);
+                $"Nothing was read or changed. Fix it ({Fix(kind, path, problem)}{(rerun == null ? "" : ", or run " + rerun)}) and check that nobody else changed the store.", path);
         }
 
         // Lock files hold no data (a stranger writing one can only delay us): not checked, so a umask that makes them
@@ -100,8 +102,17 @@ namespace NShield.HsmAdmin.Store
                 {
                     var name = Path.GetFileName(file);
                     if (IsLockFile(name)) continue;
-                    Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File, store.GrantedGroupFor(file));
+                    bool current = folder == store.ClientKeysDirectory && name.EndsWith(".key", StringComparison.Ordinal)
+                        && ModuleServices.IsKnown(Path.GetFileNameWithoutExtension(name));
+                    Check(file, name.EndsWith(".key", StringComparison.Ordinal) ? ItemKind.PrivateKey : ItemKind.File, store.GrantedGroupFor(file),
+                        current ? RepairCommand(store, Path.GetFileNameWithoutExtension(name)) : null, current && store.RepairingPermissions);
                 }
+            // This store's own global nonce (G) is as secret as a key: readable by exactly the group a grant names, or by nobody.
+            if (store.OwnNoncePath is { } nonce)
+            {
+                Check(Path.GetDirectoryName(nonce)!, ItemKind.Folder);
+                Check(nonce, ItemKind.PrivateKey, store.GrantedNonceGroup(), RepairCommand(store, "<service>"), store.RepairingPermissions);
+            }
         }
 
         /// <summary>
@@ -165,6 +176,9 @@ namespace NShield.HsmAdmin.Store
                     "a file only root or this account can change (Set-HsmHostConfiguration).", full);
             }
         }
+
+        static string RepairCommand(HostStore store, string service) =>
+            $"'Set-HsmSshKeyPermission -HostPath {store.Root} -Service {service} -OwnerOnly' (as root), which makes the key and this store's global nonce owner-only again";
 
         static IEnumerable<string> FilesIn(string folder)
         {

@@ -21,6 +21,11 @@ namespace NShield.HsmAdmin.Store
         public string? KeyNonce { get; set; }
         /// <summary>See <see cref="ProtectedKey.MachineCheck"/>.</summary>
         public string? MachineCheck { get; set; }
+        /// <summary>
+        /// Keys with G: the id of the store whose own global nonce protects the key (machine folder stores/&lt;id&gt;/global.nonce).
+        /// Null for keys written before issue 23, which use the machine-wide global.nonce shared by every store.
+        /// </summary>
+        public string? NonceStore { get; set; }
         /// <summary>When the host staged (created) the key; shown as StagedAt. The name stays for stores written before issue 12.</summary>
         public DateTimeOffset InstalledAt { get; set; }
         /// <summary>When the key was proven on every module (a roll, restore or enrollment verified it everywhere); null until then.</summary>

@@ -24,6 +24,8 @@ namespace NShield.HsmAdmin.Firmware
         SlowDrip,
         /// <summary>An endless reply at full speed (a JSON string that never closes) until the host hangs up.</summary>
         EndlessReply,
+        /// <summary>256 KiB on stderr (over the host's 64 KiB error-output cap), then the real reply.</summary>
+        StderrFlood,
     }
 
     /// <summary>
@@ -105,6 +107,17 @@ namespace NShield.HsmAdmin.Firmware
                             stdout.Flush();
                             Thread.Sleep(200);
                         }
+                        break;
+                    }
+                    case HostileReply.StderrFlood:
+                    {
+                        using (var stderr = Console.OpenStandardError())
+                        {
+                            var noise = Encoding.ASCII.GetBytes(new string('E', 64 * 1024));
+                            for (int i = 0; i < 4 && !HostGone(); i++) stderr.Write(noise, 0, noise.Length);
+                        }
+                        WriteAll(stdout, reply.Json + "\n");
+                        exitCode = reply.ExitCode;
                         break;
                     }
                     case HostileReply.EndlessReply:

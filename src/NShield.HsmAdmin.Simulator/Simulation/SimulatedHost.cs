@@ -99,6 +99,14 @@ namespace NShield.HsmAdmin.Simulation
                     if (current != script) changes.Add("stand-in hardserver");
                     config.Hardserver = new HardserverSettings { RestartCommand = script, RestartArguments = "restart", PidFile = pidFile };
                 }
+                // A simulated host is its own machine (issue 23): its global nonces live in the simulator's folder, never in
+                // this machine's /etc/opt/nfast. Set only on a host without one; kept when the simulator is released, since
+                // the host's keys stay bound to it.
+                if (config.MachineFolder == null && !HasMachineBoundKeys(store))
+                {
+                    config.MachineFolder = MachineFolder(simRoot);
+                    changes.Add("simulated machine folder");
+                }
                 active = config.Hardserver.PidFile;
                 return changes.Count == 0 ? null : $"simulator {simRoot}: {string.Join(" and ", changes)}";
             });
@@ -138,6 +146,11 @@ namespace NShield.HsmAdmin.Simulation
                 return changes.Count == 0 ? null : $"simulator {simRoot} removed: {string.Join(" and ", changes)} back to the defaults";
             });
         }
+
+        /// <summary>The simulated machine's folder (global nonces of the hosts it set up).</summary>
+        public static string MachineFolder(string simRoot) => Path.Combine(simRoot, "machine");
+
+        static bool HasMachineBoundKeys(HostStore store) => store.GetClientKeys().Any(k => k.ProtectionSpec.IsMachineBound);
 
         public static string FactoryCredentialPath(string simRoot) => Path.Combine(simRoot, "factory-credential");
 

@@ -41,7 +41,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var path = ResolvePath(Path);
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
             var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
             // A roll that replaces the sshadmin key makes this backup stale when it finishes (issue 21).
             if (OpenOperations.Read(store) is { } open && open.Services.Contains(ModuleServices.SshAdmin))

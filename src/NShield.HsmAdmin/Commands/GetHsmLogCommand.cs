@@ -28,7 +28,8 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var services = new[] { ModuleServices.Monitor };
-            var store = Engine(() => HostStore.Open(hostPath));
+            var store = Engine(() => HostStore.OpenExisting(hostPath));
+            WarnIfNoModules(store, esns, "read logs from");
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);

@@ -57,7 +57,8 @@ namespace NShield.HsmAdmin.Commands
 
         private void ProcessHost(string? hostPath, string[]? esns)
         {
-            var store = Engine(() => HostStore.Open(hostPath));
+            var store = Engine(() => HostStore.OpenExisting(hostPath));
+            WarnIfNoModules(store, esns, "show");
             var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {

@@ -39,7 +39,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessRecord()
         {
             ValidateBoundEsns();
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
             var patterns = Esn?.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
             bool Wanted(HsmKeyRole role) => Role == null || Role.Contains(role);

@@ -14,7 +14,7 @@ namespace NShield.HsmAdmin.Commands
     {
         protected override void EndProcessing()
         {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
             WriteObject(Engine(() => HsmHostConfigurationInfo.From(store)));
         }
     }
@@ -36,6 +36,13 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] [AllowEmptyString] public string? HardserverPidFile { get; set; }
         /// <summary>The hardserver's process name (default "hardserver").</summary>
         [Parameter] [AllowEmptyString] public string? HardserverProcessName { get; set; }
+        /// <summary>
+        /// The machine folder (each store's own global nonce G, under stores/): default /etc/opt/nfast/hsmadmin or
+        /// %ProgramData%\nCipher\hsmadmin-machine. Empty: back to the default. Keys protected with G before the change no longer open.
+        /// </summary>
+        [Parameter] [AllowEmptyString] public string? MachineFolder { get; set; }
+        /// <summary>Also send every audit entry to the system log through this Unix socket (/dev/log). Empty: off. Linux.</summary>
+        [Parameter] [AllowEmptyString] public string? AuditSyslogSocket { get; set; }
         [Parameter] public SwitchParameter PassThru { get; set; }
 
         protected override void EndProcessing()
@@ -79,6 +86,10 @@ namespace NShield.HsmAdmin.Commands
             if (Bound(nameof(HardserverServiceName))) changes.Add("HardserverServiceName=" + (Empty(HardserverServiceName) ?? "(default)"));
             if (Bound(nameof(HardserverPidFile))) changes.Add("HardserverPidFile=" + (pidFile ?? "(default)"));
             if (Bound(nameof(HardserverProcessName))) changes.Add("HardserverProcessName=" + (Empty(HardserverProcessName) ?? "(default)"));
+            string? machineFolder = Bound(nameof(MachineFolder)) && Empty(MachineFolder) != null ? ResolvePath(MachineFolder!) : null;
+            if (Bound(nameof(MachineFolder))) changes.Add("MachineFolder=" + (machineFolder ?? "(default)"));
+            string? syslog = Bound(nameof(AuditSyslogSocket)) && Empty(AuditSyslogSocket) != null ? ResolvePath(AuditSyslogSocket!) : null;
+            if (Bound(nameof(AuditSyslogSocket))) changes.Add("AuditSyslogSocket=" + (syslog ?? "(off)"));
             if (changes.Count > 0 && ShouldProcess(store.Root, "Set " + string.Join(", ", changes)))
                 Engine(() => store.UpdateConfiguration(config =>
                 {
@@ -88,6 +99,8 @@ namespace NShield.HsmAdmin.Commands
                     if (Bound(nameof(HardserverServiceName))) config.Hardserver.ServiceName = Empty(HardserverServiceName);
                     if (Bound(nameof(HardserverPidFile))) config.Hardserver.PidFile = pidFile;
                     if (Bound(nameof(HardserverProcessName))) config.Hardserver.ProcessName = Empty(HardserverProcessName);
+                    if (Bound(nameof(MachineFolder))) config.MachineFolder = machineFolder;
+                    if (Bound(nameof(AuditSyslogSocket))) config.AuditSyslogSocket = syslog;
                     return string.Join("; ", changes);
                 }));
             if (PassThru) WriteObject(Engine(() => HsmHostConfigurationInfo.From(store)));

@@ -37,7 +37,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessRecord()
         {
             var pattern = new WildcardPattern(Name, WildcardOptions.IgnoreCase);
-            foreach (var root in Engine(() => HostStore.Open(ResolvedHostPath).GetTrustedRoots()).Where(r => pattern.IsMatch(r.Name)))
+            foreach (var root in Engine(() => HostStore.OpenExisting(ResolvedHostPath).GetTrustedRoots()).Where(r => pattern.IsMatch(r.Name)))
                 WriteObject(HsmTrustedRootInfo.From(root));
         }
     }

@@ -34,7 +34,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var path = ResolvePath(PrivateKeyFile);
-            var store = Engine(() => Store.HostStore.Open(hostPath));
+            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))

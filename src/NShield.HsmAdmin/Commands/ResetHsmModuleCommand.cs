@@ -31,7 +31,8 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
-            var store = Engine(() => Store.HostStore.Open(hostPath));
+            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
+            WarnIfNoModules(store, esns, "reset");
             var services = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {

@@ -9,6 +9,6 @@ namespace NShield.HsmAdmin.Commands
     public sealed class TestHsmAuditLogCommand : HsmCmdlet
     {
         protected override void ProcessRecord() =>
-            WriteObject(Engine(() => HostStore.Open(ResolvedHostPath).VerifyAudit()));
+            WriteObject(Engine(() => HostStore.OpenExisting(ResolvedHostPath).VerifyAudit()));
     }
 }

@@ -29,7 +29,8 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
-            var store = Engine(() => HostStore.Open(hostPath));
+            var store = Engine(() => HostStore.OpenExisting(hostPath));
+            WarnIfNoModules(store, esns, "test");
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);

@@ -42,7 +42,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToList() ?? new List<string>();
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
+            var store = Engine(() => Store.HostStore.OpenExisting(ResolvedHostPath));
             var keys = new[] { ModuleServices.SshAdmin };
             using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, keys)))
             {

@@ -91,7 +91,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
-            var store = Engine(() => Store.HostStore.Open(hostPath));
+            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             foreach (var esn in esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
                 if (Engine(() => store.GetModule(esn)) == null)
                     Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,

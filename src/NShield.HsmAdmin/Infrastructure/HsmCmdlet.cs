@@ -127,6 +127,18 @@ namespace NShield.HsmAdmin.Commands
         protected IDisposable? LockForChange(Store.HostStore store) =>
             IsWhatIf ? null : Engine(() => store.AcquireLock(store.DefaultLockTimeout));
 
+        /// <summary>
+        /// A host store with no registered module says so (issue 23, item 9), rather than printing nothing or a bare False,
+        /// when the command was asked for every module (no -Esn).
+        /// </summary>
+        protected void WarnIfNoModules(Store.HostStore store, System.Collections.Generic.IReadOnlyCollection<string>? esns, string what)
+        {
+            if (esns != null && esns.Count > 0) return;
+            if (store.GetRegisteredModules().Count == 0 && store.GetModules().Count == 0)
+                WriteWarning($"The host store {store.Root} has no registered modules, so there is nothing to {what}. " +
+                    "Register them with Register-HsmModule, or check -HostPath.");
+        }
+
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
         public static ErrorRecord ToErrorRecord(HsmException ex) =>

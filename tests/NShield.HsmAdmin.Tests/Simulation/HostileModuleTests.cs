@@ -39,6 +39,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
         [Theory]
         [InlineData(HostileReply.OversizedReply, HsmErrorIds.ReplyTooLarge)]
         [InlineData(HostileReply.EndlessReply, HsmErrorIds.ReplyTooLarge)]
+        [InlineData(HostileReply.StderrFlood, HsmErrorIds.ReplyTooLarge)] // issue 23, item 13: the 64 KiB stderr cap
         [InlineData(HostileReply.WrongProtocol, HsmErrorIds.ProtocolVersionUnsupported)]
         [InlineData(HostileReply.MalformedJson, HsmErrorIds.ProtocolError)]
         [InlineData(HostileReply.MistypedJson, HsmErrorIds.ProtocolError)]

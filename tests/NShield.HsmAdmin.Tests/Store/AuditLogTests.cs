@@ -145,7 +145,8 @@ namespace NShield.HsmAdmin.Tests.Store
             var lines = Lines(store);
             Assert.Equal(2, lines.Length);
             Assert.Equal(HostStore.AuditGenesisHash, Prev(lines[0]));
-            Assert.True(store.VerifyAudit().Valid);
+            var verified = store.VerifyAudit();
+            Assert.True(verified.Valid, verified.Reason);
         }
 
         [Fact]

@@ -25,7 +25,8 @@ namespace NShield.HsmAdmin.Tests.Store
             public Host()
             {
                 Machine = Dir.File("machine");
-                Store = new HostStore(Dir.File("host"), new LocalMachineIdentity(Machine));
+                Store = new HostStore(Dir.File("host"));
+                Store.SetConfiguration(new HostConfiguration { MachineFolder = Machine }, "test machine");
                 using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519);
                 Store.SaveClientKey(ModuleServices.SshAdmin, key, ProtectionSpec.Default, null);
             }
@@ -97,7 +98,7 @@ namespace NShield.HsmAdmin.Tests.Store
         {
             using var host = new Host();
             var credential = host.Dir.WritePrivate("factory-credential", "not read here");
-            host.Store.SetConfiguration(new HostConfiguration { FactoryCredentialPath = credential }, "test");
+            host.Store.UpdateConfiguration(c => { c.FactoryCredentialPath = credential; return "test"; });
             var e = Refused(host, credential);
             Assert.Contains("factory credential", e.Message);
             Assert.Equal("not read here", File.ReadAllText(credential));

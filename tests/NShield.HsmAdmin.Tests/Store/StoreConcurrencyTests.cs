@@ -105,7 +105,7 @@ namespace NShield.HsmAdmin.Tests.Store
                 Assert.Equal(3, blocked.ExitCode);
                 Assert.Contains("StoreLockTimeout", blocked.StdErr);
                 Assert.Contains("store.lock", blocked.StdErr);
-                Assert.Contains($"pid {Environment.ProcessId}", blocked.StdErr); // names the holder
+                Assert.Contains($"process {Environment.ProcessId} (", blocked.StdErr); // names the real holder (/proc/locks)
 
                 // A thread outside the holder's flow (new threads inherit the flow unless suppressed) waits like a process.
                 HsmException? seen = null;

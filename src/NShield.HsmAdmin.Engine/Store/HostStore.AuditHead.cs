@@ -1,0 +1,114 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using NShield.HsmAdmin.Files;
+
+namespace NShield.HsmAdmin.Store
+{
+    /// <summary>The newest audit entry the store wrote: how many lines, and the SHA-256 of the last one.</summary>
+    public sealed class AuditHead
+    {
+        public int Entries { get; set; }
+        public string LastHash { get; set; } = "";
+    }
+
+    /// <summary>
+    /// Issue 23, item 6: what makes a deleted or shortened audit log visible, and a second copy outside the store.
+    /// - audit-head.json: after every append, the number of lines and the hash of the last one. A log shorter than the
+    ///   head, or whose line at the head's position has another hash, is not Valid.
+    /// - A store that holds keys, pins or modules with no log at all is not Valid.
+    /// - Opt-in forwarding (host configuration AuditSyslogSocket): each entry is also sent to the system log through
+    ///   logger(1) on that Unix socket (/dev/log: journald or syslog). Best effort: a system log that is down does not stop
+    ///   the change; an entry it missed is still in the store's log.
+    /// </summary>
+    public sealed partial class HostStore
+    {
+        public string AuditHeadPath => Path.Combine(Root, "audit-head.json");
+
+        public AuditHead? ReadAuditHead()
+        {
+            var head = StoreJson.ReadFile<AuditHead>(AuditHeadPath);
+            return head == null || head.Entries <= 0 ? null : head;
+        }
+
+        /// <summary>Called under the store lock right after a line was appended and flushed.</summary>
+        void WriteAuditHead(byte[] lastLine)
+        {
+            int count = 0;
+            using (var fs = new FileStream(AuditLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            {
+                var buffer = new byte[64 * 1024];
+                int n;
+                while ((n = fs.Read(buffer, 0, buffer.Length)) > 0)
+                    for (int i = 0; i < n; i++) if (buffer[i] == NewLine) count++;
+            }
+            StoreJson.WriteFile(AuditHeadPath, new AuditHead { Entries = count, LastHash = Sha256Hex(lastLine) }, FileAccessScope.Public);
+        }
+
+        /// <summary>
+        /// Before an append (under the lock): what was lost since the head the store recorded, or null. The log (open in
+        /// <paramref name="fs"/>) is shorter than the head's count, or its line there is not the recorded one.
+        /// </summary>
+        string? LostSinceHead(FileStream fs)
+        {
+            var head = ReadAuditHead();
+            if (head == null) return null;
+            fs.Position = 0;
+            var data = new byte[fs.Length];
+            ReadExactly(fs, data);
+            int count = 0, start = 0;
+            byte[]? atHead = null;
+            for (int i = 0; i < data.Length; i++)
+            {
+                if (data[i] != NewLine) continue;
+                count++;
+                if (count == head.Entries) { atHead = new byte[i - start]; Buffer.BlockCopy(data, start, atHead, 0, atHead.Length); }
+                start = i + 1;
+            }
+            if (count < head.Entries)
+                return $"the log had {count} entries where the store had recorded {head.Entries} (last SHA-256 {head.LastHash}): " +
+                       (count == 0 ? "it was deleted or emptied" : "the newest entries were cut off");
+            if (atHead != null && !string.Equals(Sha256Hex(atHead), head.LastHash, StringComparison.Ordinal))
+                return $"entry {head.Entries} was not the one the store had recorded (SHA-256 {head.LastHash}): the log was rewritten";
+            return null;
+        }
+
+        /// <summary>What trust the store holds (for the missing-log check), or null when it holds none.</summary>
+        string? HoldsTrust()
+        {
+            var held = new List<string>();
+            if (GetClientKeys().Count > 0) held.Add("client keys");
+            if (File.Exists(KnownHostsPath) && File.ReadAllLines(KnownHostsPath).Any(l => l.StartsWith("nshield-", StringComparison.Ordinal))) held.Add("pinned server keys");
+            if (GetModules().Count > 0) held.Add("enrolled modules");
+            return held.Count == 0 ? null : string.Join(", ", held);
+        }
+
+        /// <summary>The system log copy of one entry (opt-in); never throws.</summary>
+        void ForwardAudit(byte[] line)
+        {
+            string? socket;
+            try { socket = GetConfiguration().AuditSyslogSocket; }
+            catch (HsmException) { return; }
+            if (string.IsNullOrEmpty(socket) || !RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return; // Windows Event Log: not built yet
+            try
+            {
+                // The entry goes on stdin (one line), so no argument quoting touches it; only the socket path is quoted.
+                var quoted = "\"" + socket!.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+                var start = new ProcessStartInfo("logger",
+                    $"--socket {quoted} --socket-errors=on -t nshield-hsmadmin --id={Process.GetCurrentProcess().Id} -p auth.notice")
+                {
+                    UseShellExecute = false, RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true,
+                };
+                using var p = Process.Start(start)!;
+                p.StandardInput.Write("store " + Root + " " + new UTF8Encoding(false).GetString(line) + "\n");
+                p.StandardInput.Close();
+                p.WaitForExit(5000);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is InvalidOperationException || e is IOException) { }
+        }
+    }
+}
