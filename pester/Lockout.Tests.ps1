@@ -157,26 +157,6 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Assert-ModulesHoldHostKeys $sim
     }
-    # Issue 23, item 13: the rule "every enrolled module could be checked" has a test of its own, for both ways a module
-    # cannot be checked.
-    It 'refuses (RestoreWouldLockOut, naming the module) when an enrolled module is <Case>; nothing changes' -ForEach @(
-        @{ Case = 'unregistered' }, @{ Case = 'unreachable' }
-    ) {
-        $sim = Start-TestSimulator -ModuleCount 2
-        $h = $sim.HostPath; $b = $sim.Modules[1].Esn
-        Invoke-HsmEnroll -HostPath $h | Out-Null
-        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
-        Update-HsmSshKey -HostPath $h -Service sshadmin -Confirm:$false | Out-Null
-        if ($Case -eq 'unregistered') { Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false }
-        else { Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null }
-        $snapshot = Get-StoreSnapshot $h
-        $e = { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
-        $e.FullyQualifiedErrorId | Should -BeLike 'RestoreWouldLockOut*'
-        "$($e.TargetObject)" | Should -Match $b
-        Get-StoreSnapshot $h | Should -Be $snapshot
-        Test-HsmConnection -HostPath $h -Esn $sim.Modules[0].Esn | Should -BeTrue
-    }
     It 'restores when every module that accepts the current key also accepts the backup' {
         $sim = Start-TestSimulator -ModuleCount 2
         $h = $sim.HostPath
