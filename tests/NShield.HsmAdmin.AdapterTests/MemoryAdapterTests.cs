@@ -50,6 +50,9 @@ namespace NShield.HsmAdmin.AdapterTests
             var path = Path.Combine(_dir, "host");
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var store = HostStore.Open(path);
+            // A test never touches this machine's machine folder (/etc/opt/nfast): the host gets one of its own.
+            store.UpdateConfiguration(c => { c.MachineFolder = Path.Combine(_dir, "machine"); return "test machine folder"; });
+            Assert.StartsWith(_dir, store.MachineRoot, StringComparison.Ordinal);
             File.WriteAllText(HostConfiguration.DefaultFactoryCredentialPath(store), OpenSshPrivateKey.Encode(_factory, null));
             File.SetUnixFileMode(HostConfiguration.DefaultFactoryCredentialPath(store), UnixFileMode.UserRead | UnixFileMode.UserWrite);
             var modules = new MemoryModule[count];
