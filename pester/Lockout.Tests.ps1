@@ -157,6 +157,42 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Assert-ModulesHoldHostKeys $sim
     }
+    # Issue 23, item 13: "every enrolled module could be checked" has a test of its own, for both ways a module cannot be
+    # checked. Module a accepts the backup and the current key (so only the unchecked module b can stop the restore).
+    It 'refuses (RestoreWouldLockOut, naming the module) when an enrolled module is <Case>; nothing changes' -ForEach @(
+        @{ Case = 'unregistered' }, @{ Case = 'unreachable' }
+    ) {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        $old = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
+        Update-HsmSshKey -HostPath $h -Service sshadmin -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        $file = Join-Path $sim.Modules[0].ModuleDir 'services/sshadmin/authorized_keys'
+        $line = @(Get-Content $file)[0]
+        Add-Content $file ($line -replace '(ssh-ed25519|ecdsa-sha2-\S+|ssh-rsa) .*$', $old.PublicKey)
+        $reg = Registration $h $b
+        if ($Case -eq 'unregistered') { Unregister-HsmModule -HostPath $h -Esn $b -Confirm:$false | Out-Null }
+        else { Set-HsmSimulatedModule -Esn $b -Refuse $true -SimulatorPath $sim.Path | Out-Null }
+        try {
+            $snapshot = Get-StoreSnapshot $h
+            # An unreachable module is also reported on its own (a non-terminating error); the refusal ends the command.
+            $e = $null
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
+            catch { $e = $_ }
+            $e.FullyQualifiedErrorId | Should -BeLike 'RestoreWouldLockOut*'
+            "$($e.TargetObject)" | Should -Be $b
+            $e.Exception.Message | Should -Match 'could not be checked'
+            Get-StoreSnapshot $h | Should -Be $snapshot
+        }
+        finally {
+            if ($Case -eq 'unregistered') { Register-HsmModule -HostPath $h @reg | Out-Null }
+            else { Set-HsmSimulatedModule -Esn $b -Refuse $false -SimulatorPath $sim.Path | Out-Null }
+        }
+        Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'the host kept the current key, which both modules accept'
+        (Get-ModuleKeys $sim $b).sshadmin | Should -Be (Get-HostKeys $h).sshadmin
+    }
     It 'restores when every module that accepts the current key also accepts the backup' {
         $sim = Start-TestSimulator -ModuleCount 2
         $h = $sim.HostPath
