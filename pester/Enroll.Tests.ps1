@@ -134,7 +134,7 @@ Describe 'A server key replaced behind the host''s back' {
         $err.Exception.Message | Should -Match ([regex]::Escape($victim))
         $err.Exception.Message | Should -Match 'ncoreapi'
         $err.Exception.Message | Should -Match ([regex]::Escape($pinned))
-        $err.Exception.Message | Should -Match 'known_hosts'
+        $err.ErrorDetails.RecommendedAction | Should -Match 'known_hosts'
     }
     It 'leaves the other services and modules working' {
         $detail = Test-HsmConnection -HostPath $h -Detailed -ErrorAction SilentlyContinue

@@ -103,7 +103,7 @@ Describe 'Commands killed at their durable steps' {
         (Get-HsmSshKey -HostPath $h -Esn $a -Service ncoreapi).Fingerprint | Should -Not -Be $new
         Test-HsmConnection -HostPath $h -Esn $a -ErrorVariable errs -ErrorAction SilentlyContinue | Out-Null
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'ServerKeyChanged*'
-        $errs[0].Exception.Message | Should -Match ([regex]::Escape("Update-HsmServerKeyPin -Esn $a"))
+        $errs[0].ErrorDetails.RecommendedAction | Should -Match ([regex]::Escape("Update-HsmServerKeyPin -Esn $a"))
         @(Update-HsmServerKeyPin -HostPath $h -Esn $a -Confirm:$false | Where-Object Repinned).Service | Should -Be 'ncoreapi'
         (Get-HsmSshKey -HostPath $h -Esn $a -Service ncoreapi).Fingerprint | Should -Be $new
         Assert-Intact $sim $h

@@ -96,22 +96,40 @@ namespace NShield.HsmAdmin.Simulation
             if (!Directory.Exists("/proc")) return;
             var modules = Path.Combine(root, "modules") + Path.DirectorySeparatorChar;
             var self = SelfPid;
+            var ownUid = Uid(self);
             var victims = new List<int>();
             foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
                 if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == self) continue;
-                string cmdline;
-                try { cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' '); }
+                string[] args;
+                try { args = File.ReadAllText(Path.Combine(dir, "cmdline")).Split(new[] { '\0' }, StringSplitOptions.RemoveEmptyEntries); }
                 catch (Exception) { continue; }
-                if (cmdline.IndexOf(modules, StringComparison.Ordinal) >= 0 && cmdline.IndexOf(Verb, StringComparison.Ordinal) < 0) victims.Add(pid);
+                // Only this simulator's own processes: an argument that IS a path under root/modules/ (sshd -f <config>,
+                // firmware --module-dir <dir>), never a mere substring (a simulator at /srv/x/lab is not /x/lab's), and
+                // only processes of the watcher's own account.
+                if (args.Contains(Verb) || !args.Skip(1).Any(a => a.StartsWith(modules, StringComparison.Ordinal))) continue;
+                if (Uid(pid) == ownUid) victims.Add(pid);
             }
             foreach (var pidFile in SafeFiles(Path.Combine(root, "hardservers"), "hardserver.pid"))
             {
                 var pid = ProcessTools.ReadPidFile(pidFile);
-                if (pid > 1 && ProcessTools.Comm(pid) == "sleep") victims.Add(pid);
+                if (pid > 1 && ProcessTools.Comm(pid) == "sleep" && Uid(pid) == ownUid) victims.Add(pid);
             }
             foreach (var pid in victims) ProcessTools.Signal(pid, ProcessTools.SIGKILL);
             foreach (var pid in victims) ProcessTools.WaitUntil(() => !ProcessTools.IsAlive(pid), 2000, 20);
+        }
+
+        /// <summary>The real uid of a process (/proc/pid/status), or null when it cannot be read.</summary>
+        private static string? Uid(int pid)
+        {
+            try
+            {
+                foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+                    if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                        return line.Split(new[] { '\t', ' ' }, StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1);
+            }
+            catch (Exception) { }
+            return null;
         }
 
         /// <summary>Ends a watcher (a normal stop): only a process whose command line is this simulator's watcher.</summary>

@@ -49,7 +49,7 @@ namespace NShield.HsmAdmin.Commands
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
             var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "enroll");
+            WarnIfNoModules(store, esns, "bring under this host's keys");
             var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
             // Keys are generated (with -Protection) only for services the host has no key for yet.
             var creating = Engine(() => ModuleServices.All.Any(s => store.GetClientKey(s) == null));

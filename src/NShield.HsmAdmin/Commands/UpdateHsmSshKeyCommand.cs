@@ -61,6 +61,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
         [ArgumentCompleter(typeof(EsnCompleter))]
+        [EsnParameter]
         public string[]? Esn { get; set; }
 
         private readonly List<(string? HostPath, List<string> Esns)> _byHost = new List<(string?, List<string>)>();

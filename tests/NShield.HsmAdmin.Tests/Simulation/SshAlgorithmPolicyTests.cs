@@ -151,7 +151,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             Assert.Equal(TestSshd.Esn, ex.Target);
             Assert.Contains("ecdsa-sha2-nistp256", ex.Message);          // the type presented
             Assert.Contains(pinned.PublicKey.Fingerprint, ex.Message);    // the pin
-            Assert.Contains("Update-HsmServerKeyPin", ex.Message);
+            Assert.Contains("Update-HsmServerKeyPin", ex.RecommendedAction);     // the advice, one property away
             Assert.DoesNotContain("-AcceptFingerprint '", ex.Message);
             Assert.DoesNotContain("firmware", ex.Message);
         }
