@@ -183,13 +183,20 @@ Describe 'Invoke-HsmFleetAcrossHosts over PowerShell remoting (SSH, loopback)' {
         @($view[0].Default -split "`n" | Where-Object { $_.Trim() })[0] | Should -Be $header -Because 'Out-Default picks the same table view'
     }
     It 'keeps every host''s store and machine identity apart' {
+        # Each store has its own G input (issue 23): <machine folder>/stores/<store id>/global.nonce, the machine folder being
+        # the one the simulator gave the host (host configuration MachineFolder), never this machine's.
+        function NonceOf($store) {
+            $folder = (Get-Content (Join-Path $store 'host-config.json') -Raw | ConvertFrom-Json).MachineFolder
+            $folder | Should -Not -BeLike '/etc/opt/nfast*'
+            Join-Path $folder "stores/$((Get-Content (Join-Path $store 'store-id') -Raw).Trim())/global.nonce"
+        }
         foreach ($h in $fleet.Hosts) {
             Join-Path $h.Store 'client-keys' | Should -Exist
-            Join-Path $work "hosts/$($h.ComputerName)/machine/global.nonce" | Should -Exist -Because 'each host makes its own install identity'
+            NonceOf $h.Store | Should -Exist -Because 'each host makes its own install identity'
         }
         $keys = foreach ($h in $fleet.Hosts) { Get-FileHash (Get-ChildItem (Join-Path $h.Store 'client-keys') -File | Sort-Object Name | Select-Object -First 1).FullName }
         @($keys.Hash | Sort-Object -Unique).Count | Should -Be 3
-        $nonces = foreach ($h in $fleet.Hosts) { (Get-FileHash (Join-Path $work "hosts/$($h.ComputerName)/machine/global.nonce")).Hash }
+        $nonces = foreach ($h in $fleet.Hosts) { (Get-FileHash (NonceOf $h.Store)).Hash }
         @($nonces | Sort-Object -Unique).Count | Should -Be 3
     }
     It 'leaves the default machine folder /etc/opt/nfast/hsmadmin as it was' {
