@@ -11,8 +11,10 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
 
     # Runs $Command in a child pwsh under strace, which kills it at the $When-th $Syscall; fails unless it died by SIGKILL.
-    function Invoke-KilledAt([string] $Syscall, [int] $When, [string] $Command) {
-        $out = & strace -f -qq -o /dev/null -e "inject=${Syscall}:signal=KILL:when=$When" dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive `
+    # -Path counts only the calls on that file (the runtime itself unlinks files at start-up, before any script runs).
+    function Invoke-KilledAt([string] $Syscall, [int] $When, [string] $Command, [string] $Path) {
+        $only = if ($Path) { @('-P', $Path) } else { @() }
+        $out = & strace -f -qq -o /dev/null @only -e "inject=${Syscall}:signal=KILL:when=$When" dotnet (Join-Path $PSHOME 'pwsh.dll') -NoProfile -NonInteractive `
             -Command "`$ErrorActionPreference = 'Stop'; Import-Module '$script:Manifest'; $Command" 2>&1
         $LASTEXITCODE | Should -Be 137 -Because "the child must die at $Syscall #$When, not end by itself: $($out -join ' ')"
     }
@@ -81,7 +83,13 @@ Describe 'Commands killed at their durable steps' {
         Assert-Intact $sim $h
     }
     It 'Remove-HsmTrustedRoot killed at unlink #1: the root is still trusted; one rerun removes it' {
-        Invoke-KilledAt unlink 1 "Remove-HsmTrustedRoot -HostPath '$h' -Name extra -Confirm:`$false"
+        $removals = { @(Get-Content (Join-Path $h 'audit.log') | Where-Object { $_ -match 'trustedroot\.remove' }).Count }
+        $before = & $removals
+        $started = Join-Path (New-TestHostPath 'marker') 'started'
+        Invoke-KilledAt unlink 1 "Set-Content -LiteralPath '$started' x; Remove-HsmTrustedRoot -HostPath '$h' -Name extra -Confirm:`$false" `
+            -Path (Join-Path $h 'trusted-roots/extra.pub')
+        $started | Should -Exist -Because 'the child reached the command before it was killed'
+        & $removals | Should -Be $before -Because 'the child died at the unlink of the root file, before it could record a removal'
         (Get-HsmTrustedRoot -HostPath $h).Name | Should -Contain 'extra'
         Remove-HsmTrustedRoot -HostPath $h -Name extra -Confirm:$false
         (Get-HsmTrustedRoot -HostPath $h).Name | Should -Not -Contain 'extra'
