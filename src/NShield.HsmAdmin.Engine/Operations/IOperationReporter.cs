@@ -33,6 +33,33 @@ namespace NShield.HsmAdmin.Operations
         /// Yes without asking. Throws <see cref="HsmErrorIds.ConfirmationRequired"/> when nobody can be asked.
         /// </summary>
         ConfirmAnswer Confirm(ConfirmQuestion question);
+
+        /// <summary>
+        /// Asks a person for a secret (masked): a passphrase the engine needs and was not given. Null when nobody can be
+        /// asked (a non-interactive session, a host without a UI) or nothing was typed; the engine then says what to give.
+        /// </summary>
+        System.Security.SecureString? AskSecret(SecretQuestion question);
+    }
+
+    /// <summary>A request for a secret from a person (see <see cref="IOperationReporter.AskSecret"/>).</summary>
+    public sealed class SecretQuestion
+    {
+        public SecretQuestion(string caption, string message, string label, string name)
+        {
+            Caption = caption;
+            Message = message;
+            Label = label;
+            Name = name;
+        }
+
+        /// <summary>The prompt's title, e.g. "Backup passphrase".</summary>
+        public string Caption { get; }
+        /// <summary>Why it is asked.</summary>
+        public string Message { get; }
+        /// <summary>The field's label, e.g. "Passphrase" or "Confirm passphrase".</summary>
+        public string Label { get; }
+        /// <summary>The parameter that gives the same secret without a prompt, e.g. KeyPassphrase.</summary>
+        public string Name { get; }
     }
 
     /// <summary>The answer to a <see cref="ConfirmQuestion"/>.</summary>

@@ -25,19 +25,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var services = new[] { ModuleServices.Monitor };
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "read logs from");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            {
-                KeyPassphrases.Verify(this, host, services);
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var reader = new ModuleLogOperation(host);
-                foreach (var entry in RunOperation((reporter, ct) => reader.ReadAllAsync(modules, Since, Tail, ThrottleLimit, reporter, ct)))
-                    WriteObject(entry);
-            }
-        }
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new GetLogOperation(), Modules(new GetLogRequest { Since = Since, Tail = Tail, KeyPassphrase = KeyPassphrase }, esns));
     }
 }

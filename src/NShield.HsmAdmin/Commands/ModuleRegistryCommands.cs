@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
@@ -45,58 +46,12 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
-        // Whole numbers only: 2201.6 or $true are not ports, whatever PowerShell could convert them to.
-        private static int PortNumber(string service, object? value)
+        protected override void ProcessRecord() => Run(new RegisterModuleOperation(), new RegisterModuleRequest
         {
-            var raw = value is PSObject pso ? pso.BaseObject : value;
-            long number;
-            switch (raw)
-            {
-                case int i: number = i; break;
-                case long l: number = l; break;
-                case short sh: number = sh; break;
-                case ushort us: number = us; break;
-                case uint ui: number = ui; break;
-                case string text when text.Trim().Length > 0 && text.Trim().All(char.IsDigit) && text.Trim().Length <= 6: number = long.Parse(text.Trim()); break;
-                default:
-                    throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
-                        $"'{raw}' is not a TCP port (a whole number from 1 to 65535) for the {service} service.", raw);
-            }
-            if (number < 1 || number > 65535)
-                throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
-                    $"{number} is not a TCP port (1-65535) for the {service} service.", number);
-            return (int)number;
-        }
-
-        protected override void ProcessRecord()
-        {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            ModuleRegistration valid;
-            try
-            {
-                var ports = new Dictionary<string, int>(StringComparer.Ordinal);
-                if (Port != null)
-                    foreach (DictionaryEntry entry in Port)
-                    {
-                        var service = ModuleServices.Canonical(entry.Key?.ToString() ?? "");
-                        ports[service] = PortNumber(service, entry.Value);
-                    }
-                valid = new ModuleRegistration { Esn = Esn, Address = Address, User = User, Ports = ports, Transport = Transport }.Validated();
-            }
-            catch (HsmException ex)
-            {
-                Report(ex);
-                return;
-            }
-            var where = $"{valid.ToAddress().Endpoint(ModuleServices.SshAdmin)} as {valid.User}";
-            if (!ShouldProcess(valid.Esn, $"Register the module at {where} in {store.Root}")) return;
-            try
-            {
-                if (!store.RegisterModule(valid, Force)) WriteVerbose($"Module {valid.Esn} is already registered at {where}; nothing changed.");
-                if (PassThru) WriteObject(store.GetRegisteredModule(valid.Esn));
-            }
-            catch (HsmException ex) { Report(ex); }
-        }
+            Esn = Esn, Address = Address, User = User, Transport = Transport, Force = Force, PassThru = PassThru,
+            Ports = Port == null ? new Dictionary<string, object?>()
+                : Port.Cast<DictionaryEntry>().ToDictionary(e => e.Key?.ToString() ?? "", e => (object?)(e.Value is PSObject o ? o.BaseObject : e.Value)),
+        });
     }
 
     /// <summary>Unregister-HsmModule: forgets where a module is. Its pins and enrollment are kept (Invoke-HsmEnroll then drops it).</summary>
@@ -109,23 +64,7 @@ namespace NShield.HsmAdmin.Commands
         [EsnParameter]
         public string[] Esn { get; set; } = Array.Empty<string>();
 
-        protected override void ProcessRecord()
-        {
-            var store = Engine(() => HostStore.Open(ResolvedHostPath));
-            foreach (var text in Esn)
-            {
-                try
-                {
-                    var esn = Store.Esn.Parse(text);
-                    if (store.GetRegisteredModule(esn) == null)
-                        throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                            $"Module {esn} is not registered with this host ({store.Root}).", esn);
-                    if (!ShouldProcess(esn, $"Unregister the module from {store.Root}")) continue;
-                    store.UnregisterModule(esn);
-                }
-                catch (HsmException ex) { Report(ex); }
-            }
-        }
+        protected override void ProcessRecord() => Run(new UnregisterModuleOperation(), new UnregisterModuleRequest { Esns = Esn });
     }
 
     /// <summary>Transport names usable in this session.</summary>

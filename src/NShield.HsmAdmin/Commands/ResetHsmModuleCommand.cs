@@ -29,18 +29,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override bool AllModulesWithoutInput => false;
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "reset");
-            var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            {
-                KeyPassphrases.Verify(this, host, services);
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var reset = new ResetOperation(host);
-                RunOperation((reporter, ct) => reset.ResetAllAsync(modules, esns.Count == 0, Timeout, ThrottleLimit, reporter, ct));
-            }
-        }
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new ResetModuleOperation(), Modules(new ResetModuleRequest { TimeoutSeconds = Timeout, KeyPassphrase = KeyPassphrase }, esns));
     }
 }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using NShield.HsmAdmin.Hardserver;
 using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
@@ -9,13 +8,6 @@ namespace NShield.HsmAdmin.Commands
     [OutputType(typeof(HsmHardserverInfo))]
     public sealed class RestartHsmHardserverCommand : HsmCmdlet, IChangesHost
     {
-        protected override void EndProcessing()
-        {
-            using (var host = Engine(() => HsmHost.Open(ResolvedHostPath)))
-            {
-                if (!ShouldProcess(host.Hardserver.Description, "Restart the hardserver")) return;
-                WriteObject(Engine(() => HardserverStatus.Restart(host)));
-            }
-        }
+        protected override void EndProcessing() => Run(new RestartHardserverOperation(), new HostRequest());
     }
 }

@@ -27,19 +27,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Mandatory = true, ParameterSetName = OwnerOnlySet)]
         public SwitchParameter OwnerOnly { get; set; }
 
-        protected override void ProcessRecord()
-        {
-            var store = Engine(() => HostStore.OpenForKeyPermissions(ResolvedHostPath));
-            var service = Engine(() => ModuleServices.Canonical(Service));
-            var what = OwnerOnly ? "Make the client key readable by its owner only" : $"Let group '{Group}' read the client key";
-            if (!ShouldProcess($"{service} client key in {store.Root}", what)) return;
-            if (OwnerOnly)
-            {
-                if (!Engine(() => store.RevokeKeyAccess(service))) WriteWarning($"The {service} client key had no group grant; it is owner-only.");
-            }
-            else Engine(() => store.GrantKeyAccess(service, Group));
-            foreach (var key in Engine(() => KeyInventory.ClientKeys(store).Where(k => k.Service == service).ToList()))
-                WriteObject(key);
-        }
+        protected override void ProcessRecord() =>
+            Run(new SetKeyPermissionOperation(), new KeyPermissionRequest { Service = Service, Group = OwnerOnly ? null : Group });
     }
 }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using NShield.HsmAdmin.Operations;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
@@ -8,7 +9,6 @@ namespace NShield.HsmAdmin.Commands
     [OutputType(typeof(HsmAuditLogTestResult))]
     public sealed class TestHsmAuditLogCommand : HsmCmdlet
     {
-        protected override void ProcessRecord() =>
-            WriteObject(Engine(() => HostStore.OpenExisting(ResolvedHostPath).VerifyAudit()));
+        protected override void ProcessRecord() => Run(new TestAuditLogOperation(), new HostRequest());
     }
 }

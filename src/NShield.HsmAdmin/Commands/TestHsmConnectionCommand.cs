@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
@@ -26,26 +27,10 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "test");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new TestConnectionOperation(), Modules(new TestConnectionRequest
             {
-                KeyPassphrases.Verify(this, host, services);
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var inspection = new ModuleInspection(host);
-                var results = RunOperation((reporter, ct) => inspection.TestAllAsync(modules, services, ThrottleLimit, reporter, ct));
-                var open = OpenOperations.Show(this, store, modules.Select(m => m.Esn));
-                foreach (var r in results)
-                {
-                    r.HostPath = store.Root;
-                    if (open != null && open.PendingModules.Contains(r.Esn, System.StringComparer.OrdinalIgnoreCase)) r.OpenOperation = open.Summary;
-                }
-                if (Detailed) foreach (var r in results) WriteObject(r);
-                else WriteObject(ModuleInspection.AllPassed(modules, services, results));
-            }
-        }
+                Services = Service ?? Array.Empty<string>(), Detailed = Detailed, KeyPassphrase = KeyPassphrase,
+            }, esns));
     }
 }

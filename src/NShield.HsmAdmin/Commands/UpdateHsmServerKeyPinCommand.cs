@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
@@ -39,18 +40,9 @@ namespace NShield.HsmAdmin.Commands
             if (Esn != null) _esns.AddRange(ParseEsns(Esn));
         }
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => Run(new UpdateServerKeyPinOperation(), new RepinRequest
         {
-            var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToList() ?? new List<string>();
-            var store = Engine(() => Store.HostStore.OpenExisting(ResolvedHostPath));
-            var keys = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, keys)))
-            {
-                KeyPassphrases.Verify(this, host, keys);
-                var selected = SelectModules(Engine(() => host.Attached()), _esns);
-                var operation = new RepinOperation(host);
-                RunOperation((reporter, ct) => operation.RepinAllAsync(selected, services, reporter, ct));
-            }
-        }
+            Esns = _esns, Services = Service ?? Array.Empty<string>(), KeyPassphrase = KeyPassphrase,
+        });
     }
 }

@@ -123,6 +123,28 @@ namespace NShield.HsmAdmin.Commands
             };
         }
 
+        /// <summary>
+        /// The one place that asks a person for a secret (the engine's <see cref="IOperationReporter.AskSecret"/>, on the
+        /// pipeline thread): a masked prompt through the host; null when the host cannot read input (pwsh -NonInteractive,
+        /// the default host of a bare runspace, a service) or nothing was typed.
+        /// </summary>
+        internal System.Security.SecureString? AskSecret(SecretQuestion question)
+        {
+            var ui = Host?.UI;
+            if (ui == null) return null;
+            var field = new System.Management.Automation.Host.FieldDescription(question.Name) { Label = question.Label };
+            field.SetParameterType(typeof(System.Security.SecureString));
+            try
+            {
+                var answer = ui.Prompt(question.Caption, question.Message,
+                    new System.Collections.ObjectModel.Collection<System.Management.Automation.Host.FieldDescription> { field });
+                return answer != null && answer.TryGetValue(question.Name, out var value) ? value?.BaseObject as System.Security.SecureString : null;
+            }
+            catch (PSInvalidOperationException) { return null; }
+            catch (System.Management.Automation.Host.HostException) { return null; }
+            catch (NotImplementedException) { return null; }
+        }
+
         /// <summary>The store lock for a multi-step change; none under -WhatIf, which only reads.</summary>
         protected IDisposable? LockForChange(Store.HostStore store) =>
             IsWhatIf ? null : Engine(() => store.AcquireLock(store.DefaultLockTimeout));
@@ -259,6 +281,16 @@ namespace NShield.HsmAdmin.Commands
             }
             reporter.WriteResults();
             return result;
+        }
+
+        /// <summary>
+        /// The one way from a cmdlet to the engine: runs <paramref name="operation"/> on <paramref name="request"/> (its
+        /// HostPath, when not set, is the host the command works on now) and writes what it reports.
+        /// </summary>
+        protected internal void Run<TRequest>(IHsmOperation<TRequest> operation, TRequest request)
+        {
+            if (request is HostRequest onHost && onHost.HostPath == null) onHost.HostPath = CurrentHostPath;
+            RunOperation((reporter, ct) => operation.RunAsync(request, reporter, ct));
         }
 
         /// <summary>The host store the command works on now (fleet cmdlets: the host being processed).</summary>

@@ -74,6 +74,14 @@ namespace NShield.HsmAdmin.Commands
             }
         }
 
+        /// <summary>Fills a module request with this host's ESNs (empty: every module) and -ThrottleLimit.</summary>
+        protected T Modules<T>(T request, IReadOnlyList<string> esns) where T : Operations.ModulesRequest
+        {
+            request.Esns = esns;
+            request.ThrottleLimit = ThrottleLimit;
+            return request;
+        }
+
         /// <summary>Runs the command on one host; <paramref name="esns"/> is empty for every registered module.</summary>
         protected abstract void ProcessHost(string? hostPath, IReadOnlyList<string> esns);
     }

@@ -36,6 +36,10 @@ namespace NShield.HsmAdmin.Tests.Operations
             return Confirm(question.Target, question.Action) ? ConfirmAnswer.Yes : ConfirmAnswer.No;
         }
 
+        /// <summary>Secrets a test answers (null: nobody can be asked, like a non-interactive session).</summary>
+        public Func<SecretQuestion, System.Security.SecureString?> Secret { get; set; } = _ => null;
+        public System.Security.SecureString? AskSecret(SecretQuestion question) => Secret(question);
+
         public string[] ErrorIds => Errors.Select(e => e.ErrorId).ToArray();
     }
 
