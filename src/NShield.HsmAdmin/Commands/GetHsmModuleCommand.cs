@@ -51,36 +51,11 @@ namespace NShield.HsmAdmin.Commands
             foreach (var (hostPath, esns) in _byHost)
             {
                 CurrentHostPath = hostPath;
-                ProcessHost(hostPath, esns?.Distinct(StringComparer.OrdinalIgnoreCase).ToArray());
-            }
-        }
-
-        private void ProcessHost(string? hostPath, string[]? esns)
-        {
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "show");
-            var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            {
-                KeyPassphrases.Verify(this, host, services);
-                var inspection = new ModuleInspection(host);
-                var known = Engine(() => inspection.Known());
-                if (esns != null)
+                Run(new GetModuleOperation(), new GetModuleRequest
                 {
-                    var patterns = esns.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
-                    foreach (var literal in esns.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
-                        Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                            $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).", literal));
-                    known = known.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
-                }
-                var live = !Offline;
-                var results = RunOperation((reporter, ct) => inspection.StatusAllAsync(known, live, ThrottleLimit, reporter, ct));
-                var open = OpenOperations.Show(this, store, results.Select(r => r.Esn));
-                foreach (var info in results)
-                {
-                    if (open != null && open.PendingModules.Contains(info.Esn, StringComparer.OrdinalIgnoreCase)) info.OpenOperation = open.Summary;
-                    WriteObject(info);
-                }
+                    Patterns = esns?.Distinct(StringComparer.OrdinalIgnoreCase).ToArray(), Offline = Offline, KeyPassphrase = KeyPassphrase,
+                    ThrottleLimit = ThrottleLimit,
+                });
             }
         }
     }

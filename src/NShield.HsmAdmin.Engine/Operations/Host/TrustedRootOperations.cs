@@ -1,6 +1,5 @@
 using System.IO;
 using System.Linq;
-using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Keys;
@@ -54,21 +53,11 @@ namespace NShield.HsmAdmin.Operations
         public Task RunAsync(GetTrustedRootRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var store = HostStore.OpenExisting(request.HostPath);
-            var pattern = Wildcard(request.Name);
+            var pattern = Wildcard.ToRegex(request.Name);
             foreach (var root in store.GetTrustedRoots().Where(r => pattern.IsMatch(r.Name)))
                 reporter.Result(HsmTrustedRootInfo.From(store, root));
             return Task.CompletedTask;
         }
-
-        /// <summary>PowerShell's wildcards (* ? [a-z]) as an anchored, case-insensitive expression.</summary>
-        private static Regex Wildcard(string pattern) => new Regex(
-            "^" + Regex.Replace(pattern, @"\[[^\]]*\]|\*|\?|[^*?\[]+", m => m.Value switch
-            {
-                "*" => ".*",
-                "?" => ".",
-                var v when v.StartsWith("[") => v,
-                var v => Regex.Escape(v),
-            }) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
     }
 
     /// <summary>
