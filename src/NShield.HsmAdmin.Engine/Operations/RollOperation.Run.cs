@@ -27,9 +27,14 @@ namespace NShield.HsmAdmin.Operations
         /// Update-HsmSshKey: reverts, completes an interrupted roll, or plans, checks and begins a new one, then runs it.
         /// Null when there was nothing to do or the change was declined (ShouldProcess).
         /// </summary>
-        public async Task<HsmKeyRollResult?> UpdateAsync(KeyRollRequest request, IOperationReporter reporter, CancellationToken ct)
+        public Task<HsmKeyRollResult?> UpdateAsync(KeyRollRequest request, IOperationReporter reporter, CancellationToken ct) =>
+            UpdateAsync(request, Interrupted, reporter, ct);
+
+        /// <summary>As <see cref="UpdateAsync(KeyRollRequest, IOperationReporter, CancellationToken)"/>, with the roll journal the
+        /// command read (under the store lock) once.</summary>
+        public async Task<HsmKeyRollResult?> UpdateAsync(KeyRollRequest request, RollJournal? journal, IOperationReporter reporter,
+            CancellationToken ct)
         {
-            var journal = Interrupted;
             if (request.Revert)
             {
                 if (journal == null)

@@ -1,11 +1,7 @@
 using System.Collections.Generic;
-using System.Linq;
 using System.Management.Automation;
 using System.Security;
-using NShield.HsmAdmin.Keys;
 using NShield.HsmAdmin.Operations;
-using ProtectionSpec = NShield.HsmAdmin.Protection.ProtectionSpec;
-using ProtectionInput = NShield.HsmAdmin.Protection.ProtectionInput;
 
 namespace NShield.HsmAdmin.Commands
 {
@@ -84,85 +80,13 @@ namespace NShield.HsmAdmin.Commands
             foreach (var (hostPath, esns) in _byHost)
             {
                 CurrentHostPath = hostPath;
-                RollHost(hostPath, esns);
-            }
-        }
-
-        private void RollHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToArray() ?? ModuleServices.All.ToArray();
-            var protection = Protection == null ? ProtectionSpec.Default : Engine(() => ProtectionSpec.Parse(Protection));
-            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
-            foreach (var esn in esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
-                if (Engine(() => store.GetModule(esn)) == null)
-                    Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                        $"Module {esn} is not enrolled with the host store {store.Root}, so a key roll there does not reach it (another host: -HostPath). " +
-                        "Nothing was changed.", esn));
-            var newPassphrase = RollPassphrases(store, services, protection);
-
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
-            using (LockForChange(host.Store))
-            {
-                // A passphrase-changing roll interrupted mid-switch leaves some current keys under the new passphrase: while
-                // its journal is open, each key opens under either (HsmHost tries both), so Verify must know the new one first.
-                if (Engine(() => store.ReadDocument<RollJournal>(RollJournal.DocumentName)) != null) host.NewKeyPassphrase = newPassphrase;
-                KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var roll = new RollOperation(host)
+                Run(new UpdateSshKeyOperation(), new UpdateSshKeyRequest
                 {
-                    Algorithm = Engine(() => SshAlgorithmNames.Parse(Algorithm)),
-                    Protection = protection,
-                    NewKeyPassphrase = newPassphrase,
-                    KeepCurrentProtection = Protection == null,
-                };
-                var request = new KeyRollRequest
-                {
-                    Services = services,
-                    Exclude = ExcludeEsn,
-                    Revert = Revert,
-                    RestartHardserver = RestartHardserver,
-                    ThrottleLimit = ThrottleLimit,
-                };
-                var result = RunOperation((reporter, ct) => roll.UpdateAsync(request, reporter, ct));
-                if (result == null) return;
-                WriteObject(result);
-                if (result.Status == RollStatus.Completed) BackupReminder.Warn(this);
+                    Services = Service ?? new string[0], Algorithm = Algorithm, Protection = Protection, KeyPassphrase = KeyPassphrase,
+                    NewKeyPassphrase = NewKeyPassphrase, RestartHardserver = RestartHardserver, Revert = Revert, ExcludeEsns = ExcludeEsn,
+                    Esns = esns, ThrottleLimit = ThrottleLimit, WhatIf = IsWhatIf, BackupFollows = BackupReminder.BackedUpLaterInPipeline(this),
+                });
             }
-        }
-
-        /// <summary>
-        /// Checks the passphrase parameters of a new roll and returns the new keys' passphrase when it changes (null: new P keys
-        /// keep the host's key passphrase). Without -Protection each key keeps its protection; P is never put on ncoreapi.
-        /// </summary>
-        private SecureString? RollPassphrases(Store.HostStore store, string[] services, ProtectionSpec protection)
-        {
-            if (Revert || Engine(() => store.ReadDocument<RollJournal>(RollJournal.DocumentName)) != null) return NewKeyPassphrase;
-            if (Protection != null && protection.NeedsPassphrase && Service != null && services.Contains(ModuleServices.NCoreApi))
-                Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                    "Protection P is refused for ncoreapi: the hardserver loads that key unattended at every start and cannot type a passphrase. " +
-                    "Roll ncoreapi without P (e.g. -Protection KFG). Nothing was changed.", ModuleServices.NCoreApi));
-            bool newKeysNeedP = services.Any(s => Protection == null
-                ? (Engine(() => store.GetClientKey(s))?.ProtectionSpec ?? protection.ForService(s)).NeedsPassphrase
-                : protection.ForService(s).NeedsPassphrase);
-            if (NewKeyPassphrase != null)
-            {
-                if (!newKeysNeedP)
-                    Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                        "A -NewKeyPassphrase was given but none of the new keys has protection P: add P to -Protection (e.g. KFGP) or leave -NewKeyPassphrase out. Nothing was changed.", Protection));
-                // One passphrase per host: a change must cover every key that has P.
-                var left = Engine(() => KeyPassphrases.Protected(store, ModuleServices.All.Except(services)));
-                if (left.Count > 0)
-                    Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                        $"Changing the passphrase must cover every client key protected with it, and {string.Join(", ", left)} would keep the old one: " +
-                        "add them to -Service, or leave -Service out. Nothing was changed.", string.Join(",", left)));
-                return KeyPassphrases.NewPassphrase(this, NewKeyPassphrase, nameof(NewKeyPassphrase), "");
-            }
-            if (newKeysNeedP && KeyPassphrase == null && Engine(() => KeyPassphrases.Protected(store, ModuleServices.All)).Count == 0)
-                return KeyPassphrases.NewPassphrase(this, null, nameof(NewKeyPassphrase),
-                    $"The new client keys for {string.Join(", ", services.Where(s => protection.ForService(s).NeedsPassphrase))} get protection P.");
-            if (Protection != null && protection.NeedsPassphrase && services.Contains(ModuleServices.NCoreApi))
-                WriteWarning($"The ncoreapi client key gets protection {protection.ForService(ModuleServices.NCoreApi)}, without P: " +
-                    "the hardserver loads it unattended at every start and cannot type a passphrase.");
-            return null;
         }
     }
 }

@@ -11,8 +11,7 @@ namespace NShield.HsmAdmin.Commands
     /// </summary>
     internal static class BackupReminder
     {
-        public const string Message = "SSH client keys were installed or changed on this host: back up the sshadmin key now, as the vendor recommends " +
-            "(Backup-HsmSshKey -Path <file>; portable, asks for a passphrase). A backup made before this change may no longer match what the modules hold.";
+        public const string Message = Operations.EnrollModulesOperation.BackupReminder;
 
         public static void Warn(PSCmdlet cmdlet)
         {

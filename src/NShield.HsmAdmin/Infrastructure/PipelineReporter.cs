@@ -38,7 +38,10 @@ namespace NShield.HsmAdmin.Commands
             lock (_results) _results.Add(result);
         }
 
-        /// <summary>Writes the results the operation reported, sorted by ESN, then service, then the order they came in.</summary>
+        /// <summary>
+        /// Writes the results the operation reported, sorted by ESN, then service, then the order they came in (a module's
+        /// log entries keep their order: oldest first).
+        /// </summary>
         public void WriteResults()
         {
             List<object> results;
@@ -48,7 +51,7 @@ namespace NShield.HsmAdmin.Commands
                 _results.Clear();
             }
             foreach (var result in results.Select((r, i) => (r, i)).OrderBy(x => Key(x.r, "Esn"), StringComparer.OrdinalIgnoreCase)
-                         .ThenBy(x => ServiceOrder(Key(x.r, "Service"))).ThenBy(x => x.i))
+                         .ThenBy(x => x.r is HsmLogEntry ? 0 : ServiceOrder(Key(x.r, "Service"))).ThenBy(x => x.i))
                 _cmdlet.WriteObject(result.r);
         }
 
