@@ -72,7 +72,8 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.AuthenticationError,
                     $"{what} Protection P needs a passphrase and none was given: give it with -{parameter} " +
                     $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)). Nothing was changed.", parameter);
-            var again = reporter.AskSecret(new SecretQuestion("Client key passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
+            var again = reporter.AskSecret(
+                new SecretQuestion("Client key passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
             if (again == null || !SameText(first, again))
                 throw Invalid("The two passphrases typed do not match. Nothing was changed.", parameter);
             return first;
@@ -99,7 +100,8 @@ namespace NShield.HsmAdmin.Operations
                     $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)){alternative}. Nothing was written.", parameter);
             if (first.Length == 0)
                 throw Invalid("The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
-            var again = reporter.AskSecret(new SecretQuestion("Backup passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
+            var again = reporter.AskSecret(
+                new SecretQuestion("Backup passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
             if (again == null || !SameText(first, again))
                 throw Invalid("The two passphrases typed do not match. Nothing was written.", parameter);
             return first;

@@ -50,7 +50,8 @@ namespace NShield.HsmAdmin.Commands
         {
             Esn = Esn, Address = Address, User = User, Transport = Transport, Force = Force, PassThru = PassThru,
             Ports = Port == null ? new Dictionary<string, object?>()
-                : Port.Cast<DictionaryEntry>().ToDictionary(e => e.Key?.ToString() ?? "", e => (object?)(e.Value is PSObject o ? o.BaseObject : e.Value)),
+                : Port.Cast<DictionaryEntry>().ToDictionary(
+                    e => e.Key?.ToString() ?? "", e => (object?)(e.Value is PSObject o ? o.BaseObject : e.Value)),
         });
     }
 

@@ -25,7 +25,8 @@ namespace NShield.HsmAdmin.Commands
             if (info.PipelineLength <= 1 || info.PipelinePosition >= info.PipelineLength) return false;
             try
             {
-                var script = info.PositionMessage != null && info.ScriptName != null && info.ScriptName.Length > 0 && System.IO.File.Exists(info.ScriptName)
+                var script = info.PositionMessage != null && info.ScriptName != null && info.ScriptName.Length > 0
+                    && System.IO.File.Exists(info.ScriptName)
                     ? Parser.ParseFile(info.ScriptName, out _, out _)
                     : Parser.ParseInput(info.Line ?? "", out _, out _);
                 var line = info.ScriptLineNumber;
@@ -58,7 +59,8 @@ namespace NShield.HsmAdmin.Commands
             try
             {
                 var resolved = cmdlet.InvokeCommand.GetCommand(bare, CommandTypes.Alias) as AliasInfo;
-                return resolved?.ResolvedCommand != null && string.Equals(resolved.ResolvedCommand.Name, "Backup-HsmSshKey", StringComparison.OrdinalIgnoreCase);
+                return resolved?.ResolvedCommand != null
+                    && string.Equals(resolved.ResolvedCommand.Name, "Backup-HsmSshKey", StringComparison.OrdinalIgnoreCase);
             }
             catch (Exception) { return false; }
         }

@@ -94,9 +94,9 @@ namespace NShield.HsmAdmin.Operations
                     var (still, gone) = operation.StillRegistered(toEnroll);
                     foreach (var error in gone) reporter.Error(error);
                     var ncoreapiBefore = store.GetClientKey(ModuleServices.NCoreApi)?.Fingerprint;
-                    if (await operation.EnrollAllAsync(still, request.WhatIf, request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false)
-                        && !request.BackupFollows)
-                        reporter.Warning(BackupReminder);
+                    var changed = await operation.EnrollAllAsync(still, request.WhatIf, request.ThrottleLimit, reporter, cancellationToken)
+                        .ConfigureAwait(false);
+                    if (changed && !request.BackupFollows) reporter.Warning(BackupReminder);
                     HardserverWarning.WarnIfKeyNotLoaded(host, ncoreapiBefore, reporter);
                 }
             }

@@ -40,8 +40,8 @@ namespace NShield.HsmAdmin.Operations
             using (var opened = HostModules.Open(request, services, "test", reporter))
             {
                 var modules = opened.Modules.ToList();
-                var results = await new ModuleInspection(opened.Host).TestAllAsync(modules, services, request.ThrottleLimit, reporter, cancellationToken)
-                    .ConfigureAwait(false);
+                var results = await new ModuleInspection(opened.Host)
+                    .TestAllAsync(modules, services, request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false);
                 var open = OpenOperations.Warn(opened.Host.Store, reporter);
                 foreach (var r in results)
                 {
@@ -89,7 +89,8 @@ namespace NShield.HsmAdmin.Operations
             using (var opened = HostModules.Open(request, new[] { ModuleServices.Monitor }, "read logs from", reporter))
             {
                 var entries = await new ModuleLogOperation(opened.Host)
-                    .ReadAllAsync(opened.Modules, request.Since, request.Tail, request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false);
+                    .ReadAllAsync(opened.Modules, request.Since, request.Tail, request.ThrottleLimit, reporter, cancellationToken)
+                    .ConfigureAwait(false);
                 foreach (var entry in entries) reporter.Result(entry);
             }
         }
