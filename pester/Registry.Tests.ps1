@@ -164,7 +164,7 @@ Describe 'The simulator and host stores' {
         Register-HsmModule -HostPath $real -Esn 8A2C-91F3-0D4E -Address 10.1.0.5
         $before = Get-StoreSnapshot $real
         { Start-HsmSimulator -ModuleCount 1 -HostPath $real -SimulatorPath (Join-Path (New-TestHostPath 'simroot') 'sim') -ErrorAction Stop } |
-            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Commands.StartHsmSimulatorCommand'
+            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Simulation.Commands.StartHsmSimulatorCommand'
         Get-StoreSnapshot $real | Should -Be $before
         @(Get-HsmTrustedRoot -HostPath $real).Count | Should -Be 0
 
@@ -173,7 +173,7 @@ Describe 'The simulator and host stores' {
         Invoke-HsmEnroll -HostPath $keysOnly | Out-Null
         Remove-Item (Join-Path $keysOnly '.nshield-simulated-host') -Force
         { Add-HsmSimulatedModule -SimulatorPath $sim.Path -HostPath $keysOnly -ErrorAction Stop } |
-            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Commands.AddHsmSimulatedModuleCommand'
+            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Simulation.Commands.AddHsmSimulatedModuleCommand'
     }
     It 'puts its vendor root in through the store (audited) and takes it and its settings out again when stopped' {
         $h = New-TestHostPath
@@ -214,7 +214,7 @@ Describe 'The simulator and host stores' {
         Register-HsmModule -HostPath $foreign -Esn 8A2C-91F3-0D4E -Address 10.1.0.5
         $before = Get-StoreSnapshot $foreign
         { Move-HsmSimulatedModule -Esn $sim.Modules[0].Esn -DestinationHostPath $foreign -SimulatorPath $sim.Path -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Commands.MoveHsmSimulatedModuleCommand'
+            Should -Throw -ErrorId 'SimulatorStoreRefused,NShield.HsmAdmin.Simulation.Commands.MoveHsmSimulatedModuleCommand'
         Get-StoreSnapshot $foreign | Should -Be $before
         @(Get-HsmModule -HostPath $sim.HostPath -Offline).Esn | Should -Be $sim.Modules[0].Esn
     }

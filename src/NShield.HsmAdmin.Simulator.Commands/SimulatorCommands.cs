@@ -6,8 +6,9 @@ using System.Management.Automation;
 using NShield.HsmAdmin.Firmware;
 using NShield.HsmAdmin.Simulation;
 using NShield.HsmAdmin.Store;
+using NShield.HsmAdmin.Commands;
 
-namespace NShield.HsmAdmin.Commands
+namespace NShield.HsmAdmin.Simulation.Commands
 {
     /// <summary>A running simulator as the cmdlets show it.</summary>
     public sealed class HsmSimulatorInfo

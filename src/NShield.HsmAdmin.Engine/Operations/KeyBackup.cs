@@ -34,10 +34,12 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>What a backup written is: Portable or HostTied, and whether it opens only on this OS install.</summary>
         public sealed class Written
         {
-            public Written(string kind, string protection, bool tied, string note)
+            public Written(string kind, string protection, bool tied, string note, string path = "")
             {
-                Kind = kind; Protection = protection; TiedToThisInstall = tied; Note = note;
+                Kind = kind; Protection = protection; TiedToThisInstall = tied; Note = note; Path = path;
             }
+            /// <summary>The backup file written (a full path).</summary>
+            public string Path { get; }
             public string Kind { get; }
             public string Protection { get; }
             public bool TiedToThisInstall { get; }
@@ -101,14 +103,15 @@ namespace NShield.HsmAdmin.Operations
             });
             if (passphrase != null)
                 return new Written("Portable", "passphrase", false,
-                    "Portable: restorable on any host with its passphrase (Restore-HsmSshKey -Passphrase, Move-HsmModule).");
+                    "Portable: restorable on any host with its passphrase (Restore-HsmSshKey -Passphrase, Move-HsmModule).", path);
             return protection.IsMachineBound
                 ? new Written("HostTied", protection.ToString(), true,
                     $"Host-tied: the key keeps its protection ({protection}), so this backup " +
                     "can be restored only on this OS install of this machine, " +
-                    "not on another machine or after the OS is reinstalled. For those, make a portable backup (Backup-HsmSshKey without -HostTied).")
+                    "not on another machine or after the OS is reinstalled. For those, make a portable backup (Backup-HsmSshKey without -HostTied).",
+                    path)
                 : new Written("HostTied", protection.ToString(), false,
-                    $"Verbatim: the key keeps its protection ({protection}), which does not tie it to this machine.");
+                    $"Verbatim: the key keeps its protection ({protection}), which does not tie it to this machine.", path);
         }
 
         /// <summary>

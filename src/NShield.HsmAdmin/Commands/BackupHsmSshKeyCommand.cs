@@ -40,38 +40,21 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ValueFromPipeline = true)]
         public PSObject? InputObject { get; set; }
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => Run(new BackupOperation(), new BackupRequest
         {
-            var path = ResolvePath(Path);
-            var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
-            var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key"
-                : "Write a portable, passphrase-protected backup of the sshadmin client key";
-            // A roll that replaces the sshadmin key makes this backup stale when it finishes (issue 21).
-            if (OpenOperations.Read(store) is { } open && open.Services.Contains(ModuleServices.SshAdmin))
-                WriteWarning("This backs up the sshadmin key in use now, which the open key " +
-                    $"{open.Kind.ToLowerInvariant()} replaces when it finishes: " +
-                    "back it up again afterwards. " + open.Describe());
-            if (!ShouldProcess(path, what)) return;
-            // Refusals that need no passphrase come before the prompt.
-            Engine(() => KeyBackup.CheckTarget(store, path, Force));
-            SecureString? passphrase = null, keyPassphrase = KeyPassphrase;
-            if (!HostTied)
-            {
-                passphrase = KeyPassphrases.NewBackupPassphrase(this, Passphrase, nameof(Passphrase),
-                    "Type the passphrase that will protect the portable backup of the sshadmin key (you need it to restore the backup).",
-                    ", or ask for a verbatim copy tied to this OS install with -HostTied");
-                // Only a portable backup decrypts the key; a verbatim one copies the file as it is, P included.
-                keyPassphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, new[] { ModuleServices.SshAdmin });
-            }
-            var result = Engine(() => KeyBackup.Write(store, path, passphrase, Force, keyPassphrase));
-            if (result.TiedToThisInstall) WriteWarning(result.Note);
-            // The file as the FileSystem provider shows it now (mode, owner, size; PSPath), not an object made before it was written.
-            var output = InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true).FirstOrDefault()
-                ?? PSObject.AsPSObject(new FileInfo(path));
-            output.Properties.Add(new PSNoteProperty("BackupKind", result.Kind));
-            output.Properties.Add(new PSNoteProperty("Protection", result.Protection));
-            output.Properties.Add(new PSNoteProperty("BackupNote", result.Note));
-            WriteObject(output);
+            Path = ResolvePath(Path), Passphrase = Passphrase, HostTied = HostTied, KeyPassphrase = KeyPassphrase, Force = Force,
+        });
+
+        /// <summary>The file as the FileSystem provider shows it now (mode, owner, size; PSPath), with what kind of backup it is.</summary>
+        protected internal override object Output(object result)
+        {
+            if (!(result is KeyBackup.Written written)) return result;
+            var output = InvokeProvider.Item.Get(new[] { written.Path }, force: true, literalPath: true).FirstOrDefault()
+                ?? PSObject.AsPSObject(new FileInfo(written.Path));
+            output.Properties.Add(new PSNoteProperty("BackupKind", written.Kind));
+            output.Properties.Add(new PSNoteProperty("Protection", written.Protection));
+            output.Properties.Add(new PSNoteProperty("BackupNote", written.Note));
+            return output;
         }
     }
 }

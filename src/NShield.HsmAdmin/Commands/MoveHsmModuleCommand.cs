@@ -32,23 +32,10 @@ namespace NShield.HsmAdmin.Commands
 
         protected override bool AllModulesWithoutInput => false;
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var path = ResolvePath(PrivateKeyFile);
-            var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
-            var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new MoveModuleOperation(), Modules(new MoveRequest
             {
-                KeyPassphrases.Verify(this, host, services);
-                if (!backup.Portable)
-                    Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
-                        $"'{path}' is a verbatim backup. A move needs the destination's portable backup: " +
-                        "run Backup-HsmSshKey -Passphrase on the destination host.", path));
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var move = new MoveOperation(host, backup.Key);
-                RunOperation((reporter, ct) => move.MoveAllAsync(modules, ThrottleLimit, reporter, ct));
-            }
-        }
+                PrivateKeyFile = ResolvePath(PrivateKeyFile), Passphrase = Passphrase, KeyPassphrase = KeyPassphrase,
+            }, esns));
     }
 }

@@ -33,22 +33,11 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         public string[]? AcceptFingerprint { get; set; }
 
-        protected override void EndProcessing()
+        protected override void EndProcessing() => Run(new RestoreKeyOperation(), new RestoreRequest
         {
-            var path = ResolvePath(Path);
-            var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
-            var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
-            using (var host = new HsmHost(store,
-                KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
-            using (LockForChange(host.Store))
-            {
-                KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var restore = new RestoreOperation(host) { AcceptedFingerprints = new HashSet<string>(AcceptFingerprint ?? new string[0]) };
-                var result = RunOperation((reporter, ct) => restore.RestoreAsync(path, Passphrase, ThrottleLimit, reporter, ct));
-                if (result == null) return;
-                WriteObject(result);
-                if (result.Status == RollStatus.Completed) BackupReminder.Warn(this);
-            }
-        }
+            Path = ResolvePath(Path), Passphrase = Passphrase, KeyPassphrase = KeyPassphrase,
+            AcceptFingerprints = AcceptFingerprint ?? new string[0], ThrottleLimit = ThrottleLimit, WhatIf = IsWhatIf,
+            BackupFollows = BackupReminder.BackedUpLaterInPipeline(this),
+        });
     }
 }

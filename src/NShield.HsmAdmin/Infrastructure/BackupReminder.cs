@@ -7,17 +7,11 @@ namespace NShield.HsmAdmin.Commands
 {
     /// <summary>
     /// The vendor recommends backing up the sshadmin key whenever SSH keys are installed or changed: after a successful
-    /// enroll, roll or restore a warning says so, unless the same pipeline goes on into Backup-HsmSshKey (or -WarningAction).
+    /// enroll, roll or restore the engine warns so (EnrollModulesOperation.BackupReminder), unless the same pipeline goes on
+    /// into Backup-HsmSshKey, which only the cmdlet can see (its invocation's pipeline).
     /// </summary>
     internal static class BackupReminder
     {
-        public const string Message = Operations.EnrollModulesOperation.BackupReminder;
-
-        public static void Warn(PSCmdlet cmdlet)
-        {
-            if (!BackedUpLaterInPipeline(cmdlet)) cmdlet.WriteWarning(Message);
-        }
-
         /// <summary>True when a later element of this command's pipeline is Backup-HsmSshKey (by name, module-qualified or alias).</summary>
         internal static bool BackedUpLaterInPipeline(PSCmdlet cmdlet)
         {

@@ -56,7 +56,11 @@ namespace NShield.HsmAdmin.Commands
         protected void RequirePrivilegeFor(string? hostPath)
         {
             if (this is IChangesHost && !IsWhatIf)
-                Engine(() => Store.Privilege.RequireAdministrator(Store.HostStoreLocation.Resolve(hostPath), MyInvocation.MyCommand.Name));
+                BindingCheck(() =>
+                {
+                    Store.Privilege.RequireAdministrator(Store.HostStoreLocation.Resolve(hostPath), MyInvocation.MyCommand.Name);
+                    return true;
+                });
         }
 
         /// <summary>-WhatIf (or $WhatIfPreference) is in effect: nothing may be written, not even the store's lock owner.</summary>
@@ -145,22 +149,6 @@ namespace NShield.HsmAdmin.Commands
             catch (NotImplementedException) { return null; }
         }
 
-        /// <summary>The store lock for a multi-step change; none under -WhatIf, which only reads.</summary>
-        protected IDisposable? LockForChange(Store.HostStore store) =>
-            IsWhatIf ? null : Engine(() => store.AcquireLock(store.DefaultLockTimeout));
-
-        /// <summary>
-        /// A host store with no registered module says so (issue 23, item 9), rather than printing nothing or a bare False,
-        /// when the command was asked for every module (no -Esn).
-        /// </summary>
-        protected void WarnIfNoModules(Store.HostStore store, System.Collections.Generic.IReadOnlyCollection<string>? esns, string what)
-        {
-            if (esns != null && esns.Count > 0) return;
-            if (store.GetRegisteredModules().Count == 0 && store.GetModules().Count == 0)
-                WriteWarning($"The host store {store.Root} has no registered modules, so there is nothing to {what}. " +
-                    "Register them with Register-HsmModule, or check -HostPath.");
-        }
-
         protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
         public static ErrorRecord ToErrorRecord(HsmException ex) =>
@@ -205,64 +193,36 @@ namespace NShield.HsmAdmin.Commands
                     ? new[] { one }
                     : ((System.Collections.IEnumerable)bound.Value).Cast<object?>().Select(v => v?.ToString());
                 foreach (var text in values)
-                    Engine(() => marker.Wildcards ? Store.Esn.ParsePattern(text) : Store.Esn.Parse(text));
+                    BindingCheck(() => marker.Wildcards ? Store.Esn.ParsePattern(text) : Store.Esn.Parse(text));
             }
         }
 
         /// <summary>ESNs as typed by the user, in canonical form (InvalidEsn stops the command).</summary>
-        protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) => esns.Select(e => Engine(() => Store.Esn.Parse(e))).ToList();
-
-        /// <summary>
-        /// The registered modules asked for (all when <paramref name="esns"/> is empty); an ESN that is not registered gets
-        /// its own non-terminating error so the others go on.
-        /// </summary>
-        protected List<Drivers.ModuleAddress> SelectModules(IReadOnlyList<Drivers.ModuleAddress> attached, IReadOnlyCollection<string> esns)
-        {
-            if (esns.Count == 0) return attached.ToList();
-            var selected = new List<Drivers.ModuleAddress>();
-            foreach (var esn in esns.Distinct(StringComparer.OrdinalIgnoreCase))
-            {
-                var module = attached.FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
-                if (module != null) selected.Add(module);
-                else Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                    $"No module {esn} is registered with the host store {Store.HostStoreLocation.Resolve(CurrentHostPath)} (Register-HsmModule; " +
-                    $"another host: -HostPath). Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.",
-                    esn));
-            }
-            return selected;
-        }
+        protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) => esns.Select(e => BindingCheck(() => Store.Esn.Parse(e))).ToList();
 
         /// <summary>Stops the pipeline with a typed error (use for errors that concern the whole command).</summary>
         protected void Fail(HsmException ex) => ThrowTerminatingError(ToErrorRecord(ex));
 
-        /// <summary>Reports one failed item (usually one module) and lets the rest go on.</summary>
-        protected void Report(HsmException ex) => WriteError(ToErrorRecord(ex));
 
-        /// <summary>Runs engine code that throws HsmException for the whole command, turning it into a terminating error.</summary>
-        protected internal T Engine<T>(Func<T> body)
+        /// <summary>A check made while binding (an ESN's form, the privilege): its HsmException stops the command.</summary>
+        private T BindingCheck<T>(Func<T> check)
         {
-            try { return body(); }
+            try { return check(); }
             catch (HsmException ex) { Fail(ex); throw; }
-        }
-
-        protected internal void Engine(Action body)
-        {
-            try { body(); }
-            catch (HsmException ex) { Fail(ex); }
         }
 
         /// <summary>
         /// Runs an engine operation off the pipeline thread and, on this thread, writes and asks what it reports: the one
         /// place where errors become terminating ErrorRecords and Ctrl+C stops the operation (the token) and the pipeline.
         /// </summary>
-        protected internal T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation)
+        private T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation)
         {
             var reporter = new PipelineReporter(this, Cancellation);
             var running = Task.Run(() => operation(reporter, Cancellation));
             try { reporter.Pump(running); }
             catch (Exception) when (Cancellation.IsCancellationRequested)
             {
-                OpenOperations.AfterStop(this, CurrentHostPath);
+                SayWhatStopLeftOpen();
                 throw new PipelineStoppedException();
             }
             T result;
@@ -271,7 +231,7 @@ namespace NShield.HsmAdmin.Commands
             {
                 // PowerShell takes no error record from a stopping pipeline: the Cancelled error ends here, and what the stop
                 // left open (a roll or restore) is said in one line with the command that finishes it.
-                OpenOperations.AfterStop(this, CurrentHostPath);
+                SayWhatStopLeftOpen();
                 throw new PipelineStoppedException();
             }
             catch (HsmException ex)
@@ -294,6 +254,25 @@ namespace NShield.HsmAdmin.Commands
             RunOperation((reporter, ct) => operation.RunAsync(request, reporter, ct));
         }
 
+        /// <summary>
+        /// The one line a command stopped with Ctrl+C leaves: what is open (a roll or restore) and the exact command that
+        /// finishes or reverts it. Written to the host directly, since a stopping pipeline takes no more warnings.
+        /// </summary>
+        private void SayWhatStopLeftOpen()
+        {
+            try
+            {
+                var location = Store.HostStoreLocation.Resolve(CurrentHostPath);
+                if (!System.IO.Directory.Exists(location)) return;
+                var open = OpenOperations.Read(Store.HostStore.Open(location));
+                if (open != null) Host?.UI?.WriteWarningLine("Stopped. " + open.Describe());
+            }
+            catch (Exception ex) when (ex is HsmException || ex is System.IO.IOException || ex is UnauthorizedAccessException) { }
+        }
+
+        /// <summary>What the cmdlet writes for one result of its operation (by default the result itself).</summary>
+        protected internal virtual object Output(object result) => result;
+
         /// <summary>The host store the command works on now (fleet cmdlets: the host being processed).</summary>
         protected internal string? CurrentHostPath
         {
@@ -303,7 +282,7 @@ namespace NShield.HsmAdmin.Commands
 
         private string? _currentHostPath;
 
-        protected internal void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation) =>
+        private void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation) =>
             RunOperation<bool>(async (reporter, ct) =>
             {
                 await operation(reporter, ct).ConfigureAwait(false);

@@ -53,7 +53,7 @@ namespace NShield.HsmAdmin.Commands
             }
             foreach (var result in results.Select((r, i) => (r, i)).OrderBy(x => Key(x.r, "Esn"), StringComparer.OrdinalIgnoreCase)
                          .ThenBy(x => x.r is HsmLogEntry ? 0 : ServiceOrder(Key(x.r, "Service"))).ThenBy(x => x.i))
-                _cmdlet.WriteObject(result.r);
+                _cmdlet.WriteObject(_cmdlet.Output(result.r));
         }
 
         private static string Key(object o, string property) =>

@@ -125,14 +125,19 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>An open key roll or restore, made visible where an operator looks (issue 21).</summary>
     public static class OpenOperations
     {
-        /// <summary>Warns when a roll or restore is open and returns it; a journal that cannot be read is left to the command that uses it.</summary>
+        /// <summary>Warns when a roll or restore is open and returns it.</summary>
         public static OpenOperation? Warn(HostStore store, IOperationReporter reporter)
         {
-            OpenOperation? open;
-            try { open = OpenOperation.Read(store); }
-            catch (HsmException) { return null; }
+            var open = Read(store);
             if (open != null) reporter.Warning(open.Describe());
             return open;
+        }
+
+        /// <summary>The open roll or restore, or null; a journal that cannot be read is left to the command that uses it.</summary>
+        public static OpenOperation? Read(HostStore store)
+        {
+            try { return OpenOperation.Read(store); }
+            catch (HsmException) { return null; }
         }
     }
 }

@@ -1,0 +1,53 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using NShield.HsmAdmin.Tests.Infrastructure;
+using Xunit;
+
+namespace NShield.HsmAdmin.Tests.Architecture
+{
+    /// <summary>
+    /// Cmdlets bind, call one engine operation and write (issue 20, item 4): in the product's Commands folder no cmdlet
+    /// wraps engine calls itself, prompts through the host, asks ShouldContinue or blocks on async, and every cmdlet runs its
+    /// operation through HsmCmdlet.Run(operation, request). The questions and the "cannot prompt" decision live in one place:
+    /// HsmCmdlet (AskPerson, AskSecret).
+    /// </summary>
+    public class CmdletShapeTests
+    {
+        private static readonly string Commands = Path.Combine(RepoPaths.Root, "src", "NShield.HsmAdmin", "Commands");
+
+        private static readonly (string Pattern, string Why)[] Forbidden =
+        {
+            (@"\bEngine\(", "wraps engine calls itself (build a request and call Run)"),
+            (@"\bRunOperation\(", "runs a lambda (call Run with an IHsmOperation and its request)"),
+            (@"\bHost\.UI\b", "prompts through the host (ask through the operation's reporter)"),
+            (@"\bShouldContinue\(", "asks ShouldContinue (ask through the operation's reporter)"),
+            (@"\.GetAwaiter\(\)|\.Wait\(\)|\.Result\b", "blocks on async"),
+            (@"\bKeyPassphrases\.", "decides passphrases (the engine's KeyPassphrases does)"),
+        };
+
+        [Fact]
+        public void No_cmdlet_wraps_engine_calls_prompts_or_blocks()
+        {
+            var found = Directory.EnumerateFiles(Commands, "*.cs")
+                .SelectMany(file => File.ReadAllLines(file).Select((line, i) => (file, line, number: i + 1)))
+                .Where(l => !l.line.TrimStart().StartsWith("//", StringComparison.Ordinal))
+                .SelectMany(l => Forbidden.Where(f => Regex.IsMatch(l.line, f.Pattern))
+                    .Select(f => $"{Path.GetFileName(l.file)}:{l.number} {f.Why}: {l.line.Trim()}"))
+                .ToList();
+            Assert.True(found.Count == 0, string.Join(Environment.NewLine, found));
+        }
+
+        [Fact]
+        public void Every_cmdlet_runs_an_operation_with_a_request()
+        {
+            var missing = Directory.EnumerateFiles(Commands, "*.cs")
+                .Select(file => (file, text: File.ReadAllText(file)))
+                .Where(f => Regex.Matches(f.text, @"\[Cmdlet\(").Count > Regex.Matches(f.text, @"\bRun\(new \w+Operation\(\)").Count)
+                .Select(f => Path.GetFileName(f.file))
+                .ToList();
+            Assert.True(missing.Count == 0, "Cmdlets without Run(new XOperation(), request): " + string.Join(", ", missing));
+        }
+    }
+}
