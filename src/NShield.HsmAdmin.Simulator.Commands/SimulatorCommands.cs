@@ -72,12 +72,31 @@ namespace NShield.HsmAdmin.Simulation.Commands
     }
 
     /// <summary>
+    /// A simulator cmdlet: it drives the simulator directly (the simulator is not a product operation), so an
+    /// <see cref="HsmException"/> from the simulator stops the command as a typed terminating error.
+    /// </summary>
+    public abstract class SimulatorCmdlet : HsmCmdlet
+    {
+        protected T Sim<T>(Func<T> body)
+        {
+            try { return body(); }
+            catch (HsmException ex) { Fail(ex); throw; }
+        }
+
+        protected void Sim(Action body) => Sim(() =>
+        {
+            body();
+            return true;
+        });
+    }
+
+    /// <summary>
     /// Start-HsmSimulator: simulated nShield 5s modules (factory state, as shipped) registered in a host store: the one
     /// -HostPath names, or a new temporary one. It never uses a store that holds modules or keys it did not make.
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "HsmSimulator", SupportsShouldProcess = true)]
     [OutputType(typeof(HsmSimulatorInfo))]
-    public sealed class StartHsmSimulatorCommand : HsmCmdlet
+    public sealed class StartHsmSimulatorCommand : SimulatorCmdlet
     {
         [Parameter(Position = 0)]
         [ValidateRange(0, 64)]
@@ -121,7 +140,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
             string? hostPath = NoHost ? null : ResolvedHostPath ?? System.IO.Path.Combine(simRoot, "host");
             var target = hostPath ?? "no host";
             if (!ShouldProcess(target, $"Start {ModuleCount} simulated module(s) ({Transport ?? Simulator.DefaultTransport})")) return;
-            var sim = Engine(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport, simRoot, Persistent,
+            var sim = Sim(() => Simulator.Start(ModuleCount, hostPath, Transport ?? Simulator.DefaultTransport, simRoot, Persistent,
                 OwnerProcessId));
             SimulatorRegistry.Remember(sim.Root);
             WriteObject(HsmSimulatorInfo.From(sim, hostPath ?? ""));
@@ -180,7 +199,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
     /// <summary>Add-HsmSimulatedModule: plug new factory-state modules into a host.</summary>
     [Cmdlet(VerbsCommon.Add, "HsmSimulatedModule", SupportsShouldProcess = true)]
     [OutputType(typeof(SimulatedModule))]
-    public sealed class AddHsmSimulatedModuleCommand : HsmCmdlet
+    public sealed class AddHsmSimulatedModuleCommand : SimulatorCmdlet
     {
         [Parameter(Position = 0)]
         [ValidateRange(1, 64)]
@@ -202,12 +221,12 @@ namespace NShield.HsmAdmin.Simulation.Commands
                 Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument,
                     "Give -HostPath: the simulator has no host to add modules to.", null));
             if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
-            foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
+            foreach (var module in Sim(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
         }
     }
 
     /// <summary>Shared parameters of the cmdlets that act on one simulated module.</summary>
-    public abstract class SimulatedModuleCmdlet : HsmCmdlet
+    public abstract class SimulatedModuleCmdlet : SimulatorCmdlet
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -218,7 +237,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
         public string? SimulatorPath { get; set; }
 
         protected Simulator Owner() =>
-            Engine(() => SimulatorRegistry.ForModule(Esn, SimulatorPath == null ? null : ResolvePath(SimulatorPath), ResolvedHostPath));
+            Sim(() => SimulatorRegistry.ForModule(Esn, SimulatorPath == null ? null : ResolvePath(SimulatorPath), ResolvedHostPath));
     }
 
     /// <summary>Remove-HsmSimulatedModule: unplug a module (its endpoints stop; its state is deleted).</summary>
@@ -228,7 +247,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
         protected override void ProcessRecord()
         {
             var sim = Owner();
-            if (ShouldProcess(Esn, "Detach and remove the simulated module")) Engine(() => sim.RemoveModule(Esn));
+            if (ShouldProcess(Esn, "Detach and remove the simulated module")) Sim(() => sim.RemoveModule(Esn));
         }
     }
 
@@ -246,7 +265,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
             var sim = Owner();
             var destination = ResolvePath(DestinationHostPath);
             if (ShouldProcess(Esn, $"Unplug from its host and plug into {destination}"))
-                WriteObject(Engine(() => sim.MoveModule(Esn, destination)));
+                WriteObject(Sim(() => sim.MoveModule(Esn, destination)));
         }
     }
 
@@ -283,7 +302,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
         {
             var sim = Owner();
             if (!ShouldProcess(Esn, "Change the simulated module")) return;
-            Engine(() =>
+            Sim(() =>
             {
                 if (ClearFaults) sim.ClearFaults(Esn);
                 if (PressRecoveryButton) sim.PressRecoveryButton(Esn);
@@ -298,7 +317,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
-            WriteObject(Engine(() => sim.GetModule(Esn)));
+            WriteObject(Sim(() => sim.GetModule(Esn)));
         }
     }
 }
