@@ -33,6 +33,7 @@
         'Set-HsmHostConfiguration'
         'Get-HsmHardserver'
         'Test-HsmAuditLog'
+        'Test-HsmEnrollment'
         'Update-HsmServerKeyPin'
         'Set-HsmSshKeyPermission'
     )

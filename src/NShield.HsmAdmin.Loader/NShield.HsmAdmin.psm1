@@ -52,55 +52,6 @@ if ($innerModule) {
 # server key fingerprint on anyone's behalf. pester/Dsc.Tests.ps1 and pester/Package.Tests.ps1 drive it.
 # ---------------------------------------------------------------------------------------------------------------------
 
-# The state the resource reports and decides on, read from the host store and the modules.
-function Get-HsmEnrollmentState {
-    param([string] $HostPath, [int] $MaxClientKeyAgeDays)
-    # -Offline: the host's records say which modules are attached and enrolled. Online, a module that fails
-    # (ServerKeyChanged, unreachable) is only an error and no object, so it would vanish from the state;
-    # Test-HsmConnection below is what contacts the modules.
-    $modules = @(Get-HsmModule -HostPath $HostPath -Offline -ErrorAction SilentlyContinue)
-    $attached = @($modules | Where-Object Attached)
-    # Released modules are on their way to another host (Move-HsmModule): neither drift nor ours to enroll.
-    $enrolled = @($attached | Where-Object { $_.Enrolled -and $_.Status -ne 'Released' })
-    $notEnrolled = @($attached | Where-Object { -not $_.Enrolled -and $_.Status -ne 'Released' })
-    $released = @($attached | Where-Object Status -eq 'Released')
-    # On the host's list but no longer attached. Invoke-HsmEnroll drops only those released by Move-HsmModule; an enrolled
-    # module that is merely unregistered stays (it holds the host's keys) until the admin registers, excludes or forgets it.
-    $detached = @($modules | Where-Object { -not $_.Attached })
-
-    $now = [DateTime]::UtcNow
-    $clientKeys = @(Get-HsmSshKey -HostPath $HostPath -Role Client -ErrorAction SilentlyContinue)
-    $ages = @{}
-    # A key's age runs from when the host created it (StagedAt); InstalledAt is empty until it is on every module.
-    foreach ($k in $clientKeys) {
-        $born = if ($k.StagedAt) { $k.StagedAt } else { $k.InstalledAt }
-        if ($born) { $ages[$k.Service] = ($now - $born.ToUniversalTime()).TotalDays }
-    }
-    $oldest = if ($ages.Count) { [Math]::Round(($ages.Values | Measure-Object -Maximum).Maximum, 2) } else { -1 }
-    $due = @(if ($MaxClientKeyAgeDays -gt 0) { $ages.Keys | Where-Object { $ages[$_] -gt $MaxClientKeyAgeDays } | Sort-Object })
-
-    $failing = @()
-    $healthy = $false
-    $checked = @($enrolled) + @($notEnrolled)
-    if ($checked.Count) {
-        $results = @(Test-HsmConnection -HostPath $HostPath -Esn $checked.Esn -Detailed -ErrorAction SilentlyContinue)
-        $failing = @($results | Where-Object { -not $_.Success } | ForEach-Object { '{0}/{1}: {2}' -f $_.Esn, $_.Service, $_.ErrorId })
-        $healthy = $results.Count -gt 0 -and $failing.Count -eq 0
-    }
-    [pscustomobject]@{
-        EnrolledEsns         = [string[]]@($enrolled.Esn | Sort-Object)
-        NotEnrolledEsns      = [string[]]@($notEnrolled.Esn | Sort-Object)
-        ReleasedEsns         = [string[]]@($released.Esn | Sort-Object)
-        DetachedEsns         = [string[]]@($detached.Esn | Sort-Object)
-        OldestClientKeyAge   = [double]$oldest
-        ClientKeysDue        = [string[]]$due
-        ChannelsHealthy      = [bool]$healthy
-        FailingChannels      = [string[]]$failing
-        # False if any enrolled module reports the hardserver on an older ncoreapi key.
-        HardserverKeyCurrent = [bool](-not @($enrolled | Where-Object { $_.HardserverKeyCurrent -eq $false }).Count)
-    }
-}
-
 # One reason the host is not in the desired state, in the form Azure Machine Configuration reports: Code
 # '<resource>:<resource>:<reason>' and a Phrase for people. Prefixed with the resource name, as Machine Configuration
 # asks of embedded Reasons classes (two modules' 'Reason' classes would clash).
@@ -201,17 +152,12 @@ class HsmEnrollment {
         return $this.Reasons.Count -eq 0
     }
 
-    hidden [void] AddReason([Collections.Generic.List[HsmEnrollmentReason]] $list, [string] $code, [string] $phrase) {
-        $r = [HsmEnrollmentReason]::new()
-        $r.Code = "HsmEnrollment:HsmEnrollment:$code"
-        $r.Phrase = $phrase
-        $list.Add($r)
-    }
-
+    # The state and the compliance decision come from the engine (Test-HsmEnrollment); this class is the DSC shell.
     hidden [void] Refresh() {
         if ([string]::IsNullOrWhiteSpace($this.HostPath)) { throw 'HsmEnrollment: HostPath is required.' }
         if ($this.MaxClientKeyAgeDays -lt 0) { throw 'HsmEnrollment: MaxClientKeyAgeDays must be 0 (no rotation) or more.' }
-        $s = Get-HsmEnrollmentState -HostPath $this.HostPath -MaxClientKeyAgeDays $this.MaxClientKeyAgeDays
+        $s = Test-HsmEnrollment -HostPath $this.HostPath -MaxClientKeyAgeDays $this.MaxClientKeyAgeDays `
+            -RestartHardserver:$this.RestartHardserver -ErrorAction Stop
         $this.EnrolledEsns = $s.EnrolledEsns
         $this.EnrolledModuleCount = $s.EnrolledEsns.Count
         $this.NotEnrolledEsns = $s.NotEnrolledEsns
@@ -222,25 +168,11 @@ class HsmEnrollment {
         $this.ChannelsHealthy = $s.ChannelsHealthy
         $this.FailingChannels = $s.FailingChannels
         $this.HardserverKeyCurrent = $s.HardserverKeyCurrent
-
-        $list = [Collections.Generic.List[HsmEnrollmentReason]]::new()
-        if ($this.NotEnrolledEsns.Count) { $this.AddReason($list, 'NotEnrolled', "not enrolled: $($this.NotEnrolledEsns -join ', ')") }
-        if ($this.DetachedEsns.Count) {
-            $this.AddReason($list, 'Detached', "detached but still listed: $($this.DetachedEsns -join ', ') " +
-                "(enrolled modules still hold this host's keys and key rolls stop on them: register them again, " +
-                "or forget one for good with Invoke-HsmEnroll -Esn <ESN> -Forget)")
-        }
-        if ($this.EnrolledModuleCount -eq 0) { $this.AddReason($list, 'NoModuleEnrolled', "no module enrolled with host '$($this.HostPath)'") }
-        if ($this.FailingChannels.Count) { $this.AddReason($list, 'ChannelFailing', "failing channels: $($this.FailingChannels -join ', ')") }
-        elseif ($this.EnrolledModuleCount -gt 0 -and -not $this.ChannelsHealthy) {
-            $this.AddReason($list, 'ChannelFailing', 'the channels could not be tested')
-        }
-        if ($this.MaxClientKeyAgeDays -gt 0 -and $this.ClientKeysDue.Count) {
-            $this.AddReason($list, 'ClientKeyTooOld', "client keys older than $($this.MaxClientKeyAgeDays) days: $($this.ClientKeysDue -join ', ')")
-        }
-        if ($this.RestartHardserver -and -not $this.HardserverKeyCurrent) {
-            $this.AddReason($list, 'HardserverKeyNotCurrent', 'hardserver not on the current ncoreapi key')
-        }
-        $this.Reasons = $list.ToArray()
+        $this.Reasons = @($s.Reasons | ForEach-Object {
+            $r = [HsmEnrollmentReason]::new()
+            $r.Code = $_.Code
+            $r.Phrase = $_.Phrase
+            $r
+        })
     }
 }
