@@ -88,7 +88,10 @@ namespace NShield.HsmAdmin.Operations
             using (request.WhatIf ? null : store.AcquireLock(store.DefaultLockTimeout))
             {
                 KeyPassphrases.Verify(host, ModuleServices.All);
-                var restore = new RestoreOperation(host) { AcceptedFingerprints = new HashSet<string>(request.AcceptFingerprints, StringComparer.Ordinal) };
+                var restore = new RestoreOperation(host)
+                {
+                    AcceptedFingerprints = new HashSet<string>(request.AcceptFingerprints, StringComparer.Ordinal),
+                };
                 var result = await restore.RestoreAsync(request.Path, request.Passphrase, request.ThrottleLimit, reporter, cancellationToken)
                     .ConfigureAwait(false);
                 if (result == null) return;
@@ -123,8 +126,8 @@ namespace NShield.HsmAdmin.Operations
                     throw new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
                         $"'{request.PrivateKeyFile}' is a verbatim backup. A move needs the destination's portable backup: " +
                         "run Backup-HsmSshKey -Passphrase on the destination host.", request.PrivateKeyFile);
-                await new MoveOperation(opened.Host, backup.Key).MoveAllAsync(opened.Modules.ToList(), request.ThrottleLimit, reporter, cancellationToken)
-                    .ConfigureAwait(false);
+                await new MoveOperation(opened.Host, backup.Key)
+                    .MoveAllAsync(opened.Modules.ToList(), request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false);
             }
         }
     }
