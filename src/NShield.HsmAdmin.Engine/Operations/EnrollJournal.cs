@@ -43,7 +43,7 @@ namespace NShield.HsmAdmin.Operations
             EnsureNoOpenRoll(host);
             var journal = host.Store.ReadDocument<EnrollJournal>(DocumentName) ?? new EnrollJournal();
             foreach (var esn in modules.Select(m => m.Esn))
-                if (!journal.Modules.Contains(esn, StringComparer.OrdinalIgnoreCase)) journal.Modules.Add(esn);
+                if (!journal.Modules.Contains(esn, StringComparer.Ordinal)) journal.Modules.Add(esn);
             host.Store.WriteDocument(DocumentName, journal);
             CrashPoints.Reach("enroll.journaled");
         }
@@ -83,7 +83,7 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Journal modules that are still registered and have a pinned sshadmin key, but are not on the host's list.</summary>
         private static IReadOnlyList<string> HalfEnrolled(HsmHost host, EnrollJournal journal)
         {
-            var registered = new HashSet<string>(host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+            var registered = new HashSet<string>(host.Attached().Select(m => m.Esn.Value), StringComparer.Ordinal);
             return journal.Modules.Where(esn => registered.Contains(esn)
                                                 && host.Store.GetPin(esn, ModuleServices.SshAdmin) != null
                                                 && host.Store.GetModule(esn) == null).ToList();

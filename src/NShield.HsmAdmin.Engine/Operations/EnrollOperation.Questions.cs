@@ -76,7 +76,7 @@ namespace NShield.HsmAdmin.Operations
                     "-Forget needs the modules to forget: name them with -Esn. Nothing was changed.", null);
             var toAll = (ConfirmAnswer?)null;
             var asked = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            foreach (var esn in esns.Distinct(StringComparer.OrdinalIgnoreCase))
+            foreach (var esn in esns.Distinct(StringComparer.Ordinal))
             {
                 var record = _host.Store.GetModule(esn);
                 if (record == null)
@@ -123,7 +123,7 @@ namespace NShield.HsmAdmin.Operations
         {
             var gone = new List<HsmException>();
             if (modules.Count == 0) return (new List<ModuleAddress>(), gone);
-            var now = _host.Attached().ToDictionary(m => m.Esn, StringComparer.OrdinalIgnoreCase);
+            var now = _host.Attached().ToDictionary(m => m.Esn.Value, StringComparer.Ordinal);
             var still = new List<ModuleAddress>();
             foreach (var m in modules)
             {
@@ -146,7 +146,7 @@ namespace NShield.HsmAdmin.Operations
         {
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
             {
-                var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+                var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn.Value), StringComparer.Ordinal);
                 var still = new List<string>();
                 foreach (var pair in asked)
                 {

@@ -48,7 +48,7 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public IReadOnlyList<HsmEnrollResult> DropDetached()
         {
-            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn.Value), StringComparer.Ordinal);
             var results = new List<HsmEnrollResult>();
             // A registry that is missing (not empty) is more likely lost than meant: forgetting every pin on that basis
             // would throw trust away. Drop only against a registry that exists.
@@ -100,11 +100,11 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public IReadOnlyList<HsmEnrollResult> Forget(IEnumerable<string> esns)
         {
-            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn), StringComparer.OrdinalIgnoreCase);
+            var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn.Value), StringComparer.Ordinal);
             var results = new List<HsmEnrollResult>();
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
             {
-                foreach (var esn in esns.Distinct(StringComparer.OrdinalIgnoreCase))
+                foreach (var esn in esns.Distinct(StringComparer.Ordinal))
                 {
                     var record = _host.Store.GetModule(esn);
                     if (record == null || attached.Contains(record.Esn)) continue;

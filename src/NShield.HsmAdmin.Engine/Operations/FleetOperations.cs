@@ -178,7 +178,7 @@ namespace NShield.HsmAdmin.Operations
                 var found = await InspectFirstContactAsync(m, c).ConfigureAwait(false);
                 return found == null ? Enumerable.Empty<FirstContactFingerprints>() : new[] { found };
             }, throttleLimit, "Reading server keys to confirm", reporter, ct).ConfigureAwait(false);
-            return gathered.OrderBy(p => p.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+            return gathered.OrderBy(p => p.Esn, StringComparer.Ordinal).ToList();
         }
     }
 }

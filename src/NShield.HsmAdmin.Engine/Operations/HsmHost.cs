@@ -68,7 +68,7 @@ namespace NShield.HsmAdmin.Operations
         }
 
         public ModuleAddress? FindAttached(string esn) =>
-            Attached().FirstOrDefault(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase));
+            NShield.HsmAdmin.Store.Esn.TryParse(esn, out var parsed) ? Attached().FirstOrDefault(m => m.Esn == parsed) : null;
 
         public bool HasClientKeys => ModuleServices.All.All(s => Store.GetClientKey(s) != null);
 

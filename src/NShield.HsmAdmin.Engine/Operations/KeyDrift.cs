@@ -54,7 +54,7 @@ namespace NShield.HsmAdmin.Operations
                 async (m, c) => (IEnumerable<HsmModuleKeyInfo>)await ReadAsync(host, m, c).ConfigureAwait(false),
                 throttleLimit, "Reading the client keys each module holds", reporter, ct).ConfigureAwait(false);
             var order = ModuleServices.All.ToList();
-            return results.OrderBy(k => k.Esn, StringComparer.OrdinalIgnoreCase).ThenBy(k => order.IndexOf(k.Service)).ThenBy(k => k.State).ToList();
+            return results.OrderBy(k => k.Esn, StringComparer.Ordinal).ThenBy(k => order.IndexOf(k.Service)).ThenBy(k => k.State).ToList();
         }
 
         /// <summary>

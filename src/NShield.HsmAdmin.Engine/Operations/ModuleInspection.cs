@@ -32,8 +32,8 @@ namespace NShield.HsmAdmin.Operations
             var records = _host.Store.GetModules();
             var all = new List<(string Esn, ModuleAddress? Address, ModuleRecord? Record)>();
             foreach (var a in attached)
-                all.Add((a.Esn, a, records.FirstOrDefault(r => string.Equals(r.Esn, a.Esn, StringComparison.OrdinalIgnoreCase))));
-            foreach (var r in records.Where(r => !attached.Any(a => string.Equals(a.Esn, r.Esn, StringComparison.OrdinalIgnoreCase))))
+                all.Add((a.Esn, a, records.FirstOrDefault(r => r.Esn == a.Esn.Value)));
+            foreach (var r in records.Where(r => !attached.Any(a => a.Esn.Value == r.Esn)))
                 all.Add((r.Esn, null, r));
             return all;
         }

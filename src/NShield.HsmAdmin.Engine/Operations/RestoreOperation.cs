@@ -151,8 +151,9 @@ namespace NShield.HsmAdmin.Operations
                     "Check that the backup belongs to this host; a module returned to factory state needs Invoke-HsmEnroll instead.", backupPath);
             if (current == null || current.PublicKey.Fingerprint == backupKey.PublicKey.Fingerprint) return accepting;
 
-            var lockedOut = checks.Where(c => c.AcceptsCurrent == true && !c.AcceptsBackup).Select(c => c.Module.Esn).OrderBy(e => e).ToList();
-            var checkedEsns = new HashSet<string>(checks.Select(c => c.Module.Esn), StringComparer.OrdinalIgnoreCase);
+            var lockedOut = checks.Where(c => c.AcceptsCurrent == true && !c.AcceptsBackup).Select(c => c.Module.Esn.Value)
+                .OrderBy(e => e, StringComparer.Ordinal).ToList();
+            var checkedEsns = new HashSet<string>(checks.Select(c => c.Module.Esn.Value), StringComparer.Ordinal);
             var notChecked =
                 _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled
                     && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();

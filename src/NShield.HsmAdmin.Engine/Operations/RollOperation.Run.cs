@@ -67,7 +67,7 @@ namespace NShield.HsmAdmin.Operations
                 if (!reporter.ShouldProcess(_host.Path, what)) return null;
                 // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before anything is staged
                 // (modules that cannot be reached now are checked again when their keys are installed).
-                var reachable = _host.Attached().Where(m => plan.Included.Contains(m.Esn, StringComparer.OrdinalIgnoreCase)).ToList();
+                var reachable = _host.Attached().Where(m => plan.Included.Contains(m.Esn.Value, StringComparer.Ordinal)).ToList();
                 await ModuleClock.RequireValidAsync(_host, reachable, "the key roll", ct).ConfigureAwait(false);
                 journal = Begin(request.Services, plan.Included, RollKinds.Roll, plan.Excluded);
             }
@@ -165,7 +165,7 @@ namespace NShield.HsmAdmin.Operations
         private void ReportNotInstalled(RollJournal journal, IReadOnlyList<ModuleAddress> attached, IOperationReporter reporter)
         {
             var pending = journal.Modules.Where(m => m.Value == ModuleRollState.Pending).Select(m => m.Key).OrderBy(e => e).ToList();
-            foreach (var absent in pending.Where(e => !attached.Any(a => string.Equals(a.Esn, e, StringComparison.OrdinalIgnoreCase))))
+            foreach (var absent in pending.Where(e => !attached.Any(a => a.Esn.Value == e)))
                 reporter.Error(new HsmException(HsmErrorIds.EnrolledModuleAbsent, HsmErrorKind.ObjectNotFound,
                     $"Module {absent} is enrolled with this host but not registered (Unregister-HsmModule), " +
                     "so it cannot get the new keys and the host keeps its old ones. " +

@@ -47,8 +47,8 @@ namespace NShield.HsmAdmin.Operations
         public (IReadOnlyList<string> Included, IReadOnlyList<string> Excluded) Plan(IEnumerable<string>? exclude)
         {
             var enrolled = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled).Select(m => m.Esn).ToList();
-            var excluded = (exclude ?? Enumerable.Empty<string>()).Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-            foreach (var esn in excluded.Where(e => !enrolled.Contains(e, StringComparer.OrdinalIgnoreCase)))
+            var excluded = (exclude ?? Enumerable.Empty<string>()).Select(e => Esn.Parse(e).Value).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var esn in excluded.Where(e => !enrolled.Contains(e, StringComparer.Ordinal)))
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                     $"-ExcludeEsn {esn}: no module {esn} is enrolled with this host (enrolled: " +
                     $"{(enrolled.Count == 0 ? "none" : string.Join(", ", enrolled))}). Nothing was changed.", esn);
@@ -66,7 +66,7 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>Generates and stages the new keys, and records which modules must get them.</summary>
         public RollJournal Begin(IEnumerable<string> services, IEnumerable<ModuleAddress> modules, string kind) =>
-            Begin(services, modules.Select(m => m.Esn), kind, null);
+            Begin(services, modules.Select(m => m.Esn.Value), kind, null);
 
         /// <summary>Generates and stages the new keys, and records which modules must get them and which are excluded.</summary>
         public RollJournal Begin(IEnumerable<string> services, IEnumerable<string> modules, string kind, IEnumerable<string>? excluded)
@@ -232,7 +232,7 @@ namespace NShield.HsmAdmin.Operations
         public IReadOnlyList<string> ForgetDetached(RollJournal journal, IEnumerable<ModuleAddress> attached)
         {
             if (journal.Kind == RollKinds.Roll) return Array.Empty<string>();
-            var gone = journal.Modules.Keys.Where(e => !attached.Any(a => string.Equals(a.Esn, e, StringComparison.OrdinalIgnoreCase))).ToList();
+            var gone = journal.Modules.Keys.Where(e => !attached.Any(a => a.Esn.Value == e)).ToList();
             if (gone.Count == 0) return gone;
             lock (_journalGate)
             {
@@ -251,7 +251,7 @@ namespace NShield.HsmAdmin.Operations
             if (journal.Kind != RollKinds.Roll || journal.Phase != RollPhase.Installing) return Array.Empty<string>();
             var added = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled)
                 .Select(m => m.Esn).Where(e => !journal.Modules.ContainsKey(e)
-                    && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
+                    && !journal.Excluded.Contains(e, StringComparer.Ordinal)).ToList();
             if (added.Count == 0) return added;
             lock (_journalGate)
             {
@@ -267,8 +267,8 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public IReadOnlyList<string> Exclude(RollJournal journal, IEnumerable<string> esns)
         {
-            var wanted = esns.Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-            foreach (var esn in wanted.Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)))
+            var wanted = esns.Select(e => Esn.Parse(e).Value).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var esn in wanted.Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.Ordinal)))
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                     $"-ExcludeEsn {esn}: the interrupted roll does not cover module {esn} (it covers " +
                     $"{string.Join(", ", journal.Modules.Keys)}). Nothing was changed.", esn);

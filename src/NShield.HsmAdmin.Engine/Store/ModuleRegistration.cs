@@ -24,7 +24,7 @@ namespace NShield.HsmAdmin.Store
         public string? RegisteredBy { get; set; }
 
         public ModuleAddress ToAddress() =>
-            new ModuleAddress(Esn, Transport, Address, User, new Dictionary<string, int>(Ports, StringComparer.Ordinal));
+            new ModuleAddress(Store.Esn.Parse(Esn), Transport, Address, User, new Dictionary<string, int>(Ports, StringComparer.Ordinal));
 
         /// <summary>
         /// Checks and canonicalises every field (ESN upper case, service names, default ports filled in).
@@ -78,7 +78,8 @@ namespace NShield.HsmAdmin.Store
 
         /// <summary>Same place and login (RegisteredAt/RegisteredBy aside).</summary>
         public bool SameEndpoints(ModuleRegistration other) =>
-            Esn == other.Esn && string.Equals(Transport, other.Transport, StringComparison.OrdinalIgnoreCase) &&
+            Esn == other.Esn
+            && string.Equals(Transport, other.Transport, StringComparison.OrdinalIgnoreCase) &&
             Address == other.Address && User == other.User &&
             ModuleServices.All.All(s => Ports.TryGetValue(s, out var a) && other.Ports.TryGetValue(s, out var b) && a == b);
     }

@@ -56,7 +56,7 @@ namespace NShield.HsmAdmin.Commands
                 CurrentHostPath = hostPath;
                 Run(new GetModuleOperation(), new GetModuleRequest
                 {
-                    Patterns = esns?.Distinct(StringComparer.OrdinalIgnoreCase).ToArray(), Offline = Offline, KeyPassphrase = KeyPassphrase,
+                    Patterns = esns?.Distinct(StringComparer.Ordinal).ToArray(), Offline = Offline, KeyPassphrase = KeyPassphrase,
                     ThrottleLimit = ThrottleLimit,
                 });
             }

@@ -198,7 +198,8 @@ namespace NShield.HsmAdmin.Commands
         }
 
         /// <summary>ESNs as typed by the user, in canonical form (InvalidEsn stops the command).</summary>
-        protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) => esns.Select(e => BindingCheck(() => Store.Esn.Parse(e))).ToList();
+        protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) =>
+            esns.Select(e => BindingCheck(() => Store.Esn.Parse(e).Value)).ToList();
 
         /// <summary>Stops the pipeline with a typed error (use for errors that concern the whole command).</summary>
         protected void Fail(HsmException ex) => ThrowTerminatingError(ToErrorRecord(ex));

@@ -51,7 +51,7 @@ namespace NShield.HsmAdmin.Commands
                 results = _results.ToList();
                 _results.Clear();
             }
-            foreach (var result in results.Select((r, i) => (r, i)).OrderBy(x => Key(x.r, "Esn"), StringComparer.OrdinalIgnoreCase)
+            foreach (var result in results.Select((r, i) => (r, i)).OrderBy(x => Key(x.r, "Esn"), StringComparer.Ordinal)
                          .ThenBy(x => x.r is HsmLogEntry ? 0 : ServiceOrder(Key(x.r, "Service"))).ThenBy(x => x.i))
                 _cmdlet.WriteObject(_cmdlet.Output(result.r));
         }

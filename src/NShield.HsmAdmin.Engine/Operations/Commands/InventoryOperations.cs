@@ -101,7 +101,7 @@ namespace NShield.HsmAdmin.Operations
                 KeyPassphrases.Verify(host, admin);
                 var attached = host.Attached();
                 var modules = request.Patterns == null ? attached : attached.Where(m => EsnPatterns.Matches(request.Patterns, m.Esn)).ToList();
-                foreach (var literal in EsnPatterns.Unmatched(request.Patterns ?? Array.Empty<string>(), attached.Select(m => m.Esn)))
+                foreach (var literal in EsnPatterns.Unmatched(request.Patterns ?? Array.Empty<string>(), attached.Select(m => m.Esn.Value)))
                     reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"No module {literal} is registered with the host store {store.Root} (Register-HsmModule; another host: -HostPath).",
                         literal));
@@ -121,7 +121,7 @@ namespace NShield.HsmAdmin.Operations
         public static IEnumerable<string> Unmatched(IReadOnlyList<string> patterns, IEnumerable<string> esns)
         {
             var known = esns.ToList();
-            return patterns.Where(p => !Wildcard.HasWildcards(p) && !known.Any(k => string.Equals(k, p, StringComparison.OrdinalIgnoreCase)));
+            return patterns.Where(p => !Wildcard.HasWildcards(p) && !known.Any(k => string.Equals(k, p, StringComparison.Ordinal)));
         }
     }
 }
