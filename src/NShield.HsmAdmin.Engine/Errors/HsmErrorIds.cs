@@ -153,5 +153,15 @@ namespace NShield.HsmAdmin
         public const string PathRefused = "PathRefused";
         /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
         public const string StoreNotFound = "StoreNotFound";
+
+        // Split custody of the sshadmin backup (appended, issue 22 item 9)
+        /// <summary>Backup-HsmSshKey -Shares/-Threshold out of range (2 &lt;= Threshold &lt;= Shares &lt;= 255): nothing written.</summary>
+        public const string InvalidShareSplit = "InvalidShareSplit";
+        /// <summary>Fewer distinct shares than the backup's threshold were given: nothing changed.</summary>
+        public const string ShareThresholdNotMet = "ShareThresholdNotMet";
+        /// <summary>The shares given belong to different backups (backup id, key, threshold): nothing changed.</summary>
+        public const string ShareSetMixed = "ShareSetMixed";
+        /// <summary>A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing changed.</summary>
+        public const string ShareCorrupt = "ShareCorrupt";
     }
 }
