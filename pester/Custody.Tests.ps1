@@ -229,7 +229,8 @@ Describe 'Split custody of the sshadmin backup' {
             Should -Throw -ErrorId 'KeyFileNotFound*'
         { Move-HsmModule -HostPath $h -Esn $sim.Modules[0].Esn -SharePath $paths[2] -Confirm:$false -ErrorAction Stop } |
             Should -Throw -ErrorId 'ShareThresholdNotMet*'
-        try { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop } catch { $_.Exception.Message | Should -Match 'needs 2 of its 3 shares' }
+        try { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop }
+        catch { $_.Exception.Message | Should -Match 'needs 2 of its 3 shares' }
 
         Get-StoreSnapshot $h | Should -Be $before
         (Get-AuditLines $h).Count | Should -Be $audit
@@ -238,8 +239,9 @@ Describe 'Split custody of the sshadmin backup' {
     }
     It 'refuses a split whose threshold is below 2 or above the share count, and share paths in the store; writes nothing' {
         $before = @(Get-ChildItem $vault).Count
-        { Backup-HsmSshKey -HostPath $h -Path (Join-Path $vault 'x') -Shares 3 -Threshold 1 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidShareSplit*'
-        { Backup-HsmSshKey -HostPath $h -Path (Join-Path $vault 'x') -Shares 2 -Threshold 3 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidShareSplit*'
+        $x = Join-Path $vault 'x'
+        { Backup-HsmSshKey -HostPath $h -Path $x -Shares 3 -Threshold 1 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidShareSplit*'
+        { Backup-HsmSshKey -HostPath $h -Path $x -Shares 2 -Threshold 3 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidShareSplit*'
         { Backup-HsmSshKey -HostPath $h -Path (Join-Path $h 'x') -Shares 3 -Threshold 2 -ErrorAction Stop } | Should -Throw -ErrorId 'PathRefused*'
         { Backup-HsmSshKey -HostPath $h -Path $base -Shares 3 -Threshold 2 -ErrorAction Stop } | Should -Throw -ErrorId 'FileExists*'
         @(Get-ChildItem $vault).Count | Should -Be $before
@@ -267,7 +269,8 @@ Describe 'Split custody of the sshadmin backup' {
         if (-not $IsWindows) { chmod 600 $file }
         & ssh-keygen -y -P '' -f $file 2>$null | Out-Null
         $LASTEXITCODE | Should -Not -Be 0 -Because 'the rebuilt backup is encrypted under the passphrase'
-        { Restore-HsmSshKey -HostPath $h -SharePath $locked.FullName -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'KeyPassphraseRequired*'
+        { Restore-HsmSshKey -HostPath $h -SharePath $locked.FullName -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'KeyPassphraseRequired*'
         (Restore-HsmSshKey -HostPath $h -SharePath $locked.FullName -Passphrase $pw -Confirm:$false).Status | Should -Be 'Completed'
     }
 }

@@ -150,7 +150,8 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         # monitor was aged 29 days by the test before (under the maximum, so not rolled).
         ($keys | Where-Object Service -notin 'updater', 'monitor').Age.TotalDays | ForEach-Object { $_ | Should -BeLessThan 1 }
         ($keys | Where-Object Service -eq 'monitor').Age.TotalDays | Should -BeGreaterThan 28.9
-        (Get-HsmSshKey -HostPath $h -Role Server | Where-Object { $null -ne $_.Age }) | Should -BeNullOrEmpty -Because 'a pinned server key has no known age'
+        (Get-HsmSshKey -HostPath $h -Role Server | Where-Object { $null -ne $_.Age }) |
+            Should -BeNullOrEmpty -Because 'a pinned server key has no known age'
         $table = Get-HsmSshKey -HostPath $h -Role Client -Service updater | Format-Table | Out-String -Width 200
         $table | Should -Match 'updater .* 10d '
 

@@ -161,7 +161,10 @@ namespace NShield.HsmAdmin
         public const string ShareThresholdNotMet = "ShareThresholdNotMet";
         /// <summary>The shares given belong to different backups (backup id, key, threshold): nothing changed.</summary>
         public const string ShareSetMixed = "ShareSetMixed";
-        /// <summary>A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing changed.</summary>
+        /// <summary>
+        /// A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing
+        /// changed.
+        /// </summary>
         public const string ShareCorrupt = "ShareCorrupt";
     }
 }

@@ -126,7 +126,8 @@ namespace NShield.HsmAdmin.Operations
         public static KeyBackup.Opened Read(IReadOnlyList<string> paths, SecureString? passphrase, CancellationToken cancellationToken)
         {
             if (paths == null || paths.Count == 0)
-                throw new HsmException(HsmErrorIds.ShareThresholdNotMet, HsmErrorKind.InvalidArgument, "No share files were given. Nothing was changed.");
+                throw new HsmException(HsmErrorIds.ShareThresholdNotMet, HsmErrorKind.InvalidArgument,
+                    "No share files were given. Nothing was changed.");
             var shares = paths.Select(ReadOne).ToList();
             var first = shares[0];
             foreach (var s in shares.Skip(1))
@@ -135,7 +136,8 @@ namespace NShield.HsmAdmin.Operations
                     || s.File.Shares != first.File.Shares || s.File.SecretSha256 != first.File.SecretSha256)
                     throw new HsmException(HsmErrorIds.ShareSetMixed, HsmErrorKind.InvalidData,
                         $"'{s.Path}' belongs to another backup (backup id {s.File.BackupId}, key {s.File.Fingerprint}) than '{first.Path}' " +
-                        $"(backup id {first.File.BackupId}, key {first.File.Fingerprint}). Give shares of one backup only. Nothing was changed.", s.Path);
+                        $"(backup id {first.File.BackupId}, key {first.File.Fingerprint}). Give shares of one backup only. Nothing was changed.",
+                        s.Path);
             }
             var distinct = new Dictionary<int, Loaded>();
             foreach (var s in shares)
@@ -144,7 +146,8 @@ namespace NShield.HsmAdmin.Operations
                 {
                     if (same.File.Value != s.File.Value)
                         throw new HsmException(HsmErrorIds.ShareCorrupt, HsmErrorKind.InvalidData,
-                            $"'{same.Path}' and '{s.Path}' are both share {s.File.Index} of backup {s.File.BackupId} but differ. Nothing was changed.", s.Path);
+                            $"'{same.Path}' and '{s.Path}' are both share {s.File.Index} of backup {s.File.BackupId} but differ. " +
+                            "Nothing was changed.", s.Path);
                     continue;
                 }
                 distinct[s.File.Index] = s;
@@ -177,7 +180,8 @@ namespace NShield.HsmAdmin.Operations
                 {
                     key.Dispose();
                     throw new HsmException(HsmErrorIds.ShareCorrupt, HsmErrorKind.InvalidData,
-                        $"The key the shares hold ({key.PublicKey.Fingerprint}) is not the one they name ({first.File.Fingerprint}). Nothing was changed.",
+                        $"The key the shares hold ({key.PublicKey.Fingerprint}) is not the one they name ({first.File.Fingerprint}). " +
+                        "Nothing was changed.",
                         first.File.BackupId);
                 }
                 return new KeyBackup.Opened(key, portable: true, protection: null) { CreatedAt = first.File.KeyCreatedAt };
@@ -199,7 +203,8 @@ namespace NShield.HsmAdmin.Operations
         private static Loaded ReadOne(string path)
         {
             if (!File.Exists(path))
-                throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"The share file '{path}' does not exist. Nothing was changed.", path);
+                throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
+                    $"The share file '{path}' does not exist. Nothing was changed.", path);
             if (new FileInfo(path).Length > MaxShareBytes)
                 throw Corrupt(path, "too large to be a key share");
             ShareFile? file;
@@ -217,7 +222,8 @@ namespace NShield.HsmAdmin.Operations
         }
 
         private static HsmException Corrupt(string path, string why) =>
-            new HsmException(HsmErrorIds.ShareCorrupt, HsmErrorKind.InvalidData, $"The share file '{path}' is damaged: {why}. Nothing was changed.", path);
+            new HsmException(HsmErrorIds.ShareCorrupt, HsmErrorKind.InvalidData,
+                $"The share file '{path}' is damaged: {why}. Nothing was changed.", path);
 
         /// <summary>SHA-256 over every field but the checksum, in a fixed order (lowercase hex).</summary>
         private static string Checksum(ShareFile f) =>

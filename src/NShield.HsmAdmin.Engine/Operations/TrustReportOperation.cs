@@ -95,7 +95,8 @@ namespace NShield.HsmAdmin.Operations
                     Identity = SignerIdentity, Namespace = SignatureNamespace, Fingerprint = signer.PublicKey.Fingerprint,
                     PublicKey = signer.PublicKey.WithComment("").ToAuthorizedKeysLine(),
                 },
-                TrustedRoots = _host.Store.GetTrustedRoots().Select(r => new ReportRoot { Name = r.Name, Fingerprint = r.PublicKey.Fingerprint }).ToList(),
+                TrustedRoots = _host.Store.GetTrustedRoots()
+                    .Select(r => new ReportRoot { Name = r.Name, Fingerprint = r.PublicKey.Fingerprint }).ToList(),
                 Trusted = modules.Count > 0 && modules.All(m => m.Trusted),
                 Modules = modules,
             };
@@ -120,7 +121,9 @@ namespace NShield.HsmAdmin.Operations
             };
         }
 
-        /// <summary>One module: each service's handshake against its pin, then (over the pinned sshadmin channel) its certificates and chain.</summary>
+        /// <summary>
+        /// One module: each service's handshake against its pin, then (over the pinned sshadmin channel) its certificates and chain.
+        /// </summary>
         public async Task<HsmModuleTrust> AttestAsync(ModuleAddress module, CancellationToken ct)
         {
             var pins = _host.Store.GetPins(module.Esn);
@@ -190,7 +193,9 @@ namespace NShield.HsmAdmin.Operations
             result.Trusted = result.PinsMatch && result.ChainVerified;
             var problems = services.Where(s => s.Status != "Match").Select(s => $"{s.Service} {s.Status}").ToList();
             if (!result.ChainVerified) problems.Add("chain " + result.Chain + " (" + result.ChainReason + ")");
-            result.Reason = problems.Count == 0 ? "every server key matches its pin and its certificate, and the vendor chain verifies" : string.Join("; ", problems);
+            result.Reason = problems.Count == 0
+                ? "every server key matches its pin and its certificate, and the vendor chain verifies"
+                : string.Join("; ", problems);
             return result;
         }
 
@@ -243,7 +248,9 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>The principal of the allowed_signers line (ssh-keygen -Y verify -I).</summary>
         public string SignerIdentity { get; set; } = "";
         public string SignerFingerprint { get; set; } = "";
-        /// <summary>One allowed_signers line for the auditor (ssh-keygen -Y verify -f): identity, namespace, the host's sshadmin public key.</summary>
+        /// <summary>
+        /// One allowed_signers line for the auditor (ssh-keygen -Y verify -f): identity, namespace, the host's sshadmin public key.
+        /// </summary>
         public string AllowedSigners { get; set; } = "";
         /// <summary>Every module reported is trusted (and there was at least one).</summary>
         public bool Trusted { get; set; }

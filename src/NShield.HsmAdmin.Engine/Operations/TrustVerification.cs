@@ -35,7 +35,8 @@ namespace NShield.HsmAdmin.Operations
         /// As <see cref="VerifyAgainstRoots"/>, and which trusted root vouched (the trust report says why a module is trusted):
         /// (root name, null) when one does, (null, why not) otherwise.
         /// </summary>
-        public static (string? Root, string? Reason) VerifyingRoot(HostStore store, string esn, ModuleIdentity identity, SshPublicKey presentedAdminKey)
+        public static (string? Root, string? Reason) VerifyingRoot(HostStore store, string esn, ModuleIdentity identity,
+            SshPublicKey presentedAdminKey)
         {
             var roots = store.GetTrustedRoots();
             if (roots.Count == 0) return (null, "no trusted vendor root is configured");
@@ -62,7 +63,10 @@ namespace NShield.HsmAdmin.Operations
                 var result = TrustChain.VerifyCertificate(esn, identity.IdentityKey.ToAuthorizedKeysLine(), service, key.Blob, cert);
                 return result.Ok ? null : result.Reason;
             }
-            catch (System.Exception ex) when (!(ex is System.OperationCanceledException)) { return $"the {service} certificate cannot be read ({ex.GetType().Name})"; }
+            catch (System.Exception ex) when (!(ex is System.OperationCanceledException))
+            {
+                return $"the {service} certificate cannot be read ({ex.GetType().Name})";
+            }
         }
 
         /// <summary>Every service reported, and the presented sshadmin key is the one the module reports.</summary>

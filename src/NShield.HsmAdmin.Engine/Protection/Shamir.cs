@@ -38,7 +38,10 @@ namespace NShield.HsmAdmin.Protection
             return a == 0 ? (byte)0 : Exp[Log[a] + 255 - Log[b]];
         }
 
-        /// <summary>Splits <paramref name="secret"/> into <paramref name="count"/> shares (x = 1..count), any <paramref name="threshold"/> of which rebuild it.</summary>
+        /// <summary>
+        /// Splits <paramref name="secret"/> into <paramref name="count"/> shares (x = 1..count), any <paramref name="threshold"/>
+        /// of which rebuild it.
+        /// </summary>
         public static byte[][] Split(byte[] secret, int count, int threshold)
         {
             if (secret == null) throw new ArgumentNullException(nameof(secret));

@@ -39,7 +39,8 @@ namespace NShield.HsmAdmin.Store
         /// As above for a key that was not generated just now (a restored backup): <paramref name="createdAt"/> is when the key
         /// pair was made, null when the backup does not say (the key's age is then shown as unknown).
         /// </summary>
-        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase, DateTimeOffset? createdAt)
+        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase,
+            DateTimeOffset? createdAt)
         {
             service = ModuleServices.Canonical(service);
             var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);

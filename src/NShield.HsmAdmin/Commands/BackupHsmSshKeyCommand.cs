@@ -28,7 +28,9 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = SharesSet)]
         public SecureString? Passphrase { get; set; }
 
-        /// <summary>Split custody: write this many share files (&lt;Path&gt;.&lt;i&gt;-of-&lt;N&gt;.share), any -Threshold of which restore the key.</summary>
+        /// <summary>
+        /// Split custody: write this many share files (&lt;Path&gt;.&lt;i&gt;-of-&lt;N&gt;.share), any -Threshold of which restore the key.
+        /// </summary>
         [Parameter(Mandatory = true, ParameterSetName = SharesSet)]
         public int Shares { get; set; }
 
@@ -91,7 +93,8 @@ namespace NShield.HsmAdmin.Commands
         private void WriteShares(HostStore store, string path)
         {
             var target = $"{path}.1-of-{Shares}{KeyShares.FileSuffix} ... {path}.{Shares}-of-{Shares}{KeyShares.FileSuffix}";
-            if (!ShouldProcess(target, $"Split a portable backup of the sshadmin client key into {Shares} shares, any {Threshold} of which restore it")) return;
+            var what = $"Split a portable backup of the sshadmin client key into {Shares} shares, any {Threshold} of which restore it";
+            if (!ShouldProcess(target, what)) return;
             Engine(() => KeyShares.CheckTarget(store, path, Shares, Threshold, Force));
             var keyPassphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, new[] { ModuleServices.SshAdmin });
             var written = Engine(() => KeyShares.Write(store, path, Shares, Threshold, Passphrase, Force, keyPassphrase));
