@@ -27,7 +27,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] [ValidateLength(1, 40)] public string Version { get; set; } = "13.7.0-sim";
         [Parameter] [ValidateRange(0, int.MaxValue)] public int Vsn { get; set; } = 5;
         /// <summary>primary (normal operation) or recovery (the image recovery mode runs).</summary>
-        [Parameter] [ValidateSet("primary", "recovery")] public string Image { get; set; } = "primary";
+        [Parameter] public Modules.FirmwareImage Image { get; set; } = Modules.FirmwareImage.Primary;
         /// <summary>Size of the simulated image inside the package (keep test packages small).</summary>
         [Parameter] [ValidateRange(0, 64 * 1024 * 1024)] public int PayloadBytes { get; set; } = 4096;
         [Parameter] public FirmwarePackageDefect Defect { get; set; } = FirmwarePackageDefect.None;
@@ -42,7 +42,8 @@ namespace NShield.HsmAdmin.Commands
                 if (File.Exists(path) && !Force)
                     throw new HsmException(HsmErrorIds.FileExists, HsmErrorKind.ResourceExists, $"'{path}' exists; give -Force to replace it.", path);
                 var sim = Simulator.Open(SessionState.Path.GetUnresolvedProviderPathFromPSPath(SimulatorPath));
-                SecureFiles.WriteAtomic(path, SimulatedFirmwarePackages.Build(sim, Version, Vsn, Image, PayloadBytes, Defect), FileAccessScope.Public);
+                var bytes = SimulatedFirmwarePackages.Build(sim, Version, Vsn, Modules.FirmwarePackage.ImageName(Image), PayloadBytes, Defect);
+                SecureFiles.WriteAtomic(path, bytes, FileAccessScope.Public);
             }
             catch (HsmException ex) { ThrowTerminatingError(HsmCmdlet.ToErrorRecord(ex)); }
             WriteObject(new FileInfo(path));

@@ -274,7 +274,7 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
-        /// <summary>A hardserver holds an ncoreapi session ($true) or none ($false): while one is open, firmware and log changes are refused.</summary>
+        /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
         [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
         /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>

@@ -3,6 +3,13 @@ using NShield.HsmAdmin.Keys;
 
 namespace NShield.HsmAdmin.Modules
 {
+    /// <summary>The firmware images a module holds: primary (normal operation) and recovery (what Recovery mode runs).</summary>
+    public enum FirmwareImage
+    {
+        Primary,
+        Recovery,
+    }
+
     /// <summary>
     /// A firmware package (Update-HsmFirmware; the vendor's hsmadmin upgrade), in the format this product defines
     /// (docs/firmware-protocol.md, "Firmware packages"): SSH wire strings, in this order,
@@ -15,10 +22,14 @@ namespace NShield.HsmAdmin.Modules
     /// </summary>
     public sealed class FirmwarePackage
     {
+        // Images are named through FirmwareImage so no literal equals a module mode's name (ProtocolDefinitionTests).
         public const string Tag = "nshield-firmware-v1";
         public const string SignerCertificateTag = "nshield-fwsigner-v1";
-        /// <summary>Image names: the primary image (normal operation) and the recovery image (recovery mode).</summary>
-        public const string PrimaryImage = "primary", RecoveryImage = "recovery";
+        /// <summary>Image names on the wire: the primary image (normal operation) and the recovery image (recovery mode).</summary>
+        public static readonly string PrimaryImage = ImageName(FirmwareImage.Primary), RecoveryImage = ImageName(FirmwareImage.Recovery);
+
+        /// <summary>An image's name in a package: its enum name in lower case.</summary>
+        public static string ImageName(FirmwareImage image) => image.ToString().ToLowerInvariant();
         /// <summary>Largest package this product sends (512 MiB).</summary>
         public const long MaxBytes = 512L * 1024 * 1024;
         /// <summary>Longest version text.</summary>
@@ -37,7 +48,9 @@ namespace NShield.HsmAdmin.Modules
         /// <summary>Every byte the signature covers.</summary>
         public byte[] SignedPart { get; private set; } = new byte[0];
 
-        /// <summary>Reads a whole package; anything else (truncated, trailing bytes, a field out of range) is a FormatException saying what.</summary>
+        /// <summary>
+        /// Reads a whole package; anything else (truncated, trailing bytes, a field out of range) is a FormatException saying what.
+        /// </summary>
         public static FirmwarePackage Parse(byte[] bytes)
         {
             if (bytes == null) throw new ArgumentNullException(nameof(bytes));

@@ -72,7 +72,10 @@ namespace NShield.HsmAdmin.Modules
         /// </summary>
         Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken cancellationToken);
 
-        /// <summary>Raises the module's minimum VSN (updater only); never above the installed firmware's VSN nor below the current minimum (<c>MinimumVsnInvalid</c>).</summary>
+        /// <summary>
+        /// Raises the module's minimum VSN (updater only); never above the installed firmware's VSN nor below the current minimum
+        /// (<c>MinimumVsnInvalid</c>).
+        /// </summary>
         Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken);
     }
 }

@@ -54,7 +54,8 @@ namespace NShield.HsmAdmin.Operations
             {
                 var info = new FileInfo(full);
                 if (!info.Exists)
-                    throw new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound, $"The firmware package '{full}' does not exist.", full);
+                    throw new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound,
+                        $"The firmware package '{full}' does not exist.", full);
                 if (info.Length > FirmwarePackage.MaxBytes)
                     throw new HsmException(HsmErrorIds.FirmwarePackageInvalid, HsmErrorKind.InvalidData,
                         $"'{full}' is larger than a firmware package can be ({FirmwarePackage.MaxBytes} bytes). No module was contacted.", full);
@@ -62,7 +63,8 @@ namespace NShield.HsmAdmin.Operations
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException)
             {
-                throw new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ResourceUnavailable, $"The firmware package '{full}' cannot be read: {ex.Message}", full, ex);
+                throw new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ResourceUnavailable,
+                    $"The firmware package '{full}' cannot be read: {ex.Message}", full, ex);
             }
             try { return new FirmwarePackageFile(full, bytes, FirmwarePackage.Parse(bytes)); }
             catch (FormatException ex)
@@ -146,7 +148,10 @@ namespace NShield.HsmAdmin.Operations
             using (var updater = await _host.OpenPinnedAsync(module, ModuleServices.Updater, ct).ConfigureAwait(false))
                 now = await updater.SetMinimumVsnAsync(vsn, ct).ConfigureAwait(false);
             using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
-                _host.Store.AppendAudit(new AuditEntry { Operation = "setminvsn", Esn = module.Esn, Result = "Success", Detail = $"minimum VSN {now}" });
+                _host.Store.AppendAudit(new AuditEntry
+                {
+                    Operation = "setminvsn", Esn = module.Esn, Result = "Success", Detail = $"minimum VSN {now}",
+                });
             return new HsmMinimumVsnResult { Esn = module.Esn, MinimumVsn = now, HostPath = _host.Path };
         }
     }

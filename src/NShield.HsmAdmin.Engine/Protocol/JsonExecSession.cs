@@ -108,7 +108,8 @@ namespace NShield.HsmAdmin.Protocol
                 do
                 {
                     int n = 0, read;
-                    while (n < buffer.Length && (read = await package.ReadAsync(buffer, n, buffer.Length - n, cancellationToken).ConfigureAwait(false)) > 0)
+                    while (n < buffer.Length
+                        && (read = await package.ReadAsync(buffer, n, buffer.Length - n, cancellationToken).ConfigureAwait(false)) > 0)
                         n += read;
                     if (n == 0 && offset > 0) break;
                     sha.TransformBlock(buffer, 0, n, null, 0);
@@ -116,12 +117,14 @@ namespace NShield.HsmAdmin.Protocol
                         .ConfigureAwait(false);
                     offset += n;
                     if (FirmwareUpdateBodies.ParseChunk(Esn, reply) != offset)
-                        throw FirmwareBodies.Malformed(FirmwareVerbs.FirmwareChunk, Esn, $"the module holds another number of bytes than the {offset} sent");
+                        throw FirmwareBodies.Malformed(FirmwareVerbs.FirmwareChunk, Esn,
+                            $"the module holds another number of bytes than the {offset} sent");
                     if (n < buffer.Length) break;
                 } while (true);
                 if (offset != length)
                     throw new HsmException(HsmErrorIds.FirmwarePackageInvalid, HsmErrorKind.InvalidData,
-                        $"The firmware package changed while it was sent to module {Esn} ({offset} bytes read, {length} expected); nothing was installed.", Esn);
+                        $"The firmware package changed while it was sent to module {Esn} ({offset} bytes read, {length} expected); " +
+                        "nothing was installed.", Esn);
                 sha.TransformFinalBlock(new byte[0], 0, 0);
                 var hex = BitConverter.ToString(sha.Hash!).Replace("-", "").ToLowerInvariant();
                 var install = await InvokeAsync(FirmwareVerbs.FirmwareInstall, FirmwareUpdateBodies.Install(length, hex), cancellationToken)

@@ -37,13 +37,16 @@ namespace NShield.HsmAdmin.Firmware
 
         public static void PrepareChunk(ModuleLayout l, FirmwareChunkRequest body, out Action commit, out Func<string> result)
         {
-            if (body.Offset is not long offset || offset < 0) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'offset' (integer >= 0) is required");
+            if (body.Offset is not long offset || offset < 0)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'offset' (integer >= 0) is required");
             byte[] data;
-            try { data = Convert.FromBase64String(body.Data ?? throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'data' (base64) is required")); }
+            var text = body.Data ?? throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'data' (base64) is required");
+            try { data = Convert.FromBase64String(text); }
             catch (FormatException) { throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'data' is not base64"); }
             long staged = offset == 0 || !File.Exists(l.FirmwareStaging) ? 0 : new FileInfo(l.FirmwareStaging).Length;
             if (offset != staged)
-                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"'offset' {offset} does not continue the staged package ({staged} bytes); start again at 0");
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest,
+                    $"'offset' {offset} does not continue the staged package ({staged} bytes); start again at 0");
             if (offset + data.LongLength > FirmwarePackage.MaxBytes)
                 throw new FirmwareError(FirmwareErrorCodes.TooLarge, $"a firmware package is at most {FirmwarePackage.MaxBytes} bytes");
             long received = offset + data.LongLength;
@@ -60,7 +63,8 @@ namespace NShield.HsmAdmin.Firmware
         {
             if (body.Size is not long size || size < 0) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'size' (integer >= 0) is required");
             var sha = body.Sha256 ?? throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'sha256' (hex) is required");
-            if (!File.Exists(l.FirmwareStaging)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "no firmware package is staged (firmware.chunk first)");
+            if (!File.Exists(l.FirmwareStaging))
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "no firmware package is staged (firmware.chunk first)");
             FirmwarePackage package;
             try
             {
@@ -76,7 +80,8 @@ namespace NShield.HsmAdmin.Firmware
                 var why = package.VerifySignature(root);
                 if (why != null) throw new FirmwareError(FirmwareErrorCodes.Signature, why);
                 if (package.Vsn < s.MinimumVsn)
-                    throw new FirmwareError(FirmwareErrorCodes.Vsn, $"the package's VSN {package.Vsn} is below the module's minimum VSN {s.MinimumVsn}");
+                    throw new FirmwareError(FirmwareErrorCodes.Vsn,
+                        $"the package's VSN {package.Vsn} is below the module's minimum VSN {s.MinimumVsn}");
             }
             catch (FirmwareError)
             {
@@ -117,7 +122,8 @@ namespace NShield.HsmAdmin.Firmware
             if (vsn > s.FirmwareVsn)
                 throw new FirmwareError(FirmwareErrorCodes.Vsn, $"{vsn} is above the installed firmware's VSN {s.FirmwareVsn}");
             commit = () => { s.MinimumVsn = vsn; ModuleFirmware.WriteState(l, s); };
-            result = () => ReplyWriter.Ok(new SetMinVsnResult { MinimumVsn = s.MinimumVsn, FirmwareVsn = s.FirmwareVsn }, FirmwareJson.Default.SetMinVsnResult);
+            result = () => ReplyWriter.Ok(new SetMinVsnResult { MinimumVsn = s.MinimumVsn, FirmwareVsn = s.FirmwareVsn },
+                FirmwareJson.Default.SetMinVsnResult);
         }
 
         /// <summary>After a restart out of Recovery mode ncoreapi runs again: its endpoint is started on its old port (SSH only).</summary>

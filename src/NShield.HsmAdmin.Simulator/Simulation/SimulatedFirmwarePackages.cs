@@ -35,7 +35,8 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Builds a package; payloadBytes of deterministic filler (the simulated image), at most 64 MiB.</summary>
         public static byte[] Build(Simulator sim, string version, int vsn, string image, int payloadBytes, FirmwarePackageDefect defect)
         {
-            if (payloadBytes < 0 || payloadBytes > 64 * 1024 * 1024) throw new ArgumentOutOfRangeException(nameof(payloadBytes), payloadBytes, "0 to 64 MiB");
+            if (payloadBytes < 0 || payloadBytes > 64 * 1024 * 1024)
+                throw new ArgumentOutOfRangeException(nameof(payloadBytes), payloadBytes, "0 to 64 MiB");
             var payload = new byte[payloadBytes];
             var seed = Encoding.UTF8.GetBytes(version + "/" + vsn + "/" + image);
             for (int i = 0; i < payload.Length; i++) payload[i] = (byte)(seed[i % Math.Max(1, seed.Length)] ^ (i * 31));
@@ -44,7 +45,8 @@ namespace NShield.HsmAdmin.Simulation
             {
                 using var otherRoot = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "not-the-vendor-root");
                 using var signer = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "not-the-vendor-signer");
-                package = FirmwarePackage.Build(signer, FirmwarePackage.MakeSignerCertificate(otherRoot, signer.PublicKey), version, vsn, image, payload);
+                var certificate = FirmwarePackage.MakeSignerCertificate(otherRoot, signer.PublicKey);
+                package = FirmwarePackage.Build(signer, certificate, version, vsn, image, payload);
             }
             else
             {

@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = "";
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (asked for when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
@@ -54,7 +54,7 @@ namespace NShield.HsmAdmin.Commands
         [ValidateRange(0, int.MaxValue)]
         public int Vsn { get; set; }
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (asked for when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
