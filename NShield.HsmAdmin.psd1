@@ -36,6 +36,10 @@
         'Test-HsmEnrollment'
         'Update-HsmServerKeyPin'
         'Set-HsmSshKeyPermission'
+        # issue 22, items 7-9 (attestation of trust)
+        'Export-HsmTrustReport'
+        'Update-HsmFirmware'
+        'Set-HsmMinimumVsn'
     )
     # The class-based DSC resource is defined in the root module (bin/NShield.HsmAdmin.psm1), where DSC v3's PowerShell
     # adapter and Get-DscResource look for it (docs/dsc.md).

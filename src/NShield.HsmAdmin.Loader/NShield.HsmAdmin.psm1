@@ -96,6 +96,8 @@ class HsmEnrollment {
     # Age in days of the oldest client key; -1 when the host has no client keys.
     [DscProperty(NotConfigurable)] [double] $OldestClientKeyAge
     [DscProperty(NotConfigurable)] [string[]] $ClientKeysDue
+    # Client keys whose creation time is unknown (restored from a portable backup, or recorded before issue 22): due under a maximum age.
+    [DscProperty(NotConfigurable)] [string[]] $ClientKeysAgeUnknown
     [DscProperty(NotConfigurable)] [bool] $ChannelsHealthy
     [DscProperty(NotConfigurable)] [string[]] $FailingChannels
     [DscProperty(NotConfigurable)] [bool] $HardserverKeyCurrent
@@ -165,6 +167,7 @@ class HsmEnrollment {
         $this.DetachedEsns = $s.DetachedEsns
         $this.OldestClientKeyAge = $s.OldestClientKeyAge
         $this.ClientKeysDue = $s.ClientKeysDue
+        $this.ClientKeysAgeUnknown = $s.ClientKeysAgeUnknown
         $this.ChannelsHealthy = $s.ChannelsHealthy
         $this.FailingChannels = $s.FailingChannels
         $this.HardserverKeyCurrent = $s.HardserverKeyCurrent

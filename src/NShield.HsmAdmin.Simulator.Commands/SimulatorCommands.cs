@@ -294,6 +294,8 @@ namespace NShield.HsmAdmin.Simulation.Commands
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
+        /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
+        [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
         /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>
         [Parameter] public HostileReply? Hostile { get; set; }
@@ -315,6 +317,7 @@ namespace NShield.HsmAdmin.Simulation.Commands
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
                 if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
+                if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Sim(() => sim.GetModule(Esn)));

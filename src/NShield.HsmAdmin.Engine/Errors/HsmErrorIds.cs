@@ -159,5 +159,30 @@ namespace NShield.HsmAdmin
         public const string PathRefused = "PathRefused";
         /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
         public const string StoreNotFound = "StoreNotFound";
+
+        // Split custody of the sshadmin backup (appended, issue 22 item 9)
+        /// <summary>Backup-HsmSshKey -Shares/-Threshold out of range (2 &lt;= Threshold &lt;= Shares &lt;= 255): nothing written.</summary>
+        public const string InvalidShareSplit = "InvalidShareSplit";
+        /// <summary>Fewer distinct shares than the backup's threshold were given: nothing changed.</summary>
+        public const string ShareThresholdNotMet = "ShareThresholdNotMet";
+        /// <summary>The shares given belong to different backups (backup id, key, threshold): nothing changed.</summary>
+        public const string ShareSetMixed = "ShareSetMixed";
+        /// <summary>
+        /// A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing
+        /// changed.
+        /// </summary>
+        public const string ShareCorrupt = "ShareCorrupt";
+
+        // Firmware, logs and the ncoreapi interlock (appended, issue 22 items 3, 4 and 6)
+        /// <summary>A firmware package that is not a whole package of this product's format (truncated, trailing bytes, bad field).</summary>
+        public const string FirmwarePackageInvalid = "FirmwarePackageInvalid";
+        /// <summary>The module refused a firmware package whose signature does not chain to the vendor root it trusts.</summary>
+        public const string FirmwareSignatureInvalid = "FirmwareSignatureInvalid";
+        /// <summary>The module refused a firmware package whose VSN is below the module's minimum VSN.</summary>
+        public const string FirmwareVsnTooLow = "FirmwareVsnTooLow";
+        /// <summary>Set-HsmMinimumVsn asked for a minimum above the installed firmware's VSN or below the current minimum.</summary>
+        public const string MinimumVsnInvalid = "MinimumVsnInvalid";
+        /// <summary>A change refused because ncoreapi is operational (the hardserver holds a session): stop the hardserver first.</summary>
+        public const string NCoreApiOperational = "NCoreApiOperational";
     }
 }

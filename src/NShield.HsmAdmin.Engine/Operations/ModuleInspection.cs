@@ -69,6 +69,11 @@ namespace NShield.HsmAdmin.Operations
             }).ConfigureAwait(false);
             info.Mode = identity.Mode.ToString();
             info.FirmwareVersion = identity.FirmwareVersion;
+            info.RecoveryFirmwareVersion = ModuleErrors.Printable(identity.RecoveryFirmwareVersion, 40);
+            info.FirmwareVsn = identity.FirmwareVsn;
+            info.RecoveryFirmwareVsn = identity.RecoveryFirmwareVsn;
+            info.MinimumVsn = identity.MinimumVsn;
+            info.NCoreApiOperational = identity.NCoreApiOperational;
             return info;
         }
 

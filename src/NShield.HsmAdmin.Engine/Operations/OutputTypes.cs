@@ -52,6 +52,13 @@ namespace NShield.HsmAdmin.Operations
         public DateTime? InstalledAt { get; set; }
         /// <summary>Client keys: when the host staged (generated or restored) the key (UTC).</summary>
         public DateTime? StagedAt { get; set; }
+        /// <summary>
+        /// Client keys: when the key pair was generated (UTC). Null when unknown: a key restored from a backup that does not say
+        /// when it was made (a portable OpenSSH file), or a key recorded before creation times were kept. Server keys: null.
+        /// </summary>
+        public DateTime? Created { get; set; }
+        /// <summary>Client keys: how old the key is now (from <see cref="Created"/>); null when its creation time is unknown.</summary>
+        public TimeSpan? Age { get; set; }
         /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
         public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";
@@ -92,6 +99,15 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
         public string OpenOperation { get; set; } = "";
         public string HostPath { get; set; } = "";
+        // Firmware images and VSN (issue 22 item 3); empty/null when the module was not asked or reports none.
+        /// <summary>The recovery image's version (<see cref="FirmwareVersion"/> is the primary image's).</summary>
+        public string RecoveryFirmwareVersion { get; set; } = "";
+        /// <summary>Version Security Number of the primary image, of the recovery image, and the lowest the module accepts.</summary>
+        public int? FirmwareVsn { get; set; }
+        public int? RecoveryFirmwareVsn { get; set; }
+        public int? MinimumVsn { get; set; }
+        /// <summary>ncoreapi is operational (the hardserver holds a session): firmware and log changes are refused until it is stopped.</summary>
+        public bool? NCoreApiOperational { get; set; }
     }
 
     /// <summary>One channel's check (Test-HsmConnection -Detailed).</summary>

@@ -8,13 +8,18 @@ using NShield.HsmAdmin.Operations;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
-    [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "File")]
     [OutputType(typeof(HsmKeyRollResult))]
     public sealed class RestoreHsmSshKeyCommand : HsmParallelCmdlet, IChangesHost
     {
-        [Parameter(Mandatory = true, Position = 0)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "File")]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = "";
+
+        /// <summary>Split custody: any K share files of one Backup-HsmSshKey -Shares N -Threshold K split, instead of -Path.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "Shares")]
+        [ValidateNotNullOrEmpty]
+        public string[] SharePath { get; set; } = new string[0];
 
         /// <summary>The passphrase of a portable backup.</summary>
         [Parameter]
@@ -35,9 +40,10 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void EndProcessing() => Run(new RestoreKeyOperation(), new RestoreRequest
         {
-            Path = ResolvePath(Path), Passphrase = Passphrase, KeyPassphrase = KeyPassphrase,
-            AcceptFingerprints = AcceptFingerprint ?? new string[0], ThrottleLimit = ThrottleLimit, WhatIf = IsWhatIf,
-            BackupFollows = BackupReminder.BackedUpLaterInPipeline(this),
+            Path = ParameterSetName == "Shares" ? "" : ResolvePath(Path),
+            SharePaths = ParameterSetName == "Shares" ? SharePath.Select(ResolvePath).ToList() : null,
+            Passphrase = Passphrase, KeyPassphrase = KeyPassphrase, AcceptFingerprints = AcceptFingerprint ?? new string[0],
+            ThrottleLimit = ThrottleLimit, WhatIf = IsWhatIf, BackupFollows = BackupReminder.BackedUpLaterInPipeline(this),
         });
     }
 }

@@ -27,10 +27,10 @@ namespace NShield.HsmAdmin.Tests.Operations
             {
                 HostPath = "/h", NotEnrolledEsns = new[] { "B" }, DetachedEsns = new[] { "C" },
                 FailingChannels = new[] { "B/setup: AuthenticationFailed" },
-                ClientKeysDue = new[] { "setup" }, HardserverKeyCurrent = false,
+                ClientKeysTooOld = new[] { "setup" }, ClientKeysAgeUnknown = new[] { "sshadmin" }, HardserverKeyCurrent = false,
             };
-            Assert.Equal(new[] { "NotEnrolled", "Detached", "NoModuleEnrolled", "ChannelFailing", "ClientKeyTooOld", "HardserverKeyNotCurrent" },
-                Codes(s, max: 30, restart: true));
+            Assert.Equal(new[] { "NotEnrolled", "Detached", "NoModuleEnrolled", "ChannelFailing", "ClientKeyTooOld", "ClientKeyAgeUnknown",
+                "HardserverKeyNotCurrent" }, Codes(s, max: 30, restart: true));
             var reasons = EnrollmentCompliance.Reasons(s, 30, true);
             Assert.All(reasons, r => Assert.StartsWith("HsmEnrollment:HsmEnrollment:", r.Code));
             Assert.Contains("-Forget", reasons[1].Phrase);
@@ -50,10 +50,11 @@ namespace NShield.HsmAdmin.Tests.Operations
         public void Key_age_and_the_hardserver_count_only_when_asked_for()
         {
             var s = Compliant();
-            s.ClientKeysDue = new[] { "ncoreapi" };
+            s.ClientKeysTooOld = new[] { "ncoreapi" };
+            s.ClientKeysAgeUnknown = new[] { "setup" };
             s.HardserverKeyCurrent = false;
             Assert.Empty(Codes(s, max: 0, restart: false));
-            Assert.Equal(new[] { "ClientKeyTooOld", "HardserverKeyNotCurrent" }, Codes(s, max: 1, restart: true));
+            Assert.Equal(new[] { "ClientKeyTooOld", "ClientKeyAgeUnknown", "HardserverKeyNotCurrent" }, Codes(s, max: 1, restart: true));
         }
 
         [Fact]

@@ -20,6 +20,10 @@ namespace NShield.HsmAdmin.Operations
         public SecureString? KeyPassphrase { get; set; }
         /// <summary>Replace an existing file.</summary>
         public bool Force { get; set; }
+        /// <summary>Split custody: write this many share files instead of one backup (0: one backup file).</summary>
+        public int Shares { get; set; }
+        /// <summary>How many of the shares restore the key.</summary>
+        public int Threshold { get; set; }
     }
 
     /// <summary>
@@ -38,6 +42,11 @@ namespace NShield.HsmAdmin.Operations
             if (OpenOperations.Read(store) is { } open && open.Services.Contains(ModuleServices.SshAdmin))
                 reporter.Warning("This backs up the sshadmin key in use now, which the open key " +
                     $"{open.Kind.ToLowerInvariant()} replaces when it finishes: back it up again afterwards. " + open.Describe());
+            if (request.Shares > 0)
+            {
+                WriteShares(store, request, reporter);
+                return Task.CompletedTask;
+            }
             if (!reporter.ShouldProcess(request.Path, what)) return Task.CompletedTask;
             // Refusals that need no passphrase come before the prompt.
             KeyBackup.CheckTarget(store, request.Path, request.Force);
@@ -55,6 +64,19 @@ namespace NShield.HsmAdmin.Operations
             reporter.Result(written);
             return Task.CompletedTask;
         }
+
+        /// <summary>Shares N, threshold K: N owner-only share files of a portable backup; no passphrase prompt (the shares replace it).</summary>
+        private static void WriteShares(HostStore store, BackupRequest request, IOperationReporter reporter)
+        {
+            var (path, n, k) = (request.Path, request.Shares, request.Threshold);
+            var target = $"{path}.1-of-{n}{KeyShares.FileSuffix} ... {path}.{n}-of-{n}{KeyShares.FileSuffix}";
+            var what = $"Split a portable backup of the sshadmin client key into {n} shares, any {k} of which restore it";
+            if (!reporter.ShouldProcess(target, what)) return;
+            KeyShares.CheckTarget(store, path, n, k, request.Force);
+            var keyPassphrase = KeyPassphrases.Resolve(store, request.KeyPassphrase, new[] { ModuleServices.SshAdmin }, reporter);
+            foreach (var share in KeyShares.Write(store, path, n, k, request.Passphrase, request.Force, keyPassphrase))
+                reporter.Result(share);
+        }
     }
 
     /// <summary>What Restore-HsmSshKey was asked.</summary>
@@ -62,6 +84,8 @@ namespace NShield.HsmAdmin.Operations
     {
         /// <summary>The backup file (a full path).</summary>
         public string Path { get; set; } = "";
+        /// <summary>Split custody: any K share files (full paths) of one split, instead of <see cref="Path"/>.</summary>
+        public IReadOnlyList<string>? SharePaths { get; set; }
         /// <summary>The passphrase of a portable backup.</summary>
         public SecureString? Passphrase { get; set; }
         /// <summary>The passphrase of the host's client keys (P); also opens a verbatim backup of a key protected with P.</summary>
@@ -81,7 +105,8 @@ namespace NShield.HsmAdmin.Operations
         public async Task RunAsync(RestoreRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var store = HostStore.Open(request.HostPath);
-            var backupNeedsP = KeyBackup.VerbatimProtection(request.Path)?.NeedsPassphrase == true;
+            var path = request.SharePaths != null ? KeyShares.Describe(request.SharePaths) : request.Path;
+            var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
             var passphrase = KeyPassphrases.Resolve(store, request.KeyPassphrase, ModuleServices.All, reporter,
                 backupNeedsP ? "the verbatim backup" : null);
             using (var host = new HsmHost(store, passphrase))
@@ -91,8 +116,9 @@ namespace NShield.HsmAdmin.Operations
                 var restore = new RestoreOperation(host)
                 {
                     AcceptedFingerprints = new HashSet<string>(request.AcceptFingerprints, StringComparer.Ordinal),
+                    SharePaths = request.SharePaths?.ToList(),
                 };
-                var result = await restore.RestoreAsync(request.Path, request.Passphrase, request.ThrottleLimit, reporter, cancellationToken)
+                var result = await restore.RestoreAsync(path, request.Passphrase, request.ThrottleLimit, reporter, cancellationToken)
                     .ConfigureAwait(false);
                 if (result == null) return;
                 reporter.Result(result);
@@ -106,6 +132,8 @@ namespace NShield.HsmAdmin.Operations
     {
         /// <summary>The destination's portable backup (a full path).</summary>
         public string PrivateKeyFile { get; set; } = "";
+        /// <summary>Split custody: any K share files (full paths) of the destination's split, instead of the file.</summary>
+        public IReadOnlyList<string>? SharePaths { get; set; }
         public SecureString? Passphrase { get; set; }
     }
 
@@ -120,7 +148,9 @@ namespace NShield.HsmAdmin.Operations
             var store = HostStore.OpenExisting(request.HostPath);
             var services = new[] { ModuleServices.SshAdmin };
             using (var opened = HostModules.Open(store, request, services, "move", reporter))
-            using (var backup = KeyBackup.Read(store, request.PrivateKeyFile, request.Passphrase, cancellationToken))
+            using (var backup = request.SharePaths != null
+                       ? KeyShares.Read(request.SharePaths.ToList(), request.Passphrase, cancellationToken)
+                       : KeyBackup.Read(store, request.PrivateKeyFile, request.Passphrase, cancellationToken))
             {
                 if (!backup.Portable)
                     throw new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,

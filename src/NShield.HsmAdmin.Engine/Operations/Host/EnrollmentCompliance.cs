@@ -39,8 +39,15 @@ namespace NShield.HsmAdmin.Operations
         public string[] DetachedEsns { get; set; } = Array.Empty<string>();
         /// <summary>Age in days of the oldest client key; -1 when the host has none.</summary>
         public double OldestClientKeyAge { get; set; } = -1;
-        /// <summary>The services whose client keys are older than the maximum age.</summary>
+        /// <summary>The services whose client keys a roll should replace: too old, or of unknown age, under a maximum age.</summary>
         public string[] ClientKeysDue { get; set; } = Array.Empty<string>();
+        /// <summary>The services whose client keys are older than the maximum age.</summary>
+        public string[] ClientKeysTooOld { get; set; } = Array.Empty<string>();
+        /// <summary>
+        /// The services whose client keys' creation time is unknown (restored from a portable backup, or recorded before
+        /// creation times were kept): they cannot be shown to be young enough.
+        /// </summary>
+        public string[] ClientKeysAgeUnknown { get; set; } = Array.Empty<string>();
         public bool ChannelsHealthy { get; set; }
         /// <summary>ESN/service: error id, for each channel that failed its test.</summary>
         public string[] FailingChannels { get; set; } = Array.Empty<string>();
@@ -72,8 +79,11 @@ namespace NShield.HsmAdmin.Operations
             if (s.EnrolledEsns.Length == 0) Add("NoModuleEnrolled", $"no module enrolled with host '{s.HostPath}'");
             if (s.FailingChannels.Length > 0) Add("ChannelFailing", $"failing channels: {string.Join(", ", s.FailingChannels)}");
             else if (s.EnrolledEsns.Length > 0 && !s.ChannelsHealthy) Add("ChannelFailing", "the channels could not be tested");
-            if (maxAgeDays > 0 && s.ClientKeysDue.Length > 0)
-                Add("ClientKeyTooOld", $"client keys older than {maxAgeDays} days: {string.Join(", ", s.ClientKeysDue)}");
+            if (maxAgeDays > 0 && s.ClientKeysTooOld.Length > 0)
+                Add("ClientKeyTooOld", $"client keys older than {maxAgeDays} days: {string.Join(", ", s.ClientKeysTooOld)}");
+            if (maxAgeDays > 0 && s.ClientKeysAgeUnknown.Length > 0)
+                Add("ClientKeyAgeUnknown",
+                    $"client keys of unknown age (creation time not recorded; Set rolls them): {string.Join(", ", s.ClientKeysAgeUnknown)}");
             if (restartHardserver && !s.HardserverKeyCurrent) Add("HardserverKeyNotCurrent", "hardserver not on the current ncoreapi key");
             return list.ToArray();
         }
@@ -106,11 +116,15 @@ namespace NShield.HsmAdmin.Operations
                 state.DetachedEsns = Sorted(modules.Where(m => !m.Attached));
                 state.HardserverKeyCurrent = !enrolled.Any(m => m.HardserverKeyCurrent == false);
 
-                // A key's age runs from when the host created it.
-                var now = DateTimeOffset.UtcNow;
-                var ages = store.GetClientKeys().ToDictionary(k => k.Service, k => (now - k.InstalledAt).TotalDays);
+                // A key's age runs from when it was generated (Get-HsmSshKey's Age); an unknown age is never a guess: under a
+                // maximum age it is due, and the roll that replaces it records the new key's time.
+                var keys = KeyInventory.ClientKeys(store).ToList();
+                var ages = keys.Where(k => k.Age != null).ToDictionary(k => k.Service, k => k.Age!.Value.TotalDays);
                 state.OldestClientKeyAge = ages.Count == 0 ? -1 : Math.Round(ages.Values.Max(), 2);
-                state.ClientKeysDue = EnrollmentCompliance.KeysDue(ages, request.MaxClientKeyAgeDays);
+                state.ClientKeysTooOld = EnrollmentCompliance.KeysDue(ages, request.MaxClientKeyAgeDays);
+                state.ClientKeysAgeUnknown = keys.Where(k => k.Age == null).Select(k => k.Service).OrderBy(s => s, StringComparer.Ordinal).ToArray();
+                state.ClientKeysDue = request.MaxClientKeyAgeDays <= 0 ? Array.Empty<string>()
+                    : state.ClientKeysTooOld.Concat(state.ClientKeysAgeUnknown).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray();
 
                 var checkedModules = host.Attached().Where(a => enrolled.Concat(notEnrolled).Any(m => m.Esn == a.Esn)).ToList();
                 if (checkedModules.Count > 0 && KeyPassphrases.Protected(store, ModuleServices.All).Count == 0)
