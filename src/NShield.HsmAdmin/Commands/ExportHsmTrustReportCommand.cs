@@ -29,22 +29,10 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "report on");
-            // Every service is opened with the host's own key for it: all six keys' passphrases.
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new ExportTrustReportOperation(), Modules(new ExportTrustReportRequest
             {
-                KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var request = new TrustReportRequest
-                {
-                    Path = ResolvePath(Path), Force = Force, ThrottleLimit = ThrottleLimit,
-                    Modules = SelectModules(Engine(() => host.Attached()), esns),
-                };
-                var report = RunOperation((reporter, ct) => new TrustReportOperation(host).ExportAsync(request, reporter, ct));
-                if (report != null) WriteObject(report);
-            }
-        }
+                Path = ResolvePath(Path), Force = Force, KeyPassphrase = KeyPassphrase,
+            }, esns));
     }
 }

@@ -25,20 +25,8 @@ namespace NShield.HsmAdmin.Commands
 
         protected override bool AllModulesWithoutInput => false;
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var services = new[] { ModuleServices.Updater };
-            var package = Engine(() => FirmwarePackageFile.Read(ResolvePath(Path)));
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "update");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            {
-                KeyPassphrases.Verify(this, host, services);
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var firmware = new FirmwareOperation(host);
-                RunOperation((reporter, ct) => firmware.UpdateAllAsync(modules, package, ThrottleLimit, reporter, ct));
-            }
-        }
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new UpdateFirmwareOperation(), Modules(new FirmwareUpdateRequest { Path = ResolvePath(Path), KeyPassphrase = KeyPassphrase }, esns));
     }
 
     /// <summary>
@@ -60,18 +48,7 @@ namespace NShield.HsmAdmin.Commands
 
         protected override bool AllModulesWithoutInput => false;
 
-        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
-        {
-            var services = new[] { ModuleServices.Updater };
-            var store = Engine(() => HostStore.OpenExisting(hostPath));
-            WarnIfNoModules(store, esns, "set the minimum VSN of");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            {
-                KeyPassphrases.Verify(this, host, services);
-                var modules = SelectModules(Engine(() => host.Attached()), esns);
-                var firmware = new FirmwareOperation(host);
-                RunOperation((reporter, ct) => firmware.SetMinimumVsnAllAsync(modules, Vsn, ThrottleLimit, reporter, ct));
-            }
-        }
+        protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
+            Run(new SetMinimumVsnOperation(), Modules(new MinimumVsnRequest { Vsn = Vsn, KeyPassphrase = KeyPassphrase }, esns));
     }
 }
