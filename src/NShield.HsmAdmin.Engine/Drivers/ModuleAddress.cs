@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Drivers
     /// </summary>
     public sealed class ModuleAddress
     {
-        public ModuleAddress(Store.Esn esn, string transport, string host, string user, IReadOnlyDictionary<string, int> ports)
+        public ModuleAddress(Modules.Esn esn, string transport, string host, string user, IReadOnlyDictionary<string, int> ports)
         {
             Esn = esn;
             Transport = string.IsNullOrEmpty(transport) ? ModuleTransports.Ssh : transport;
@@ -18,7 +18,7 @@ namespace NShield.HsmAdmin.Drivers
             Ports = ports;
         }
 
-        public Store.Esn Esn { get; }
+        public Modules.Esn Esn { get; }
         /// <summary>Name of the transport that reaches the module: "ssh" for real modules (see <see cref="ModuleTransports"/>).</summary>
         public string Transport { get; }
         /// <summary>Host name or IP address (for other transports, whatever address form that transport documents).</summary>

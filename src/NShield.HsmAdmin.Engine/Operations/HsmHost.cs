@@ -68,7 +68,7 @@ namespace NShield.HsmAdmin.Operations
         }
 
         public ModuleAddress? FindAttached(string esn) =>
-            NShield.HsmAdmin.Store.Esn.TryParse(esn, out var parsed) ? Attached().FirstOrDefault(m => m.Esn == parsed) : null;
+            NShield.HsmAdmin.Modules.Esn.TryParse(esn, out var parsed) ? Attached().FirstOrDefault(m => m.Esn == parsed) : null;
 
         public bool HasClientKeys => ModuleServices.All.All(s => Store.GetClientKey(s) != null);
 

@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Operations
             var identity = await session.GetIdentityAsync(ct).ConfigureAwait(false)
                 ?? throw new HsmException(HsmErrorIds.ProtocolError, HsmErrorKind.InvalidData,
                     $"Module {session.Esn} sent no identity.", session.Esn);
-            if (!(Store.Esn.TryParse(identity.Esn, out var claimed) && claimed.Value == session.Esn))
+            if (!(Modules.Esn.TryParse(identity.Esn, out var claimed) && claimed.Value == session.Esn))
                 throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
                     $"The module the host enumerates as {session.Esn} says it is {identity.Esn}. Nothing was changed.", session.Esn);
             return identity;

@@ -77,7 +77,7 @@ namespace NShield.HsmAdmin.Operations
             var modules = await FleetExecutor.CollectAsync(request.Modules, m => m.Esn,
                 async (m, c) => (IEnumerable<HsmModuleTrust>)new[] { await AttestAsync(m, c).ConfigureAwait(false) },
                 request.ThrottleLimit, "Checking module trust", reporter, ct).ConfigureAwait(false);
-            modules = modules.OrderBy(m => m.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+            modules = modules.OrderBy(m => m.Esn, StringComparer.Ordinal).ToList();
             foreach (var m in modules.Where(m => !m.Trusted))
                 reporter.Warning($"Module {m.Esn} is not trusted: {m.Reason}");
 

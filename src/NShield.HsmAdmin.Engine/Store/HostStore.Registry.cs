@@ -1,3 +1,4 @@
+using NShield.HsmAdmin.Modules;
 using System;
 using System.Collections.Generic;
 using System.IO;

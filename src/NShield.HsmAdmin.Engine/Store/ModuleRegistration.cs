@@ -24,7 +24,7 @@ namespace NShield.HsmAdmin.Store
         public string? RegisteredBy { get; set; }
 
         public ModuleAddress ToAddress() =>
-            new ModuleAddress(Store.Esn.Parse(Esn), Transport, Address, User, new Dictionary<string, int>(Ports, StringComparer.Ordinal));
+            new ModuleAddress(Modules.Esn.Parse(Esn), Transport, Address, User, new Dictionary<string, int>(Ports, StringComparer.Ordinal));
 
         /// <summary>
         /// Checks and canonicalises every field (ESN upper case, service names, default ports filled in).
@@ -38,7 +38,7 @@ namespace NShield.HsmAdmin.Store
         /// </summary>
         public ModuleRegistration Validated(bool requireTransport)
         {
-            var esn = Store.Esn.Parse(Esn);
+            var esn = Modules.Esn.Parse(Esn);
             var known = ModuleTransports.Names.Any(n => string.Equals(n, Transport ?? ModuleTransports.Ssh, StringComparison.OrdinalIgnoreCase));
             var transport = requireTransport || known ? ModuleTransports.Canonical(Transport) : Transport!;
             var address = (Address ?? "").Trim();

@@ -193,13 +193,13 @@ namespace NShield.HsmAdmin.Commands
                     ? new[] { one }
                     : ((System.Collections.IEnumerable)bound.Value).Cast<object?>().Select(v => v?.ToString());
                 foreach (var text in values)
-                    BindingCheck(() => marker.Wildcards ? Store.Esn.ParsePattern(text) : Store.Esn.Parse(text));
+                    BindingCheck(() => marker.Wildcards ? Modules.Esn.ParsePattern(text) : Modules.Esn.Parse(text));
             }
         }
 
         /// <summary>ESNs as typed by the user, in canonical form (InvalidEsn stops the command).</summary>
         protected IReadOnlyList<string> ParseEsns(IEnumerable<string> esns) =>
-            esns.Select(e => BindingCheck(() => Store.Esn.Parse(e).Value)).ToList();
+            esns.Select(e => BindingCheck(() => Modules.Esn.Parse(e).Value)).ToList();
 
         /// <summary>Stops the pipeline with a typed error (use for errors that concern the whole command).</summary>
         protected void Fail(HsmException ex) => ThrowTerminatingError(ToErrorRecord(ex));

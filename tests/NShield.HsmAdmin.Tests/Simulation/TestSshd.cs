@@ -113,7 +113,7 @@ namespace NShield.HsmAdmin.Tests.Simulation
             throw new InvalidOperationException("test sshd did not start: " + lastLog);
         }
 
-        public ModuleAddress Address => new ModuleAddress(NShield.HsmAdmin.Store.Esn.Parse(Esn), ModuleTransports.Ssh, "127.0.0.1", Environment.UserName,
+        public ModuleAddress Address => new ModuleAddress(NShield.HsmAdmin.Modules.Esn.Parse(Esn), ModuleTransports.Ssh, "127.0.0.1", Environment.UserName,
             new Dictionary<string, int> { [ModuleServices.SshAdmin] = Port });
 
         /// <summary>The key exchanges the installed OpenSSH implements (`ssh -Q kex`).</summary>

@@ -1,3 +1,4 @@
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Store;
 using Xunit;
 

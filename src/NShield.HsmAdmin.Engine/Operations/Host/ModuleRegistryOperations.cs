@@ -93,7 +93,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 try
                 {
-                    var esn = Store.Esn.Parse(text);
+                    var esn = Modules.Esn.Parse(text);
                     if (store.GetRegisteredModule(esn) == null)
                         throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                             $"Module {esn} is not registered with this host ({store.Root}).", esn);

@@ -1,7 +1,7 @@
 using System;
 using System.Text.RegularExpressions;
 
-namespace NShield.HsmAdmin.Store
+namespace NShield.HsmAdmin.Modules
 {
     /// <summary>
     /// A module's electronic serial number: three groups of four hex digits, canonical uppercase ("8A2C-91F3-0D4E"). A value
