@@ -24,6 +24,12 @@ namespace NShield.HsmAdmin.Protocol
 
         /// <summary>Most entries one logs reply carries (also the simulated module's default log bound).</summary>
         public const int MaxLogEntries = 1000;
+
+        // Clock (issue 22): settime's limits.
+        /// <summary>Largest correction settime with adjust slews (seconds); more must be set in maintenance or Recovery mode.</summary>
+        public const int MaxClockAdjustSeconds = 3600;
+        /// <summary>The simulated firmware's slew rate while adjusting: milliseconds corrected per second of elapsed time.</summary>
+        public const int SimulatedSlewMsPerSecond = 100;
     }
 
     /// <summary>The verbs of protocol version 1 (the SSH exec command).</summary>
@@ -39,17 +45,22 @@ namespace NShield.HsmAdmin.Protocol
         public const string Ping = "ping";
         /// <summary>The module's log of served commands; monitor service only.</summary>
         public const string Logs = "logs";
+        /// <summary>Sets (steps) or adjusts (slews) the module's clock to a given UTC time; sshadmin only (issue 22).</summary>
+        public const string SetTime = "settime";
+        /// <summary>Reboots the module, optionally into its recovery image; sshadmin only (issue 22).</summary>
+        public const string Reboot = "reboot";
 
         public static readonly IReadOnlyList<string> All = new[]
         {
-            Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs,
+            Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs, SetTime, Reboot,
         };
 
         public static bool IsKnown(string verb) => Array.IndexOf((string[])All, verb) >= 0;
 
         /// <summary>Verbs that read a JSON body from stdin until EOF; the others never read stdin.</summary>
         public static bool TakesBody(string verb) =>
-            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs;
+            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs
+            || verb == SetTime || verb == Reboot;
 
         /// <summary>Verbs that change SSH keys: refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
         public static bool ChangesKeys(string verb) =>

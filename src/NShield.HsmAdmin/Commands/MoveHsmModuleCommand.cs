@@ -36,7 +36,7 @@ namespace NShield.HsmAdmin.Commands
             var path = ResolvePath(PrivateKeyFile);
             var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
                 KeyPassphrases.Verify(this, host, services);

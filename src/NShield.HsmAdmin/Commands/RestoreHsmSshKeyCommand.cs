@@ -37,7 +37,8 @@ namespace NShield.HsmAdmin.Commands
             var path = ResolvePath(Path);
             var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
             var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
+            using (var host = OpenHost(store,
+                KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
