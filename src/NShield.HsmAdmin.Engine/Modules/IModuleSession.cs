@@ -58,7 +58,8 @@ namespace NShield.HsmAdmin.Modules
         /// <summary>Returns the module to factory state; it answers before it restarts, within the given seconds (sshadmin only).</summary>
         Task ReturnToFactoryStateAsync(int timeoutSeconds, CancellationToken cancellationToken);
 
-        /// <summary>The module's log of served commands, oldest first: at or after <paramref name="since"/>, the last <paramref name="tail"/> (monitor only).</summary>
+        /// <summary>The module's log of served commands, oldest first: at or after <paramref name="since"/>, the last
+        /// <paramref name="tail"/> (monitor only).</summary>
         Task<IReadOnlyList<ModuleLogRecord>> GetLogsAsync(DateTimeOffset? since, int? tail, CancellationToken cancellationToken);
 
         // Clock and reboot (issue 22: hsmadmin settime, hsmadmin reset)

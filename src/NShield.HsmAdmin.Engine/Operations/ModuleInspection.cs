@@ -77,7 +77,8 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>identity over sshadmin: with the host's key on the pinned server key, else (factory state) the default credential.</summary>
-        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct, Func<IModuleSession, Task>? alsoWithHostKey = null)
+        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct,
+            Func<IModuleSession, Task>? alsoWithHostKey = null)
         {
             var pin = _host.Store.GetPin(address.Esn, ModuleServices.SshAdmin);
             _host.TransportFor(address); // UnknownTransport before anything is opened

@@ -145,9 +145,11 @@ namespace NShield.HsmAdmin.Operations
         public string[] ModulesUpdated { get; set; } = new string[0];
         /// <summary>Modules a rerun still has to work on: the new keys not installed yet, or the old ones not removed yet.</summary>
         public string[] ModulesPending { get; set; } = new string[0];
-        /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they are brought up to date.</summary>
+        /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they
+        /// are brought up to date.</summary>
         public string[] ModulesExcluded { get; set; } = new string[0];
-        public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } = new System.Collections.Generic.Dictionary<string, string>();
+        public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } =
+            new System.Collections.Generic.Dictionary<string, string>();
         public bool HardserverRestartNeeded { get; set; }
         public string HostPath { get; set; } = "";
     }
@@ -167,7 +169,8 @@ namespace NShield.HsmAdmin.Operations
         public DateTimeOffset? StartedAt { get; set; }
         /// <summary>When the host's current ncoreapi client key was switched in.</summary>
         public DateTimeOffset? NcoreapiKeyActivatedAt { get; set; }
-        /// <summary>Whether it runs with the host's current ncoreapi client key: it started after that key was switched in (null: cannot be known).</summary>
+        /// <summary>Whether it runs with the host's current ncoreapi client key: it started after that key was switched
+        /// in (null: cannot be known).</summary>
         public bool? KeyCurrent { get; set; }
         /// <summary>Why Running or KeyCurrent is unknown, when it is.</summary>
         public string? UnknownReason { get; set; }

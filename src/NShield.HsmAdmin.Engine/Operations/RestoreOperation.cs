@@ -28,7 +28,7 @@ namespace NShield.HsmAdmin.Operations
         public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> _pinsToWrite =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>>(StringComparer.OrdinalIgnoreCase);
+            new(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>
         /// After the restore is confirmed: pins the modules that the checks verified at first contact (chain or confirmed
@@ -41,11 +41,13 @@ namespace NShield.HsmAdmin.Operations
                 if (!_pinsToWrite.TryGetValue(module.Esn, out var pins) || _host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null) continue;
                 _host.Store.SetPins(module.Esn, pins);
                 if (_host.Store.GetModule(module.Esn) == null)
-                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });
+                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled,
+                        EnrolledAt = DateTimeOffset.UtcNow });
             }
         }
 
-        /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
+        /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified
+        /// at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
         public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
             try
@@ -71,20 +73,24 @@ namespace NShield.HsmAdmin.Operations
                 // Pins the host still has for other services are never replaced here (ServerKeyChanged stays).
                 foreach (var pin in _host.Store.GetPins(module.Esn))
                     if (identity.ServerKeys.TryGetValue(pin.Key, out var presented) && !presented.Blob.SequenceEqual(pin.Value.Blob))
-                        throw ChannelErrors.ServerKeyChanged(module, pin.Key, ServerKeyPolicy.Pinned(pin.Value, _host.Store.KnownHostsPath), presented);
+                        throw ChannelErrors.ServerKeyChanged(module, pin.Key,
+                            ServerKeyPolicy.Pinned(pin.Value, _host.Store.KnownHostsPath), presented);
                 var fingerprint = identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint;
                 if (_host.Store.GetTrustedRoots().Count > 0)
                 {
                     var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                     if (reason != null)
                         throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                            $"This host has no pins for module {module.Esn} and its server keys cannot be verified ({reason}); nothing was changed. " +
+                            $"This host has no pins for module {module.Esn} and its server keys " +
+                            $"cannot be verified ({reason}); nothing was changed. " +
                             "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
                 }
                 else if (!AcceptedFingerprints.Contains(fingerprint))
                     throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
-                        $"This host has no pins for module {module.Esn} and no trusted vendor root is configured, so its server keys need your confirmation. " +
-                        $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, then run Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' " +
+                        $"This host has no pins for module {module.Esn} and no trusted vendor root " +
+                        "is configured, so its server keys need your confirmation. " +
+                        $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, " +
+                        $"then run Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' " +
                         "(or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", module.Esn);
                 // Written only once the restore is confirmed (CommitPins): a declined restore or -WhatIf pins nothing.
                 _pinsToWrite[module.Esn] = identity.ServerKeys;
@@ -135,7 +141,8 @@ namespace NShield.HsmAdmin.Operations
         /// accepts the backup, RestoreWouldLockOut (listing the modules) when replacing the key would lock a module out
         /// or could, for a module that could not be checked. Returns the modules that accept the backup.
         /// </summary>
-        public IReadOnlyList<ModuleAddress> Decide(IReadOnlyCollection<ModuleCheck> checks, SshKeyPair? current, SshKeyPair backupKey, string backupPath)
+        public IReadOnlyList<ModuleAddress> Decide(IReadOnlyCollection<ModuleCheck> checks, SshKeyPair? current, SshKeyPair backupKey,
+            string backupPath)
         {
             var accepting = checks.Where(c => c.AcceptsBackup).Select(c => c.Module).ToList();
             if (accepting.Count == 0)
@@ -146,15 +153,20 @@ namespace NShield.HsmAdmin.Operations
 
             var lockedOut = checks.Where(c => c.AcceptsCurrent == true && !c.AcceptsBackup).Select(c => c.Module.Esn).OrderBy(e => e).ToList();
             var checkedEsns = new HashSet<string>(checks.Select(c => c.Module.Esn), StringComparer.OrdinalIgnoreCase);
-            var notChecked = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();
+            var notChecked =
+                _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled
+                    && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();
             if (lockedOut.Count == 0 && notChecked.Count == 0) return accepting;
             var parts = new List<string>();
-            if (lockedOut.Count > 0) parts.Add($"{string.Join(", ", lockedOut)} accept{(lockedOut.Count == 1 ? "s" : "")} the current key but not the backup");
+            if (lockedOut.Count > 0) parts.Add($"{string.Join(", ", lockedOut)} " +
+                $"accept{(lockedOut.Count == 1 ? "s" : "")} the current key but not the backup");
             if (notChecked.Count > 0) parts.Add($"{string.Join(", ", notChecked)} could not be checked (unregistered or unreachable)");
             throw new HsmException(HsmErrorIds.RestoreWouldLockOut, HsmErrorKind.InvalidOperation,
-                $"Restoring '{backupPath}' ({backupKey.PublicKey.Fingerprint}) would replace the host's current sshadmin key ({current.PublicKey.Fingerprint}), " +
+                $"Restoring '{backupPath}' ({backupKey.PublicKey.Fingerprint}) would replace the " +
+                $"host's current sshadmin key ({current.PublicKey.Fingerprint}), " +
                 $"and {string.Join("; ", parts)}: they would be locked out. Nothing was changed; the host keeps its current key. " +
-                "The current key still works: use Update-HsmSshKey to change keys, or bring the listed modules back and check which backup they accept.",
+                "The current key still works: use Update-HsmSshKey to change keys, or bring " +
+                "the listed modules back and check which backup they accept.",
                 string.Join(",", lockedOut.Concat(notChecked)));
         }
 

@@ -79,7 +79,8 @@ namespace NShield.HsmAdmin.Firmware
 
         /// <summary>Creates a fresh module in factory state: identity key, warrant from the vendor root, per-service server keys,
         /// certificates and authorized_keys (default credential on sshadmin only).</summary>
-        public static void Provision(string moduleDir, string esn, string vendorRootPrivateKeyText, string dotnetPath, string firmwareDll, string transport)
+        public static void Provision(string moduleDir, string esn, string vendorRootPrivateKeyText, string dotnetPath, string firmwareDll,
+            string transport)
         {
             var l = new ModuleLayout(moduleDir);
             Directory.CreateDirectory(l.Dir);
@@ -88,8 +89,10 @@ namespace NShield.HsmAdmin.Firmware
             SecureFiles.WriteAtomic(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), FileAccessScope.OwnerOnly);
             SecureFiles.WriteAtomic(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             SecureFiles.WriteAtomic(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n", FileAccessScope.Public);
-            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
-            var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll, Transport = transport };
+            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n",
+                FileAccessScope.Public);
+            var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll,
+                Transport = transport };
             foreach (var svc in ModuleServices.All)
             {
                 Directory.CreateDirectory(l.ServiceDir(svc));
@@ -109,7 +112,8 @@ namespace NShield.HsmAdmin.Firmware
             SecureFiles.WriteAtomic(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), FileAccessScope.OwnerOnly);
             SecureFiles.WriteAtomic(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             if (identity != null)
-                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n", FileAccessScope.Public);
+                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n",
+                    FileAccessScope.Public);
         }
 
         private static SshKeyPair ReadIdentityKey(ModuleLayout l) => OpenSshPrivateKey.Decode(File.ReadAllText(l.IdentityKey), null);
@@ -279,7 +283,8 @@ namespace NShield.HsmAdmin.Firmware
             }
             catch (Exception e)
             {
-                reply = new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
+                reply = new FirmwareReply { ExitCode = 1,
+                    Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
                 outcome = FirmwareErrorCodes.Internal;
             }
             ModuleLog.TryRecord(req, outcome);
@@ -342,7 +347,8 @@ namespace NShield.HsmAdmin.Firmware
                 if (verb == FirmwareVerbs.Enroll)
                 {
                     if (s.Mode == ModuleMode.Operational || s.Enrolled)
-                        throw new FirmwareError(FirmwareErrorCodes.Mode, "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
+                        throw new FirmwareError(FirmwareErrorCodes.Mode,
+                            "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
                     if (!isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, "enroll needs the default sshadmin credential");
                 }
                 else if (verb == FirmwareVerbs.SetTime && isDefault && !s.Enrolled)
@@ -371,7 +377,8 @@ namespace NShield.HsmAdmin.Firmware
                         result = () => ReplyWriter.Ok(Identity(l, s), FirmwareJson.Default.IdentityResult);
                         break;
                     case FirmwareVerbs.Ping:
-                        result = () => ReplyWriter.Ok(new PingResult { Esn = s.Esn, Service = req.Service, Mode = s.Mode }, FirmwareJson.Default.PingResult);
+                        result = () => ReplyWriter.Ok(new PingResult { Esn = s.Esn, Service = req.Service, Mode = s.Mode },
+                            FirmwareJson.Default.PingResult);
                         break;
                     case FirmwareVerbs.KeysList:
                         result = () => ReplyWriter.Ok(new KeysResult { Keys = KeyList(l, ModuleServices.All) }, FirmwareJson.Default.KeysResult);
@@ -390,10 +397,12 @@ namespace NShield.HsmAdmin.Firmware
                         break;
                     case FirmwareVerbs.FactoryState:
                     {
-                        var timeout = ReadBody(body, FirmwareJson.Default.FactoryStateRequest).TimeoutSeconds ?? FirmwareProtocol.DefaultFactoryStateTimeout;
+                        var timeout = ReadBody(body, FirmwareJson.Default.FactoryStateRequest).TimeoutSeconds
+                            ?? FirmwareProtocol.DefaultFactoryStateTimeout;
                         if (timeout < FirmwareProtocol.MinFactoryStateTimeout || timeout > FirmwareProtocol.MaxFactoryStateTimeout)
                             throw new FirmwareError(FirmwareErrorCodes.BadRequest,
-                                $"timeoutSeconds must be an integer from {FirmwareProtocol.MinFactoryStateTimeout} to {FirmwareProtocol.MaxFactoryStateTimeout}");
+                                $"timeoutSeconds must be an integer from {FirmwareProtocol.MinFactoryStateTimeout} " +
+                                $"to {FirmwareProtocol.MaxFactoryStateTimeout}");
                         commit = () => ResetToFactory(l, s, recovery: false);
                         reloadAfter = true;
                         result = () => ReplyWriter.Ok(new FactoryStateResult { Esn = s.Esn, Mode = s.Mode, TimeoutSeconds = timeout },
@@ -466,7 +475,8 @@ namespace NShield.HsmAdmin.Firmware
             };
         }
 
-        /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the module's authorized_keys.</summary>
+        /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the
+        /// module's authorized_keys.</summary>
         public static Dictionary<string, string[]> ListClientKeys(string moduleDir)
         {
             var l = new ModuleLayout(moduleDir);
@@ -506,7 +516,8 @@ namespace NShield.HsmAdmin.Firmware
             if (!KeyLine.TryParse(line, out var k, out var why))
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: malformed public key ({why})");
             if (k!.Fingerprint == DefaultCredential.Fingerprint)
-                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: the well-known default credential cannot be installed as a client key");
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest,
+                    $"{what}: the well-known default credential cannot be installed as a client key");
             return k;
         }
 
@@ -606,12 +617,14 @@ namespace NShield.HsmAdmin.Firmware
             var keys = new Dictionary<string, SshPublicKey>();
             foreach (var p in body.ClientKeys)
             {
-                if (!ModuleServices.IsKnown(p.Key)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Key}' in clientKeys");
+                if (!ModuleServices.IsKnown(p.Key))
+                    throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Key}' in clientKeys");
                 if (p.Value == null) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"clientKeys.{p.Key} must be a string");
                 keys[p.Key] = RequireKey(p.Value, "clientKeys." + p.Key);
             }
             var missing = ModuleServices.All.Where(x => !keys.ContainsKey(x)).ToList();
-            if (missing.Count > 0) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "clientKeys must name every service; missing: " + string.Join(", ", missing));
+            if (missing.Count > 0)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "clientKeys must name every service; missing: " + string.Join(", ", missing));
             commit = () =>
             {
                 // sshadmin last: until it is written the default credential still works, so an interrupted enroll can be rerun.

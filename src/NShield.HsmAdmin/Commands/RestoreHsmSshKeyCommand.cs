@@ -27,7 +27,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when no vendor root is configured.</summary>
+        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when
+        /// no vendor root is configured.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
         public string[]? AcceptFingerprint { get; set; }
