@@ -28,13 +28,12 @@ namespace NShield.HsmAdmin.Operations
         public SshPublicKey ServerKey => _inner.ServerKey;
 
         /// <summary>
-        /// Whether a failure is the timeout: the deadline's token fired (not the caller's), or the transport's own timeout of
-        /// the same length fired first.
+        /// Whether a failure is this timeout: the deadline's token fired, not the caller's. (A transport's own, shorter timeout
+        /// stays its ConnectionTimeout: the message then names the transport's limit, not -Timeout.)
         /// </summary>
         internal static bool IsTimeout(Exception ex, CancellationTokenSource deadline, CancellationToken caller) =>
-            !caller.IsCancellationRequested
-            && (deadline.IsCancellationRequested
-                || (ex is HsmException h && (h.ErrorId == HsmErrorIds.ConnectionTimeout || h.ErrorId == HsmErrorIds.ModuleTimeout)));
+            !caller.IsCancellationRequested && deadline.IsCancellationRequested
+            && (ex is OperationCanceledException || ex is HsmException);
 
         internal static HsmException Timeout(string esn, string service, string what, TimeSpan timeout, Exception inner) =>
             inner is HsmException h && h.ErrorId == HsmErrorIds.ModuleTimeout ? h
