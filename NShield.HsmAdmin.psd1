@@ -37,6 +37,8 @@
         'Set-HsmSshKeyPermission'
         'Set-HsmModuleTime'
         'Restart-HsmModule'
+        'Update-HsmFirmware'
+        'Set-HsmMinimumVsn'
     )
     # The class-based DSC resource is defined in the root module (bin/NShield.HsmAdmin.psm1), where DSC v3's PowerShell
     # adapter and Get-DscResource look for it (docs/dsc.md).

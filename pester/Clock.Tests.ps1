@@ -222,7 +222,8 @@ Describe 'Issue22 -Timeout on every cmdlet that talks to modules' {
         $fast = $sim.Modules[1].Esn
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $talkers = 'Invoke-HsmEnroll', 'Get-HsmModule', 'Get-HsmLog', 'Get-HsmSshKey', 'Test-HsmConnection', 'Update-HsmSshKey',
-            'Restore-HsmSshKey', 'Move-HsmModule', 'Reset-HsmModule', 'Update-HsmServerKeyPin', 'Set-HsmModuleTime', 'Restart-HsmModule'
+            'Restore-HsmSshKey', 'Move-HsmModule', 'Reset-HsmModule', 'Update-HsmServerKeyPin', 'Set-HsmModuleTime', 'Restart-HsmModule',
+            'Update-HsmFirmware', 'Set-HsmMinimumVsn'
     }
     It 'each has -Timeout, 3 to 120 s, default 30, declared once in the shared base' {
         foreach ($name in $talkers) {

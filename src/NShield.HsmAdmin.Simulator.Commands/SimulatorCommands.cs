@@ -280,6 +280,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] public bool? Maintenance { get; set; }
         /// <summary>Milliseconds a reboot takes (Restart-HsmModule waits for it).</summary>
         [Parameter, ValidateRange(0, 600000)] public int? BootMs { get; set; }
+        /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
+        [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
         /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>
         [Parameter] public HostileReply? Hostile { get; set; }
@@ -304,6 +306,7 @@ namespace NShield.HsmAdmin.Commands
                 if (Maintenance != null) sim.SetMaintenance(Esn, Maintenance.Value);
                 if (BootMs != null) sim.SetBootMs(Esn, BootMs.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
+                if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Engine(() => sim.GetModule(Esn)));

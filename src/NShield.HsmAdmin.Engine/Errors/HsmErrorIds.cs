@@ -175,5 +175,16 @@ namespace NShield.HsmAdmin
         public const string ModuleTimeout = "ModuleTimeout";
         /// <summary>A timeout given to the engine is outside 3 to 120 seconds (the vendor's --timeout range); nothing was done.</summary>
         public const string InvalidTimeout = "InvalidTimeout";
+        // Firmware, logs and the ncoreapi interlock (appended, issue 22 items 3, 4 and 6)
+        /// <summary>A firmware package that is not a whole package of this product's format (truncated, trailing bytes, bad field).</summary>
+        public const string FirmwarePackageInvalid = "FirmwarePackageInvalid";
+        /// <summary>The module refused a firmware package whose signature does not chain to the vendor root it trusts.</summary>
+        public const string FirmwareSignatureInvalid = "FirmwareSignatureInvalid";
+        /// <summary>The module refused a firmware package whose VSN is below the module's minimum VSN.</summary>
+        public const string FirmwareVsnTooLow = "FirmwareVsnTooLow";
+        /// <summary>Set-HsmMinimumVsn asked for a minimum above the installed firmware's VSN or below the current minimum.</summary>
+        public const string MinimumVsnInvalid = "MinimumVsnInvalid";
+        /// <summary>A change refused because ncoreapi is operational (the hardserver holds a session): stop the hardserver first.</summary>
+        public const string NCoreApiOperational = "NCoreApiOperational";
     }
 }

@@ -78,5 +78,20 @@ namespace NShield.HsmAdmin.Modules
         /// factory state with new server keys. Returns the mode the module reported before restarting.
         /// </summary>
         Task<ModuleMode> RebootAsync(bool recovery, CancellationToken cancellationToken);
+        // Firmware over the updater service (issue 22 item 3)
+
+        /// <summary>
+        /// Sends a firmware package (updater only) and has the module install it: the module checks the vendor's signature
+        /// (<c>FirmwareSignatureInvalid</c>), the VSN against its minimum (<c>FirmwareVsnTooLow</c>) and the whole package
+        /// (<c>FirmwarePackageInvalid</c>) before it changes anything, then restarts. An adapter may send it in parts; a
+        /// refused package leaves nothing on the module.
+        /// </summary>
+        Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken cancellationToken);
+
+        /// <summary>
+        /// Raises the module's minimum VSN (updater only); never above the installed firmware's VSN nor below the current minimum
+        /// (<c>MinimumVsnInvalid</c>).
+        /// </summary>
+        Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken);
     }
 }

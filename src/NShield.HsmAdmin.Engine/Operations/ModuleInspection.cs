@@ -73,6 +73,11 @@ namespace NShield.HsmAdmin.Operations
             info.ClockValid = identity.ClockValid;
             if (identity.ClockValid && identity.Clock != null)
                 info.ClockOffsetSeconds = Math.Round((identity.Clock.Value - DateTimeOffset.UtcNow).TotalSeconds, 1);
+            info.RecoveryFirmwareVersion = ModuleErrors.Printable(identity.RecoveryFirmwareVersion, 40);
+            info.FirmwareVsn = identity.FirmwareVsn;
+            info.RecoveryFirmwareVsn = identity.RecoveryFirmwareVsn;
+            info.MinimumVsn = identity.MinimumVsn;
+            info.NCoreApiOperational = identity.NCoreApiOperational;
             return info;
         }
 

@@ -96,6 +96,15 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Whether the module's clock is valid (null: not asked). An invalid clock blocks key changes outside Recovery mode.</summary>
         public bool? ClockValid { get; set; }
         public string HostPath { get; set; } = "";
+        // Firmware images and VSN (issue 22 item 3); empty/null when the module was not asked or reports none.
+        /// <summary>The recovery image's version (<see cref="FirmwareVersion"/> is the primary image's).</summary>
+        public string RecoveryFirmwareVersion { get; set; } = "";
+        /// <summary>Version Security Number of the primary image, of the recovery image, and the lowest the module accepts.</summary>
+        public int? FirmwareVsn { get; set; }
+        public int? RecoveryFirmwareVsn { get; set; }
+        public int? MinimumVsn { get; set; }
+        /// <summary>ncoreapi is operational (the hardserver holds a session): firmware and log changes are refused until it is stopped.</summary>
+        public bool? NCoreApiOperational { get; set; }
     }
 
     /// <summary>One channel's check (Test-HsmConnection -Detailed).</summary>

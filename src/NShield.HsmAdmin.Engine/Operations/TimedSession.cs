@@ -82,6 +82,13 @@ namespace NShield.HsmAdmin.Operations
         public Task<ModuleMode> RebootAsync(bool recovery, CancellationToken ct) =>
             Timed("rebooting", c => _inner.RebootAsync(recovery, c), ct);
 
+        // A package goes in many firmware.chunk commands: the whole upload is not bounded by one timeout, each command is by
+        // the transport's own (the SSH transport's is -Timeout); installing and the minimum VSN are single commands.
+        public Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken ct) =>
+            _inner.UpdateFirmwareAsync(package, length, ct);
+        public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken ct) =>
+            Timed("setting its minimum VSN", c => _inner.SetMinimumVsnAsync(vsn, c), ct);
+
         public void Dispose() => _inner.Dispose();
     }
 }

@@ -163,6 +163,7 @@ namespace NShield.HsmAdmin.Protocol
                     id.ServerKeys[svc.Key] = SshPublicKey.Parse(Required(svc.Value.PublicKey, "publicKey"));
                     if (!string.IsNullOrEmpty(svc.Value.Certificate)) id.Certificates[svc.Key] = svc.Value.Certificate!;
                 }
+                FirmwareUpdateBodies.ReadIdentityAdditions(r, id);
                 return id;
             }
             catch (Exception ex) when (!(ex is OperationCanceledException))

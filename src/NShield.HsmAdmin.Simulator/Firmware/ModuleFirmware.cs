@@ -25,6 +25,8 @@ namespace NShield.HsmAdmin.Firmware
     public static class ModuleFirmware
     {
         public const string FirmwareVersion = "13.6.0-sim";
+        /// <summary>A new module's images' VSN and its minimum VSN (as the vendor's example: minimum 3, installed 4).</summary>
+        public const int DefaultVsn = 4, DefaultMinimumVsn = 3;
 
         // ------------------------------------------------------------------ queries for the in-process transport
 
@@ -367,6 +369,9 @@ namespace NShield.HsmAdmin.Firmware
                     throw new FirmwareError(FirmwareErrorCodes.Clock,
                         $"'{verb}' changes SSH keys, which is refused while the module's clock is invalid; boot in Recovery mode and set the clock");
 
+                // ncoreapi interlock and log capacity (issue 22): changes refused before the body is read, nothing changed.
+                FirmwareUpdater.CheckInterlocks(l, s, verb);
+
                 // Validate the request fully before any change.
                 Action commit = () => { };
                 Func<string> result;
@@ -425,6 +430,16 @@ namespace NShield.HsmAdmin.Firmware
                         reloadAfter = reboot.Recovery == true; // new server keys: each sshd rereads its own
                         break;
                     }
+                    case FirmwareVerbs.FirmwareChunk:
+                        FirmwareUpdater.PrepareChunk(l, ReadBody(body, FirmwareJson.Default.FirmwareChunkRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.FirmwareInstall:
+                        FirmwareUpdater.PrepareInstall(l, s, ReadBody(body, FirmwareJson.Default.FirmwareInstallRequest), out commit, out result,
+                            out reloadAfter);
+                        break;
+                    case FirmwareVerbs.SetMinVsn:
+                        FirmwareUpdater.PrepareSetMinVsn(l, s, ReadBody(body, FirmwareJson.Default.SetMinVsnRequest), out commit, out result);
+                        break;
                     default: throw new FirmwareError(FirmwareErrorCodes.UnknownCommand, verb);
                 }
 
@@ -443,6 +458,7 @@ namespace NShield.HsmAdmin.Firmware
 
                 commit();
                 if (reloadAfter && s.Transport != "inprocess") ReloadAll(l);
+                if (verb == FirmwareVerbs.FirmwareInstall && s.Transport != "inprocess") FirmwareUpdater.StartEndpointsAfterBoot(l, s);
                 if (rule != null && rule.Kind == "dropAfter")
                     return new FirmwareReply { ExitCode = 255, Dropped = true };
                 return new FirmwareReply { ExitCode = 0, Json = result() };
@@ -472,6 +488,8 @@ namespace NShield.HsmAdmin.Firmware
                 ServerKeys = serverKeys,
                 Clock = FormatTime(now),
                 ClockValid = !s.InvalidClock,
+                Firmware = FirmwareUpdater.Images(s),
+                NcoreapiOperational = FirmwareUpdater.NCoreApiOperational(s),
             };
         }
 

@@ -472,6 +472,12 @@ namespace NShield.HsmAdmin.Simulation
             Update(esn, s => s.LogCapacity = entries);
         }
 
+        /// <summary>
+        /// A hardserver holds an ncoreapi session with the module (true) or none (false): while one is open in normal mode,
+        /// ncoreapi is operational and the module refuses firmware, minimum VSN and log clearing (issue 22 item 6).
+        /// </summary>
+        public void SetNCoreApiSession(string esn, bool open) => Update(esn, s => s.NCoreApiSession = open);
+
         /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
         public void SetRefuse(string esn, bool refuse)
         {
