@@ -37,6 +37,8 @@
         'Set-HsmSshKeyPermission'
         'Set-HsmModuleTime'
         'Restart-HsmModule'
+        # issue 22, items 7-9 (attestation of trust)
+        'Export-HsmTrustReport'
         'Update-HsmFirmware'
         'Set-HsmMinimumVsn'
     )

@@ -223,7 +223,7 @@ Describe 'Issue22 -Timeout on every cmdlet that talks to modules' {
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $talkers = 'Invoke-HsmEnroll', 'Get-HsmModule', 'Get-HsmLog', 'Get-HsmSshKey', 'Test-HsmConnection', 'Update-HsmSshKey',
             'Restore-HsmSshKey', 'Move-HsmModule', 'Reset-HsmModule', 'Update-HsmServerKeyPin', 'Set-HsmModuleTime', 'Restart-HsmModule',
-            'Update-HsmFirmware', 'Set-HsmMinimumVsn'
+            'Update-HsmFirmware', 'Set-HsmMinimumVsn', 'Export-HsmTrustReport'
     }
     It 'each has -Timeout, 3 to 120 s, default 30, declared once in the shared base' {
         foreach ($name in $talkers) {

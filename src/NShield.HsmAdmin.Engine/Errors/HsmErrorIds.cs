@@ -175,6 +175,19 @@ namespace NShield.HsmAdmin
         public const string ModuleTimeout = "ModuleTimeout";
         /// <summary>A timeout given to the engine is outside 3 to 120 seconds (the vendor's --timeout range); nothing was done.</summary>
         public const string InvalidTimeout = "InvalidTimeout";
+        // Split custody of the sshadmin backup (appended, issue 22 item 9)
+        /// <summary>Backup-HsmSshKey -Shares/-Threshold out of range (2 &lt;= Threshold &lt;= Shares &lt;= 255): nothing written.</summary>
+        public const string InvalidShareSplit = "InvalidShareSplit";
+        /// <summary>Fewer distinct shares than the backup's threshold were given: nothing changed.</summary>
+        public const string ShareThresholdNotMet = "ShareThresholdNotMet";
+        /// <summary>The shares given belong to different backups (backup id, key, threshold): nothing changed.</summary>
+        public const string ShareSetMixed = "ShareSetMixed";
+        /// <summary>
+        /// A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing
+        /// changed.
+        /// </summary>
+        public const string ShareCorrupt = "ShareCorrupt";
+
         // Firmware, logs and the ncoreapi interlock (appended, issue 22 items 3, 4 and 6)
         /// <summary>A firmware package that is not a whole package of this product's format (truncated, trailing bytes, bad field).</summary>
         public const string FirmwarePackageInvalid = "FirmwarePackageInvalid";

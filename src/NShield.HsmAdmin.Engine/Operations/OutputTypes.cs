@@ -52,6 +52,13 @@ namespace NShield.HsmAdmin.Operations
         public DateTime? InstalledAt { get; set; }
         /// <summary>Client keys: when the host staged (generated or restored) the key (UTC).</summary>
         public DateTime? StagedAt { get; set; }
+        /// <summary>
+        /// Client keys: when the key pair was generated (UTC). Null when unknown: a key restored from a backup that does not say
+        /// when it was made (a portable OpenSSH file), or a key recorded before creation times were kept. Server keys: null.
+        /// </summary>
+        public DateTime? Created { get; set; }
+        /// <summary>Client keys: how old the key is now (from <see cref="Created"/>); null when its creation time is unknown.</summary>
+        public TimeSpan? Age { get; set; }
         /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
         public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";
