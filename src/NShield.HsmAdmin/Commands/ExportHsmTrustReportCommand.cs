@@ -34,7 +34,7 @@ namespace NShield.HsmAdmin.Commands
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "report on");
             // Every service is opened with the host's own key for it: all six keys' passphrases.
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
                 var request = new TrustReportRequest

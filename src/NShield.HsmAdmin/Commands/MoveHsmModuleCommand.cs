@@ -45,7 +45,7 @@ namespace NShield.HsmAdmin.Commands
             var path = shares != null ? KeyShares.Describe(shares) : ResolvePath(PrivateKeyFile);
             var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             using (var backup = Engine(() => shares != null
                        ? KeyShares.Read(shares, Passphrase, Cancellation)
                        : KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))

@@ -44,7 +44,7 @@ namespace NShield.HsmAdmin.Commands
             var path = shares != null ? KeyShares.Describe(shares) : ResolvePath(Path);
             var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
             var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
-            using (var host = new HsmHost(store,
+            using (var host = OpenHost(store,
                 KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
             using (LockForChange(host.Store))
             {
