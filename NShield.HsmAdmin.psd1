@@ -36,6 +36,8 @@
         'Test-HsmEnrollment'
         'Update-HsmServerKeyPin'
         'Set-HsmSshKeyPermission'
+        'Set-HsmModuleTime'
+        'Restart-HsmModule'
         # issue 22, items 7-9 (attestation of trust)
         'Export-HsmTrustReport'
         'Update-HsmFirmware'

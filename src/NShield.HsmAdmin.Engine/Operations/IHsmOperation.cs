@@ -15,9 +15,18 @@ namespace NShield.HsmAdmin.Operations
         Task RunAsync(TRequest request, IOperationReporter reporter, CancellationToken cancellationToken);
     }
 
-    /// <summary>A request about one host store: its folder (null: $env:NSHIELD_HSMADMIN_HOME, else the system location).</summary>
+    /// <summary>
+    /// A request about one host store: its folder (null: $env:NSHIELD_HSMADMIN_HOME, else the system location), and, for a
+    /// command that talks to modules, how long each module may take to connect and to answer each command (-Timeout).
+    /// </summary>
     public class HostRequest
     {
         public string? HostPath { get; set; }
+        /// <summary>Seconds each module may take to connect and to answer each command (3 to 120, default 30).</summary>
+        public int ModuleTimeoutSeconds { get; set; } = HsmHost.DefaultModuleTimeoutSeconds;
+
+        /// <summary>The engine's host object for <paramref name="store"/>, with this request's module timeout.</summary>
+        public HsmHost OpenHost(Store.HostStore store, System.Security.SecureString? keyPassphrase = null) =>
+            new HsmHost(store, keyPassphrase, moduleTimeout: System.TimeSpan.FromSeconds(ModuleTimeoutSeconds));
     }
 }

@@ -42,7 +42,7 @@ namespace NShield.HsmAdmin.Operations
             IOperationReporter reporter, string? passphraseAlsoFor = null)
         {
             WarnIfNoModules(store, request.Esns, what, reporter);
-            var host = new HsmHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, keyServices, reporter, passphraseAlsoFor));
+            var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, keyServices, reporter, passphraseAlsoFor));
             try
             {
                 KeyPassphrases.Verify(host, keyServices);

@@ -98,6 +98,10 @@ namespace NShield.HsmAdmin.Operations
         public string? KeyDrift { get; set; }
         /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
         public string OpenOperation { get; set; } = "";
+        /// <summary>Module clock minus this host's UTC, in seconds (null: not asked, or the clock is invalid); Set-HsmModuleTime fixes it.</summary>
+        public double? ClockOffsetSeconds { get; set; }
+        /// <summary>Whether the module's clock is valid (null: not asked). An invalid clock blocks key changes outside Recovery mode.</summary>
+        public bool? ClockValid { get; set; }
         public string HostPath { get; set; } = "";
         // Firmware images and VSN (issue 22 item 3); empty/null when the module was not asked or reports none.
         /// <summary>The recovery image's version (<see cref="FirmwareVersion"/> is the primary image's).</summary>

@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Commands
     [Cmdlet(VerbsCommon.Get, "HsmSshKey", DefaultParameterSetName = "Host")]
     [OutputType(typeof(HsmSshKeyInfo), ParameterSetName = new[] { "Host" })]
     [OutputType(typeof(HsmModuleKeyInfo), ParameterSetName = new[] { "Module" })]
-    public sealed class GetHsmSshKeyCommand : HsmCmdlet
+    public sealed class GetHsmSshKeyCommand : HsmModuleCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]

@@ -18,11 +18,6 @@ namespace NShield.HsmAdmin.Commands
         [EsnParameter]
         public override string[]? Esn { get; set; }
 
-        /// <summary>Seconds to wait for the module to return to factory state (3 to 120, default 30).</summary>
-        [Parameter]
-        [ValidateRange(3, 120)]
-        public int Timeout { get; set; } = 30;
-
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
         /// interactive host when needed).</summary>
         [Parameter]
@@ -31,6 +26,6 @@ namespace NShield.HsmAdmin.Commands
         protected override bool AllModulesWithoutInput => false;
 
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns) =>
-            Run(new ResetModuleOperation(), Modules(new ResetModuleRequest { TimeoutSeconds = Timeout, KeyPassphrase = KeyPassphrase }, esns));
+            Run(new ResetModuleOperation(), Modules(new ResetModuleRequest { KeyPassphrase = KeyPassphrase }, esns));
     }
 }

@@ -14,7 +14,7 @@ namespace NShield.HsmAdmin.Commands
     /// </summary>
     [Cmdlet(VerbsData.Update, "HsmServerKeyPin", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmServerKeyPinChange))]
-    public sealed class UpdateHsmServerKeyPinCommand : HsmCmdlet, IChangesHost
+    public sealed class UpdateHsmServerKeyPinCommand : HsmModuleCmdlet, IChangesHost
     {
         private readonly List<string> _esns = new List<string>();
 

@@ -251,7 +251,11 @@ namespace NShield.HsmAdmin.Commands
         /// </summary>
         protected internal void Run<TRequest>(IHsmOperation<TRequest> operation, TRequest request)
         {
-            if (request is HostRequest onHost && onHost.HostPath == null) onHost.HostPath = CurrentHostPath;
+            if (request is HostRequest onHost)
+            {
+                if (onHost.HostPath == null) onHost.HostPath = CurrentHostPath;
+                if (this is HsmModuleCmdlet talksToModules) onHost.ModuleTimeoutSeconds = talksToModules.Timeout;
+            }
             RunOperation((reporter, ct) => operation.RunAsync(request, reporter, ct));
         }
 

@@ -109,7 +109,7 @@ namespace NShield.HsmAdmin.Operations
             var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
             var passphrase = KeyPassphrases.Resolve(store, request.KeyPassphrase, ModuleServices.All, reporter,
                 backupNeedsP ? "the verbatim backup" : null);
-            using (var host = new HsmHost(store, passphrase))
+            using (var host = request.OpenHost(store, passphrase))
             using (request.WhatIf ? null : store.AcquireLock(store.DefaultLockTimeout))
             {
                 KeyPassphrases.Verify(host, ModuleServices.All);

@@ -24,7 +24,7 @@ namespace NShield.HsmAdmin.Operations
             var store = HostStore.OpenExisting(request.HostPath);
             HostModules.WarnIfNoModules(store, request.Patterns ?? Array.Empty<string>(), "show", reporter);
             var services = request.Offline ? Array.Empty<string>() : new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, services, reporter)))
+            using (var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, services, reporter)))
             {
                 KeyPassphrases.Verify(host, services);
                 var inspection = new ModuleInspection(host);
@@ -96,7 +96,7 @@ namespace NShield.HsmAdmin.Operations
             CancellationToken cancellationToken)
         {
             var admin = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, admin, reporter)))
+            using (var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, admin, reporter)))
             {
                 KeyPassphrases.Verify(host, admin);
                 var attached = host.Attached();

@@ -7,10 +7,9 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>Reset-HsmModule: the modules to return to factory state, and how long each may take.</summary>
+    /// <summary>Reset-HsmModule: the modules to return to factory state (each within the request's module timeout).</summary>
     public sealed class ResetModuleRequest : ModulesRequest
     {
-        public int TimeoutSeconds { get; set; } = 30;
     }
 
     /// <summary>Reset-HsmModule (the vendor's hsmadmin factorystate); every module without -Esn, one question listing them.</summary>
@@ -19,7 +18,7 @@ namespace NShield.HsmAdmin.Operations
         public async Task RunAsync(ResetModuleRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             using (var opened = HostModules.Open(request, new[] { ModuleServices.SshAdmin }, "reset", reporter))
-                await new ResetOperation(opened.Host).ResetAllAsync(opened.Modules.ToList(), request.Esns.Count == 0, request.TimeoutSeconds,
+                await new ResetOperation(opened.Host).ResetAllAsync(opened.Modules.ToList(), request.Esns.Count == 0, request.ModuleTimeoutSeconds,
                     request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -138,6 +137,53 @@ namespace NShield.HsmAdmin.Operations
         {
             try { return OpenOperation.Read(store); }
             catch (HsmException) { return null; }
+        }
+    }
+}
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>Restart-HsmModule: the modules to reboot, into the recovery image or not.</summary>
+    public sealed class RestartRequest : ModulesRequest
+    {
+        /// <summary>Boot the recovery image, as with the recovery button held.</summary>
+        public bool Recovery { get; set; }
+    }
+
+    /// <summary>Restart-HsmModule (the vendor's hsmadmin reset): reboots each module and waits, within the timeout, until it answers.</summary>
+    public sealed class RestartModulesOperation : IHsmOperation<RestartRequest>
+    {
+        public async Task RunAsync(RestartRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
+        {
+            using (var opened = HostModules.Open(request, new[] { ModuleServices.SshAdmin }, "restart", reporter))
+                await new RestartOperation(opened.Host).RestartAllAsync(new RestartModuleRequest
+                {
+                    Modules = opened.Modules, Recovery = request.Recovery, TimeoutSeconds = request.ModuleTimeoutSeconds,
+                    ThrottleLimit = request.ThrottleLimit,
+                }, reporter, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Set-HsmModuleTime: the modules whose clock is set from the host's UTC time, stepped or slewed.</summary>
+    public sealed class SetTimeRequest : ModulesRequest
+    {
+        /// <summary>Slew the (valid) clock gradually instead of stepping it.</summary>
+        public bool Adjust { get; set; }
+    }
+
+    /// <summary>Set-HsmModuleTime (the vendor's hsmadmin settime [--adjust]).</summary>
+    public sealed class SetModuleTimeOperation : IHsmOperation<SetTimeRequest>
+    {
+        public async Task RunAsync(SetTimeRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
+        {
+            var store = HostStore.OpenExisting(request.HostPath);
+            // A host without client keys reaches its (factory-state) modules with the factory credential only.
+            var services = store.GetClientKey(ModuleServices.SshAdmin) == null ? Array.Empty<string>() : new[] { ModuleServices.SshAdmin };
+            using (var opened = HostModules.Open(store, request, services, "set the clock of", reporter))
+                await new ModuleTimeOperation(opened.Host).SetAllAsync(new SetModuleTimeRequest
+                {
+                    Modules = opened.Modules, Adjust = request.Adjust, ThrottleLimit = request.ThrottleLimit,
+                }, reporter, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -57,7 +57,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 var journal = store.ReadDocument<RollJournal>(RollJournal.DocumentName);
                 var newPassphrase = NewKeysPassphrase(store, journal, request, services, protection, reporter);
-                using (var host = new HsmHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, ModuleServices.All, reporter)))
+                using (var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, ModuleServices.All, reporter)))
                 {
                     // A passphrase-changing roll interrupted mid-switch leaves some current keys under the new passphrase: while
                     // its journal is open each key opens under either (HsmHost tries both), so Verify must know the new one.

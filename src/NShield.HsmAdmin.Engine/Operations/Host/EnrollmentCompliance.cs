@@ -100,7 +100,7 @@ namespace NShield.HsmAdmin.Operations
         {
             var store = HostStore.OpenExisting(request.HostPath);
             var state = new HsmEnrollmentState { HostPath = store.Root };
-            using (var host = new HsmHost(store))
+            using (var host = request.OpenHost(store))
             {
                 var inspection = new ModuleInspection(host);
                 var quiet = new QuietReporter();
