@@ -273,7 +273,9 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The module's clock reads 1970.</summary>
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
-        [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
+        [Parameter, ValidateRange(1, 100000)] public int? LogCapacity { get; set; }
+        /// <summary>Change the oldest entry of the module's log after it was signed (Get-HsmLog then shows it as not verified).</summary>
+        [Parameter] public SwitchParameter TamperLog { get; set; }
         /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
         [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
@@ -298,6 +300,7 @@ namespace NShield.HsmAdmin.Commands
                 if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
+                if (TamperLog) sim.TamperLogEntry(Esn);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Engine(() => sim.GetModule(Esn)));
