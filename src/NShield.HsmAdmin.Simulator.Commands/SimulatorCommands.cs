@@ -276,6 +276,12 @@ namespace NShield.HsmAdmin.Commands
         [Parameter, ValidateRange(1, 100000)] public int? LogCapacity { get; set; }
         /// <summary>Change the oldest entry of the module's log after it was signed (Get-HsmLog then shows it as not verified).</summary>
         [Parameter] public SwitchParameter TamperLog { get; set; }
+        /// <summary>The module's (valid) clock runs this many seconds ahead of real UTC; negative: behind.</summary>
+        [Parameter, ValidateRange(-3153600000.0, 3153600000.0)] public double? ClockOffsetSeconds { get; set; }
+        /// <summary>ncoreapi's maintenance mode, as the host's nopclearfail -M ($true) and -O ($false) set it.</summary>
+        [Parameter] public bool? Maintenance { get; set; }
+        /// <summary>Milliseconds a reboot takes (Restart-HsmModule waits for it).</summary>
+        [Parameter, ValidateRange(0, 600000)] public int? BootMs { get; set; }
         /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
         [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
@@ -298,6 +304,9 @@ namespace NShield.HsmAdmin.Commands
                 if (DelayMs != null) sim.SetDelay(Esn, DelayMs.Value);
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
                 if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
+                if (ClockOffsetSeconds != null) sim.SetClockOffset(Esn, ClockOffsetSeconds.Value);
+                if (Maintenance != null) sim.SetMaintenance(Esn, Maintenance.Value);
+                if (BootMs != null) sim.SetBootMs(Esn, BootMs.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
                 if (TamperLog) sim.TamperLogEntry(Esn);

@@ -26,7 +26,7 @@ namespace NShield.HsmAdmin.Operations
                 if (!reporter.ShouldProcess(_host.Path, "Complete the interrupted key change")) return null;
                 return await roll.RunAsync(interrupted, revert: false, throttleLimit, reporter, ct).ConfigureAwait(false);
             }
-            using (var backup = KeyBackup.Read(_host.Store, backupPath, backupPassphrase, _host.KeyPassphrase, ct))
+            using (var backup = OpenBackup(backupPath, backupPassphrase, ct))
             {
                 EnrollJournal.EnsureNoOpenEnroll(_host);
                 var current = CurrentSshAdminKey(reporter.Warning);
