@@ -207,35 +207,52 @@ Describe 'Split custody of the sshadmin backup' {
         # One share alone is not the backup (the constant term is hidden).
         [Text.Encoding]::UTF8.GetString($loaded[0].Y) | Should -Not -Match 'OPENSSH'
     }
-    It 'refuses fewer than K shares, shares of two backups, and a damaged share, each with its own error; nothing changes' {
-        $other = Backup-HsmSshKey -HostPath $h -Path (Join-Path $vault 'again') -Shares 3 -Threshold 2
-        $damaged = Join-Path $vault 'damaged.share'
-        $json = Get-Content -Raw $paths[1] | ConvertFrom-Json
-        $bytes = [Convert]::FromBase64String($json.value); $bytes[10] = $bytes[10] -bxor 1
-        $json.value = [Convert]::ToBase64String($bytes)
-        $json | ConvertTo-Json | Set-Content $damaged
-        $before = Get-StoreSnapshot $h
-        $moduleKeys = Get-ModuleKeys $sim $sim.Modules[0].Esn
-        @($moduleKeys.sshadmin).Count | Should -Be 1
-        $audit = (Get-AuditLines $h).Count
-
-        { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'ShareThresholdNotMet*'
-        { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $paths[0] -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ShareThresholdNotMet*' -Because 'the same share twice is one share'
-        { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $other[1].FullName -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ShareSetMixed*'
-        { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $damaged -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'ShareCorrupt*'
-        { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], (Join-Path $vault 'missing.share') -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'KeyFileNotFound*'
-        { Move-HsmModule -HostPath $h -Esn $sim.Modules[0].Esn -SharePath $paths[2] -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ShareThresholdNotMet*'
-        try { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop }
-        catch { $_.Exception.Message | Should -Match 'needs 2 of its 3 shares' }
-
-        Get-StoreSnapshot $h | Should -Be $before
-        (Get-AuditLines $h).Count | Should -Be $audit
-        Format-Keys (Get-ModuleKeys $sim $sim.Modules[0].Esn) | Should -Be (Format-Keys $moduleKeys)
-        Test-HsmConnection -HostPath $h | Should -BeTrue
+    Context 'bad share sets: each refused with its own error, nothing changes on the host or the modules' {
+        BeforeAll {
+            $other = Backup-HsmSshKey -HostPath $h -Path (Join-Path $vault 'again') -Shares 3 -Threshold 2
+            $damaged = Join-Path $vault 'damaged.share'
+            $json = Get-Content -Raw $paths[1] | ConvertFrom-Json
+            $bytes = [Convert]::FromBase64String($json.value); $bytes[10] = $bytes[10] -bxor 1
+            $json.value = [Convert]::ToBase64String($bytes)
+            $json | ConvertTo-Json | Set-Content $damaged
+            $before = Get-StoreSnapshot $h
+            $moduleKeys = Get-ModuleKeys $sim $sim.Modules[0].Esn
+            $audit = (Get-AuditLines $h).Count
+            function Assert-Unchanged {
+                Get-StoreSnapshot $h | Should -Be $before
+                (Get-AuditLines $h).Count | Should -Be $audit
+                Format-Keys (Get-ModuleKeys $sim $sim.Modules[0].Esn) | Should -Be (Format-Keys $moduleKeys)
+            }
+        }
+        It 'fewer than K different shares: ShareThresholdNotMet, naming how many are needed' {
+            @($moduleKeys.sshadmin).Count | Should -Be 1
+            { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'ShareThresholdNotMet*'
+            { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $paths[0] -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ShareThresholdNotMet*' -Because 'the same share twice is one share'
+            { Move-HsmModule -HostPath $h -Esn $sim.Modules[0].Esn -SharePath $paths[2] -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ShareThresholdNotMet*'
+            try { Restore-HsmSshKey -HostPath $h -SharePath $paths[0] -Confirm:$false -ErrorAction Stop }
+            catch { $_.Exception.Message | Should -Match 'needs 2 of its 3 shares' }
+            Assert-Unchanged
+        }
+        It 'shares of two different backups of the same key: ShareSetMixed' {
+            { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $other[1].FullName -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ShareSetMixed*'
+            Assert-Unchanged
+        }
+        It 'a share whose value was changed: ShareCorrupt, found by its checksum before anything is combined' {
+            { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $damaged -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ShareCorrupt*'
+            try { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], $damaged -Confirm:$false -ErrorAction Stop }
+            catch { $_.Exception.Message | Should -Match "'$([regex]::Escape($damaged))' is damaged: its checksum" }
+            Assert-Unchanged
+        }
+        It 'a missing share file: KeyFileNotFound' {
+            { Restore-HsmSshKey -HostPath $h -SharePath $paths[0], (Join-Path $vault 'missing.share') -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'KeyFileNotFound*'
+            Assert-Unchanged
+            Test-HsmConnection -HostPath $h | Should -BeTrue
+        }
     }
     It 'refuses a split whose threshold is below 2 or above the share count, and share paths in the store; writes nothing' {
         $before = @(Get-ChildItem $vault).Count
