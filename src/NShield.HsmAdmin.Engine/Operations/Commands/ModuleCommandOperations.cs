@@ -78,6 +78,10 @@ namespace NShield.HsmAdmin.Operations
     {
         public DateTimeOffset? Since { get; set; }
         public int? Tail { get; set; }
+        /// <summary>Also save the entries read to this new file (a full path), as JSON; needed by <see cref="Clear"/>.</summary>
+        public string? Path { get; set; }
+        /// <summary>After the entries are saved, clear exactly those on each module (the vendor's logs retrieves and clears).</summary>
+        public bool Clear { get; set; }
     }
 
     /// <summary>Get-HsmLog: the vendor's hsmadmin logs: the commands each module served, read over its monitor channel.</summary>
@@ -87,9 +91,12 @@ namespace NShield.HsmAdmin.Operations
         {
             using (var opened = HostModules.Open(request, new[] { ModuleServices.Monitor }, "read logs from", reporter))
             {
-                var entries = await new ModuleLogOperation(opened.Host)
-                    .ReadAllAsync(opened.Modules, request.Since, request.Tail, request.ThrottleLimit, reporter, cancellationToken)
-                    .ConfigureAwait(false);
+                var entries = request.Path == null
+                    ? await new ModuleLogOperation(opened.Host)
+                        .ReadAllAsync(opened.Modules, request.Since, request.Tail, request.ThrottleLimit, reporter, cancellationToken)
+                        .ConfigureAwait(false)
+                    : await new ModuleLogRetention(opened.Host).ReadSaveClearAsync(opened.Modules, request.Since, request.Tail, request.Path,
+                        request.Clear, request.ThrottleLimit, reporter, cancellationToken).ConfigureAwait(false);
                 foreach (var entry in entries) reporter.Result(entry);
             }
         }
