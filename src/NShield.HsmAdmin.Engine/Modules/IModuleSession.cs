@@ -93,5 +93,13 @@ namespace NShield.HsmAdmin.Modules
         /// (<c>MinimumVsnInvalid</c>).
         /// </summary>
         Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken);
+
+        // Logs the vendor's way (issue 22 item 4)
+
+        /// <summary>
+        /// Clears the log entries numbered <paramref name="fromSequence"/> to <paramref name="throughSequence"/> (monitor only), and
+        /// only those: entries the module wrote since they were read stay. Refused while ncoreapi is operational.
+        /// </summary>
+        Task<ModuleLogClearOutcome> ClearLogsAsync(long fromSequence, long throughSequence, CancellationToken cancellationToken);
     }
 }
