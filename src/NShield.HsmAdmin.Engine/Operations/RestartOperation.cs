@@ -198,7 +198,7 @@ namespace NShield.HsmAdmin.Operations
             return new HsmModuleRestartResult
             {
                 Esn = module.Esn, ModeBefore = before.ToString(), Mode = mode.ToString(), Recovery = recovery, HostPath = _host.Path,
-                Enrolled = !recovery && _host.Store.GetModules().Any(r => string.Equals(r.Esn, module.Esn, StringComparison.OrdinalIgnoreCase)
+                Enrolled = !recovery && _host.Store.GetModules().Any(r => r.Esn == module.Esn.Value
                     && r.Status == ModuleStatus.Enrolled),
             };
         }
