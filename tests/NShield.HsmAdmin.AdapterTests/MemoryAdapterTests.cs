@@ -202,6 +202,7 @@ namespace NShield.HsmAdmin.AdapterTests
             public void Result(object result) => Results.Enqueue(result);
             public bool ShouldProcess(string target, string action) => true;
             public ConfirmAnswer Confirm(ConfirmQuestion question) => ConfirmAnswer.Yes;
+            public System.Security.SecureString? AskSecret(SecretQuestion question) => null;
         }
     }
 }

@@ -153,5 +153,14 @@ namespace NShield.HsmAdmin
         public const string PathRefused = "PathRefused";
         /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
         public const string StoreNotFound = "StoreNotFound";
+
+        // Passphrase policy (appended, issue 21)
+        /// <summary>
+        /// A new passphrase (a portable backup's, or the host's P keys') breaks the policy: at least 12 characters, not one
+        /// character repeated. Nothing is written. A passphrase that opens an existing backup or key is never refused.
+        /// </summary>
+        public const string PassphraseTooWeak = "PassphraseTooWeak";
+        /// <summary>Restore-HsmSshKey on a host store with no registered module (a fresh host): register them first. Nothing is changed.</summary>
+        public const string NoModulesToRestore = "NoModulesToRestore";
     }
 }

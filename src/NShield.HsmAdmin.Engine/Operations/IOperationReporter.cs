@@ -33,6 +33,34 @@ namespace NShield.HsmAdmin.Operations
         /// Yes without asking. Throws <see cref="HsmErrorIds.ConfirmationRequired"/> when nobody can be asked.
         /// </summary>
         ConfirmAnswer Confirm(ConfirmQuestion question);
+
+        /// <summary>
+        /// A secret (a backup's passphrase) asked of a person, masked, on the pipeline thread. Null when nobody can be asked
+        /// (a non-interactive session, a runspace without a host) or nothing was typed: the operation then stops with the
+        /// error that names the parameter. The answer is never written anywhere.
+        /// </summary>
+        System.Security.SecureString? AskSecret(SecretQuestion question);
+    }
+
+    /// <summary>A secret to ask a person for (see <see cref="IOperationReporter.AskSecret"/>).</summary>
+    public sealed class SecretQuestion
+    {
+        public SecretQuestion(string caption, string message, string label, string parameter)
+        {
+            Caption = caption;
+            Message = message;
+            Label = label;
+            Parameter = parameter;
+        }
+
+        /// <summary>The prompt's title.</summary>
+        public string Caption { get; }
+        /// <summary>What is asked for and why.</summary>
+        public string Message { get; }
+        /// <summary>The field's label.</summary>
+        public string Label { get; }
+        /// <summary>The parameter that gives the same secret without a prompt (-Passphrase).</summary>
+        public string Parameter { get; }
     }
 
     /// <summary>The answer to a <see cref="ConfirmQuestion"/>.</summary>

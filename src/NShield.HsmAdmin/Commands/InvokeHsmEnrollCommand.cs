@@ -54,7 +54,8 @@ namespace NShield.HsmAdmin.Commands
             // Keys are generated (with -Protection) only for services the host has no key for yet.
             var creating = Engine(() => ModuleServices.All.Any(s => store.GetClientKey(s) == null));
             SecureString? passphrase;
-            if (creating && protection.NeedsPassphrase)
+            // The passphrase is new (and meets the policy) only when no key of the host has P yet; otherwise it opens those.
+            if (creating && protection.NeedsPassphrase && Engine(() => KeyPassphrases.Protected(store, ModuleServices.All)).Count == 0)
             {
                 passphrase = KeyPassphrases.NewPassphrase(this, KeyPassphrase, KeyPassphrases.Parameter,
                     $"Invoke-HsmEnroll creates this host's client keys with protection {protection}.");

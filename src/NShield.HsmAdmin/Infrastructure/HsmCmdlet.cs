@@ -123,6 +123,13 @@ namespace NShield.HsmAdmin.Commands
             };
         }
 
+        /// <summary>
+        /// The one place that asks a person for a secret the engine needs (<see cref="IOperationReporter.AskSecret"/>, on the
+        /// pipeline thread): a masked prompt; null when the session cannot prompt or nothing was typed.
+        /// </summary>
+        internal System.Security.SecureString? AskSecret(SecretQuestion question) =>
+            Host?.UI == null ? null : KeyPassphrases.Ask(Host.UI, question.Message, question.Label, question.Caption, question.Parameter);
+
         /// <summary>The store lock for a multi-step change; none under -WhatIf, which only reads.</summary>
         protected IDisposable? LockForChange(Store.HostStore store) =>
             IsWhatIf ? null : Engine(() => store.AcquireLock(store.DefaultLockTimeout));

@@ -6,6 +6,7 @@ using System.Management.Automation;
 using System.Management.Automation.Host;
 using System.Security;
 using NShield.HsmAdmin.Operations;
+using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
@@ -66,11 +67,12 @@ namespace NShield.HsmAdmin.Commands
             if (given != null)
             {
                 if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; protection P needs a non-empty passphrase.", parameter);
+                cmdlet.Engine(() => PassphrasePolicy.Require(given, $"The new passphrase given with -{parameter}", parameter, "Nothing was changed."));
                 return given;
             }
-            return Prompt(cmdlet, what, confirm: true)
+            return Prompt(cmdlet, what + $" Type a new passphrase ({PassphrasePolicy.Rule}).", confirm: true, policy: true)
                 ?? throw Required(cmdlet, $"{what} Protection P needs a passphrase and none was given: give it with -{parameter} " +
-                    $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)). Nothing was changed.", parameter);
+                    $"(a SecureString of {PassphrasePolicy.Rule}). Nothing was changed.", parameter);
         }
 
         /// <summary>
@@ -82,17 +84,20 @@ namespace NShield.HsmAdmin.Commands
             if (given != null)
             {
                 if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+                cmdlet.Engine(() => PassphrasePolicy.Require(given, $"The passphrase given with -{parameter}", parameter));
                 return given;
             }
             var ui = cmdlet.Host?.UI;
-            var first = ui == null ? null : Ask(ui, what, "Passphrase", "Backup passphrase", parameter);
+            var first = ui == null ? null : Ask(ui, what + $" It needs {PassphrasePolicy.Rule}.", "Passphrase", "Backup passphrase", parameter);
             if (first == null)
             {
                 cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
                     $"A portable backup needs a passphrase, this host cannot ask for one, and none was given: give it with -{parameter} " +
-                    $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)){alternative}. Nothing was written.", parameter)));
+                    $"(a SecureString of {PassphrasePolicy.Rule}){alternative}. Nothing was written.", parameter)));
             }
             if (first!.Length == 0) throw Invalid(cmdlet, "The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+            // Refused before it is typed a second time.
+            cmdlet.Engine(() => PassphrasePolicy.Require(first, "The passphrase typed", parameter));
             var again = Ask(ui!, "Type the same passphrase again.", "Confirm passphrase", "Backup passphrase", parameter);
             if (again == null || !SameText(first, again))
                 throw Invalid(cmdlet, "The two passphrases typed do not match. Nothing was written.", parameter);
@@ -103,12 +108,13 @@ namespace NShield.HsmAdmin.Commands
         /// Prompts through the host (masked); null when the host cannot prompt (no UI, -NonInteractive, a runspace without a
         /// host) or nothing was typed. With <paramref name="confirm"/> the passphrase is typed twice and must match.
         /// </summary>
-        private static SecureString? Prompt(HsmCmdlet cmdlet, string why, bool confirm)
+        private static SecureString? Prompt(HsmCmdlet cmdlet, string why, bool confirm, bool policy = false)
         {
             var ui = cmdlet.Host?.UI;
             if (ui == null) return null;
             var first = Ask(ui, why, "Passphrase");
             if (first == null || first.Length == 0) return null;
+            if (policy) cmdlet.Engine(() => PassphrasePolicy.Require(first, "The new passphrase typed", Parameter, "Nothing was changed."));
             if (!confirm) return first;
             var again = Ask(ui, "Type the same passphrase again.", "Confirm passphrase");
             if (again == null || !SameText(first, again))
@@ -116,7 +122,7 @@ namespace NShield.HsmAdmin.Commands
             return first;
         }
 
-        private static SecureString? Ask(PSHostUserInterface ui, string message, string label,
+        internal static SecureString? Ask(PSHostUserInterface ui, string message, string label,
             string caption = "Client key passphrase", string name = Parameter)
         {
             var field = new FieldDescription(name) { Label = label };

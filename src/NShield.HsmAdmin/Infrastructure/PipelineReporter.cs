@@ -62,6 +62,7 @@ namespace NShield.HsmAdmin.Commands
         }
         public bool ShouldProcess(string target, string action) => Ask(() => _cmdlet.ShouldProcess(target, action));
         public ConfirmAnswer Confirm(ConfirmQuestion question) => Ask(() => _cmdlet.AskPerson(question));
+        public System.Security.SecureString? AskSecret(SecretQuestion question) => Ask(() => _cmdlet.AskSecret(question));
 
         /// <summary>
         /// Runs the queued calls on the pipeline thread until <paramref name="operation"/> ends. On Ctrl+C it stops pumping

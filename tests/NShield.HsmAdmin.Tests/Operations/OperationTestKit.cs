@@ -37,6 +37,15 @@ namespace NShield.HsmAdmin.Tests.Operations
         }
 
         public string[] ErrorIds => Errors.Select(e => e.ErrorId).ToArray();
+
+        /// <summary>Answers to secret questions, in order (null: nobody can be asked); the questions asked are kept.</summary>
+        public ConcurrentQueue<System.Security.SecureString?> Secrets { get; } = new();
+        public ConcurrentQueue<SecretQuestion> SecretsAsked { get; } = new();
+        public System.Security.SecureString? AskSecret(SecretQuestion question)
+        {
+            SecretsAsked.Enqueue(question);
+            return Secrets.TryDequeue(out var answer) ? answer : null;
+        }
     }
 
     /// <summary>
