@@ -43,6 +43,10 @@ namespace NShield.HsmAdmin.Commands
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
                         $"'{path}' is a verbatim backup. A move needs the destination's portable backup: run Backup-HsmSshKey -Passphrase on the destination host.", path));
+                // The passphrase only opens the destination's existing backup: never refused by the policy, but a weak one is said.
+                if (Protection.PassphrasePolicy.IsWeak(Passphrase))
+                    WriteWarning($"The passphrase of '{path}' is weaker than new passphrases may be ({Protection.PassphrasePolicy.Rule}). " +
+                        "After the move, delete the transfer file; for the next one, back up with a passphrase that meets the policy.");
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var move = new MoveOperation(host, backup.Key);
                 RunOperation((reporter, ct) => move.MoveAllAsync(modules, ThrottleLimit, reporter, ct));

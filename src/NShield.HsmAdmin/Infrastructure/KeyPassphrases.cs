@@ -84,8 +84,7 @@ namespace NShield.HsmAdmin.Commands
             if (given != null)
             {
                 if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
-                cmdlet.Engine(() => PassphrasePolicy.Require(given, $"The passphrase given with -{parameter}", parameter));
-                return given;
+                return given; // KeyBackup.Write holds it to the passphrase policy
             }
             var ui = cmdlet.Host?.UI;
             var first = ui == null ? null : Ask(ui, what + $" It needs {PassphrasePolicy.Rule}.", "Passphrase", "Backup passphrase", parameter);
