@@ -20,6 +20,7 @@
         'Remove-HsmSimulatedModule'
         'Move-HsmSimulatedModule'
         'Set-HsmSimulatedModule'
+        'New-HsmSimulatedFirmwarePackage'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

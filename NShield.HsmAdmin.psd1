@@ -35,6 +35,8 @@
         'Test-HsmAuditLog'
         'Update-HsmServerKeyPin'
         'Set-HsmSshKeyPermission'
+        'Update-HsmFirmware'
+        'Set-HsmMinimumVsn'
     )
     # The class-based DSC resource is defined in the root module (bin/NShield.HsmAdmin.psm1), where DSC v3's PowerShell
     # adapter and Get-DscResource look for it (docs/dsc.md).

@@ -35,7 +35,8 @@ namespace NShield.HsmAdmin.Loader
             var path = Path.Combine(_depsDir, assemblyName.Name + ".dll");
             if (!File.Exists(path))
             {
-                lock (_extensionDirs) path = _extensionDirs.Select(d => Path.Combine(d, assemblyName.Name + ".dll")).FirstOrDefault(File.Exists) ?? "";
+                lock (_extensionDirs) path =
+                    _extensionDirs.Select(d => Path.Combine(d, assemblyName.Name + ".dll")).FirstOrDefault(File.Exists) ?? "";
                 if (path.Length == 0) return null;
             }
             // netstandard2.0 publishes carry package copies of runtime assemblies (System.Memory, System.Text.Json, ...).

@@ -72,7 +72,10 @@ function Get-HsmEnrollmentState {
     $clientKeys = @(Get-HsmSshKey -HostPath $HostPath -Role Client -ErrorAction SilentlyContinue)
     $ages = @{}
     # A key's age runs from when the host created it (StagedAt); InstalledAt is empty until it is on every module.
-    foreach ($k in $clientKeys) { $born = if ($k.StagedAt) { $k.StagedAt } else { $k.InstalledAt }; if ($born) { $ages[$k.Service] = ($now - $born.ToUniversalTime()).TotalDays } }
+    foreach ($k in $clientKeys) {
+        $born = if ($k.StagedAt) { $k.StagedAt } else { $k.InstalledAt }
+        if ($born) { $ages[$k.Service] = ($now - $born.ToUniversalTime()).TotalDays }
+    }
     $oldest = if ($ages.Count) { [Math]::Round(($ages.Values | Measure-Object -Maximum).Maximum, 2) } else { -1 }
     $due = @(if ($MaxClientKeyAgeDays -gt 0) { $ages.Keys | Where-Object { $ages[$_] -gt $MaxClientKeyAgeDays } | Sort-Object })
 
@@ -162,7 +165,8 @@ class HsmEnrollment {
         $this.Refresh()
         $errors = [Collections.Generic.List[string]]::new()
         if ($this.NotEnrolledEsns.Count -or $this.DetachedEsns.Count -or -not $this.ChannelsHealthy) {
-            Write-Verbose "HsmEnrollment: enrolling (not enrolled: $($this.NotEnrolledEsns -join ', '); detached: $($this.DetachedEsns -join ', '); failing: $($this.FailingChannels -join ', '))"
+            Write-Verbose ("HsmEnrollment: enrolling (not enrolled: $($this.NotEnrolledEsns -join ', '); " +
+                "detached: $($this.DetachedEsns -join ', '); failing: $($this.FailingChannels -join ', '))")
             $enrollErrors = $null
             Invoke-HsmEnroll -HostPath $this.HostPath -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable enrollErrors | Out-Null
             foreach ($e in $enrollErrors) { $errors.Add("Invoke-HsmEnroll: $($e.FullyQualifiedErrorId): $($e.Exception.Message)") }
@@ -175,7 +179,9 @@ class HsmEnrollment {
             if ($this.RestartHardserver) { $roll.RestartHardserver = $true }
             $result = Update-HsmSshKey @roll -ErrorAction SilentlyContinue -ErrorVariable rollErrors -WarningAction SilentlyContinue
             foreach ($e in $rollErrors) { $errors.Add("Update-HsmSshKey: $($e.FullyQualifiedErrorId): $($e.Exception.Message)") }
-            if ($result -and $result.Status -ne 'Completed') { $errors.Add("Update-HsmSshKey: roll $($result.Status); run Set again to complete it (the roll journal resumes it).") }
+            if ($result -and $result.Status -ne 'Completed') {
+                $errors.Add("Update-HsmSshKey: roll $($result.Status); run Set again to complete it (the roll journal resumes it).")
+            }
             $this.Refresh()
         }
         if ($this.RestartHardserver -and -not $this.HardserverKeyCurrent) {
@@ -219,10 +225,16 @@ class HsmEnrollment {
 
         $list = [Collections.Generic.List[HsmEnrollmentReason]]::new()
         if ($this.NotEnrolledEsns.Count) { $this.AddReason($list, 'NotEnrolled', "not enrolled: $($this.NotEnrolledEsns -join ', ')") }
-        if ($this.DetachedEsns.Count) { $this.AddReason($list, 'Detached', "detached but still listed: $($this.DetachedEsns -join ', ') (enrolled modules still hold this host's keys and key rolls stop on them: register them again, or forget one for good with Invoke-HsmEnroll -Esn <ESN> -Forget)") }
+        if ($this.DetachedEsns.Count) {
+            $this.AddReason($list, 'Detached', "detached but still listed: $($this.DetachedEsns -join ', ') " +
+                "(enrolled modules still hold this host's keys and key rolls stop on them: register them again, " +
+                "or forget one for good with Invoke-HsmEnroll -Esn <ESN> -Forget)")
+        }
         if ($this.EnrolledModuleCount -eq 0) { $this.AddReason($list, 'NoModuleEnrolled', "no module enrolled with host '$($this.HostPath)'") }
         if ($this.FailingChannels.Count) { $this.AddReason($list, 'ChannelFailing', "failing channels: $($this.FailingChannels -join ', ')") }
-        elseif ($this.EnrolledModuleCount -gt 0 -and -not $this.ChannelsHealthy) { $this.AddReason($list, 'ChannelFailing', 'the channels could not be tested') }
+        elseif ($this.EnrolledModuleCount -gt 0 -and -not $this.ChannelsHealthy) {
+            $this.AddReason($list, 'ChannelFailing', 'the channels could not be tested')
+        }
         if ($this.MaxClientKeyAgeDays -gt 0 -and $this.ClientKeysDue.Count) {
             $this.AddReason($list, 'ClientKeyTooOld', "client keys older than $($this.MaxClientKeyAgeDays) days: $($this.ClientKeysDue -join ', ')")
         }

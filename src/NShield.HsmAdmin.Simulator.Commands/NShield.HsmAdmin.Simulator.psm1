@@ -20,10 +20,15 @@ if ([System.IO.File]::Exists($simulatorManifest)) {
 $product = Get-Module NShield.HsmAdmin | Select-Object -First 1
 if (-not $product) {
     $repoManifest = [System.IO.Path]::Combine($simulatorBase, 'NShield.HsmAdmin.psd1')
-    $sideBySide = [System.IO.Path]::Combine($simulatorBase, '..', '..', 'NShield.HsmAdmin', [System.IO.Path]::GetFileName($simulatorBase), 'NShield.HsmAdmin.psd1')
+    $sideBySide = [System.IO.Path]::Combine($simulatorBase, '..', '..', 'NShield.HsmAdmin', [System.IO.Path]::GetFileName($simulatorBase),
+        'NShield.HsmAdmin.psd1')
     if ([System.IO.File]::Exists($repoManifest)) { $product = Microsoft.PowerShell.Core\Import-Module $repoManifest -Global -PassThru }
-    elseif ([System.IO.File]::Exists($sideBySide)) { $product = Microsoft.PowerShell.Core\Import-Module ([System.IO.Path]::GetFullPath($sideBySide)) -Global -PassThru }
-    elseif ($simulatorVersion) { $product = Microsoft.PowerShell.Core\Import-Module NShield.HsmAdmin -RequiredVersion $simulatorVersion -Global -PassThru }
+    elseif ([System.IO.File]::Exists($sideBySide)) {
+        $product = Microsoft.PowerShell.Core\Import-Module ([System.IO.Path]::GetFullPath($sideBySide)) -Global -PassThru
+    }
+    elseif ($simulatorVersion) {
+        $product = Microsoft.PowerShell.Core\Import-Module NShield.HsmAdmin -RequiredVersion $simulatorVersion -Global -PassThru
+    }
     else { $product = Microsoft.PowerShell.Core\Import-Module NShield.HsmAdmin -Global -PassThru }
     $product = $product | Where-Object Name -eq 'NShield.HsmAdmin' | Select-Object -First 1
 }
@@ -49,7 +54,8 @@ if ([System.IO.Path]::DirectorySeparatorChar -eq '/') {
                 $jitFirmware = [System.IO.Path]::Combine($PSScriptRoot, 'deps', 'firmware', 'nshield-sim-firmware.dll')
                 if (-not $env:NSHIELD_HSMADMIN_FIRMWARE -and [System.IO.File]::Exists($jitFirmware)) {
                     $env:NSHIELD_HSMADMIN_FIRMWARE = $jitFirmware
-                    Write-Warning "NShield.HsmAdmin.Simulator: cannot make $nativeFirmware executable ($($_.Exception.Message)); using the JIT firmware (slower start). Run 'chmod +x' on it to use the native one."
+                    Write-Warning ("NShield.HsmAdmin.Simulator: cannot make $nativeFirmware executable ($($_.Exception.Message)); " +
+                        "using the JIT firmware (slower start). Run 'chmod +x' on it to use the native one.")
                 }
             }
         }

@@ -24,7 +24,8 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The process that started it: without -Persistent, the simulator stops within seconds of this process's end.</summary>
         public int OwnerProcessId { get; set; }
         public string VendorRootPublicKey { get; set; } = "";
-        /// <summary>The simulated vendor's well-known factory sshadmin credential (what Set-HsmHostConfiguration -FactoryCredentialPath takes).</summary>
+        /// <summary>The simulated vendor's well-known factory sshadmin credential (what Set-HsmHostConfiguration
+        /// -FactoryCredentialPath takes).</summary>
         public string FactoryCredentialPath { get; set; } = "";
         public SimulatedModule[] Modules { get; set; } = new SimulatedModule[0];
 
@@ -47,7 +48,8 @@ namespace NShield.HsmAdmin.Commands
         public static void Forget(string root) { lock (Started) Started.Remove(root); }
         public static IReadOnlyList<string> StartedInSession() { lock (Started) return Started.ToList(); }
 
-        /// <summary>The simulator that owns a module: -SimulatorPath, else this session's, else the one that registered it in the host store.</summary>
+        /// <summary>The simulator that owns a module: -SimulatorPath, else this session's, else the one that registered
+        /// it in the host store.</summary>
         public static Simulator ForModule(string esn, string? simulatorPath, string? hostPath)
         {
             if (simulatorPath != null) return Simulator.Open(simulatorPath);
@@ -63,7 +65,8 @@ namespace NShield.HsmAdmin.Commands
                 if (sim.Modules.Any(m => string.Equals(m.Esn, esn, StringComparison.OrdinalIgnoreCase))) return sim;
             }
             throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                $"No simulated module {esn} is known: it was not started in this session nor is it registered in {store}. Give -SimulatorPath or -HostPath.", esn);
+                $"No simulated module {esn} is known: it was not started in this session nor is " +
+                $"it registered in {store}. Give -SimulatorPath or -HostPath.", esn);
         }
     }
 
@@ -110,7 +113,8 @@ namespace NShield.HsmAdmin.Commands
         protected override void EndProcessing()
         {
             if (NoHost && HostPath != null)
-                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give either -HostPath or -NoHost, not both.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument,
+                    "Give either -HostPath or -NoHost, not both.", null));
             var simRoot = SimulatorPath != null ? ResolvePath(SimulatorPath) : Simulator.NewTemporaryRoot();
             // Never the system store by default: the host is -HostPath, or a new folder inside the simulator's.
             string? hostPath = NoHost ? null : ResolvedHostPath ?? System.IO.Path.Combine(simRoot, "host");
@@ -138,7 +142,8 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessRecord()
         {
-            var roots = Path?.Select(p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p)).ToList() ?? SimulatorRegistry.StartedInSession().ToList();
+            var roots = Path?.Select(p => SessionState.Path.GetUnresolvedProviderPathFromPSPath(p)).ToList()
+                ?? SimulatorRegistry.StartedInSession().ToList();
             foreach (var root in roots)
             {
                 if (!ShouldProcess(root, "Stop the simulator")) continue;
@@ -189,10 +194,12 @@ namespace NShield.HsmAdmin.Commands
         {
             var root = SimulatorPath != null ? ResolvePath(SimulatorPath) : SimulatorRegistry.StartedInSession().LastOrDefault();
             if (root == null)
-                Fail(new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound, "No simulator was started in this session: give -SimulatorPath.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
+                    "No simulator was started in this session: give -SimulatorPath.", null));
             var hostPath = ResolvedHostPath ?? Simulator.Open(root!).Modules.Select(m => m.HostPath).FirstOrDefault(h => h.Length > 0);
             if (hostPath == null)
-                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Give -HostPath: the simulator has no host to add modules to.", null));
+                Fail(new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument,
+                    "Give -HostPath: the simulator has no host to add modules to.", null));
             if (!ShouldProcess(hostPath, $"Attach {Count} new simulated module(s)")) return;
             foreach (var module in Engine(() => Simulator.Open(root!).AddModules(Count, hostPath))) WriteObject(module);
         }
@@ -209,7 +216,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public string? SimulatorPath { get; set; }
 
-        protected Simulator Owner() => Engine(() => SimulatorRegistry.ForModule(Esn, SimulatorPath == null ? null : ResolvePath(SimulatorPath), ResolvedHostPath));
+        protected Simulator Owner() =>
+            Engine(() => SimulatorRegistry.ForModule(Esn, SimulatorPath == null ? null : ResolvePath(SimulatorPath), ResolvedHostPath));
     }
 
     /// <summary>Remove-HsmSimulatedModule: unplug a module (its endpoints stop; its state is deleted).</summary>
@@ -266,6 +274,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
+        /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
+        [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
         /// <summary>Answer every SSH command in a way that breaks the protocol (None: a normal module again; -ClearFaults also clears it).</summary>
         [Parameter] public HostileReply? Hostile { get; set; }
@@ -287,6 +297,7 @@ namespace NShield.HsmAdmin.Commands
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
                 if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
+                if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Engine(() => sim.GetModule(Esn)));

@@ -30,6 +30,10 @@ namespace NShield.HsmAdmin.AdapterTests
         public ModuleMode Mode { get; private set; } = ModuleMode.FactoryState;
         public Dictionary<string, SshKeyPair> ServerKeys { get; } = new Dictionary<string, SshKeyPair>();
         private readonly Dictionary<string, List<SshPublicKey>> _clientKeys = new Dictionary<string, List<SshPublicKey>>();
+        /// <summary>Firmware (issue 22 item 3): the primary image's version and VSN, and the lowest VSN accepted.</summary>
+        public string FirmwareVersion { get; set; } = "1.0-memory";
+        public int FirmwareVsn { get; set; } = 4;
+        public int MinimumVsn { get; set; } = 3;
         /// <summary>Every action the module was asked to run, in order ("service action").</summary>
         public ConcurrentQueue<string> Served { get; } = new ConcurrentQueue<string>();
 
@@ -227,6 +231,41 @@ namespace NShield.HsmAdmin.AdapterTests
         {
             _module.Run(Service, "logs", () => { });
             return Task.FromResult<IReadOnlyList<ModuleLogRecord>>(Array.Empty<ModuleLogRecord>());
+        }
+
+        // Firmware over the updater service (issue 22 item 3). A memory module has no vendor root: it checks the package's
+        // form and VSN only.
+        private void Updater(string action)
+        {
+            if (Service != ModuleServices.Updater)
+                throw new ModuleErrorException(Esn, Service, action, HsmErrorKind.InvalidArgument, "WRONG_SERVICE", "updater only");
+        }
+
+        public async Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken cancellationToken)
+        {
+            Updater("upgrade");
+            var buffer = new System.IO.MemoryStream();
+            await package.CopyToAsync(buffer).ConfigureAwait(false);
+            FirmwarePackage parsed;
+            try { parsed = FirmwarePackage.Parse(buffer.ToArray()); }
+            catch (FormatException ex) { throw ModuleRefusals.PackageInvalid(Esn, ex.Message); }
+            if (parsed.Vsn < _module.MinimumVsn) throw ModuleRefusals.VsnTooLow(Esn, $"VSN {parsed.Vsn}, minimum {_module.MinimumVsn}");
+            var outcome = new FirmwareInstallOutcome
+            {
+                Image = parsed.Image, PreviousVersion = _module.FirmwareVersion, Version = parsed.Version, Vsn = parsed.Vsn, Rebooting = true,
+                ModeAfter = _module.Mode,
+            };
+            _module.Run(Service, "upgrade", () => { _module.FirmwareVersion = parsed.Version; _module.FirmwareVsn = parsed.Vsn; });
+            return outcome;
+        }
+
+        public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken)
+        {
+            Updater("setminvsn");
+            if (vsn < _module.MinimumVsn || vsn > _module.FirmwareVsn)
+                throw ModuleRefusals.MinimumVsnInvalid(Esn, $"{vsn} is outside {_module.MinimumVsn}..{_module.FirmwareVsn}");
+            _module.Run(Service, "setminvsn", () => _module.MinimumVsn = vsn);
+            return Task.FromResult(vsn);
         }
 
         public void Dispose() { }

@@ -35,9 +35,11 @@ namespace NShield.HsmAdmin.Drivers
                 RecommendedAction =
                     "Check on the module itself: compare the server keys it displays with the presented one, " +
                     "and find out whether it was returned to factory state or booted in recovery mode. " +
-                    "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: it re-pins only keys the vendor chain vouches for " +
+                    "If it was, and this host has the vendor's trusted root, run Invoke-HsmEnroll: " +
+                    "it re-pins only keys the vendor chain vouches for " +
                     $"(to start over on purpose: Reset-HsmModule -Esn {module.Esn}, or the module's recovery button, then Invoke-HsmEnroll). " +
-                    $"If the module's own display shows the presented key and you intend to trust it, Update-HsmServerKeyPin -Esn {module.Esn} shows the old and new " +
+                    "If the module's own display shows the presented key and you intend to trust it, " +
+                    $"Update-HsmServerKeyPin -Esn {module.Esn} shows the old and new " +
                     "keys of every service and asks before it re-pins. Invoke-HsmEnroll -AcceptFingerprint never replaces a pin. " +
                     $"The pin is kept in {policy.PinLocation} (host name nshield-{module.Esn}-{service}).",
             };
@@ -45,7 +47,8 @@ namespace NShield.HsmAdmin.Drivers
         public static HsmException KeyRefused(ModuleAddress module, string service, Exception? inner = null) =>
             new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
                 $"The module refused this host's {service} client key ({service} on module {module.Esn}, {module.Endpoint(service)}). " +
-                "If the module was returned to factory state, run Invoke-HsmEnroll; if the host's keys were lost, restore them with Restore-HsmSshKey.",
+                "If the module was returned to factory state, run Invoke-HsmEnroll; if the " +
+                "host's keys were lost, restore them with Restore-HsmSshKey.",
                 module.Esn, inner);
 
         public static HsmException NotRunning(ModuleAddress module, string service, Exception? inner = null) =>

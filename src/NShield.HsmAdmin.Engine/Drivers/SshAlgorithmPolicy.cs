@@ -94,7 +94,8 @@ namespace NShield.HsmAdmin.Drivers
         /// Why the host cannot agree with this offer (one sentence per direction/kind that has no common algorithm), or
         /// null when it can. <paramref name="supportedKex"/> is what this SSH.NET implements of the policy.
         /// </summary>
-        public static string? Disagreement(ServerOffer offer, IEnumerable<string> supportedKex, IEnumerable<string> supportedCiphers, IEnumerable<string> supportedMacs)
+        public static string? Disagreement(ServerOffer offer, IEnumerable<string> supportedKex, IEnumerable<string> supportedCiphers,
+            IEnumerable<string> supportedMacs)
         {
             var kex = supportedKex.ToList();
             var ciphers = supportedCiphers.ToList();
@@ -131,7 +132,8 @@ namespace NShield.HsmAdmin.Drivers
         /// <summary>The longest list of module-supplied algorithm names that goes into a message, in characters.</summary>
         public const int MaxOfferedInMessage = 200;
 
-        /// <summary>Algorithm names a module offered, for a message: printable ASCII only, at most <see cref="MaxOfferedInMessage"/> characters.</summary>
+        /// <summary>Algorithm names a module offered, for a message: printable ASCII only, at most
+        /// <see cref="MaxOfferedInMessage"/> characters.</summary>
         public static string Offered(IEnumerable<string> names) => Modules.ModuleErrors.Printable(List(names), MaxOfferedInMessage);
 
         /// <summary>
@@ -171,7 +173,8 @@ namespace NShield.HsmAdmin.Drivers
                         return ParseKexInit(rest, (int)packetLength - 1 - padding);
                     }
                 }
-                catch (Exception ex) when (ex is IOException || ex is SocketException || ex is ObjectDisposedException || ex is OperationCanceledException)
+                catch (Exception ex) when (ex is IOException || ex is SocketException || ex is ObjectDisposedException
+                    || ex is OperationCanceledException)
                 {
                     return null;
                 }
@@ -198,7 +201,9 @@ namespace NShield.HsmAdmin.Drivers
             return new ServerOffer
             {
                 // Drop the pseudo-algorithms that only signal extensions (RFC 8308 ext-info, OpenSSH strict kex).
-                KeyExchanges = lists[0].Where(n => !n.StartsWith("ext-info-", StringComparison.Ordinal) && !n.StartsWith("kex-strict-", StringComparison.Ordinal)).ToArray(),
+                KeyExchanges =
+                    lists[0].Where(n => !n.StartsWith("ext-info-", StringComparison.Ordinal)
+                        && !n.StartsWith("kex-strict-", StringComparison.Ordinal)).ToArray(),
                 HostKeyAlgorithms = lists[1],
                 CiphersClientToServer = lists[2], CiphersServerToClient = lists[3],
                 MacsClientToServer = lists[4], MacsServerToClient = lists[5],

@@ -136,9 +136,11 @@ namespace NShield.HsmAdmin.Drivers
                         throw ChannelErrors.ServerKeyChanged(module, service, policy, presented!);
                     if (badServerKey != null)
                         throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                            $"Module {module.Esn} presented a {service} server key this host cannot accept ({badServerKey.Message}) at {module.Endpoint(service)}. " +
+                            $"Module {module.Esn} presented a {service} server key this host cannot accept " +
+                            $"({badServerKey.Message}) at {module.Endpoint(service)}. " +
                             "The connection was closed before authentication and nothing was sent.", module.Esn, badServerKey);
-                    var negotiation = await NegotiationFailureAsync(ex, info, module, service, port, hostKeyTypes, policy, cancellationToken).ConfigureAwait(false);
+                    var negotiation = await NegotiationFailureAsync(ex, info, module, service, port, hostKeyTypes, policy,
+                        cancellationToken).ConfigureAwait(false);
                     if (negotiation != null) throw negotiation;
                     throw Translate(ex, module, service, cancellationToken);
                 }
@@ -192,19 +194,22 @@ namespace NShield.HsmAdmin.Drivers
                 // That is a changed server key (possibly a man in the middle), not firmware that needs an update.
                 if (policy.Expected != null)
                     return ChannelErrors.ServerKeyTypeChanged(module, service, policy, SshAlgorithmPolicy.Offered(offer.HostKeyAlgorithms));
-                why = $"server key: the module offers {SshAlgorithmPolicy.Offered(offer.HostKeyAlgorithms)}; this host requires one of {string.Join(",", hostKeyTypes)}";
+                why = $"server key: the module offers {SshAlgorithmPolicy.Offered(offer.HostKeyAlgorithms)}; " +
+                    $"this host requires one of {string.Join(",", hostKeyTypes)}";
             }
             if (why == null) return null;
             return new HsmException(HsmErrorIds.AlgorithmNegotiationFailed, HsmErrorKind.SecurityError,
                 $"Refused {service} on module {module.Esn} ({module.Endpoint(service)}): it offers no SSH algorithm this host accepts ({why}). " +
-                "Nothing was sent. Weak algorithms (SHA-1, CBC, 3DES) are never used; update the module's firmware, or treat this as an attempted downgrade.",
+                "Nothing was sent. Weak algorithms (SHA-1, CBC, 3DES) are never used; update " +
+                "the module's firmware, or treat this as an attempted downgrade.",
                 module.Esn, ex);
         }
 
         private static HashSet<string> HostKeyAlgorithmsFor(SshPublicKey? expected)
         {
             if (expected == null)
-                return new HashSet<string> { "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256" };
+                return new HashSet<string> { "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512",
+                    "rsa-sha2-256" };
             // The pin decides the negotiated type, so the module cannot steer us to another of its keys.
             return expected.KeyType == "ssh-rsa"
                 ? new HashSet<string> { "rsa-sha2-512", "rsa-sha2-256" }
@@ -219,7 +224,8 @@ namespace NShield.HsmAdmin.Drivers
                 case HsmException h:
                     return h;
                 case OperationCanceledException _ when callerToken.IsCancellationRequested:
-                    return new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped, $"Cancelled while connecting to {where}.", module.Esn, ex);
+                    return new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped, $"Cancelled while connecting to {where}.",
+                        module.Esn, ex);
                 case OperationCanceledException _:
                 case SshOperationTimeoutException _:
                     return new HsmException(HsmErrorIds.ConnectionTimeout, HsmErrorKind.OperationTimeout,
@@ -292,7 +298,8 @@ namespace NShield.HsmAdmin.Drivers
                             if (stdout.Overflowed || stderr.Overflowed)
                                 throw new HsmException(HsmErrorIds.ReplyTooLarge, HsmErrorKind.InvalidData,
                                     $"Module {Esn} sent more than {(stdout.Overflowed ? MaxReplyBytes : MaxErrorOutputBytes)} bytes " +
-                                    $"{(stdout.Overflowed ? "of reply" : "of error output")} to '{verb}' on {Service}; reading stopped there and the command was abandoned. " +
+                                    $"{(stdout.Overflowed ? "of reply" : "of error output")} to '{verb}' on " +
+                                    $"{Service}; reading stopped there and the command was abandoned. " +
                                     "The module does not follow the firmware protocol: check its firmware version and report it.", Esn);
                             if (done) break;
                             if (DateTime.UtcNow > deadline) throw new OperationCanceledException();
@@ -313,10 +320,12 @@ namespace NShield.HsmAdmin.Drivers
                         stdout.DrainAvailable(command.OutputStream);
                         if (stdout.Overflowed)
                             throw new HsmException(HsmErrorIds.ReplyTooLarge, HsmErrorKind.InvalidData,
-                                $"Module {Esn} sent more than {MaxReplyBytes} bytes of reply to '{verb}' on {Service}; reading stopped there.", Esn, ex);
+                                $"Module {Esn} sent more than {MaxReplyBytes} bytes of reply to '{verb}' on {Service}; reading stopped there.", Esn,
+                                ex);
                         if (stdout.Length == 0)
                             throw new HsmException(HsmErrorIds.ConnectionFailed, HsmErrorKind.ConnectionError,
-                                $"The {Service} channel to module {Esn} dropped during '{verb}': {ex.Message}. Run the command again to complete it.", Esn, ex);
+                                $"The {Service} channel to module {Esn} dropped during '{verb}': {ex.Message}. Run the command again to complete it.",
+                                Esn, ex);
                     }
                     return new ExecReply(stdout.ToUtf8(), command.ExitStatus);
                 }

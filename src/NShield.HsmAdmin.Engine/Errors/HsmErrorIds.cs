@@ -79,11 +79,13 @@ namespace NShield.HsmAdmin
         public const string PathNotFound = "PathNotFound";
 
         // Operations (appended)
-        /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner reports it, the other modules go on).</summary>
+        /// <summary>A per-module job failed with an exception that is not an HsmException (a bug: the fleet runner
+        /// reports it, the other modules go on).</summary>
         public const string UnexpectedError = "UnexpectedError";
 
         // Trust and transport (appended, issue 16)
-        /// <summary>The module offers no key exchange, cipher or MAC this host accepts (weak algorithms only); refused before authentication.</summary>
+        /// <summary>The module offers no key exchange, cipher or MAC this host accepts (weak algorithms only); refused
+        /// before authentication.</summary>
         public const string AlgorithmNegotiationFailed = "AlgorithmNegotiationFailed";
         /// <summary>A module reply exceeded the reply size cap (SshModuleTransport.MaxReplyBytes); reading stopped at the cap.</summary>
         public const string ReplyTooLarge = "ReplyTooLarge";
@@ -100,15 +102,18 @@ namespace NShield.HsmAdmin
         public const string StoreInsecurePermissions = "StoreInsecurePermissions";
 
         // Lockouts (appended, issue 16)
-        /// <summary>An enrolled module on the host's list that a roll must reach is not registered (Unregister-HsmModule); the host does not switch.</summary>
+        /// <summary>An enrolled module on the host's list that a roll must reach is not registered
+        /// (Unregister-HsmModule); the host does not switch.</summary>
         public const string EnrolledModuleAbsent = "EnrolledModuleAbsent";
-        /// <summary>A roll was asked while the host's list has no enrolled module to roll (or every one is excluded): refused, nothing changed.</summary>
+        /// <summary>A roll was asked while the host's list has no enrolled module to roll (or every one is excluded):
+        /// refused, nothing changed.</summary>
         public const string NoModulesToRoll = "NoModulesToRoll";
         /// <summary>Invoke-HsmEnroll refused: a key roll or restore journal (roll-journal.json) is open.</summary>
         public const string RollInProgress = "RollInProgress";
         /// <summary>A roll or restore refused: an interrupted Invoke-HsmEnroll (enroll-journal.json) left modules half enrolled.</summary>
         public const string EnrollInProgress = "EnrollInProgress";
-        /// <summary>Restore-HsmSshKey refused: modules that accept the current sshadmin key do not accept the backup (or could not be checked).</summary>
+        /// <summary>Restore-HsmSshKey refused: modules that accept the current sshadmin key do not accept the backup
+        /// (or could not be checked).</summary>
         public const string RestoreWouldLockOut = "RestoreWouldLockOut";
 
         // Pins and clock (appended, issue 16)
@@ -142,7 +147,8 @@ namespace NShield.HsmAdmin
         /// (Windows) on a store this account does not own; refused before anything is read or changed.
         /// </summary>
         public const string PrivilegeRequired = "PrivilegeRequired";
-        /// <summary>Set-HsmSshKeyPermission named a group that does not exist, or a grant cannot be applied (another group shares the global nonce).</summary>
+        /// <summary>Set-HsmSshKeyPermission named a group that does not exist, or a grant cannot be applied (another
+        /// group shares the global nonce).</summary>
         public const string InvalidKeyPermission = "InvalidKeyPermission";
 
         // Operator-proof edges (appended, issue 23)
@@ -154,13 +160,27 @@ namespace NShield.HsmAdmin
         /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
         public const string StoreNotFound = "StoreNotFound";
 
+        // Firmware, logs and the ncoreapi interlock (appended, issue 22 items 3, 4 and 6)
+        /// <summary>A firmware package that is not a whole package of this product's format (truncated, trailing bytes, bad field).</summary>
+        public const string FirmwarePackageInvalid = "FirmwarePackageInvalid";
+        /// <summary>The module refused a firmware package whose signature does not chain to the vendor root it trusts.</summary>
+        public const string FirmwareSignatureInvalid = "FirmwareSignatureInvalid";
+        /// <summary>The module refused a firmware package whose VSN is below the module's minimum VSN.</summary>
+        public const string FirmwareVsnTooLow = "FirmwareVsnTooLow";
+        /// <summary>Set-HsmMinimumVsn asked for a minimum above the installed firmware's VSN or below the current minimum.</summary>
+        public const string MinimumVsnInvalid = "MinimumVsnInvalid";
+        /// <summary>A change refused because ncoreapi is operational (the hardserver holds a session): stop the hardserver first.</summary>
+        public const string NCoreApiOperational = "NCoreApiOperational";
+
         // Passphrase policy (appended, issue 21)
         /// <summary>
         /// A new passphrase (a portable backup's, or the host's P keys') breaks the policy: at least 12 characters, not one
         /// character repeated. Nothing is written. A passphrase that opens an existing backup or key is never refused.
         /// </summary>
         public const string PassphraseTooWeak = "PassphraseTooWeak";
-        /// <summary>Restore-HsmSshKey on a host store with no registered module (a fresh host): register them first. Nothing is changed.</summary>
+        /// <summary>
+        /// Restore-HsmSshKey on a host store with no registered module (a fresh host): register them first. Nothing is changed.
+        /// </summary>
         public const string NoModulesToRestore = "NoModulesToRestore";
     }
 }

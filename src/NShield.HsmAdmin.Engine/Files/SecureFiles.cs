@@ -114,7 +114,8 @@ namespace NShield.HsmAdmin.Files
         }
 
         public static string TempPathFor(string path) =>
-            Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".tmp");
+            Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!,
+                "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N").Substring(0, 12) + ".tmp");
 
         public static void TryDelete(string path)
         {

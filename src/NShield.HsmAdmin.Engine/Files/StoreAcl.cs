@@ -36,7 +36,8 @@ namespace NShield.HsmAdmin.Files
             public bool InheritedByChildren { get; }
             public FileSystemRights Rights => FileSystemRights.FullControl;
             public AccessControlType Type => AccessControlType.Allow;
-            public InheritanceFlags Inheritance => InheritedByChildren ? InheritanceFlags.ContainerInherit | InheritanceFlags.ObjectInherit : InheritanceFlags.None;
+            public InheritanceFlags Inheritance => InheritedByChildren ? InheritanceFlags.ContainerInherit | InheritanceFlags.ObjectInherit
+                : InheritanceFlags.None;
             public PropagationFlags Propagation => PropagationFlags.None;
             public override string ToString() => $"{Type} {Rights} {Sid} ({Inheritance})";
         }
@@ -46,7 +47,8 @@ namespace NShield.HsmAdmin.Files
 
         public static IReadOnlyList<Rule> Rules(Scope scope, string ownerSid, bool directory)
         {
-            if (scope != Scope.Administrators && string.IsNullOrEmpty(ownerSid)) throw new ArgumentException("An owner SID is needed.", nameof(ownerSid));
+            if (scope != Scope.Administrators && string.IsNullOrEmpty(ownerSid))
+                throw new ArgumentException("An owner SID is needed.", nameof(ownerSid));
             var sids = scope switch
             {
                 Scope.StoreRoot => new[] { ownerSid, AdministratorsSid, LocalSystemSid },
@@ -58,14 +60,18 @@ namespace NShield.HsmAdmin.Files
 
         /// <summary>The DACL as SDDL, e.g. D:PAI(A;OICI;FA;;;S-1-5-21-…)(A;OICI;FA;;;S-1-5-32-544)(A;OICI;FA;;;S-1-5-18).</summary>
         public static string Sddl(IEnumerable<Rule> rules) =>
-            "D:" + (ProtectedFromParent ? "PAI" : "AI") + string.Concat(rules.Select(r => $"(A;{(r.InheritedByChildren ? "OICI" : "")};FA;;;{r.Sid})"));
+            "D:" + (ProtectedFromParent ? "PAI" : "AI") +
+            string.Concat(rules.Select(r => $"(A;{(r.InheritedByChildren ? "OICI" : "")};FA;;;{r.Sid})"));
 
         public static string Sddl(Scope scope, string ownerSid, bool directory) => Sddl(Rules(scope, ownerSid, directory));
 
         /// <summary>One entry of an existing DACL, as data: whom it names, what it grants or denies.</summary>
         internal readonly struct Entry
         {
-            public Entry(string sid, FileSystemRights rights, AccessControlType type = AccessControlType.Allow) { Sid = sid; Rights = rights; Type = type; }
+            public Entry(string sid, FileSystemRights rights, AccessControlType type = AccessControlType.Allow)
+            {
+                Sid = sid; Rights = rights; Type = type;
+            }
             public string Sid { get; }
             public FileSystemRights Rights { get; }
             public AccessControlType Type { get; }
@@ -89,7 +95,8 @@ namespace NShield.HsmAdmin.Files
             bool Trusted(string? sid) => sid != null && (string.Equals(sid, userSid, StringComparison.OrdinalIgnoreCase) ||
                                                          sid == AdministratorsSid || sid == LocalSystemSid);
             if (!Trusted(ownerSid))
-                return $"owned by {(string.IsNullOrEmpty(ownerSid) ? "an unknown account" : ownerSid)}, not by this account, Administrators or SYSTEM";
+                return $"owned by {(string.IsNullOrEmpty(ownerSid) ? "an unknown account" : ownerSid)}, " +
+                    "not by this account, Administrators or SYSTEM";
             foreach (var e in entries)
                 if (e.Type == AccessControlType.Allow && !Trusted(e.Sid) && (e.Rights & ChangingRights) != 0)
                     return $"changeable by {e.Sid} (its ACL allows {e.Rights & ChangingRights})";
@@ -102,8 +109,10 @@ namespace NShield.HsmAdmin.Files
         public static string? ProblemOnWindows(string path)
         {
             FileSystemSecurity security = System.IO.Directory.Exists(path)
-                ? System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.DirectoryInfo(path), AccessControlSections.Owner | AccessControlSections.Access)
-                : System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.FileInfo(path), AccessControlSections.Owner | AccessControlSections.Access);
+                ? System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.DirectoryInfo(path),
+                    AccessControlSections.Owner | AccessControlSections.Access)
+                : System.IO.FileSystemAclExtensions.GetAccessControl(new System.IO.FileInfo(path),
+                    AccessControlSections.Owner | AccessControlSections.Access);
             var owner = security.GetOwner(typeof(SecurityIdentifier))?.Value;
             var entries = security.GetAccessRules(includeExplicit: true, includeInherited: true, typeof(SecurityIdentifier))
                 .Cast<FileSystemAccessRule>()
@@ -117,14 +126,16 @@ namespace NShield.HsmAdmin.Files
         public static DirectorySecurity DirectorySecurity(Scope scope)
         {
             var security = new DirectorySecurity();
-            security.SetSecurityDescriptorSddlForm(Sddl(scope, scope == Scope.Administrators ? "" : CurrentUserSid(), directory: true), AccessControlSections.Access);
+            security.SetSecurityDescriptorSddlForm(Sddl(scope, scope == Scope.Administrators ? "" : CurrentUserSid(), directory: true),
+                AccessControlSections.Access);
             return security;
         }
 
         public static FileSecurity FileSecurity(Scope scope)
         {
             var security = new FileSecurity();
-            security.SetSecurityDescriptorSddlForm(Sddl(scope, scope == Scope.Administrators ? "" : CurrentUserSid(), directory: false), AccessControlSections.Access);
+            security.SetSecurityDescriptorSddlForm(Sddl(scope, scope == Scope.Administrators ? "" : CurrentUserSid(), directory: false),
+                AccessControlSections.Access);
             return security;
         }
     }

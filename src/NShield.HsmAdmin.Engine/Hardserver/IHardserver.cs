@@ -59,7 +59,8 @@ namespace NShield.HsmAdmin.Hardserver
             return null;
         }
 
-        /// <summary>Sleeps until <see cref="RestartGap"/> has passed since the ncoreapi key was switched in, so a restart now is told apart from it.</summary>
+        /// <summary>Sleeps until <see cref="RestartGap"/> has passed since the ncoreapi key was switched in, so a
+        /// restart now is told apart from it.</summary>
         public static void WaitPastActivation(HostStore store)
         {
             var key = store.GetClientKey(ModuleServices.NCoreApi);

@@ -103,7 +103,8 @@ namespace NShield.HsmAdmin.Hardserver
                     string text;
                     lock (stderr) text = stderr.ToString().Trim();
                     throw new HsmException(HsmErrorIds.HardserverRestartFailed, HsmErrorKind.InvalidOperation,
-                        $"The hardserver restart ({Description}) failed with exit code {process.ExitCode}" + (text.Length > 0 ? $": {Truncate(text)}" : "."),
+                        $"The hardserver restart ({Description}) failed with exit code {process.ExitCode}" +
+                        (text.Length > 0 ? $": {Truncate(text)}" : "."),
                         Command ?? ServiceName);
                 }
             }
@@ -141,7 +142,11 @@ namespace NShield.HsmAdmin.Hardserver
                 catch (HsmException e) { why = e.Message; return null; }
                 string text;
                 try { text = File.ReadAllText(_settings.PidFile).Trim(); }
-                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException) { why = $"the pid file {_settings.PidFile} cannot be read ({e.Message.TrimEnd('.')})"; return null; }
+                catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+                {
+                    why = $"the pid file {_settings.PidFile} cannot be read ({e.Message.TrimEnd('.')})";
+                    return null;
+                }
                 if (!int.TryParse(text, out var pid) || pid <= 0) { why = $"the pid file {_settings.PidFile} holds no process id"; return null; }
                 if (!IsRunning(pid)) return null;
                 // A pid file left behind may name a process that reused the number: check its name when one is configured.
@@ -209,7 +214,8 @@ namespace NShield.HsmAdmin.Hardserver
         {
             why = null;
             if (CheckServiceName(ServiceName) is string bad) { why = $"the service name is refused: {bad}"; return null; }
-            var start = new ProcessStartInfo(SystemProgram("sc.exe"), $"queryex \"{ServiceName}\"") { UseShellExecute = false, RedirectStandardOutput = true, CreateNoWindow = true };
+            var start = new ProcessStartInfo(SystemProgram("sc.exe"), $"queryex \"{ServiceName}\"") { UseShellExecute = false,
+                RedirectStandardOutput = true, CreateNoWindow = true };
             using (var sc = Process.Start(start)!)
             {
                 var output = sc.StandardOutput.ReadToEnd();

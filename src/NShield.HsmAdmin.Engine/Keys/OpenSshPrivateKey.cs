@@ -124,7 +124,8 @@ namespace NShield.HsmAdmin.Keys
                 try { plain = Aes256Ctr(passphrase, h.Salt!, h.Rounds, h.Section, cancellationToken); }
                 catch (OperationCanceledException ex)
                 {
-                    throw new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped, "Cancelled while deriving the key's decryption key.", null, ex);
+                    throw new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped,
+                        "Cancelled while deriving the key's decryption key.", null, ex);
                 }
             }
 
@@ -176,14 +177,17 @@ namespace NShield.HsmAdmin.Keys
             {
                 int other = text.IndexOf("-----BEGIN ", StringComparison.Ordinal);
                 string why = other >= 0
-                    ? $"it is a PEM '{new string(text.Substring(other + 11).TakeWhile(c => c != '-' && c != '\n').ToArray()).Trim()}' block, not an OpenSSH private key"
+                    ? $"it is a PEM '{new string(text.Substring(other + 11).TakeWhile(c => c != '-' && c != '\n').ToArray()).Trim()}' " +
+                        "block, not an OpenSSH private key"
                     : text.TrimStart().StartsWith("ssh-", StringComparison.Ordinal) || text.TrimStart().StartsWith("ecdsa-", StringComparison.Ordinal)
                         ? "it is a public key; give the private key file"
                         : "there is no '" + Begin + "' line";
                 // Only a PEM private key is "an older format" ssh-keygen converts; anything else is the wrong file.
-                throw new SshKeyFormatException(HsmErrorIds.NotAnOpenSshKey, other >= 0 && text.IndexOf("PRIVATE KEY", other, StringComparison.Ordinal) > 0
+                throw new SshKeyFormatException(HsmErrorIds.NotAnOpenSshKey,
+                    other >= 0 && text.IndexOf("PRIVATE KEY", other, StringComparison.Ordinal) > 0
                     ? $"Not an OpenSSH private key: {why}. Convert it with 'ssh-keygen -p -f <file>' (which rewrites it in OpenSSH's format)."
-                    : $"Not an OpenSSH private key: {why}. Check the path: give the file Backup-HsmSshKey wrote (or, for a factory credential, the vendor's key file).");
+                    : $"Not an OpenSSH private key: {why}. Check the path: give the file Backup-HsmSshKey " +
+                        "wrote (or, for a factory credential, the vendor's key file).");
             }
             int e = text.IndexOf(End, b, StringComparison.Ordinal);
             if (e < 0) throw Truncated();
@@ -311,7 +315,8 @@ namespace NShield.HsmAdmin.Keys
                     if (!r.ReadString().SequenceEqual(((ECPublicKeyParameters)publicKey.Parameters).Q.GetEncoded(false)))
                         throw SshKeyFormatException.Corrupt("the two copies of the ECDSA public point differ");
                     BigInteger d = r.ReadMpint();
-                    if (d.SignValue <= 0 || d.CompareTo(curve.Domain.N) >= 0) throw SshKeyFormatException.Corrupt("the ECDSA private scalar is out of range");
+                    if (d.SignValue <= 0 || d.CompareTo(curve.Domain.N) >= 0)
+                        throw SshKeyFormatException.Corrupt("the ECDSA private scalar is out of range");
                     priv = new ECPrivateKeyParameters(d, curve.Domain);
                     pub = new ECPublicKeyParameters(curve.Domain.G.Multiply(d).Normalize(), curve.Domain);
                     break;

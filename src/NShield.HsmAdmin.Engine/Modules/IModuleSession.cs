@@ -58,7 +58,24 @@ namespace NShield.HsmAdmin.Modules
         /// <summary>Returns the module to factory state; it answers before it restarts, within the given seconds (sshadmin only).</summary>
         Task ReturnToFactoryStateAsync(int timeoutSeconds, CancellationToken cancellationToken);
 
-        /// <summary>The module's log of served commands, oldest first: at or after <paramref name="since"/>, the last <paramref name="tail"/> (monitor only).</summary>
+        /// <summary>The module's log of served commands, oldest first: at or after <paramref name="since"/>, the last
+        /// <paramref name="tail"/> (monitor only).</summary>
         Task<IReadOnlyList<ModuleLogRecord>> GetLogsAsync(DateTimeOffset? since, int? tail, CancellationToken cancellationToken);
+
+        // Firmware over the updater service (issue 22 item 3)
+
+        /// <summary>
+        /// Sends a firmware package (updater only) and has the module install it: the module checks the vendor's signature
+        /// (<c>FirmwareSignatureInvalid</c>), the VSN against its minimum (<c>FirmwareVsnTooLow</c>) and the whole package
+        /// (<c>FirmwarePackageInvalid</c>) before it changes anything, then restarts. An adapter may send it in parts; a
+        /// refused package leaves nothing on the module.
+        /// </summary>
+        Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken cancellationToken);
+
+        /// <summary>
+        /// Raises the module's minimum VSN (updater only); never above the installed firmware's VSN nor below the current minimum
+        /// (<c>MinimumVsnInvalid</c>).
+        /// </summary>
+        Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken);
     }
 }

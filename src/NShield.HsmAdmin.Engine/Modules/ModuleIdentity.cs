@@ -30,6 +30,20 @@ namespace NShield.HsmAdmin.Modules
 
         /// <summary>A module clock before this is unset (a module whose clock was lost counts from 1970).</summary>
         public static readonly DateTimeOffset EarliestValidClock = new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        // Firmware images, VSN, ncoreapi and the log key (issue 22 items 3, 4 and 6); null/empty when the module reports none.
+        /// <summary>Version of the recovery image (<see cref="FirmwareVersion"/> is the primary image's).</summary>
+        public string RecoveryFirmwareVersion { get; set; } = "";
+        /// <summary>Version Security Number of the primary and the recovery image.</summary>
+        public int? FirmwareVsn { get; set; }
+        public int? RecoveryFirmwareVsn { get; set; }
+        /// <summary>The lowest VSN the module accepts in a firmware package (hsmadmin setminvsn raises it).</summary>
+        public int? MinimumVsn { get; set; }
+        /// <summary>True while ncoreapi is operational (the hardserver holds a session): the module refuses changes then.</summary>
+        public bool? NCoreApiOperational { get; set; }
+        /// <summary>The key the module signs its log entries with, and its certificate by <see cref="IdentityKey"/> (service "log").</summary>
+        public SshPublicKey? LogKey { get; set; }
+        public string LogKeyCertificate { get; set; } = "";
     }
 
     /// <summary>A module's mode, as it reports it.</summary>

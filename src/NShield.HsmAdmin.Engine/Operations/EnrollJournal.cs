@@ -28,10 +28,12 @@ namespace NShield.HsmAdmin.Operations
             if (roll == null) return;
             var pending = roll.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key).ToList();
             throw new HsmException(HsmErrorIds.RollInProgress, HsmErrorKind.InvalidOperation,
-                $"A key {roll.Kind.ToLowerInvariant()} started on {roll.StartedAt:u} is not finished ({host.Store.DocumentPath(RollJournal.DocumentName)}, " +
+                $"A key {roll.Kind.ToLowerInvariant()} started on {roll.StartedAt:u} is not " +
+                $"finished ({host.Store.DocumentPath(RollJournal.DocumentName)}, " +
                 $"phase {roll.Phase}{(pending.Count > 0 ? ", modules " + string.Join(", ", pending) : "")}). " +
                 (refused ?? "Enrolling now would give modules keys the roll then removes, so nothing was enrolled.") +
-                $" Finish it first with Update-HsmSshKey (or abandon it with Update-HsmSshKey -Revert before the host switched), then run {(refused == null ? "Invoke-HsmEnroll" : "the command")} again.",
+                " Finish it first with Update-HsmSshKey (or abandon it with Update-HsmSshKey -Revert before the host " +
+                $"switched), then run {(refused == null ? "Invoke-HsmEnroll" : "the command")} again.",
                 host.Store.DocumentPath(RollJournal.DocumentName));
         }
 
@@ -69,9 +71,12 @@ namespace NShield.HsmAdmin.Operations
             var open = HalfEnrolled(host, journal);
             if (open.Count == 0) return;
             throw new HsmException(HsmErrorIds.EnrollInProgress, HsmErrorKind.InvalidOperation,
-                $"Invoke-HsmEnroll started on {journal.StartedAt:u} did not finish enrolling {string.Join(", ", open)} ({host.Store.DocumentPath(DocumentName)}): " +
-                "their server keys are pinned but they are not yet on the host's list, so a key change now could leave them with keys the host no longer has. " +
-                $"Nothing was changed. Run Invoke-HsmEnroll -Esn {string.Join(",", open)} to finish; a module gone for good: Unregister-HsmModule it first.",
+                $"Invoke-HsmEnroll started on {journal.StartedAt:u} did not finish enrolling " +
+                $"{string.Join(", ", open)} ({host.Store.DocumentPath(DocumentName)}): " +
+                "their server keys are pinned but they are not yet on the host's list, so a key " +
+                "change now could leave them with keys the host no longer has. " +
+                $"Nothing was changed. Run Invoke-HsmEnroll -Esn {string.Join(",", open)} to " +
+                "finish; a module gone for good: Unregister-HsmModule it first.",
                 host.Store.DocumentPath(DocumentName));
         }
 

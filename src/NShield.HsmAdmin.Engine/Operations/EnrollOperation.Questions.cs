@@ -39,7 +39,8 @@ namespace NShield.HsmAdmin.Operations
                         $"Trust module {p.Esn} at {p.Address}, sshadmin server key {p.Fingerprints[ModuleServices.SshAdmin]} (all six keys listed " +
                         $"{(i == 0 ? "above" : "in the first question")})? Answer Yes only if they match what the module itself displays.";
                     var caption = $"Confirm module server keys ({i + 1} of {pending.Count})";
-                    var answer = reporter.Confirm(new ConfirmQuestion(QuestionKind.PersonOnly, caption, query, $"module {p.Esn}", "Trust its server keys")
+                    var answer =
+                        reporter.Confirm(new ConfirmQuestion(QuestionKind.PersonOnly, caption, query, $"module {p.Esn}", "Trust its server keys")
                     {
                         OfferToAll = true,
                     });

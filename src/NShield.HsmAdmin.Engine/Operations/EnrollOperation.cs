@@ -66,10 +66,12 @@ namespace NShield.HsmAdmin.Operations
                     if (attached.Contains(record.Esn)) continue;
                     if (record.Status != ModuleStatus.Released)
                     {
-                        Warn?.Invoke($"Module {record.Esn} is enrolled but not registered. It stays on the host's list, still holding this host's keys" +
+                        Warn?.Invoke($"Module {record.Esn} is enrolled but not registered. It " +
+                            "stays on the host's list, still holding this host's keys" +
                             (ExcludedModules.IsBehind(record) ? " (old keys archived for it: it was excluded from a key roll)" : "") +
                             $", and key rolls stop on it until it is back: register it again (Register-HsmModule) and run Invoke-HsmEnroll, " +
-                            $"exclude it from a roll (Update-HsmSshKey -ExcludeEsn {record.Esn}), or forget it for good (Invoke-HsmEnroll -Esn {record.Esn} -Forget).");
+                            $"exclude it from a roll (Update-HsmSshKey -ExcludeEsn {record.Esn}), or forget " +
+                            $"it for good (Invoke-HsmEnroll -Esn {record.Esn} -Forget).");
                         continue;
                     }
                     results.Add(Drop(record, "Moved to another host; dropped from this host's list.", "released and no longer registered"));
@@ -109,7 +111,8 @@ namespace NShield.HsmAdmin.Operations
                     results.Add(Drop(record, record.Status == ModuleStatus.Released
                             ? "Moved to another host; dropped from this host's list."
                             : "Forgotten on request: dropped from this host's list, its pins and any keys archived for it deleted.",
-                        record.Status == ModuleStatus.Released ? "released and no longer registered" : "forgotten on request (Invoke-HsmEnroll -Forget)"));
+                        record.Status == ModuleStatus.Released ? "released and no longer registered"
+                            : "forgotten on request (Invoke-HsmEnroll -Forget)"));
                 }
                 if (results.Count > 0) _host.Store.PruneArchivedClientKeys();
             }
@@ -121,7 +124,8 @@ namespace NShield.HsmAdmin.Operations
             _host.Store.RemoveModule(record.Esn);
             _host.Store.RemovePins(record.Esn);
             _host.Store.AppendAudit(new AuditEntry { Operation = "enroll.drop", Esn = record.Esn, Result = "Dropped", Detail = detail });
-            return new HsmEnrollResult { Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path, Message = message };
+            return new HsmEnrollResult { Esn = record.Esn, Action = EnrollAction.Dropped, Mode = "Detached", HostPath = _host.Path,
+                Message = message };
         }
 
         public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct)
@@ -130,7 +134,8 @@ namespace NShield.HsmAdmin.Operations
             var record = _host.Store.GetModule(module.Esn);
             if (record != null && record.Status == ModuleStatus.Released)
                 return Result(module, EnrollAction.AwaitingRemoval, "Unknown", "Pinned",
-                    $"Released to another host (sshadmin key {record.ReleasedTo}); remove it from this host and run Invoke-HsmEnroll again to drop it.");
+                    $"Released to another host (sshadmin key {record.ReleasedTo}); remove it " +
+                    "from this host and run Invoke-HsmEnroll again to drop it.");
 
             HsmException? pinnedFailure = null;
             if (ExcludedModules.IsBehind(record) && _host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null && _host.HasClientKeys)
@@ -139,7 +144,9 @@ namespace NShield.HsmAdmin.Operations
                 var caughtUp = await new ExcludedModules(_host).CatchUpAsync(module, ct).ConfigureAwait(false);
                 var checkedNow = await CheckEnrolledAsync(module, ct).ConfigureAwait(false);
                 checkedNow.Action = EnrollAction.Repaired;
-                checkedNow.Message = $"Brought up to date after it was excluded from a key roll: current keys installed for {string.Join(", ", caughtUp)}, old keys removed.";
+                checkedNow.Message =
+                    "Brought up to date after it was excluded from a key roll: current keys " +
+                    $"installed for {string.Join(", ", caughtUp)}, old keys removed.";
                 return checkedNow;
             }
             var pins = _host.Store.GetPins(module.Esn);
@@ -181,7 +188,8 @@ namespace NShield.HsmAdmin.Operations
             }
             var wasListed = _host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Enrolled;
             if (!wasListed || installedNow.Count > 0)
-                RecordEnrolled(module, installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
+                RecordEnrolled(module,
+                    installedNow.Count > 0 ? "repaired: installed " + string.Join(",", installedNow) : "listed: keys already valid");
             if (installedNow.Count > 0)
                 return Result(module, EnrollAction.Repaired, identity.Mode.ToString(), "Pinned",
                     $"Installed this host's missing keys for {string.Join(", ", installedNow)}.", verified);
@@ -202,7 +210,8 @@ namespace NShield.HsmAdmin.Operations
                     admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(),
                         ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
-                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured)
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed
+                    || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured)
                 {
                     // Not in factory state (or no factory credential here to tell). With a stale pin, stop: our own key goes only to a pinned key.
                     if (pinnedFailure != null) throw pinnedFailure;
@@ -210,7 +219,8 @@ namespace NShield.HsmAdmin.Operations
                     if (!_host.HasClientKeys)
                         throw new HsmException(HsmErrorIds.AuthenticationFailed, HsmErrorKind.AuthenticationError,
                             $"Module {module.Esn} is not in factory state and this host has no client keys it could accept. " +
-                            "Return it to factory state on the host that manages it (Reset-HsmModule), or move it here with Move-HsmModule.", module.Esn, ex);
+                            "Return it to factory state on the host that manages it (Reset-HsmModule), or move it here with Move-HsmModule.",
+                            module.Esn, ex);
                     factory = false;
                     try
                     {
@@ -224,8 +234,10 @@ namespace NShield.HsmAdmin.Operations
                         if (ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) throw ex;
                         throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.AuthenticationError,
                             $"Module {module.Esn} accepts neither the factory default credential nor this host's sshadmin key " +
-                            $"({_host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint}). If it was moved here with Move-HsmModule, this host's " +
-                            "sshadmin key changed after the backup used for the move: restore that backup with Restore-HsmSshKey, or return the module " +
+                            $"({_host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint}). " +
+                            "If it was moved here with Move-HsmModule, this host's " +
+                            "sshadmin key changed after the backup used for the move: restore that " +
+                            "backup with Restore-HsmSshKey, or return the module " +
                             "to factory state on its previous host.", module.Esn, ex2);
                     }
                 }
@@ -266,7 +278,8 @@ namespace NShield.HsmAdmin.Operations
                 admin = null;
                 var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
-                return Result(module, EnrollAction.Enrolled, (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
+                return Result(module, EnrollAction.Enrolled,
+                    (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
                     factory ? $"Enrolled from {identity.Mode}: server keys pinned, client keys installed, default credential replaced."
                             : "Moved from another host: server keys pinned, this host's keys are now the only ones installed.", verified);
             }
@@ -291,7 +304,8 @@ namespace NShield.HsmAdmin.Operations
 
             if (pins.Count > 0)
             {
-                var changed = ModuleServices.All.Where(s => !pins.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
+                var changed =
+                    ModuleServices.All.Where(s => !pins.TryGetValue(s, out var pin) || !pin.Blob.SequenceEqual(identity.ServerKeys[s].Blob)).ToList();
                 if (changed.Count == 0) return "Pinned"; // the keys this host already trusts (e.g. an enroll interrupted after pinning)
                 var resetModule = factory && (identity.Mode == ModuleMode.FactoryState || identity.Mode == ModuleMode.Recovery);
                 var reason = !resetModule
@@ -329,7 +343,8 @@ namespace NShield.HsmAdmin.Operations
             throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                 $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
                 $"Its sshadmin server key is {fingerprints[ModuleServices.SshAdmin]}. Compare it with the module's own display, then run " +
-                $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
+                $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', " +
+                "or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
         }
 
         /// <summary>
@@ -347,11 +362,14 @@ namespace NShield.HsmAdmin.Operations
                 IModuleSession admin;
                 try
                 {
-                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(),
+                        ct).ConfigureAwait(false);
                 }
-                catch (HsmException ex) when ((ex.ErrorId == HsmErrorIds.AuthenticationFailed || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) && _host.HasClientKeys)
+                catch (HsmException ex) when ((ex.ErrorId == HsmErrorIds.AuthenticationFailed
+                    || ex.ErrorId == HsmErrorIds.FactoryCredentialNotConfigured) && _host.HasClientKeys)
                 {
-                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin),
+                        ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
                 }
                 using (admin)
                 {
@@ -361,7 +379,8 @@ namespace NShield.HsmAdmin.Operations
                     if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
                     return new FirstContactFingerprints
                     {
-                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(), Fingerprints = fingerprints,
+                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(),
+                        Fingerprints = fingerprints,
                     };
                 }
             }
@@ -386,7 +405,8 @@ namespace NShield.HsmAdmin.Operations
                         await _host.PingAsync(module, service, ct).ConfigureAwait(false);
                     return service;
                 }
-                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi && identity.Mode == ModuleMode.Recovery)
+                catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi
+                    && identity.Mode == ModuleMode.Recovery)
                 {
                     Warn?.Invoke($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
                     return null;
@@ -412,7 +432,8 @@ namespace NShield.HsmAdmin.Operations
                         {
                             var protection = Protection.ForService(service);
                             _host.Store.SaveClientKey(service, key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
-                            _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service, Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
+                            _host.Store.AppendAudit(new AuditEntry { Operation = "keys.generate", Service = service,
+                                Fingerprints = new[] { key.PublicKey.Fingerprint }, Result = "Success" });
                         }
                         catch { key.Dispose(); throw; }
                         // Kept open: decrypting what was just encrypted would cost a key derivation per key for nothing.
@@ -457,7 +478,8 @@ namespace NShield.HsmAdmin.Operations
             _host.Store.MarkClientKeysProven(ModuleServices.All, DateTimeOffset.UtcNow);
         }
 
-        private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message, string[]? verified = null)
+        private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message,
+            string[]? verified = null)
         {
             if (action == EnrollAction.Enrolled || action == EnrollAction.Repaired || action == EnrollAction.NoAction) _verified[module.Esn] = true;
             return new HsmEnrollResult

@@ -70,7 +70,8 @@ namespace NShield.HsmAdmin.Operations
             var old = new Dictionary<string, string>(record!.OldKeys!, StringComparer.Ordinal);
 
             // 1. Install the current keys beside the old ones, through sshadmin (the archived key if it is behind on sshadmin).
-            using (var archived = old.TryGetValue(ModuleServices.SshAdmin, out var adminFingerprint) ? _host.ArchivedClientKey(ModuleServices.SshAdmin, adminFingerprint) : null)
+            using (var archived = old.TryGetValue(ModuleServices.SshAdmin, out var adminFingerprint)
+                ? _host.ArchivedClientKey(ModuleServices.SshAdmin, adminFingerprint) : null)
             using (var admin = await OpenAdminAsync(module, archived, ct).ConfigureAwait(false))
             {
                 var installed = await admin.ListKeysAsync(ct).ConfigureAwait(false);

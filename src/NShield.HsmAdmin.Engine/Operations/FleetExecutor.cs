@@ -92,7 +92,8 @@ namespace NShield.HsmAdmin.Operations
                     {
                         if (!cancellationToken.IsCancellationRequested)
                         {
-                            reporter.Progress(new OperationProgress(childId, $"Module {name}", "finished", 100, completed: true, parentId: progressId));
+                            reporter.Progress(new OperationProgress(childId, $"Module {name}", "finished", 100, completed: true,
+                                parentId: progressId));
                             reporter.Progress(new OperationProgress(progressId, activity,
                                 $"{n} of {items.Count} modules ({name} finished)", n * 100 / items.Count, completed: false));
                         }
@@ -143,7 +144,8 @@ namespace NShield.HsmAdmin.Operations
             if (!cancellationToken.IsCancellationRequested) return;
             throw new HsmException(HsmErrorIds.Cancelled, HsmErrorKind.OperationStopped,
                 $"Stopped while {Lower(activity)}{(detail == null ? "" : $" ({detail})")}. " +
-                "Run the command again: an interrupted key roll or restore is completed (or reverted with Update-HsmSshKey -Revert) from its journal.",
+                "Run the command again: an interrupted key roll or restore is completed " +
+                "(or reverted with Update-HsmSshKey -Revert) from its journal.",
                 null);
         }
 

@@ -39,14 +39,16 @@ namespace NShield.HsmAdmin.Operations
             ex.Kind == HsmErrorKind.ConnectionError || ex.Kind == HsmErrorKind.OperationTimeout;
 
         /// <summary>The overall answer of Test-HsmConnection without -Detailed.</summary>
-        public static bool AllPassed(IReadOnlyCollection<ModuleAddress> modules, IReadOnlyCollection<string> services, IReadOnlyCollection<HsmConnectionTestResult> results) =>
+        public static bool AllPassed(IReadOnlyCollection<ModuleAddress> modules, IReadOnlyCollection<string> services,
+            IReadOnlyCollection<HsmConnectionTestResult> results) =>
             modules.Count > 0 && results.Count == modules.Count * services.Count && results.All(r => r.Success);
 
         /// <summary>
         /// Get-HsmModule: the status of each known module, sorted by ESN. A module that cannot be asked stays in the list
         /// (mode Unknown) beside its error, so a table never hides it.
         /// </summary>
-        public async Task<IReadOnlyList<HsmModuleInfo>> StatusAllAsync(IReadOnlyList<(string Esn, ModuleAddress? Address, Store.ModuleRecord? Record)> known,
+        public async Task<IReadOnlyList<HsmModuleInfo>> StatusAllAsync(
+            IReadOnlyList<(string Esn, ModuleAddress? Address, Store.ModuleRecord? Record)> known,
             bool live, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
             var results = await FleetExecutor.CollectAsync(known, k => k.Esn, async (k, c) =>
@@ -58,7 +60,8 @@ namespace NShield.HsmAdmin.Operations
                     reporter.Error(ex);
                     info = await StatusAsync(k.Esn, k.Address, k.Record, live: false, c).ConfigureAwait(false);
                     // The connection itself failed: say so, rather than a status from the host's records only.
-                    if (ex.Kind == HsmErrorKind.ConnectionError || ex.Kind == HsmErrorKind.OperationTimeout || ex.Kind == HsmErrorKind.ResourceUnavailable)
+                    if (ex.Kind == HsmErrorKind.ConnectionError || ex.Kind == HsmErrorKind.OperationTimeout
+                        || ex.Kind == HsmErrorKind.ResourceUnavailable)
                         info.Status = "Unreachable";
                 }
                 return (IEnumerable<HsmModuleInfo>)new[] { info };
@@ -159,13 +162,15 @@ namespace NShield.HsmAdmin.Operations
                 {
                     var open = EnrollJournal.End(_host);
                     if (open.Count > 0)
-                        reporter.Warning($"Not finished: {string.Join(", ", open)} (server keys pinned, not yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
+                        reporter.Warning($"Not finished: {string.Join(", ", open)} (server keys pinned, not " +
+                            "yet enrolled). Run Invoke-HsmEnroll again; key rolls wait until then.");
                 }
             }
         }
 
         /// <summary>The server keys of the modules that need a person's confirmation (no trusted vendor root), read-only, by ESN.</summary>
-        public async Task<IReadOnlyList<FirstContactFingerprints>> InspectFirstContactAllAsync(IReadOnlyList<ModuleAddress> modules, int throttleLimit,
+        public async Task<IReadOnlyList<FirstContactFingerprints>> InspectFirstContactAllAsync(IReadOnlyList<ModuleAddress> modules,
+            int throttleLimit,
             IOperationReporter reporter, CancellationToken ct)
         {
             var gathered = await FleetExecutor.CollectAsync(modules, m => m.Esn, async (m, c) =>

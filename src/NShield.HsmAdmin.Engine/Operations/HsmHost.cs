@@ -54,7 +54,8 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>SSH for real modules; any other registered transport by name (UnknownTransport if none is loaded).</summary>
         public IModuleTransport TransportFor(ModuleAddress module) =>
-            new StepReportingTransport(module.IsSsh ? SshTransport : ModuleTransports.Find(module.Transport) ?? throw ModuleTransports.Unknown(module.Transport));
+            new StepReportingTransport(module.IsSsh ? SshTransport : ModuleTransports.Find(module.Transport)
+                ?? throw ModuleTransports.Unknown(module.Transport));
 
         /// <summary>The modules discovery reports now (the store's registry unless another provider was given).</summary>
         public IReadOnlyList<ModuleAddress> Attached() => Discovery.Discover(Store);
@@ -130,7 +131,8 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>An archived client key (kept for a module excluded from a roll), opened with this host's passphrase if any.</summary>
-        /// <remarks>A roll that changes the passphrase re-protects archived keys under the new one at its switch; while it runs, both are tried.</remarks>
+        /// <remarks>A roll that changes the passphrase re-protects archived keys under the new one at its switch; while
+        /// it runs, both are tried.</remarks>
         public SshKeyPair ArchivedClientKey(string service, string fingerprint) =>
             OpenWithPassphrases(p => Store.OpenArchivedClientKey(service, fingerprint, p), _userPassphrase);
 

@@ -34,14 +34,18 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>What a backup written is: Portable or HostTied, and whether it opens only on this OS install.</summary>
         public sealed class Written
         {
-            public Written(string kind, string protection, bool tied, string note) { Kind = kind; Protection = protection; TiedToThisInstall = tied; Note = note; }
+            public Written(string kind, string protection, bool tied, string note)
+            {
+                Kind = kind; Protection = protection; TiedToThisInstall = tied; Note = note;
+            }
             public string Kind { get; }
             public string Protection { get; }
             public bool TiedToThisInstall { get; }
             public string Note { get; }
         }
 
-        /// <summary>The refusals that need no passphrase (a folder or a path into the store, existing file without force, no sshadmin key, missing folder), before any prompt.</summary>
+        /// <summary>The refusals that need no passphrase (a folder or a path into the store, existing file without
+        /// force, no sshadmin key, missing folder), before any prompt.</summary>
         public static void CheckTarget(HostStore store, string path, bool force)
         {
             // First: a folder, the store, the machine folder or a managed file is refused even with -Force.
@@ -66,7 +70,8 @@ namespace NShield.HsmAdmin.Operations
             if (passphrase != null)
             {
                 if (passphrase.Length == 0)
-                    throw new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument, "The backup passphrase must not be empty.", path);
+                    throw new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                        "The backup passphrase must not be empty.", path);
                 // Every new backup passphrase meets the policy, whichever way it came (parameter, prompt, a script).
                 PassphrasePolicy.Require(passphrase, "The backup passphrase", path);
                 var bytes = PassphraseBytes.FromSecureString(passphrase);
@@ -85,21 +90,27 @@ namespace NShield.HsmAdmin.Operations
                 {
                     Format = VerbatimFormat, Service = ModuleServices.SshAdmin, PublicKey = record.PublicKey, Fingerprint = record.Fingerprint,
                     Protection = stored.Protection.ToString(), KeyNonce = stored.KeyNonce == null ? null : Convert.ToBase64String(stored.KeyNonce),
-                    MachineCheck = stored.MachineCheck, NonceStore = record.NonceStore, PrivateKey = stored.PrivateKeyText, CreatedAt = DateTimeOffset.UtcNow,
+                    MachineCheck = stored.MachineCheck, NonceStore = record.NonceStore, PrivateKey = stored.PrivateKeyText,
+                    CreatedAt = DateTimeOffset.UtcNow,
                 }, new JsonSerializerOptions { WriteIndented = true });
             }
             SecureFiles.WriteAtomic(path, text, FileAccessScope.OwnerOnly);
             store.AppendAudit(new AuditEntry
             {
                 Operation = "keys.backup", Service = ModuleServices.SshAdmin, Result = "Success",
-                Fingerprints = new[] { store.GetClientKey(ModuleServices.SshAdmin)!.Fingerprint }, Detail = passphrase != null ? "portable" : "verbatim",
+                Fingerprints = new[] { store.GetClientKey(ModuleServices.SshAdmin)!.Fingerprint },
+                Detail = passphrase != null ? "portable" : "verbatim",
             });
             if (passphrase != null)
-                return new Written("Portable", "passphrase", false, "Portable: restorable on any host with its passphrase (Restore-HsmSshKey -Passphrase, Move-HsmModule).");
+                return new Written("Portable", "passphrase", false,
+                    "Portable: restorable on any host with its passphrase (Restore-HsmSshKey -Passphrase, Move-HsmModule).");
             return protection.IsMachineBound
-                ? new Written("HostTied", protection.ToString(), true, $"Host-tied: the key keeps its protection ({protection}), so this backup can be restored only on this OS install of this machine, " +
+                ? new Written("HostTied", protection.ToString(), true,
+                    $"Host-tied: the key keeps its protection ({protection}), so this backup " +
+                    "can be restored only on this OS install of this machine, " +
                     "not on another machine or after the OS is reinstalled. For those, make a portable backup (Backup-HsmSshKey without -HostTied).")
-                : new Written("HostTied", protection.ToString(), false, $"Verbatim: the key keeps its protection ({protection}), which does not tie it to this machine.");
+                : new Written("HostTied", protection.ToString(), false,
+                    $"Verbatim: the key keeps its protection ({protection}), which does not tie it to this machine.");
         }
 
         /// <summary>
@@ -131,7 +142,8 @@ namespace NShield.HsmAdmin.Operations
         /// As above; <paramref name="keyPassphrase"/> opens a verbatim backup of a key whose protection includes P (the key's
         /// own passphrase, -KeyPassphrase), <paramref name="passphrase"/> a portable backup (-Passphrase).
         /// </summary>
-        public static Opened Read(HostStore store, string path, SecureString? passphrase, SecureString? keyPassphrase, System.Threading.CancellationToken cancellationToken)
+        public static Opened Read(HostStore store, string path, SecureString? passphrase, SecureString? keyPassphrase,
+            System.Threading.CancellationToken cancellationToken)
         {
             if (!File.Exists(path))
                 throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound, $"The backup file '{path}' does not exist.", path);
@@ -170,40 +182,51 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
                     $"'{path}' looks like a verbatim key backup but is damaged (not valid JSON).", path, ex);
             }
-            if (backup == null || backup.Format != VerbatimFormat || string.IsNullOrEmpty(backup.PrivateKey) || string.IsNullOrEmpty(backup.Protection))
+            if (backup == null || backup.Format != VerbatimFormat || string.IsNullOrEmpty(backup.PrivateKey)
+                || string.IsNullOrEmpty(backup.Protection))
                 throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
                     $"'{path}' is not an NShield.HsmAdmin key backup (format '{backup?.Format}').", path);
             var protection = ProtectionSpec.Parse(backup.Protection);
             byte[]? nonce;
             try { nonce = backup.KeyNonce == null ? null : Convert.FromBase64String(backup.KeyNonce); }
-            catch (FormatException ex) { throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData, $"'{path}' is damaged (key nonce).", path, ex); }
+            catch (FormatException ex)
+            {
+                throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData, $"'{path}' is damaged (key nonce).", path, ex);
+            }
             var stored = new ProtectedKey(backup.PrivateKey!, protection, nonce, backup.MachineCheck);
             try
             {
-                var key = new ClientKeyProtector(store.MachineFor(backup.NonceStore)).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null, $"the backup '{path}'", cancellationToken);
+                var key = new ClientKeyProtector(store.MachineFor(backup.NonceStore)).Open(stored, protection.NeedsPassphrase ? keyPassphrase : null,
+                    $"the backup '{path}'", cancellationToken);
                 if (!string.IsNullOrEmpty(backup.Fingerprint) && key.PublicKey.Fingerprint != backup.Fingerprint)
                 {
                     key.Dispose();
-                    throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData, $"'{path}' is damaged: its key does not match its recorded fingerprint.", path);
+                    throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
+                        $"'{path}' is damaged: its key does not match its recorded fingerprint.", path);
                 }
                 return new Opened(key, portable: false, protection: protection);
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyTiedToAnotherMachine)
             {
                 throw new HsmException(HsmErrorIds.BackupFromAnotherMachine, HsmErrorKind.SecurityError,
-                    $"'{path}' is a verbatim backup whose protection ({protection}) ties it to the machine that made it, and this is another machine. " +
+                    $"'{path}' is a verbatim backup whose protection ({protection}) ties it " +
+                    "to the machine that made it, and this is another machine. " +
                     "Make a portable backup on that host with Backup-HsmSshKey -Passphrase, and restore that here.", path, ex);
             }
-            catch (HsmException ex) when (protection.NeedsPassphrase && (ex.ErrorId == HsmErrorIds.KeyPassphraseRequired || ex.ErrorId == HsmErrorIds.KeyWrongPassphrase))
+            catch (HsmException ex) when (protection.NeedsPassphrase
+                && (ex.ErrorId == HsmErrorIds.KeyPassphraseRequired || ex.ErrorId == HsmErrorIds.KeyWrongPassphrase))
             {
                 throw new HsmException(ex.ErrorId, ex.Kind, ex.ErrorId == HsmErrorIds.KeyPassphraseRequired
-                    ? $"'{path}' is a verbatim backup of a key protected with a passphrase (protection {protection}): give the key's passphrase with -KeyPassphrase."
-                    : $"'{path}' is a verbatim backup of a key protected with a passphrase (protection {protection}), and the -KeyPassphrase given does not open it.", path, ex);
+                    ? $"'{path}' is a verbatim backup of a key protected with a passphrase (protection " +
+                        $"{protection}): give the key's passphrase with -KeyPassphrase."
+                    : $"'{path}' is a verbatim backup of a key protected with a passphrase (protection " +
+                        $"{protection}), and the -KeyPassphrase given does not open it.", path, ex);
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyPassphraseRequired || ex.ErrorId == HsmErrorIds.KeyWrongPassphrase)
             {
                 throw new HsmException(ex.ErrorId, ex.Kind,
-                    $"'{path}' cannot be opened here ({ex.Message}). If it was made on another machine, use a backup made with Backup-HsmSshKey -Passphrase.", path, ex);
+                    $"'{path}' cannot be opened here ({ex.Message}). If it was made on another machine, " +
+                    "use a backup made with Backup-HsmSshKey -Passphrase.", path, ex);
             }
         }
 

@@ -26,7 +26,8 @@ namespace NShield.HsmAdmin.Operations
         public string Service { get; set; } = "";
         public string Fingerprint { get; set; } = "";
         public HsmKeyState State { get; set; }
-        /// <summary>For a Stale key the host still knows: "staged" (a roll in progress) or "archived" (kept for an excluded module); else empty.</summary>
+        /// <summary>For a Stale key the host still knows: "staged" (a roll in progress) or "archived" (kept for an
+        /// excluded module); else empty.</summary>
         public string KnownAs { get; set; } = "";
         public string HostPath { get; set; } = "";
     }

@@ -69,11 +69,17 @@ namespace NShield.HsmAdmin.Operations
             }).ConfigureAwait(false);
             info.Mode = identity.Mode.ToString();
             info.FirmwareVersion = identity.FirmwareVersion;
+            info.RecoveryFirmwareVersion = ModuleErrors.Printable(identity.RecoveryFirmwareVersion, 40);
+            info.FirmwareVsn = identity.FirmwareVsn;
+            info.RecoveryFirmwareVsn = identity.RecoveryFirmwareVsn;
+            info.MinimumVsn = identity.MinimumVsn;
+            info.NCoreApiOperational = identity.NCoreApiOperational;
             return info;
         }
 
         /// <summary>identity over sshadmin: with the host's key on the pinned server key, else (factory state) the default credential.</summary>
-        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct, Func<IModuleSession, Task>? alsoWithHostKey = null)
+        private async Task<ModuleIdentity> AskIdentityAsync(ModuleAddress address, CancellationToken ct,
+            Func<IModuleSession, Task>? alsoWithHostKey = null)
         {
             var pin = _host.Store.GetPin(address.Esn, ModuleServices.SshAdmin);
             _host.TransportFor(address); // UnknownTransport before anything is opened

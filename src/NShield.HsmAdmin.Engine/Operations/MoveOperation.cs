@@ -27,14 +27,16 @@ namespace NShield.HsmAdmin.Operations
             var destinationFingerprint = _destination.PublicKey.Fingerprint;
             if (_host.HasClientKeys && _host.ClientKey(ModuleServices.SshAdmin).PublicKey.Fingerprint == destinationFingerprint)
                 throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.InvalidArgument,
-                    "The key file holds this host's own sshadmin key. Use the backup made on the destination host (Backup-HsmSshKey -Passphrase there).", module.Esn);
+                    "The key file holds this host's own sshadmin key. Use the backup made on the " +
+                    "destination host (Backup-HsmSshKey -Passphrase there).", module.Esn);
 
             // Step 1: install the destination's key beside ours. Skipped when an earlier run got further.
             try
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
+                    ModuleClock.RequireValidForKeyChange(module.Esn,
+                        await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     await admin.AddKeyAsync(ModuleServices.SshAdmin, destinationKey, ct).ConfigureAwait(false);
                 }
             }
@@ -49,7 +51,8 @@ namespace NShield.HsmAdmin.Operations
             {
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, _destination).ConfigureAwait(false))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
+                    ModuleClock.RequireValidForKeyChange(module.Esn,
+                        await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the move");
                     CrashPoints.Reach("move.proven");
                     foreach (var service in ModuleServices.All.Where(s => s != ModuleServices.SshAdmin))
                         await admin.SetKeysAsync(service, Array.Empty<Keys.SshPublicKey>(), ct).ConfigureAwait(false);
@@ -60,7 +63,8 @@ namespace NShield.HsmAdmin.Operations
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
             {
                 throw new HsmException(HsmErrorIds.MigrationKeyRejected, HsmErrorKind.AuthenticationError,
-                    $"Module {module.Esn} does not accept the destination's sshadmin key, so it was not released; it still works with this host's keys. " +
+                    $"Module {module.Esn} does not accept the destination's sshadmin key, so " +
+                    "it was not released; it still works with this host's keys. " +
                     "Check that this host's keys are valid (Test-HsmConnection) and run Move-HsmModule again.", module.Esn, ex);
             }
             CrashPoints.Reach("move.released");
@@ -81,7 +85,8 @@ namespace NShield.HsmAdmin.Operations
             return new HsmMoveResult
             {
                 Esn = module.Esn, Status = "Released", DestinationKeyFingerprint = destinationFingerprint, HostPath = _host.Path,
-                Message = "The module now accepts only the destination's sshadmin key. Remove it from this host, run Invoke-HsmEnroll here to refresh the list, " +
+                Message = "The module now accepts only the destination's sshadmin key. Remove it " +
+                    "from this host, run Invoke-HsmEnroll here to refresh the list, " +
                           "then install it in the destination and run Invoke-HsmEnroll there. It can wait as a cold standby meanwhile.",
             };
         }

@@ -92,6 +92,15 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
         public string OpenOperation { get; set; } = "";
         public string HostPath { get; set; } = "";
+        // Firmware images and VSN (issue 22 item 3); empty/null when the module was not asked or reports none.
+        /// <summary>The recovery image's version (<see cref="FirmwareVersion"/> is the primary image's).</summary>
+        public string RecoveryFirmwareVersion { get; set; } = "";
+        /// <summary>Version Security Number of the primary image, of the recovery image, and the lowest the module accepts.</summary>
+        public int? FirmwareVsn { get; set; }
+        public int? RecoveryFirmwareVsn { get; set; }
+        public int? MinimumVsn { get; set; }
+        /// <summary>ncoreapi is operational (the hardserver holds a session): firmware and log changes are refused until it is stopped.</summary>
+        public bool? NCoreApiOperational { get; set; }
     }
 
     /// <summary>One channel's check (Test-HsmConnection -Detailed).</summary>
@@ -141,9 +150,11 @@ namespace NShield.HsmAdmin.Operations
         public string[] ModulesUpdated { get; set; } = new string[0];
         /// <summary>Modules a rerun still has to work on: the new keys not installed yet, or the old ones not removed yet.</summary>
         public string[] ModulesPending { get; set; } = new string[0];
-        /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they are brought up to date.</summary>
+        /// <summary>Enrolled modules left out with -ExcludeEsn: they keep the old keys, archived on the host until they
+        /// are brought up to date.</summary>
         public string[] ModulesExcluded { get; set; } = new string[0];
-        public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } = new System.Collections.Generic.Dictionary<string, string>();
+        public System.Collections.Generic.Dictionary<string, string> NewFingerprints { get; set; } =
+            new System.Collections.Generic.Dictionary<string, string>();
         public bool HardserverRestartNeeded { get; set; }
         public string HostPath { get; set; } = "";
     }
@@ -163,7 +174,8 @@ namespace NShield.HsmAdmin.Operations
         public DateTimeOffset? StartedAt { get; set; }
         /// <summary>When the host's current ncoreapi client key was switched in.</summary>
         public DateTimeOffset? NcoreapiKeyActivatedAt { get; set; }
-        /// <summary>Whether it runs with the host's current ncoreapi client key: it started after that key was switched in (null: cannot be known).</summary>
+        /// <summary>Whether it runs with the host's current ncoreapi client key: it started after that key was switched
+        /// in (null: cannot be known).</summary>
         public bool? KeyCurrent { get; set; }
         /// <summary>Why Running or KeyCurrent is unknown, when it is.</summary>
         public string? UnknownReason { get; set; }

@@ -37,7 +37,8 @@ namespace NShield.HsmAdmin.Operations
             /// <summary>Old and new fingerprints per service, for the confirmation text.</summary>
             public string Describe()
             {
-                var lines = new List<string> { $"Module {Module.Esn} at {Module.Endpoint(ModuleServices.SshAdmin)} ({Mode}); new keys: {Verification}" };
+                var lines = new List<string> { $"Module {Module.Esn} at " +
+                    $"{Module.Endpoint(ModuleServices.SshAdmin)} ({Mode}); new keys: {Verification}" };
                 foreach (var s in ModuleServices.All)
                 {
                     var old = Old.TryGetValue(s, out var o) ? o.Fingerprint : "(none)";
@@ -117,18 +118,25 @@ namespace NShield.HsmAdmin.Operations
             var old = _host.Store.GetPins(module.Esn);
             if (old.Count == 0)
                 throw new HsmException(HsmErrorIds.ServerKeyNotPinned, HsmErrorKind.SecurityError,
-                    $"This host has no pinned server keys for module {module.Esn}, so there is nothing to re-pin. Enroll it with Invoke-HsmEnroll.", module.Esn);
+                    $"This host has no pinned server keys for module {module.Esn}, so there is nothing to re-pin. Enroll it with Invoke-HsmEnroll.",
+                    module.Esn);
             _host.TransportFor(module); // UnknownTransport before anything is opened
             IModuleSession admin;
             if (_host.HasClientKeys)
             {
-                try { admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false); }
+                try
+                {
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.ClientKey(ModuleServices.SshAdmin),
+                        ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed)
                 {
-                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+                    admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(),
+                        ct).ConfigureAwait(false);
                 }
             }
-            else admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false);
+            else admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, _host.FactoryCredential(), ServerKeyPolicy.FirstContact(),
+                ct).ConfigureAwait(false);
 
             using (admin)
             {
@@ -167,9 +175,11 @@ namespace NShield.HsmAdmin.Operations
                 using (_host.Store.AcquireLock(_host.Store.DefaultLockTimeout))
                 {
                     var current = _host.Store.GetPins(esn);
-                    if (!plan.Old.All(p => current.TryGetValue(p.Key, out var c) && c.Blob.SequenceEqual(p.Value.Blob)) || current.Count != plan.Old.Count)
+                    if (!plan.Old.All(p => current.TryGetValue(p.Key, out var c) && c.Blob.SequenceEqual(p.Value.Blob))
+                        || current.Count != plan.Old.Count)
                         throw new HsmException(HsmErrorIds.ServerKeyChanged, HsmErrorKind.SecurityError,
-                            $"The pins of module {esn} changed while this command ran; nothing was re-pinned. Run Update-HsmServerKeyPin again.", esn);
+                            $"The pins of module {esn} changed while this command ran; nothing was re-pinned. Run Update-HsmServerKeyPin again.",
+                            esn);
                     var pins = current.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
                     foreach (var s in plan.Changed) pins[s] = plan.New[s];
                     _host.Store.SetPins(esn, pins);
@@ -177,7 +187,8 @@ namespace NShield.HsmAdmin.Operations
                     {
                         Operation = "pins.repin", Esn = esn, Result = "Replaced",
                         Fingerprints = plan.Changed.Select(s => $"{s}={plan.New[s].Fingerprint}").ToList(),
-                        Detail = "old: " + string.Join(", ", plan.Changed.Select(s => $"{s}={(plan.Old.TryGetValue(s, out var o) ? o.Fingerprint : "(none)")}")) +
+                        Detail = "old: " +
+                            string.Join(", ", plan.Changed.Select(s => $"{s}={(plan.Old.TryGetValue(s, out var o) ? o.Fingerprint : "(none)")}")) +
                                  "; new: " + string.Join(", ", plan.Changed.Select(s => $"{s}={plan.New[s].Fingerprint}")) +
                                  $"; module mode {plan.Mode}; {plan.Verification}; confirmed by the administrator (Update-HsmServerKeyPin)",
                     });

@@ -7,7 +7,8 @@ using NShield.HsmAdmin.Modules;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys; the host forgets its pins.</summary>
+    /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys;
+    /// the host forgets its pins.</summary>
     public sealed partial class ResetOperation
     {
         private readonly HsmHost _host;
@@ -17,7 +18,8 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>The vendor's advice before factorystate: a unit in use must be in maintenance mode first.</summary>
         public const string MaintenanceAdvice = "Put each module in maintenance mode before returning it to factory state " +
-            "(on the host: nopclearfail -M -m <MODULEID> -w). A reset erases every client key: applications using the module lose it until it is enrolled again.";
+            "(on the host: nopclearfail -M -m <MODULEID> -w). A reset erases every client key: " +
+            "applications using the module lose it until it is enrolled again.";
 
         /// <summary>The confirmation target when no ESN was named: every module of the host, by ESN.</summary>
         public static string DescribeAll(System.Collections.Generic.IReadOnlyCollection<ModuleAddress> modules) =>
@@ -30,7 +32,8 @@ namespace NShield.HsmAdmin.Operations
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false))
                 using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
-                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "the factory reset");
+                    ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false),
+                        "the factory reset");
                     deadline.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds + 5));
                     await admin.ReturnToFactoryStateAsync(timeoutSeconds, deadline.Token).ConfigureAwait(false);
                 }
@@ -50,7 +53,8 @@ namespace NShield.HsmAdmin.Operations
             }
             return new HsmModuleInfo
             {
-                Esn = module.Esn, Mode = ModuleMode.FactoryState.ToString(), Attached = true, Enrolled = false, Status = "NotEnrolled", HostPath = _host.Path,
+                Esn = module.Esn, Mode = ModuleMode.FactoryState.ToString(), Attached = true, Enrolled = false, Status = "NotEnrolled",
+                HostPath = _host.Path,
             };
         }
 

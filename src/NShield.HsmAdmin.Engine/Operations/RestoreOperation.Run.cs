@@ -82,7 +82,8 @@ namespace NShield.HsmAdmin.Operations
                         "Passphrase", "Passphrase"));
                     if (typed == null || typed.Length == 0)
                         throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
-                            $"'{path}' is a passphrase-protected backup and {(typed == null ? "this session cannot ask for its passphrase" : "no passphrase was typed")}: " +
+                            $"'{path}' is a passphrase-protected backup and " +
+                            (typed == null ? "this session cannot ask for its passphrase: " : "no passphrase was typed: ") +
                             "give it with -Passphrase (a SecureString). Nothing was changed.", path, required);
                     using (typed)
                     {

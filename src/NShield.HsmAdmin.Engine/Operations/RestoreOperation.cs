@@ -28,7 +28,7 @@ namespace NShield.HsmAdmin.Operations
         public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> _pinsToWrite =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>>(StringComparer.OrdinalIgnoreCase);
+            new(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>
         /// After the restore is confirmed: pins the modules that the checks verified at first contact (chain or confirmed
@@ -41,11 +41,13 @@ namespace NShield.HsmAdmin.Operations
                 if (!_pinsToWrite.TryGetValue(module.Esn, out var pins) || _host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) != null) continue;
                 _host.Store.SetPins(module.Esn, pins);
                 if (_host.Store.GetModule(module.Esn) == null)
-                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled, EnrolledAt = DateTimeOffset.UtcNow });
+                    _host.Store.UpsertModule(new ModuleRecord { Esn = module.Esn, Status = ModuleStatus.Enrolled,
+                        EnrolledAt = DateTimeOffset.UtcNow });
             }
         }
 
-        /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
+        /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified
+        /// at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
         public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
             try
@@ -59,9 +61,16 @@ namespace NShield.HsmAdmin.Operations
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { return false; }
         }
 
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (FirstContactFingerprints Shown, IReadOnlyDictionary<string, SshPublicKey> Keys)>
-            _firstContact = new System.Collections.Concurrent.ConcurrentDictionary<string, (FirstContactFingerprints, IReadOnlyDictionary<string, SshPublicKey>)>(
-                StringComparer.OrdinalIgnoreCase);
+        /// <summary>Modules met at first contact during the checks: what a person is shown, and the keys pinned on a Yes.</summary>
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen> _firstContact =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen>(StringComparer.OrdinalIgnoreCase);
+
+        private sealed class FirstContactSeen
+        {
+            public FirstContactSeen(FirstContactFingerprints shown, IReadOnlyDictionary<string, SshPublicKey> keys) { Shown = shown; Keys = keys; }
+            public FirstContactFingerprints Shown { get; }
+            public IReadOnlyDictionary<string, SshPublicKey> Keys { get; }
+        }
 
         /// <summary>The error of a module whose server keys nobody confirmed (no pins, no trusted vendor root).</summary>
         internal static HsmException FingerprintNotConfirmed(string esn, string fingerprint) =>
@@ -79,19 +88,21 @@ namespace NShield.HsmAdmin.Operations
         /// </summary>
         public IReadOnlyCollection<ModuleCheck> ConfirmFirstContact(IReadOnlyCollection<ModuleCheck> checks, IOperationReporter reporter)
         {
-            var pending = checks.Where(c => _firstContact.ContainsKey(c.Module.Esn)).OrderBy(c => c.Module.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+            var pending = checks.Where(c => _firstContact.ContainsKey(c.Module.Esn))
+                .OrderBy(c => c.Module.Esn, StringComparer.OrdinalIgnoreCase).ToList();
             if (pending.Count == 0) return checks;
-            var confirmed = new EnrollOperation(_host).ConfirmFirstContact(pending.Select(c => _firstContact[c.Module.Esn].Shown).ToList(), reporter);
+            var shown = pending.Select(c => _firstContact[c.Module.Esn].Shown).ToList();
+            var confirmed = new EnrollOperation(_host).ConfirmFirstContact(shown, reporter);
             var kept = checks.Where(c => !_firstContact.ContainsKey(c.Module.Esn)).ToList();
             foreach (var check in pending)
             {
-                var (shown, keys) = _firstContact[check.Module.Esn];
+                var seen = _firstContact[check.Module.Esn];
                 if (confirmed.ContainsKey(check.Module.Esn))
                 {
-                    _pinsToWrite[check.Module.Esn] = keys;
+                    _pinsToWrite[check.Module.Esn] = seen.Keys;
                     kept.Add(check);
                 }
-                else reporter.Error(FingerprintNotConfirmed(check.Module.Esn, shown.Fingerprints[ModuleServices.SshAdmin]));
+                else reporter.Error(FingerprintNotConfirmed(check.Module.Esn, seen.Shown.Fingerprints[ModuleServices.SshAdmin]));
             }
             return kept;
         }
@@ -108,20 +119,22 @@ namespace NShield.HsmAdmin.Operations
                 // Pins the host still has for other services are never replaced here (ServerKeyChanged stays).
                 foreach (var pin in _host.Store.GetPins(module.Esn))
                     if (identity.ServerKeys.TryGetValue(pin.Key, out var presented) && !presented.Blob.SequenceEqual(pin.Value.Blob))
-                        throw ChannelErrors.ServerKeyChanged(module, pin.Key, ServerKeyPolicy.Pinned(pin.Value, _host.Store.KnownHostsPath), presented);
+                        throw ChannelErrors.ServerKeyChanged(module, pin.Key,
+                            ServerKeyPolicy.Pinned(pin.Value, _host.Store.KnownHostsPath), presented);
                 var fingerprint = identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint;
                 if (_host.Store.GetTrustedRoots().Count > 0)
                 {
                     var reason = TrustVerification.VerifyAgainstRoots(_host.Store, module.Esn, identity, admin.ServerKey);
                     if (reason != null)
                         throw new HsmException(HsmErrorIds.CertificateInvalid, HsmErrorKind.SecurityError,
-                            $"This host has no pins for module {module.Esn} and its server keys cannot be verified ({reason}); nothing was changed. " +
+                            $"This host has no pins for module {module.Esn} and its server keys " +
+                            $"cannot be verified ({reason}); nothing was changed. " +
                             "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
                 }
                 else if (!AcceptedFingerprints.Contains(fingerprint))
                 {
                     // A person is asked once every module was checked (ConfirmFirstContact); until then nothing is pinned.
-                    _firstContact[module.Esn] = (new FirstContactFingerprints
+                    _firstContact[module.Esn] = new FirstContactSeen(new FirstContactFingerprints
                     {
                         Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(),
                         Fingerprints = ModuleServices.All.ToDictionary(s => s, s => identity.ServerKeys[s].Fingerprint),
@@ -177,7 +190,8 @@ namespace NShield.HsmAdmin.Operations
         /// accepts the backup, RestoreWouldLockOut (listing the modules) when replacing the key would lock a module out
         /// or could, for a module that could not be checked. Returns the modules that accept the backup.
         /// </summary>
-        public IReadOnlyList<ModuleAddress> Decide(IReadOnlyCollection<ModuleCheck> checks, SshKeyPair? current, SshKeyPair backupKey, string backupPath)
+        public IReadOnlyList<ModuleAddress> Decide(IReadOnlyCollection<ModuleCheck> checks, SshKeyPair? current, SshKeyPair backupKey,
+            string backupPath)
         {
             var accepting = checks.Where(c => c.AcceptsBackup).Select(c => c.Module).ToList();
             if (checks.Count == 0)
@@ -192,15 +206,20 @@ namespace NShield.HsmAdmin.Operations
 
             var lockedOut = checks.Where(c => c.AcceptsCurrent == true && !c.AcceptsBackup).Select(c => c.Module.Esn).OrderBy(e => e).ToList();
             var checkedEsns = new HashSet<string>(checks.Select(c => c.Module.Esn), StringComparer.OrdinalIgnoreCase);
-            var notChecked = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();
+            var notChecked =
+                _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled
+                    && !checkedEsns.Contains(m.Esn)).Select(m => m.Esn).OrderBy(e => e).ToList();
             if (lockedOut.Count == 0 && notChecked.Count == 0) return accepting;
             var parts = new List<string>();
-            if (lockedOut.Count > 0) parts.Add($"{string.Join(", ", lockedOut)} accept{(lockedOut.Count == 1 ? "s" : "")} the current key but not the backup");
+            if (lockedOut.Count > 0) parts.Add($"{string.Join(", ", lockedOut)} " +
+                $"accept{(lockedOut.Count == 1 ? "s" : "")} the current key but not the backup");
             if (notChecked.Count > 0) parts.Add($"{string.Join(", ", notChecked)} could not be checked (unregistered or unreachable)");
             throw new HsmException(HsmErrorIds.RestoreWouldLockOut, HsmErrorKind.InvalidOperation,
-                $"Restoring '{backupPath}' ({backupKey.PublicKey.Fingerprint}) would replace the host's current sshadmin key ({current.PublicKey.Fingerprint}), " +
+                $"Restoring '{backupPath}' ({backupKey.PublicKey.Fingerprint}) would replace the " +
+                $"host's current sshadmin key ({current.PublicKey.Fingerprint}), " +
                 $"and {string.Join("; ", parts)}: they would be locked out. Nothing was changed; the host keeps its current key. " +
-                "The current key still works: use Update-HsmSshKey to change keys, or bring the listed modules back and check which backup they accept.",
+                "The current key still works: use Update-HsmSshKey to change keys, or bring " +
+                "the listed modules back and check which backup they accept.",
                 string.Join(",", lockedOut.Concat(notChecked)));
         }
 

@@ -75,7 +75,8 @@ namespace NShield.HsmAdmin.Operations
                     reporter.Verbose($"Restarted the hardserver ({hardserver.Description}).");
                     result.HardserverRestartNeeded = false;
                 }
-                else reporter.Warning("The ncoreapi client key changed. The hardserver still holds the old one and cannot reach the modules until it restarts: " +
+                else reporter.Warning("The ncoreapi client key changed. The hardserver still " +
+                    "holds the old one and cannot reach the modules until it restarts: " +
                     "run Restart-HsmHardserver (or use -RestartHardserver next time).");
             }
             return result;
@@ -140,13 +141,16 @@ namespace NShield.HsmAdmin.Operations
             {
                 result.Status = RollStatus.Completed;
                 if (journal.Excluded.Count > 0)
-                    reporter.Warning($"Excluded from the roll: {string.Join(", ", journal.Excluded.OrderBy(e => e))}. They still accept only the old keys, which this host keeps " +
-                        $"(archived, owner-only, in {_host.Store.ArchivedClientKeysDirectory}) until Invoke-HsmEnroll or Update-HsmSshKey reaches them and installs the new keys.");
+                    reporter.Warning($"Excluded from the roll: {string.Join(", ", journal.Excluded.OrderBy(e => e))}. " +
+                        "They still accept only the old keys, which this host keeps " +
+                        $"(archived, owner-only, in {_host.Store.ArchivedClientKeysDirectory}) until " +
+                        "Invoke-HsmEnroll or Update-HsmSshKey reaches them and installs the new keys.");
             }
             else
             {
                 reporter.Warning("The host now uses the new keys and every module accepts them, but the old keys could not yet be removed from " +
-                    string.Join(", ", journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key)) + ". Run the command again to remove them.");
+                    string.Join(", ", journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key)) +
+                        ". Run the command again to remove them.");
                 result.Status = RollStatus.Incomplete;
             }
             return Summarize(result, journal);
@@ -158,8 +162,10 @@ namespace NShield.HsmAdmin.Operations
             var pending = journal.Modules.Where(m => m.Value == ModuleRollState.Pending).Select(m => m.Key).OrderBy(e => e).ToList();
             foreach (var absent in pending.Where(e => !attached.Any(a => string.Equals(a.Esn, e, StringComparison.OrdinalIgnoreCase))))
                 reporter.Error(new HsmException(HsmErrorIds.EnrolledModuleAbsent, HsmErrorKind.ObjectNotFound,
-                    $"Module {absent} is enrolled with this host but not registered (Unregister-HsmModule), so it cannot get the new keys and the host keeps its old ones. " +
-                    $"Register it again (Register-HsmModule) and rerun, or exclude it explicitly (Update-HsmSshKey -ExcludeEsn {absent}): the host then keeps its old keys, " +
+                    $"Module {absent} is enrolled with this host but not registered (Unregister-HsmModule), " +
+                    "so it cannot get the new keys and the host keeps its old ones. " +
+                    "Register it again (Register-HsmModule) and rerun, or exclude it explicitly " +
+                    $"(Update-HsmSshKey -ExcludeEsn {absent}): the host then keeps its old keys, " +
                     "archived, until Invoke-HsmEnroll or Update-HsmSshKey brings the module up to date.", absent));
             reporter.Error(new HsmException(HsmErrorIds.RollIncomplete, HsmErrorKind.InvalidOperation,
                 $"The new keys could not be installed on every module ({string.Join(", ", pending)}). " +

@@ -26,7 +26,8 @@ namespace NShield.HsmAdmin.Operations
 
         public SshKeyAlgorithm Algorithm { get; set; } = SshKeyAlgorithm.Ed25519;
         public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
-        /// <summary>Each new key gets the protection of the key it replaces (P included); <see cref="Protection"/> only where there is none.</summary>
+        /// <summary>Each new key gets the protection of the key it replaces (P included); <see cref="Protection"/> only
+        /// where there is none.</summary>
         public bool KeepCurrentProtection { get; set; }
 
         /// <summary>The protection of the new key for a service: P never goes on ncoreapi implicitly (see ProtectionSpec.ForService).</summary>
@@ -49,13 +50,16 @@ namespace NShield.HsmAdmin.Operations
             var excluded = (exclude ?? Enumerable.Empty<string>()).Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
             foreach (var esn in excluded.Where(e => !enrolled.Contains(e, StringComparer.OrdinalIgnoreCase)))
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                    $"-ExcludeEsn {esn}: no module {esn} is enrolled with this host (enrolled: {(enrolled.Count == 0 ? "none" : string.Join(", ", enrolled))}). Nothing was changed.", esn);
+                    $"-ExcludeEsn {esn}: no module {esn} is enrolled with this host (enrolled: " +
+                    $"{(enrolled.Count == 0 ? "none" : string.Join(", ", enrolled))}). Nothing was changed.", esn);
             var included = enrolled.Where(e => !excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
             if (included.Count == 0)
                 throw new HsmException(HsmErrorIds.NoModulesToRoll, HsmErrorKind.InvalidOperation,
                     enrolled.Count == 0
-                        ? $"No module is enrolled with this host ({_host.Path}), so there is no module to roll keys on; nothing was changed. Enroll modules first (Invoke-HsmEnroll)."
-                        : $"Every enrolled module ({string.Join(", ", enrolled)}) is excluded, so the roll would change only this host's keys; nothing was changed.",
+                        ? $"No module is enrolled with this host ({_host.Path}), so there is no module to roll " +
+                            "keys on; nothing was changed. Enroll modules first (Invoke-HsmEnroll)."
+                        : $"Every enrolled module ({string.Join(", ", enrolled)}) is excluded, so the " +
+                            "roll would change only this host's keys; nothing was changed.",
                     _host.Path);
             return (included, excluded);
         }
@@ -89,7 +93,9 @@ namespace NShield.HsmAdmin.Operations
             _host.Store.AppendAudit(new AuditEntry
             {
                 Operation = $"{kind.ToLowerInvariant()}.begin", Fingerprints = journal.NewFingerprints.Select(f => $"{f.Key}={f.Value}").ToList(),
-                Result = "Staged", Detail = $"{journal.Modules.Count} module(s)" + (journal.Excluded.Count > 0 ? $"; excluded: {string.Join(", ", journal.Excluded)}" : ""),
+                Result = "Staged",
+                Detail = $"{journal.Modules.Count} module(s)" +
+                    (journal.Excluded.Count > 0 ? $"; excluded: {string.Join(", ", journal.Excluded)}" : ""),
             });
             CrashPoints.Reach("roll.staged");
             return journal;
@@ -105,7 +111,8 @@ namespace NShield.HsmAdmin.Operations
             var newKeys = journal.Services.ToDictionary(s => s, s => StagedKey(s));
             using (var admin = await OpenAdminAsync(module, ct).ConfigureAwait(false))
             {
-                ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false), "installing the new keys");
+                ModuleClock.RequireValidForKeyChange(module.Esn, await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false),
+                    "installing the new keys");
                 foreach (var service in journal.Services)
                     await admin.AddKeyAsync(service, newKeys[service].PublicKey, ct).ConfigureAwait(false);
             }
@@ -120,7 +127,8 @@ namespace NShield.HsmAdmin.Operations
             var missing = journal.Modules.Where(m => m.Value == ModuleRollState.Pending).Select(m => m.Key).ToList();
             if (missing.Count > 0)
                 throw new HsmException(HsmErrorIds.RollIncomplete, HsmErrorKind.InvalidOperation,
-                    $"The new keys are not yet installed on {string.Join(", ", missing)}. The host keeps its old keys, which every module still accepts. " +
+                    $"The new keys are not yet installed on {string.Join(", ", missing)}. The " +
+                    "host keeps its old keys, which every module still accepts. " +
                     "Run Update-HsmSshKey again to complete the roll, or Update-HsmSshKey -Revert to abandon it.");
             // Excluded modules keep the old keys: archived (owner-only) before the host lets go of them.
             new ExcludedModules(_host).RecordExcluded(journal);
@@ -142,13 +150,15 @@ namespace NShield.HsmAdmin.Operations
             // everywhere, unless a module was excluded and still holds only the old keys (then the enrollment that brings
             // the last one up to date records the proof).
             if (!_host.Store.GetModules().Any(m => m.Status == ModuleStatus.Enrolled && ExcludedModules.IsBehind(m)))
-                _host.Store.MarkClientKeysProven(journal.Kind == RollKinds.Restore ? journal.Services.Concat(new[] { ModuleServices.SshAdmin }) : journal.Services,
+                _host.Store.MarkClientKeysProven(journal.Kind == RollKinds.Restore ? journal.Services.Concat(new[] { ModuleServices.SshAdmin })
+                    : journal.Services,
                 DateTimeOffset.UtcNow);
             journal.Phase = RollPhase.Cleaning;
             Save(journal);
             _host.Store.AppendAudit(new AuditEntry
             {
-                Operation = $"{journal.Kind.ToLowerInvariant()}.switch", Fingerprints = journal.NewFingerprints.Select(f => $"{f.Key}={f.Value}").ToList(), Result = "Success",
+                Operation = $"{journal.Kind.ToLowerInvariant()}.switch",
+                Fingerprints = journal.NewFingerprints.Select(f => $"{f.Key}={f.Value}").ToList(), Result = "Success",
             });
             CrashPoints.Reach("roll.switched");
         }
@@ -240,7 +250,8 @@ namespace NShield.HsmAdmin.Operations
         {
             if (journal.Kind != RollKinds.Roll || journal.Phase != RollPhase.Installing) return Array.Empty<string>();
             var added = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled)
-                .Select(m => m.Esn).Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
+                .Select(m => m.Esn).Where(e => !journal.Modules.ContainsKey(e)
+                    && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
             if (added.Count == 0) return added;
             lock (_journalGate)
             {
@@ -259,7 +270,8 @@ namespace NShield.HsmAdmin.Operations
             var wanted = esns.Select(Esn.Parse).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
             foreach (var esn in wanted.Where(e => !journal.Modules.ContainsKey(e) && !journal.Excluded.Contains(e, StringComparer.OrdinalIgnoreCase)))
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                    $"-ExcludeEsn {esn}: the interrupted roll does not cover module {esn} (it covers {string.Join(", ", journal.Modules.Keys)}). Nothing was changed.", esn);
+                    $"-ExcludeEsn {esn}: the interrupted roll does not cover module {esn} (it covers " +
+                    $"{string.Join(", ", journal.Modules.Keys)}). Nothing was changed.", esn);
             if (journal.Phase == RollPhase.Cleaning)
             {
                 // After the switch every module has the new keys; an excluded one merely keeps an old key nobody holds any more.
@@ -278,7 +290,8 @@ namespace NShield.HsmAdmin.Operations
             if (now.Count == 0) return now;
             if (journal.Modules.Count == now.Count)
                 throw new HsmException(HsmErrorIds.NoModulesToRoll, HsmErrorKind.InvalidOperation,
-                    $"Excluding {string.Join(", ", now)} would leave the roll without any module; nothing was changed. Revert it instead (Update-HsmSshKey -Revert).", _host.Path);
+                    $"Excluding {string.Join(", ", now)} would leave the roll without any module; nothing " +
+                    "was changed. Revert it instead (Update-HsmSshKey -Revert).", _host.Path);
             lock (_journalGate)
             {
                 foreach (var esn in now) { journal.Modules.Remove(esn); journal.Excluded.Add(esn); }
@@ -292,7 +305,8 @@ namespace NShield.HsmAdmin.Operations
         private async Task<IModuleSession> OpenAdminAsync(ModuleAddress module, CancellationToken ct)
         {
             try { return await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct).ConfigureAwait(false); }
-            catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed && _host.Store.GetPendingClientKey(ModuleServices.SshAdmin) != null)
+            catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed
+                && _host.Store.GetPendingClientKey(ModuleServices.SshAdmin) != null)
             {
                 return await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, StagedKey(ModuleServices.SshAdmin)).ConfigureAwait(false);
             }

@@ -94,6 +94,19 @@ namespace NShield.HsmAdmin.Operations
                 return _inner.GetLogsAsync(since, tail, ct);
             }
 
+            // Issue 22 item 3
+            public Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken ct)
+            {
+                Step($"firmware.chunk, firmware.install (sends a {length}-byte firmware package; the module checks and installs it)");
+                return _inner.UpdateFirmwareAsync(package, length, ct);
+            }
+
+            public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken ct)
+            {
+                Step($"setminvsn (raises the module's minimum VSN to {vsn})");
+                return _inner.SetMinimumVsnAsync(vsn, ct);
+            }
+
             public void Dispose() => _inner.Dispose();
         }
     }

@@ -36,7 +36,8 @@ namespace NShield.HsmAdmin.Operations
         {
             if (!ModuleServices.All.All(identity.ServerKeys.ContainsKey)) return "the module did not report a server key for every service";
             if (!identity.ServerKeys[ModuleServices.SshAdmin].Blob.SequenceEqual(presentedAdminKey.Blob))
-                return $"the sshadmin server key presented ({presentedAdminKey.Fingerprint}) is not the one the module certifies ({identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint})";
+                return $"the sshadmin server key presented ({presentedAdminKey.Fingerprint}) is not the one " +
+                    $"the module certifies ({identity.ServerKeys[ModuleServices.SshAdmin].Fingerprint})";
             return null;
         }
 
@@ -48,8 +49,15 @@ namespace NShield.HsmAdmin.Operations
                 if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
                 TrustChainResult result;
                 // Module-supplied bytes: whatever goes wrong reading them is a reason to refuse, never an untyped exception.
-                try { result = TrustChain.Verify(root.ToAuthorizedKeysLine(), esn, identity.IdentityKey.ToAuthorizedKeysLine(), identity.Warrant, service, identity.ServerKeys[service].Blob, cert); }
-                catch (System.Exception ex) when (!(ex is System.OperationCanceledException)) { return $"the {service} certificate chain cannot be read ({ex.GetType().Name})"; }
+                try
+                {
+                    result = TrustChain.Verify(root.ToAuthorizedKeysLine(), esn, identity.IdentityKey.ToAuthorizedKeysLine(), identity.Warrant,
+                        service, identity.ServerKeys[service].Blob, cert);
+                }
+                catch (System.Exception ex) when (!(ex is System.OperationCanceledException))
+                {
+                    return $"the {service} certificate chain cannot be read ({ex.GetType().Name})";
+                }
                 if (!result.Ok) return result.Reason;
             }
             return null;

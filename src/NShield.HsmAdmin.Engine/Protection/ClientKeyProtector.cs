@@ -174,7 +174,8 @@ namespace NShield.HsmAdmin.Protection
         /// settles S/B/G; if they match, P is the only user-supplied input left; with neither, the file or nonce was altered.
         /// Keys without a stored check (written elsewhere) fall back to: P involved => wrong passphrase, else another machine.
         /// </summary>
-        Exception ExplainWrongPassphrase(ProtectedKey stored, Dictionary<ProtectionInput, byte[]> machineInputs, bool usesP, string what, Exception inner)
+        Exception ExplainWrongPassphrase(ProtectedKey stored, Dictionary<ProtectionInput, byte[]> machineInputs, bool usesP, string what,
+            Exception inner)
         {
             var spec = stored.Protection;
             if (spec.IsMachineBound)
@@ -191,12 +192,14 @@ namespace NShield.HsmAdmin.Protection
                 return new HsmException(HsmErrorIds.KeyWrongPassphrase, HsmErrorKind.AuthenticationError,
                     $"The passphrase for {what} is wrong.", null, inner);
             return new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
-                $"{what} does not open with its recorded protection '{spec}': the key file or its nonce was changed or mixed up with another key's.", null, inner);
+                $"{what} does not open with its recorded protection '{spec}': the key file or its nonce was changed or mixed up with another key's.",
+                null, inner);
         }
 
         HsmException TiedToAnotherMachine(string what, ProtectionSpec spec, string why, Exception? inner) =>
             new HsmException(HsmErrorIds.KeyTiedToAnotherMachine, HsmErrorKind.SecurityError,
-                $"{what} is tied to another machine (protection '{spec}' includes machine inputs) and cannot be opened on {_machine.Description}: {why} " +
+                $"{what} is tied to another machine (protection '{spec}' includes machine " +
+                $"inputs) and cannot be opened on {_machine.Description}: {why} " +
                 "To move keys between machines, use a passphrase backup (Backup-HsmSshKey -Passphrase).", null, inner);
 
         Dictionary<ProtectionInput, byte[]> ReadMachineInputs(ProtectionSpec spec, bool creating)
@@ -208,7 +211,8 @@ namespace NShield.HsmAdmin.Protection
             return inputs;
         }
 
-        internal static byte[] Derive(ProtectionSpec spec, byte[]? keyNonce, IReadOnlyDictionary<ProtectionInput, byte[]> machineInputs, byte[]? userPassphrase)
+        internal static byte[] Derive(ProtectionSpec spec, byte[]? keyNonce, IReadOnlyDictionary<ProtectionInput, byte[]> machineInputs,
+            byte[]? userPassphrase)
         {
             using var buffer = new MemoryStream();
             Append(buffer, 'D', Encoding.ASCII.GetBytes(DerivationLabel));

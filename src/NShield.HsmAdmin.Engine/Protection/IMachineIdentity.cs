@@ -33,7 +33,8 @@ namespace NShield.HsmAdmin.Protection
         public ProtectionInput Input { get; }
         public UnavailableReason Reason { get; }
 
-        public ProtectionInputUnavailableException(ProtectionInput input, UnavailableReason reason, string message, object? target = null, System.Exception? inner = null)
+        public ProtectionInputUnavailableException(ProtectionInput input, UnavailableReason reason, string message, object? target = null,
+            System.Exception? inner = null)
             : base(HsmErrorIds.ProtectionInputUnavailable,
                    reason == UnavailableReason.AccessDenied ? HsmErrorKind.PermissionDenied : HsmErrorKind.ResourceUnavailable,
                    message, target, inner)

@@ -39,7 +39,8 @@ namespace NShield.HsmAdmin.Protection
         /// <summary>The machine folder: the host configuration's MachineFolder, else the environment override, else the default.</summary>
         public static string ResolveRoot(string? configured) =>
             !string.IsNullOrWhiteSpace(configured) ? Path.GetFullPath(configured)
-            : Environment.GetEnvironmentVariable(MachineDirVariable) is { Length: > 0 } fromEnv ? Path.GetFullPath(fromEnv) : DefaultMachineDirectory();
+            : Environment.GetEnvironmentVariable(MachineDirVariable) is { Length: > 0 } fromEnv ? Path.GetFullPath(fromEnv)
+                : DefaultMachineDirectory();
 
         public static string DefaultMachineDirectory() => RuntimeInformation.IsOSPlatform(OSPlatform.Windows)
             ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.CommonApplicationData), "nCipher", "hsmadmin-machine")
@@ -56,7 +57,8 @@ namespace NShield.HsmAdmin.Protection
             {
                 source = "SMBIOS (GetSystemFirmwareTable)";
                 var table = WindowsNative.ReadSmbiosTable();
-                value = table == null ? null : input == ProtectionInput.SystemUuid ? SmbiosParser.SystemUuid(table) : SmbiosParser.BaseboardSerial(table);
+                value = table == null ? null : input == ProtectionInput.SystemUuid ? SmbiosParser.SystemUuid(table)
+                    : SmbiosParser.BaseboardSerial(table);
             }
             else if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
             {
@@ -77,7 +79,8 @@ namespace NShield.HsmAdmin.Protection
                 throw Absent(input, what, "reading SMBIOS is not supported on this operating system", null);
             }
             if (IsPlaceholder(value))
-                throw Absent(input, what, value == null ? $"{source} has no {what}" : $"{source} holds the placeholder '{value}', not a unique id", source);
+                throw Absent(input, what,
+                    value == null ? $"{source} has no {what}" : $"{source} holds the placeholder '{value}', not a unique id", source);
             return Encoding.UTF8.GetBytes(value!.ToUpperInvariant());
         }
 
@@ -104,7 +107,8 @@ namespace NShield.HsmAdmin.Protection
                 if (existing != null) return existing;
                 if (!createIfMissing)
                     throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.Absent,
-                        $"Protection input G (global nonce) does not exist: {path} is missing, so this is not the OS install the key was protected on.", path);
+                        $"Protection input G (global nonce) does not exist: {path} is missing, so " +
+                        "this is not the OS install the key was protected on.", path);
 
                 SecureFiles.EnsureDirectory(MachineDirectory, FileAccessScope.Administrators);
                 // Creators take turns under a lock file and look again inside it: whatever File.Move does on a given
@@ -123,8 +127,10 @@ namespace NShield.HsmAdmin.Protection
             catch (UnauthorizedAccessException e)
             {
                 throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.AccessDenied,
-                    $"Protection input G (global nonce) cannot be read by this account: {path} is accessible to root/Administrators only, so keys protected with G cannot be opened here. " +
-                    "This is a permission problem, not another machine: run elevated, or have an administrator grant your group the key (Set-HsmSshKeyPermission -Service <service> -Group <group>).", path, e);
+                    $"Protection input G (global nonce) cannot be read by this account: {path} is accessible to " +
+                    "root/Administrators only, so keys protected with G cannot be opened here. " +
+                    "This is a permission problem, not another machine: run elevated, or have an administrator grant your " +
+                    "group the key (Set-HsmSshKeyPermission -Service <service> -Group <group>).", path, e);
             }
         }
 
@@ -140,7 +146,8 @@ namespace NShield.HsmAdmin.Protection
             catch (FormatException) { bytes = Array.Empty<byte>(); }
             if (bytes.Length != GlobalNonceLength)
                 throw new HsmException(HsmErrorIds.StoreCorrupt, HsmErrorKind.InvalidData,
-                    $"The global nonce file {path} is corrupt (expected {GlobalNonceLength} bytes in base64). Keys protected with G cannot be opened; " +
+                    $"The global nonce file {path} is corrupt (expected {GlobalNonceLength} " +
+                    "bytes in base64). Keys protected with G cannot be opened; " +
                     "restore the file from backup.", path);
             return bytes;
         }

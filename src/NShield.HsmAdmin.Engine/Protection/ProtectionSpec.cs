@@ -56,7 +56,8 @@ namespace NShield.HsmAdmin.Protection
         public bool Contains(ProtectionInput input) => _inputs.Contains(input);
         public bool IsNone => _inputs.Count == 0;
         /// <summary>True when the passphrase depends on this machine (S, B or G).</summary>
-        public bool IsMachineBound => Contains(ProtectionInput.SystemUuid) || Contains(ProtectionInput.BaseboardId) || Contains(ProtectionInput.GlobalNonce);
+        public bool IsMachineBound => Contains(ProtectionInput.SystemUuid) || Contains(ProtectionInput.BaseboardId)
+            || Contains(ProtectionInput.GlobalNonce);
 
         /// <summary>True when opening the key needs the user's passphrase (P).</summary>
         public bool NeedsPassphrase => Contains(ProtectionInput.UserPassphrase);

@@ -31,7 +31,8 @@ namespace NShield.HsmAdmin.Protocol
                 new KeysSetRequest { Service = service, PublicKeys = keys.Select(KeyOnly).ToList() },
                 FirmwareJson.Default.KeysSetRequest);
 
-        /// <summary>"type base64" of a public key line: options and comment dropped (the key is parsed and checked, so nothing else survives).</summary>
+        /// <summary>"type base64" of a public key line: options and comment dropped (the key is parsed and checked, so
+        /// nothing else survives).</summary>
         public static string KeyOnly(string publicKeyLine) => KeyOnly(SshPublicKey.Parse(publicKeyLine));
 
         public static string KeyOnly(SshPublicKey key) => key.KeyType + " " + System.Convert.ToBase64String(key.Blob);
@@ -71,7 +72,8 @@ namespace NShield.HsmAdmin.Protocol
             var map = new Dictionary<string, HashSet<string>>();
             foreach (var svc in result.Keys)
             {
-                if (svc.Value == null) throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{FirmwareResult.Printable(svc.Key, 20)}' is not an array");
+                if (svc.Value == null)
+                    throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{FirmwareResult.Printable(svc.Key, 20)}' is not an array");
                 // Fingerprints reach the user's console (Get-HsmSshKey -Module): only well-formed ones, a bounded number.
                 if (!ModuleServices.All.Contains(svc.Key))
                     throw Malformed(FirmwareVerbs.KeysList, esn, $"'keys.{FirmwareResult.Printable(svc.Key, 20)}' is not a service");
@@ -123,6 +125,7 @@ namespace NShield.HsmAdmin.Protocol
                     id.ServerKeys[svc.Key] = SshPublicKey.Parse(Required(svc.Value.PublicKey, "publicKey"));
                     if (!string.IsNullOrEmpty(svc.Value.Certificate)) id.Certificates[svc.Key] = svc.Value.Certificate!;
                 }
+                FirmwareUpdateBodies.ReadIdentityAdditions(r, id);
                 return id;
             }
             catch (Exception ex) when (!(ex is OperationCanceledException))

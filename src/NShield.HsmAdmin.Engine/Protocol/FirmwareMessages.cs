@@ -71,6 +71,11 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>UTC, yyyy-MM-ddTHH:mm:ssZ.</summary>
         public string? Clock { get; set; }
         public bool? ClockValid { get; set; }
+        // Issue 22 items 3, 4 and 6: firmware images and VSN, the ncoreapi interlock, the log signing key.
+        public FirmwareInfo? Firmware { get; set; }
+        public bool? NcoreapiOperational { get; set; }
+        public string? LogKey { get; set; }
+        public string? LogKeyCertificate { get; set; }
     }
 
     /// <summary>One installed client key.</summary>
@@ -156,6 +161,13 @@ namespace NShield.HsmAdmin.Protocol
     [JsonSerializable(typeof(FactoryStateResult))]
     [JsonSerializable(typeof(PingResult))]
     [JsonSerializable(typeof(LogsResult))]
+    // Issue 22 items 3 and 6 (FirmwareMessages.Firmware.cs)
+    [JsonSerializable(typeof(FirmwareChunkRequest))]
+    [JsonSerializable(typeof(FirmwareChunkResult))]
+    [JsonSerializable(typeof(FirmwareInstallRequest))]
+    [JsonSerializable(typeof(FirmwareInstallResult))]
+    [JsonSerializable(typeof(SetMinVsnRequest))]
+    [JsonSerializable(typeof(SetMinVsnResult))]
     public sealed partial class FirmwareJson : JsonSerializerContext
     {
     }

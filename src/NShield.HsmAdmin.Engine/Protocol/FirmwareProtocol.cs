@@ -24,6 +24,9 @@ namespace NShield.HsmAdmin.Protocol
 
         /// <summary>Most entries one logs reply carries (also the simulated module's default log bound).</summary>
         public const int MaxLogEntries = 1000;
+
+        /// <summary>Raw bytes of a firmware package one firmware.chunk carries (base64 in the body stays under <see cref="MaxBodyBytes"/>).</summary>
+        public const int FirmwareChunkBytes = 32 * 1024;
     }
 
     /// <summary>The verbs of protocol version 1 (the SSH exec command).</summary>
@@ -40,16 +43,35 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>The module's log of served commands; monitor service only.</summary>
         public const string Logs = "logs";
 
+        // Firmware over the updater service (issue 22 item 3)
+        /// <summary>Stages one part of a firmware package (offset 0 starts a new one); updater only.</summary>
+        public const string FirmwareChunk = "firmware.chunk";
+        /// <summary>Checks the staged package (size, SHA-256, vendor signature, VSN) and installs it, then restarts; updater only.</summary>
+        public const string FirmwareInstall = "firmware.install";
+        /// <summary>Raises the minimum VSN the module accepts; updater only.</summary>
+        public const string SetMinVsn = "setminvsn";
+
         public static readonly IReadOnlyList<string> All = new[]
         {
             Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs,
+            FirmwareChunk, FirmwareInstall, SetMinVsn,
         };
 
         public static bool IsKnown(string verb) => Array.IndexOf((string[])All, verb) >= 0;
 
         /// <summary>Verbs that read a JSON body from stdin until EOF; the others never read stdin.</summary>
         public static bool TakesBody(string verb) =>
-            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs;
+            verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs
+            || IsFirmwareVerb(verb);
+
+        /// <summary>The updater's verbs (issue 22 item 3).</summary>
+        public static bool IsFirmwareVerb(string verb) => verb == FirmwareChunk || verb == FirmwareInstall || verb == SetMinVsn;
+
+        /// <summary>
+        /// Changes refused with E_NCOREAPI while ncoreapi is operational (the hardserver holds a session), as the vendor's
+        /// upgrade and log clearing are: firmware, minimum VSN and log clearing. Reads (identity, ping, logs) still work.
+        /// </summary>
+        public static bool BlockedWhileNCoreApiOperational(string verb) => IsFirmwareVerb(verb);
 
         /// <summary>Verbs that change SSH keys: refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
         public static bool ChangesKeys(string verb) =>
@@ -57,7 +79,8 @@ namespace NShield.HsmAdmin.Protocol
 
         /// <summary>The one service that serves the verb, or null when every service does (identity, ping).</summary>
         public static string? OnlyService(string verb) =>
-            verb == Identity || verb == Ping ? null : verb == Logs ? ModuleServices.Monitor : ModuleServices.SshAdmin;
+            verb == Identity || verb == Ping ? null : verb == Logs ? ModuleServices.Monitor
+            : IsFirmwareVerb(verb) ? ModuleServices.Updater : ModuleServices.SshAdmin;
     }
 
     /// <summary>Error codes of protocol version 1. Stable: the host maps them to error ids and kinds.</summary>
@@ -75,10 +98,20 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>A key change refused because the module's clock is invalid and it is not in Recovery mode (firmware 13.5+).</summary>
         public const string Clock = "E_CLOCK";
         public const string Internal = "E_INTERNAL";
+        // Firmware, logs and the ncoreapi interlock (issue 22)
+        /// <summary>A staged firmware package that is not a whole package (truncated, size or SHA-256 not as announced, bad field).</summary>
+        public const string Package = "E_PACKAGE";
+        /// <summary>A firmware package whose signature does not chain to the module's vendor root.</summary>
+        public const string Signature = "E_SIGNATURE";
+        /// <summary>A firmware package below the minimum VSN, or setminvsn above the installed VSN / below the current minimum.</summary>
+        public const string Vsn = "E_VSN";
+        /// <summary>A change refused while ncoreapi is operational (the hardserver holds a session).</summary>
+        public const string NCoreApi = "E_NCOREAPI";
 
         public static readonly IReadOnlyList<string> All = new[]
         {
             UnknownCommand, BadRequest, TooLarge, WrongService, Credential, Mode, InUse, LastKey, Fault, Clock, Internal,
+            Package, Signature, Vsn, NCoreApi,
         };
     }
 }

@@ -56,6 +56,8 @@ namespace NShield.HsmAdmin.Protocol
             }
             if (code == FirmwareErrorCodes.Clock)
                 throw ModuleErrors.ClockInvalid(esn, $"'{verb}'", "the module refused: " + (message.Length > 0 ? message : code));
+            var typed = FirmwareRefusals.Map(esn, verb, code, message);
+            if (typed != null) throw typed;
             throw new ModuleErrorException(esn, service, verb, KindOf(code), code, message);
         }
 

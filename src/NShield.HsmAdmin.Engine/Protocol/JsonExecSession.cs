@@ -92,6 +92,51 @@ namespace NShield.HsmAdmin.Protocol
             return FirmwareBodies.ParseLogs(Esn, reply, tail);
         }
 
+        // Firmware over the updater service (issue 22 item 3)
+
+        /// <summary>
+        /// Sends the package in firmware.chunk parts of <see cref="FirmwareProtocol.FirmwareChunkBytes"/> (each one exec, so
+        /// no body passes the module's 64 KiB bound and a package is never held twice in memory), then firmware.install
+        /// with its size and SHA-256, so the module installs exactly the bytes read here.
+        /// </summary>
+        public async Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken cancellationToken)
+        {
+            using (var sha = System.Security.Cryptography.SHA256.Create())
+            {
+                var buffer = new byte[FirmwareProtocol.FirmwareChunkBytes];
+                long offset = 0;
+                do
+                {
+                    int n = 0, read;
+                    while (n < buffer.Length
+                        && (read = await package.ReadAsync(buffer, n, buffer.Length - n, cancellationToken).ConfigureAwait(false)) > 0)
+                        n += read;
+                    if (n == 0 && offset > 0) break;
+                    sha.TransformBlock(buffer, 0, n, null, 0);
+                    var reply = await InvokeAsync(FirmwareVerbs.FirmwareChunk, FirmwareUpdateBodies.Chunk(offset, buffer, n), cancellationToken)
+                        .ConfigureAwait(false);
+                    offset += n;
+                    if (FirmwareUpdateBodies.ParseChunk(Esn, reply) != offset)
+                        throw FirmwareBodies.Malformed(FirmwareVerbs.FirmwareChunk, Esn,
+                            $"the module holds another number of bytes than the {offset} sent");
+                    if (n < buffer.Length) break;
+                } while (true);
+                if (offset != length)
+                    throw new HsmException(HsmErrorIds.FirmwarePackageInvalid, HsmErrorKind.InvalidData,
+                        $"The firmware package changed while it was sent to module {Esn} ({offset} bytes read, {length} expected); " +
+                        "nothing was installed.", Esn);
+                sha.TransformFinalBlock(new byte[0], 0, 0);
+                var hex = BitConverter.ToString(sha.Hash!).Replace("-", "").ToLowerInvariant();
+                var install = await InvokeAsync(FirmwareVerbs.FirmwareInstall, FirmwareUpdateBodies.Install(length, hex), cancellationToken)
+                    .ConfigureAwait(false);
+                return FirmwareUpdateBodies.ParseInstall(Esn, install);
+            }
+        }
+
+        public async Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken) =>
+            FirmwareUpdateBodies.ParseSetMinVsn(Esn,
+                await InvokeAsync(FirmwareVerbs.SetMinVsn, FirmwareUpdateBodies.SetMinVsn(vsn), cancellationToken).ConfigureAwait(false));
+
         public void Dispose() => Channel.Dispose();
     }
 }

@@ -39,13 +39,15 @@ namespace NShield.HsmAdmin.Store
                 var (record, text) = ReadKeySet(service, pending: false);
                 if (expectedFingerprint != null && record.Fingerprint != expectedFingerprint)
                     throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
-                        $"The host's current '{service}' key is {record.Fingerprint}, not {expectedFingerprint}, and that key is not archived.", service);
+                        $"The host's current '{service}' key is {record.Fingerprint}, not {expectedFingerprint}, and that key is not archived.",
+                        service);
                 SecureFiles.EnsureDirectory(ClientKeysDirectory, FileAccessScope.OwnerOnly);
                 SecureFiles.EnsureDirectory(ArchivedClientKeysDirectory, FileAccessScope.OwnerOnly);
                 SecureFiles.WriteAtomic(ArchivePath(service, record.Fingerprint, ".key"), text, FileAccessScope.OwnerOnly);
                 SecureFiles.WriteAtomic(ArchivePath(service, record.Fingerprint, ".pub"), record.PublicKey + "\n", FileAccessScope.OwnerOnly);
                 StoreJson.WriteFile(ArchivePath(service, record.Fingerprint, ".json"), record, FileAccessScope.OwnerOnly);
-                AppendAudit(new AuditEntry { Operation = "clientkey.archive", Service = service, Result = "Archived", Fingerprints = new[] { record.Fingerprint } });
+                AppendAudit(new AuditEntry { Operation = "clientkey.archive", Service = service, Result = "Archived",
+                    Fingerprints = new[] { record.Fingerprint } });
                 return record.Fingerprint;
             });
         }
@@ -80,12 +82,14 @@ namespace NShield.HsmAdmin.Store
         /// <summary>Opens an archived private key (to reach a module that was excluded from a roll).</summary>
         public SshKeyPair OpenArchivedClientKey(string service, string fingerprint, SecureString? passphrase)
         {
-            var record = GetArchivedClientKey(service, fingerprint) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
+            var record = GetArchivedClientKey(service, fingerprint)
+                ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
                 $"The archived '{service}' client key {fingerprint} is not in {ArchivedClientKeysDirectory}.", fingerprint);
             StorePermissions.CheckPrivateKey(this, record.PrivateKeyPath);
             var text = TryReadText(record.PrivateKeyPath) ?? throw new HsmException(HsmErrorIds.KeyFileNotFound, HsmErrorKind.ObjectNotFound,
                 $"The private key file {record.PrivateKeyPath} of the archived '{service}' key is missing.", record.PrivateKeyPath);
-            var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase, $"The archived '{service}' client key ({record.PrivateKeyPath})");
+            var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase,
+                $"The archived '{service}' client key ({record.PrivateKeyPath})");
             if (key.PublicKey.Fingerprint == record.Fingerprint) return key;
             key.Dispose();
             throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
@@ -98,7 +102,8 @@ namespace NShield.HsmAdmin.Store
         /// Idempotent: a key that already opens under the new passphrase is left alone (a rerun after a crash). Returns the
         /// fingerprints re-protected; keys under neither passphrase are reported in <paramref name="unopened"/> and left alone.
         /// </summary>
-        public IReadOnlyList<string> ReprotectArchivedClientKeys(SecureString? oldPassphrase, SecureString newPassphrase, ICollection<string>? unopened = null)
+        public IReadOnlyList<string> ReprotectArchivedClientKeys(SecureString? oldPassphrase, SecureString newPassphrase,
+            ICollection<string>? unopened = null)
         {
             var done = new List<string>();
             foreach (var record in GetArchivedClientKeys().Where(r => r.ProtectionSpec.NeedsPassphrase))
@@ -108,7 +113,10 @@ namespace NShield.HsmAdmin.Store
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyWrongPassphrase || ex.ErrorId == HsmErrorIds.KeyPassphraseRequired)
                 {
                     try { OpenArchivedClientKey(record.Service, record.Fingerprint, newPassphrase).Dispose(); }
-                    catch (HsmException again) when (again.ErrorId == HsmErrorIds.KeyWrongPassphrase) { unopened?.Add($"{record.Service} {record.Fingerprint}"); }
+                    catch (HsmException again) when (again.ErrorId == HsmErrorIds.KeyWrongPassphrase)
+                    {
+                        unopened?.Add($"{record.Service} {record.Fingerprint}");
+                    }
                     continue;
                 }
                 using (key)
@@ -118,7 +126,8 @@ namespace NShield.HsmAdmin.Store
                     var reprotected = ProtectorFor(record).Reprotect(ToProtectedKey(record, text), key, newPassphrase);
                     Write(() =>
                     {
-                        SecureFiles.WriteAtomic(ArchivePath(record.Service, record.Fingerprint, ".key"), reprotected.PrivateKeyText, FileAccessScope.OwnerOnly);
+                        SecureFiles.WriteAtomic(ArchivePath(record.Service, record.Fingerprint, ".key"), reprotected.PrivateKeyText,
+                            FileAccessScope.OwnerOnly);
                         AppendAudit(new AuditEntry { Operation = "clientkey.archive-reprotect", Service = record.Service, Result = "Success",
                             Fingerprints = new[] { record.Fingerprint }, Detail = "archived key re-protected under the new passphrase" });
                         return 0;
@@ -143,8 +152,10 @@ namespace NShield.HsmAdmin.Store
                     var name = ArchiveBaseName(record.Service, record.Fingerprint);
                     if (needed.Contains(name)) continue;
                     // Record first: once it is gone the archived key no longer exists for readers.
-                    foreach (var ext in new[] { ".json", ".key", ".pub" }) SecureFiles.TryDelete(ArchivePath(record.Service, record.Fingerprint, ext));
-                    AppendAudit(new AuditEntry { Operation = "clientkey.archive-delete", Service = record.Service, Result = "Deleted", Fingerprints = new[] { record.Fingerprint } });
+                    foreach (var ext in new[] { ".json", ".key", ".pub" })
+                        SecureFiles.TryDelete(ArchivePath(record.Service, record.Fingerprint, ext));
+                    AppendAudit(new AuditEntry { Operation = "clientkey.archive-delete", Service = record.Service, Result = "Deleted",
+                        Fingerprints = new[] { record.Fingerprint } });
                     deleted.Add(record.Fingerprint);
                 }
                 return deleted;

@@ -202,7 +202,8 @@ namespace NShield.HsmAdmin.Store
                 {
                     result.Valid = false;
                     result.Reason = head != null
-                        ? $"the log is {(read == null ? "missing" : "empty")}, but the store recorded {head.Entries} entries (audit-head.json): it was deleted or emptied"
+                        ? $"the log is {(read == null ? "missing" : "empty")}, but the store recorded " +
+                            $"{head.Entries} entries (audit-head.json): it was deleted or emptied"
                         : $"the log is {(read == null ? "missing" : "empty")}, but the store holds {holds}: it was deleted or emptied";
                 }
                 return result;
@@ -226,7 +227,9 @@ namespace NShield.HsmAdmin.Store
                 }
                 if (failure == null && entry!.Prev == null)
                 {
-                    if (chained) failure = $"line {number} has no hash of the line before it, but earlier entries are chained (an entry was inserted or its hash removed)";
+                    if (chained)
+                        failure = $"line {number} has no hash of the line before it, but earlier entries " +
+                            "are chained (an entry was inserted or its hash removed)";
                     else result.UnchainedEntries++;
                 }
                 else if (failure == null)
@@ -236,7 +239,8 @@ namespace NShield.HsmAdmin.Store
                     if (!string.Equals(entry!.Prev, expected, StringComparison.Ordinal))
                         failure = i == 0
                             ? "line 1 does not start the chain (its prev is not the genesis value): earlier entries were removed or line 1 was edited"
-                            : $"line {number} does not follow line {i} (hash mismatch): line {i} was changed, or entries were removed or reordered there";
+                            : $"line {number} does not follow line {i} (hash mismatch): line {i} " +
+                                "was changed, or entries were removed or reordered there";
                     else result.ChainedEntries++;
                 }
                 if (failure != null)
@@ -259,12 +263,15 @@ namespace NShield.HsmAdmin.Store
                 return result;
             }
             // The newest entries cut off at a line boundary leave a valid chain: the head the store recorded says how long it was.
-            if (head != null && (log.Lines.Count < head.Entries || !string.Equals(Sha256Hex(log.Lines[head.Entries - 1]), head.LastHash, StringComparison.Ordinal)))
+            if (head != null
+                && (log.Lines.Count < head.Entries
+                || !string.Equals(Sha256Hex(log.Lines[head.Entries - 1]), head.LastHash, StringComparison.Ordinal)))
             {
                 result.Valid = false;
                 result.BrokenLine = Math.Min(log.Lines.Count, head.Entries) + 1;
                 result.Reason = log.Lines.Count < head.Entries
-                    ? $"the log has {log.Lines.Count} entries, but the store recorded {head.Entries} (audit-head.json): the newest entries were cut off"
+                    ? $"the log has {log.Lines.Count} entries, but the store recorded " +
+                        $"{head.Entries} (audit-head.json): the newest entries were cut off"
                     : $"entry {head.Entries} is not the one the store recorded as its newest (audit-head.json): the log was rewritten";
             }
             return result;

@@ -82,7 +82,8 @@ namespace NShield.HsmAdmin.Store
         {
             var held = new List<string>();
             if (GetClientKeys().Count > 0) held.Add("client keys");
-            if (File.Exists(KnownHostsPath) && File.ReadAllLines(KnownHostsPath).Any(l => l.StartsWith("nshield-", StringComparison.Ordinal))) held.Add("pinned server keys");
+            if (File.Exists(KnownHostsPath)
+                && File.ReadAllLines(KnownHostsPath).Any(l => l.StartsWith("nshield-", StringComparison.Ordinal))) held.Add("pinned server keys");
             if (GetModules().Count > 0) held.Add("enrolled modules");
             return held.Count == 0 ? null : string.Join(", ", held);
         }

@@ -66,7 +66,8 @@ namespace NShield.HsmAdmin.Store
             });
         }
 
-        public SshKeyPair OpenClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: false);
+        public SshKeyPair OpenClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase,
+            pending: false);
 
         /// <summary>The stored private key text and protection, verbatim (for a backup that keeps its protection).</summary>
         public ProtectedKey GetProtectedClientKey(string service)
@@ -89,7 +90,8 @@ namespace NShield.HsmAdmin.Store
                     var path = KeyFilePath(service, ext, pending: false);
                     if (File.Exists(path)) { File.Delete(path); existed = true; }
                 }
-                if (existed) AppendAudit(new AuditEntry { Operation = "clientkey.delete", Service = service, Result = "Deleted", Fingerprints = previous == null ? null : new[] { previous } });
+                if (existed) AppendAudit(new AuditEntry { Operation = "clientkey.delete", Service = service, Result = "Deleted",
+                    Fingerprints = previous == null ? null : new[] { previous } });
                 return existed;
             });
         }
@@ -147,7 +149,8 @@ namespace NShield.HsmAdmin.Store
         public IReadOnlyList<ClientKeyRecord> GetPendingClientKeys() =>
             ModuleServices.All.Select(GetPendingClientKey).Where(r => r != null).Select(r => r!).ToList();
 
-        public SshKeyPair OpenPendingClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service), passphrase, pending: true);
+        public SshKeyPair OpenPendingClientKey(string service, SecureString? passphrase) => OpenKey(ModuleServices.Canonical(service),
+            passphrase, pending: true);
 
         /// <summary>Makes the staged key the current one, atomically. NoClientKeys if nothing complete is staged.</summary>
         public void PromoteClientKey(string service) => PromoteClientKey(service, audit: true);
@@ -206,7 +209,11 @@ namespace NShield.HsmAdmin.Store
             service = ModuleServices.Canonical(service);
             return Write(() =>
             {
-                if (File.Exists(PromoteMarkerPath(service))) { FinishPromotionAudited(service, "finished an interrupted promotion"); return false; } // committed already
+                if (File.Exists(PromoteMarkerPath(service)))
+                {
+                    FinishPromotionAudited(service, "finished an interrupted promotion");
+                    return false; // committed already
+                }
                 bool existed = false;
                 foreach (var ext in new[] { ".json", ".key", ".pub" })
                 {
@@ -307,7 +314,10 @@ namespace NShield.HsmAdmin.Store
             if (record.KeyNonce != null)
             {
                 try { nonce = Convert.FromBase64String(record.KeyNonce); }
-                catch (FormatException e) { throw StoreJson.Corrupt(Path.ChangeExtension(record.PrivateKeyPath, ".json"), "keyNonce is not base64", e); }
+                catch (FormatException e)
+                {
+                    throw StoreJson.Corrupt(Path.ChangeExtension(record.PrivateKeyPath, ".json"), "keyNonce is not base64", e);
+                }
             }
             return new ProtectedKey(text, record.ProtectionSpec, nonce, record.MachineCheck);
         }
@@ -318,12 +328,14 @@ namespace NShield.HsmAdmin.Store
             for (int attempt = 0; ; attempt++)
             {
                 var (record, text) = ReadKeySet(service, pending);
-                var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase, $"The '{service}' client key ({record.PrivateKeyPath})");
+                var key = ProtectorFor(record).Open(ToProtectedKey(record, text), passphrase,
+                    $"The '{service}' client key ({record.PrivateKeyPath})");
                 if (key.PublicKey.Fingerprint == record.Fingerprint) return key;
                 key.Dispose();
                 if (attempt >= 1)
                     throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
-                        $"The private key file {record.PrivateKeyPath} does not match its metadata (expected {record.Fingerprint}).", record.PrivateKeyPath);
+                        $"The private key file {record.PrivateKeyPath} does not match its metadata (expected {record.Fingerprint}).",
+                        record.PrivateKeyPath);
             }
         }
     }

@@ -111,7 +111,8 @@ namespace NShield.HsmAdmin.Store
             {
                 throw new ProtectionInputUnavailableException(ProtectionInput.GlobalNonce, UnavailableReason.AccessDenied,
                     $"Protection input G (global nonce) cannot be created: the machine folder {root} is accessible to root/Administrators only. " +
-                    "Run elevated, choose a protection without G, or give this host its own machine folder (Set-HsmHostConfiguration -MachineFolder).",
+                    "Run elevated, choose a protection without G, or give this host its own " +
+                    "machine folder (Set-HsmHostConfiguration -MachineFolder).",
                     root, e);
             }
             return id;

@@ -124,7 +124,8 @@ namespace NShield.HsmAdmin.Store
                 if (service == null) continue;
                 var esn = host.Substring(PinPrefix.Length, host.Length - PinPrefix.Length - service.Length - 1);
                 if (!Esn.TryParse(esn, out var canonical)) continue;
-                if (!result.TryGetValue(canonical, out var pins)) result[canonical] = pins = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
+                if (!result.TryGetValue(canonical, out var pins))
+                    result[canonical] = pins = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
                 if (!pins.ContainsKey(service)) pins[service] = key;
             }
             return result.ToDictionary(r => r.Key, r => (IReadOnlyDictionary<string, SshPublicKey>)r.Value, StringComparer.OrdinalIgnoreCase);

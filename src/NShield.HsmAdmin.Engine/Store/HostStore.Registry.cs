@@ -56,7 +56,8 @@ namespace NShield.HsmAdmin.Store
                 if (existing != null && existing.SameEndpoints(valid)) return false;
                 if (existing != null && !replace)
                     throw new HsmException(HsmErrorIds.ModuleAlreadyRegistered, HsmErrorKind.ResourceExists,
-                        $"Module {valid.Esn} is already registered at {existing.ToAddress().Endpoint(ModuleServices.SshAdmin)} (user {existing.User}). " +
+                        $"Module {valid.Esn} is already registered at " +
+                        $"{existing.ToAddress().Endpoint(ModuleServices.SshAdmin)} (user {existing.User}). " +
                         "Use -Force to replace the registration, or Unregister-HsmModule first.", valid.Esn);
                 valid.RegisteredAt = DateTimeOffset.UtcNow;
                 list.RemoveAll(m => m.Esn == valid.Esn);
@@ -73,7 +74,8 @@ namespace NShield.HsmAdmin.Store
         }
 
         static string Describe(ModuleRegistration r) =>
-            $"{r.Transport} {r.Address} user {r.User} ports " + string.Join(",", ModuleServices.All.Select(s => r.Ports.TryGetValue(s, out var p) ? p.ToString() : "?"));
+            $"{r.Transport} {r.Address} user {r.User} ports " +
+            string.Join(",", ModuleServices.All.Select(s => r.Ports.TryGetValue(s, out var p) ? p.ToString() : "?"));
 
         /// <summary>Removes a module's registration; false when it was not registered. Pins and enrollment are kept. Audited.</summary>
         public bool UnregisterModule(string esn)

@@ -36,7 +36,8 @@ namespace NShield.HsmAdmin.Store
             return roots;
         }
 
-        /// <summary>Adds a root. The same key under the same name is a no-op; a different key needs <paramref name="overwrite"/> (else FileExists).</summary>
+        /// <summary>Adds a root. The same key under the same name is a no-op; a different key needs
+        /// <paramref name="overwrite"/> (else FileExists).</summary>
         public TrustedRoot AddTrustedRoot(string name, SshPublicKey key, bool overwrite = false)
         {
             var path = TrustedRootPath(name);
@@ -45,7 +46,8 @@ namespace NShield.HsmAdmin.Store
                 var existing = GetTrustedRoots().FirstOrDefault(r => r.Name == name);
                 if (existing != null && existing.PublicKey.Fingerprint != key.Fingerprint && !overwrite)
                     throw new HsmException(HsmErrorIds.FileExists, HsmErrorKind.ResourceExists,
-                        $"A different trusted root named '{name}' exists ({existing.PublicKey.Fingerprint}); remove it first or overwrite explicitly.", path);
+                        $"A different trusted root named '{name}' exists ({existing.PublicKey.Fingerprint}); " +
+                        "remove it first or overwrite explicitly.", path);
                 SecureFiles.EnsureDirectory(TrustedRootsDirectory, FileAccessScope.Public);
                 SecureFiles.WriteAtomic(path, key.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
                 if (existing == null || existing.PublicKey.Fingerprint != key.Fingerprint)
@@ -65,10 +67,15 @@ namespace NShield.HsmAdmin.Store
             {
                 if (!File.Exists(path)) return false;
                 string fingerprint;
-                try { fingerprint = SshPublicKey.Parse(File.ReadAllLines(path).FirstOrDefault(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith("#")) ?? "").Fingerprint; }
+                try
+                {
+                    fingerprint = SshPublicKey.Parse(
+                        File.ReadAllLines(path).FirstOrDefault(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith("#")) ?? "").Fingerprint;
+                }
                 catch (HsmException) { fingerprint = "(unreadable)"; }
                 File.Delete(path);
-                AppendAudit(new AuditEntry { Operation = "trustedroot.remove", Result = "Removed", Fingerprints = new[] { fingerprint }, Detail = $"'{name}'" });
+                AppendAudit(new AuditEntry { Operation = "trustedroot.remove", Result = "Removed", Fingerprints = new[] { fingerprint },
+                    Detail = $"'{name}'" });
                 return true;
             });
         }

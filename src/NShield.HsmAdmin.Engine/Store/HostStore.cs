@@ -107,7 +107,8 @@ namespace NShield.HsmAdmin.Store
         }
 
         HsmException AccessDenied(Exception e) => new HsmException(HsmErrorIds.StoreAccessDenied, HsmErrorKind.PermissionDenied,
-            $"Cannot write the host store {Root}: {e.Message.TrimEnd('.')}. Run elevated, or use a store of your own (-HostPath or {HostStoreLocation.HomeVariable}).",
+            $"Cannot write the host store {Root}: {e.Message.TrimEnd('.')}. Run elevated, or use " +
+            $"a store of your own (-HostPath or {HostStoreLocation.HomeVariable}).",
             Root, e);
 
         void Write(Action change) => Write<object?>(() => { change(); return null; });

@@ -23,7 +23,8 @@ namespace NShield.HsmAdmin.Store
     /// Group read access to a service's client key (Set-HsmSshKeyPermission), recorded in key-permissions.json.
     /// Linux: the key file gets the group and mode 0640; the client-keys folder becomes 0710 owned by that group (its
     /// members may pass through, not list; others may not enter; 0711 only when several groups hold grants) and, for keys
-    /// protected with G, the global nonce file gets the group too and its folder the same pass-through mode. The StrictModes checks accept group read on exactly the granted key file with the recorded group and
+    /// protected with G, the global nonce file gets the group too and its folder the same pass-through mode. The
+    /// StrictModes checks accept group read on exactly the granted key file with the recorded group and
     /// mode 0640; any other group or other access still fails. A roll or restore re-applies the grant to the new key.
     /// Windows (untested here): a read ACE for the group on the key file.
     /// </summary>
@@ -68,11 +69,14 @@ namespace NShield.HsmAdmin.Store
                 if (OnLinux && record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce))
                 {
                     CheckOwnNonce(service, record, group);
-                    var other = grants.Where(g => g.Key != service && g.Value.Gid != gid && KeyUsesGlobalNonce(g.Key)).Select(g => $"{g.Key} ({g.Value.Group})").ToList();
+                    var other = grants.Where(g => g.Key != service && g.Value.Gid != gid
+                        && KeyUsesGlobalNonce(g.Key)).Select(g => $"{g.Key} ({g.Value.Group})").ToList();
                     if (other.Count > 0)
                         throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
-                            $"The {service} key is protected with G, so the group needs to read this store's global nonce, which is already shared with " +
-                            $"another group for {string.Join(", ", other)}. One group at a time can share it: use the same group, or revoke the other grant first. Nothing was changed.", group);
+                            $"The {service} key is protected with G, so the group needs to read " +
+                            "this store's global nonce, which is already shared with " +
+                            $"another group for {string.Join(", ", other)}. One group at a time can share it: use the " +
+                            "same group, or revoke the other grant first. Nothing was changed.", group);
                 }
                 var previous = grants.TryGetValue(service, out var old) ? old.Group : null;
                 var grant = new KeyGrant { Group = group, Gid = gid, GrantedAt = DateTimeOffset.UtcNow };
@@ -88,7 +92,8 @@ namespace NShield.HsmAdmin.Store
                 AppendAudit(new AuditEntry
                 {
                     Operation = "keys.permission", Service = service, Result = "Granted", Fingerprints = new[] { record.Fingerprint },
-                    Detail = $"group {group} may read the key" + (gid == null ? "" : $" (gid {gid})") + (previous == null ? "" : $"; previous group: {previous}"),
+                    Detail = $"group {group} may read the key" + (gid == null ? "" : $" (gid {gid})") +
+                        (previous == null ? "" : $"; previous group: {previous}"),
                 });
                 return grant;
             });
@@ -150,13 +155,19 @@ namespace NShield.HsmAdmin.Store
             if (_injectedMachine != null) return;
             if (record.NonceStore == null || record.NonceStore != ReadStoreId())
                 throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
-                    $"The {service} key is protected with G {(record.NonceStore == null ? "by the machine-wide global nonce that every store on this machine shares (a key made before this version)" : "by the global nonce of another store")}, " +
-                    $"so sharing it with group {group} would change what other stores rely on. Roll the key first (Update-HsmSshKey -Service {service}) so it " +
+                    $"The {service} key is protected with G " +
+                    $"{(record.NonceStore == null
+                        ? "by the machine-wide global nonce that every store on this machine shares (a key made before this version)"
+                        : "by the global nonce of another store")}, " +
+                    $"so sharing it with group {group} would change what other stores rely on. " +
+                    $"Roll the key first (Update-HsmSshKey -Service {service}) so it " +
                     "is protected by this store's own nonce, then grant again. Nothing was changed.", group);
             if (NonceBelongsToAnotherStore(record.NonceStore, out var owner))
                 throw new HsmException(HsmErrorIds.InvalidKeyPermission, HsmErrorKind.InvalidOperation,
-                    $"The {service} key's global nonce belongs to the store {owner} (this store is a copy of it), so sharing it would change what that store " +
-                    $"relies on. Roll the key first (Update-HsmSshKey -Service {service}) so this store gets a nonce of its own. Nothing was changed.", group);
+                    $"The {service} key's global nonce belongs to the store {owner} (this store " +
+                    "is a copy of it), so sharing it would change what that store " +
+                    $"relies on. Roll the key first (Update-HsmSshKey -Service {service}) so this " +
+                    "store gets a nonce of its own. Nothing was changed.", group);
         }
 
         /// <summary>Before a grant is recorded: the key file and this store's nonce owner-only (mode only; groups follow).</summary>
@@ -171,7 +182,8 @@ namespace NShield.HsmAdmin.Store
 
         /// <summary>The group a grant shares this store's nonce with: a granted G key protected by that nonce.</summary>
         uint? NonceGroup(IReadOnlyDictionary<string, KeyGrant> grants, string storeId) => grants
-            .Where(g => g.Value.Gid != null && GetClientKey(g.Key) is { } r && r.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) && r.NonceStore == storeId)
+            .Where(g => g.Value.Gid != null && GetClientKey(g.Key) is { } r && r.ProtectionSpec.Contains(ProtectionInput.GlobalNonce)
+                && r.NonceStore == storeId)
             .Select(g => g.Value.Gid).FirstOrDefault();
 
         /// <summary>The gid allowed to read this store's own nonce, per the recorded grants (StrictModes check).</summary>
@@ -250,7 +262,11 @@ namespace NShield.HsmAdmin.Store
         {
             var file = KeyFilePath(service, ".key", false);
             if (!File.Exists(file)) return;
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows)) { new FileInfo(file).SetAccessControl(StoreAcl.FileSecurity(StoreAcl.Scope.OwnerOnly)); return; }
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            {
+                new FileInfo(file).SetAccessControl(StoreAcl.FileSecurity(StoreAcl.Scope.OwnerOnly));
+                return;
+            }
             if (!OnLinux) return;
             // Mode first: the file is owner-only before its group changes, never readable by root's group meanwhile.
             UnixNative.Chmod(file, OwnerOnlyKeyMode);
@@ -270,7 +286,8 @@ namespace NShield.HsmAdmin.Store
         /// <summary>The gid allowed to read the key file at <paramref name="keyPath"/> (a current key with a grant), else null.</summary>
         internal uint? GrantedGroupFor(string keyPath)
         {
-            if (!string.Equals(Path.GetDirectoryName(Path.GetFullPath(keyPath)), Path.GetFullPath(ClientKeysDirectory), StringComparison.Ordinal)) return null;
+            if (!string.Equals(Path.GetDirectoryName(Path.GetFullPath(keyPath)), Path.GetFullPath(ClientKeysDirectory),
+                StringComparison.Ordinal)) return null;
             var service = Path.GetFileNameWithoutExtension(keyPath);
             if (!ModuleServices.IsKnown(service) || !keyPath.EndsWith(".key", StringComparison.Ordinal)) return null;
             try { return GetKeyGrants().TryGetValue(service, out var g) ? g.Gid : null; }

@@ -72,7 +72,8 @@ namespace NShield.HsmAdmin.Store
             var resolved = Resolve(path);
             if (Directory.Exists(resolved))
                 throw new HsmException(HsmErrorIds.PathRefused, HsmErrorKind.InvalidArgument,
-                    $"'{path}' is a folder; {what} needs a file name (for example '{Path.Combine(path, "sshadmin.backup")}'). Nothing was written.", path);
+                    $"'{path}' is a folder; {what} needs a file name (for example '{Path.Combine(path, "sshadmin.backup")}'). Nothing was written.",
+                    path);
             var via = string.Equals(resolved, Path.GetFullPath(path), Comparison) ? "" : $" (it resolves to '{resolved}')";
             foreach (var (folder, name) in Protected(store))
             {
@@ -103,9 +104,12 @@ namespace NShield.HsmAdmin.Store
             HostConfiguration configuration;
             try { configuration = store.GetConfiguration(); }
             catch (HsmException) { yield break; }
-            if (!string.IsNullOrEmpty(configuration.FactoryCredentialPath)) yield return (configuration.FactoryCredentialPath!, "the factory credential");
-            if (!string.IsNullOrEmpty(configuration.Hardserver?.RestartCommand)) yield return (configuration.Hardserver!.RestartCommand!, "the hardserver restart command");
-            if (!string.IsNullOrEmpty(configuration.Hardserver?.PidFile)) yield return (configuration.Hardserver!.PidFile!, "the hardserver pid file");
+            if (!string.IsNullOrEmpty(configuration.FactoryCredentialPath)) yield return (configuration.FactoryCredentialPath!,
+                "the factory credential");
+            if (!string.IsNullOrEmpty(configuration.Hardserver?.RestartCommand)) yield return (configuration.Hardserver!.RestartCommand!,
+                "the hardserver restart command");
+            if (!string.IsNullOrEmpty(configuration.Hardserver?.PidFile)) yield return (configuration.Hardserver!.PidFile!,
+                "the hardserver pid file");
         }
     }
 }

@@ -75,8 +75,10 @@ namespace NShield.HsmAdmin.Store
             var me = Interop.UnixNative.EffectiveUserId();
             if (status.Owner != me && status.Owner != 0)
                 throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
-                    $"The host store lock file {path} is owned by another account ({Interop.UnixNative.UserName(status.Owner)}), which could hold it " +
-                    $"and block every change. Nothing was changed. Remove it (rm '{path}'; the next command makes a new one) and check who made it.", path);
+                    $"The host store lock file {path} is owned by another account " +
+                    $"({Interop.UnixNative.UserName(status.Owner)}), which could hold it " +
+                    $"and block every change. Nothing was changed. Remove it (rm '{path}'; the next command makes a new one) and check who made it.",
+                    path);
             if ((status.Permissions & 0x3F) != 0) Interop.UnixNative.Chmod(path, 0x180);
         }
 

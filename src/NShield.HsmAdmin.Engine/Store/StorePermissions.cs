@@ -73,11 +73,13 @@ namespace NShield.HsmAdmin.Store
             var problem = Problem(kind, s.Permissions, s.Owner, UnixNative.EffectiveUserId(), s.Group, grantedGroup);
             if (problem == null) return;
             // Set-HsmSshKeyPermission repairs what the product itself makes (a key or nonce its group may read): it may open the store.
-            if (tolerateGroupRead && kind == ItemKind.PrivateKey && !problem.StartsWith("owned", StringComparison.Ordinal) && (s.Permissions & 0x1F) == 0) return;
+            if (tolerateGroupRead && kind == ItemKind.PrivateKey && !problem.StartsWith("owned", StringComparison.Ordinal)
+                && (s.Permissions & 0x1F) == 0) return;
             var what = kind == ItemKind.Folder ? "folder" : kind == ItemKind.PrivateKey ? "private key file" : "file";
             throw new HsmException(HsmErrorIds.StoreInsecurePermissions, HsmErrorKind.SecurityError,
                 $"The host store {what} {path} is {problem}, so another account could change what this host trusts or read its keys. " +
-                $"Nothing was read or changed. Fix it ({Fix(kind, path, problem)}{(rerun == null ? "" : ", or run " + rerun)}) and check that nobody else changed the store.", path);
+                $"Nothing was read or changed. Fix it ({Fix(kind, path, problem)}{(rerun == null ? "" : ", or run " + rerun)}) " +
+                "and check that nobody else changed the store.", path);
         }
 
         // Lock files hold no data (a stranger writing one can only delay us): not checked, so a umask that makes them
@@ -95,9 +97,11 @@ namespace NShield.HsmAdmin.Store
             }
             if (!IsLinux || !Directory.Exists(store.Root)) return;
             Check(store.Root, ItemKind.Folder);
-            foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
+            foreach (var folder in new[] { store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory,
+                store.TrustedRootsDirectory })
                 Check(folder, ItemKind.Folder);
-            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
+            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory,
+                store.TrustedRootsDirectory })
                 foreach (var file in FilesIn(folder))
                 {
                     var name = Path.GetFileName(file);
@@ -121,7 +125,8 @@ namespace NShield.HsmAdmin.Store
         /// </summary>
         static void CheckStoreOnWindows(HostStore store)
         {
-            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory, store.TrustedRootsDirectory })
+            foreach (var folder in new[] { store.Root, store.ClientKeysDirectory, store.PendingClientKeysDirectory, store.ArchivedClientKeysDirectory,
+                store.TrustedRootsDirectory })
             {
                 if (!Directory.Exists(folder)) continue;
                 var problem = StoreAcl.ProblemOnWindows(folder);
@@ -139,7 +144,8 @@ namespace NShield.HsmAdmin.Store
             if (!IsLinux) return;
             Check(store.Root, ItemKind.Folder);
             var folder = Path.GetDirectoryName(Path.GetFullPath(keyPath))!;
-            for (var f = folder; f != null && f.Length > store.Root.Length && f.StartsWith(store.Root, StringComparison.Ordinal); f = Path.GetDirectoryName(f))
+            for (var f = folder; f != null && f.Length > store.Root.Length
+                && f.StartsWith(store.Root, StringComparison.Ordinal); f = Path.GetDirectoryName(f))
                 Check(f, ItemKind.Folder);
             Check(keyPath, ItemKind.PrivateKey, store.GrantedGroupFor(keyPath));
         }
@@ -178,7 +184,8 @@ namespace NShield.HsmAdmin.Store
         }
 
         static string RepairCommand(HostStore store, string service) =>
-            $"'Set-HsmSshKeyPermission -HostPath {store.Root} -Service {service} -OwnerOnly' (as root), which makes the key and this store's global nonce owner-only again";
+            $"'Set-HsmSshKeyPermission -HostPath {store.Root} -Service {service} -OwnerOnly' (as " +
+            "root), which makes the key and this store's global nonce owner-only again";
 
         static IEnumerable<string> FilesIn(string folder)
         {

@@ -46,7 +46,8 @@ namespace NShield.HsmAdmin.Trust
         public static string MakeCertificate(SshKeyPair identity, string esn, string service, byte[] serverBlob)
         {
             var sig = identity.Sign(CertificateToBeSigned(esn, service, serverBlob));
-            return Convert.ToBase64String(new SshWireWriter().String(CertificateTag).String(esn).String(service).String(serverBlob).String(sig).ToArray());
+            return Convert.ToBase64String(
+                new SshWireWriter().String(CertificateTag).String(esn).String(service).String(serverBlob).String(sig).ToArray());
         }
 
         /// <summary>Checks that the warrant binds the identity key to the ESN under the vendor root.</summary>
@@ -85,14 +86,16 @@ namespace NShield.HsmAdmin.Trust
                 var cEsn = r.ReadUtf8(); var cSvc = r.ReadUtf8(); var cKey = r.ReadString(); var sig = r.ReadString();
                 if (r.Remaining != 0) return TrustChainResult.Fail("certificate has trailing data");
                 if (!string.Equals(cEsn, esn, StringComparison.Ordinal)) return TrustChainResult.Fail($"certificate is for ESN {cEsn}, not {esn}");
-                if (!string.Equals(cSvc, service, StringComparison.Ordinal)) return TrustChainResult.Fail($"certificate is for service {cSvc}, not {service}");
+                if (!string.Equals(cSvc, service,
+                    StringComparison.Ordinal)) return TrustChainResult.Fail($"certificate is for service {cSvc}, not {service}");
                 if (!Same(cKey, serverKeyBlob)) return TrustChainResult.Fail($"the {service} server key is not the key its certificate names");
                 // The identity key's type is checked by Verify: a signature whose algorithm differs from the key's is false.
                 if (!id!.Verify(CertificateToBeSigned(esn, service, serverKeyBlob), sig))
                     return TrustChainResult.Fail("certificate signature is not from the module identity key");
                 return TrustChainResult.Success;
             }
-            catch (Exception e) when (e is FormatException || e is SshKeyFormatException) { return TrustChainResult.Fail("certificate is malformed"); }
+            catch (Exception e) when (e is FormatException
+                || e is SshKeyFormatException) { return TrustChainResult.Fail("certificate is malformed"); }
         }
 
         /// <summary>

@@ -28,7 +28,8 @@ namespace NShield.HsmAdmin.Firmware
             FirmwareReply reply;
             if (dir == null || svc == null || key == null)
             {
-                reply = new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "firmware misconfigured: --module-dir, --service and --key are required") };
+                reply = new FirmwareReply { ExitCode = 1,
+                    Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "firmware misconfigured: --module-dir, --service and --key are required") };
             }
             else
             {
@@ -39,7 +40,8 @@ namespace NShield.HsmAdmin.Firmware
             {
                 // Drop the connection: kill our sshd session process (only when it really is sshd), reply nothing.
                 var ppid = ProcessTools.ParentPid();
-                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null && (ProcessTools.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
+                if (Environment.GetEnvironmentVariable("SSH_CONNECTION") != null
+                    && (ProcessTools.Comm(ppid) ?? "").StartsWith("sshd", StringComparison.Ordinal))
                     ProcessTools.Signal(ppid, ProcessTools.SIGKILL);
                 return 255;
             }

@@ -45,7 +45,8 @@ namespace NShield.HsmAdmin.Firmware
     internal static class ReplyWriter
     {
         // Relaxed escaping: '+' in base64 stays '+' (JSON is never embedded in HTML here).
-        internal static readonly JsonWriterOptions Options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        internal static readonly JsonWriterOptions Options =
+            new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
         public static string Ok<T>(T result, JsonTypeInfo<T> type)
         {

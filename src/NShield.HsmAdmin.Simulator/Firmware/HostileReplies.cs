@@ -85,7 +85,9 @@ namespace NShield.HsmAdmin.Firmware
                         WriteAll(stdout, "\"}}\n");
                         break;
                     case HostileReply.WrongProtocol:
-                        WriteAll(stdout, reply.Json.Replace("\"protocol\":" + FirmwareProtocol.Version + ",", "\"protocol\":" + (FirmwareProtocol.Version + 1) + ",") + "\n");
+                        WriteAll(stdout,
+                            reply.Json.Replace("\"protocol\":" + FirmwareProtocol.Version + ",",
+                            "\"protocol\":" + (FirmwareProtocol.Version + 1) + ",") + "\n");
                         exitCode = reply.ExitCode;
                         break;
                     case HostileReply.MalformedJson:

@@ -25,6 +25,8 @@ namespace NShield.HsmAdmin.Firmware
     public static class ModuleFirmware
     {
         public const string FirmwareVersion = "13.6.0-sim";
+        /// <summary>A new module's images' VSN and its minimum VSN (as the vendor's example: minimum 3, installed 4).</summary>
+        public const int DefaultVsn = 4, DefaultMinimumVsn = 3;
 
         // ------------------------------------------------------------------ queries for the in-process transport
 
@@ -78,7 +80,8 @@ namespace NShield.HsmAdmin.Firmware
 
         /// <summary>Creates a fresh module in factory state: identity key, warrant from the vendor root, per-service server keys,
         /// certificates and authorized_keys (default credential on sshadmin only).</summary>
-        public static void Provision(string moduleDir, string esn, string vendorRootPrivateKeyText, string dotnetPath, string firmwareDll, string transport)
+        public static void Provision(string moduleDir, string esn, string vendorRootPrivateKeyText, string dotnetPath, string firmwareDll,
+            string transport)
         {
             var l = new ModuleLayout(moduleDir);
             Directory.CreateDirectory(l.Dir);
@@ -87,8 +90,10 @@ namespace NShield.HsmAdmin.Firmware
             SecureFiles.WriteAtomic(l.IdentityKey, OpenSshPrivateKey.Encode(id, null), FileAccessScope.OwnerOnly);
             SecureFiles.WriteAtomic(l.IdentityPub, id.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             SecureFiles.WriteAtomic(l.Warrant, TrustChain.MakeWarrant(root, esn, id.PublicKey.Blob) + "\n", FileAccessScope.Public);
-            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
-            var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll, Transport = transport };
+            SecureFiles.WriteAtomic(l.VendorRootPubCopy, root.PublicKey.WithComment(VendorRootComment).ToAuthorizedKeysLine() + "\n",
+                FileAccessScope.Public);
+            var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll,
+                Transport = transport };
             foreach (var svc in ModuleServices.All)
             {
                 Directory.CreateDirectory(l.ServiceDir(svc));
@@ -108,7 +113,8 @@ namespace NShield.HsmAdmin.Firmware
             SecureFiles.WriteAtomic(l.HostKey(svc), OpenSshPrivateKey.Encode(host, null), FileAccessScope.OwnerOnly);
             SecureFiles.WriteAtomic(l.HostKeyPub(svc), host.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
             if (identity != null)
-                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n", FileAccessScope.Public);
+                SecureFiles.WriteAtomic(l.Certificate(svc), TrustChain.MakeCertificate(identity, s.Esn, svc, host.PublicKey.Blob) + "\n",
+                    FileAccessScope.Public);
         }
 
         private static SshKeyPair ReadIdentityKey(ModuleLayout l) => OpenSshPrivateKey.Decode(File.ReadAllText(l.IdentityKey), null);
@@ -278,7 +284,8 @@ namespace NShield.HsmAdmin.Firmware
             }
             catch (Exception e)
             {
-                reply = new FirmwareReply { ExitCode = 1, Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
+                reply = new FirmwareReply { ExitCode = 1,
+                    Json = ReplyWriter.Error(FirmwareErrorCodes.Internal, "internal firmware error: " + e.GetType().Name + ": " + e.Message) };
                 outcome = FirmwareErrorCodes.Internal;
             }
             ModuleLog.TryRecord(req, outcome);
@@ -339,7 +346,8 @@ namespace NShield.HsmAdmin.Firmware
                 if (verb == FirmwareVerbs.Enroll)
                 {
                     if (s.Mode == ModuleMode.Operational || s.Enrolled)
-                        throw new FirmwareError(FirmwareErrorCodes.Mode, "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
+                        throw new FirmwareError(FirmwareErrorCodes.Mode,
+                            "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
                     if (!isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, "enroll needs the default sshadmin credential");
                 }
                 else if (verb != FirmwareVerbs.Identity && isDefault)
@@ -353,6 +361,9 @@ namespace NShield.HsmAdmin.Firmware
                     throw new FirmwareError(FirmwareErrorCodes.Clock,
                         $"'{verb}' changes SSH keys, which is refused while the module's clock is invalid; boot in Recovery mode and set the clock");
 
+                // ncoreapi interlock and log capacity (issue 22): changes refused before the body is read, nothing changed.
+                FirmwareUpdater.CheckInterlocks(l, s, verb);
+
                 // Validate the request fully before any change.
                 Action commit = () => { };
                 Func<string> result;
@@ -363,7 +374,8 @@ namespace NShield.HsmAdmin.Firmware
                         result = () => ReplyWriter.Ok(Identity(l, s), FirmwareJson.Default.IdentityResult);
                         break;
                     case FirmwareVerbs.Ping:
-                        result = () => ReplyWriter.Ok(new PingResult { Esn = s.Esn, Service = req.Service, Mode = s.Mode }, FirmwareJson.Default.PingResult);
+                        result = () => ReplyWriter.Ok(new PingResult { Esn = s.Esn, Service = req.Service, Mode = s.Mode },
+                            FirmwareJson.Default.PingResult);
                         break;
                     case FirmwareVerbs.KeysList:
                         result = () => ReplyWriter.Ok(new KeysResult { Keys = KeyList(l, ModuleServices.All) }, FirmwareJson.Default.KeysResult);
@@ -382,10 +394,12 @@ namespace NShield.HsmAdmin.Firmware
                         break;
                     case FirmwareVerbs.FactoryState:
                     {
-                        var timeout = ReadBody(body, FirmwareJson.Default.FactoryStateRequest).TimeoutSeconds ?? FirmwareProtocol.DefaultFactoryStateTimeout;
+                        var timeout = ReadBody(body, FirmwareJson.Default.FactoryStateRequest).TimeoutSeconds
+                            ?? FirmwareProtocol.DefaultFactoryStateTimeout;
                         if (timeout < FirmwareProtocol.MinFactoryStateTimeout || timeout > FirmwareProtocol.MaxFactoryStateTimeout)
                             throw new FirmwareError(FirmwareErrorCodes.BadRequest,
-                                $"timeoutSeconds must be an integer from {FirmwareProtocol.MinFactoryStateTimeout} to {FirmwareProtocol.MaxFactoryStateTimeout}");
+                                $"timeoutSeconds must be an integer from {FirmwareProtocol.MinFactoryStateTimeout} " +
+                                $"to {FirmwareProtocol.MaxFactoryStateTimeout}");
                         commit = () => ResetToFactory(l, s, recovery: false);
                         reloadAfter = true;
                         result = () => ReplyWriter.Ok(new FactoryStateResult { Esn = s.Esn, Mode = s.Mode, TimeoutSeconds = timeout },
@@ -398,6 +412,16 @@ namespace NShield.HsmAdmin.Firmware
                         result = () => ReplyWriter.Ok(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
                         break;
                     }
+                    case FirmwareVerbs.FirmwareChunk:
+                        FirmwareUpdater.PrepareChunk(l, ReadBody(body, FirmwareJson.Default.FirmwareChunkRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.FirmwareInstall:
+                        FirmwareUpdater.PrepareInstall(l, s, ReadBody(body, FirmwareJson.Default.FirmwareInstallRequest), out commit, out result,
+                            out reloadAfter);
+                        break;
+                    case FirmwareVerbs.SetMinVsn:
+                        FirmwareUpdater.PrepareSetMinVsn(l, s, ReadBody(body, FirmwareJson.Default.SetMinVsnRequest), out commit, out result);
+                        break;
                     default: throw new FirmwareError(FirmwareErrorCodes.UnknownCommand, verb);
                 }
 
@@ -416,6 +440,7 @@ namespace NShield.HsmAdmin.Firmware
 
                 commit();
                 if (reloadAfter && s.Transport != "inprocess") ReloadAll(l);
+                if (verb == FirmwareVerbs.FirmwareInstall && s.Transport != "inprocess") FirmwareUpdater.StartEndpointsAfterBoot(l, s);
                 if (rule != null && rule.Kind == "dropAfter")
                     return new FirmwareReply { ExitCode = 255, Dropped = true };
                 return new FirmwareReply { ExitCode = 0, Json = result() };
@@ -445,10 +470,13 @@ namespace NShield.HsmAdmin.Firmware
                 ServerKeys = serverKeys,
                 Clock = now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
                 ClockValid = !s.InvalidClock,
+                Firmware = FirmwareUpdater.Images(s),
+                NcoreapiOperational = FirmwareUpdater.NCoreApiOperational(s),
             };
         }
 
-        /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the module's authorized_keys.</summary>
+        /// <summary>The client keys each service accepts (service → fingerprints), as keys.list reports them: from the
+        /// module's authorized_keys.</summary>
         public static Dictionary<string, string[]> ListClientKeys(string moduleDir)
         {
             var l = new ModuleLayout(moduleDir);
@@ -488,7 +516,8 @@ namespace NShield.HsmAdmin.Firmware
             if (!KeyLine.TryParse(line, out var k, out var why))
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: malformed public key ({why})");
             if (k!.Fingerprint == DefaultCredential.Fingerprint)
-                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"{what}: the well-known default credential cannot be installed as a client key");
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest,
+                    $"{what}: the well-known default credential cannot be installed as a client key");
             return k;
         }
 
@@ -499,12 +528,14 @@ namespace NShield.HsmAdmin.Firmware
             var keys = new Dictionary<string, SshPublicKey>();
             foreach (var p in body.ClientKeys)
             {
-                if (!ModuleServices.IsKnown(p.Key)) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Key}' in clientKeys");
+                if (!ModuleServices.IsKnown(p.Key))
+                    throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"unknown service '{p.Key}' in clientKeys");
                 if (p.Value == null) throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"clientKeys.{p.Key} must be a string");
                 keys[p.Key] = RequireKey(p.Value, "clientKeys." + p.Key);
             }
             var missing = ModuleServices.All.Where(x => !keys.ContainsKey(x)).ToList();
-            if (missing.Count > 0) throw new FirmwareError(FirmwareErrorCodes.BadRequest, "clientKeys must name every service; missing: " + string.Join(", ", missing));
+            if (missing.Count > 0)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "clientKeys must name every service; missing: " + string.Join(", ", missing));
             commit = () =>
             {
                 // sshadmin last: until it is written the default credential still works, so an interrupted enroll can be rerun.

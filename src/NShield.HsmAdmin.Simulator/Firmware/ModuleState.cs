@@ -32,6 +32,14 @@ namespace NShield.HsmAdmin.Firmware
         public int DelayMs { get; set; }
         public bool Refuse { get; set; }
         public bool InvalidClock { get; set; }
+        // Firmware images, VSN and the ncoreapi interlock (issue 22 items 3 and 6)
+        /// <summary>The primary image's VSN (its version is <see cref="FirmwareVersion"/>), the recovery image's, and the minimum accepted.</summary>
+        public int FirmwareVsn { get; set; } = ModuleFirmware.DefaultVsn;
+        public string RecoveryFirmwareVersion { get; set; } = ModuleFirmware.FirmwareVersion;
+        public int RecoveryFirmwareVsn { get; set; } = ModuleFirmware.DefaultVsn;
+        public int MinimumVsn { get; set; } = ModuleFirmware.DefaultMinimumVsn;
+        /// <summary>A hardserver holds an ncoreapi session: ncoreapi is operational (in normal mode) and changes are refused.</summary>
+        public bool NCoreApiSession { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         public int LogCapacity { get; set; } = FirmwareProtocol.MaxLogEntries;
 
@@ -40,6 +48,11 @@ namespace NShield.HsmAdmin.Firmware
             Esn = Esn, Mode = Mode, Enrolled = Enrolled, FirmwareVersion = FirmwareVersion, Dotnet = DotnetPath,
             FirmwareDll = FirmwareDll, Transport = Transport, LogCapacity = LogCapacity,
             Faults = new FaultSettings { Rules = Faults, DelayMs = DelayMs, Refuse = Refuse, InvalidClock = InvalidClock },
+            Images = new FirmwareImages
+            {
+                PrimaryVsn = FirmwareVsn, RecoveryVersion = RecoveryFirmwareVersion, RecoveryVsn = RecoveryFirmwareVsn, MinimumVsn = MinimumVsn,
+            },
+            NcoreapiSession = NCoreApiSession,
         }, SimulatorJson.Default.ModuleStateFile);
 
         public static ModuleState FromJson(string json)
@@ -52,6 +65,11 @@ namespace NShield.HsmAdmin.Firmware
                 DotnetPath = f.Dotnet ?? "", FirmwareDll = f.FirmwareDll ?? "", Transport = f.Transport ?? "ssh",
                 LogCapacity = f.LogCapacity ?? FirmwareProtocol.MaxLogEntries,
                 Faults = faults.Rules ?? new List<FaultRule>(), DelayMs = faults.DelayMs, Refuse = faults.Refuse, InvalidClock = faults.InvalidClock,
+                FirmwareVsn = f.Images?.PrimaryVsn ?? ModuleFirmware.DefaultVsn,
+                RecoveryFirmwareVersion = f.Images?.RecoveryVersion ?? ModuleFirmware.FirmwareVersion,
+                RecoveryFirmwareVsn = f.Images?.RecoveryVsn ?? ModuleFirmware.DefaultVsn,
+                MinimumVsn = f.Images?.MinimumVsn ?? ModuleFirmware.DefaultMinimumVsn,
+                NCoreApiSession = f.NcoreapiSession,
             };
         }
     }
@@ -68,6 +86,17 @@ namespace NShield.HsmAdmin.Firmware
         public string? Transport { get; set; }
         public FaultSettings? Faults { get; set; }
         public int? LogCapacity { get; set; }
+        public FirmwareImages? Images { get; set; }
+        public bool NcoreapiSession { get; set; }
+    }
+
+    /// <summary>The module's firmware images and minimum VSN in state.json (issue 22 item 3).</summary>
+    internal sealed class FirmwareImages
+    {
+        public int PrimaryVsn { get; set; }
+        public string? RecoveryVersion { get; set; }
+        public int RecoveryVsn { get; set; }
+        public int MinimumVsn { get; set; }
     }
 
     internal sealed class FaultSettings
@@ -128,6 +157,8 @@ namespace NShield.HsmAdmin.Firmware
         public string IdentityPub => Path.Combine(Dir, "identity.pub");
         public string Warrant => Path.Combine(Dir, "warrant");
         public string VendorRootPubCopy => Path.Combine(Dir, "vendor-root.pub");
+        /// <summary>A firmware package being received (firmware.chunk); gone once installed or refused.</summary>
+        public string FirmwareStaging => Path.Combine(Dir, "firmware-staging.bin");
         public string ServiceDir(string svc) => Path.Combine(Dir, "services", svc);
         public string HostKey(string svc) => Path.Combine(ServiceDir(svc), "host_key");
         public string HostKeyPub(string svc) => Path.Combine(ServiceDir(svc), "host_key.pub");

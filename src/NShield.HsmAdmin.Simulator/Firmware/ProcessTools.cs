@@ -18,7 +18,9 @@ namespace NShield.HsmAdmin.Firmware
             catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
             {
                 var name = sig == SIGHUP ? "HUP" : sig == SIGKILL ? "KILL" : "TERM";
-                using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/kill", $"-{name} {pid}") { UseShellExecute = false });
+                using var p =
+                    System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/kill",
+                        $"-{name} {pid}") { UseShellExecute = false });
                 p!.WaitForExit();
                 return p.ExitCode == 0;
             }

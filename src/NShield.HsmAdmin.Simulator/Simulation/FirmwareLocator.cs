@@ -6,7 +6,9 @@ namespace NShield.HsmAdmin.Simulation
 {
     /// <summary>
     /// Finds the programs the simulated endpoints run. sshd passes no environment to the forced command, so all paths are absolute.
-    /// Firmware: $NSHIELD_HSMADMIN_FIRMWARE (the .dll, or a Native AOT nshield-sim-firmware executable, run without dotnet), else &lt;engine dir&gt;/firmware/nshield-sim-firmware (Native AOT), &lt;engine dir&gt;/firmware/nshield-sim-firmware.dll, else &lt;engine dir&gt;/nshield-sim-firmware.dll.
+    /// Firmware: $NSHIELD_HSMADMIN_FIRMWARE (the .dll, or a Native AOT nshield-sim-firmware executable, run without
+    /// dotnet), else &lt;engine dir&gt;/firmware/nshield-sim-firmware (Native AOT), &lt;engine
+    /// dir&gt;/firmware/nshield-sim-firmware.dll, else &lt;engine dir&gt;/nshield-sim-firmware.dll.
     /// dotnet: $DOTNET_HOST_PATH, else the current process if it is dotnet, else dotnet on PATH, else /usr/share/dotnet, /usr/lib/dotnet.
     /// sshd: $NSHIELD_HSMADMIN_SSHD, else /usr/sbin/sshd, else sshd on PATH.
     /// </summary>
@@ -23,13 +25,16 @@ namespace NShield.HsmAdmin.Simulation
             if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? Path.GetFullPath(env) : null;
             var dir = Path.GetDirectoryName(typeof(FirmwareLocator).Assembly.Location) ?? AppContext.BaseDirectory;
             // A packaged module may ship the Native AOT build as firmware/nshield-sim-firmware (no .dll): preferred, ~10x faster start.
-            foreach (var c in new[] { Path.Combine(dir, "firmware", FirmwareNativeName), Path.Combine(dir, "firmware", FirmwareDllName), Path.Combine(dir, FirmwareDllName) })
+            foreach (var c in new[] { Path.Combine(dir, "firmware", FirmwareNativeName), Path.Combine(dir, "firmware", FirmwareDllName),
+                Path.Combine(dir, FirmwareDllName) })
                 if (File.Exists(c)) return c;
             return null;
         }
 
-        public static string FindFirmwareDll() => TryFindFirmwareDll() ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
-            $"The simulated module firmware ({FirmwareDllName}) was not found next to the engine or under 'firmware/'. Set {FirmwareEnvVar} to its path.");
+        public static string FindFirmwareDll() => TryFindFirmwareDll()
+            ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
+            $"The simulated module firmware ({FirmwareDllName}) was not found next to the " +
+            $"engine or under 'firmware/'. Set {FirmwareEnvVar} to its path.");
 
         public static string? TryFindDotnet()
         {
@@ -51,7 +56,8 @@ namespace NShield.HsmAdmin.Simulation
             return null;
         }
 
-        public static string FindDotnet() => TryFindDotnet() ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
+        public static string FindDotnet() => TryFindDotnet()
+            ?? throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.ObjectNotFound,
             "The dotnet host was not found (needed to run the simulated firmware). Set DOTNET_HOST_PATH.");
 
         public static string? TryFindSshd()

@@ -77,7 +77,10 @@ namespace NShield.HsmAdmin.Simulation
                     }
                 }
                 f.Stopped = true;
-                try { SecureFiles.WriteAtomic(state, JsonSerializer.Serialize(f, SimulatorJson.Default.SimulatorFile) + "\n", FileAccessScope.Public); }
+                try
+                {
+                    SecureFiles.WriteAtomic(state, JsonSerializer.Serialize(f, SimulatorJson.Default.SimulatorFile) + "\n", FileAccessScope.Public);
+                }
                 catch (Exception) { }
             }
             KillStrays(root);

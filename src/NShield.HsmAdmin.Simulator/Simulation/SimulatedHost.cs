@@ -36,12 +36,15 @@ namespace NShield.HsmAdmin.Simulation
         public static HostStore Claim(string hostPath)
         {
             var full = Path.GetFullPath(hostPath);
-            if (string.Equals(full.TrimEnd(Path.DirectorySeparatorChar), Path.GetFullPath(HostStoreLocation.SystemDefault).TrimEnd(Path.DirectorySeparatorChar),
+            if (string.Equals(full.TrimEnd(Path.DirectorySeparatorChar),
+                Path.GetFullPath(HostStoreLocation.SystemDefault).TrimEnd(Path.DirectorySeparatorChar),
                     StringComparison.OrdinalIgnoreCase))
                 throw Refused(full, "it is this machine's system host store");
             var store = HostStore.Open(full);
             var marker = Path.Combine(store.Root, MarkerFileName);
-            var foreign = store.GetRegisteredModules().Where(r => r.RegisteredBy == null || !r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)).ToList();
+            var foreign =
+                store.GetRegisteredModules().Where(r => r.RegisteredBy == null
+                    || !r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)).ToList();
             string? why = null;
             if (foreign.Count > 0) why = $"it registers modules the simulator did not ({string.Join(", ", foreign.Select(r => r.Esn))})";
             else if (!File.Exists(marker))
@@ -126,7 +129,8 @@ namespace NShield.HsmAdmin.Simulation
             if (!Directory.Exists(hostPath)) return;
             var store = HostStore.Open(hostPath);
             store.RemoveTrustedRoot(RootName(simRoot));
-            var others = store.GetRegisteredModules().Any(r => r.RegisteredBy != null && r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)
+            var others =
+                store.GetRegisteredModules().Any(r => r.RegisteredBy != null && r.RegisteredBy.StartsWith("simulator:", StringComparison.Ordinal)
                                                               && r.RegisteredBy != RegisteredBy(simRoot));
             if (others) return;
             var mine = simRoot.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
@@ -201,7 +205,8 @@ namespace NShield.HsmAdmin.Simulation
             "dir=$(dirname \"$0\"); pidfile=\"$dir/hardserver.pid\"\n" +
             "stop() { [ -f \"$pidfile\" ] && kill \"$(cat \"$pidfile\")\" 2>/dev/null; rm -f \"$pidfile\"; }\n" +
             "case \"$1\" in\n" +
-            "  start|restart) stop; nohup sleep 2147483647 >/dev/null 2>&1 </dev/null & echo $! > \"$pidfile.tmp\"; mv \"$pidfile.tmp\" \"$pidfile\" ;;\n" +
+            "  start|restart) stop; nohup sleep 2147483647 >/dev/null 2>&1 </dev/null & echo " +
+            "$! > \"$pidfile.tmp\"; mv \"$pidfile.tmp\" \"$pidfile\" ;;\n" +
             "  stop) stop ;;\n" +
             "  *) echo \"usage: $0 start|stop|restart\" >&2; exit 2 ;;\n" +
             "esac\n";

@@ -130,11 +130,13 @@ namespace NShield.HsmAdmin.Simulation
         /// <param name="persistent">Outlive the calling process (see <see cref="Persistent"/>); by default a watcher stops the
         /// simulator once this process is gone, and deletes its folder if this call created it.</param>
         /// <param name="ownerPid">The process the simulator dies with (0: the calling process); not with persistent.</param>
-        public static Simulator Start(int moduleCount, string? hostPath, SimulatorTransport transport = SimulatorTransport.Ssh, string? simRoot = null,
+        public static Simulator Start(int moduleCount, string? hostPath, SimulatorTransport transport = SimulatorTransport.Ssh,
+            string? simRoot = null,
                                       bool persistent = false, int ownerPid = 0)
         {
             if (moduleCount < 0 || moduleCount > 64)
-                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "ModuleCount must be from 0 to 64.", moduleCount);
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument,
+                    "ModuleCount must be from 0 to 64.", moduleCount);
             if (ownerPid != 0 && (persistent || ownerPid < 0 || !ProcessTools.IsAlive(ownerPid)))
                 throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, persistent
                     ? "Give either -Persistent or -OwnerProcessId, not both."
@@ -164,7 +166,8 @@ namespace NShield.HsmAdmin.Simulation
             {
                 if (transport == SimulatorTransport.Ssh)
                 {
-                    sim.SshdPath = FirmwareLocator.TryFindSshd() ?? throw new HsmException(SimulatorErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
+                    sim.SshdPath = FirmwareLocator.TryFindSshd()
+                        ?? throw new HsmException(SimulatorErrorIds.SshdNotFound, HsmErrorKind.ObjectNotFound,
                         "OpenSSH sshd was not found (install openssh-server, or set NSHIELD_HSMADMIN_SSHD), or use -Transport InProcess.");
                     sim.FirmwareDll = FirmwareLocator.FindFirmwareDll();
                     if (sim.FirmwareDll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) sim.DotnetPath = FirmwareLocator.FindDotnet();
@@ -174,7 +177,8 @@ namespace NShield.HsmAdmin.Simulation
                 Directory.CreateDirectory(Path.Combine(root, "modules"));
                 sim.EnsureVendorRoot();
                 // The simulated vendor's well-known factory credential, for hosts set up by hand (Set-HsmHostConfiguration).
-                if (!File.Exists(sim.FactoryCredentialPath)) SecureFiles.WriteAtomic(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh, FileAccessScope.OwnerOnly);
+                if (!File.Exists(sim.FactoryCredentialPath)) SecureFiles.WriteAtomic(sim.FactoryCredentialPath, DefaultCredential.PrivateKeyOpenSsh,
+                    FileAccessScope.OwnerOnly);
                 sim.Save();
                 // Watched before any process starts: the owner may die at any point from here on.
                 if (!persistent) sim.StartWatcher(created);
@@ -214,7 +218,8 @@ namespace NShield.HsmAdmin.Simulation
 
 
         /// <summary>Opens a simulator persisted in simRoot (started by this or another process).</summary>
-        public static Simulator Open(string simRoot) => TryOpen(simRoot) ?? throw new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
+        public static Simulator Open(string simRoot) => TryOpen(simRoot)
+            ?? throw new HsmException(SimulatorErrorIds.SimulatorNotFound, HsmErrorKind.ObjectNotFound,
             $"No simulator found in '{simRoot}'.", simRoot);
 
         /// <summary>Stops the simulator persisted in simRoot: every sshd by pid, then verifies no port is left listening.</summary>
@@ -298,7 +303,8 @@ namespace NShield.HsmAdmin.Simulation
                 }
                 eps.Add(new SimulatedEndpoint
                 {
-                    Service = svc, Port = port, Pid = pid, ServerPublicKey = pub.WithComment("").ToAuthorizedKeysLine(), ServerKeyFingerprint = pub.Fingerprint,
+                    Service = svc, Port = port, Pid = pid, ServerPublicKey = pub.WithComment("").ToAuthorizedKeysLine(),
+                    ServerKeyFingerprint = pub.Fingerprint,
                     Running = ModuleFirmware.IsServiceRunning(l.Dir, svc),
                 });
             }
@@ -312,7 +318,8 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Adds one fresh (factory state) module attached to hostPath (null: to no host).</summary>
         public SimulatedModule AddModule(string? hostPath) => AddModules(1, hostPath)[0];
 
-        /// <summary>Adds count fresh modules registered in hostPath's store (null: attached to no host); their sshd endpoints start concurrently.</summary>
+        /// <summary>Adds count fresh modules registered in hostPath's store (null: attached to no host); their sshd
+        /// endpoints start concurrently.</summary>
         public IReadOnlyList<SimulatedModule> AddModules(int count, string? hostPath)
         {
             EnsureRunning();
@@ -404,7 +411,8 @@ namespace NShield.HsmAdmin.Simulation
         public void InjectFault(string esn, FaultKind kind, string verb, int count = 1)
         {
             if (!FirmwareVerbs.All.Contains(verb))
-                throw new HsmException(SimulatorErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument, $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
+                throw new HsmException(SimulatorErrorIds.UnknownFirmwareCommand, HsmErrorKind.InvalidArgument,
+                    $"'{verb}' is not a firmware command. Commands: {string.Join(", ", FirmwareVerbs.All)}.", verb);
             if (count < 1) throw new ArgumentOutOfRangeException(nameof(count));
             var k = kind == FaultKind.FailAt ? "failAt" : kind == FaultKind.DropBefore ? "dropBefore" : "dropAfter";
             Update(esn, s => s.Faults.Add(new FaultRule { Kind = k, Verb = verb, Count = count }));
@@ -423,6 +431,12 @@ namespace NShield.HsmAdmin.Simulation
                 throw new ArgumentOutOfRangeException(nameof(entries), entries, $"from 1 to {Protocol.FirmwareProtocol.MaxLogEntries}");
             Update(esn, s => s.LogCapacity = entries);
         }
+
+        /// <summary>
+        /// A hardserver holds an ncoreapi session with the module (true) or none (false): while one is open in normal mode,
+        /// ncoreapi is operational and the module refuses firmware, minimum VSN and log clearing (issue 22 item 6).
+        /// </summary>
+        public void SetNCoreApiSession(string esn, bool open) => Update(esn, s => s.NCoreApiSession = open);
 
         /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
         public void SetRefuse(string esn, bool refuse)
@@ -501,7 +515,8 @@ namespace NShield.HsmAdmin.Simulation
             };
             if (Transport == SimulatorTransport.Ssh)
                 foreach (var svc in ModuleServices.All)
-                    if (File.Exists(l.PortFile(svc)) && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) registration.Ports[svc] = p;
+                    if (File.Exists(l.PortFile(svc))
+                        && int.TryParse(File.ReadAllText(l.PortFile(svc)).Trim(), out var p)) registration.Ports[svc] = p;
             HostStore.Open(e.HostPath).RegisterModule(registration, replace: true);
         }
 
@@ -581,7 +596,9 @@ namespace NShield.HsmAdmin.Simulation
 
         private void EnsureRunning()
         {
-            if (Stopped) throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation, $"The simulator in '{Root}' was stopped.", Root);
+            if (Stopped)
+                throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidOperation,
+                    $"The simulator in '{Root}' was stopped.", Root);
         }
 
         private static string NewEsn()

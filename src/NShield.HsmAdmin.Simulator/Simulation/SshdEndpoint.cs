@@ -79,7 +79,12 @@ namespace NShield.HsmAdmin.Simulation
             if (user == "root" && !Directory.Exists("/run/sshd"))
             {
                 Directory.CreateDirectory("/run/sshd");
-                try { using var p = Process.Start(new ProcessStartInfo("/bin/chmod", "755 /run/sshd") { UseShellExecute = false }); p!.WaitForExit(); } catch (Exception) { }
+                try
+                {
+                    using var p = Process.Start(new ProcessStartInfo("/bin/chmod", "755 /run/sshd") { UseShellExecute = false });
+                    p!.WaitForExit();
+                }
+                catch (Exception) { }
             }
             string lastLog = "";
             for (int attempt = 0; attempt < 8; attempt++)
@@ -94,7 +99,9 @@ namespace NShield.HsmAdmin.Simulation
                 // -r: no re-exec of sshd per connection; on 2 cores it cuts a 16-module enroll by about 10%
                 // (the re-exec only re-randomises a simulator's address space).
                 var cmd = $"exec {setsid}{Q(sshdPath)} -D -r -e -f {Q(l.SshdConfig(svc))} </dev/null >/dev/null 2>>{Q(l.SshdLog(svc))}";
-                if (cmd.Contains("\"") || cmd.Contains("\\")) throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument, "Simulator paths must not contain '\"' or '\\'.", l.Dir);
+                if (cmd.Contains("\"") || cmd.Contains("\\"))
+                    throw new HsmException(SimulatorErrorIds.SimulatorStartFailed, HsmErrorKind.InvalidArgument,
+                        "Simulator paths must not contain '\"' or '\\'.", l.Dir);
                 var psi = new ProcessStartInfo("/bin/sh", "-c \"" + cmd + "\"") { UseShellExecute = false };
                 using var proc = Process.Start(psi)!;
                 int pid = proc.Id;

@@ -27,14 +27,16 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Mandatory = true, ParameterSetName = HostTiedSet)]
         public SwitchParameter HostTied { get; set; }
 
-        /// <summary>Passphrase of the host's client keys (the current sshadmin key), if their protection includes P; prompted for when needed in an interactive host.</summary>
+        /// <summary>Passphrase of the host's client keys (the current sshadmin key), if their protection includes P;
+        /// prompted for when needed in an interactive host.</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        /// <summary>Results piped in (Invoke-HsmEnroll, Update-HsmSshKey, Restore-HsmSshKey ... | Backup-HsmSshKey): the backup is written once, after them.</summary>
+        /// <summary>Results piped in (Invoke-HsmEnroll, Update-HsmSshKey, Restore-HsmSshKey ... | Backup-HsmSshKey):
+        /// the backup is written once, after them.</summary>
         [Parameter(ValueFromPipeline = true)]
         public PSObject? InputObject { get; set; }
 
@@ -42,10 +44,12 @@ namespace NShield.HsmAdmin.Commands
         {
             var path = ResolvePath(Path);
             var store = Engine(() => HostStore.OpenExisting(ResolvedHostPath));
-            var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key" : "Write a portable, passphrase-protected backup of the sshadmin client key";
+            var what = HostTied ? "Write a verbatim (host-tied) backup of the sshadmin client key"
+                : "Write a portable, passphrase-protected backup of the sshadmin client key";
             // A roll that replaces the sshadmin key makes this backup stale when it finishes (issue 21).
             if (OpenOperations.Read(store) is { } open && open.Services.Contains(ModuleServices.SshAdmin))
-                WriteWarning($"This backs up the sshadmin key in use now, which the open key {open.Kind.ToLowerInvariant()} replaces when it finishes: " +
+                WriteWarning("This backs up the sshadmin key in use now, which the open key " +
+                    $"{open.Kind.ToLowerInvariant()} replaces when it finishes: " +
                     "back it up again afterwards. " + open.Describe());
             if (!ShouldProcess(path, what)) return;
             // Refusals that need no passphrase come before the prompt.
@@ -62,7 +66,8 @@ namespace NShield.HsmAdmin.Commands
             var result = Engine(() => KeyBackup.Write(store, path, passphrase, Force, keyPassphrase));
             if (result.TiedToThisInstall) WriteWarning(result.Note);
             // The file as the FileSystem provider shows it now (mode, owner, size; PSPath), not an object made before it was written.
-            var output = InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true).FirstOrDefault() ?? PSObject.AsPSObject(new FileInfo(path));
+            var output = InvokeProvider.Item.Get(new[] { path }, force: true, literalPath: true).FirstOrDefault()
+                ?? PSObject.AsPSObject(new FileInfo(path));
             output.Properties.Add(new PSNoteProperty("BackupKind", result.Kind));
             output.Properties.Add(new PSNoteProperty("Protection", result.Protection));
             output.Properties.Add(new PSNoteProperty("BackupNote", result.Note));

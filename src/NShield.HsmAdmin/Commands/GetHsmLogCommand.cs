@@ -21,7 +21,8 @@ namespace NShield.HsmAdmin.Commands
         [ValidateRange(1, ModuleLogOperation.MaxEntries)]
         public int? Tail { get; set; }
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 

@@ -24,7 +24,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SwitchParameter Offline { get; set; }
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
@@ -68,9 +69,11 @@ namespace NShield.HsmAdmin.Commands
                 if (esns != null)
                 {
                     var patterns = esns.Select(e => new WildcardPattern(e, WildcardOptions.IgnoreCase)).ToArray();
-                    foreach (var literal in esns.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
+                    foreach (var literal in esns.Where(e => !WildcardPattern.ContainsWildcardCharacters(e)
+                        && !known.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
                         Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                            $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).", literal));
+                            $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).",
+                            literal));
                     known = known.Where(k => patterns.Any(p => p.IsMatch(k.Esn))).ToList();
                 }
                 var live = !Offline;

@@ -57,7 +57,8 @@ namespace NShield.HsmAdmin.Commands
             var serverKeys = Engine(() => KeyInventory.ServerKeys(store).ToList());
             if (patterns != null)
             {
-                foreach (var literal in Esn!.Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !serverKeys.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
+                foreach (var literal in Esn!.Where(e => !WildcardPattern.ContainsWildcardCharacters(e)
+                    && !serverKeys.Any(k => string.Equals(k.Esn, e, StringComparison.OrdinalIgnoreCase))))
                     Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"The host store {store.Root} has no keys pinned for module {literal}. Run Invoke-HsmEnroll to enroll it " +
                         "(another host: -HostPath).", literal));
@@ -75,9 +76,11 @@ namespace NShield.HsmAdmin.Commands
                 KeyPassphrases.Verify(this, host, admin);
                 var attached = Engine(() => host.Attached());
                 var modules = patterns == null ? attached : attached.Where(m => patterns.Any(p => p.IsMatch(m.Esn))).ToList();
-                foreach (var literal in (Esn ?? new string[0]).Where(e => !WildcardPattern.ContainsWildcardCharacters(e) && !attached.Any(m => string.Equals(m.Esn, e, StringComparison.OrdinalIgnoreCase))))
+                foreach (var literal in (Esn ?? new string[0]).Where(e => !WildcardPattern.ContainsWildcardCharacters(e)
+                    && !attached.Any(m => string.Equals(m.Esn, e, StringComparison.OrdinalIgnoreCase))))
                     Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                        $"No module {literal} is registered with the host store {store.Root} (Register-HsmModule; another host: -HostPath).", literal));
+                        $"No module {literal} is registered with the host store {store.Root} (Register-HsmModule; another host: -HostPath).",
+                        literal));
                 var results = RunOperation((reporter, ct) => KeyDrift.ReadAllAsync(host, modules, 16, reporter, ct));
                 foreach (var key in results.Where(k => services.Contains(k.Service)))
                     WriteObject(key);

@@ -76,13 +76,16 @@ namespace NShield.HsmAdmin.Commands
                 var folder = System.IO.Path.GetDirectoryName(pidFile)!;
                 Engine(() => StorePermissions.CheckConfiguredFile(File.Exists(pidFile) ? pidFile : folder, "hardserver pid file"));
             }
-            if (Bound(nameof(HardserverServiceName)) && Empty(HardserverServiceName) is string service && PlatformHardserver.CheckServiceName(service) is string bad)
-                Fail(new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument, $"'{service}' is refused as a service name: {bad}. Nothing was changed.", service));
+            if (Bound(nameof(HardserverServiceName)) && Empty(HardserverServiceName) is string service
+                && PlatformHardserver.CheckServiceName(service) is string bad)
+                Fail(new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument,
+                    $"'{service}' is refused as a service name: {bad}. Nothing was changed.", service));
 
             var changes = new System.Collections.Generic.List<string>();
             if (Bound(nameof(FactoryCredentialPath))) changes.Add("FactoryCredentialPath=" + (credential ?? "(default)"));
             if (Bound(nameof(HardserverRestartCommand))) changes.Add("HardserverRestartCommand=" + (command ?? "(default)"));
-            if (Bound(nameof(HardserverRestartArguments))) changes.Add("HardserverRestartArguments=" + (Empty(HardserverRestartArguments) ?? "(default)"));
+            if (Bound(nameof(HardserverRestartArguments))) changes.Add("HardserverRestartArguments=" +
+                (Empty(HardserverRestartArguments) ?? "(default)"));
             if (Bound(nameof(HardserverServiceName))) changes.Add("HardserverServiceName=" + (Empty(HardserverServiceName) ?? "(default)"));
             if (Bound(nameof(HardserverPidFile))) changes.Add("HardserverPidFile=" + (pidFile ?? "(default)"));
             if (Bound(nameof(HardserverProcessName))) changes.Add("HardserverProcessName=" + (Empty(HardserverProcessName) ?? "(default)"));
@@ -115,7 +118,8 @@ namespace NShield.HsmAdmin.Commands
             if (Empty(value) == null) return null;
             var path = ResolvePath(value!);
             if (!File.Exists(path))
-                Fail(new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound, $"The {what} '{path}' does not exist; nothing was changed.", path));
+                Fail(new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound,
+                    $"The {what} '{path}' does not exist; nothing was changed.", path));
             return path;
         }
     }

@@ -66,7 +66,8 @@ namespace NShield.HsmAdmin.Commands
             {
                 if (creating && KeyPassphrase != null && Engine(() => KeyPassphrases.Protected(store, ModuleServices.All)).Count == 0)
                     Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                        $"A -KeyPassphrase was given but -Protection '{protection}' has no P: add P (e.g. KFGP) or leave -KeyPassphrase out. Nothing was changed.", Protection));
+                        $"A -KeyPassphrase was given but -Protection '{protection}' has no P: add P (e.g. " +
+                        "KFGP) or leave -KeyPassphrase out. Nothing was changed.", Protection));
                 passphrase = KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All);
             }
             // No store lock while a person is asked (the forget and first-contact questions): the lock is taken for the
@@ -100,12 +101,15 @@ namespace NShield.HsmAdmin.Commands
                 var releasing = Engine(() => host.Store.GetModules()).Where(r => r.Status == ModuleStatus.Released
                     && !attached.Any(a => string.Equals(a.Esn, r.Esn, System.StringComparison.OrdinalIgnoreCase))).Select(r => r.Esn).ToList();
                 if (releasing.Count > 0
-                        ? ShouldProcess(host.Path, $"Drop {string.Join(", ", releasing)} (released to another host, no longer registered) from the host's list")
+                        ? ShouldProcess(host.Path,
+                            $"Drop {string.Join(", ", releasing)} (released to another host, no longer registered) from the host's list")
                         : !IsWhatIf)
                     foreach (var dropped in Engine(() => operation.DropDetached()))
                         WriteObject(dropped);
 
-                var toEnroll = selected.Where(m => ShouldProcess($"module {m.Esn}", "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
+                var toEnroll =
+                    selected.Where(m => ShouldProcess($"module {m.Esn}",
+                        "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
                 if (toEnroll.Count > 0 && Engine(() => host.Store.GetTrustedRoots().Count) == 0)
                 {
                     var pending = RunOperation((reporter, ct) => operation.InspectFirstContactAllAsync(toEnroll, ThrottleLimit, reporter, ct));
@@ -144,7 +148,8 @@ namespace NShield.HsmAdmin.Commands
                 return;
             }
             if (current == false)
-                WriteWarning("The ncoreapi client key is new and the hardserver has not loaded it (it started before the key was made, or is not running), " +
+                WriteWarning("The ncoreapi client key is new and the hardserver has not loaded " +
+                    "it (it started before the key was made, or is not running), " +
                     "so it cannot reach the modules yet: run Restart-HsmHardserver.");
         }
     }

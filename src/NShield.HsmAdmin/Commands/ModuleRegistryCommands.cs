@@ -57,7 +57,8 @@ namespace NShield.HsmAdmin.Commands
                 case short sh: number = sh; break;
                 case ushort us: number = us; break;
                 case uint ui: number = ui; break;
-                case string text when text.Trim().Length > 0 && text.Trim().All(char.IsDigit) && text.Trim().Length <= 6: number = long.Parse(text.Trim()); break;
+                case string text when text.Trim().Length > 0 && text.Trim().All(char.IsDigit)
+                    && text.Trim().Length <= 6: number = long.Parse(text.Trim()); break;
                 default:
                     throw new HsmException(HsmErrorIds.InvalidPort, HsmErrorKind.InvalidArgument,
                         $"'{raw}' is not a TCP port (a whole number from 1 to 65535) for the {service} service.", raw);

@@ -25,7 +25,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(Mandatory = true)]
         public SecureString Passphrase { get; set; } = new SecureString();
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
@@ -42,10 +43,12 @@ namespace NShield.HsmAdmin.Commands
                 KeyPassphrases.Verify(this, host, services);
                 if (!backup.Portable)
                     Fail(new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
-                        $"'{path}' is a verbatim backup. A move needs the destination's portable backup: run Backup-HsmSshKey -Passphrase on the destination host.", path));
+                        $"'{path}' is a verbatim backup. A move needs the destination's portable backup: " +
+                        "run Backup-HsmSshKey -Passphrase on the destination host.", path));
                 // The passphrase only opens the destination's existing backup: never refused by the policy, but a weak one is said.
                 if (Protection.PassphrasePolicy.IsWeak(Passphrase))
-                    WriteWarning($"The passphrase of '{path}' is weaker than new passphrases may be ({Protection.PassphrasePolicy.Rule}). " +
+                    WriteWarning($"The passphrase of '{path}' is weaker than new passphrases may be " +
+                        $"({Protection.PassphrasePolicy.Rule}). " +
                         "After the move, delete the transfer file; for the next one, back up with a passphrase that meets the policy.");
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var move = new MoveOperation(host, backup.Key);

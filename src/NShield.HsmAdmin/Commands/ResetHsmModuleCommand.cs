@@ -23,7 +23,8 @@ namespace NShield.HsmAdmin.Commands
         [ValidateRange(3, 120)]
         public int Timeout { get; set; } = 30;
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 

@@ -27,7 +27,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 
-        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when no vendor root is configured.</summary>
+        /// <summary>sshadmin server key fingerprints confirmed out of band: pin modules the host has no pins for when
+        /// no vendor root is configured.</summary>
         [Parameter]
         [ValidateNotNullOrEmpty]
         public string[]? AcceptFingerprint { get; set; }
@@ -37,7 +38,8 @@ namespace NShield.HsmAdmin.Commands
             var path = ResolvePath(Path);
             var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
             var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
+            using (var host = new HsmHost(store,
+                KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);

@@ -5,8 +5,10 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Commands
 {
-    /// <summary>Set-HsmSshKeyPermission: lets a group use one service's client key (the vendor's nfast group for ncoreapi), or makes it owner-only again.</summary>
-    [Cmdlet(VerbsCommon.Set, "HsmSshKeyPermission", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = GrantSet)]
+    /// <summary>Set-HsmSshKeyPermission: lets a group use one service's client key (the vendor's nfast group for
+    /// ncoreapi), or makes it owner-only again.</summary>
+    [Cmdlet(VerbsCommon.Set, "HsmSshKeyPermission", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium,
+        DefaultParameterSetName = GrantSet)]
     [OutputType(typeof(HsmSshKeyInfo))]
     public sealed class SetHsmSshKeyPermissionCommand : HsmCmdlet, IChangesHost
     {

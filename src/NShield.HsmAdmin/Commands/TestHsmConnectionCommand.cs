@@ -22,7 +22,8 @@ namespace NShield.HsmAdmin.Commands
         [Parameter(ParameterSetName = "Detailed")]
         public SwitchParameter Detailed { get; set; }
 
-        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 

@@ -29,7 +29,8 @@ namespace NShield.HsmAdmin.Commands
         [ArgumentCompleter(typeof(ServiceCompleter))]
         public string[]? Service { get; set; }
 
-        /// <summary>The passphrase of this host's sshadmin client key, if its protection includes P (prompted for in an interactive host when needed).</summary>
+        /// <summary>The passphrase of this host's sshadmin client key, if its protection includes P (prompted for in an
+        /// interactive host when needed).</summary>
         [Parameter]
         public SecureString? KeyPassphrase { get; set; }
 

@@ -96,7 +96,8 @@ namespace NShield.HsmAdmin.Commands
             foreach (var esn in esns.Distinct(System.StringComparer.OrdinalIgnoreCase))
                 if (Engine(() => store.GetModule(esn)) == null)
                     Fail(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
-                        $"Module {esn} is not enrolled with the host store {store.Root}, so a key roll there does not reach it (another host: -HostPath). " +
+                        $"Module {esn} is not enrolled with the host store {store.Root}, so a key " +
+                        "roll there does not reach it (another host: -HostPath). " +
                         "Nothing was changed.", esn));
             var newPassphrase = RollPassphrases(store, services, protection);
 
@@ -147,12 +148,14 @@ namespace NShield.HsmAdmin.Commands
             {
                 if (!newKeysNeedP)
                     Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                        "A -NewKeyPassphrase was given but none of the new keys has protection P: add P to -Protection (e.g. KFGP) or leave -NewKeyPassphrase out. Nothing was changed.", Protection));
+                        "A -NewKeyPassphrase was given but none of the new keys has protection P: add P to -Protection " +
+                        "(e.g. KFGP) or leave -NewKeyPassphrase out. Nothing was changed.", Protection));
                 // One passphrase per host: a change must cover every key that has P.
                 var left = Engine(() => KeyPassphrases.Protected(store, ModuleServices.All.Except(services)));
                 if (left.Count > 0)
                     Fail(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
-                        $"Changing the passphrase must cover every client key protected with it, and {string.Join(", ", left)} would keep the old one: " +
+                        "Changing the passphrase must cover every client key protected with it, " +
+                        $"and {string.Join(", ", left)} would keep the old one: " +
                         "add them to -Service, or leave -Service out. Nothing was changed.", string.Join(",", left)));
                 return KeyPassphrases.NewPassphrase(this, NewKeyPassphrase, nameof(NewKeyPassphrase), "");
             }

@@ -11,8 +11,10 @@ namespace NShield.HsmAdmin.Commands
     /// </summary>
     internal static class BackupReminder
     {
-        public const string Message = "SSH client keys were installed or changed on this host: back up the sshadmin key now, as the vendor recommends " +
-            "(Backup-HsmSshKey -Path <file>; portable, asks for a passphrase). A backup made before this change may no longer match what the modules hold.";
+        public const string Message =
+            "SSH client keys were installed or changed on this host: back up the sshadmin key now, as the vendor recommends " +
+            "(Backup-HsmSshKey -Path <file>; portable, asks for a passphrase). A backup made " +
+            "before this change may no longer match what the modules hold.";
 
         public static void Warn(PSCmdlet cmdlet)
         {
@@ -26,7 +28,8 @@ namespace NShield.HsmAdmin.Commands
             if (info.PipelineLength <= 1 || info.PipelinePosition >= info.PipelineLength) return false;
             try
             {
-                var script = info.PositionMessage != null && info.ScriptName != null && info.ScriptName.Length > 0 && System.IO.File.Exists(info.ScriptName)
+                var script = info.PositionMessage != null && info.ScriptName != null && info.ScriptName.Length > 0
+                    && System.IO.File.Exists(info.ScriptName)
                     ? Parser.ParseFile(info.ScriptName, out _, out _)
                     : Parser.ParseInput(info.Line ?? "", out _, out _);
                 var line = info.ScriptLineNumber;
@@ -59,7 +62,8 @@ namespace NShield.HsmAdmin.Commands
             try
             {
                 var resolved = cmdlet.InvokeCommand.GetCommand(bare, CommandTypes.Alias) as AliasInfo;
-                return resolved?.ResolvedCommand != null && string.Equals(resolved.ResolvedCommand.Name, "Backup-HsmSshKey", StringComparison.OrdinalIgnoreCase);
+                return resolved?.ResolvedCommand != null
+                    && string.Equals(resolved.ResolvedCommand.Name, "Backup-HsmSshKey", StringComparison.OrdinalIgnoreCase);
             }
             catch (Exception) { return false; }
         }

@@ -211,7 +211,8 @@ namespace NShield.HsmAdmin.Commands
                 if (module != null) selected.Add(module);
                 else Report(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                     $"No module {esn} is registered with the host store {Store.HostStoreLocation.Resolve(CurrentHostPath)} (Register-HsmModule; " +
-                    $"another host: -HostPath). Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.", esn));
+                    $"another host: -HostPath). Registered: {(attached.Count == 0 ? "none" : string.Join(", ", attached.Select(m => m.Esn)))}.",
+                    esn));
             }
             return selected;
         }

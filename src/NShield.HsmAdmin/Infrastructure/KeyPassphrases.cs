@@ -29,7 +29,8 @@ namespace NShield.HsmAdmin.Commands
         private static bool NeedsPassphrase(ClientKeyRecord? record) => record != null && record.ProtectionSpec.NeedsPassphrase;
 
         /// <summary>-KeyPassphrase if given; else a prompt if <paramref name="services"/> hold P keys; else null.</summary>
-        public static SecureString? Resolve(HsmCmdlet cmdlet, HostStore store, SecureString? given, IEnumerable<string> services, string? alsoNeededFor = null)
+        public static SecureString? Resolve(HsmCmdlet cmdlet, HostStore store, SecureString? given, IEnumerable<string> services,
+            string? alsoNeededFor = null)
         {
             if (given != null) return given;
             var needing = cmdlet.Engine(() => Protected(store, services)).ToList();
@@ -48,12 +49,14 @@ namespace NShield.HsmAdmin.Commands
         public static void Verify(HsmCmdlet cmdlet, HsmHost host, IEnumerable<string> services)
         {
             if (host.KeyPassphrase == null) return;
-            foreach (var service in cmdlet.Engine(() => host.Store.GetClientKeys()).Where(r => r.ProtectionSpec.NeedsPassphrase && services.Contains(r.Service)))
+            foreach (var service in cmdlet.Engine(() => host.Store.GetClientKeys()).Where(r => r.ProtectionSpec.NeedsPassphrase
+                && services.Contains(r.Service)))
             {
                 try { host.ClientKey(service.Service); }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyWrongPassphrase)
                 {
-                    cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyWrongPassphrase, HsmErrorKind.AuthenticationError,
+                    cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyWrongPassphrase,
+                        HsmErrorKind.AuthenticationError,
                         $"The -{Parameter} given does not open this host's {service.Service} client key (protection {service.Protection}). " +
                         "Nothing was changed; give the right passphrase.", service.Service, ex)));
                 }
@@ -66,8 +69,10 @@ namespace NShield.HsmAdmin.Commands
         {
             if (given != null)
             {
-                if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; protection P needs a non-empty passphrase.", parameter);
-                cmdlet.Engine(() => PassphrasePolicy.Require(given, $"The new passphrase given with -{parameter}", parameter, "Nothing was changed."));
+                if (given.Length == 0)
+                    throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; protection P needs a non-empty passphrase.", parameter);
+                cmdlet.Engine(() => PassphrasePolicy.Require(given, $"The new passphrase given with -{parameter}", parameter,
+                    "Nothing was changed."));
                 return given;
             }
             return Prompt(cmdlet, what + $" Type a new passphrase ({PassphrasePolicy.Rule}).", confirm: true, policy: true)
@@ -83,7 +88,10 @@ namespace NShield.HsmAdmin.Commands
         {
             if (given != null)
             {
-                if (given.Length == 0) throw Invalid(cmdlet, $"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+                if (given.Length == 0)
+                    throw Invalid(cmdlet,
+                        $"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. Nothing was written.",
+                        parameter);
                 return given; // KeyBackup.Write holds it to the passphrase policy
             }
             var ui = cmdlet.Host?.UI;
@@ -94,7 +102,9 @@ namespace NShield.HsmAdmin.Commands
                     $"A portable backup needs a passphrase, this host cannot ask for one, and none was given: give it with -{parameter} " +
                     $"(a SecureString of {PassphrasePolicy.Rule}){alternative}. Nothing was written.", parameter)));
             }
-            if (first!.Length == 0) throw Invalid(cmdlet, "The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+            if (first!.Length == 0)
+                throw Invalid(cmdlet,
+                    "The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
             // Refused before it is typed a second time.
             cmdlet.Engine(() => PassphrasePolicy.Require(first, "The passphrase typed", parameter));
             var again = Ask(ui!, "Type the same passphrase again.", "Confirm passphrase", "Backup passphrase", parameter);
@@ -153,13 +163,15 @@ namespace NShield.HsmAdmin.Commands
 
         private static Exception Required(HsmCmdlet cmdlet, string message, object target)
         {
-            cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.AuthenticationError, message, target)));
+            cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.AuthenticationError,
+                message, target)));
             return new InvalidOperationException(); // not reached
         }
 
         private static Exception Invalid(HsmCmdlet cmdlet, string message, object target)
         {
-            cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument, message, target)));
+            cmdlet.ThrowTerminatingError(HsmCmdlet.ToErrorRecord(new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
+                message, target)));
             return new InvalidOperationException(); // not reached
         }
     }

@@ -32,7 +32,8 @@ namespace NShield.HsmAdmin.Commands
         public void Warning(string message) => Post(() => _cmdlet.WriteWarning(message));
         public void Verbose(string message) => Post(() => _cmdlet.WriteVerbose(message));
         public void Error(HsmException error) => Post(() => _cmdlet.WriteError(HsmCmdlet.ToErrorRecord(error)));
-        /// <summary>Kept until the operation ends, then written sorted by ESN and service (<see cref="WriteResults"/>), not in completion order.</summary>
+        /// <summary>Kept until the operation ends, then written sorted by ESN and service (<see cref="WriteResults"/>),
+        /// not in completion order.</summary>
         public void Result(object result)
         {
             lock (_results) _results.Add(result);
@@ -70,7 +71,8 @@ namespace NShield.HsmAdmin.Commands
         /// </summary>
         public void Pump(Task operation)
         {
-            operation.ContinueWith(_ => _queue.CompleteAdding(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            operation.ContinueWith(_ => _queue.CompleteAdding(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
             try
             {
                 foreach (var action in _queue.GetConsumingEnumerable(_stopping))
@@ -101,7 +103,10 @@ namespace NShield.HsmAdmin.Commands
                 catch (Exception ex) { answer.SetException(ex); }
             });
             try { answer.Task.Wait(_stopping); }
-            catch (AggregateException ex) when (ex.InnerExceptions.Count == 1) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerException!).Throw(); }
+            catch (AggregateException ex) when (ex.InnerExceptions.Count == 1)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerException!).Throw();
+            }
             return answer.Task.Result;
         }
 
