@@ -35,6 +35,10 @@
         'Test-HsmAuditLog'
         'Update-HsmServerKeyPin'
         'Set-HsmSshKeyPermission'
+        'Set-HsmModuleTime'
+        'Restart-HsmModule'
+        # issue 22, items 7-9 (attestation of trust)
+        'Export-HsmTrustReport'
         'Update-HsmFirmware'
         'Set-HsmMinimumVsn'
     )

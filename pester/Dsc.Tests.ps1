@@ -20,13 +20,15 @@ BeforeAll {
             'Set' { $resource.Set(); [pscustomobject]@{ RebootRequired = $false } }
         }
     }
-    # Test device: a client key "installed N days ago". The store keeps each client key's install time in
-    # <HostPath>/client-keys/<service>.json (installedAt, ISO 8601); Get-HsmSshKey reports it as StagedAt (the key's age).
-    # Rewriting it is the only way to age a key without waiting; nothing else in the file changes.
-    function Set-TestClientKeyAge([string] $HostPath, [string] $Service, [int] $Days) {
+    # Test device: a client key "generated N days ago". The store keeps each client key's creation time in
+    # <HostPath>/client-keys/<service>.json (createdAt, ISO 8601); Get-HsmSshKey reports it as Created and Age.
+    # Rewriting it is the only way to age a key without waiting; nothing else in the file changes. -Unknown removes it, as
+    # in a record written before creation times were kept (tracksCreation false).
+    function Set-TestClientKeyAge([string] $HostPath, [string] $Service, [int] $Days, [switch] $Unknown) {
         $file = Join-Path $HostPath "client-keys/$Service.json"
         $json = Get-Content $file -Raw | ConvertFrom-Json
-        $json.installedAt = [DateTimeOffset]::UtcNow.AddDays(-$Days).ToString('o')
+        if ($Unknown) { $json.PSObject.Properties.Remove('createdAt'); $json.tracksCreation = $false }
+        else { $json.createdAt = [DateTimeOffset]::UtcNow.AddDays(-$Days).ToString('o') }
         $json | ConvertTo-Json -Depth 5 | Set-Content $file
     }
 }
@@ -137,6 +139,40 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         Test-HsmConnection -HostPath $h | Should -BeTrue
         @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($true, $true)
         Test-Path (Join-Path $h 'roll-journal.json') | Should -BeFalse
+    }
+    It 'Get-HsmSshKey shows each client key''s Created and Age; a key of unknown age says so, and the policy rolls it' {
+        Set-TestClientKeyAge $h updater 10
+        $keys = Get-HsmSshKey -HostPath $h -Role Client
+        $updater = $keys | Where-Object Service -eq updater
+        $updater.Age.TotalDays | Should -BeGreaterThan 9.9
+        $updater.Age.TotalDays | Should -BeLessThan 10.1
+        ([DateTime]::UtcNow.AddDays(-10) - $updater.Created.ToUniversalTime()).Duration().TotalMinutes | Should -BeLessThan 5
+        # monitor was aged 29 days by the test before (under the maximum, so not rolled).
+        ($keys | Where-Object Service -notin 'updater', 'monitor').Age.TotalDays | ForEach-Object { $_ | Should -BeLessThan 1 }
+        ($keys | Where-Object Service -eq 'monitor').Age.TotalDays | Should -BeGreaterThan 28.9
+        (Get-HsmSshKey -HostPath $h -Role Server | Where-Object { $null -ne $_.Age }) |
+            Should -BeNullOrEmpty -Because 'a pinned server key has no known age'
+        $table = Get-HsmSshKey -HostPath $h -Role Client -Service updater | Format-Table | Out-String -Width 200
+        $table | Should -Match 'updater .* 10d '
+
+        Set-TestClientKeyAge $h launcher -Unknown
+        $launcher = Get-HsmSshKey -HostPath $h -Role Client -Service launcher
+        $launcher.Created | Should -BeNullOrEmpty
+        $launcher.Age | Should -BeNullOrEmpty
+        ($launcher | Format-List | Out-String) | Should -Match 'Age\s+: unknown \(creation time not recorded\)'
+        $state = Invoke-TestDscResource Get $desired
+        $state.ClientKeysAgeUnknown | Should -Be @('launcher')
+        $state.ClientKeysDue | Should -Be @('launcher')
+        $state.Reasons.Code | Should -Be @('HsmEnrollment:HsmEnrollment:ClientKeyAgeUnknown')
+        $state.Reasons.Phrase | Should -BeLike '*unknown age*launcher*'
+        (Invoke-TestDscResource Test @{ HostPath = $h; MaxClientKeyAgeDays = 0 }).InDesiredState | Should -BeTrue -Because 'no policy, no age needed'
+
+        Invoke-TestDscResource Set $desired | Out-Null
+        $after = Get-HsmSshKey -HostPath $h -Role Client -Service launcher
+        $after.Fingerprint | Should -Not -Be $launcher.Fingerprint
+        $after.Age.TotalDays | Should -BeLessThan 1
+        (Invoke-TestDscResource Test $desired).InDesiredState | Should -BeTrue
+        Test-HsmConnection -HostPath $h | Should -BeTrue
     }
     It 'a module added later makes Test() false; Set() enrolls it with the same client keys' {
         $keys = (Get-HsmSshKey -HostPath $h -Role Client).Fingerprint

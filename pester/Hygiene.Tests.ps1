@@ -17,6 +17,7 @@ BeforeDiscovery {
     # except these, each with the reason it does not change the host.
     $script:notChangingHost = @{
         'Backup-HsmSshKey' = 'reads the sshadmin key (owner-only already) and writes only the backup file the caller names, plus its audit line; no key, pin, registry entry or module changes'
+        'Export-HsmTrustReport' = 'reads pins and modules and writes only the report and signature files the caller names, plus its audit line'
     }
     # One test per secret parameter and per declared output type, so none passes by looping over nothing.
     $modules = foreach ($m in $moduleCases) { Import-Module $m.Path -Force -PassThru }

@@ -94,6 +94,51 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
     }
 }
 
+Describe 'Runbook Invoke-KeyAgePolicy (issue 22: the DSC key-age policy from a scheduler)' {
+    BeforeAll {
+        $sim = Start-TestSimulator -ModuleCount 2
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        Restart-HsmHardserver -HostPath $h -Confirm:$false | Out-Null
+        $dir = New-TestHostPath 'age-backups'
+        # A client key "generated N days ago": rewrite its createdAt (nothing else) in the store's record.
+        $file = Join-Path $h 'client-keys/ncoreapi.json'
+        $json = Get-Content $file -Raw | ConvertFrom-Json
+        $json.createdAt = [DateTimeOffset]::UtcNow.AddDays(-40).ToString('o')
+        $json | ConvertTo-Json -Depth 5 | Set-Content $file
+    }
+    It 'changes nothing with -WhatIf, names the reason and exits 0' {
+        $before = Snapshot $h
+        $out = & "$examples/Invoke-KeyAgePolicy.ps1" -HostPath $h -MaxClientKeyAgeDays 30 -BackupDirectory $dir -WhatIf 6>&1
+        $LASTEXITCODE | Should -Be 0
+        ($out -join "`n") | Should -Match 'ClientKeyTooOld: client keys older than 30 days: ncoreapi'
+        Snapshot $h | Should -Be $before
+        @(Get-ChildItem $dir).Count | Should -Be 0
+    }
+    It 'run by a scheduler: backs up into custodians'' shares, rolls only the key past the age, restarts the hardserver; exit 0' {
+        $before = ClientKeys $h
+        $out = Invoke-ChildPwsh -File "$examples/Invoke-KeyAgePolicy.ps1" -HostPath $h -MaxClientKeyAgeDays 30 -BackupDirectory $dir `
+            -BackupShares 3 -BackupThreshold 2 -RestartHardserver 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because ($out -join "`n")
+        $after = ClientKeys $h
+        ($after | Where-Object Service -eq ncoreapi).Fingerprint | Should -Not -Be ($before | Where-Object Service -eq ncoreapi).Fingerprint
+        ($after | Where-Object Service -eq ncoreapi).Age.TotalDays | Should -BeLessThan 1
+        ($after | Where-Object Service -ne ncoreapi).Fingerprint | Should -Be ($before | Where-Object Service -ne ncoreapi).Fingerprint
+        @(Get-ChildItem $dir -Filter 'sshadmin-*-before.*-of-3.share').Count | Should -Be 3
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+        @((Get-HsmModule -HostPath $h -Offline).HardserverKeyCurrent) | Should -Be @($true, $true)
+    }
+    It 'a compliant host: nothing to do, nothing written; exit 0' {
+        $before = Snapshot $h
+        $count = @(Get-ChildItem $dir).Count
+        $out = Invoke-ChildPwsh -File "$examples/Invoke-KeyAgePolicy.ps1" -HostPath $h -MaxClientKeyAgeDays 30 -BackupDirectory $dir 2>&1
+        $LASTEXITCODE | Should -Be 0
+        ($out -join "`n") | Should -Match 'compliant, nothing to do'
+        Snapshot $h | Should -Be $before
+        @(Get-ChildItem $dir).Count | Should -Be $count
+    }
+}
+
 Describe 'Runbook Move-HsmModuleBetweenHosts' {
     BeforeAll {
         $source = Start-TestSimulator -ModuleCount 2

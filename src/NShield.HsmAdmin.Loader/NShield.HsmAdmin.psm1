@@ -68,16 +68,16 @@ function Get-HsmEnrollmentState {
     # module that is merely unregistered stays (it holds the host's keys) until the admin registers, excludes or forgets it.
     $detached = @($modules | Where-Object { -not $_.Attached })
 
-    $now = [DateTime]::UtcNow
     $clientKeys = @(Get-HsmSshKey -HostPath $HostPath -Role Client -ErrorAction SilentlyContinue)
     $ages = @{}
-    # A key's age runs from when the host created it (StagedAt); InstalledAt is empty until it is on every module.
-    foreach ($k in $clientKeys) {
-        $born = if ($k.StagedAt) { $k.StagedAt } else { $k.InstalledAt }
-        if ($born) { $ages[$k.Service] = ($now - $born.ToUniversalTime()).TotalDays }
-    }
+    # A key's age runs from when it was generated (Get-HsmSshKey's Age). A key whose creation time is unknown (restored
+    # from a portable backup, or recorded before creation times were kept) cannot be shown to be young enough: under a
+    # maximum age it is due, and the roll that replaces it records the new key's time.
+    foreach ($k in $clientKeys) { if ($null -ne $k.Age) { $ages[$k.Service] = $k.Age.TotalDays } }
+    $unknown = @($clientKeys | Where-Object { $null -eq $_.Age } | ForEach-Object Service | Sort-Object)
     $oldest = if ($ages.Count) { [Math]::Round(($ages.Values | Measure-Object -Maximum).Maximum, 2) } else { -1 }
-    $due = @(if ($MaxClientKeyAgeDays -gt 0) { $ages.Keys | Where-Object { $ages[$_] -gt $MaxClientKeyAgeDays } | Sort-Object })
+    $tooOld = @(if ($MaxClientKeyAgeDays -gt 0) { $ages.Keys | Where-Object { $ages[$_] -gt $MaxClientKeyAgeDays } | Sort-Object })
+    $due = @(if ($MaxClientKeyAgeDays -gt 0) { @($tooOld) + @($unknown) | Sort-Object -Unique })
 
     $failing = @()
     $healthy = $false
@@ -94,6 +94,8 @@ function Get-HsmEnrollmentState {
         DetachedEsns         = [string[]]@($detached.Esn | Sort-Object)
         OldestClientKeyAge   = [double]$oldest
         ClientKeysDue        = [string[]]$due
+        ClientKeysTooOld     = [string[]]$tooOld
+        ClientKeysAgeUnknown = [string[]]$unknown
         ChannelsHealthy      = [bool]$healthy
         FailingChannels      = [string[]]$failing
         # False if any enrolled module reports the hardserver on an older ncoreapi key.
@@ -145,6 +147,8 @@ class HsmEnrollment {
     # Age in days of the oldest client key; -1 when the host has no client keys.
     [DscProperty(NotConfigurable)] [double] $OldestClientKeyAge
     [DscProperty(NotConfigurable)] [string[]] $ClientKeysDue
+    # Client keys whose creation time is unknown (restored from a portable backup, or recorded before issue 22): due under a maximum age.
+    [DscProperty(NotConfigurable)] [string[]] $ClientKeysAgeUnknown
     [DscProperty(NotConfigurable)] [bool] $ChannelsHealthy
     [DscProperty(NotConfigurable)] [string[]] $FailingChannels
     [DscProperty(NotConfigurable)] [bool] $HardserverKeyCurrent
@@ -219,6 +223,7 @@ class HsmEnrollment {
         $this.DetachedEsns = $s.DetachedEsns
         $this.OldestClientKeyAge = $s.OldestClientKeyAge
         $this.ClientKeysDue = $s.ClientKeysDue
+        $this.ClientKeysAgeUnknown = $s.ClientKeysAgeUnknown
         $this.ChannelsHealthy = $s.ChannelsHealthy
         $this.FailingChannels = $s.FailingChannels
         $this.HardserverKeyCurrent = $s.HardserverKeyCurrent
@@ -235,8 +240,12 @@ class HsmEnrollment {
         elseif ($this.EnrolledModuleCount -gt 0 -and -not $this.ChannelsHealthy) {
             $this.AddReason($list, 'ChannelFailing', 'the channels could not be tested')
         }
-        if ($this.MaxClientKeyAgeDays -gt 0 -and $this.ClientKeysDue.Count) {
-            $this.AddReason($list, 'ClientKeyTooOld', "client keys older than $($this.MaxClientKeyAgeDays) days: $($this.ClientKeysDue -join ', ')")
+        if ($this.MaxClientKeyAgeDays -gt 0 -and $s.ClientKeysTooOld.Count) {
+            $this.AddReason($list, 'ClientKeyTooOld', "client keys older than $($this.MaxClientKeyAgeDays) days: $($s.ClientKeysTooOld -join ', ')")
+        }
+        if ($this.MaxClientKeyAgeDays -gt 0 -and $s.ClientKeysAgeUnknown.Count) {
+            $this.AddReason($list, 'ClientKeyAgeUnknown',
+                "client keys of unknown age (creation time not recorded; Set rolls them): $($s.ClientKeysAgeUnknown -join ', ')")
         }
         if ($this.RestartHardserver -and -not $this.HardserverKeyCurrent) {
             $this.AddReason($list, 'HardserverKeyNotCurrent', 'hardserver not on the current ncoreapi key')

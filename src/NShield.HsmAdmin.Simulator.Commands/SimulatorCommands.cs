@@ -274,6 +274,12 @@ namespace NShield.HsmAdmin.Commands
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
+        /// <summary>The module's (valid) clock runs this many seconds ahead of real UTC; negative: behind.</summary>
+        [Parameter, ValidateRange(-3153600000.0, 3153600000.0)] public double? ClockOffsetSeconds { get; set; }
+        /// <summary>ncoreapi's maintenance mode, as the host's nopclearfail -M ($true) and -O ($false) set it.</summary>
+        [Parameter] public bool? Maintenance { get; set; }
+        /// <summary>Milliseconds a reboot takes (Restart-HsmModule waits for it).</summary>
+        [Parameter, ValidateRange(0, 600000)] public int? BootMs { get; set; }
         /// <summary>A hardserver holds an ncoreapi session ($true) or none: while one is open, firmware and log changes are refused.</summary>
         [Parameter] public bool? NCoreApiSession { get; set; }
         [Parameter] public SwitchParameter ClearFaults { get; set; }
@@ -296,6 +302,9 @@ namespace NShield.HsmAdmin.Commands
                 if (DelayMs != null) sim.SetDelay(Esn, DelayMs.Value);
                 if (InvalidClock != null) sim.SetInvalidClock(Esn, InvalidClock.Value);
                 if (LogCapacity != null) sim.SetLogCapacity(Esn, LogCapacity.Value);
+                if (ClockOffsetSeconds != null) sim.SetClockOffset(Esn, ClockOffsetSeconds.Value);
+                if (Maintenance != null) sim.SetMaintenance(Esn, Maintenance.Value);
+                if (BootMs != null) sim.SetBootMs(Esn, BootMs.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);

@@ -191,6 +191,104 @@ namespace NShield.HsmAdmin.AdapterTests
             public void Restart() { }
         }
 
+        // Issue 22: the clock and reboot actions run through any adapter; the engine's own checks come first.
+
+        [Fact]
+        public void Set_time_steps_each_module_clock_and_reports_the_offsets()
+        {
+            var (host, modules) = NewHost(2);
+            using (host)
+            {
+                Enroll(host, modules);
+                modules[0].ClockOffset = TimeSpan.FromSeconds(120);
+                var reporter = new Reporter();
+                new ModuleTimeOperation(host).SetAllAsync(new SetModuleTimeRequest { Modules = host.Attached(), ThrottleLimit = 4 }, reporter,
+                    CancellationToken.None).GetAwaiter().GetResult();
+                Assert.Empty(reporter.Errors);
+                var results = reporter.Results.Cast<HsmModuleTimeResult>().OrderBy(r => r.Esn).ToList();
+                Assert.Equal(2, results.Count);
+                Assert.InRange(results[0].OffsetBeforeSeconds!.Value, 115, 125);
+                Assert.InRange(results[0].OffsetAfterSeconds, -5, 5);
+                Assert.All(modules, m => Assert.InRange(m.ClockOffset.TotalSeconds, -5, 5));
+                Assert.All(modules, m => Assert.Contains("sshadmin set time", m.Served));
+            }
+        }
+
+        [Fact]
+        public void A_host_clock_before_2020_sets_no_module_clock()
+        {
+            var (host, modules) = NewHost(1);
+            using (host)
+            {
+                Enroll(host, modules);
+                modules[0].ClockOffset = TimeSpan.FromSeconds(120);
+                var wrong = new DateTimeOffset(2010, 5, 1, 0, 0, 0, TimeSpan.Zero);
+                var ex = Assert.Throws<HsmException>(() => new ModuleTimeOperation(host, () => wrong)
+                    .SetAllAsync(new SetModuleTimeRequest { Modules = host.Attached() }, new Reporter(), CancellationToken.None)
+                    .GetAwaiter().GetResult());
+                Assert.Equal(HsmErrorIds.HostClockInvalid, ex.ErrorId);
+                Assert.Equal(TimeSpan.FromSeconds(120), modules[0].ClockOffset);
+                Assert.DoesNotContain("sshadmin set time", modules[0].Served);
+            }
+        }
+
+        [Fact]
+        public void Restart_reboots_each_module_and_reports_its_mode_after()
+        {
+            var (host, modules) = NewHost(2);
+            using (host)
+            {
+                Enroll(host, modules);
+                var reporter = new Reporter();
+                new RestartOperation(host).RestartAllAsync(new RestartModuleRequest { Modules = host.Attached(), TimeoutSeconds = 10 }, reporter,
+                    CancellationToken.None).GetAwaiter().GetResult();
+                Assert.Empty(reporter.Errors);
+                var results = reporter.Results.Cast<HsmModuleRestartResult>().ToList();
+                Assert.Equal(2, results.Count);
+                Assert.All(results, r => Assert.Equal("Operational", r.Mode));
+                Assert.All(modules, m => Assert.Contains("sshadmin reboot", m.Served));
+            }
+        }
+
+        [Fact]
+        public void A_module_that_comes_back_with_its_old_keys_did_not_enter_recovery_mode_and_keeps_its_pins()
+        {
+            var (host, modules) = NewHost(1);
+            using (host)
+            {
+                Enroll(host, modules);
+                modules[0].IgnoresRecovery = true;
+                var pin = host.Store.GetPin(modules[0].Esn, ModuleServices.SshAdmin)!.Fingerprint;
+                var reporter = new Reporter();
+                var request = new RestartModuleRequest { Modules = host.Attached(), Recovery = true, TimeoutSeconds = 10 };
+                new RestartOperation(host).RestartAllAsync(request, reporter, CancellationToken.None).GetAwaiter().GetResult();
+                Assert.Empty(reporter.Results);
+                var error = Assert.Single(reporter.Errors);
+                Assert.Equal(HsmErrorIds.RecoveryNotEntered, error.ErrorId);
+                Assert.Equal(pin, host.Store.GetPin(modules[0].Esn, ModuleServices.SshAdmin)!.Fingerprint);
+                Assert.Equal(ModuleMode.Operational, modules[0].Mode);
+            }
+        }
+
+        [Theory]
+        [InlineData(2)]
+        [InlineData(121)]
+        public void A_module_timeout_outside_3_to_120_seconds_is_refused(int seconds)
+        {
+            var path = Path.Combine(_dir, "timeout-host");
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var ex = Assert.Throws<HsmException>(() => new HsmHost(HostStore.Open(path), moduleTimeout: TimeSpan.FromSeconds(seconds)));
+            Assert.Equal(HsmErrorIds.InvalidTimeout, ex.ErrorId);
+            var (host, _) = NewHost(1);
+            using (host)
+            {
+                var bad = Assert.Throws<HsmException>(() => new RestartOperation(host).RestartAllAsync(
+                    new RestartModuleRequest { Modules = host.Attached(), TimeoutSeconds = seconds }, new Reporter(), CancellationToken.None)
+                    .GetAwaiter().GetResult());
+                Assert.Equal(HsmErrorIds.InvalidTimeout, bad.ErrorId);
+            }
+        }
+
         private sealed class Reporter : IOperationReporter
         {
             public ConcurrentQueue<HsmException> Errors { get; } = new ConcurrentQueue<HsmException>();

@@ -76,7 +76,7 @@ namespace NShield.HsmAdmin.AdapterTests
                 var identity = new ModuleIdentity
                 {
                     Esn = Esn, Mode = Mode, Enrolled = Mode != ModuleMode.FactoryState, FirmwareVersion = "memory-1",
-                    Clock = DateTimeOffset.UtcNow, ClockValid = true,
+                    Clock = DateTimeOffset.UtcNow + ClockOffset, ClockValid = true,
                 };
                 foreach (var kv in ServerKeys) identity.ServerKeys[kv.Key] = kv.Value.PublicKey;
                 return identity;
@@ -121,6 +121,35 @@ namespace NShield.HsmAdmin.AdapterTests
             _clientKeys.Clear();
             NewServerKeys();
             Mode = ModuleMode.FactoryState;
+        }
+
+        /// <summary>The module's clock minus real UTC (issue 22: settime); a memory module's clock is always valid.</summary>
+        public TimeSpan ClockOffset { get; set; }
+
+        internal ModuleClockChange SetTime(DateTimeOffset utcNow, bool adjust)
+        {
+            var before = DateTimeOffset.UtcNow + ClockOffset;
+            // No slewing in memory: an adjustment takes effect at once, like a step.
+            ClockOffset = utcNow - DateTimeOffset.UtcNow;
+            return new ModuleClockChange
+            {
+                ClockBefore = before, ClockValidBefore = true, ClockAfter = DateTimeOffset.UtcNow + ClockOffset, Adjusted = adjust, Mode = Mode,
+            };
+        }
+
+        /// <summary>A module whose recovery button is not held: a reboot asked into Recovery mode is a normal one.</summary>
+        public bool IgnoresRecovery { get; set; }
+
+        /// <summary>A reboot: a memory module comes back at once in the mode it had (recovery: factory state, new server keys).</summary>
+        internal ModuleMode Reboot(bool recovery)
+        {
+            var before = Mode;
+            if (recovery && !IgnoresRecovery)
+            {
+                FactoryReset();
+                Mode = ModuleMode.Recovery;
+            }
+            return before;
         }
 
         private List<SshPublicKey> KeysOf(string service)
@@ -231,6 +260,20 @@ namespace NShield.HsmAdmin.AdapterTests
         {
             _module.Run(Service, "logs", () => { });
             return Task.FromResult<IReadOnlyList<ModuleLogRecord>>(Array.Empty<ModuleLogRecord>());
+        }
+
+        public async Task<ModuleClockChange> SetTimeAsync(DateTimeOffset utcNow, bool adjust, CancellationToken cancellationToken)
+        {
+            ModuleClockChange? change = null;
+            await Admin("set time", () => change = _module.SetTime(utcNow, adjust)).ConfigureAwait(false);
+            return change!;
+        }
+
+        public async Task<ModuleMode> RebootAsync(bool recovery, CancellationToken cancellationToken)
+        {
+            var before = ModuleMode.Operational;
+            await Admin("reboot", () => before = _module.Reboot(recovery)).ConfigureAwait(false);
+            return before;
         }
 
         // Firmware over the updater service (issue 22 item 3). A memory module has no vendor root: it checks the package's

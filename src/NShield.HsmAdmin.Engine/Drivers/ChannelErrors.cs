@@ -13,10 +13,18 @@ namespace NShield.HsmAdmin.Drivers
         /// A pinned server key differs from the one presented. The message says what to check and which commands change a
         /// pin; it never offers the presented key as something to accept (issue 16: no ready-to-paste -AcceptFingerprint).
         /// </summary>
-        public static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, SshPublicKey presented) =>
-            ServerKeyChanged(module, service, policy,
+        public static HsmException ServerKeyChanged(ModuleAddress module, string service, ServerKeyPolicy policy, SshPublicKey presented)
+        {
+            var ex = ServerKeyChanged(module, service, policy,
                 $"Module {module.Esn} presented a different {service} server key than the one pinned for it at {module.Endpoint(service)}: " +
                 $"pinned {policy.Expected!.Fingerprint}, presented {presented.Fingerprint}. ");
+            // The trust report (Export-HsmTrustReport) shows what was presented beside the pin.
+            ex.Data[PresentedFingerprintKey] = presented.Fingerprint;
+            return ex;
+        }
+
+        /// <summary>Exception.Data key of a ServerKeyChanged error: the fingerprint of the key the module presented (public).</summary>
+        public const string PresentedFingerprintKey = "PresentedFingerprint";
 
         /// <summary>
         /// The module offers only server keys of another type than the pinned one (the host restricts the negotiation

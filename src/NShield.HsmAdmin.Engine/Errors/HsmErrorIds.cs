@@ -160,6 +160,34 @@ namespace NShield.HsmAdmin
         /// <summary>The host store folder does not exist (a mistyped -HostPath): said, never created by a command that needs one.</summary>
         public const string StoreNotFound = "StoreNotFound";
 
+        // Clock, reboot and timeouts (appended, issue 22)
+        /// <summary>
+        /// The module refused settime: a step outside maintenance, factory state or Recovery mode, or an adjustment it cannot slew.
+        /// </summary>
+        public const string ModuleClockNotSettable = "ModuleClockNotSettable";
+        /// <summary>This host's own clock is not a plausible UTC time (before 2020): no module clock is set from it.</summary>
+        public const string HostClockInvalid = "HostClockInvalid";
+        /// <summary>Restart-HsmModule: the module did not answer again within -Timeout after it was told to reboot.</summary>
+        public const string ModuleRebootTimeout = "ModuleRebootTimeout";
+        /// <summary>Restart-HsmModule -Recovery: the module came back, but not in Recovery mode (the recovery button was not held).</summary>
+        public const string RecoveryNotEntered = "RecoveryNotEntered";
+        /// <summary>A module did not connect, or did not answer a command, within the cmdlet's -Timeout; the other modules go on.</summary>
+        public const string ModuleTimeout = "ModuleTimeout";
+        /// <summary>A timeout given to the engine is outside 3 to 120 seconds (the vendor's --timeout range); nothing was done.</summary>
+        public const string InvalidTimeout = "InvalidTimeout";
+        // Split custody of the sshadmin backup (appended, issue 22 item 9)
+        /// <summary>Backup-HsmSshKey -Shares/-Threshold out of range (2 &lt;= Threshold &lt;= Shares &lt;= 255): nothing written.</summary>
+        public const string InvalidShareSplit = "InvalidShareSplit";
+        /// <summary>Fewer distinct shares than the backup's threshold were given: nothing changed.</summary>
+        public const string ShareThresholdNotMet = "ShareThresholdNotMet";
+        /// <summary>The shares given belong to different backups (backup id, key, threshold): nothing changed.</summary>
+        public const string ShareSetMixed = "ShareSetMixed";
+        /// <summary>
+        /// A share file is damaged (checksum, format, values), or the shares do not combine into the backup they name: nothing
+        /// changed.
+        /// </summary>
+        public const string ShareCorrupt = "ShareCorrupt";
+
         // Firmware, logs and the ncoreapi interlock (appended, issue 22 items 3, 4 and 6)
         /// <summary>A firmware package that is not a whole package of this product's format (truncated, trailing bytes, bad field).</summary>
         public const string FirmwarePackageInvalid = "FirmwarePackageInvalid";

@@ -62,6 +62,22 @@ namespace NShield.HsmAdmin.Modules
         /// <paramref name="tail"/> (monitor only).</summary>
         Task<IReadOnlyList<ModuleLogRecord>> GetLogsAsync(DateTimeOffset? since, int? tail, CancellationToken cancellationToken);
 
+        // Clock and reboot (issue 22: hsmadmin settime, hsmadmin reset)
+
+        /// <summary>
+        /// Sets the module's clock to <paramref name="utcNow"/> (the host's UTC time), sshadmin only. Without
+        /// <paramref name="adjust"/> the clock is stepped, which the module allows only in maintenance, factory state or
+        /// Recovery mode (the first setting of an invalid clock); with it the module slews its (valid) clock gradually while
+        /// operational. A refusal is <c>ModuleClockNotSettable</c>.
+        /// </summary>
+        Task<ModuleClockChange> SetTimeAsync(DateTimeOffset utcNow, bool adjust, CancellationToken cancellationToken);
+
+        /// <summary>
+        /// Reboots the module (sshadmin only): it answers, then restarts; the session is unusable afterwards. With
+        /// <paramref name="recovery"/> it boots its recovery image (as with the recovery button held), which returns it to
+        /// factory state with new server keys. Returns the mode the module reported before restarting.
+        /// </summary>
+        Task<ModuleMode> RebootAsync(bool recovery, CancellationToken cancellationToken);
         // Firmware over the updater service (issue 22 item 3)
 
         /// <summary>

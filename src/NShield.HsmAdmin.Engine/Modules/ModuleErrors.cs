@@ -31,9 +31,32 @@ namespace NShield.HsmAdmin.Modules
         public static HsmException ClockInvalid(string esn, string what, string detail) =>
             new HsmException(HsmErrorIds.ModuleClockInvalid, HsmErrorKind.InvalidOperation,
                 $"Module {esn} reports an invalid clock ({detail}); firmware 13.5+ refuses SSH key changes in normal (Primary) mode " +
-                $"until the clock is set, so {what} was not done and nothing was changed on the host or the module. Boot the module " +
-                "in Recovery mode, set its clock there (the module's own clock setting), boot it normally, then run the command again.",
-                esn);
+                $"until the clock is set, so {what} was not done and nothing was changed on the host or the module. Set the clock " +
+                $"from this host's UTC time with Set-HsmModuleTime -Esn {esn} (a module in normal mode must be in maintenance mode " +
+                "first: nopclearfail -M -m <MODULEID> -w; in factory state or Recovery mode it needs nothing more), then run the command again.",
+                esn)
+            {
+                RecommendedAction = $"Set-HsmModuleTime -Esn {esn} (an operational module in maintenance mode first), then run the command again.",
+            };
+
+        /// <summary>
+        /// ModuleClockNotSettable: the module refused settime (a step outside maintenance, factory state or Recovery mode; an
+        /// adjustment of an invalid clock or one too large to slew). Nothing was changed.
+        /// </summary>
+        public static HsmException ClockNotSettable(string esn, bool adjust, string detail, System.Exception? inner = null) =>
+            new HsmException(HsmErrorIds.ModuleClockNotSettable, HsmErrorKind.InvalidOperation,
+                $"Module {esn} did not {(adjust ? "adjust" : "set")} its clock ({Printable(detail, 300)}); nothing was changed. " +
+                (adjust
+                    ? "-Adjust slews a valid clock by a bounded amount: set an invalid or far-off clock without -Adjust, " +
+                      "with the module in maintenance mode."
+                    : "Setting (stepping) the clock needs the module in maintenance mode (nopclearfail -M -m <MODULEID> -w), factory state or " +
+                      "Recovery mode; while it is operational use Set-HsmModuleTime -Adjust."),
+                esn, inner)
+            {
+                RecommendedAction = adjust
+                    ? $"Put module {esn} in maintenance mode, then Set-HsmModuleTime -Esn {esn} (without -Adjust)."
+                    : $"Put module {esn} in maintenance mode (nopclearfail -M -m <MODULEID> -w), or use Set-HsmModuleTime -Esn {esn} -Adjust.",
+            };
 
         /// <summary>Module text going into the product's messages and output: printable ASCII only, at most max characters.</summary>
         public static string Printable(string text, int max)

@@ -46,6 +46,21 @@ namespace NShield.HsmAdmin.Modules
         public string LogKeyCertificate { get; set; } = "";
     }
 
+    /// <summary>What a module reported when its clock was set (<see cref="IModuleSession.SetTimeAsync"/>).</summary>
+    public sealed class ModuleClockChange
+    {
+        /// <summary>The module's clock before the change, and whether it was valid then.</summary>
+        public DateTimeOffset? ClockBefore { get; set; }
+        public bool ClockValidBefore { get; set; }
+        /// <summary>The module's clock when it answered: the new time after a step, still near the old one while slewing.</summary>
+        public DateTimeOffset? ClockAfter { get; set; }
+        /// <summary>True when the module slews (adjust) rather than steps.</summary>
+        public bool Adjusted { get; set; }
+        /// <summary>The correction the module is still slewing (zero after a step).</summary>
+        public TimeSpan RemainingAdjustment { get; set; }
+        public ModuleMode Mode { get; set; }
+    }
+
     /// <summary>A module's mode, as it reports it.</summary>
     public enum ModuleMode
     {

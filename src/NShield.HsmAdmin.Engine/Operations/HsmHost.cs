@@ -25,12 +25,21 @@ namespace NShield.HsmAdmin.Operations
         private readonly ConcurrentDictionary<string, Lazy<SshKeyPair>> _openKeys = new ConcurrentDictionary<string, Lazy<SshKeyPair>>();
         private readonly SecureString? _userPassphrase;
 
+        /// <param name="moduleTimeout">
+        /// How long each module may take to connect and to answer each command (the cmdlets' -Timeout, 3 to 120 s; default
+        /// 30 s): a module slower than that is a <c>ModuleTimeout</c> error for that module alone.
+        /// </param>
         public HsmHost(HostStore store, SecureString? userPassphrase = null, IModuleTransport? sshTransport = null,
-            IModuleDiscovery? discovery = null, IHardserver? hardserver = null)
+            IModuleDiscovery? discovery = null, IHardserver? hardserver = null, TimeSpan? moduleTimeout = null)
         {
+            ModuleTimeout = moduleTimeout ?? TimeSpan.FromSeconds(DefaultModuleTimeoutSeconds);
+            if (ModuleTimeout < TimeSpan.FromSeconds(MinModuleTimeoutSeconds) || ModuleTimeout > TimeSpan.FromSeconds(MaxModuleTimeoutSeconds))
+                throw new HsmException(HsmErrorIds.InvalidTimeout, HsmErrorKind.InvalidArgument,
+                    $"A module timeout of {ModuleTimeout.TotalSeconds:0.###} s is outside {MinModuleTimeoutSeconds} to " +
+                    $"{MaxModuleTimeoutSeconds} s; nothing was done.", ModuleTimeout.TotalSeconds);
             Store = store;
             _userPassphrase = userPassphrase;
-            _ownTransport = sshTransport == null ? new SshModuleTransport() : null;
+            _ownTransport = sshTransport == null ? new SshModuleTransport(ModuleTimeout, ModuleTimeout) : null;
             SshTransport = sshTransport ?? _ownTransport!;
             Discovery = discovery ?? RegistryDiscovery.Instance;
             _hardserver = hardserver;
@@ -46,6 +55,12 @@ namespace NShield.HsmAdmin.Operations
 
         public HostStore Store { get; }
         public string Path => Store.Root;
+
+        /// <summary>The vendor's --timeout range and default, in seconds (the cmdlets' -Timeout).</summary>
+        public const int MinModuleTimeoutSeconds = 3, MaxModuleTimeoutSeconds = 120, DefaultModuleTimeoutSeconds = 30;
+
+        /// <summary>How long each module may take to connect and to answer each command (<see cref="TimedSession"/>).</summary>
+        public TimeSpan ModuleTimeout { get; }
         public IModuleTransport SshTransport { get; }
         public IModuleDiscovery Discovery { get; }
 
@@ -151,7 +166,21 @@ namespace NShield.HsmAdmin.Operations
         public async Task<IModuleSession> OpenAsync(ModuleAddress module, string service, SshKeyPair credential, ServerKeyPolicy policy,
             CancellationToken ct)
         {
-            var session = await TransportFor(module).OpenAsync(module, service, credential, policy, ct).ConfigureAwait(false);
+            IModuleSession session;
+            // The connect is bounded by the module timeout whatever the transport does; so is every command (TimedSession).
+            using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                connect.CancelAfter(ModuleTimeout);
+                try
+                {
+                    session = await TransportFor(module).OpenAsync(module, service, credential, policy, connect.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (TimedSession.IsTimeout(ex, connect, ct))
+                {
+                    throw TimedSession.Timeout(module.Esn, service, "connecting", ModuleTimeout, ex);
+                }
+            }
+            if (session != null) session = new TimedSession(session, ModuleTimeout);
             try
             {
                 if (session == null)

@@ -28,6 +28,8 @@ namespace NShield.HsmAdmin.Operations
             public bool Portable { get; }
             /// <summary>Verbatim backups: the protection the key had on its host.</summary>
             public ProtectionSpec? Protection { get; }
+            /// <summary>When the key pair was generated, if the backup says (verbatim backups and share sets do); null: unknown.</summary>
+            public DateTimeOffset? CreatedAt { get; set; }
             public void Dispose() => Key.Dispose();
         }
 
@@ -91,7 +93,7 @@ namespace NShield.HsmAdmin.Operations
                     Format = VerbatimFormat, Service = ModuleServices.SshAdmin, PublicKey = record.PublicKey, Fingerprint = record.Fingerprint,
                     Protection = stored.Protection.ToString(), KeyNonce = stored.KeyNonce == null ? null : Convert.ToBase64String(stored.KeyNonce),
                     MachineCheck = stored.MachineCheck, NonceStore = record.NonceStore, PrivateKey = stored.PrivateKeyText,
-                    CreatedAt = DateTimeOffset.UtcNow,
+                    CreatedAt = DateTimeOffset.UtcNow, KeyCreatedAt = record.CreatedAt,
                 }, new JsonSerializerOptions { WriteIndented = true });
             }
             SecureFiles.WriteAtomic(path, text, FileAccessScope.OwnerOnly);
@@ -204,7 +206,7 @@ namespace NShield.HsmAdmin.Operations
                     throw new HsmException(HsmErrorIds.KeyFileCorrupt, HsmErrorKind.InvalidData,
                         $"'{path}' is damaged: its key does not match its recorded fingerprint.", path);
                 }
-                return new Opened(key, portable: false, protection: protection);
+                return new Opened(key, portable: false, protection: protection) { CreatedAt = backup.KeyCreatedAt };
             }
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.KeyTiedToAnotherMachine)
             {
@@ -242,7 +244,10 @@ namespace NShield.HsmAdmin.Operations
             /// <summary>The store whose own global nonce protects the key (G); null: the machine-wide nonce.</summary>
             public string? NonceStore { get; set; }
             public string? PrivateKey { get; set; }
+            /// <summary>When the backup was written.</summary>
             public DateTimeOffset CreatedAt { get; set; }
+            /// <summary>When the key pair was generated (issue 22; null: unknown, or a backup written before it was kept).</summary>
+            public DateTimeOffset? KeyCreatedAt { get; set; }
         }
     }
 }

@@ -69,6 +69,10 @@ namespace NShield.HsmAdmin.Operations
             }).ConfigureAwait(false);
             info.Mode = identity.Mode.ToString();
             info.FirmwareVersion = identity.FirmwareVersion;
+            // The offset as read now; the reply's transit time (milliseconds) is below what a module clock is set to.
+            info.ClockValid = identity.ClockValid;
+            if (identity.ClockValid && identity.Clock != null)
+                info.ClockOffsetSeconds = Math.Round((identity.Clock.Value - DateTimeOffset.UtcNow).TotalSeconds, 1);
             info.RecoveryFirmwareVersion = ModuleErrors.Printable(identity.RecoveryFirmwareVersion, 40);
             info.FirmwareVsn = identity.FirmwareVsn;
             info.RecoveryFirmwareVsn = identity.RecoveryFirmwareVsn;

@@ -52,6 +52,13 @@ namespace NShield.HsmAdmin.Operations
         public DateTime? InstalledAt { get; set; }
         /// <summary>Client keys: when the host staged (generated or restored) the key (UTC).</summary>
         public DateTime? StagedAt { get; set; }
+        /// <summary>
+        /// Client keys: when the key pair was generated (UTC). Null when unknown: a key restored from a backup that does not say
+        /// when it was made (a portable OpenSSH file), or a key recorded before creation times were kept. Server keys: null.
+        /// </summary>
+        public DateTime? Created { get; set; }
+        /// <summary>Client keys: how old the key is now (from <see cref="Created"/>); null when its creation time is unknown.</summary>
+        public TimeSpan? Age { get; set; }
         /// <summary>Client keys: the group allowed to read the key besides its owner (Set-HsmSshKeyPermission); empty when owner-only.</summary>
         public string AccessGroup { get; set; } = "";
         public string PublicKey { get; set; } = "";
@@ -91,6 +98,10 @@ namespace NShield.HsmAdmin.Operations
         public string? KeyDrift { get; set; }
         /// <summary>An open key roll or restore this module is still part of, e.g. "Roll (Installing)"; empty when none.</summary>
         public string OpenOperation { get; set; } = "";
+        /// <summary>Module clock minus this host's UTC, in seconds (null: not asked, or the clock is invalid); Set-HsmModuleTime fixes it.</summary>
+        public double? ClockOffsetSeconds { get; set; }
+        /// <summary>Whether the module's clock is valid (null: not asked). An invalid clock blocks key changes outside Recovery mode.</summary>
+        public bool? ClockValid { get; set; }
         public string HostPath { get; set; } = "";
         // Firmware images and VSN (issue 22 item 3); empty/null when the module was not asked or reports none.
         /// <summary>The recovery image's version (<see cref="FirmwareVersion"/> is the primary image's).</summary>

@@ -33,7 +33,7 @@ namespace NShield.HsmAdmin.Operations
                     $"The host store {_host.Path} has no registered modules, so the backup cannot be checked against any and nothing was changed. " +
                     "Register this host's modules first (Register-HsmModule -Esn <esn> -Address <address>), then run Restore-HsmSshKey again; " +
                     "or give -HostPath if the store is elsewhere.", _host.Path);
-            using (var backup = OpenBackup(backupPath, backupPassphrase, reporter, ct))
+            using (var backup = OpenBackupAsking(backupPath, backupPassphrase, reporter, ct))
             {
                 EnrollJournal.EnsureNoOpenEnroll(_host);
                 var current = CurrentSshAdminKey(reporter.Warning);
@@ -69,10 +69,10 @@ namespace NShield.HsmAdmin.Operations
         /// asked of a person through the reporter (up to <see cref="PassphraseAttempts"/> tries). A passphrase that only opens
         /// the backup is never refused by the passphrase policy; a weak one gets a warning to make a new backup.
         /// </summary>
-        private KeyBackup.Opened OpenBackup(string path, SecureString? given, IOperationReporter reporter, CancellationToken ct)
+        private KeyBackup.Opened OpenBackupAsking(string path, SecureString? given, IOperationReporter reporter, CancellationToken ct)
         {
-            if (given != null) return WarnIfWeak(KeyBackup.Read(_host.Store, path, given, _host.KeyPassphrase, ct), given, reporter);
-            try { return KeyBackup.Read(_host.Store, path, null, _host.KeyPassphrase, ct); }
+            if (given != null) return WarnIfWeak(OpenBackup(path, given, ct), given, reporter);
+            try { return OpenBackup(path, null, ct); }
             catch (HsmException required) when (required.ErrorId == HsmErrorIds.KeyPassphraseRequired && KeyBackup.VerbatimProtection(path) == null)
             {
                 for (int attempt = 1; ; attempt++)
@@ -87,7 +87,7 @@ namespace NShield.HsmAdmin.Operations
                             "give it with -Passphrase (a SecureString). Nothing was changed.", path, required);
                     using (typed)
                     {
-                        try { return WarnIfWeak(KeyBackup.Read(_host.Store, path, typed, _host.KeyPassphrase, ct), typed, reporter); }
+                        try { return WarnIfWeak(OpenBackup(path, typed, ct), typed, reporter); }
                         catch (HsmException wrong) when (wrong.ErrorId == HsmErrorIds.KeyWrongPassphrase && attempt < PassphraseAttempts)
                         {
                             reporter.Warning($"That passphrase does not open '{path}'. Try again ({PassphraseAttempts - attempt} more).");

@@ -233,7 +233,9 @@ namespace NShield.HsmAdmin.Operations
             if (protection.NeedsPassphrase && _host.KeyPassphrase == null)
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
                     "The backed-up sshadmin key is protected with a passphrase (P): give it with -KeyPassphrase.", ModuleServices.SshAdmin);
-            _host.Store.SaveClientKey(ModuleServices.SshAdmin, backup.Key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null);
+            // The key's age runs from when it was generated, if the backup says (a portable OpenSSH file does not: unknown).
+            _host.Store.SaveClientKey(ModuleServices.SshAdmin, backup.Key, protection, protection.NeedsPassphrase ? _host.KeyPassphrase : null,
+                backup.CreatedAt);
             _host.ForgetClientKey(ModuleServices.SshAdmin);
             _host.Store.AppendAudit(new AuditEntry
             {

@@ -94,6 +94,19 @@ namespace NShield.HsmAdmin.Operations
                 return _inner.GetLogsAsync(since, tail, ct);
             }
 
+            public Task<ModuleClockChange> SetTimeAsync(DateTimeOffset utcNow, bool adjust, CancellationToken ct)
+            {
+                Step(adjust ? "settime (slews the module's clock towards this host's UTC time)"
+                    : "settime (sets the module's clock to this host's UTC time)");
+                return _inner.SetTimeAsync(utcNow, adjust, ct);
+            }
+
+            public Task<ModuleMode> RebootAsync(bool recovery, CancellationToken ct)
+            {
+                Step(recovery ? "reboot (restarts the module into its recovery image)" : "reboot (restarts the module)");
+                return _inner.RebootAsync(recovery, ct);
+            }
+
             // Issue 22 item 3
             public Task<FirmwareInstallOutcome> UpdateFirmwareAsync(System.IO.Stream package, long length, CancellationToken ct)
             {

@@ -31,6 +31,44 @@ namespace NShield.HsmAdmin.Operations
             return string.Join("; ", reasons);
         }
 
+        /// <summary>
+        /// As <see cref="VerifyAgainstRoots"/>, and which trusted root vouched (the trust report says why a module is trusted):
+        /// (root name, null) when one does, (null, why not) otherwise.
+        /// </summary>
+        public static (string? Root, string? Reason) VerifyingRoot(HostStore store, string esn, ModuleIdentity identity,
+            SshPublicKey presentedAdminKey)
+        {
+            var roots = store.GetTrustedRoots();
+            if (roots.Count == 0) return (null, "no trusted vendor root is configured");
+            var structural = CheckShape(identity, presentedAdminKey);
+            if (structural != null) return (null, structural);
+            var reasons = new List<string>();
+            foreach (var root in roots)
+            {
+                var reason = VerifyChain(root.PublicKey, esn, identity);
+                if (reason == null) return (root.Name, null);
+                reasons.Add($"{root.Name}: {reason}");
+            }
+            return (null, string.Join("; ", reasons));
+        }
+
+        /// <summary>The certificate the module sent for one service binds that key to this ESN under its identity key: null, or why not.</summary>
+        public static string? CheckCertificate(string esn, ModuleIdentity identity, string service)
+        {
+            if (identity.IdentityKey == null) return "the module sent no identity key";
+            if (!identity.ServerKeys.TryGetValue(service, out var key)) return $"the module reported no {service} server key";
+            if (!identity.Certificates.TryGetValue(service, out var cert)) return $"no certificate for {service}";
+            try
+            {
+                var result = TrustChain.VerifyCertificate(esn, identity.IdentityKey.ToAuthorizedKeysLine(), service, key.Blob, cert);
+                return result.Ok ? null : result.Reason;
+            }
+            catch (System.Exception ex) when (!(ex is System.OperationCanceledException))
+            {
+                return $"the {service} certificate cannot be read ({ex.GetType().Name})";
+            }
+        }
+
         /// <summary>Every service reported, and the presented sshadmin key is the one the module reports.</summary>
         public static string? CheckShape(ModuleIdentity identity, SshPublicKey presentedAdminKey)
         {

@@ -43,6 +43,45 @@ namespace NShield.HsmAdmin.Protocol
         public static string Logs(DateTimeOffset? since, int? tail) =>
             JsonSerializer.Serialize(new LogsRequest { Since = since, Tail = tail }, FirmwareJson.Default.LogsRequest);
 
+        /// <summary>The protocol's time format (UTC, milliseconds): identity's clock and settime's times.</summary>
+        public const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
+        public static string SetTime(DateTimeOffset utcNow, bool adjust) =>
+            JsonSerializer.Serialize(new SetTimeRequest
+            {
+                Time = utcNow.UtcDateTime.ToString(TimeFormat, System.Globalization.CultureInfo.InvariantCulture),
+                Adjust = adjust,
+            }, FirmwareJson.Default.SetTimeRequest);
+
+        public static string Reboot(bool recovery) =>
+            JsonSerializer.Serialize(new RebootRequest { Recovery = recovery }, FirmwareJson.Default.RebootRequest);
+
+        /// <summary>A protocol time (UTC, ISO 8601); null when absent or unreadable.</summary>
+        public static DateTimeOffset? ParseTime(string? text) =>
+            !string.IsNullOrEmpty(text) && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t)
+                ? t : (DateTimeOffset?)null;
+
+        public static ModuleClockChange ParseSetTime(string esn, FirmwareResult reply)
+        {
+            var r = Read(reply.Result, FirmwareJson.Default.SetTimeResult, FirmwareVerbs.SetTime, esn);
+            var after = ParseTime(r.Clock) ?? throw Malformed(FirmwareVerbs.SetTime, esn, "'clock' is missing or not a time");
+            if (r.Mode is not ModuleMode mode || !Enum.IsDefined(typeof(ModuleMode), mode))
+                throw Malformed(FirmwareVerbs.SetTime, esn, "'mode' is missing or not a mode of this protocol");
+            return new ModuleClockChange
+            {
+                ClockBefore = ParseTime(r.ClockBefore), ClockValidBefore = r.ClockValidBefore, ClockAfter = after,
+                Adjusted = r.Adjusted, RemainingAdjustment = TimeSpan.FromMilliseconds(r.AdjustmentMs), Mode = mode,
+            };
+        }
+
+        public static ModuleMode ParseReboot(string esn, FirmwareResult reply)
+        {
+            var r = Read(reply.Result, FirmwareJson.Default.RebootResult, FirmwareVerbs.Reboot, esn);
+            return r.Mode is ModuleMode mode && Enum.IsDefined(typeof(ModuleMode), mode)
+                ? mode : throw Malformed(FirmwareVerbs.Reboot, esn, "'mode' is missing or not a mode of this protocol");
+        }
+
         /// <summary>Reads a result as the protocol type; a result of the wrong shape is ProtocolError.</summary>
         public static T Read<T>(JsonElement result, JsonTypeInfo<T> type, string verb, string esn) where T : class
         {
@@ -111,8 +150,7 @@ namespace NShield.HsmAdmin.Protocol
                 };
                 if (!string.IsNullOrEmpty(r.IdentityKey)) id.IdentityKey = SshPublicKey.Parse(r.IdentityKey!);
                 id.Warrant = r.Warrant ?? "";
-                if (!string.IsNullOrEmpty(r.Clock) && DateTimeOffset.TryParse(r.Clock, System.Globalization.CultureInfo.InvariantCulture,
-                        System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)) id.Clock = parsed;
+                if (ParseTime(r.Clock) is DateTimeOffset parsed) id.Clock = parsed;
                 if (r.ClockValid is bool valid)
                     id.ClockValid = valid;
                 else if (id.Clock != null)

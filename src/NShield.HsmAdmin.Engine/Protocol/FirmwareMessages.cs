@@ -49,6 +49,43 @@ namespace NShield.HsmAdmin.Protocol
         public int? Tail { get; set; }
     }
 
+    /// <summary>settime: the host's UTC time now; adjust slews the clock towards it instead of stepping it.</summary>
+    public sealed class SetTimeRequest
+    {
+        /// <summary>UTC, ISO 8601 (yyyy-MM-ddTHH:mm:ss.fffZ).</summary>
+        public string? Time { get; set; }
+        public bool? Adjust { get; set; }
+    }
+
+    /// <summary>settime.</summary>
+    public sealed class SetTimeResult
+    {
+        public string? Esn { get; set; }
+        public ModuleMode? Mode { get; set; }
+        /// <summary>The module's clock before the change (UTC), and whether it was valid.</summary>
+        public string? ClockBefore { get; set; }
+        public bool ClockValidBefore { get; set; }
+        /// <summary>The module's clock when it answered (UTC): stepped already, or still slewing.</summary>
+        public string? Clock { get; set; }
+        public bool Adjusted { get; set; }
+        /// <summary>The correction still being slewed, in milliseconds (0 after a step).</summary>
+        public long AdjustmentMs { get; set; }
+    }
+
+    /// <summary>reboot: recovery asks the module to boot its recovery image (what holding the recovery button does).</summary>
+    public sealed class RebootRequest
+    {
+        public bool? Recovery { get; set; }
+    }
+
+    /// <summary>reboot: the module answers, then restarts.</summary>
+    public sealed class RebootResult
+    {
+        public string? Esn { get; set; }
+        public ModuleMode? Mode { get; set; }
+        public bool Recovery { get; set; }
+    }
+
     /// <summary>One service's server key in identity.</summary>
     public sealed class ServerKeyInfo
     {
@@ -161,6 +198,10 @@ namespace NShield.HsmAdmin.Protocol
     [JsonSerializable(typeof(FactoryStateResult))]
     [JsonSerializable(typeof(PingResult))]
     [JsonSerializable(typeof(LogsResult))]
+    [JsonSerializable(typeof(SetTimeRequest))]
+    [JsonSerializable(typeof(SetTimeResult))]
+    [JsonSerializable(typeof(RebootRequest))]
+    [JsonSerializable(typeof(RebootResult))]
     // Issue 22 items 3 and 6 (FirmwareMessages.Firmware.cs)
     [JsonSerializable(typeof(FirmwareChunkRequest))]
     [JsonSerializable(typeof(FirmwareChunkResult))]

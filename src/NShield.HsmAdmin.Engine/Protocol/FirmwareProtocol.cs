@@ -25,6 +25,11 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>Most entries one logs reply carries (also the simulated module's default log bound).</summary>
         public const int MaxLogEntries = 1000;
 
+        // Clock (issue 22): settime's limits.
+        /// <summary>Largest correction settime with adjust slews (seconds); more must be set in maintenance or Recovery mode.</summary>
+        public const int MaxClockAdjustSeconds = 3600;
+        /// <summary>The simulated firmware's slew rate while adjusting: milliseconds corrected per second of elapsed time.</summary>
+        public const int SimulatedSlewMsPerSecond = 100;
         /// <summary>Raw bytes of a firmware package one firmware.chunk carries (base64 in the body stays under <see cref="MaxBodyBytes"/>).</summary>
         public const int FirmwareChunkBytes = 32 * 1024;
     }
@@ -42,6 +47,10 @@ namespace NShield.HsmAdmin.Protocol
         public const string Ping = "ping";
         /// <summary>The module's log of served commands; monitor service only.</summary>
         public const string Logs = "logs";
+        /// <summary>Sets (steps) or adjusts (slews) the module's clock to a given UTC time; sshadmin only (issue 22).</summary>
+        public const string SetTime = "settime";
+        /// <summary>Reboots the module, optionally into its recovery image; sshadmin only (issue 22).</summary>
+        public const string Reboot = "reboot";
 
         // Firmware over the updater service (issue 22 item 3)
         /// <summary>Stages one part of a firmware package (offset 0 starts a new one); updater only.</summary>
@@ -54,7 +63,7 @@ namespace NShield.HsmAdmin.Protocol
         public static readonly IReadOnlyList<string> All = new[]
         {
             Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs,
-            FirmwareChunk, FirmwareInstall, SetMinVsn,
+            FirmwareChunk, FirmwareInstall, SetMinVsn, SetTime, Reboot,
         };
 
         public static bool IsKnown(string verb) => Array.IndexOf((string[])All, verb) >= 0;
@@ -62,7 +71,7 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>Verbs that read a JSON body from stdin until EOF; the others never read stdin.</summary>
         public static bool TakesBody(string verb) =>
             verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs
-            || IsFirmwareVerb(verb);
+            || IsFirmwareVerb(verb) || verb == SetTime || verb == Reboot;
 
         /// <summary>The updater's verbs (issue 22 item 3).</summary>
         public static bool IsFirmwareVerb(string verb) => verb == FirmwareChunk || verb == FirmwareInstall || verb == SetMinVsn;

@@ -92,6 +92,27 @@ namespace NShield.HsmAdmin.Protocol
             return FirmwareBodies.ParseLogs(Esn, reply, tail);
         }
 
+        // Clock and reboot (issue 22)
+
+        public async Task<ModuleClockChange> SetTimeAsync(DateTimeOffset utcNow, bool adjust, CancellationToken cancellationToken)
+        {
+            FirmwareResult reply;
+            try
+            {
+                reply = await InvokeAsync(FirmwareVerbs.SetTime, FirmwareBodies.SetTime(utcNow.ToUniversalTime(), adjust), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (ModuleErrorException ex) when (ex.FirmwareCode == FirmwareErrorCodes.Mode || ex.FirmwareCode == FirmwareErrorCodes.BadRequest
+                || ex.FirmwareCode == FirmwareErrorCodes.Credential)
+            {
+                throw ModuleErrors.ClockNotSettable(Esn, adjust, ex.Message, ex);
+            }
+            return FirmwareBodies.ParseSetTime(Esn, reply);
+        }
+
+        public async Task<ModuleMode> RebootAsync(bool recovery, CancellationToken cancellationToken) =>
+            FirmwareBodies.ParseReboot(Esn, await InvokeAsync(FirmwareVerbs.Reboot, FirmwareBodies.Reboot(recovery), cancellationToken)
+                .ConfigureAwait(false));
         // Firmware over the updater service (issue 22 item 3)
 
         /// <summary>

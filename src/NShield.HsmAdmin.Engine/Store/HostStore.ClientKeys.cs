@@ -32,10 +32,19 @@ namespace NShield.HsmAdmin.Store
             ModuleServices.All.Select(s => ReadRecord(s, pending: false)).Where(r => r != null).Select(r => r!).ToList();
 
         /// <summary>Saves (or replaces, atomically) the service's client key under <paramref name="protection"/>.</summary>
-        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase)
+        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase) =>
+            SaveClientKey(service, key, protection, passphrase, DateTimeOffset.UtcNow);
+
+        /// <summary>
+        /// As above for a key that was not generated just now (a restored backup): <paramref name="createdAt"/> is when the key
+        /// pair was made, null when the backup does not say (the key's age is then shown as unknown).
+        /// </summary>
+        public ClientKeyRecord SaveClientKey(string service, SshKeyPair key, ProtectionSpec protection, SecureString? passphrase,
+            DateTimeOffset? createdAt)
         {
             service = ModuleServices.Canonical(service);
             var (record, protectedKey) = ProtectOutsideLock(service, key, protection, passphrase);
+            record.CreatedAt = createdAt;
             return Write(() =>
             {
                 var previous = TryCurrentFingerprint(service);
@@ -123,6 +132,9 @@ namespace NShield.HsmAdmin.Store
                 NonceStore = nonceStore,
                 InstalledAt = DateTimeOffset.UtcNow,
                 TracksProof = true,
+                // Generated now unless the caller (a restore) says otherwise.
+                CreatedAt = DateTimeOffset.UtcNow,
+                TracksCreation = true,
             };
             return (record, protectedKey);
         }

@@ -35,6 +35,14 @@ namespace NShield.HsmAdmin.Store
         /// <summary>When the key was switched in as the host's current key (null in stores written before it was recorded).</summary>
         public DateTimeOffset? ActivatedAt { get; set; }
 
+        /// <summary>
+        /// When the key pair was generated (issue 22, the key-age policy). Null when unknown: a key restored from a backup that
+        /// does not say when its key was made, or a record written before this was tracked (<see cref="TracksCreation"/> false).
+        /// </summary>
+        public DateTimeOffset? CreatedAt { get; set; }
+        /// <summary>True for records written since CreatedAt exists: a null CreatedAt then means the backup did not say.</summary>
+        public bool TracksCreation { get; set; }
+
         /// <summary><see cref="ActivatedAt"/>, or <see cref="InstalledAt"/> for older records.</summary>
         [JsonIgnore] public DateTimeOffset EffectiveActivatedAt => ActivatedAt ?? InstalledAt;
 

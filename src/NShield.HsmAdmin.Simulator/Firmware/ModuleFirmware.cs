@@ -46,6 +46,7 @@ namespace NShield.HsmAdmin.Firmware
             ModuleState s;
             try { s = ReadState(l); } catch (Exception) { return false; }
             if (!ServiceShouldRun(s, service)) return false;
+            if (s.IsBooting(DateTime.UtcNow)) return false; // rebooting (issue 22): nothing answers
             if (s.Transport == "inprocess") return true;
             return ProcessTools.IsAlive(ProcessTools.ReadPidFile(l.PidFile(service)));
         }
@@ -337,6 +338,8 @@ namespace NShield.HsmAdmin.Firmware
             using (ModuleLock(l))
             {
                 var s = ReadState(l);
+                // Rebooting (issue 22): the module answers nothing until it is up again (over SSH the session just ends).
+                if (s.IsBooting(DateTime.UtcNow)) return new FirmwareReply { ExitCode = 255, Dropped = true };
                 var keys = ReadAuthorizedKeys(l.AuthorizedKeys(req.Service));
                 if (!keys.Any(k => k.Fingerprint == req.KeyFingerprint))
                     throw new FirmwareError(FirmwareErrorCodes.Credential, "the key that authenticated is no longer installed for this service");
@@ -349,6 +352,11 @@ namespace NShield.HsmAdmin.Firmware
                         throw new FirmwareError(FirmwareErrorCodes.Mode,
                             "the module is already enrolled; enroll is only accepted in factory state or recovery mode");
                     if (!isDefault) throw new FirmwareError(FirmwareErrorCodes.Credential, "enroll needs the default sshadmin credential");
+                }
+                else if (verb == FirmwareVerbs.SetTime && isDefault && !s.Enrolled)
+                {
+                    // A module not yet enrolled (factory state, Recovery) has no other credential: its clock is set with the
+                    // default one, so that an invalid clock never blocks the enrollment it needs (issue 22).
                 }
                 else if (verb != FirmwareVerbs.Identity && isDefault)
                 {
@@ -412,6 +420,16 @@ namespace NShield.HsmAdmin.Firmware
                         result = () => ReplyWriter.Ok(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
                         break;
                     }
+                    case FirmwareVerbs.SetTime:
+                        PrepareSetTime(l, s, ReadBody(body, FirmwareJson.Default.SetTimeRequest), out commit, out result);
+                        break;
+                    case FirmwareVerbs.Reboot:
+                    {
+                        var reboot = ReadBody(body, FirmwareJson.Default.RebootRequest);
+                        PrepareReboot(l, s, reboot, out commit, out result);
+                        reloadAfter = reboot.Recovery == true; // new server keys: each sshd rereads its own
+                        break;
+                    }
                     case FirmwareVerbs.FirmwareChunk:
                         FirmwareUpdater.PrepareChunk(l, ReadBody(body, FirmwareJson.Default.FirmwareChunkRequest), out commit, out result);
                         break;
@@ -457,7 +475,7 @@ namespace NShield.HsmAdmin.Firmware
                     Certificate = File.ReadAllText(l.Certificate(svc)).Trim(),
                     Running = ServiceShouldRun(s, svc),
                 };
-            var now = s.InvalidClock ? new DateTime(1970, 1, 1, 0, 0, 5, DateTimeKind.Utc) : DateTime.UtcNow;
+            var now = s.ModuleClock(DateTime.UtcNow);
             return new IdentityResult
             {
                 Esn = s.Esn,
@@ -468,7 +486,7 @@ namespace NShield.HsmAdmin.Firmware
                 IdentityKey = File.ReadAllText(l.IdentityPub).Trim(),
                 Warrant = File.ReadAllText(l.Warrant).Trim(),
                 ServerKeys = serverKeys,
-                Clock = now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                Clock = FormatTime(now),
                 ClockValid = !s.InvalidClock,
                 Firmware = FirmwareUpdater.Images(s),
                 NcoreapiOperational = FirmwareUpdater.NCoreApiOperational(s),
@@ -519,6 +537,95 @@ namespace NShield.HsmAdmin.Firmware
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest,
                     $"{what}: the well-known default credential cannot be installed as a client key");
             return k;
+        }
+
+        // ------------------------------------------------------------------ clock and reboot (issue 22)
+
+        private static string FormatTime(DateTime utc) => utc.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+        /// <summary>
+        /// settime: without adjust the clock is stepped to the given time, allowed in maintenance, factory state or Recovery
+        /// mode only (E_MODE otherwise); with adjust a valid clock slews towards it (at most MaxClockAdjustSeconds).
+        /// </summary>
+        private static void PrepareSetTime(ModuleLayout l, ModuleState s, SetTimeRequest body, out Action commit, out Func<string> result)
+        {
+            var text = Require(body.Time, "time");
+            const DateTimeStyles utc = DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal;
+            if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, utc, out var asked))
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'time' is not an ISO 8601 time");
+            if (asked < ModuleIdentity.EarliestValidClock || asked.Year > 2199)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"'time' {FormatTime(asked.UtcDateTime)} is not a plausible current time");
+            bool adjust = body.Adjust == true;
+            var real = DateTime.UtcNow;
+            var before = s.ModuleClock(real);
+            bool validBefore = !s.InvalidClock;
+            long correction = (long)(asked.UtcDateTime - before).TotalMilliseconds;
+            if (adjust)
+            {
+                if (s.InvalidClock)
+                    throw new FirmwareError(FirmwareErrorCodes.Mode,
+                        "the clock is invalid and cannot be adjusted; set it (settime without adjust) first");
+                if (Math.Abs(correction) > FirmwareProtocol.MaxClockAdjustSeconds * 1000L)
+                    throw new FirmwareError(FirmwareErrorCodes.BadRequest,
+                        $"a correction of {correction / 1000.0:0.#} s is more than the {FirmwareProtocol.MaxClockAdjustSeconds} s " +
+                        "an adjustment slews");
+            }
+            else if (s.Mode == ModuleMode.Operational && !s.Maintenance)
+            {
+                throw new FirmwareError(FirmwareErrorCodes.Mode,
+                    "the clock is stepped only in maintenance mode, factory state or Recovery mode; adjust it while operational");
+            }
+            commit = () =>
+            {
+                // Whatever was slewed so far stays; a new setting replaces the rest of an earlier adjustment.
+                s.ClockOffsetMs += s.SlewedMs(real);
+                s.AdjustMs = 0;
+                s.AdjustStarted = null;
+                if (adjust)
+                {
+                    s.AdjustMs = correction;
+                    s.AdjustStarted = real;
+                }
+                else
+                {
+                    s.ClockOffsetMs = (long)(asked.UtcDateTime - real).TotalMilliseconds;
+                    s.InvalidClock = false;
+                }
+                WriteState(l, s);
+            };
+            result = () =>
+            {
+                var now = DateTime.UtcNow;
+                return ReplyWriter.Ok(new SetTimeResult
+                {
+                    Esn = s.Esn, Mode = s.Mode, ClockBefore = FormatTime(before), ClockValidBefore = validBefore,
+                    Clock = FormatTime(s.ModuleClock(now)), Adjusted = adjust, AdjustmentMs = s.AdjustMs - s.SlewedMs(now),
+                }, FirmwareJson.Default.SetTimeResult);
+            };
+        }
+
+        /// <summary>
+        /// reboot: the module answers, then restarts for BootMs (answering nothing meanwhile). Normal boot: Operational if
+        /// enrolled, else factory state, maintenance mode left. recovery: as the recovery button held at boot, a factory reset
+        /// into Recovery mode (new server keys; ncoreapi does not run).
+        /// </summary>
+        private static void PrepareReboot(ModuleLayout l, ModuleState s, RebootRequest body, out Action commit, out Func<string> result)
+        {
+            bool recovery = body.Recovery == true;
+            var modeBefore = s.Mode;
+            commit = () =>
+            {
+                s.Maintenance = false;
+                s.BootingUntil = DateTime.UtcNow.AddMilliseconds(Math.Max(0, s.BootMs));
+                if (recovery) ResetToFactory(l, s, recovery: true); // writes the state
+                else
+                {
+                    s.Mode = s.Enrolled ? ModuleMode.Operational : ModuleMode.FactoryState;
+                    WriteState(l, s);
+                }
+            };
+            result = () => ReplyWriter.Ok(new RebootResult { Esn = s.Esn, Mode = modeBefore, Recovery = recovery },
+                FirmwareJson.Default.RebootResult);
         }
 
         private static void PrepareEnroll(ModuleLayout l, ModuleState s, EnrollRequest body, out Action commit, out Func<string> result)

@@ -43,11 +43,42 @@ namespace NShield.HsmAdmin.Firmware
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
         public int LogCapacity { get; set; } = FirmwareProtocol.MaxLogEntries;
 
+        // Clock and reboot (issue 22)
+        /// <summary>The module's clock minus real UTC, in ms (settime steps it; the simulator's -ClockOffsetSeconds sets it).</summary>
+        public long ClockOffsetMs { get; set; }
+        /// <summary>A correction being slewed (settime with adjust): its size in ms and when slewing began (UTC).</summary>
+        public long AdjustMs { get; set; }
+        public DateTime? AdjustStarted { get; set; }
+        /// <summary>ncoreapi is in (emulated) maintenance mode, as the host's nopclearfail -M sets it: the clock may be stepped.</summary>
+        public bool Maintenance { get; set; }
+        /// <summary>The module is rebooting until this time (UTC): it answers nothing before then.</summary>
+        public DateTime? BootingUntil { get; set; }
+        /// <summary>How long a reboot takes, in ms.</summary>
+        public int BootMs { get; set; } = DefaultBootMs;
+        public const int DefaultBootMs = 1500;
+
+        /// <summary>The part of <see cref="AdjustMs"/> slewed by <paramref name="now"/> (SimulatedSlewMsPerSecond, towards the target).</summary>
+        public long SlewedMs(DateTime now)
+        {
+            if (AdjustMs == 0 || AdjustStarted == null) return 0;
+            var elapsed = Math.Max(0, (now - AdjustStarted.Value).TotalSeconds);
+            var done = (long)Math.Min(Math.Abs(AdjustMs), elapsed * FirmwareProtocol.SimulatedSlewMsPerSecond);
+            return AdjustMs < 0 ? -done : done;
+        }
+
+        /// <summary>The module's clock at real UTC time <paramref name="now"/>; an invalid clock reads 1970.</summary>
+        public DateTime ModuleClock(DateTime now) =>
+            InvalidClock ? new DateTime(1970, 1, 1, 0, 0, 5, DateTimeKind.Utc) : now.AddMilliseconds(ClockOffsetMs + SlewedMs(now));
+
+        public bool IsBooting(DateTime now) => BootingUntil != null && now < BootingUntil.Value;
+
         public string ToJson() => JsonSerializer.Serialize(new ModuleStateFile
         {
             Esn = Esn, Mode = Mode, Enrolled = Enrolled, FirmwareVersion = FirmwareVersion, Dotnet = DotnetPath,
             FirmwareDll = FirmwareDll, Transport = Transport, LogCapacity = LogCapacity,
             Faults = new FaultSettings { Rules = Faults, DelayMs = DelayMs, Refuse = Refuse, InvalidClock = InvalidClock },
+            Clock = new ClockSettings { OffsetMs = ClockOffsetMs, AdjustMs = AdjustMs, AdjustStarted = AdjustStarted },
+            Maintenance = Maintenance, BootingUntil = BootingUntil, BootMs = BootMs,
             Images = new FirmwareImages
             {
                 PrimaryVsn = FirmwareVsn, RecoveryVersion = RecoveryFirmwareVersion, RecoveryVsn = RecoveryFirmwareVsn, MinimumVsn = MinimumVsn,
@@ -65,6 +96,8 @@ namespace NShield.HsmAdmin.Firmware
                 DotnetPath = f.Dotnet ?? "", FirmwareDll = f.FirmwareDll ?? "", Transport = f.Transport ?? "ssh",
                 LogCapacity = f.LogCapacity ?? FirmwareProtocol.MaxLogEntries,
                 Faults = faults.Rules ?? new List<FaultRule>(), DelayMs = faults.DelayMs, Refuse = faults.Refuse, InvalidClock = faults.InvalidClock,
+                ClockOffsetMs = f.Clock?.OffsetMs ?? 0, AdjustMs = f.Clock?.AdjustMs ?? 0, AdjustStarted = f.Clock?.AdjustStarted,
+                Maintenance = f.Maintenance, BootingUntil = f.BootingUntil, BootMs = f.BootMs ?? DefaultBootMs,
                 FirmwareVsn = f.Images?.PrimaryVsn ?? ModuleFirmware.DefaultVsn,
                 RecoveryFirmwareVersion = f.Images?.RecoveryVersion ?? ModuleFirmware.FirmwareVersion,
                 RecoveryFirmwareVsn = f.Images?.RecoveryVsn ?? ModuleFirmware.DefaultVsn,
@@ -86,8 +119,20 @@ namespace NShield.HsmAdmin.Firmware
         public string? Transport { get; set; }
         public FaultSettings? Faults { get; set; }
         public int? LogCapacity { get; set; }
+        public ClockSettings? Clock { get; set; }
+        public bool Maintenance { get; set; }
+        public DateTime? BootingUntil { get; set; }
+        public int? BootMs { get; set; }
         public FirmwareImages? Images { get; set; }
         public bool NcoreapiSession { get; set; }
+    }
+
+    /// <summary>The module's clock in state.json: offset from real UTC and a correction being slewed (issue 22).</summary>
+    internal sealed class ClockSettings
+    {
+        public long OffsetMs { get; set; }
+        public long AdjustMs { get; set; }
+        public DateTime? AdjustStarted { get; set; }
     }
 
     /// <summary>The module's firmware images and minimum VSN in state.json (issue 22 item 3).</summary>

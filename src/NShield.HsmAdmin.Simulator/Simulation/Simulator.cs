@@ -62,6 +62,16 @@ namespace NShield.HsmAdmin.Simulation
         public int PendingFaults { get; internal set; }
         /// <summary>The delay fault: every command waits this long first (0: none).</summary>
         public int DelayMs { get; internal set; }
+        // Clock and reboot (issue 22)
+        /// <summary>The module's clock minus real UTC, in seconds, as it reads now (null: the clock is invalid).</summary>
+        public double? ClockOffsetSeconds { get; internal set; }
+        /// <summary>A correction the module is still slewing (settime with adjust), in seconds.</summary>
+        public double AdjustingSeconds { get; internal set; }
+        /// <summary>ncoreapi in (emulated) maintenance mode (the host's nopclearfail -M): the clock may be stepped.</summary>
+        public bool Maintenance { get; internal set; }
+        /// <summary>How long a reboot takes, in ms, and whether the module is rebooting now.</summary>
+        public int BootMs { get; internal set; }
+        public bool Booting { get; internal set; }
         public SimulatedEndpoint Endpoint(string service) => Endpoints.First(e => e.Service == ModuleServices.Canonical(service));
         public override string ToString() => $"{Esn} {Mode}";
     }
@@ -289,6 +299,7 @@ namespace NShield.HsmAdmin.Simulation
 
         private SimulatedModule Snapshot(Entry e)
         {
+            var now = DateTime.UtcNow;
             var l = new ModuleLayout(e.ModuleDir);
             var s = ModuleFirmware.ReadState(l);
             var eps = new List<SimulatedEndpoint>();
@@ -312,6 +323,9 @@ namespace NShield.HsmAdmin.Simulation
             {
                 Esn = s.Esn, Mode = s.Mode, Enrolled = s.Enrolled, HostPath = e.HostPath, ModuleDir = l.Dir, Transport = Transport, Endpoints = eps,
                 ClientKeys = ModuleFirmware.ListClientKeys(l.Dir), PendingFaults = s.Faults.Sum(f => Math.Max(0, f.Count)), DelayMs = s.DelayMs,
+                ClockOffsetSeconds = s.InvalidClock ? (double?)null : Math.Round((s.ClockOffsetMs + s.SlewedMs(now)) / 1000.0, 3),
+                AdjustingSeconds = Math.Round((s.AdjustMs - s.SlewedMs(now)) / 1000.0, 3),
+                Maintenance = s.Maintenance, BootMs = s.BootMs, Booting = s.IsBooting(now),
             };
         }
 
@@ -424,6 +438,32 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>The module's clock reads 1970 (identity reports it) until cleared.</summary>
         public void SetInvalidClock(string esn, bool invalid) => Update(esn, s => s.InvalidClock = invalid);
 
+        // Clock and reboot (issue 22)
+        /// <summary>The module's clock runs this many seconds ahead of real UTC (negative: behind); a valid clock, no slewing.</summary>
+        public void SetClockOffset(string esn, double seconds)
+        {
+            if (double.IsNaN(seconds) || Math.Abs(seconds) > 100L * 365 * 86400)
+                throw new ArgumentOutOfRangeException(nameof(seconds), seconds, "at most 100 years either way");
+            Update(esn, s => { s.InvalidClock = false; s.ClockOffsetMs = (long)(seconds * 1000); s.AdjustMs = 0; s.AdjustStarted = null; });
+        }
+
+        /// <summary>ncoreapi's maintenance mode, as the host's nopclearfail -M (on) and -O (off) set it; a reboot leaves it.</summary>
+        public void SetMaintenance(string esn, bool maintenance) => Update(esn, s => s.Maintenance = maintenance);
+
+        /// <summary>
+        /// How long the module takes to reboot, in ms (a slow boot: longer than a Restart-HsmModule -Timeout); a boot under way ends.
+        /// </summary>
+        public void SetBootMs(string esn, int bootMs)
+        {
+            if (bootMs < 0 || bootMs > 600_000) throw new ArgumentOutOfRangeException(nameof(bootMs), bootMs, "from 0 to 600000");
+            // A boot under way finishes now (so a test lets a slow boot end without waiting); the next reboot takes bootMs.
+            Update(esn, s =>
+            {
+                s.BootMs = bootMs;
+                if (s.BootingUntil != null) s.BootingUntil = null;
+            });
+        }
+
         /// <summary>How many entries the module's command log keeps (the newest; 1 to the protocol's maximum).</summary>
         public void SetLogCapacity(string esn, int entries)
         {
@@ -450,7 +490,11 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>Clears step faults, delay, refuse and clock faults.</summary>
         public void ClearFaults(string esn)
         {
-            Update(esn, s => { s.Faults.Clear(); s.DelayMs = 0; s.InvalidClock = false; });
+            Update(esn, s =>
+            {
+                s.Faults.Clear(); s.DelayMs = 0; s.InvalidClock = false;
+                s.ClockOffsetMs = 0; s.AdjustMs = 0; s.AdjustStarted = null; s.BootMs = ModuleState.DefaultBootMs;
+            });
             SetRefuse(esn, false);
         }
 

@@ -31,7 +31,7 @@ namespace NShield.HsmAdmin.Commands
             var package = Engine(() => FirmwarePackageFile.Read(ResolvePath(Path)));
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "update");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
@@ -65,7 +65,7 @@ namespace NShield.HsmAdmin.Commands
             var services = new[] { ModuleServices.Updater };
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "set the minimum VSN of");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);

@@ -31,7 +31,7 @@ namespace NShield.HsmAdmin.Commands
             var services = new[] { ModuleServices.Monitor };
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "read logs from");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);

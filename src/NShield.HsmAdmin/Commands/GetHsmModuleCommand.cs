@@ -61,7 +61,7 @@ namespace NShield.HsmAdmin.Commands
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "show");
             var services = Offline ? new string[0] : new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var inspection = new ModuleInspection(host);

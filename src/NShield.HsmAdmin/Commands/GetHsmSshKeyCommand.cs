@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Commands
     [Cmdlet(VerbsCommon.Get, "HsmSshKey", DefaultParameterSetName = "Host")]
     [OutputType(typeof(HsmSshKeyInfo), ParameterSetName = new[] { "Host" })]
     [OutputType(typeof(HsmModuleKeyInfo), ParameterSetName = new[] { "Module" })]
-    public sealed class GetHsmSshKeyCommand : HsmCmdlet
+    public sealed class GetHsmSshKeyCommand : HsmModuleCmdlet
     {
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ValidateNotNullOrEmpty]
@@ -71,7 +71,7 @@ namespace NShield.HsmAdmin.Commands
         private void WriteModuleKeys(HostStore store, string[] services, WildcardPattern[]? patterns)
         {
             var admin = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, admin)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, admin)))
             {
                 KeyPassphrases.Verify(this, host, admin);
                 var attached = Engine(() => host.Attached());

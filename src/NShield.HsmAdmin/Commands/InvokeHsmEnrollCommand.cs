@@ -72,7 +72,7 @@ namespace NShield.HsmAdmin.Commands
             }
             // No store lock while a person is asked (the forget and first-contact questions): the lock is taken for the
             // enrollment itself, and what was asked about is re-checked under it.
-            using (var host = new HsmHost(store, passphrase))
+            using (var host = OpenHost(store, passphrase))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
                 // An open roll or restore journal: modules enrolled now would get keys the roll then removes.

@@ -7,7 +7,7 @@ using NShield.HsmAdmin.Operations;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Move-HsmModule: the vendor's `hsmadmin keys migrate --privkeyfile`, run on the source host.</summary>
-    [Cmdlet(VerbsCommon.Move, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsCommon.Move, "HsmModule", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "File")]
     [OutputType(typeof(HsmMoveResult))]
     public sealed class MoveHsmModuleCommand : HsmFleetCmdlet, IChangesHost
     {
@@ -18,12 +18,19 @@ namespace NShield.HsmAdmin.Commands
         public override string[]? Esn { get; set; }
 
         /// <summary>The destination host's portable sshadmin backup (Backup-HsmSshKey -Passphrase on the destination).</summary>
-        [Parameter(Mandatory = true)]
+        [Parameter(Mandatory = true, ParameterSetName = "File")]
         [ValidateNotNullOrEmpty]
         public string PrivateKeyFile { get; set; } = "";
 
-        [Parameter(Mandatory = true)]
-        public SecureString Passphrase { get; set; } = new SecureString();
+        /// <summary>Split custody: any K share files of the destination's Backup-HsmSshKey -Shares split, instead of -PrivateKeyFile.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "Shares")]
+        [ValidateNotNullOrEmpty]
+        public string[] SharePath { get; set; } = new string[0];
+
+        /// <summary>The portable backup's passphrase; with -SharePath only when the split was made with -Passphrase.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "File")]
+        [Parameter(ParameterSetName = "Shares")]
+        public SecureString? Passphrase { get; set; }
 
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
         /// interactive host when needed).</summary>
@@ -34,11 +41,14 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void ProcessHost(string? hostPath, IReadOnlyList<string> esns)
         {
-            var path = ResolvePath(PrivateKeyFile);
+            var shares = ParameterSetName == "Shares" ? SharePath.Select(ResolvePath).ToList() : null;
+            var path = shares != null ? KeyShares.Describe(shares) : ResolvePath(PrivateKeyFile);
             var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
-            using (var backup = Engine(() => KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var backup = Engine(() => shares != null
+                       ? KeyShares.Read(shares, Passphrase, Cancellation)
+                       : KeyBackup.Read(host.Store, path, Passphrase, Cancellation)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 if (!backup.Portable)
@@ -46,7 +56,7 @@ namespace NShield.HsmAdmin.Commands
                         $"'{path}' is a verbatim backup. A move needs the destination's portable backup: " +
                         "run Backup-HsmSshKey -Passphrase on the destination host.", path));
                 // The passphrase only opens the destination's existing backup: never refused by the policy, but a weak one is said.
-                if (Protection.PassphrasePolicy.IsWeak(Passphrase))
+                if (Passphrase != null && Protection.PassphrasePolicy.IsWeak(Passphrase))
                     WriteWarning($"The passphrase of '{path}' is weaker than new passphrases may be " +
                         $"({Protection.PassphrasePolicy.Rule}). " +
                         "After the move, delete the transfer file; for the next one, back up with a passphrase that meets the policy.");

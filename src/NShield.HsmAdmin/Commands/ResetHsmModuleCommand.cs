@@ -18,11 +18,6 @@ namespace NShield.HsmAdmin.Commands
         [EsnParameter]
         public override string[]? Esn { get; set; }
 
-        /// <summary>Seconds to wait for the module to return to factory state (3 to 120, default 30).</summary>
-        [Parameter]
-        [ValidateRange(3, 120)]
-        public int Timeout { get; set; } = 30;
-
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
         /// interactive host when needed).</summary>
         [Parameter]
@@ -35,7 +30,7 @@ namespace NShield.HsmAdmin.Commands
             var store = Engine(() => Store.HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "reset");
             var services = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);

@@ -8,13 +8,18 @@ using NShield.HsmAdmin.Operations;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Restore-HsmSshKey: the vendor's `hsmadmin keys restore`.</summary>
-    [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [Cmdlet(VerbsData.Restore, "HsmSshKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "File")]
     [OutputType(typeof(HsmKeyRollResult))]
     public sealed class RestoreHsmSshKeyCommand : HsmParallelCmdlet, IChangesHost
     {
-        [Parameter(Mandatory = true, Position = 0)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "File")]
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = "";
+
+        /// <summary>Split custody: any K share files of one Backup-HsmSshKey -Shares N -Threshold K split, instead of -Path.</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "Shares")]
+        [ValidateNotNullOrEmpty]
+        public string[] SharePath { get; set; } = new string[0];
 
         /// <summary>The passphrase of a portable backup.</summary>
         [Parameter]
@@ -35,15 +40,19 @@ namespace NShield.HsmAdmin.Commands
 
         protected override void EndProcessing()
         {
-            var path = ResolvePath(Path);
+            var shares = ParameterSetName == "Shares" ? SharePath.Select(ResolvePath).ToList() : null;
+            var path = shares != null ? KeyShares.Describe(shares) : ResolvePath(Path);
             var store = Engine(() => Store.HostStore.Open(ResolvedHostPath));
             var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
-            using (var host = new HsmHost(store,
+            using (var host = OpenHost(store,
                 KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All, backupNeedsP ? "the verbatim backup" : null)))
             using (LockForChange(host.Store))
             {
                 KeyPassphrases.Verify(this, host, ModuleServices.All);
-                var restore = new RestoreOperation(host) { AcceptedFingerprints = new HashSet<string>(AcceptFingerprint ?? new string[0]) };
+                var restore = new RestoreOperation(host)
+                {
+                    AcceptedFingerprints = new HashSet<string>(AcceptFingerprint ?? new string[0]), SharePaths = shares,
+                };
                 var result = RunOperation((reporter, ct) => restore.RestoreAsync(path, Passphrase, ThrottleLimit, reporter, ct));
                 if (result == null) return;
                 WriteObject(result);

@@ -32,7 +32,7 @@ namespace NShield.HsmAdmin.Commands
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).ToArray() ?? ModuleServices.All.ToArray();
             var store = Engine(() => HostStore.OpenExisting(hostPath));
             WarnIfNoModules(store, esns, "test");
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, services)))
             {
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);

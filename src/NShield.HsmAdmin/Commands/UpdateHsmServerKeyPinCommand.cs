@@ -13,7 +13,7 @@ namespace NShield.HsmAdmin.Commands
     /// </summary>
     [Cmdlet(VerbsData.Update, "HsmServerKeyPin", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
     [OutputType(typeof(HsmServerKeyPinChange))]
-    public sealed class UpdateHsmServerKeyPinCommand : HsmCmdlet, IChangesHost
+    public sealed class UpdateHsmServerKeyPinCommand : HsmModuleCmdlet, IChangesHost
     {
         private readonly List<string> _esns = new List<string>();
 
@@ -45,7 +45,7 @@ namespace NShield.HsmAdmin.Commands
             var services = Service?.Select(s => Engine(() => ModuleServices.Canonical(s))).Distinct().ToList() ?? new List<string>();
             var store = Engine(() => Store.HostStore.OpenExisting(ResolvedHostPath));
             var keys = new[] { ModuleServices.SshAdmin };
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, keys)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, keys)))
             {
                 KeyPassphrases.Verify(this, host, keys);
                 var selected = SelectModules(Engine(() => host.Attached()), _esns);

@@ -101,7 +101,7 @@ namespace NShield.HsmAdmin.Commands
                         "Nothing was changed.", esn));
             var newPassphrase = RollPassphrases(store, services, protection);
 
-            using (var host = new HsmHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
+            using (var host = OpenHost(store, KeyPassphrases.Resolve(this, store, KeyPassphrase, ModuleServices.All)))
             using (LockForChange(host.Store))
             {
                 // A passphrase-changing roll interrupted mid-switch leaves some current keys under the new passphrase: while

@@ -3,11 +3,28 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Operations;
 
 namespace NShield.HsmAdmin.Commands
 {
+    /// <summary>
+    /// A cmdlet that talks to modules: -Timeout (the vendor's --timeout), declared here only, and carried into the engine's
+    /// host object (<see cref="OpenHost"/>), which applies it to every connect and every command.
+    /// </summary>
+    public abstract class HsmModuleCmdlet : HsmCmdlet
+    {
+        /// <summary>Seconds each module may take to connect and to answer each command (3 to 120, default 30).</summary>
+        [Parameter]
+        [ValidateRange(HsmHost.MinModuleTimeoutSeconds, HsmHost.MaxModuleTimeoutSeconds)]
+        public int Timeout { get; set; } = HsmHost.DefaultModuleTimeoutSeconds;
+
+        /// <summary>The engine's host object for a store, with this command's -Timeout.</summary>
+        protected HsmHost OpenHost(Store.HostStore store, System.Security.SecureString? keyPassphrase) =>
+            new HsmHost(store, keyPassphrase, moduleTimeout: TimeSpan.FromSeconds(Timeout));
+    }
+
     /// <summary>A cmdlet that works on many modules at once: -ThrottleLimit, declared here only.</summary>
-    public abstract class HsmParallelCmdlet : HsmCmdlet
+    public abstract class HsmParallelCmdlet : HsmModuleCmdlet
     {
         /// <summary>How many modules are worked on at the same time (1 to 64, default 16).</summary>
         [Parameter]
