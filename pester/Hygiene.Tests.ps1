@@ -18,6 +18,7 @@ BeforeDiscovery {
     $script:notChangingHost = @{
         'Backup-HsmSshKey' = 'reads the sshadmin key (owner-only already) and writes only the backup file the caller names, plus its audit line; no key, pin, registry entry or module changes'
         'Export-HsmTrustReport' = 'reads pins and modules and writes only the report and signature files the caller names, plus its audit line'
+        'Get-HsmLog' = 'reads module logs; -Path writes only the new file the caller names, and -Clear clears on the modules only the log entries saved there: no key, pin, registry entry or host setting changes'
     }
     # One test per secret parameter and per declared output type, so none passes by looping over nothing.
     $modules = foreach ($m in $moduleCases) { Import-Module $m.Path -Force -PassThru }

@@ -116,20 +116,21 @@ Describe 'Get-HsmLog' {
         $reply.error.message | Should -Match 'monitor'
     }
 
-    It 'keeps only the newest entries up to the module''s bound' {
-        Set-HsmSimulatedModule -Esn $c -LogCapacity 5 -SimulatorPath $sim2.Path | Out-Null
+    It 'keeps at most twice its safe working capacity: past that (the critical capacity) the oldest entries are lost' {
+        Set-HsmSimulatedModule -Esn $c -LogCapacity 3 -SimulatorPath $sim2.Path | Out-Null
         Test-HsmConnection -HostPath $h2 -Esn $c | Should -BeTrue   # six pings
         # -Esn: only $c is read; $d (factory state, not enrolled with $h2) would fail if it were asked.
         $log = @(Get-HsmLog -HostPath $h2 -Esn $c -ErrorVariable logErrors)
         $logErrors | Should -BeNullOrEmpty
         $log.Esn | Sort-Object -Unique | Should -Be $c
-        $log.Count | Should -Be 5
+        $log.Count | Should -Be 6
         $log.Verb | Sort-Object -Unique | Should -Be 'ping'
-        # The module side: its log file holds 5 entries (the read above replaced the oldest ping).
+        # The module side: its log file holds 6 entries (the read above replaced the oldest ping), and counts what it lost.
         $dir = ((Get-HsmSimulator -Path $sim2.Path).Modules | Where-Object Esn -eq $c).ModuleDir
         $file = Get-Content (Join-Path $dir 'log.json') -Raw | ConvertFrom-Json
-        $file.entries.Count | Should -Be 5
+        $file.entries.Count | Should -Be 6
         $file.entries[-1].verb | Should -Be 'logs'
+        $file.lost | Should -BeGreaterThan 0
     }
 }
 
@@ -138,7 +139,7 @@ Describe 'Format views' {
         $views = @((Get-FormatData -TypeName 'NShield.HsmAdmin.Operations.HsmLogEntry').FormatViewDefinition)
         @($views | Where-Object { $_.Control -is [System.Management.Automation.TableControl] }).Count | Should -Be 1
         $text = $full | Out-String -Width 250
-        $text | Should -Match '(?m)^Esn\s+Time\s+Service\s+Verb\s+Outcome\s+KeyFingerprint\s*$'
+        $text | Should -Match '(?m)^Esn\s+Time\s+Service\s+Verb\s+Outcome\s+Status\s+KeyFingerprint\s*$'
         $text | Should -Match ([regex]::Escape($a))
     }
 

@@ -273,7 +273,9 @@ namespace NShield.HsmAdmin.Commands
         /// <summary>The module's clock reads 1970.</summary>
         [Parameter] public bool? InvalidClock { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
-        [Parameter, ValidateRange(1, 1000)] public int? LogCapacity { get; set; }
+        [Parameter, ValidateRange(1, 100000)] public int? LogCapacity { get; set; }
+        /// <summary>Change the oldest entry of the module's log after it was signed (Get-HsmLog then shows it as not verified).</summary>
+        [Parameter] public SwitchParameter TamperLog { get; set; }
         /// <summary>The module's (valid) clock runs this many seconds ahead of real UTC; negative: behind.</summary>
         [Parameter, ValidateRange(-3153600000.0, 3153600000.0)] public double? ClockOffsetSeconds { get; set; }
         /// <summary>ncoreapi's maintenance mode, as the host's nopclearfail -M ($true) and -O ($false) set it.</summary>
@@ -307,6 +309,7 @@ namespace NShield.HsmAdmin.Commands
                 if (BootMs != null) sim.SetBootMs(Esn, BootMs.Value);
                 if (Refuse != null) sim.SetRefuse(Esn, Refuse.Value);
                 if (NCoreApiSession != null) sim.SetNCoreApiSession(Esn, NCoreApiSession.Value);
+                if (TamperLog) sim.TamperLogEntry(Esn);
                 if (Hostile != null || ClearFaults) HostileReplies.Set(sim.GetModule(Esn).ModuleDir, Hostile ?? HostileReply.None);
             });
             WriteObject(Engine(() => sim.GetModule(Esn)));

@@ -302,6 +302,14 @@ namespace NShield.HsmAdmin.AdapterTests
             return outcome;
         }
 
+        public Task<ModuleLogClearOutcome> ClearLogsAsync(long fromSequence, long throughSequence, CancellationToken cancellationToken)
+        {
+            if (Service != ModuleServices.Monitor)
+                throw new ModuleErrorException(Esn, Service, "clear logs", HsmErrorKind.InvalidArgument, "WRONG_SERVICE", "monitor only");
+            _module.Run(Service, "clear logs", () => { });
+            return Task.FromResult(new ModuleLogClearOutcome()); // a memory module keeps no log
+        }
+
         public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken cancellationToken)
         {
             Updater("setminvsn");

@@ -199,6 +199,10 @@ namespace NShield.HsmAdmin
         public const string MinimumVsnInvalid = "MinimumVsnInvalid";
         /// <summary>A change refused because ncoreapi is operational (the hardserver holds a session): stop the hardserver first.</summary>
         public const string NCoreApiOperational = "NCoreApiOperational";
+        /// <summary>The module's log is past its safe working capacity (13.5+): changes are refused until the log is retrieved and cleared.</summary>
+        public const string ModuleLogFull = "ModuleLogFull";
+        /// <summary>Get-HsmLog -Clear could not save what it read to -Path: nothing was cleared on any module.</summary>
+        public const string LogSaveFailed = "LogSaveFailed";
 
         // Passphrase policy (appended, issue 21)
         /// <summary>

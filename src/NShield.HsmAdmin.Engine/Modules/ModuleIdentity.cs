@@ -85,5 +85,11 @@ namespace NShield.HsmAdmin.Modules
         public string KeyFingerprint { get; }
         /// <summary>"ok", or what the command ended with (the module's error code).</summary>
         public string Outcome { get; }
+        /// <summary>The module's sequence number of the entry (null when the module numbers none); issue 22 item 4.</summary>
+        public long? Sequence { get; set; }
+        /// <summary>The module's log key's signature over the entry (<see cref="ModuleLogSigning"/>); null when unsigned.</summary>
+        public byte[]? Signature { get; set; }
+        /// <summary>Who signed the entry (the same object for every entry of one read); null when the module says nothing.</summary>
+        public ModuleLogSigner? Signer { get; set; }
     }
 }

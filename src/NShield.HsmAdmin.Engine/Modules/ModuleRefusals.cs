@@ -17,6 +17,12 @@ namespace NShield.HsmAdmin.Modules
                 $"as firmware updates, the minimum VSN and log clearing are only made while ncoreapi is idle. Nothing was changed. " +
                 $"{StopHardserverAdvice}. ({detail})", esn);
 
+        public static HsmException LogFull(string esn, string what, string detail) =>
+            new HsmException(HsmErrorIds.ModuleLogFull, HsmErrorKind.InvalidOperation,
+                $"Module {esn} refused {what} because its log is past its safe working capacity (firmware 13.5+ refuses key changes " +
+                "and firmware updates then). Nothing was changed. Retrieve and clear the log, then run the command again: " +
+                $"Get-HsmLog -Esn {esn} -Path <new file> -Clear. ({detail})", esn);
+
         public static HsmException PackageInvalid(string esn, string detail) =>
             new HsmException(HsmErrorIds.FirmwarePackageInvalid, HsmErrorKind.InvalidData,
                 $"Module {esn} refused the firmware package: it is not a whole package ({detail}). Nothing was installed; get the package " +

@@ -20,6 +20,15 @@ namespace NShield.HsmAdmin.Operations
         public string KeyFingerprint { get; set; } = "";
         /// <summary>"ok", "dropped", or the module's error code (E_...).</summary>
         public string Outcome { get; set; } = "";
+        /// <summary>The module's number for the entry (what -Clear clears by); null when the module numbers none.</summary>
+        public long? Sequence { get; set; }
+        /// <summary>The entry's signature verifies under the module's log key, which chains to a trusted vendor root.</summary>
+        public bool Verified { get; set; }
+        /// <summary>
+        /// Verified, Tampered (the signature does not cover the entry), Unsigned, or KeyNotTrusted (the log key does not chain
+        /// to a trusted root).
+        /// </summary>
+        public string Status { get; set; } = "";
         public string HostPath { get; set; } = "";
         public override string ToString() => $"{Esn} {Time:u} {Service} {Verb} {Outcome}";
     }
@@ -52,7 +61,10 @@ namespace NShield.HsmAdmin.Operations
             IReadOnlyList<ModuleLogRecord> records;
             using (var monitor = await _host.OpenPinnedAsync(module, ModuleServices.Monitor, ct).ConfigureAwait(false))
                 records = await monitor.GetLogsAsync(since?.ToUniversalTime(), tail, ct).ConfigureAwait(false);
-            return Filter(module.Esn, records, since, tail, _host.Path);
+            var signer = records.Select(r => r.Signer).FirstOrDefault(x => x != null);
+            var verification = signer == null ? ModuleLogVerification.Untrusted("the module names no log key")
+                : ModuleLogVerification.For(_host.Store, module.Esn, signer);
+            return Filter(module.Esn, records, since, tail, _host.Path, verification);
         }
 
         /// <summary>Get-HsmLog: every selected module's log in parallel, sorted by module then time; a failing module is reported.</summary>
@@ -70,7 +82,7 @@ namespace NShield.HsmAdmin.Operations
         /// (ProtocolError otherwise), none before <paramref name="since"/>, printable bounded text, oldest first.
         /// </summary>
         internal static IReadOnlyList<HsmLogEntry> Filter(string esn, IReadOnlyList<ModuleLogRecord> records, DateTimeOffset? since,
-            int? tail, string hostPath)
+            int? tail, string hostPath, ModuleLogVerification? verification = null)
         {
             int cap = tail ?? MaxEntries;
             if (records.Count > cap)
@@ -88,8 +100,12 @@ namespace NShield.HsmAdmin.Operations
                     Verb = ModuleErrors.Printable(e.Command, 40),
                     KeyFingerprint = ModuleErrors.Printable(e.KeyFingerprint, 80),
                     Outcome = ModuleErrors.Printable(e.Outcome, 40),
+                    Sequence = e.Sequence,
+                    // Checked on the module's own bytes, before anything is bounded for display; never dropped when it fails.
+                    Status = (verification ?? ModuleLogVerification.Untrusted("no log key was read")).Check(esn, e),
                     HostPath = hostPath,
                 });
+                entries[entries.Count - 1].Verified = entries[entries.Count - 1].Status == ModuleLogVerification.Verified;
             }
             return entries.OrderBy(e => e.Time).ToList();
         }

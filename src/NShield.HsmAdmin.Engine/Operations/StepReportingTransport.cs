@@ -114,6 +114,12 @@ namespace NShield.HsmAdmin.Operations
                 return _inner.UpdateFirmwareAsync(package, length, ct);
             }
 
+            public Task<ModuleLogClearOutcome> ClearLogsAsync(long fromSequence, long throughSequence, CancellationToken ct)
+            {
+                Step($"logs.clear (clears log entries {fromSequence} to {throughSequence}, which were read and saved)");
+                return _inner.ClearLogsAsync(fromSequence, throughSequence, ct);
+            }
+
             public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken ct)
             {
                 Step($"setminvsn (raises the module's minimum VSN to {vsn})");

@@ -88,6 +88,8 @@ namespace NShield.HsmAdmin.Operations
             _inner.UpdateFirmwareAsync(package, length, ct);
         public Task<int> SetMinimumVsnAsync(int vsn, CancellationToken ct) =>
             Timed("setting its minimum VSN", c => _inner.SetMinimumVsnAsync(vsn, c), ct);
+        public Task<ModuleLogClearOutcome> ClearLogsAsync(long fromSequence, long throughSequence, CancellationToken ct) =>
+            Timed("clearing its log", c => _inner.ClearLogsAsync(fromSequence, throughSequence, c), ct);
 
         public void Dispose() => _inner.Dispose();
     }

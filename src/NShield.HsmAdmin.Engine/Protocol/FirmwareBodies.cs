@@ -185,11 +185,32 @@ namespace NShield.HsmAdmin.Protocol
             if (result.Entries.Count > cap)
                 throw Malformed(FirmwareVerbs.Logs, esn, $"it holds {result.Entries.Count} entries, more than the {cap} asked for");
             var records = new List<ModuleLogRecord>(result.Entries.Count);
+            ModuleLogSigner? signer = null;
+            try
+            {
+                if (!string.IsNullOrEmpty(result.LogKey))
+                    signer = new ModuleLogSigner
+                    {
+                        LogKey = SshPublicKey.Parse(result.LogKey!), LogKeyCertificate = result.LogKeyCertificate ?? "",
+                        IdentityKey = string.IsNullOrEmpty(result.IdentityKey) ? null : SshPublicKey.Parse(result.IdentityKey!),
+                        Warrant = result.Warrant ?? "",
+                    };
+            }
+            catch (HsmException) { signer = null; } // an unreadable signer leaves every entry unverified, never dropped
             foreach (var e in result.Entries)
             {
                 if (e == null || e.Service == null || e.Verb == null || e.KeyFingerprint == null || e.Outcome == null)
                     throw Malformed(FirmwareVerbs.Logs, esn, "an entry lacks time, service, verb, keyFingerprint or outcome");
-                records.Add(new ModuleLogRecord(e.Time, e.Service, e.Verb, e.KeyFingerprint, e.Outcome));
+                byte[]? signature = null;
+                if (e.Signature != null)
+                {
+                    try { signature = Convert.FromBase64String(e.Signature); }
+                    catch (FormatException) { signature = new byte[0]; } // shown as not verified, never dropped
+                }
+                records.Add(new ModuleLogRecord(e.Time, e.Service, e.Verb, e.KeyFingerprint, e.Outcome)
+                {
+                    Sequence = e.Seq, Signature = signature, Signer = signer,
+                });
             }
             return records;
         }

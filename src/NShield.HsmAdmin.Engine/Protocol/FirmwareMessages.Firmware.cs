@@ -50,6 +50,20 @@ namespace NShield.HsmAdmin.Protocol
         public int FirmwareVsn { get; set; }
     }
 
+    /// <summary>logs.clear: the sequence numbers to clear, both included (what was read).</summary>
+    public sealed class LogsClearRequest
+    {
+        public long? FromSeq { get; set; }
+        public long? ThroughSeq { get; set; }
+    }
+
+    /// <summary>logs.clear.</summary>
+    public sealed class LogsClearResult
+    {
+        public long Cleared { get; set; }
+        public long Remaining { get; set; }
+    }
+
     /// <summary>One firmware image in identity.</summary>
     public sealed class FirmwareImageInfo
     {

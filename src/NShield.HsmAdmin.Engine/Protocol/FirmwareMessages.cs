@@ -167,12 +167,20 @@ namespace NShield.HsmAdmin.Protocol
         public string? KeyFingerprint { get; set; }
         /// <summary>"ok" or the error code the command ended with.</summary>
         public string? Outcome { get; set; }
+        /// <summary>Issue 22 item 4: the module's sequence number and its log key's signature (base64) over the entry.</summary>
+        public long? Seq { get; set; }
+        public string? Signature { get; set; }
     }
 
     /// <summary>logs: oldest first.</summary>
     public sealed class LogsResult
     {
         public List<LogRecord>? Entries { get; set; }
+        /// <summary>Issue 22 item 4: the log key, its certificate, and the identity key and warrant it chains through.</summary>
+        public string? LogKey { get; set; }
+        public string? LogKeyCertificate { get; set; }
+        public string? IdentityKey { get; set; }
+        public string? Warrant { get; set; }
     }
 
     /// <summary>The outcome a log entry records for a command that succeeded (otherwise the error code it ended with).</summary>
@@ -209,6 +217,8 @@ namespace NShield.HsmAdmin.Protocol
     [JsonSerializable(typeof(FirmwareInstallResult))]
     [JsonSerializable(typeof(SetMinVsnRequest))]
     [JsonSerializable(typeof(SetMinVsnResult))]
+    [JsonSerializable(typeof(LogsClearRequest))]
+    [JsonSerializable(typeof(LogsClearResult))]
     public sealed partial class FirmwareJson : JsonSerializerContext
     {
     }

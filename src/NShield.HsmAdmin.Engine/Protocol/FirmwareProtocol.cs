@@ -59,11 +59,13 @@ namespace NShield.HsmAdmin.Protocol
         public const string FirmwareInstall = "firmware.install";
         /// <summary>Raises the minimum VSN the module accepts; updater only.</summary>
         public const string SetMinVsn = "setminvsn";
+        /// <summary>Clears the log entries numbered fromSeq..throughSeq (what the host read and saved); monitor only.</summary>
+        public const string LogsClear = "logs.clear";
 
         public static readonly IReadOnlyList<string> All = new[]
         {
             Identity, Enroll, KeysList, KeysAdd, KeysRemove, KeysSet, FactoryState, Ping, Logs,
-            FirmwareChunk, FirmwareInstall, SetMinVsn, SetTime, Reboot,
+            FirmwareChunk, FirmwareInstall, SetMinVsn, LogsClear, SetTime, Reboot,
         };
 
         public static bool IsKnown(string verb) => Array.IndexOf((string[])All, verb) >= 0;
@@ -71,7 +73,7 @@ namespace NShield.HsmAdmin.Protocol
         /// <summary>Verbs that read a JSON body from stdin until EOF; the others never read stdin.</summary>
         public static bool TakesBody(string verb) =>
             verb == Enroll || verb == KeysAdd || verb == KeysRemove || verb == KeysSet || verb == FactoryState || verb == Logs
-            || IsFirmwareVerb(verb) || verb == SetTime || verb == Reboot;
+            || IsFirmwareVerb(verb) || verb == LogsClear || verb == SetTime || verb == Reboot;
 
         /// <summary>The updater's verbs (issue 22 item 3).</summary>
         public static bool IsFirmwareVerb(string verb) => verb == FirmwareChunk || verb == FirmwareInstall || verb == SetMinVsn;
@@ -80,7 +82,14 @@ namespace NShield.HsmAdmin.Protocol
         /// Changes refused with E_NCOREAPI while ncoreapi is operational (the hardserver holds a session), as the vendor's
         /// upgrade and log clearing are: firmware, minimum VSN and log clearing. Reads (identity, ping, logs) still work.
         /// </summary>
-        public static bool BlockedWhileNCoreApiOperational(string verb) => IsFirmwareVerb(verb);
+        public static bool BlockedWhileNCoreApiOperational(string verb) => IsFirmwareVerb(verb) || verb == LogsClear;
+
+        /// <summary>
+        /// Changes refused with E_LOG_FULL while the module's log is past its safe working capacity (firmware 13.5+): key
+        /// changes and firmware. enroll and factorystate stay allowed (ways out), and so do reads and log clearing.
+        /// </summary>
+        public static bool BlockedPastLogCapacity(string verb) =>
+            verb == KeysAdd || verb == KeysRemove || verb == KeysSet || IsFirmwareVerb(verb);
 
         /// <summary>Verbs that change SSH keys: refused with E_CLOCK while the clock is invalid outside Recovery mode.</summary>
         public static bool ChangesKeys(string verb) =>
@@ -88,7 +97,7 @@ namespace NShield.HsmAdmin.Protocol
 
         /// <summary>The one service that serves the verb, or null when every service does (identity, ping).</summary>
         public static string? OnlyService(string verb) =>
-            verb == Identity || verb == Ping ? null : verb == Logs ? ModuleServices.Monitor
+            verb == Identity || verb == Ping ? null : verb == Logs || verb == LogsClear ? ModuleServices.Monitor
             : IsFirmwareVerb(verb) ? ModuleServices.Updater : ModuleServices.SshAdmin;
     }
 
@@ -116,11 +125,13 @@ namespace NShield.HsmAdmin.Protocol
         public const string Vsn = "E_VSN";
         /// <summary>A change refused while ncoreapi is operational (the hardserver holds a session).</summary>
         public const string NCoreApi = "E_NCOREAPI";
+        /// <summary>A change refused while the module's log is past its safe working capacity (13.5+).</summary>
+        public const string LogFull = "E_LOG_FULL";
 
         public static readonly IReadOnlyList<string> All = new[]
         {
             UnknownCommand, BadRequest, TooLarge, WrongService, Credential, Mode, InUse, LastKey, Fault, Clock, Internal,
-            Package, Signature, Vsn, NCoreApi,
+            Package, Signature, Vsn, NCoreApi, LogFull,
         };
     }
 }

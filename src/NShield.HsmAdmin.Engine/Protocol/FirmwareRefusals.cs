@@ -12,6 +12,7 @@ namespace NShield.HsmAdmin.Protocol
             switch (code)
             {
                 case FirmwareErrorCodes.NCoreApi: return ModuleRefusals.NCoreApiOperational(esn, what, detail);
+                case FirmwareErrorCodes.LogFull: return ModuleRefusals.LogFull(esn, what, detail);
                 case FirmwareErrorCodes.Package: return ModuleRefusals.PackageInvalid(esn, detail);
                 case FirmwareErrorCodes.Signature: return ModuleRefusals.SignatureInvalid(esn, detail);
                 case FirmwareErrorCodes.Vsn:

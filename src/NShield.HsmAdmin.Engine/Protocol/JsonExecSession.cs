@@ -158,6 +158,15 @@ namespace NShield.HsmAdmin.Protocol
             FirmwareUpdateBodies.ParseSetMinVsn(Esn,
                 await InvokeAsync(FirmwareVerbs.SetMinVsn, FirmwareUpdateBodies.SetMinVsn(vsn), cancellationToken).ConfigureAwait(false));
 
+        public async Task<ModuleLogClearOutcome> ClearLogsAsync(long fromSequence, long throughSequence, CancellationToken cancellationToken)
+        {
+            var body = System.Text.Json.JsonSerializer.Serialize(new LogsClearRequest { FromSeq = fromSequence, ThroughSeq = throughSequence },
+                FirmwareJson.Default.LogsClearRequest);
+            var reply = await InvokeAsync(FirmwareVerbs.LogsClear, body, cancellationToken).ConfigureAwait(false);
+            var r = FirmwareBodies.Read(reply.Result, FirmwareJson.Default.LogsClearResult, FirmwareVerbs.LogsClear, Esn);
+            return new ModuleLogClearOutcome { Cleared = r.Cleared, Remaining = r.Remaining };
+        }
+
         public void Dispose() => Channel.Dispose();
     }
 }

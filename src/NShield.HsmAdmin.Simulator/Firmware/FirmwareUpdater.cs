@@ -33,6 +33,9 @@ namespace NShield.HsmAdmin.Firmware
             if (FirmwareVerbs.BlockedWhileNCoreApiOperational(verb) && NCoreApiOperational(s))
                 throw new FirmwareError(FirmwareErrorCodes.NCoreApi,
                     $"'{verb}' is refused while ncoreapi is operational (a hardserver session is open); stop the hardserver and retry");
+            if (FirmwareVerbs.BlockedPastLogCapacity(verb) && ModuleLog.Count(l) is int count && count >= s.LogCapacity)
+                throw new FirmwareError(FirmwareErrorCodes.LogFull,
+                    $"'{verb}' is refused: the log holds {count} entries, past its safe working capacity of {s.LogCapacity}; retrieve and clear it");
         }
 
         public static void PrepareChunk(ModuleLayout l, FirmwareChunkRequest body, out Action commit, out Func<string> result)

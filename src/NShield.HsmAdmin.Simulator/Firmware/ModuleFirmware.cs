@@ -95,6 +95,7 @@ namespace NShield.HsmAdmin.Firmware
                 FileAccessScope.Public);
             var s = new ModuleState { Esn = esn, Mode = ModuleMode.FactoryState, Enrolled = false, DotnetPath = dotnetPath, FirmwareDll = firmwareDll,
                 Transport = transport };
+            ModuleLog.NewLogKey(l, esn, id);
             foreach (var svc in ModuleServices.All)
             {
                 Directory.CreateDirectory(l.ServiceDir(svc));
@@ -132,6 +133,7 @@ namespace NShield.HsmAdmin.Firmware
         {
             using var id = ReadIdentityKey(l);
             foreach (var svc in ModuleServices.All) NewServerKey(l, s, id, svc);
+            ModuleLog.NewLogKey(l, s.Esn, id); // a factory reset changes the log signing key (the vendor's "Return to factory state")
             ResetClientKeys(l, s);
             s.Mode = recovery ? ModuleMode.Recovery : ModuleMode.FactoryState;
             s.Enrolled = false;
@@ -417,7 +419,14 @@ namespace NShield.HsmAdmin.Firmware
                     case FirmwareVerbs.Logs:
                     {
                         var entries = ModuleLog.Query(l, ReadBody(body, FirmwareJson.Default.LogsRequest));
-                        result = () => ReplyWriter.Ok(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
+                        result = () => ReplyWriter.Ok(new LogsResult
+                        {
+                            Entries = entries,
+                            LogKey = File.Exists(l.LogKeyPub) ? File.ReadAllText(l.LogKeyPub).Trim() : null,
+                            LogKeyCertificate = File.Exists(l.LogCertificate) ? File.ReadAllText(l.LogCertificate).Trim() : null,
+                            IdentityKey = File.ReadAllText(l.IdentityPub).Trim(),
+                            Warrant = File.ReadAllText(l.Warrant).Trim(),
+                        }, FirmwareJson.Default.LogsResult);
                         break;
                     }
                     case FirmwareVerbs.SetTime:
@@ -436,6 +445,9 @@ namespace NShield.HsmAdmin.Firmware
                     case FirmwareVerbs.FirmwareInstall:
                         FirmwareUpdater.PrepareInstall(l, s, ReadBody(body, FirmwareJson.Default.FirmwareInstallRequest), out commit, out result,
                             out reloadAfter);
+                        break;
+                    case FirmwareVerbs.LogsClear:
+                        ModuleLog.PrepareClear(l, ReadBody(body, FirmwareJson.Default.LogsClearRequest), out commit, out result);
                         break;
                     case FirmwareVerbs.SetMinVsn:
                         FirmwareUpdater.PrepareSetMinVsn(l, s, ReadBody(body, FirmwareJson.Default.SetMinVsnRequest), out commit, out result);
@@ -490,6 +502,8 @@ namespace NShield.HsmAdmin.Firmware
                 ClockValid = !s.InvalidClock,
                 Firmware = FirmwareUpdater.Images(s),
                 NcoreapiOperational = FirmwareUpdater.NCoreApiOperational(s),
+                LogKey = File.Exists(l.LogKeyPub) ? File.ReadAllText(l.LogKeyPub).Trim() : null,
+                LogKeyCertificate = File.Exists(l.LogCertificate) ? File.ReadAllText(l.LogCertificate).Trim() : null,
             };
         }
 

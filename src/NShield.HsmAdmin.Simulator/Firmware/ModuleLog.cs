@@ -2,22 +2,32 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using NShield.HsmAdmin.Files;
+using NShield.HsmAdmin.Keys;
+using NShield.HsmAdmin.Modules;
 using NShield.HsmAdmin.Protocol;
 using NShield.HsmAdmin.Store;
-using NShield.HsmAdmin.Files;
+using NShield.HsmAdmin.Trust;
 
 namespace NShield.HsmAdmin.Firmware
 {
     /// <summary>
-    /// The module's log of the commands it served (the logs verb): bounded to the newest <see cref="ModuleState.LogCapacity"/>
-    /// entries, kept in &lt;moduleDir&gt;/log.json, rewritten atomically (not durably) under the module lock.
+    /// The module's log of the commands it served (the logs verb), as the vendor's signed system logs (firmware 13.5+):
+    /// every entry numbered and signed with the module's log key (certified by its identity key; a factory reset makes a new
+    /// one). The log keeps every entry until the host clears what it read (logs.clear). Past its safe working capacity
+    /// (<see cref="ModuleState.LogCapacity"/>) key changes and firmware are refused (E_LOG_FULL); past twice that (the
+    /// critical capacity) the oldest entries are lost. Kept in &lt;moduleDir&gt;/log.json, rewritten atomically (not durably)
+    /// under the module lock.
     /// </summary>
     internal static class ModuleLog
     {
         /// <summary>The outcome logged for a command whose connection a simulated fault dropped (no reply was sent).</summary>
         public const string DroppedOutcome = "dropped";
+
+        /// <summary>A new module's safe working capacity, in entries; the simulator's -LogCapacity sets 1 to <see cref="MaxCapacity"/>.</summary>
+        public const int DefaultCapacity = 10_000, MaxCapacity = 100_000;
 
         /// <summary>Appends one entry; a module without state (or any failure) records nothing and never fails the command.</summary>
         public static void TryRecord(FirmwareRequest req, string outcome)
@@ -29,22 +39,39 @@ namespace NShield.HsmAdmin.Firmware
                 if (!File.Exists(l.StateFile)) return;
                 using (ModuleFirmware.ModuleLock(l))
                 {
-                    var capacity = Math.Max(1, ModuleFirmware.ReadState(l).LogCapacity);
-                    var entries = Read(l);
-                    entries.Add(new LogRecord
+                    var s = ModuleFirmware.ReadState(l);
+                    var file = Read(l);
+                    var entry = new LogRecord
                     {
                         Time = DateTimeOffset.UtcNow,
                         Service = Bounded(req.Service, 20),
                         Verb = Bounded((req.Verb ?? "").Trim(), 40),
                         KeyFingerprint = Bounded(req.KeyFingerprint, 80),
                         Outcome = outcome,
-                    });
-                    if (entries.Count > capacity) entries.RemoveRange(0, entries.Count - capacity);
-                    var json = JsonSerializer.Serialize(new LogsResult { Entries = entries }, FirmwareJson.Default.LogsResult);
-                    Replace(l.LogFile, json + "\n");
+                        Seq = file.NextSeq++,
+                    };
+                    entry.Signature = Sign(l, s.Esn, entry);
+                    file.Entries.Add(entry);
+                    // Critical capacity: the oldest entries are lost (as a real module's log store would overflow).
+                    var critical = 2L * Math.Max(1, s.LogCapacity);
+                    if (file.Entries.Count > critical)
+                    {
+                        var excess = (int)(file.Entries.Count - critical);
+                        file.Entries.RemoveRange(0, excess);
+                        file.Lost += excess;
+                    }
+                    Write(l, file);
                 }
             }
             catch (Exception) { /* the log is diagnostics: it never changes a command's outcome */ }
+        }
+
+        private static string? Sign(ModuleLayout l, string esn, LogRecord e)
+        {
+            if (!File.Exists(l.LogKey)) return null;
+            using var key = OpenSshPrivateKey.Decode(File.ReadAllText(l.LogKey), null);
+            return Convert.ToBase64String(key.Sign(ModuleLogSigning.ToBeSigned(esn, e.Seq ?? 0, e.Time, e.Service ?? "", e.Verb ?? "",
+                e.KeyFingerprint ?? "", e.Outcome ?? "")));
         }
 
         /// <summary>Entries at or after Since, then the last Tail of them, at most the protocol's cap. Caller holds the lock.</summary>
@@ -52,26 +79,92 @@ namespace NShield.HsmAdmin.Firmware
         {
             if (request.Tail is int t && (t < 1 || t > FirmwareProtocol.MaxLogEntries))
                 throw new FirmwareError(FirmwareErrorCodes.BadRequest, $"tail must be an integer from 1 to {FirmwareProtocol.MaxLogEntries}");
-            IEnumerable<LogRecord> entries = Read(l);
+            IEnumerable<LogRecord> entries = Read(l).Entries;
             if (request.Since is DateTimeOffset since) entries = entries.Where(e => e.Time >= since);
             var list = entries.ToList();
             var take = Math.Min(request.Tail ?? FirmwareProtocol.MaxLogEntries, FirmwareProtocol.MaxLogEntries);
             return list.Count > take ? list.GetRange(list.Count - take, take) : list;
         }
 
-        private static List<LogRecord> Read(ModuleLayout l)
+        /// <summary>How many entries the log holds. Caller holds the lock.</summary>
+        public static int Count(ModuleLayout l) => Read(l).Entries.Count;
+
+        /// <summary>logs.clear: removes the entries numbered from..through (both included), only those. Caller holds the lock.</summary>
+        public static void PrepareClear(ModuleLayout l, LogsClearRequest body, out Action commit, out Func<string> result)
+        {
+            if (body.FromSeq is not long from || body.ThroughSeq is not long through || from < 0 || through < from)
+                throw new FirmwareError(FirmwareErrorCodes.BadRequest, "'fromSeq' and 'throughSeq' (integers, fromSeq <= throughSeq) are required");
+            var file = Read(l);
+            var cleared = file.Entries.Count(e => e.Seq >= from && e.Seq <= through);
+            commit = () =>
+            {
+                file.Entries.RemoveAll(e => e.Seq >= from && e.Seq <= through);
+                Write(l, file);
+            };
+            result = () => ReplyWriter.Ok(new LogsClearResult { Cleared = cleared, Remaining = file.Entries.Count },
+                FirmwareJson.Default.LogsClearResult);
+        }
+
+        /// <summary>Fault: the oldest entry's outcome changed after it was signed (what an attacker with the log store could do).</summary>
+        public static long? Tamper(ModuleLayout l)
+        {
+            using (ModuleFirmware.ModuleLock(l))
+            {
+                var file = Read(l);
+                var e = file.Entries.FirstOrDefault();
+                if (e == null) return null;
+                e.Outcome = e.Outcome == LogOutcomes.Ok ? FirmwareErrorCodes.Fault : LogOutcomes.Ok;
+                Write(l, file);
+                return e.Seq;
+            }
+        }
+
+        /// <summary>A new log key and its certificate by the identity key (at provisioning and at every factory reset).</summary>
+        public static void NewLogKey(ModuleLayout l, string esn, SshKeyPair identity)
+        {
+            using var key = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519, "log@" + esn);
+            SecureFiles.WriteAtomic(l.LogKey, OpenSshPrivateKey.Encode(key, null), FileAccessScope.OwnerOnly);
+            SecureFiles.WriteAtomic(l.LogKeyPub, key.PublicKey.ToAuthorizedKeysLine() + "\n", FileAccessScope.Public);
+            SecureFiles.WriteAtomic(l.LogCertificate,
+                TrustChain.MakeCertificate(identity, esn, ModuleLogSigning.CertificateService, key.PublicKey.Blob) + "\n", FileAccessScope.Public);
+        }
+
+        private static ModuleLogFile Read(ModuleLayout l)
         {
             byte[] bytes;
             try { bytes = File.ReadAllBytes(l.LogFile); }
-            catch (FileNotFoundException) { return new List<LogRecord>(); }
-            try { return JsonSerializer.Deserialize(bytes, FirmwareJson.Default.LogsResult)?.Entries ?? new List<LogRecord>(); }
-            catch (JsonException) { return new List<LogRecord>(); } // a damaged log starts over rather than stopping the module
+            catch (FileNotFoundException) { return new ModuleLogFile(); }
+            try
+            {
+                var file = JsonSerializer.Deserialize(bytes, ModuleLogJson.Default.ModuleLogFile) ?? new ModuleLogFile();
+                file.Entries ??= new List<LogRecord>();
+                if (file.NextSeq <= 0) file.NextSeq = (file.Entries.Select(e => e.Seq ?? 0).DefaultIfEmpty(0).Max()) + 1;
+                return file;
+            }
+            catch (JsonException) { return new ModuleLogFile(); } // a damaged log starts over rather than stopping the module
         }
 
         // Atomic but not durable (no fsync): the log is diagnostics rewritten on every command.
-        private static void Replace(string path, string text) => SecureFiles.WriteAtomic(path, text, FileAccessScope.Public, durable: false);
+        private static void Write(ModuleLayout l, ModuleLogFile file) =>
+            SecureFiles.WriteAtomic(l.LogFile, JsonSerializer.Serialize(file, ModuleLogJson.Default.ModuleLogFile) + "\n",
+                FileAccessScope.Public, durable: false);
 
         private static string Bounded(string? text, int max) =>
             string.IsNullOrEmpty(text) ? "" : text!.Length <= max ? text : text.Substring(0, max);
+    }
+
+    /// <summary>log.json: the entries (oldest first), the next sequence number, and how many entries overflow lost.</summary>
+    internal sealed class ModuleLogFile
+    {
+        public List<LogRecord> Entries { get; set; } = new List<LogRecord>();
+        public long NextSeq { get; set; } = 1;
+        public long Lost { get; set; }
+    }
+
+    [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonSerializable(typeof(ModuleLogFile))]
+    internal sealed partial class ModuleLogJson : JsonSerializerContext
+    {
     }
 }

@@ -41,7 +41,7 @@ namespace NShield.HsmAdmin.Firmware
         /// <summary>A hardserver holds an ncoreapi session: ncoreapi is operational (in normal mode) and changes are refused.</summary>
         public bool NCoreApiSession { get; set; }
         /// <summary>How many entries the module's command log keeps (the newest).</summary>
-        public int LogCapacity { get; set; } = FirmwareProtocol.MaxLogEntries;
+        public int LogCapacity { get; set; } = ModuleLog.DefaultCapacity;
 
         // Clock and reboot (issue 22)
         /// <summary>The module's clock minus real UTC, in ms (settime steps it; the simulator's -ClockOffsetSeconds sets it).</summary>
@@ -94,7 +94,7 @@ namespace NShield.HsmAdmin.Firmware
             {
                 Esn = f.Esn ?? "", Mode = f.Mode, Enrolled = f.Enrolled, FirmwareVersion = f.FirmwareVersion ?? ModuleFirmware.FirmwareVersion,
                 DotnetPath = f.Dotnet ?? "", FirmwareDll = f.FirmwareDll ?? "", Transport = f.Transport ?? "ssh",
-                LogCapacity = f.LogCapacity ?? FirmwareProtocol.MaxLogEntries,
+                LogCapacity = f.LogCapacity ?? ModuleLog.DefaultCapacity,
                 Faults = faults.Rules ?? new List<FaultRule>(), DelayMs = faults.DelayMs, Refuse = faults.Refuse, InvalidClock = faults.InvalidClock,
                 ClockOffsetMs = f.Clock?.OffsetMs ?? 0, AdjustMs = f.Clock?.AdjustMs ?? 0, AdjustStarted = f.Clock?.AdjustStarted,
                 Maintenance = f.Maintenance, BootingUntil = f.BootingUntil, BootMs = f.BootMs ?? DefaultBootMs,
@@ -202,6 +202,10 @@ namespace NShield.HsmAdmin.Firmware
         public string IdentityPub => Path.Combine(Dir, "identity.pub");
         public string Warrant => Path.Combine(Dir, "warrant");
         public string VendorRootPubCopy => Path.Combine(Dir, "vendor-root.pub");
+        /// <summary>The key the module signs its log with, and its certificate by the identity key (issue 22 item 4).</summary>
+        public string LogKey => Path.Combine(Dir, "log.key");
+        public string LogKeyPub => Path.Combine(Dir, "log.pub");
+        public string LogCertificate => Path.Combine(Dir, "log.certificate");
         /// <summary>A firmware package being received (firmware.chunk); gone once installed or refused.</summary>
         public string FirmwareStaging => Path.Combine(Dir, "firmware-staging.bin");
         public string ServiceDir(string svc) => Path.Combine(Dir, "services", svc);

@@ -467,8 +467,8 @@ namespace NShield.HsmAdmin.Simulation
         /// <summary>How many entries the module's command log keeps (the newest; 1 to the protocol's maximum).</summary>
         public void SetLogCapacity(string esn, int entries)
         {
-            if (entries < 1 || entries > Protocol.FirmwareProtocol.MaxLogEntries)
-                throw new ArgumentOutOfRangeException(nameof(entries), entries, $"from 1 to {Protocol.FirmwareProtocol.MaxLogEntries}");
+            if (entries < 1 || entries > ModuleLog.MaxCapacity)
+                throw new ArgumentOutOfRangeException(nameof(entries), entries, $"from 1 to {ModuleLog.MaxCapacity}");
             Update(esn, s => s.LogCapacity = entries);
         }
 
@@ -477,6 +477,14 @@ namespace NShield.HsmAdmin.Simulation
         /// ncoreapi is operational and the module refuses firmware, minimum VSN and log clearing (issue 22 item 6).
         /// </summary>
         public void SetNCoreApiSession(string esn, bool open) => Update(esn, s => s.NCoreApiSession = open);
+
+        /// <summary>Fault: the oldest entry of the module's log is changed after it was signed; returns its sequence number (null: empty).</summary>
+        public long? TamperLogEntry(string esn)
+        {
+            Entry e;
+            lock (_gate) e = Find(esn);
+            return ModuleLog.Tamper(new ModuleLayout(e.ModuleDir));
+        }
 
         /// <summary>Refuse connections: every endpoint of the module stops listening until cleared.</summary>
         public void SetRefuse(string esn, bool refuse)

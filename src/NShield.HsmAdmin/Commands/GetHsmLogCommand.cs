@@ -8,7 +8,7 @@ using NShield.HsmAdmin.Store;
 namespace NShield.HsmAdmin.Commands
 {
     /// <summary>Get-HsmLog: the vendor's `hsmadmin logs`: the commands each module served, read over its monitor channel.</summary>
-    [Cmdlet(VerbsCommon.Get, "HsmLog")]
+    [Cmdlet(VerbsCommon.Get, "HsmLog", SupportsShouldProcess = true, DefaultParameterSetName = "Read")]
     [OutputType(typeof(HsmLogEntry))]
     public sealed class GetHsmLogCommand : HsmFleetCmdlet
     {
@@ -20,6 +20,16 @@ namespace NShield.HsmAdmin.Commands
         [Parameter]
         [ValidateRange(1, ModuleLogOperation.MaxEntries)]
         public int? Tail { get; set; }
+
+        /// <summary>Also save the entries read (with their Verified and Status) to this new file, as JSON; needed by -Clear.</summary>
+        [Parameter(ParameterSetName = "Read")]
+        [Parameter(ParameterSetName = "Clear", Mandatory = true)]
+        [ValidateNotNullOrEmpty]
+        public string? Path { get; set; }
+
+        /// <summary>After the entries are saved to -Path, clear exactly those on each module (the vendor's logs retrieves and clears).</summary>
+        [Parameter(ParameterSetName = "Clear", Mandatory = true)]
+        public SwitchParameter Clear { get; set; }
 
         /// <summary>The passphrase of this host's client keys, if their protection includes P (prompted for in an
         /// interactive host when needed).</summary>
@@ -36,7 +46,11 @@ namespace NShield.HsmAdmin.Commands
                 KeyPassphrases.Verify(this, host, services);
                 var modules = SelectModules(Engine(() => host.Attached()), esns);
                 var reader = new ModuleLogOperation(host);
-                foreach (var entry in RunOperation((reporter, ct) => reader.ReadAllAsync(modules, Since, Tail, ThrottleLimit, reporter, ct)))
+                var retention = new ModuleLogRetention(host);
+                var path = Path == null ? null : ResolvePath(Path);
+                foreach (var entry in RunOperation((reporter, ct) => path == null
+                             ? reader.ReadAllAsync(modules, Since, Tail, ThrottleLimit, reporter, ct)
+                             : retention.ReadSaveClearAsync(modules, Since, Tail, path, Clear, ThrottleLimit, reporter, ct)))
                     WriteObject(entry);
             }
         }

@@ -60,11 +60,11 @@ namespace NShield.HsmAdmin.Tests.Protocol
                 Assert.Equal(FirmwareErrorCodes.BadRequest, r.GetProperty("error").GetProperty("code").GetString());
             }
 
-            // Bounded: only the newest entries are kept.
+            // Bounded at the critical capacity (twice the safe working capacity): past it, only the newest entries are kept.
             sim.SetLogCapacity(m.Esn, 3);
-            for (int i = 0; i < 5; i++) Call(m.ModuleDir, "setup", keys["setup"].PublicKey.Fingerprint, FirmwareVerbs.Ping);
+            for (int i = 0; i < 6; i++) Call(m.ModuleDir, "setup", keys["setup"].PublicKey.Fingerprint, FirmwareVerbs.Ping);
             var bounded = Entries(Call(m.ModuleDir, "monitor", monitor, FirmwareVerbs.Logs, "{}"));
-            Assert.Equal(3, bounded.Length);
+            Assert.Equal(6, bounded.Length);
             Assert.All(bounded, e => Assert.Equal(("setup", "ping"), (e.GetProperty("service").GetString(), e.GetProperty("verb").GetString())));
         }
 

@@ -1,0 +1,136 @@
+# Issue 22 item 4: logs the vendor's way, over real SSH: every entry numbered and signed by the module's log key (which
+# chains to the trusted vendor root), verified by Get-HsmLog; a tampered entry shown as such, never dropped; -Clear clears
+# on the module only what was read and saved to -Path; past its safe working capacity the module refuses changes
+# (ModuleLogFull) until the log is retrieved and cleared. Also the ncoreapi interlock on log clearing (item 6).
+BeforeAll {
+    $repo = Split-Path $PSScriptRoot
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.psd1') -Force
+    Import-Module (Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'TestSupport.psm1') -Force
+
+    $sim = Start-TestSimulator -ModuleCount 1
+    $h = $sim.HostPath
+    $a = $sim.Modules[0].Esn
+    Invoke-HsmEnroll -HostPath $h | Out-Null
+    $out = New-TestHostPath 'saved'
+    New-Item -ItemType Directory $out -Force | Out-Null
+    $dir = $sim.Modules[0].ModuleDir
+    function Get-ModuleLogFile { Get-Content (Join-Path $dir 'log.json') -Raw | ConvertFrom-Json }
+}
+AfterAll { Remove-TestHosts }
+
+Describe 'Signed module logs' {
+    It 'numbers every entry and verifies each signature against the module''s log key and the vendor root' {
+        $log = @(Get-HsmLog -HostPath $h)
+        $log.Count | Should -BeGreaterThan 5
+        $log | ForEach-Object { $_.Verified | Should -BeTrue; $_.Status | Should -Be 'Verified'; $_.Sequence | Should -BeGreaterThan 0 }
+        for ($i = 1; $i -lt $log.Count; $i++) { $log[$i].Sequence | Should -BeGreaterThan $log[$i - 1].Sequence }
+        # The module side: each stored entry carries its number and signature.
+        (Get-ModuleLogFile).entries | ForEach-Object { $_.signature | Should -Not -BeNullOrEmpty }
+    }
+
+    It 'shows a tampered entry as not verified, and never drops it' {
+        $before = @(Get-HsmLog -HostPath $h)
+        Set-HsmSimulatedModule -Esn $a -TamperLog -SimulatorPath $sim.Path | Out-Null
+        $oldest = (Get-ModuleLogFile).entries[0]
+        $after = @(Get-HsmLog -HostPath $h)
+        $tampered = @($after | Where-Object Sequence -eq $oldest.seq)
+        $tampered.Count | Should -Be 1
+        $tampered[0].Verified | Should -BeFalse
+        $tampered[0].Status | Should -Be 'Tampered'
+        $tampered[0].Outcome | Should -Be $oldest.outcome
+        $tampered[0].Outcome | Should -Not -Be ($before | Where-Object Sequence -eq $oldest.seq).Outcome
+        # Every entry of the earlier read is still there; only the tampered one fails.
+        foreach ($e in $before) { $after.Sequence | Should -Contain $e.Sequence }
+        @($after | Where-Object { -not $_.Verified }).Count | Should -Be 1
+        ($after | Format-Table | Out-String -Width 250) | Should -Match 'Tampered'
+    }
+}
+
+Describe 'Get-HsmLog -Path -Clear' {
+    It '-Clear needs -Path: clearing only what was saved' {
+        $p = (Get-Command Get-HsmLog).Parameters
+        $p['Clear'].ParameterSets.Keys | Should -Be @('Clear')
+        $p['Path'].ParameterSets['Clear'].IsMandatory | Should -BeTrue
+        $p['Path'].ParameterSets['Read'].IsMandatory | Should -BeFalse
+    }
+
+    It 'refuses an existing -Path before reading, and clears nothing' {
+        $file = Join-Path $out 'exists.json'
+        Set-Content $file 'keep me'
+        $count = @((Get-ModuleLogFile).entries).Count
+        { Get-HsmLog -HostPath $h -Path $file -Clear -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'FileExists,*'
+        Get-Content $file | Should -Be 'keep me'
+        @((Get-ModuleLogFile).entries).Count | Should -Be $count
+    }
+
+    It 'clears nothing when the log cannot be saved (LogSaveFailed)' {
+        $count = @((Get-ModuleLogFile).entries).Count
+        # /proc/self exists but takes no new file: the save fails after the read.
+        $e = { Get-HsmLog -HostPath $h -Path '/proc/self/nshield-log.json' -Clear -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'LogSaveFailed,*' -PassThru
+        $e.Exception.Message | Should -Match 'nothing was cleared'
+        # The read itself was logged; nothing was removed.
+        @((Get-ModuleLogFile).entries).Count | Should -BeGreaterThan $count
+    }
+
+    It 'saves what it read (owner-only), then clears exactly those entries on the module' {
+        $file = Join-Path $out 'log-1.json'
+        $read = @(Get-HsmLog -HostPath $h -Path $file -Clear -Confirm:$false)
+        $read.Count | Should -BeGreaterThan 5
+        $saved = Get-Content $file -Raw | ConvertFrom-Json
+        $saved.Count | Should -Be $read.Count
+        $saved.Sequence | Should -Be $read.Sequence
+        ($saved | Where-Object Status -eq 'Tampered').Count | Should -Be 1
+        (Get-Item $file).UnixFileMode | Should -Be ([System.IO.UnixFileMode]'UserRead, UserWrite')
+        # The module side: only entries written after the read remain (the read's own logs command, the clear).
+        $left = @((Get-ModuleLogFile).entries)
+        $left | ForEach-Object { $_.seq | Should -BeGreaterThan ($read.Sequence | Measure-Object -Maximum).Maximum }
+        $left.verb | Should -Be @('logs', 'logs.clear')
+        $next = @(Get-HsmLog -HostPath $h)
+        $next[0].Sequence | Should -BeGreaterThan ($read.Sequence | Measure-Object -Maximum).Maximum
+        $next | ForEach-Object { $_.Verified | Should -BeTrue }
+    }
+
+    It '-WhatIf reads but neither saves nor clears' {
+        $file = Join-Path $out 'whatif.json'
+        $count = @((Get-ModuleLogFile).entries).Count
+        @(Get-HsmLog -HostPath $h -Path $file -Clear -WhatIf).Count | Should -BeGreaterThan 0
+        Test-Path $file | Should -BeFalse
+        @((Get-ModuleLogFile).entries).Count | Should -BeGreaterThan $count
+    }
+
+    It 'is refused while ncoreapi is operational: the log is saved, nothing is cleared' {
+        Set-HsmSimulatedModule -Esn $a -NCoreApiSession $true -SimulatorPath $sim.Path | Out-Null
+        try {
+            $file = Join-Path $out 'interlock.json'
+            $count = @((Get-ModuleLogFile).entries).Count
+            $err = $null
+            Get-HsmLog -HostPath $h -Path $file -Clear -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue | Out-Null
+            $err[-1].FullyQualifiedErrorId | Should -BeLike 'NCoreApiOperational,*'
+            $err[-1].Exception.Message | Should -Match 'Stop the hardserver'
+            Test-Path $file | Should -BeTrue
+            @((Get-ModuleLogFile).entries).Count | Should -BeGreaterThan $count
+        }
+        finally { Set-HsmSimulatedModule -Esn $a -NCoreApiSession $false -SimulatorPath $sim.Path | Out-Null }
+    }
+}
+
+Describe 'Log capacity (firmware 13.5+)' {
+    It 'refuses changes past the safe working capacity with ModuleLogFull, naming the way out; after -Clear they work' {
+        $count = @((Get-ModuleLogFile).entries).Count
+        Set-HsmSimulatedModule -Esn $a -LogCapacity ([Math]::Max(1, $count)) -SimulatorPath $sim.Path | Out-Null
+        $state = (Get-FileHash (Join-Path $dir 'state.json')).Hash
+        $err = $null
+        Set-HsmMinimumVsn -HostPath $h -Esn $a -Vsn 4 -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue | Out-Null
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'ModuleLogFull,*'
+        $err[0].Exception.Message | Should -Match 'Get-HsmLog -Esn .* -Path .* -Clear'
+        (Get-FileHash (Join-Path $dir 'state.json')).Hash | Should -Be $state
+        # Reads still work.
+        Test-HsmConnection -HostPath $h -Esn $a | Should -BeTrue
+        (Get-HsmModule -HostPath $h -Esn $a).MinimumVsn | Should -Be 3
+        # The way out it names.
+        Get-HsmLog -HostPath $h -Esn $a -Path (Join-Path $out 'full.json') -Clear -Confirm:$false | Out-Null
+        (Set-HsmMinimumVsn -HostPath $h -Esn $a -Vsn 4 -Confirm:$false).MinimumVsn | Should -Be 4
+    }
+}

@@ -1,0 +1,92 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading;
+using System.Threading.Tasks;
+using NShield.HsmAdmin.Drivers;
+using NShield.HsmAdmin.Files;
+using NShield.HsmAdmin.Store;
+
+namespace NShield.HsmAdmin.Operations
+{
+    /// <summary>
+    /// Get-HsmLog -Path [-Clear]: the vendor's hsmadmin logs retrieves and clears. Here the clearing is tied to what was read
+    /// and saved: read every module's log, write all of it to -Path (atomically, owner-only; an existing file is refused),
+    /// and only then ask each module to clear exactly the entries it sent (by sequence number, so entries written since
+    /// stay). If the save fails, nothing is cleared (LogSaveFailed). One command rather than a separate Clear-HsmLog: a clear
+    /// run later could not know what the reader saved, and would lose what the module wrote in between.
+    /// </summary>
+    public sealed class ModuleLogRetention
+    {
+        private readonly HsmHost _host;
+        public ModuleLogRetention(HsmHost host) { _host = host; }
+
+        /// <summary>Refusals before anything is read: -Path is a folder, in the store, a managed file, or exists; its folder is missing.</summary>
+        public static string CheckTarget(HostStore store, string path)
+        {
+            var full = Path.GetFullPath(path);
+            ManagedPaths.CheckWritableTarget(store, full, "Get-HsmLog -Path");
+            if (File.Exists(full))
+                throw new HsmException(HsmErrorIds.FileExists, HsmErrorKind.ResourceExists,
+                    $"'{full}' already exists: Get-HsmLog -Path writes a new file, so a saved log is never overwritten. Choose another path.", full);
+            var folder = Path.GetDirectoryName(full);
+            if (string.IsNullOrEmpty(folder) || !Directory.Exists(folder))
+                throw new HsmException(HsmErrorIds.PathNotFound, HsmErrorKind.ObjectNotFound, $"The folder '{folder}' does not exist.", full);
+            return full;
+        }
+
+        public async Task<IReadOnlyList<HsmLogEntry>> ReadSaveClearAsync(IReadOnlyList<ModuleAddress> modules, DateTimeOffset? since, int? tail,
+            string path, bool clear, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
+        {
+            var full = CheckTarget(_host.Store, path);
+            var entries = await new ModuleLogOperation(_host).ReadAllAsync(modules, since, tail, throttleLimit, reporter, ct).ConfigureAwait(false);
+            foreach (var bad in entries.Where(e => !e.Verified).GroupBy(e => e.Esn))
+                reporter.Warning($"{bad.Count()} log entries of module {bad.Key} are not verified " +
+                    $"({string.Join(", ", bad.Select(e => e.Status).Distinct())}); " +
+                    "they are shown and saved with their Status.");
+            if (!reporter.ShouldProcess(full, $"Save {entries.Count} log entries" + (clear ? ", then clear them on their modules" : "")))
+                return entries;
+            try
+            {
+                var json = JsonSerializer.Serialize(entries.ToList(), SavedLogJson.Default.ListHsmLogEntry) + "\n";
+                SecureFiles.WriteAtomic(full, json, FileAccessScope.OwnerOnly);
+            }
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is HsmException)
+            {
+                throw new HsmException(HsmErrorIds.LogSaveFailed, HsmErrorKind.ResourceUnavailable,
+                    $"The log could not be saved to '{full}' ({ex.Message}), so nothing was cleared on any module. " +
+                    "Give a writable new -Path.", full, ex);
+            }
+            reporter.Verbose($"Saved {entries.Count} log entries to {full}.");
+            if (!clear) return entries;
+            var ranges = entries.Where(e => e.Sequence != null).GroupBy(e => e.Esn)
+                .Select(g => (Esn: g.Key, From: g.Min(e => e.Sequence!.Value), Through: g.Max(e => e.Sequence!.Value), Count: g.Count())).ToList();
+            var confirmed = new List<(ModuleAddress Module, long From, long Through)>();
+            foreach (var r in ranges)
+            {
+                var module = modules.First(m => m.Esn == r.Esn);
+                if (reporter.ShouldProcess($"module {r.Esn}", $"Clear log entries {r.From} to {r.Through} ({r.Count} read and saved to {full})"))
+                    confirmed.Add((module, r.From, r.Through));
+            }
+            await FleetExecutor.RunAsync(confirmed, c => c.Module.Esn, async (c, token) =>
+            {
+                using (var monitor = await _host.OpenPinnedAsync(c.Module, ModuleServices.Monitor, token).ConfigureAwait(false))
+                {
+                    var outcome = await monitor.ClearLogsAsync(c.From, c.Through, token).ConfigureAwait(false);
+                    reporter.Verbose($"Module {c.Module.Esn}: cleared {outcome.Cleared} log entries ({c.From} to {c.Through}); " +
+                        $"{outcome.Remaining} remain.");
+                }
+            }, throttleLimit, "Clearing module logs", reporter, ct).ConfigureAwait(false);
+            return entries;
+        }
+    }
+
+    [JsonSourceGenerationOptions(WriteIndented = true)]
+    [JsonSerializable(typeof(List<HsmLogEntry>))]
+    internal sealed partial class SavedLogJson : JsonSerializerContext
+    {
+    }
+}
