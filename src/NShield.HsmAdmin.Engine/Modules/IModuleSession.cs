@@ -19,8 +19,8 @@ namespace NShield.HsmAdmin.Modules
     /// connection <c>ConnectionFailed</c>, a stop <c>Cancelled</c>. Key-changing methods are refused with
     /// <c>ModuleClockInvalid</c> when the module's clock is invalid outside Recovery mode (<see cref="ModuleErrors.ClockInvalid"/>).
     /// Methods only the sshadmin service serves (keys, enroll, factory state) and the monitor service serves (logs) are
-    /// refused by the module on other services. New module actions (reboot, firmware update, set time) are added here, in
-    /// every adapter, and in the simulator.
+    /// refused by the module on other services. Module actions (set time, reboot, firmware update) are added here, in every
+    /// adapter, and in the simulator; the engine bounds each by the host's module timeout (-Timeout).
     /// </remarks>
     public interface IModuleSession : IDisposable
     {
