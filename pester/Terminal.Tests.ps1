@@ -71,6 +71,9 @@ AfterAll {
     if ($Tmux) {
         # The pane's pwsh and anything it started end with the server; the simulator ends with this process.
         Invoke-Tmux kill-server 2>$null
+        # The server leaves its socket file behind: remove it too.
+        $socketDir = Join-Path ($env:TMUX_TMPDIR ? $env:TMUX_TMPDIR : '/tmp') "tmux-$(& id -u)"
+        Remove-Item (Join-Path $socketDir $Socket) -Force -ErrorAction SilentlyContinue
     }
     Remove-TestHosts
 }
