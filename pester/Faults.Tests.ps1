@@ -141,12 +141,12 @@ Describe 'Faults during a restore' {
         $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
         $all = $a, $b
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $backedUp = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
-        function Restore { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue -ErrorAction Stop }
+        function Restore { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -WarningAction SilentlyContinue -ErrorAction Stop }
         # The faulted call: its result and the ids of the errors it wrote.
         function Restore-Faulted {
-            $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue -ErrorAction SilentlyContinue -ErrorVariable e
+            $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -WarningAction SilentlyContinue -ErrorAction SilentlyContinue -ErrorVariable e
             [pscustomobject]@{ Result = $r; Ids = ErrorIds $e }
         }
         # The host lost its keys: the keys the modules hold for the five other services become the old ones.
@@ -186,7 +186,7 @@ Describe 'Faults during a restore' {
     }
     It 'process killed at <_> during the restore: one rerun completes' -ForEach @('roll.staged', 'roll.module-installed', 'roll.switching', 'roll.switched') {
         $lost = Lose-HostKeys
-        Invoke-Killed $_ "Restore-HsmSshKey -HostPath '$h' -Path '$backup' -Passphrase (ConvertTo-SecureString pw -AsPlainText -Force) -Confirm:`$false" | Out-Null
+        Invoke-Killed $_ "Restore-HsmSshKey -HostPath '$h' -Path '$backup' -Passphrase (ConvertTo-SecureString backup-pass-2417 -AsPlainText -Force) -Confirm:`$false" | Out-Null
         (Restore).Status | Should -Be 'Completed'
         Assert-Restored $lost
     }
@@ -198,7 +198,7 @@ Describe 'Faults during a move to another host' {
         $d = $destination.HostPath
         Invoke-HsmEnroll -HostPath $d | Out-Null
         $key = Join-Path (New-TestHostPath 'usb') 'dest.key'
-        Backup-HsmSshKey -HostPath $d -Path $key -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $d -Path $key -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $destinationKey = (Get-HsmSshKey -HostPath $d -Role Client -Service sshadmin).Fingerprint
         $services = 'sshadmin', 'ncoreapi', 'setup', 'updater', 'monitor', 'launcher'
         function New-Source {
@@ -207,7 +207,7 @@ Describe 'Faults during a move to another host' {
             $s
         }
         function Invoke-Move([string] $sourceHost, [string] $esn) {
-            Move-HsmModule -HostPath $sourceHost -Esn $esn -PrivateKeyFile $key -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop
+            Move-HsmModule -HostPath $sourceHost -Esn $esn -PrivateKeyFile $key -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction Stop
         }
         # Which services of the moving module the source still reaches must be exactly $reachable, and each must match
         # what the module holds: the source's key where the source still works, nothing of the source's where it does not.
@@ -246,7 +246,7 @@ Describe 'Faults during a move to another host' {
         $s = New-Source
         $esn = $s.Modules[0].Esn
         Fault $s $esn @{ $Kind = $Verb }
-        $r = Move-HsmModule -HostPath $s.HostPath -Esn $esn -PrivateKeyFile $key -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable errs
+        $r = Move-HsmModule -HostPath $s.HostPath -Esn $esn -PrivateKeyFile $key -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable errs
         Assert-Fired $s $esn
         $r | Should -BeNullOrEmpty
         ErrorIds $errs | Should -Be @($Id)
@@ -260,7 +260,7 @@ Describe 'Faults during a move to another host' {
         @{ Point = 'move.released'; Reach = 'no service'; Reachable = @() }) {
         $s = New-Source
         $esn = $s.Modules[0].Esn
-        Invoke-Killed $Point "Move-HsmModule -HostPath '$($s.HostPath)' -Esn $esn -PrivateKeyFile '$key' -Passphrase (ConvertTo-SecureString pw -AsPlainText -Force) -Confirm:`$false" | Out-Null
+        Invoke-Killed $Point "Move-HsmModule -HostPath '$($s.HostPath)' -Esn $esn -PrivateKeyFile '$key' -Passphrase (ConvertTo-SecureString backup-pass-2417 -AsPlainText -Force) -Confirm:`$false" | Out-Null
         Assert-SourceReach $s $esn $Reachable $true
         Complete-Move $s $esn
     }

@@ -124,9 +124,9 @@ Describe 'Backup and restore of the sshadmin key' {
         $other = Start-TestSimulator -ModuleCount 1
         Invoke-HsmEnroll -HostPath $other.HostPath | Out-Null
         $foreign = Join-Path $dir 'foreign.portable'
-        Backup-HsmSshKey -HostPath $other.HostPath -Path $foreign -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $other.HostPath -Path $foreign -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $before = Get-StoreSnapshot $h
-        { Restore-HsmSshKey -HostPath $h -Path $foreign -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RestoreKeyNotAccepted*'
+        { Restore-HsmSshKey -HostPath $h -Path $foreign -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RestoreKeyNotAccepted*'
         Get-StoreSnapshot $h | Should -Be $before
         Test-HsmConnection -HostPath $h | Should -BeTrue
     }
@@ -179,7 +179,7 @@ Describe 'Moving a module to another host (the five steps)' {
         $staying = $source.Modules[1].Esn
         $share = New-TestHostPath 'usb-stick'
         $file = Join-Path $share 'destination-sshadmin.key'
-        $pass = Secure 'move it'
+        $pass = Secure 'move-it-passphrase'
     }
     It 'step 1: backs up the destination''s sshadmin key with a passphrase' {
         Backup-HsmSshKey -HostPath $b -Path $file -Passphrase $pass | Out-Null

@@ -138,7 +138,7 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $old = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
         Update-HsmSshKey -HostPath $h -Service sshadmin -Confirm:$false | Out-Null
         # Module a also accepts the backed-up key again (as a module that was never cleaned would); b accepts only the current one.
@@ -148,8 +148,8 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         Add-Content $file ($line -replace '(ssh-ed25519|ecdsa-sha2-\S+|ssh-rsa) .*$', $old.PublicKey)
         try {
             $snapshot = Get-StoreSnapshot $h
-            { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RestoreWouldLockOut*'
-            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } catch { $_.TargetObject | Should -Be $b }
+            { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RestoreWouldLockOut*'
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction Stop } catch { $_.TargetObject | Should -Be $b }
             Get-StoreSnapshot $h | Should -Be $snapshot
             Test-HsmConnection -HostPath $h | Should -BeTrue -Because 'the host kept the key both modules accept'
         }
@@ -166,7 +166,7 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         $h = $sim.HostPath; $a = $sim.Modules[0].Esn; $b = $sim.Modules[1].Esn
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $old = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
         Update-HsmSshKey -HostPath $h -Service sshadmin -Confirm:$false -WarningAction SilentlyContinue | Out-Null
         $file = Join-Path $sim.Modules[0].ModuleDir 'services/sshadmin/authorized_keys'
@@ -179,7 +179,7 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
             $snapshot = Get-StoreSnapshot $h
             # An unreachable module is also reported on its own (a non-terminating error); the refusal ends the command.
             $e = $null
-            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
             catch { $e = $_ }
             $e.FullyQualifiedErrorId | Should -BeLike 'RestoreWouldLockOut*'
             "$($e.TargetObject)" | Should -Be $b
@@ -198,9 +198,9 @@ Describe 'Lockout 2c: a restore keeps the current key unless every module that a
         $h = $sim.HostPath
         Invoke-HsmEnroll -HostPath $h | Out-Null
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.bak'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $sshadmin = (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint
-        (Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
+        (Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -WarningAction SilentlyContinue).Status | Should -Be 'Completed'
         (Get-HostKeys $h).sshadmin | Should -Be $sshadmin
         Test-HsmConnection -HostPath $h | Should -BeTrue
         Assert-ModulesHoldHostKeys $sim
@@ -295,11 +295,11 @@ Describe 'Lockout: enroll never silently forgets a module that still holds this 
         $destination = Start-TestSimulator -ModuleCount 1
         Invoke-HsmEnroll -HostPath $destination.HostPath | Out-Null
         $key = Join-Path (New-TestHostPath 'usb') 'dest.key'
-        Backup-HsmSshKey -HostPath $destination.HostPath -Path $key -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $destination.HostPath -Path $key -Passphrase (Secure 'backup-pass-2417') | Out-Null
         Set-HsmSimulatedModule -Esn $b -FailAt 'keys.add' -SimulatorPath $sim.Path | Out-Null
         (Update-HsmSshKey -HostPath $h -Confirm:$false -ErrorAction SilentlyContinue).Status | Should -Be 'Incomplete'
         $snapshot = Get-StoreSnapshot $h
-        { Move-HsmModule -HostPath $h -Esn $a -PrivateKeyFile $key -Passphrase (Secure 'pw') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
+        { Move-HsmModule -HostPath $h -Esn $a -PrivateKeyFile $key -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
         { Reset-HsmModule -HostPath $h -Esn $a -Timeout 10 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'RollInProgress*'
         Get-StoreSnapshot $h | Should -Be $snapshot
         Set-HsmSimulatedModule -Esn $b -ClearFaults -SimulatorPath $sim.Path | Out-Null

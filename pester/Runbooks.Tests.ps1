@@ -76,7 +76,7 @@ Describe 'Runbook Invoke-ScheduledKeyRoll' {
         try {
             $before = Snapshot $h
             $count = @(Get-ChildItem $dir).Count
-            & "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir -BackupPassphrase (Secure 'pw') -Confirm:$false -ErrorAction SilentlyContinue 6>$null | Out-Null
+            & "$examples/Invoke-ScheduledKeyRoll.ps1" -HostPath $h -BackupDirectory $dir -BackupPassphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorAction SilentlyContinue 6>$null | Out-Null
             $LASTEXITCODE | Should -Be 1
             Snapshot $h | Should -Be $before
             @(Get-ChildItem $dir).Count | Should -Be $count
@@ -154,14 +154,14 @@ Describe 'Runbook Move-HsmModuleBetweenHosts' {
     }
     It 'changes nothing on either host with -WhatIf' {
         $sa = Snapshot $a; $sb = Snapshot $b
-        & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'move it') -PhysicalMove $move -WhatIf 6>$null | Out-Null
+        & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'move-it-passphrase') -PhysicalMove $move -WhatIf 6>$null | Out-Null
         Snapshot $a | Should -Be $sa
         Snapshot $b | Should -Be $sb
         Test-Path $transfer | Should -BeFalse
     }
     It 'runs the five steps: the module works on the destination and is gone from the source' {
         $bKeys = (ClientKeys $b).Fingerprint
-        $r = & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'move it') -PhysicalMove $move -Confirm:$false 6>$null
+        $r = & "$examples/Move-HsmModuleBetweenHosts.ps1" -Esn $moving -SourceHostPath $a -DestinationHostPath $b -TransferPath $transfer -Passphrase (Secure 'move-it-passphrase') -PhysicalMove $move -Confirm:$false 6>$null
         $r.Handover.Status | Should -Be 'Released'
         ($r.SourceRefresh | Where-Object Esn -eq $moving).Action | Should -Be 'Dropped'
         $r.DestinationEnroll.Action | Should -Be 'Enrolled'
@@ -191,19 +191,19 @@ Describe 'Runbook Restore-HsmHostFromBackup' {
         Invoke-HsmEnroll -HostPath $h | Out-Null
         Restart-HsmHardserver -HostPath $h -Confirm:$false | Out-Null
         $backup = Join-Path (New-TestHostPath 'vault') 'sshadmin.key'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'disaster') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'disaster-recovery-7') | Out-Null
         $sshadmin = Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin
     }
     It 'leaves a working host alone' {
         $before = Snapshot $h
-        & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -Confirm:$false 6>$null | Out-Null
+        & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster-recovery-7') -Confirm:$false 6>$null | Out-Null
         Snapshot $h | Should -Be $before
     }
     It 'changes nothing with -WhatIf after the keys are lost' {
         Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
         Test-HsmConnection -HostPath $h -ErrorAction SilentlyContinue | Should -BeFalse
         $before = Snapshot $h
-        & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -WhatIf 6>$null | Out-Null
+        & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster-recovery-7') -WhatIf 6>$null | Out-Null
         Snapshot $h | Should -Be $before
     }
     It 'fails on a wrong passphrase and changes nothing' {
@@ -212,7 +212,7 @@ Describe 'Runbook Restore-HsmHostFromBackup' {
         Snapshot $h | Should -Be $before
     }
     It 'restores the sshadmin key, new keys for the other services, restarts the hardserver and verifies' {
-        $r = & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster') -Confirm:$false 6>$null
+        $r = & "$examples/Restore-HsmHostFromBackup.ps1" -HostPath $h -BackupPath $backup -Passphrase (Secure 'disaster-recovery-7') -Confirm:$false 6>$null
         $r.Status | Should -Be 'Completed'
         (Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).Fingerprint | Should -Be $sshadmin.Fingerprint
         @(Get-HsmSshKey -HostPath $h -Role Client).Count | Should -Be 6

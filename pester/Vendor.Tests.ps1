@@ -198,7 +198,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
         $fingerprints = @($sim.Modules | ForEach-Object { $_.Endpoint('sshadmin').ServerKeyFingerprint })
         Invoke-HsmEnroll -HostPath $h -AcceptFingerprint $fingerprints | Out-Null
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $pinsBefore = Get-PinLines $h
         function Lose-KeysAndPins {
             Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
@@ -210,7 +210,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
         Lose-KeysAndPins
         $before = Get-StoreSnapshot $h
         $stop = $null
-        try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue }
+        try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue }
         catch { $stop = $_ }
         $stop.FullyQualifiedErrorId | Should -BeLike 'RestoreKeyNotAccepted*'
         $notConfirmed = @($errs | Where-Object FullyQualifiedErrorId -like 'FingerprintNotConfirmed*')
@@ -220,7 +220,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
     }
 
     It 'with the confirmed fingerprints pins the modules again and completes the restore' {
-        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue
+        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
         @(Get-PinLines $h | Sort-Object) | Should -Be @($pinsBefore | Sort-Object)
         Test-HsmConnection -HostPath $h | Should -BeExactly $true
@@ -232,7 +232,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
         $m0 = $sim.Modules[0].Esn; $m1 = $sim.Modules[1].Esn
         function Flat($keys) { $keys.Keys | Sort-Object | ForEach-Object { "$_=" + ($keys[$_] -join ',') } }
         $m1Before = Flat (Get-ModuleKeys $sim $m1)
-        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints[0] -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+        $r = Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -AcceptFingerprint $fingerprints[0] -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
         @($r.ModulesUpdated) | Should -Be @($m0)
         $r.ModulesUpdated | Should -Not -Contain $m1
@@ -242,7 +242,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
         Assert-ModulesHoldHostKeys $sim $h -Esn $m0
         Flat (Get-ModuleKeys $sim $m1) | Should -Be $m1Before
         @(Get-PinLines $h | Where-Object { $_ -match $sim.Modules[1].Esn }) | Should -BeNullOrEmpty
-        Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -AcceptFingerprint $fingerprints -Confirm:$false -WarningAction SilentlyContinue | Out-Null
         @(Get-PinLines $h | Sort-Object) | Should -Be @($pinsBefore | Sort-Object)
         Assert-ModulesHoldHostKeys $sim $h
     }
@@ -258,14 +258,14 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint never replaces a pin' {
         $fingerprint = $sim.Modules[0].Endpoint('sshadmin').ServerKeyFingerprint
         Invoke-HsmEnroll -HostPath $h -AcceptFingerprint $fingerprint | Out-Null
         $backup = Join-Path (New-TestHostPath 'bk') 'sshadmin.key'
-        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') | Out-Null
         $pinsFull = Get-PinLines $h
         # Restores accepting $Accept and asserts the refusal: ServerKeyChanged then RestoreKeyNotAccepted, the pins
         # still exactly $Pins, the store unchanged, the modules still holding the host's keys.
         function Assert-RestoreRefused([string[]] $Accept, [string[]] $Pins) {
             $before = Get-StoreSnapshot $h
             $errs = $null; $stop = $null
-            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'pw') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
+            try { Restore-HsmSshKey -HostPath $h -Path $backup -Passphrase (Secure 'backup-pass-2417') -AcceptFingerprint $Accept -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null }
             catch { $stop = $_ }
             # The error records the cmdlet wrote; -ErrorVariable also holds the stop's exception (not a record), which is $stop.
             @($errs | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object { ($_.FullyQualifiedErrorId -split ',')[0] }) | Should -Be @('ServerKeyChanged')
@@ -566,13 +566,13 @@ Describe 'InstalledAt is when a key was proven on every module; StagedAt when th
     It 'no reminder when the same pipeline goes on into Backup-HsmSshKey, which then backs up the new key' {
         $file = Join-Path $dir 'piped.key'
         Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue |
-            Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pipe-pass') | Out-Null
+            Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pipe-passphrase-88') | Out-Null
         (Reminders $warn).Count | Should -Be 0
         $derived = ssh-keygen -y -P 'pipe-pass' -f $file
         ($derived -split ' ')[1] | Should -Be (((Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).PublicKey -split ' ')[1])
         # the same on one line of interactive input (no script file)
         $file2 = Join-Path $dir 'piped2.key'
-        $out = Invoke-Bare 'Update-HsmSshKey -HostPath $h -Confirm:$false 3>&1 | Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (ConvertTo-SecureString pp -AsPlainText -Force) 3>&1' @{ h = $h; file = $file2 }
+        $out = Invoke-Bare 'Update-HsmSshKey -HostPath $h -Confirm:$false 3>&1 | Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (ConvertTo-SecureString pipe-passphrase-99 -AsPlainText -Force) 3>&1' @{ h = $h; file = $file2 }
         @($out | Where-Object { $_ -is [Management.Automation.WarningRecord] -and $_.Message -match 'back up the sshadmin key' }) | Should -BeNullOrEmpty
         $file2 | Should -Exist
         # but a later statement is not the same pipeline
@@ -582,9 +582,9 @@ Describe 'InstalledAt is when a key was proven on every module; StagedAt when th
 
     It 'a restore reminds too, and -WarningAction silences it' {
         $file = Join-Path $dir 'restore.key'
-        Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pw') | Out-Null
+        Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'backup-pass-2417') | Out-Null
         Remove-Item (Join-Path $h 'client-keys') -Recurse -Force
-        $r = Restore-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pw') -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
+        $r = Restore-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'backup-pass-2417') -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue
         $r.Status | Should -Be 'Completed'
         (Reminders $warn).Count | Should -Be 1
         foreach ($k in Get-HsmSshKey -HostPath $h -Role Client) { $k.InstalledAt | Should -Not -BeNullOrEmpty }

@@ -203,5 +203,16 @@ namespace NShield.HsmAdmin
         public const string ModuleLogFull = "ModuleLogFull";
         /// <summary>Get-HsmLog -Clear could not save what it read to -Path: nothing was cleared on any module.</summary>
         public const string LogSaveFailed = "LogSaveFailed";
+
+        // Passphrase policy (appended, issue 21)
+        /// <summary>
+        /// A new passphrase (a portable backup's, or the host's P keys') breaks the policy: at least 12 characters, not one
+        /// character repeated. Nothing is written. A passphrase that opens an existing backup or key is never refused.
+        /// </summary>
+        public const string PassphraseTooWeak = "PassphraseTooWeak";
+        /// <summary>
+        /// Restore-HsmSshKey on a host store with no registered module (a fresh host): register them first. Nothing is changed.
+        /// </summary>
+        public const string NoModulesToRestore = "NoModulesToRestore";
     }
 }

@@ -35,31 +35,32 @@ namespace NShield.HsmAdmin.Operations
         ConfirmAnswer Confirm(ConfirmQuestion question);
 
         /// <summary>
-        /// Asks a person for a secret (masked): a passphrase the engine needs and was not given. Null when nobody can be
-        /// asked (a non-interactive session, a host without a UI) or nothing was typed; the engine then says what to give.
+        /// A secret (a backup's passphrase) asked of a person, masked, on the pipeline thread. Null when nobody can be asked
+        /// (a non-interactive session, a runspace without a host) or nothing was typed: the operation then stops with the
+        /// error that names the parameter. The answer is never written anywhere.
         /// </summary>
         System.Security.SecureString? AskSecret(SecretQuestion question);
     }
 
-    /// <summary>A request for a secret from a person (see <see cref="IOperationReporter.AskSecret"/>).</summary>
+    /// <summary>A secret to ask a person for (see <see cref="IOperationReporter.AskSecret"/>).</summary>
     public sealed class SecretQuestion
     {
-        public SecretQuestion(string caption, string message, string label, string name)
+        public SecretQuestion(string caption, string message, string label, string parameter)
         {
             Caption = caption;
             Message = message;
             Label = label;
-            Name = name;
+            Parameter = parameter;
         }
 
-        /// <summary>The prompt's title, e.g. "Backup passphrase".</summary>
+        /// <summary>The prompt's title.</summary>
         public string Caption { get; }
-        /// <summary>Why it is asked.</summary>
+        /// <summary>What is asked for and why.</summary>
         public string Message { get; }
-        /// <summary>The field's label, e.g. "Passphrase" or "Confirm passphrase".</summary>
+        /// <summary>The field's label.</summary>
         public string Label { get; }
-        /// <summary>The parameter that gives the same secret without a prompt, e.g. KeyPassphrase.</summary>
-        public string Name { get; }
+        /// <summary>The parameter that gives the same secret without a prompt (-Passphrase).</summary>
+        public string Parameter { get; }
     }
 
     /// <summary>The answer to a <see cref="ConfirmQuestion"/>.</summary>

@@ -76,6 +76,8 @@ namespace NShield.HsmAdmin.Operations
                 if (passphrase.Length == 0)
                     throw new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument,
                         "The backup passphrase must not be empty.", path);
+                // Every new backup passphrase meets the policy, whichever way it came (parameter, prompt, a script).
+                PassphrasePolicy.Require(passphrase, "The backup passphrase", path);
                 var bytes = PassphraseBytes.FromSecureString(passphrase);
                 try
                 {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Security;
+using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -65,13 +66,17 @@ namespace NShield.HsmAdmin.Operations
             {
                 if (given.Length == 0)
                     throw Invalid($"The passphrase given with -{parameter} is empty; protection P needs a non-empty passphrase.", parameter);
+                PassphrasePolicy.Require(given, $"The new passphrase given with -{parameter}", parameter, "Nothing was changed.");
                 return given;
             }
-            var first = reporter.AskSecret(new SecretQuestion("Client key passphrase", what, "Passphrase", parameter));
+            var first = reporter.AskSecret(new SecretQuestion("Client key passphrase",
+                (what + $" Type a new passphrase ({PassphrasePolicy.Rule}).").TrimStart(), "Passphrase", parameter));
             if (first == null || first.Length == 0)
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.AuthenticationError,
                     $"{what} Protection P needs a passphrase and none was given: give it with -{parameter} " +
-                    $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)). Nothing was changed.", parameter);
+                    $"(a SecureString of {PassphrasePolicy.Rule}). Nothing was changed.", parameter);
+            // Refused before it is typed a second time.
+            PassphrasePolicy.Require(first, "The new passphrase typed", parameter, "Nothing was changed.");
             var again = reporter.AskSecret(
                 new SecretQuestion("Client key passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
             if (again == null || !SameText(first, again))
@@ -91,15 +96,18 @@ namespace NShield.HsmAdmin.Operations
                 if (given.Length == 0)
                     throw Invalid($"The passphrase given with -{parameter} is empty; a portable backup needs a non-empty passphrase. " +
                         "Nothing was written.", parameter);
-                return given;
+                return given; // KeyBackup.Write holds it to the passphrase policy
             }
-            var first = reporter.AskSecret(new SecretQuestion("Backup passphrase", what, "Passphrase", parameter));
+            var first = reporter.AskSecret(new SecretQuestion("Backup passphrase", what + $" It needs {PassphrasePolicy.Rule}.", "Passphrase",
+                parameter));
             if (first == null)
                 throw new HsmException(HsmErrorIds.KeyPassphraseRequired, HsmErrorKind.InvalidArgument,
                     $"A portable backup needs a passphrase, this host cannot ask for one, and none was given: give it with -{parameter} " +
-                    $"(a SecureString, e.g. -{parameter} (Read-Host -AsSecureString)){alternative}. Nothing was written.", parameter);
+                    $"(a SecureString of {PassphrasePolicy.Rule}){alternative}. Nothing was written.", parameter);
             if (first.Length == 0)
                 throw Invalid("The passphrase typed is empty; a portable backup needs a non-empty passphrase. Nothing was written.", parameter);
+            // Refused before it is typed a second time.
+            PassphrasePolicy.Require(first, "The passphrase typed", parameter);
             var again = reporter.AskSecret(
                 new SecretQuestion("Backup passphrase", "Type the same passphrase again.", "Confirm passphrase", parameter));
             if (again == null || !SameText(first, again))

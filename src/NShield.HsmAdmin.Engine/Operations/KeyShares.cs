@@ -71,6 +71,8 @@ namespace NShield.HsmAdmin.Operations
             CheckTarget(store, path, count, threshold, force);
             if (passphrase != null && passphrase.Length == 0)
                 throw new HsmException(HsmErrorIds.InvalidProtection, HsmErrorKind.InvalidArgument, "The backup passphrase must not be empty.", path);
+            // A new passphrase (issue 21's policy), as for a portable backup file.
+            if (passphrase != null) PassphrasePolicy.Require(passphrase, "The backup passphrase", path);
             var record = store.GetClientKey(ModuleServices.SshAdmin)!;
             byte[] secret;
             var bytes = passphrase == null ? null : PassphraseBytes.FromSecureString(passphrase);

@@ -61,6 +61,52 @@ namespace NShield.HsmAdmin.Operations
             catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.AuthenticationFailed) { return false; }
         }
 
+        /// <summary>Modules met at first contact during the checks: what a person is shown, and the keys pinned on a Yes.</summary>
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen> _firstContact =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen>(StringComparer.OrdinalIgnoreCase);
+
+        private sealed class FirstContactSeen
+        {
+            public FirstContactSeen(FirstContactFingerprints shown, IReadOnlyDictionary<string, SshPublicKey> keys) { Shown = shown; Keys = keys; }
+            public FirstContactFingerprints Shown { get; }
+            public IReadOnlyDictionary<string, SshPublicKey> Keys { get; }
+        }
+
+        /// <summary>The error of a module whose server keys nobody confirmed (no pins, no trusted vendor root).</summary>
+        internal static HsmException FingerprintNotConfirmed(string esn, string fingerprint) =>
+            new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
+                $"This host has no pins for module {esn} and no trusted vendor root is configured, so its server keys need your confirmation. " +
+                $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, then answer Yes when asked, or run " +
+                $"Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' (or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", esn);
+
+        /// <summary>
+        /// First contact, as Invoke-HsmEnroll asks it: the modules that accept the backup but whose server keys only a person can
+        /// vouch for (no pins, no trusted vendor root, not given with -AcceptFingerprint) are listed with every fingerprint and
+        /// asked about through the reporter, No by default. A confirmed module is pinned with exactly the keys shown (once the
+        /// restore is confirmed); any other gets FingerprintNotConfirmed and counts as not checked. A session that cannot ask
+        /// confirms nothing.
+        /// </summary>
+        public IReadOnlyCollection<ModuleCheck> ConfirmFirstContact(IReadOnlyCollection<ModuleCheck> checks, IOperationReporter reporter)
+        {
+            var pending = checks.Where(c => _firstContact.ContainsKey(c.Module.Esn))
+                .OrderBy(c => c.Module.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+            if (pending.Count == 0) return checks;
+            var shown = pending.Select(c => _firstContact[c.Module.Esn].Shown).ToList();
+            var confirmed = new EnrollOperation(_host).ConfirmFirstContact(shown, reporter);
+            var kept = checks.Where(c => !_firstContact.ContainsKey(c.Module.Esn)).ToList();
+            foreach (var check in pending)
+            {
+                var seen = _firstContact[check.Module.Esn];
+                if (confirmed.ContainsKey(check.Module.Esn))
+                {
+                    _pinsToWrite[check.Module.Esn] = seen.Keys;
+                    kept.Add(check);
+                }
+                else reporter.Error(FingerprintNotConfirmed(check.Module.Esn, seen.Shown.Fingerprints[ModuleServices.SshAdmin]));
+            }
+            return kept;
+        }
+
         private async Task<bool> PinFromCertificateAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
         {
             using (var admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
@@ -86,12 +132,15 @@ namespace NShield.HsmAdmin.Operations
                             "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
                 }
                 else if (!AcceptedFingerprints.Contains(fingerprint))
-                    throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
-                        $"This host has no pins for module {module.Esn} and no trusted vendor root " +
-                        "is configured, so its server keys need your confirmation. " +
-                        $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, " +
-                        $"then run Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' " +
-                        "(or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", module.Esn);
+                {
+                    // A person is asked once every module was checked (ConfirmFirstContact); until then nothing is pinned.
+                    _firstContact[module.Esn] = new FirstContactSeen(new FirstContactFingerprints
+                    {
+                        Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(),
+                        Fingerprints = ModuleServices.All.ToDictionary(s => s, s => identity.ServerKeys[s].Fingerprint),
+                    }, identity.ServerKeys);
+                    return true;
+                }
                 // Written only once the restore is confirmed (CommitPins): a declined restore or -WhatIf pins nothing.
                 _pinsToWrite[module.Esn] = identity.ServerKeys;
                 return true;
@@ -145,6 +194,10 @@ namespace NShield.HsmAdmin.Operations
             string backupPath)
         {
             var accepting = checks.Where(c => c.AcceptsBackup).Select(c => c.Module).ToList();
+            if (checks.Count == 0)
+                throw new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
+                    $"No registered module could be checked against the backup '{backupPath}' ({backupKey.PublicKey.Fingerprint}): " +
+                    "each one's error is above. Nothing was changed; fix those and run Restore-HsmSshKey again.", backupPath);
             if (accepting.Count == 0)
                 throw new HsmException(HsmErrorIds.RestoreKeyNotAccepted, HsmErrorKind.AuthenticationError,
                     $"No attached module accepts the sshadmin key in '{backupPath}' ({backupKey.PublicKey.Fingerprint}), so nothing was changed. " +

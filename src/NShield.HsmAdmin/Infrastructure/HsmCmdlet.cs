@@ -136,13 +136,13 @@ namespace NShield.HsmAdmin.Commands
         {
             var ui = Host?.UI;
             if (ui == null) return null;
-            var field = new System.Management.Automation.Host.FieldDescription(question.Name) { Label = question.Label };
+            var field = new System.Management.Automation.Host.FieldDescription(question.Parameter) { Label = question.Label };
             field.SetParameterType(typeof(System.Security.SecureString));
             try
             {
                 var answer = ui.Prompt(question.Caption, question.Message,
                     new System.Collections.ObjectModel.Collection<System.Management.Automation.Host.FieldDescription> { field });
-                return answer != null && answer.TryGetValue(question.Name, out var value) ? value?.BaseObject as System.Security.SecureString : null;
+                return answer != null && answer.TryGetValue(question.Parameter, out var value) ? value?.BaseObject as System.Security.SecureString : null;
             }
             catch (PSInvalidOperationException) { return null; }
             catch (System.Management.Automation.Host.HostException) { return null; }

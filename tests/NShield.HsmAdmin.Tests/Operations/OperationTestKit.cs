@@ -36,11 +36,17 @@ namespace NShield.HsmAdmin.Tests.Operations
             return Confirm(question.Target, question.Action) ? ConfirmAnswer.Yes : ConfirmAnswer.No;
         }
 
-        /// <summary>Secrets a test answers (null: nobody can be asked, like a non-interactive session).</summary>
-        public Func<SecretQuestion, System.Security.SecureString?> Secret { get; set; } = _ => null;
-        public System.Security.SecureString? AskSecret(SecretQuestion question) => Secret(question);
 
         public string[] ErrorIds => Errors.Select(e => e.ErrorId).ToArray();
+
+        /// <summary>Answers to secret questions, in order (null: nobody can be asked); the questions asked are kept.</summary>
+        public ConcurrentQueue<System.Security.SecureString?> Secrets { get; } = new();
+        public ConcurrentQueue<SecretQuestion> SecretsAsked { get; } = new();
+        public System.Security.SecureString? AskSecret(SecretQuestion question)
+        {
+            SecretsAsked.Enqueue(question);
+            return Secrets.TryDequeue(out var answer) ? answer : null;
+        }
     }
 
     /// <summary>

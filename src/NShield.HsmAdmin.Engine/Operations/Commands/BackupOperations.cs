@@ -4,6 +4,7 @@ using System.Linq;
 using System.Security;
 using System.Threading;
 using System.Threading.Tasks;
+using NShield.HsmAdmin.Protection;
 using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
@@ -152,6 +153,11 @@ namespace NShield.HsmAdmin.Operations
                        ? KeyShares.Read(request.SharePaths.ToList(), request.Passphrase, cancellationToken)
                        : KeyBackup.Read(store, request.PrivateKeyFile, request.Passphrase, cancellationToken))
             {
+                // The passphrase only opens the destination's existing backup: never refused by the policy, but a weak one is said.
+                if (request.Passphrase != null && PassphrasePolicy.IsWeak(request.Passphrase))
+                    reporter.Warning($"The passphrase of '{request.PrivateKeyFile}' is weaker than new passphrases may be " +
+                        $"({PassphrasePolicy.Rule}). After the move, delete the transfer file; for the next one, back up with a passphrase " +
+                        "that meets the policy.");
                 if (!backup.Portable)
                     throw new HsmException(HsmErrorIds.NotAnOpenSshKey, HsmErrorKind.InvalidArgument,
                         $"'{request.PrivateKeyFile}' is a verbatim backup. A move needs the destination's portable backup: " +

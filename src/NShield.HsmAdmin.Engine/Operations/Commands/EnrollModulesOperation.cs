@@ -110,7 +110,8 @@ namespace NShield.HsmAdmin.Operations
             IOperationReporter reporter)
         {
             var creating = ModuleServices.All.Any(s => store.GetClientKey(s) == null);
-            if (creating && protection.NeedsPassphrase)
+            // The passphrase is new (and meets the policy) only when no key of the host has P yet; otherwise it opens those.
+            if (creating && protection.NeedsPassphrase && KeyPassphrases.Protected(store, ModuleServices.All).Count == 0)
             {
                 var passphrase = KeyPassphrases.NewPassphrase(request.KeyPassphrase, KeyPassphrases.Parameter,
                     $"Invoke-HsmEnroll creates this host's client keys with protection {protection}.", reporter);
