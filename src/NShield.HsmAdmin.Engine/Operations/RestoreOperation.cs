@@ -89,7 +89,7 @@ namespace NShield.HsmAdmin.Operations
         public IReadOnlyCollection<ModuleCheck> ConfirmFirstContact(IReadOnlyCollection<ModuleCheck> checks, IOperationReporter reporter)
         {
             var pending = checks.Where(c => _firstContact.ContainsKey(c.Module.Esn))
-                .OrderBy(c => c.Module.Esn, StringComparer.OrdinalIgnoreCase).ToList();
+                .OrderBy(c => c.Module.Esn.Value, StringComparer.Ordinal).ToList();
             if (pending.Count == 0) return checks;
             var shown = pending.Select(c => _firstContact[c.Module.Esn].Shown).ToList();
             var confirmed = new EnrollOperation(_host).ConfirmFirstContact(shown, reporter);

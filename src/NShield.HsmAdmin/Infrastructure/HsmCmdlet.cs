@@ -142,7 +142,8 @@ namespace NShield.HsmAdmin.Commands
             {
                 var answer = ui.Prompt(question.Caption, question.Message,
                     new System.Collections.ObjectModel.Collection<System.Management.Automation.Host.FieldDescription> { field });
-                return answer != null && answer.TryGetValue(question.Parameter, out var value) ? value?.BaseObject as System.Security.SecureString : null;
+                return answer != null && answer.TryGetValue(question.Parameter, out var value)
+                    ? value?.BaseObject as System.Security.SecureString : null;
             }
             catch (PSInvalidOperationException) { return null; }
             catch (System.Management.Automation.Host.HostException) { return null; }
