@@ -203,6 +203,10 @@ namespace NShield.HsmAdmin
         public const string ModuleLogFull = "ModuleLogFull";
         /// <summary>Get-HsmLog -Clear could not save what it read to -Path: nothing was cleared on any module.</summary>
         public const string LogSaveFailed = "LogSaveFailed";
+        /// <summary>
+        /// The entries saved from a module are not one unbroken run of sequence numbers: clearing the range would lose some unsaved.
+        /// </summary>
+        public const string LogClearNotContiguous = "LogClearNotContiguous";
 
         // Passphrase policy (appended, issue 21)
         /// <summary>

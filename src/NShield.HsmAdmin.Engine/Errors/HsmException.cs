@@ -45,7 +45,13 @@ namespace NShield.HsmAdmin
         {
             ErrorId = errorId;
             Kind = kind;
-            Target = target;
+            Target = target is IErrorTarget typed ? typed.ErrorTarget : target;
         }
+    }
+
+    /// <summary>A value that names itself differently as an error's target (an ESN is its text there, as PowerShell users read it).</summary>
+    public interface IErrorTarget
+    {
+        object ErrorTarget { get; }
     }
 }

@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Modules
     /// plain ordinal strings everywhere after. It reads as its text (implicitly a string); a string becomes an ESN only
     /// through <see cref="Parse"/>.
     /// </summary>
-    public readonly struct Esn : IEquatable<Esn>, IComparable<Esn>
+    public readonly struct Esn : IEquatable<Esn>, IComparable<Esn>, IErrorTarget
     {
         static readonly Regex Pattern = new Regex("^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}$", RegexOptions.CultureInvariant);
 
@@ -53,6 +53,7 @@ namespace NShield.HsmAdmin.Modules
         }
 
         public static implicit operator string(Esn esn) => esn.Value;
+        object IErrorTarget.ErrorTarget => Value;
         public bool Equals(Esn other) => string.Equals(Value, other.Value, StringComparison.Ordinal);
         public override bool Equals(object? obj) => obj is Esn other && Equals(other);
         public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Value);

@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Operations
         public IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(IReadOnlyList<FirstContactFingerprints> pending,
             IOperationReporter reporter)
         {
-            var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+            var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
             if (pending.Count == 0) return confirmed;
             var shown = new StringBuilder();
             shown.AppendLine("No trusted vendor root is configured on this host, so nothing has verified the server keys of " +
@@ -75,7 +75,7 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.InvalidArgument,
                     "-Forget needs the modules to forget: name them with -Esn. Nothing was changed.", null);
             var toAll = (ConfirmAnswer?)null;
-            var asked = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            var asked = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var esn in esns.Distinct(StringComparer.Ordinal))
             {
                 var record = _host.Store.GetModule(esn);

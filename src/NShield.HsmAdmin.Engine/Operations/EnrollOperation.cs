@@ -32,7 +32,7 @@ namespace NShield.HsmAdmin.Operations
         /// the keys that were shown. Never used for a module that already has pins.
         /// </summary>
         public IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmedServerKeys { get; set; } =
-            new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+            new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
 
         /// <summary>sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint).</summary>
         public ICollection<string> AcceptedFingerprints { get; set; } = new List<string>();
@@ -458,9 +458,9 @@ namespace NShield.HsmAdmin.Operations
         }
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _attempted =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _verified =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
 
         /// <summary>
         /// After a run: when every module on the host's list holds and proved the host's current keys (verified in this run,

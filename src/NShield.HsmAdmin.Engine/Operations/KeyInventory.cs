@@ -26,7 +26,7 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>Every module's pinned server keys, ESN by ESN, from one read of the pin file.</summary>
         public static IEnumerable<HsmSshKeyInfo> ServerKeys(HostStore store) =>
-            store.GetAllPins().OrderBy(m => m.Key, System.StringComparer.OrdinalIgnoreCase).SelectMany(m =>
+            store.GetAllPins().OrderBy(m => m.Key, System.StringComparer.Ordinal).SelectMany(m =>
                 ModuleServices.All.Where(m.Value.ContainsKey).Select(s => new HsmSshKeyInfo
                 {
                     Role = HsmKeyRole.Server, Esn = m.Key, Service = s, Algorithm = m.Value[s].Algorithm.ToString(),

@@ -68,6 +68,15 @@ namespace NShield.HsmAdmin.Operations
             foreach (var r in ranges)
             {
                 var module = modules.First(m => m.Esn == r.Esn);
+                // Clearing is by sequence range: a gap (entries picked by time, or numbers the module skipped) would be cleared unsaved.
+                if (r.Count != r.Through - r.From + 1)
+                {
+                    reporter.Error(new HsmException(HsmErrorIds.LogClearNotContiguous, HsmErrorKind.InvalidOperation,
+                        $"The {r.Count} log entries saved from module {r.Esn} are not one unbroken run from {r.From} to {r.Through}, " +
+                        "so its log was not cleared (clearing the range would lose entries never saved). Run Get-HsmLog -Esn " +
+                        $"{r.Esn} -Path <new file> -Clear without -Since or -Tail.", r.Esn));
+                    continue;
+                }
                 if (reporter.ShouldProcess($"module {r.Esn}", $"Clear log entries {r.From} to {r.Through} ({r.Count} read and saved to {full})"))
                     confirmed.Add((module, r.From, r.Through));
             }

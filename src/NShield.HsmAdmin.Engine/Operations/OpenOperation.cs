@@ -39,7 +39,7 @@ namespace NShield.HsmAdmin.Operations
                 StartedAt = journal.StartedAt,
                 Services = journal.Services.ToList(),
                 PendingModules = journal.Modules.Where(m => m.Value != ModuleRollState.Cleaned).Select(m => m.Key)
-                    .OrderBy(e => e, StringComparer.OrdinalIgnoreCase).ToList(),
+                    .OrderBy(e => e, StringComparer.Ordinal).ToList(),
                 JournalPath = store.DocumentPath(RollJournal.DocumentName),
                 FinishCommand = $"Update-HsmSshKey -HostPath {hostPath}",
                 RevertCommand = journal.Kind == RollKinds.Roll && journal.Phase == RollPhase.Installing

@@ -28,7 +28,7 @@ namespace NShield.HsmAdmin.Operations
         public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> _pinsToWrite =
-            new(StringComparer.OrdinalIgnoreCase);
+            new(StringComparer.Ordinal);
 
         /// <summary>
         /// After the restore is confirmed: pins the modules that the checks verified at first contact (chain or confirmed
@@ -63,7 +63,7 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>Modules met at first contact during the checks: what a person is shown, and the keys pinned on a Yes.</summary>
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen> _firstContact =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen>(StringComparer.OrdinalIgnoreCase);
+            new System.Collections.Concurrent.ConcurrentDictionary<string, FirstContactSeen>(StringComparer.Ordinal);
 
         private sealed class FirstContactSeen
         {

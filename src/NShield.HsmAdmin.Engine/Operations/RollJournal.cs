@@ -22,7 +22,7 @@ namespace NShield.HsmAdmin.Operations
         public Dictionary<string, string> OldFingerprints { get; set; } = new Dictionary<string, string>();
         public Dictionary<string, string> NewFingerprints { get; set; } = new Dictionary<string, string>();
         /// <summary>Every module the roll must reach, with how far each got.</summary>
-        public Dictionary<string, ModuleRollState> Modules { get; set; } = new Dictionary<string, ModuleRollState>(StringComparer.OrdinalIgnoreCase);
+        public Dictionary<string, ModuleRollState> Modules { get; set; } = new Dictionary<string, ModuleRollState>(StringComparer.Ordinal);
         /// <summary>
         /// Enrolled modules the administrator excluded (Update-HsmSshKey -ExcludeEsn): the roll switches without them, and
         /// the keys they still accept are archived on the host until they are brought up to date (<see cref="Store.ModuleRecord.OldKeys"/>).

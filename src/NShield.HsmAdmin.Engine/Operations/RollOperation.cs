@@ -52,7 +52,7 @@ namespace NShield.HsmAdmin.Operations
                 throw new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                     $"-ExcludeEsn {esn}: no module {esn} is enrolled with this host (enrolled: " +
                     $"{(enrolled.Count == 0 ? "none" : string.Join(", ", enrolled))}). Nothing was changed.", esn);
-            var included = enrolled.Where(e => !excluded.Contains(e, StringComparer.OrdinalIgnoreCase)).ToList();
+            var included = enrolled.Where(e => !excluded.Contains(e, StringComparer.Ordinal)).ToList();
             if (included.Count == 0)
                 throw new HsmException(HsmErrorIds.NoModulesToRoll, HsmErrorKind.InvalidOperation,
                     enrolled.Count == 0

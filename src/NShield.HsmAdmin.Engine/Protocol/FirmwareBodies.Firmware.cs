@@ -47,10 +47,10 @@ namespace NShield.HsmAdmin.Protocol
             {
                 if (r.Firmware.Primary != null)
                 {
-                    if (r.Firmware.Primary.Version != null) id.FirmwareVersion = r.Firmware.Primary.Version;
+                    if (r.Firmware.Primary.Version != null) id.FirmwareVersion = ModuleErrors.Printable(r.Firmware.Primary.Version, 40);
                     id.FirmwareVsn = r.Firmware.Primary.Vsn;
                 }
-                id.RecoveryFirmwareVersion = r.Firmware.Recovery?.Version ?? "";
+                id.RecoveryFirmwareVersion = ModuleErrors.Printable(r.Firmware.Recovery?.Version ?? "", 40);
                 id.RecoveryFirmwareVsn = r.Firmware.Recovery?.Vsn;
                 id.MinimumVsn = r.Firmware.MinimumVsn;
             }

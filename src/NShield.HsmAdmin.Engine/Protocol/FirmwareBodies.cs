@@ -146,7 +146,8 @@ namespace NShield.HsmAdmin.Protocol
                     Mode = r.Mode is ModuleMode mode && Enum.IsDefined(typeof(ModuleMode), mode)
                         ? mode : throw new FormatException("'mode' is missing or not a mode of this protocol"),
                     Enrolled = r.Enrolled,
-                    FirmwareVersion = r.FirmwareVersion ?? "",
+                    // Module text reaches the terminal and the signed trust report: printable and bounded.
+                    FirmwareVersion = ModuleErrors.Printable(r.FirmwareVersion ?? "", 40),
                 };
                 if (!string.IsNullOrEmpty(r.IdentityKey)) id.IdentityKey = SshPublicKey.Parse(r.IdentityKey!);
                 id.Warrant = r.Warrant ?? "";

@@ -118,7 +118,7 @@ namespace NShield.HsmAdmin.Store
         /// <summary>Every pin, as ESN -&gt; service -&gt; server key, read in one pass.</summary>
         public IReadOnlyDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> GetAllPins()
         {
-            var result = new Dictionary<string, Dictionary<string, SshPublicKey>>(StringComparer.OrdinalIgnoreCase);
+            var result = new Dictionary<string, Dictionary<string, SshPublicKey>>(StringComparer.Ordinal);
             foreach (var (host, key) in ReadPinLines())
             {
                 var service = ModuleServices.All.FirstOrDefault(s => host.EndsWith("-" + s, StringComparison.Ordinal));
@@ -129,7 +129,7 @@ namespace NShield.HsmAdmin.Store
                     result[canonical] = pins = new Dictionary<string, SshPublicKey>(StringComparer.Ordinal);
                 if (!pins.ContainsKey(service)) pins[service] = key;
             }
-            return result.ToDictionary(r => r.Key, r => (IReadOnlyDictionary<string, SshPublicKey>)r.Value, StringComparer.OrdinalIgnoreCase);
+            return result.ToDictionary(r => r.Key, r => (IReadOnlyDictionary<string, SshPublicKey>)r.Value, StringComparer.Ordinal);
         }
 
         List<(string Host, SshPublicKey Key)> ReadPinLines()

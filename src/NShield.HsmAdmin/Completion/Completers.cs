@@ -35,7 +35,7 @@ namespace NShield.HsmAdmin.Commands
             var store = HostStore.Open(hostPath);
             var attached = store.GetRegisteredModules().Select(m => m.Esn);
             var listed = store.GetModules().Select(m => m.Esn);
-            return attached.Union(listed, StringComparer.OrdinalIgnoreCase).OrderBy(e => e).Select(e => (e, $"Module {e}"));
+            return attached.Union(listed, StringComparer.Ordinal).OrderBy(e => e, StringComparer.Ordinal).Select(e => (e, $"Module {e}"));
         }
     }
 

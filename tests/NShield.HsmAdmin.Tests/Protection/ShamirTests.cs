@@ -103,8 +103,11 @@ namespace NShield.HsmAdmin.Tests.Protection
             Assert.Throws<ArgumentOutOfRangeException>(() => Shamir.Split(new byte[] { 1 }, count, threshold));
 
         [Fact]
-        public void Combine_refuses_repeated_or_zero_x() =>
+        public void Combine_refuses_repeated_or_zero_x()
+        {
             Assert.Throws<ArgumentException>(() => Shamir.Combine(new[] { ((byte)1, new byte[] { 1 }), ((byte)1, new byte[] { 2 }) }));
+            Assert.Throws<ArgumentException>(() => Shamir.Combine(new[] { ((byte)0, new byte[] { 1 }), ((byte)2, new byte[] { 2 }) }));
+        }
     }
 
     public class SshSignatureTests
@@ -124,7 +127,15 @@ namespace NShield.HsmAdmin.Tests.Protection
             Assert.False(SshSignature.Verify(key.PublicKey, "other@test", message, armored));
             Assert.False(SshSignature.Verify(other.PublicKey, "ns@test", message, armored));
             Assert.False(SshSignature.Verify(key.PublicKey, "ns@test", Encoding.UTF8.GetBytes("{\"trusted\": false}\n"), armored));
-            Assert.False(SshSignature.Verify(key.PublicKey, "ns@test", message, armored.Replace("A", "B")));
+            // One byte of the signature itself changed, between the real markers (the markers stay intact).
+            var lines = armored.Split('\n').ToList();
+            var body = Convert.FromBase64String(string.Concat(lines.Skip(1).TakeWhile(l => !l.StartsWith("-----"))));
+            body[body.Length - 1] ^= 0x01;
+            var tampered = lines[0] + "\n" + Convert.ToBase64String(body) + "\n" + lines.First(l => l.StartsWith("-----END")) + "\n";
+            Assert.True(SshSignature.Verify(key.PublicKey, "ns@test", message,
+                lines[0] + "\n" + Convert.ToBase64String(Convert.FromBase64String(string.Concat(lines.Skip(1).TakeWhile(l => !l.StartsWith("-----")))))
+                + "\n" + lines.First(l => l.StartsWith("-----END")) + "\n"), "the re-armoured signature still verifies");
+            Assert.False(SshSignature.Verify(key.PublicKey, "ns@test", message, tampered));
         }
     }
 }
