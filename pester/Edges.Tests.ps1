@@ -178,6 +178,9 @@ Describe '-Esn is validated when bound, on every cmdlet that takes ESNs' {
             'Invoke-HsmEnroll' = @{}; 'Reset-HsmModule' = @{ Confirm = $false }; 'Update-HsmServerKeyPin' = @{ Confirm = $false }
             'Move-HsmModule' = @{ PrivateKeyFile = $key; Passphrase = (ConvertTo-SecureString 'x' -AsPlainText -Force); Confirm = $false }; 'Register-HsmModule' = @{ Address = '127.0.0.1'; Confirm = $false }
             'Unregister-HsmModule' = @{ Confirm = $false }; 'Update-HsmSshKey' = @{ Confirm = $false }
+            'Export-HsmTrustReport' = @{ Path = (Join-Path (New-TestHostPath 'report') 'r.json') }; 'Restart-HsmModule' = @{ Confirm = $false }
+            'Set-HsmMinimumVsn' = @{ Vsn = 4; Confirm = $false }; 'Set-HsmModuleTime' = @{ Confirm = $false }
+            'Update-HsmFirmware' = @{ Path = $key; Confirm = $false }
         }
     }
     It '<Name> -<Parameter> is marked [EsnParameter] (validated in one place, HsmCmdlet)' -ForEach $esnCmdlets {
