@@ -568,7 +568,7 @@ Describe 'InstalledAt is when a key was proven on every module; StagedAt when th
         Update-HsmSshKey -HostPath $h -Confirm:$false -WarningVariable warn -WarningAction SilentlyContinue |
             Backup-HsmSshKey -HostPath $h -Path $file -Passphrase (Secure 'pipe-passphrase-88') | Out-Null
         (Reminders $warn).Count | Should -Be 0
-        $derived = ssh-keygen -y -P 'pipe-pass' -f $file
+        $derived = ssh-keygen -y -P 'pipe-passphrase-88' -f $file
         ($derived -split ' ')[1] | Should -Be (((Get-HsmSshKey -HostPath $h -Role Client -Service sshadmin).PublicKey -split ' ')[1])
         # the same on one line of interactive input (no script file)
         $file2 = Join-Path $dir 'piped2.key'

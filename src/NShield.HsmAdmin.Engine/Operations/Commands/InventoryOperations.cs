@@ -21,6 +21,7 @@ namespace NShield.HsmAdmin.Operations
     {
         public async Task RunAsync(GetModuleRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
+            request.Patterns = EsnPatterns.Canonical(request.Patterns);
             var store = HostStore.OpenExisting(request.HostPath);
             HostModules.WarnIfNoModules(store, request.Patterns ?? Array.Empty<string>(), "show", reporter);
             var services = request.Offline ? Array.Empty<string>() : new[] { ModuleServices.SshAdmin };
@@ -67,6 +68,7 @@ namespace NShield.HsmAdmin.Operations
     {
         public async Task RunAsync(GetSshKeyRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
+            request.Patterns = EsnPatterns.Canonical(request.Patterns);
             var store = HostStore.OpenExisting(request.HostPath);
             var services = request.Services.Count == 0 ? ModuleServices.All.ToArray() : request.Services.Select(ModuleServices.Canonical).ToArray();
             if (request.Module)
@@ -115,6 +117,10 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>ESNs and ESN patterns as typed (-Esn of the Get- commands).</summary>
     internal static class EsnPatterns
     {
+        /// <summary>ESNs and patterns as typed, in canonical (uppercase) form, each once; InvalidEsn for anything else.</summary>
+        public static IReadOnlyList<string>? Canonical(IReadOnlyList<string>? typed) =>
+            typed?.Select(Modules.Esn.ParsePattern).Distinct(StringComparer.Ordinal).ToList();
+
         public static bool Matches(IReadOnlyList<string> patterns, string esn) => patterns.Any(p => Wildcard.ToRegex(p).IsMatch(esn));
 
         /// <summary>The literal ESNs (no wildcard) that match none of <paramref name="esns"/>: each is its own error.</summary>
