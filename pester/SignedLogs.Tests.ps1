@@ -92,6 +92,26 @@ Describe 'Get-HsmLog -Path -Clear' {
         $next | ForEach-Object { $_.Verified | Should -BeTrue }
     }
 
+    It 'clears nothing on a module whose saved entries are not one unbroken run (LogClearNotContiguous)' {
+        Test-HsmConnection -HostPath $h | Out-Null
+        # A middle entry dated long ago: -Since then skips it while taking the entries on both sides of it.
+        $path = Join-Path $dir 'log.json'
+        $raw = Get-Content $path -Raw | ConvertFrom-Json -AsHashtable
+        $raw.entries.Count | Should -BeGreaterThan 3
+        $raw.entries[1].time = '2001-01-01T00:00:00+00:00'
+        $raw | ConvertTo-Json -Depth 10 | Set-Content $path
+        $before = @((Get-ModuleLogFile).entries).Count
+        $file = Join-Path $out 'gap.json'
+        $since = [DateTimeOffset]::UtcNow.AddDays(-1)
+        $read = @(Get-HsmLog -HostPath $h -Since $since -Path $file -Clear -Confirm:$false -ErrorVariable errs -ErrorAction SilentlyContinue)
+        $read.Count | Should -BeGreaterThan 1
+        @($errs | Where-Object { $_.FullyQualifiedErrorId -like 'LogClearNotContiguous*' }) | Should -HaveCount 1
+        $file | Should -Exist
+        # The module side: nothing was cleared (only the read's own logs entry was added).
+        @((Get-ModuleLogFile).entries).Count | Should -BeGreaterOrEqual $before
+        Get-Content $path -Raw | Should -Match '2001-01-01'
+    }
+
     It '-WhatIf reads but neither saves nor clears' {
         $file = Join-Path $out 'whatif.json'
         $count = @((Get-ModuleLogFile).entries).Count
