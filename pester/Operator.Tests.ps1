@@ -84,6 +84,10 @@ Describe 'Views' {
         $text | Should -Not -BeNullOrEmpty
         $text | Should -Not -Match '…'
         foreach ($line in $text -split "`n") { $line.TrimEnd().Length | Should -BeLessOrEqual 120 }
+        # No column pushed off the screen either: every header of the module table on its one header line.
+        if ($Command -eq 'Get-HsmModule') {
+            $text | Should -Match '(?m)^Esn\s+Mode\s+Status\s+FirmwareVersion\s+FirmwareVsn\s+KeyDrift\s+ClockOffsetSeconds\s+OpenOperation\s*$'
+        }
     }
     It 'the enroll view is not cut at 120 columns' {
         $text = $enrolled | Out-String -Width 120
