@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Operations
     /// stay). If the save fails, nothing is cleared (LogSaveFailed). One command rather than a separate Clear-HsmLog: a clear
     /// run later could not know what the reader saved, and would lose what the module wrote in between.
     /// </summary>
-    public sealed class ModuleLogRetention
+    internal sealed class ModuleLogRetention
     {
         private readonly HsmHost _host;
         public ModuleLogRetention(HsmHost host) { _host = host; }
