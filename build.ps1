@@ -19,6 +19,10 @@
     pester builds and runs the Pester suite alone (-PesterFilter), with the same closing line.
     demo   builds, then runs examples/Demo.ps1 against simulated modules on a temporary host.
     bench  builds, then runs the benchmark harness in bench/.
+           With -Baseline <git rev>: builds that revision in a temporary git worktree (removed afterwards) and runs the
+           same workloads (our cmdlets) against it and the current build side by side in one run, each in its own
+           child pwsh, alternating which goes first (bench/Compare-Revisions.ps1); writes out/bench/compare.md/.json
+           with ratio current/baseline and a slower/faster/same verdict per workload against the run's own noise.
     package builds (unless -NoBuild), then stages the two modules with only what runs into
            <OutputPath>/NShield.HsmAdmin/<version>/ and <OutputPath>/NShield.HsmAdmin.Simulator/<version>/ (default
            OutputPath: ./out), and publishes both with PSResourceGet (Publish-PSResource) into the local file repository
@@ -32,6 +36,8 @@
     dotnet pwsh ./build.ps1 xunit -XUnitFilter 'FullyQualifiedName~HostStore'
 .EXAMPLE
     dotnet pwsh ./build.ps1 pester -PesterFilter '*Hygiene*'
+.EXAMPLE
+    dotnet pwsh ./build.ps1 bench -Baseline 4e486e8
 #>
 [CmdletBinding()]
 param(
@@ -47,7 +53,9 @@ param(
     # package: where the staged modules and the local repository go (default ./out).
     [string] $OutputPath,
     # package: stage from the existing ./bin and ./en-US instead of building first.
-    [switch] $NoBuild
+    [switch] $NoBuild,
+    # bench: a git revision to measure side by side with the current build (bench/Compare-Revisions.ps1).
+    [string] $Baseline
 )
 $ErrorActionPreference = 'Stop'
 $env:NO_COLOR = '1'
@@ -290,7 +298,8 @@ switch ($Task) {
     'bench' {
         Assert-Prerequisite
         Invoke-Build
-        Invoke-ChildPwsh -File (Join-Path $root 'bench/Invoke-Benchmark.ps1')
+        if ($Baseline) { Invoke-ChildPwsh -File (Join-Path $root 'bench/Compare-Revisions.ps1') -Baseline $Baseline }
+        else { Invoke-ChildPwsh -File (Join-Path $root 'bench/Invoke-Benchmark.ps1') }
         exit $LASTEXITCODE
     }
 }

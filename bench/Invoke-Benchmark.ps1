@@ -326,8 +326,9 @@ try {
         foreach ($i in 1..$reps) {
             Add-Sample 'probe: ours, SSH.NET connect (kex+auth, key cached)' (Measure-Ms {
                     $script:ch = $hsm.OpenPinnedAsync($addr, 'ncoreapi', $ct, $null).GetAwaiter().GetResult() })
-            Add-Sample 'probe: ours, ping on an open connection' (Measure-Ms { $script:ch.InvokeAsync('ping', $null, $ct).GetAwaiter().GetResult() })
-            Add-Sample 'probe: ours, 2nd ping on the same connection' (Measure-Ms { $script:ch.InvokeAsync('ping', $null, $ct).GetAwaiter().GetResult() })
+            # The typed module seam (IModuleSession): PingAsync is the adapter's ping verb on the open session.
+            Add-Sample 'probe: ours, ping on an open connection' (Measure-Ms { $script:ch.PingAsync($ct).GetAwaiter().GetResult() })
+            Add-Sample 'probe: ours, 2nd ping on the same connection' (Measure-Ms { $script:ch.PingAsync($ct).GetAwaiter().GetResult() })
             $script:ch.Dispose()
         }
     }

@@ -72,6 +72,8 @@ Describe 'Guided: Restore-HsmSshKey on a fresh host' {
         $r.SecurePrompts.Count | Should -Be 0 -Because 'no passphrase is asked for when there is nothing to restore'
         $r.Choices.Count | Should -Be 0
         Get-StoreSnapshot $fresh | Should -Be $before
+        # The module side: each module still accepts exactly the old host's keys (nothing was installed or removed).
+        Assert-ModulesHoldHostKeys $sim $old
     }
 
     It 'in a session that cannot ask: KeyPassphraseRequired naming -Passphrase, nothing changed' {
@@ -87,6 +89,8 @@ Describe 'Guided: Restore-HsmSshKey on a fresh host' {
         Get-ErrorId $stop | Should -Be 'KeyPassphraseRequired'
         $stop.Exception.Message | Should -BeLike '*cannot ask for its passphrase*-Passphrase*'
         Get-StoreSnapshot $fresh | Should -Be $before
+        # The module side: each module still accepts exactly the old host's keys (nothing was installed or removed).
+        Assert-ModulesHoldHostKeys $sim $old
     }
 
     It 'No at the first-contact question pins nothing: FingerprintNotConfirmed for each module, nothing changed' {
@@ -98,6 +102,8 @@ Describe 'Guided: Restore-HsmSshKey on a fresh host' {
         $r.Stop.Exception.Message | Should -BeLike '*No registered module could be checked*'
         @($r.Errors | ForEach-Object { Get-ErrorId $_ }) | Should -Be @('FingerprintNotConfirmed', 'FingerprintNotConfirmed')
         Get-StoreSnapshot $fresh | Should -Be $before
+        # The module side: each module still accepts exactly the old host's keys (nothing was installed or removed).
+        Assert-ModulesHoldHostKeys $sim $old
     }
 
     It 'restores in one try: asks the passphrase (again after a typo), shows every fingerprint, asks, then completes' {

@@ -177,4 +177,9 @@ Describe 'About topic' {
         $about = Get-Help about_NShield.HsmAdmin
         ($about | Out-String) | Should -Match 'TRUST MODEL'
     }
+    It 'names every exported cmdlet (its table is where an administrator looks first)' {
+        $text = Get-Content (Join-Path $repo 'docs/about_NShield.HsmAdmin.help.txt') -Raw
+        $missing = @((Get-Command -Module NShield.HsmAdmin -CommandType Cmdlet).Name | Where-Object { $text -notmatch "\b$_\b" })
+        $missing | Should -BeNullOrEmpty -Because 'the about topic lists every cmdlet'
+    }
 }

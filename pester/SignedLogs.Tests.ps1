@@ -112,6 +112,54 @@ Describe 'Get-HsmLog -Path -Clear' {
         Get-Content $path -Raw | Should -Match '2001-01-01'
     }
 
+    It 'asks before clearing, No by default: Enter keeps every entry on the module; the file is saved either way' {
+        $file = Join-Path $out 'asked.json'
+        $count = @((Get-ModuleLogFile).entries).Count
+        $clears = @((Get-ModuleLogFile).entries | Where-Object verb -eq 'logs.clear').Count
+        $promptHost = New-TestPromptHost
+        $runspace = [runspacefactory]::CreateRunspace($promptHost)
+        $runspace.Open()
+        try {
+            $ps = [powershell]::Create()
+            $ps.Runspace = $runspace
+            $null = $ps.AddScript('param($m, $h, $f) Import-Module $m; Get-HsmLog -HostPath $h -Path $f -Clear').AddParameters(
+                @{ m = (Join-Path $repo 'NShield.HsmAdmin.psd1'); h = $h; f = $file })
+            $read = @($ps.Invoke())
+        }
+        finally { $runspace.Dispose() }
+        $prompts = @($promptHost.Recorder.Choices)
+        $prompts | Should -HaveCount 1
+        $prompts[0].Labels[$prompts[0].Default] | Should -Be '&No'
+        $prompts[0].Answer | Should -Be $prompts[0].Default -Because 'no answer was queued: Enter'
+        $prompts[0].Text | Should -Match ([regex]::Escape("module $a"))
+        $read.Count | Should -BeGreaterThan 0
+        (Get-Content $file -Raw | ConvertFrom-Json).Count | Should -Be $read.Count
+        # The module side: nothing cleared; the read itself added its own entry.
+        $entries = @((Get-ModuleLogFile).entries)
+        $entries.Count | Should -BeGreaterThan $count
+        $entries.seq | Should -Contain ($read.Sequence | Measure-Object -Minimum).Minimum
+        @($entries | Where-Object verb -eq 'logs.clear').Count | Should -Be $clears
+    }
+
+    It 'a session that cannot prompt gets ConfirmationRequired and clears nothing (-Confirm:$false answers it)' {
+        $file = Join-Path $out 'bare.json'
+        $count = @((Get-ModuleLogFile).entries).Count
+        $clears = @((Get-ModuleLogFile).entries | Where-Object verb -eq 'logs.clear').Count
+        $rs = [runspacefactory]::CreateRunspace(); $rs.Open()
+        try {
+            $ps = [powershell]::Create(); $ps.Runspace = $rs
+            $null = $ps.AddScript('param($m, $h, $f) Import-Module $m; $ErrorActionPreference = "Stop"; ' +
+                'try { Get-HsmLog -HostPath $h -Path $f -Clear | Out-Null } catch { $_ }').AddParameters(
+                @{ m = (Join-Path $repo 'NShield.HsmAdmin.psd1'); h = $h; f = $file })
+            $r = @($ps.Invoke())
+        }
+        finally { $rs.Dispose() }
+        @($r | Where-Object { $_ -is [Management.Automation.ErrorRecord] }).FullyQualifiedErrorId | Should -BeLike 'ConfirmationRequired*'
+        Test-Path $file | Should -BeTrue
+        @((Get-ModuleLogFile).entries).Count | Should -BeGreaterThan $count
+        @((Get-ModuleLogFile).entries | Where-Object verb -eq 'logs.clear').Count | Should -Be $clears
+    }
+
     It '-WhatIf reads but neither saves nor clears' {
         $file = Join-Path $out 'whatif.json'
         $count = @((Get-ModuleLogFile).entries).Count

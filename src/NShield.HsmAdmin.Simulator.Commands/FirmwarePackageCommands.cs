@@ -1,9 +1,10 @@
 using System.IO;
 using System.Management.Automation;
 using NShield.HsmAdmin.Files;
+using NShield.HsmAdmin.Commands;
 using NShield.HsmAdmin.Simulation;
 
-namespace NShield.HsmAdmin.Commands
+namespace NShield.HsmAdmin.Simulation.Commands
 {
     /// <summary>
     /// New-HsmSimulatedFirmwarePackage: a firmware package signed by the simulated vendor (its firmware-signing key,

@@ -44,12 +44,14 @@ namespace NShield.HsmAdmin.AdapterTests
             try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
         }
 
-        /// <summary>A host store whose registry lists the given number of in-memory modules (factory state).</summary>
+        /// <summary>
+        /// A host store whose registry lists the given number of in-memory modules (factory state), and a host object on it
+        /// that the test reads the host side through (the operations open their own, as a cmdlet's do).
+        /// </summary>
         private (HsmHost Host, MemoryModule[] Modules) NewHost(int count)
         {
-            var path = Path.Combine(_dir, "host");
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var store = HostStore.Open(path);
+            Directory.CreateDirectory(HostPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var store = HostStore.Open(HostPath);
             // A test never touches this machine's machine folder (/etc/opt/nfast): the host gets one of its own.
             store.UpdateConfiguration(c => { c.MachineFolder = Path.Combine(_dir, "machine"); return "test machine folder"; });
             Assert.StartsWith(_dir, store.MachineRoot, StringComparison.Ordinal);
@@ -67,6 +69,22 @@ namespace NShield.HsmAdmin.AdapterTests
             return (new HsmHost(store, hardserver: new NoHardserver()), modules);
         }
 
+        private string HostPath => Path.Combine(_dir, "host");
+
+        /// <summary>
+        /// Runs one of the product's operations on the test's host store exactly as its cmdlet does (a request in, everything
+        /// out through the reporter), with the one thing this host lacks given through the public embedding hook: a hardserver.
+        /// </summary>
+        private Reporter Run<TRequest>(IHsmOperation<TRequest> operation, TRequest request, Func<DateTimeOffset>? clock = null)
+            where TRequest : HostRequest
+        {
+            request.HostPath = HostPath;
+            request.Overrides = new HostOverrides(new NoHardserver(), clock);
+            var reporter = new Reporter();
+            operation.RunAsync(request, reporter, CancellationToken.None).GetAwaiter().GetResult();
+            return reporter;
+        }
+
         private static Dictionary<string, string> HostKeys(HsmHost host) =>
             ModuleServices.All.ToDictionary(s => s, s => host.Store.GetClientKey(s)!.Fingerprint);
 
@@ -77,15 +95,25 @@ namespace NShield.HsmAdmin.AdapterTests
                     Assert.Equal(new[] { keys[service] }, module.Accepted(service));
         }
 
-        private static void Enroll(HsmHost host, MemoryModule[] modules)
+        private void Enroll(MemoryModule[] modules)
         {
-            var reporter = new Reporter();
-            var enroll = new EnrollOperation(host);
-            // No vendor root for in-memory modules: the person's confirmation of each sshadmin server key.
-            foreach (var m in modules) enroll.AcceptedFingerprints.Add(m.ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint);
-            enroll.EnrollAllAsync(host.Attached(), whatIf: false, 4, reporter, CancellationToken.None).GetAwaiter().GetResult();
+            // No vendor root for in-memory modules: the person confirmed each sshadmin server key out of band (-AcceptFingerprint).
+            var reporter = Run(new EnrollModulesOperation(), new EnrollRequest
+            {
+                AcceptFingerprints = modules.Select(m => m.ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint).ToList(), ThrottleLimit = 4,
+            });
             Assert.Empty(reporter.Errors);
-            Assert.All(reporter.Results.Cast<HsmEnrollResult>(), r => Assert.Equal(EnrollAction.Enrolled, r.Action));
+            Assert.Empty(reporter.PersonAsked);
+            var results = reporter.Results.OfType<HsmEnrollResult>().ToList();
+            Assert.Equal(modules.Length, results.Count);
+            Assert.All(results, r => Assert.Equal(EnrollAction.Enrolled, r.Action));
+        }
+
+        private HsmKeyRollResult Roll(Reporter? into = null)
+        {
+            var reporter = Run(new UpdateSshKeyOperation(), new UpdateSshKeyRequest { ThrottleLimit = 4 });
+            foreach (var e in reporter.Errors) into?.Errors.Enqueue(e);
+            return reporter.Results.OfType<HsmKeyRollResult>().Single();
         }
 
         [Fact]
@@ -104,7 +132,7 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(2);
             using (host)
             {
-                Enroll(host, modules);
+                Enroll(modules);
                 var enrolled = HostKeys(host);
                 AssertModulesHoldExactly(enrolled, modules);
                 Assert.All(modules, m => Assert.Equal(ModuleMode.Operational, m.Mode));
@@ -113,8 +141,9 @@ namespace NShield.HsmAdmin.AdapterTests
                         host.Store.GetPin(m.Esn, ModuleServices.SshAdmin)!.Fingerprint);
 
                 // Roll every key: the modules end with the new keys only.
-                var rolled = new RollOperation(host).UpdateAsync(new KeyRollRequest { ThrottleLimit = 4 }, new Reporter(), CancellationToken.None)
-                    .GetAwaiter().GetResult()!;
+                var rollErrors = new Reporter();
+                var rolled = Roll(rollErrors);
+                Assert.Empty(rollErrors.Errors);
                 Assert.Equal(RollStatus.Completed, rolled.Status);
                 var afterRoll = HostKeys(host);
                 Assert.All(ModuleServices.All, s => Assert.NotEqual(enrolled[s], afterRoll[s]));
@@ -122,11 +151,12 @@ namespace NShield.HsmAdmin.AdapterTests
 
                 // Restore from a backup of the sshadmin key: sshadmin kept, every other service rolled on the modules.
                 var backup = Path.Combine(_dir, "sshadmin.backup");
-                KeyBackup.Write(host.Store, backup, null, force: false);
-                var restoreReporter = new Reporter();
-                var restored = new RestoreOperation(host).RestoreAsync(backup, null, 4, restoreReporter, CancellationToken.None)
-                    .GetAwaiter().GetResult()!;
+                var backedUp = Run(new BackupOperation(), new BackupRequest { Path = backup, HostTied = true });
+                Assert.Empty(backedUp.Errors);
+                Assert.True(File.Exists(backup));
+                var restoreReporter = Run(new RestoreKeyOperation(), new RestoreRequest { Path = backup, ThrottleLimit = 4 });
                 Assert.Empty(restoreReporter.Errors);
+                var restored = restoreReporter.Results.OfType<HsmKeyRollResult>().Single();
                 Assert.Equal(RollStatus.Completed, restored.Status);
                 var afterRestore = HostKeys(host);
                 Assert.Equal(afterRoll[ModuleServices.SshAdmin], afterRestore[ModuleServices.SshAdmin]);
@@ -135,10 +165,10 @@ namespace NShield.HsmAdmin.AdapterTests
 
                 // Reset the first module: it forgets every client key and has new server keys; the host forgets its pins.
                 var oldServerKey = modules[0].ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint;
-                var resetReporter = new Reporter();
-                new ResetOperation(host).ResetAllAsync(new[] { host.FindAttached(modules[0].Esn)! }, allModules: false, 30, 4,
-                    resetReporter, CancellationToken.None).GetAwaiter().GetResult();
+                var resetReporter = Run(new ResetModuleOperation(), new ResetModuleRequest { Esns = new[] { modules[0].Esn }, ThrottleLimit = 4 });
                 Assert.Empty(resetReporter.Errors);
+                // Asked as a change (Reset-HsmModule's own question), which -Confirm:$false answers.
+                Assert.Contains(resetReporter.Questions, q => q.Kind == QuestionKind.Change && q.Target == $"module {modules[0].Esn}");
                 Assert.Equal(ModuleMode.FactoryState, modules[0].Mode);
                 Assert.All(ModuleServices.All, s => Assert.Empty(modules[0].Accepted(s)));
                 Assert.NotEqual(oldServerKey, modules[0].ServerKeys[ModuleServices.SshAdmin].PublicKey.Fingerprint);
@@ -153,7 +183,7 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(1);
             using (host)
             {
-                Enroll(host, modules);
+                Enroll(modules);
                 var address = host.Attached().Single();
                 var keys = HostKeys(host);
                 var served = modules[0].Served.Count;
@@ -170,8 +200,7 @@ namespace NShield.HsmAdmin.AdapterTests
 
                 // A key roll through it stops at the same check: nothing reached the module, nothing changed on the host.
                 var reporter = new Reporter();
-                var rolled = new RollOperation(host).UpdateAsync(new KeyRollRequest { ThrottleLimit = 4 }, reporter, CancellationToken.None)
-                    .GetAwaiter().GetResult()!;
+                var rolled = Roll(reporter);
                 Assert.NotEqual(RollStatus.Completed, rolled.Status);
                 Assert.Contains(HsmErrorIds.ServerKeyChanged, reporter.Errors.Select(e => e.ErrorId));
                 Assert.Equal(served, modules[0].Served.Count);
@@ -199,11 +228,9 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(2);
             using (host)
             {
-                Enroll(host, modules);
+                Enroll(modules);
                 modules[0].ClockOffset = TimeSpan.FromSeconds(120);
-                var reporter = new Reporter();
-                new ModuleTimeOperation(host).SetAllAsync(new SetModuleTimeRequest { Modules = host.Attached(), ThrottleLimit = 4 }, reporter,
-                    CancellationToken.None).GetAwaiter().GetResult();
+                var reporter = Run(new SetModuleTimeOperation(), new SetTimeRequest { ThrottleLimit = 4 });
                 Assert.Empty(reporter.Errors);
                 var results = reporter.Results.Cast<HsmModuleTimeResult>().OrderBy(r => r.Esn).ToList();
                 Assert.Equal(2, results.Count);
@@ -220,12 +247,10 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(1);
             using (host)
             {
-                Enroll(host, modules);
+                Enroll(modules);
                 modules[0].ClockOffset = TimeSpan.FromSeconds(120);
                 var wrong = new DateTimeOffset(2010, 5, 1, 0, 0, 0, TimeSpan.Zero);
-                var ex = Assert.Throws<HsmException>(() => new ModuleTimeOperation(host, () => wrong)
-                    .SetAllAsync(new SetModuleTimeRequest { Modules = host.Attached() }, new Reporter(), CancellationToken.None)
-                    .GetAwaiter().GetResult());
+                var ex = Assert.Throws<HsmException>(() => Run(new SetModuleTimeOperation(), new SetTimeRequest(), clock: () => wrong));
                 Assert.Equal(HsmErrorIds.HostClockInvalid, ex.ErrorId);
                 Assert.Equal(TimeSpan.FromSeconds(120), modules[0].ClockOffset);
                 Assert.DoesNotContain("sshadmin set time", modules[0].Served);
@@ -238,10 +263,8 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(2);
             using (host)
             {
-                Enroll(host, modules);
-                var reporter = new Reporter();
-                new RestartOperation(host).RestartAllAsync(new RestartModuleRequest { Modules = host.Attached(), TimeoutSeconds = 10 }, reporter,
-                    CancellationToken.None).GetAwaiter().GetResult();
+                Enroll(modules);
+                var reporter = Run(new RestartModulesOperation(), new RestartRequest { ModuleTimeoutSeconds = 10 });
                 Assert.Empty(reporter.Errors);
                 var results = reporter.Results.Cast<HsmModuleRestartResult>().ToList();
                 Assert.Equal(2, results.Count);
@@ -256,12 +279,10 @@ namespace NShield.HsmAdmin.AdapterTests
             var (host, modules) = NewHost(1);
             using (host)
             {
-                Enroll(host, modules);
+                Enroll(modules);
                 modules[0].IgnoresRecovery = true;
                 var pin = host.Store.GetPin(modules[0].Esn, ModuleServices.SshAdmin)!.Fingerprint;
-                var reporter = new Reporter();
-                var request = new RestartModuleRequest { Modules = host.Attached(), Recovery = true, TimeoutSeconds = 10 };
-                new RestartOperation(host).RestartAllAsync(request, reporter, CancellationToken.None).GetAwaiter().GetResult();
+                var reporter = Run(new RestartModulesOperation(), new RestartRequest { Recovery = true, ModuleTimeoutSeconds = 10 });
                 Assert.Empty(reporter.Results);
                 var error = Assert.Single(reporter.Errors);
                 Assert.Equal(HsmErrorIds.RecoveryNotEntered, error.ErrorId);
@@ -279,27 +300,42 @@ namespace NShield.HsmAdmin.AdapterTests
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var ex = Assert.Throws<HsmException>(() => new HsmHost(HostStore.Open(path), moduleTimeout: TimeSpan.FromSeconds(seconds)));
             Assert.Equal(HsmErrorIds.InvalidTimeout, ex.ErrorId);
-            var (host, _) = NewHost(1);
+            var (host, modules) = NewHost(1);
             using (host)
             {
-                var bad = Assert.Throws<HsmException>(() => new RestartOperation(host).RestartAllAsync(
-                    new RestartModuleRequest { Modules = host.Attached(), TimeoutSeconds = seconds }, new Reporter(), CancellationToken.None)
-                    .GetAwaiter().GetResult());
+                var served = modules[0].Served.Count;
+                var bad = Assert.Throws<HsmException>(() =>
+                    Run(new RestartModulesOperation(), new RestartRequest { ModuleTimeoutSeconds = seconds }));
                 Assert.Equal(HsmErrorIds.InvalidTimeout, bad.ErrorId);
+                Assert.Equal(served, modules[0].Served.Count);
             }
         }
 
+        /// <summary>
+        /// The reporter of a person who runs the cmdlets with -Confirm:$false: every change is made (ShouldProcess, and a
+        /// Change or Confirmation question, answer Yes); a question only a person may answer (first-contact fingerprints,
+        /// forgetting a module) is recorded and answered No, since this person confirmed nothing beyond what the request
+        /// says; no secret is typed.
+        /// </summary>
         private sealed class Reporter : IOperationReporter
         {
             public ConcurrentQueue<HsmException> Errors { get; } = new ConcurrentQueue<HsmException>();
             public ConcurrentQueue<object> Results { get; } = new ConcurrentQueue<object>();
+            public ConcurrentQueue<ConfirmQuestion> Questions { get; } = new ConcurrentQueue<ConfirmQuestion>();
+            public IEnumerable<ConfirmQuestion> PersonAsked => Questions.Where(q => q.Kind == QuestionKind.PersonOnly);
             public void Progress(OperationProgress progress) { }
             public void Warning(string message) { }
             public void Verbose(string message) { }
             public void Error(HsmException error) => Errors.Enqueue(error);
             public void Result(object result) => Results.Enqueue(result);
             public bool ShouldProcess(string target, string action) => true;
-            public ConfirmAnswer Confirm(ConfirmQuestion question) => ConfirmAnswer.Yes;
+
+            public ConfirmAnswer Confirm(ConfirmQuestion question)
+            {
+                Questions.Enqueue(question);
+                return question.Kind == QuestionKind.PersonOnly ? ConfirmAnswer.No : ConfirmAnswer.Yes;
+            }
+
             public System.Security.SecureString? AskSecret(SecretQuestion question) => null;
         }
     }

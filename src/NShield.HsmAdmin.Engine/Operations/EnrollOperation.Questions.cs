@@ -8,7 +8,7 @@ namespace NShield.HsmAdmin.Operations
 {
     // Invoke-HsmEnroll's questions, asked by the engine through the reporter (No by default). The caller holds no store
     // lock while a person is asked: what was asked about is re-read and re-checked under the lock afterwards.
-    public sealed partial class EnrollOperation
+    sealed partial class EnrollOperation
     {
         /// <summary>
         /// The first-contact prompt (no trusted vendor root): the first question lists every module and every fingerprint
@@ -16,8 +16,8 @@ namespace NShield.HsmAdmin.Operations
         /// list shown. Only a person's answer trusts a key: a host that cannot ask confirms nothing (FingerprintNotConfirmed
         /// follows for each module). What is confirmed is used only if the module presents exactly these keys at enrollment.
         /// </summary>
-        public IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(IReadOnlyList<FirstContactFingerprints> pending,
-            IOperationReporter reporter)
+        public static IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> ConfirmFirstContact(
+            IReadOnlyList<FirstContactFingerprints> pending, IOperationReporter reporter)
         {
             var confirmed = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
             if (pending.Count == 0) return confirmed;

@@ -15,29 +15,24 @@ namespace NShield.HsmAdmin.Operations
     /// The vendor's `hsmadmin enroll`: make every registered module trust this host's client keys, after
     /// verifying and pinning its server keys; leave modules whose keys are already valid alone.
     /// </summary>
-    public sealed partial class EnrollOperation
+    internal sealed partial class EnrollOperation
     {
         private readonly HsmHost _host;
         private readonly SemaphoreSlim _keyGeneration = new SemaphoreSlim(1, 1);
 
-        public EnrollOperation(HsmHost host) { _host = host; }
+        /// <param name="host">The host whose modules are enrolled.</param>
+        /// <param name="algorithm">Algorithm for client keys generated when the host has none.</param>
+        /// <param name="protection">Protection of client keys generated when the host has none (default KFG).</param>
+        public EnrollOperation(HsmHost host, SshKeyAlgorithm algorithm = SshKeyAlgorithm.Ed25519, ProtectionSpec? protection = null)
+        {
+            _host = host;
+            Algorithm = algorithm;
+            Protection = protection ?? ProtectionSpec.Default;
+        }
 
         /// <summary>Algorithm for client keys generated when the host has none.</summary>
-        public SshKeyAlgorithm Algorithm { get; set; } = SshKeyAlgorithm.Ed25519;
-        public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
-
-        /// <summary>
-        /// Server keys a person confirmed at the first-contact prompt, per ESN (service -&gt; fingerprint), gathered beforehand
-        /// with <see cref="InspectFirstContactAsync"/>. A module is enrolled on a confirmation only when it presents exactly
-        /// the keys that were shown. Never used for a module that already has pins.
-        /// </summary>
-        public IDictionary<string, IReadOnlyDictionary<string, string>> ConfirmedServerKeys { get; set; } =
-            new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
-
-        /// <summary>sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint).</summary>
-        public ICollection<string> AcceptedFingerprints { get; set; } = new List<string>();
-
-        public Action<string>? Warn { get; set; }
+        public SshKeyAlgorithm Algorithm { get; }
+        public ProtectionSpec Protection { get; }
 
         /// <summary>
         /// Refreshes the host's list. A module released to another host (Move-HsmModule) and no longer registered is
@@ -46,7 +41,7 @@ namespace NShield.HsmAdmin.Operations
         /// forgets it explicitly (<see cref="Forget"/>, Invoke-HsmEnroll -Forget). Dropping it silently would lock it out
         /// at the next roll.
         /// </summary>
-        public IReadOnlyList<HsmEnrollResult> DropDetached()
+        public IReadOnlyList<HsmEnrollResult> DropDetached(IOperationReporter reporter)
         {
             var attached = new HashSet<string>(_host.Attached().Select(m => m.Esn.Value), StringComparer.Ordinal);
             var results = new List<HsmEnrollResult>();
@@ -55,7 +50,8 @@ namespace NShield.HsmAdmin.Operations
             if (!_host.Store.HasRegistry && _host.Discovery is Discovery.RegistryDiscovery)
             {
                 if (_host.Store.GetModules().Count > 0)
-                    Warn?.Invoke($"This host has no module registry ({_host.Store.RegistryPath}), so no enrolled module was dropped from its list. " +
+                    reporter.Warning($"This host has no module registry ({_host.Store.RegistryPath}), so no enrolled module was dropped " +
+                                     "from its list. " +
                                  "Register the modules (Register-HsmModule), or forget them one by one (Invoke-HsmEnroll -Esn <esn> -Forget).");
                 return results;
             }
@@ -66,7 +62,7 @@ namespace NShield.HsmAdmin.Operations
                     if (attached.Contains(record.Esn)) continue;
                     if (record.Status != ModuleStatus.Released)
                     {
-                        Warn?.Invoke($"Module {record.Esn} is enrolled but not registered. It " +
+                        reporter.Warning($"Module {record.Esn} is enrolled but not registered. It " +
                             "stays on the host's list, still holding this host's keys" +
                             (ExcludedModules.IsBehind(record) ? " (old keys archived for it: it was excluded from a key roll)" : "") +
                             $", and key rolls stop on it until it is back: register it again (Register-HsmModule) and run Invoke-HsmEnroll, " +
@@ -128,9 +124,15 @@ namespace NShield.HsmAdmin.Operations
                 Message = message };
         }
 
-        public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct)
+        /// <summary>
+        /// Enrolls one module (or checks and repairs an enrolled one). <paramref name="trust"/>: what vouches for server keys at
+        /// first contact without a trusted vendor root (none: only a vendor root or existing pins); <paramref name="reporter"/>
+        /// gets the warnings (none: they are dropped).
+        /// </summary>
+        public async Task<HsmEnrollResult> EnrollAsync(ModuleAddress module, CancellationToken ct, FirstContactTrust? trust = null,
+            IOperationReporter? reporter = null)
         {
-            _attempted[module.Esn] = true;
+            trust ??= FirstContactTrust.None;
             var record = _host.Store.GetModule(module.Esn);
             if (record != null && record.Status == ModuleStatus.Released)
                 return Result(module, EnrollAction.AwaitingRemoval, "Unknown", "Pinned",
@@ -142,7 +144,7 @@ namespace NShield.HsmAdmin.Operations
             {
                 // Excluded from a key roll: it accepts the old keys the host archived for it. Bring it up to date first.
                 var caughtUp = await new ExcludedModules(_host).CatchUpAsync(module, ct).ConfigureAwait(false);
-                var checkedNow = await CheckEnrolledAsync(module, ct).ConfigureAwait(false);
+                var checkedNow = await CheckEnrolledAsync(module, reporter, ct).ConfigureAwait(false);
                 checkedNow.Action = EnrollAction.Repaired;
                 checkedNow.Message =
                     "Brought up to date after it was excluded from a key roll: current keys " +
@@ -152,7 +154,7 @@ namespace NShield.HsmAdmin.Operations
             var pins = _host.Store.GetPins(module.Esn);
             if (pins.ContainsKey(ModuleServices.SshAdmin) && _host.HasClientKeys)
             {
-                try { return await CheckEnrolledAsync(module, ct).ConfigureAwait(false); }
+                try { return await CheckEnrolledAsync(module, reporter, ct).ConfigureAwait(false); }
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServerKeyChanged || ex.ErrorId == HsmErrorIds.AuthenticationFailed)
                 {
                     // Either the module went back to factory state (recovery button: new server keys,
@@ -162,11 +164,11 @@ namespace NShield.HsmAdmin.Operations
                     pinnedFailure = ex;
                 }
             }
-            return await EnrollNewAsync(module, pins, pinnedFailure, ct).ConfigureAwait(false);
+            return await EnrollNewAsync(module, pins, pinnedFailure, trust, reporter, ct).ConfigureAwait(false);
         }
 
         /// <summary>An enrolled module: verify every channel; install any of the host's keys it lacks.</summary>
-        private async Task<HsmEnrollResult> CheckEnrolledAsync(ModuleAddress module, CancellationToken ct)
+        private async Task<HsmEnrollResult> CheckEnrolledAsync(ModuleAddress module, IOperationReporter? reporter, CancellationToken ct)
         {
             ModuleIdentity identity;
             var installedNow = new List<string>();
@@ -184,7 +186,7 @@ namespace NShield.HsmAdmin.Operations
                     await admin.AddKeyAsync(service, mine, ct).ConfigureAwait(false);
                     installedNow.Add(service);
                 }
-                verified = await VerifyChannelsAsync(module, identity, ct, admin).ConfigureAwait(false);
+                verified = await VerifyChannelsAsync(module, identity, reporter, ct, admin).ConfigureAwait(false);
             }
             var wasListed = _host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Enrolled;
             if (!wasListed || installedNow.Count > 0)
@@ -198,7 +200,7 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>First contact: a factory-state/recovery module, or one moved here from another host.</summary>
         private async Task<HsmEnrollResult> EnrollNewAsync(ModuleAddress module, IReadOnlyDictionary<string, SshPublicKey> pins,
-            HsmException? pinnedFailure, CancellationToken ct)
+            HsmException? pinnedFailure, FirstContactTrust trust, IOperationReporter? reporter, CancellationToken ct)
         {
             _host.TransportFor(module); // UnknownTransport before anything is opened
             IModuleSession? admin = null;
@@ -243,7 +245,7 @@ namespace NShield.HsmAdmin.Operations
                 }
 
                 var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
-                var verification = VerifyServerKeys(module, identity, admin.ServerKey, factory, pins, pinnedFailure);
+                var verification = VerifyServerKeys(module, identity, admin.ServerKey, factory, pins, pinnedFailure, trust);
                 ModuleClock.RequireValidForKeyChange(module.Esn, identity, "enrollment");
 
                 // Pin before installing anything: if the reply to 'enroll' is lost, the rerun finds the module by its pins.
@@ -276,7 +278,7 @@ namespace NShield.HsmAdmin.Operations
                 // module kept this host's key (the source host's access is already gone).
                 admin.Dispose();
                 admin = null;
-                var verified = await VerifyChannelsAsync(module, identity, ct).ConfigureAwait(false);
+                var verified = await VerifyChannelsAsync(module, identity, reporter, ct).ConfigureAwait(false);
                 RecordEnrolled(module, factory ? $"enrolled from {identity.Mode}" : "enrolled: moved from another host");
                 return Result(module, EnrollAction.Enrolled,
                     (identity.Mode == ModuleMode.FactoryState ? ModuleMode.Operational : identity.Mode).ToString(), verification,
@@ -295,7 +297,7 @@ namespace NShield.HsmAdmin.Operations
         /// new keys; -AcceptFingerprint and the prompt never replace a pin (Update-HsmServerKeyPin does, explicitly).
         /// </summary>
         private string VerifyServerKeys(ModuleAddress module, ModuleIdentity identity, SshPublicKey presentedAdminKey, bool factory,
-            IReadOnlyDictionary<string, SshPublicKey> pins, HsmException? pinnedFailure)
+            IReadOnlyDictionary<string, SshPublicKey> pins, HsmException? pinnedFailure, FirstContactTrust trust)
         {
             var shape = TrustVerification.CheckShape(identity, presentedAdminKey);
             if (shape != null)
@@ -337,8 +339,8 @@ namespace NShield.HsmAdmin.Operations
             }
 
             var fingerprints = identity.ServerKeys.ToDictionary(k => k.Key, k => k.Value.Fingerprint);
-            if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return "Fingerprint";
-            if (ConfirmedServerKeys.TryGetValue(module.Esn, out var confirmed)
+            if (trust.AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return "Fingerprint";
+            if (trust.ConfirmedServerKeys.TryGetValue(module.Esn, out var confirmed)
                 && ModuleServices.All.All(s => confirmed.TryGetValue(s, out var fp) && fp == fingerprints[s])) return "Fingerprint";
             throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                 $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
@@ -352,7 +354,8 @@ namespace NShield.HsmAdmin.Operations
         /// trusted vendor root, no pins, not already accepted with -AcceptFingerprint); null otherwise or when the module
         /// cannot be asked (enrolling it then reports why). Nothing is sent but 'identity'.
         /// </summary>
-        public async Task<FirstContactFingerprints?> InspectFirstContactAsync(ModuleAddress module, CancellationToken ct)
+        public async Task<FirstContactFingerprints?> InspectFirstContactAsync(ModuleAddress module, IReadOnlyCollection<string> accepted,
+            CancellationToken ct)
         {
             if (_host.Store.GetTrustedRoots().Count > 0 || _host.Store.GetPins(module.Esn).Count > 0) return null;
             if (_host.Store.GetModule(module.Esn)?.Status == ModuleStatus.Released) return null;
@@ -376,7 +379,7 @@ namespace NShield.HsmAdmin.Operations
                     var identity = await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                     if (TrustVerification.CheckShape(identity, admin.ServerKey) != null) return null;
                     var fingerprints = ModuleServices.All.ToDictionary(s => s, s => identity.ServerKeys[s].Fingerprint);
-                    if (AcceptedFingerprints.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
+                    if (accepted.Contains(fingerprints[ModuleServices.SshAdmin])) return null;
                     return new FirstContactFingerprints
                     {
                         Esn = module.Esn, Address = module.Endpoint(ModuleServices.SshAdmin), Mode = identity.Mode.ToString(),
@@ -391,8 +394,8 @@ namespace NShield.HsmAdmin.Operations
         /// Opens every service with the host's key on the pinned server key and pings it. An sshadmin channel already open
         /// with the host's key on the pinned server key is pinged instead of opening another connection.
         /// </summary>
-        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, CancellationToken ct,
-            IModuleSession? openAdmin = null)
+        internal async Task<string[]> VerifyChannelsAsync(ModuleAddress module, ModuleIdentity identity, IOperationReporter? reporter,
+            CancellationToken ct, IModuleSession? openAdmin = null)
         {
             // Each service is its own endpoint: check them side by side rather than one after another.
             var checks = ModuleServices.All.Select(async service =>
@@ -408,7 +411,7 @@ namespace NShield.HsmAdmin.Operations
                 catch (HsmException ex) when (ex.ErrorId == HsmErrorIds.ServiceNotRunning && service == ModuleServices.NCoreApi
                     && identity.Mode == ModuleMode.Recovery)
                 {
-                    Warn?.Invoke($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
+                    reporter?.Warning($"Module {module.Esn} is in recovery mode: its keys are installed but ncoreapi runs only after a normal boot.");
                     return null;
                 }
             }).ToList();
@@ -457,31 +460,30 @@ namespace NShield.HsmAdmin.Operations
             }
         }
 
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _attempted =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _verified =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
-
         /// <summary>
         /// After a run: when every module on the host's list holds and proved the host's current keys (verified in this run,
         /// none behind), those keys count as installed on every module (ProvenAt, the first time only).
+        /// <paramref name="attempted"/>: the modules this run tried; <paramref name="verified"/>: those it verified.
         /// </summary>
-        public void RecordProvenKeys()
+        public void RecordProvenKeys(IReadOnlyCollection<string> attempted, IReadOnlyCollection<string> verified)
         {
             if (!_host.HasClientKeys) return;
             var enrolled = _host.Store.GetModules().Where(m => m.Status == ModuleStatus.Enrolled).ToList();
             // Proven everywhere: no module is behind (excluded from a roll, still on archived keys), every module this run
             // reached was verified, and the others were proven when they got these keys (a roll installs on every module
             // before its switch; an enrollment verifies). At least one module was verified now.
-            if (enrolled.Count == 0 || _verified.IsEmpty
-                || enrolled.Any(m => ExcludedModules.IsBehind(m) || (_attempted.ContainsKey(m.Esn) && !_verified.ContainsKey(m.Esn)))) return;
+            if (enrolled.Count == 0 || verified.Count == 0
+                || enrolled.Any(m => ExcludedModules.IsBehind(m) || (attempted.Contains(m.Esn) && !verified.Contains(m.Esn)))) return;
             _host.Store.MarkClientKeysProven(ModuleServices.All, DateTimeOffset.UtcNow);
         }
+
+        /// <summary>A result that says the module holds and proved the host's keys (it counts for <see cref="RecordProvenKeys"/>).</summary>
+        internal static bool IsVerified(HsmEnrollResult result) =>
+            result.Action == EnrollAction.Enrolled || result.Action == EnrollAction.Repaired || result.Action == EnrollAction.NoAction;
 
         private HsmEnrollResult Result(ModuleAddress module, EnrollAction action, string mode, string verification, string message,
             string[]? verified = null)
         {
-            if (action == EnrollAction.Enrolled || action == EnrollAction.Repaired || action == EnrollAction.NoAction) _verified[module.Esn] = true;
             return new HsmEnrollResult
             {
                 Esn = module.Esn, Action = action, Mode = mode, ServerKeyVerification = verification, Message = message,
@@ -490,8 +492,28 @@ namespace NShield.HsmAdmin.Operations
         }
     }
 
+    /// <summary>
+    /// What vouches for module server keys at first contact when no trusted vendor root is configured, for one run: sshadmin
+    /// fingerprints confirmed out of band (-AcceptFingerprint), and the keys a person confirmed at the prompt, per ESN
+    /// (service -&gt; fingerprint; used only when the module presents exactly those). Never used for a module that has pins.
+    /// </summary>
+    internal sealed class FirstContactTrust
+    {
+        public static readonly FirstContactTrust None = new FirstContactTrust(Array.Empty<string>());
+
+        public FirstContactTrust(IEnumerable<string> acceptedFingerprints,
+            IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? confirmedServerKeys = null)
+        {
+            AcceptedFingerprints = new HashSet<string>(acceptedFingerprints, StringComparer.Ordinal);
+            ConfirmedServerKeys = confirmedServerKeys ?? new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        }
+
+        public IReadOnlyCollection<string> AcceptedFingerprints { get; }
+        public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> ConfirmedServerKeys { get; }
+    }
+
     /// <summary>What a person is asked to confirm for one module at first contact (no trusted vendor root).</summary>
-    public sealed class FirstContactFingerprints
+    internal sealed class FirstContactFingerprints
     {
         public string Esn { get; set; } = "";
         /// <summary>Where the module's sshadmin endpoint is (ModuleAddress.Endpoint).</summary>

@@ -82,7 +82,7 @@ namespace NShield.HsmAdmin.Operations
     /// package header only to ask and report, and turns each refusal into its typed error. A module that restarts out of
     /// Recovery mode comes up in factory state with new server keys, so the host forgets its pins as a factory reset does.
     /// </summary>
-    public sealed class FirmwareOperation
+    internal sealed class FirmwareOperation
     {
         private readonly HsmHost _host;
         public FirmwareOperation(HsmHost host) { _host = host; }

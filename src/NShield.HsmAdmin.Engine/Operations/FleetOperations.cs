@@ -131,29 +131,27 @@ namespace NShield.HsmAdmin.Operations
     sealed partial class EnrollOperation
     {
         /// <summary>
-        /// Invoke-HsmEnroll's enrolment step: the enroll journal is opened before the first module is touched and closed
-        /// after the last (modules left half enrolled stay in it, and key rolls wait for them). One result per module.
+        /// Invoke-HsmEnroll: enrolls the modules in parallel under the enroll journal (opened before the first module is
+        /// touched, closed after the last: modules left half enrolled stay in it, and key rolls wait for them); one result per
+        /// module. When every enrolled module was verified, the keys are recorded as proven (InstalledAt). True when keys were
+        /// installed on some module (the backup reminder).
         /// </summary>
-        /// <summary>
-        /// Invoke-HsmEnroll: enrolls the modules in parallel under the enroll journal; when every enrolled module was
-        /// verified, the keys are recorded as proven (InstalledAt). True when keys were installed on some module (the
-        /// backup reminder).
-        /// </summary>
-        public async Task<bool> EnrollAllAsync(IReadOnlyList<ModuleAddress> modules, bool whatIf, int throttleLimit, IOperationReporter reporter,
-            CancellationToken ct)
+        public async Task<bool> EnrollAllAsync(IReadOnlyList<ModuleAddress> modules, FirstContactTrust trust, bool whatIf, int throttleLimit,
+            IOperationReporter reporter, CancellationToken ct)
         {
-            Warn = reporter.Warning;
             var installed = false;
+            var verified = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
             if (modules.Count > 0 && !whatIf) EnrollJournal.Begin(_host, modules);
             try
             {
                 await FleetExecutor.RunAsync(modules, m => m.Esn, async (m, c) =>
                 {
-                    var result = await EnrollAsync(m, c).ConfigureAwait(false);
+                    var result = await EnrollAsync(m, c, trust, reporter).ConfigureAwait(false);
                     if (result.Action == EnrollAction.Enrolled || result.Action == EnrollAction.Repaired) installed = true;
+                    if (IsVerified(result)) verified[m.Esn] = true;
                     reporter.Result(result);
                 }, throttleLimit, "Enrolling modules", reporter, ct).ConfigureAwait(false);
-                if (modules.Count > 0 && !whatIf) RecordProvenKeys();
+                if (modules.Count > 0 && !whatIf) RecordProvenKeys(modules.Select(m => m.Esn.Value).ToList(), verified.Keys.ToList());
                 return installed;
             }
             finally
@@ -170,12 +168,11 @@ namespace NShield.HsmAdmin.Operations
 
         /// <summary>The server keys of the modules that need a person's confirmation (no trusted vendor root), read-only, by ESN.</summary>
         public async Task<IReadOnlyList<FirstContactFingerprints>> InspectFirstContactAllAsync(IReadOnlyList<ModuleAddress> modules,
-            int throttleLimit,
-            IOperationReporter reporter, CancellationToken ct)
+            IReadOnlyCollection<string> accepted, int throttleLimit, IOperationReporter reporter, CancellationToken ct)
         {
             var gathered = await FleetExecutor.CollectAsync(modules, m => m.Esn, async (m, c) =>
             {
-                var found = await InspectFirstContactAsync(m, c).ConfigureAwait(false);
+                var found = await InspectFirstContactAsync(m, accepted, c).ConfigureAwait(false);
                 return found == null ? Enumerable.Empty<FirstContactFingerprints>() : new[] { found };
             }, throttleLimit, "Reading server keys to confirm", reporter, ct).ConfigureAwait(false);
             return gathered.OrderBy(p => p.Esn, StringComparer.Ordinal).ToList();

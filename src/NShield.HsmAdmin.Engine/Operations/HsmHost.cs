@@ -128,7 +128,7 @@ namespace NShield.HsmAdmin.Operations
         /// The passphrase a roll gives its new keys. Once a roll that changes the passphrase has switched some keys
         /// (in this run or an interrupted one), current keys may be under either: both are tried, the given one first.
         /// </summary>
-        public SecureString? NewKeyPassphrase { get; set; }
+        public SecureString? NewKeyPassphrase { get; internal set; }
 
         /// <summary>A staged (pending) client key, opened with the new passphrase first, then the current one.</summary>
         public SshKeyPair PendingClientKey(string service) =>

@@ -25,8 +25,33 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>Seconds each module may take to connect and to answer each command (3 to 120, default 30).</summary>
         public int ModuleTimeoutSeconds { get; set; } = HsmHost.DefaultModuleTimeoutSeconds;
 
-        /// <summary>The engine's host object for <paramref name="store"/>, with this request's module timeout.</summary>
+        /// <summary>
+        /// For embedding the engine (tests; another protocol's adapter): parts of the host given instead of those the store's
+        /// settings configure. Null (every cmdlet): the store's.
+        /// </summary>
+        public HostOverrides? Overrides { get; set; }
+
+        /// <summary>The engine's host object for <paramref name="store"/>, with this request's module timeout (and overrides).</summary>
         public HsmHost OpenHost(Store.HostStore store, System.Security.SecureString? keyPassphrase = null) =>
-            new HsmHost(store, keyPassphrase, moduleTimeout: System.TimeSpan.FromSeconds(ModuleTimeoutSeconds));
+            new HsmHost(store, keyPassphrase, hardserver: Overrides?.Hardserver, moduleTimeout: System.TimeSpan.FromSeconds(ModuleTimeoutSeconds));
+    }
+
+    /// <summary>
+    /// For embedding the engine (tests; another protocol's adapter): what an operation's host uses instead of what the host
+    /// store's settings configure, given on the request (<see cref="HostRequest.Overrides"/>). Immutable. The cmdlets never
+    /// give one: a production host always runs with its store's hardserver settings and the system clock.
+    /// </summary>
+    public sealed class HostOverrides
+    {
+        /// <param name="hardserver">The hardserver to report on and restart (null: the platform's, from the store's settings).</param>
+        /// <param name="clock">This host's UTC clock, as Set-HsmModuleTime reads it (null: the system clock).</param>
+        public HostOverrides(Hardserver.IHardserver? hardserver = null, System.Func<System.DateTimeOffset>? clock = null)
+        {
+            Hardserver = hardserver;
+            Clock = clock;
+        }
+
+        public Hardserver.IHardserver? Hardserver { get; }
+        public System.Func<System.DateTimeOffset>? Clock { get; }
     }
 }

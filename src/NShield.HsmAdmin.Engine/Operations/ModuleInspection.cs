@@ -12,7 +12,7 @@ using NShield.HsmAdmin.Modules;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>Read-only questions to modules: status (Get-HsmModule) and channel checks (Test-HsmConnection).</summary>
-    public sealed partial class ModuleInspection
+    internal sealed partial class ModuleInspection
     {
         private readonly HsmHost _host;
 

@@ -38,14 +38,14 @@ namespace NShield.HsmAdmin.Operations
     /// filters by since/tail; the reply is still checked: its shape, at most as many entries as asked for, printable
     /// bounded text, and the filter applied again, so a module cannot hand the user more than was asked.
     /// </summary>
-    public sealed class ModuleLogOperation
+    internal sealed class ModuleLogOperation
     {
         private readonly HsmHost _host;
 
         public ModuleLogOperation(HsmHost host) { _host = host; }
 
         /// <summary>Most entries one log read returns (the module's own bound, and the largest -Tail).</summary>
-        public const int MaxEntries = 1000;
+        public const int MaxEntries = GetLogRequest.MaxTail;
 
         /// <summary>The cmdlet validates -Tail; this guards other callers.</summary>
         public static void ValidateTail(int? tail)

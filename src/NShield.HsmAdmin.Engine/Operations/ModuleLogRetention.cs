@@ -19,7 +19,7 @@ namespace NShield.HsmAdmin.Operations
     /// stay). If the save fails, nothing is cleared (LogSaveFailed). One command rather than a separate Clear-HsmLog: a clear
     /// run later could not know what the reader saved, and would lose what the module wrote in between.
     /// </summary>
-    public sealed class ModuleLogRetention
+    internal sealed class ModuleLogRetention
     {
         private readonly HsmHost _host;
         public ModuleLogRetention(HsmHost host) { _host = host; }
@@ -77,8 +77,21 @@ namespace NShield.HsmAdmin.Operations
                         $"{r.Esn} -Path <new file> -Clear without -Since or -Tail.", r.Esn));
                     continue;
                 }
-                if (reporter.ShouldProcess($"module {r.Esn}", $"Clear log entries {r.From} to {r.Through} ({r.Count} read and saved to {full})"))
-                    confirmed.Add((module, r.From, r.Through));
+                confirmed.Add((module, r.From, r.Through));
+            }
+            // Clearing destroys the modules' own record of what was done to them: one question listing every module's range,
+            // No by default (Enter keeps the logs; the saved file stays either way); -Confirm:$false answers it in scripts.
+            if (confirmed.Count > 0)
+            {
+                var what = string.Join("; ", confirmed.Select(c => $"module {c.Module.Esn}: entries {c.From} to {c.Through}"));
+                var answer = reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, "Clear module logs",
+                    $"Clear these log entries on the modules? They are saved in {full}; the modules keep no other copy. {what}.",
+                    string.Join(", ", confirmed.Select(c => $"module {c.Module.Esn}")), $"Clear the log entries saved to {full} ({what})"));
+                if (answer != ConfirmAnswer.Yes && answer != ConfirmAnswer.YesToAll)
+                {
+                    reporter.Verbose($"No module log was cleared; the entries stay on the modules and in {full}.");
+                    return entries;
+                }
             }
             await FleetExecutor.RunAsync(confirmed, c => c.Module.Esn, async (c, token) =>
             {

@@ -9,15 +9,6 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>What Set-HsmModuleTime asks for: the modules, and whether to slew (adjust) rather than step their clocks.</summary>
-    public sealed class SetModuleTimeRequest
-    {
-        public IReadOnlyList<ModuleAddress> Modules { get; set; } = Array.Empty<ModuleAddress>();
-        /// <summary>Slew a valid clock gradually (the vendor's settime --adjust, for periodic use while operational).</summary>
-        public bool Adjust { get; set; }
-        public int ThrottleLimit { get; set; } = 16;
-    }
-
     /// <summary>One module's clock after Set-HsmModuleTime.</summary>
     public sealed class HsmModuleTimeResult
     {
@@ -45,7 +36,7 @@ namespace NShield.HsmAdmin.Operations
     /// while operational): a refusal is ModuleClockNotSettable and changes nothing. A module the host has not enrolled is
     /// reached with the factory credential, only after its server key is verified against a trusted vendor root.
     /// </summary>
-    public sealed class ModuleTimeOperation
+    internal sealed class ModuleTimeOperation
     {
         private readonly HsmHost _host;
         private readonly Func<DateTimeOffset> _hostClock;
@@ -62,11 +53,11 @@ namespace NShield.HsmAdmin.Operations
         public const string AdjustAction = "Adjust the module's clock gradually towards this host's UTC time";
 
         /// <summary>Set-HsmModuleTime: checks the host's own clock, asks per module, sets the confirmed ones in parallel.</summary>
-        public Task SetAllAsync(SetModuleTimeRequest request, IOperationReporter reporter, CancellationToken ct)
+        public Task SetAllAsync(IReadOnlyList<ModuleAddress> modules, SetTimeRequest request, IOperationReporter reporter, CancellationToken ct)
         {
             RequirePlausibleHostClock();
             var action = request.Adjust ? AdjustAction : StepAction;
-            var confirmed = request.Modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", action)).ToList();
+            var confirmed = modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", action)).ToList();
             return FleetExecutor.RunAsync(confirmed, m => m.Esn,
                 async (m, c) => reporter.Result(await SetAsync(m, request.Adjust, c).ConfigureAwait(false)),
                 request.ThrottleLimit, request.Adjust ? "Adjusting module clocks" : "Setting module clocks", reporter, ct);

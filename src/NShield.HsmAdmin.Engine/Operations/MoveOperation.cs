@@ -14,7 +14,7 @@ namespace NShield.HsmAdmin.Operations
     /// destination's sshadmin key, the key is proven, then the source's own keys are removed. The
     /// destination's private key exists only in memory here.
     /// </summary>
-    public sealed partial class MoveOperation
+    internal sealed partial class MoveOperation
     {
         private readonly HsmHost _host;
         private readonly SshKeyPair _destination;

@@ -10,7 +10,7 @@ namespace NShield.HsmAdmin.Operations
     /// operator needs it: what is left, and the exact command that finishes it (or reverts it, while that is still
     /// possible). Read-only: Get-HsmModule, Test-HsmConnection, Backup-HsmSshKey and a stopped command show it.
     /// </summary>
-    public sealed class OpenOperation
+    internal sealed class OpenOperation
     {
         /// <summary>Roll or Restore.</summary>
         public string Kind { get; private set; } = "";

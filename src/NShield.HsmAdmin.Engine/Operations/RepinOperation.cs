@@ -15,7 +15,7 @@ namespace NShield.HsmAdmin.Operations
     /// trusted vendor root vouches for, that a pinned server key of an enrolled module changes. Inspect reads what the module
     /// presents and reports (read-only); Apply replaces the pins the person confirmed and audits it.
     /// </summary>
-    public sealed class RepinOperation
+    internal sealed class RepinOperation
     {
         private readonly HsmHost _host;
         public RepinOperation(HsmHost host) { _host = host; }

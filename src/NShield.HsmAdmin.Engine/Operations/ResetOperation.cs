@@ -9,7 +9,7 @@ namespace NShield.HsmAdmin.Operations
 {
     /// <summary>The vendor's `hsmadmin factorystate`: the module forgets every client key and makes new server keys;
     /// the host forgets its pins.</summary>
-    public sealed partial class ResetOperation
+    internal sealed partial class ResetOperation
     {
         private readonly HsmHost _host;
         public ResetOperation(HsmHost host) { _host = host; }

@@ -9,17 +9,6 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>What Restart-HsmModule asks for: the modules, whether they boot into Recovery mode, and how long to wait.</summary>
-    public sealed class RestartModuleRequest
-    {
-        public IReadOnlyList<ModuleAddress> Modules { get; set; } = Array.Empty<ModuleAddress>();
-        /// <summary>Boot the recovery image (the recovery button held): a factory reset into Recovery mode; the host forgets its pins.</summary>
-        public bool Recovery { get; set; }
-        /// <summary>Seconds to wait for each module to answer again (3 to 120).</summary>
-        public int TimeoutSeconds { get; set; } = 30;
-        public int ThrottleLimit { get; set; } = 16;
-    }
-
     /// <summary>One module after Restart-HsmModule.</summary>
     public sealed class HsmModuleRestartResult
     {
@@ -40,7 +29,7 @@ namespace NShield.HsmAdmin.Operations
     /// module comes back with new server keys, which are accepted only when a trusted vendor root vouches for them; the host
     /// then forgets its pins, as Reset-HsmModule does.
     /// </summary>
-    public sealed class RestartOperation
+    internal sealed class RestartOperation
     {
         private readonly HsmHost _host;
         public RestartOperation(HsmHost host) { _host = host; }
@@ -55,23 +44,27 @@ namespace NShield.HsmAdmin.Operations
         /// <summary>How often a rebooting module is asked whether it is up again.</summary>
         private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
-        /// <summary>Restart-HsmModule: asks per module (ConfirmImpact High), reboots the confirmed ones in parallel.</summary>
-        public Task RestartAllAsync(RestartModuleRequest request, IOperationReporter reporter, CancellationToken ct)
+        /// <summary>
+        /// Restart-HsmModule: asks per module (ConfirmImpact High), reboots the confirmed ones of <paramref name="modules"/> in
+        /// parallel, waiting for each up to the request's module timeout.
+        /// </summary>
+        public Task RestartAllAsync(IReadOnlyList<ModuleAddress> modules, RestartRequest request, IOperationReporter reporter, CancellationToken ct)
         {
-            if (request.TimeoutSeconds < 3 || request.TimeoutSeconds > 120)
+            var timeoutSeconds = request.ModuleTimeoutSeconds;
+            if (timeoutSeconds < HsmHost.MinModuleTimeoutSeconds || timeoutSeconds > HsmHost.MaxModuleTimeoutSeconds)
                 throw new HsmException(HsmErrorIds.InvalidTimeout, HsmErrorKind.InvalidArgument,
-                    $"-Timeout {request.TimeoutSeconds} is outside 3 to 120 seconds; nothing was rebooted.", request.TimeoutSeconds);
+                    $"-Timeout {timeoutSeconds} is outside 3 to 120 seconds; nothing was rebooted.", timeoutSeconds);
             if (request.Recovery)
             {
                 // A reboot into Recovery mode erases keys an open roll or restore is installing.
                 EnrollJournal.EnsureNoOpenRoll(_host,
                     "A reboot into Recovery mode mid-roll erases keys the roll is installing or cleaning, so nothing was rebooted.");
-                if (request.Modules.Count > 0) reporter.Warning(RecoveryAdvice);
+                if (modules.Count > 0) reporter.Warning(RecoveryAdvice);
             }
             var action = request.Recovery ? RecoveryAction : Action;
-            var confirmed = request.Modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", action)).ToList();
+            var confirmed = modules.Where(m => reporter.ShouldProcess($"module {m.Esn}", action)).ToList();
             return FleetExecutor.RunAsync(confirmed, m => m.Esn,
-                async (m, c) => reporter.Result(await RestartAsync(m, request.Recovery, request.TimeoutSeconds, c).ConfigureAwait(false)),
+                async (m, c) => reporter.Result(await RestartAsync(m, request.Recovery, timeoutSeconds, c).ConfigureAwait(false)),
                 request.ThrottleLimit, request.Recovery ? "Rebooting modules into Recovery mode" : "Rebooting modules", reporter, ct);
         }
 

@@ -13,12 +13,14 @@ namespace NShield.HsmAdmin.Operations
         /// Restore-HsmSshKey, in the order that keeps every module reachable: complete an interrupted key change first;
         /// otherwise check the backup against every module (accept-check), decide, confirm, check the clocks, and only then
         /// replace the host's sshadmin key, open the restore journal and roll every other service's key through it.
-        /// Null when the change was declined (ShouldProcess).
+        /// Null when the change was declined (ShouldProcess). The request's key passphrase and host were resolved by the caller.
         /// </summary>
-        public async Task<HsmKeyRollResult?> RestoreAsync(string backupPath, SecureString? backupPassphrase, int throttleLimit,
-            IOperationReporter reporter, CancellationToken ct)
+        public async Task<HsmKeyRollResult?> RestoreAsync(RestoreRequest request, IOperationReporter reporter, CancellationToken ct)
         {
-            var roll = new RollOperation(_host) { KeepCurrentProtection = true };
+            var backupPath = request.BackupDescription;
+            var throttleLimit = request.ThrottleLimit;
+            var accepted = new HashSet<string>(request.AcceptFingerprints, System.StringComparer.Ordinal);
+            var roll = new RollOperation(_host, keepCurrentProtection: true);
             var interrupted = roll.Interrupted;
             if (interrupted != null)
             {
@@ -33,12 +35,12 @@ namespace NShield.HsmAdmin.Operations
                     $"The host store {_host.Path} has no registered modules, so the backup cannot be checked against any and nothing was changed. " +
                     "Register this host's modules first (Register-HsmModule -Esn <esn> -Address <address>), then run Restore-HsmSshKey again; " +
                     "or give -HostPath if the store is elsewhere.", _host.Path);
-            using (var backup = OpenBackupAsking(backupPath, backupPassphrase, reporter, ct))
+            using (var backup = OpenBackupAsking(backupPath, request.SharePaths, request.Passphrase, reporter, ct))
             {
                 EnrollJournal.EnsureNoOpenEnroll(_host);
                 var current = CurrentSshAdminKey(reporter.Warning);
                 var checks = await FleetExecutor.CollectAsync(candidates, m => m.Esn,
-                    async (m, c) => (IEnumerable<ModuleCheck>)new[] { await CheckAsync(m, backup.Key, current, c).ConfigureAwait(false) },
+                    async (m, c) => (IEnumerable<ModuleCheck>)new[] { await CheckAsync(m, backup.Key, current, accepted, c).ConfigureAwait(false) },
                     throttleLimit, "Checking the backup against the modules", reporter, ct).ConfigureAwait(false);
                 // First contact: a person confirms the server keys of modules nothing else vouches for (as Invoke-HsmEnroll asks).
                 var confirmedChecks = ConfirmFirstContact(checks, reporter);
@@ -69,10 +71,11 @@ namespace NShield.HsmAdmin.Operations
         /// asked of a person through the reporter (up to <see cref="PassphraseAttempts"/> tries). A passphrase that only opens
         /// the backup is never refused by the passphrase policy; a weak one gets a warning to make a new backup.
         /// </summary>
-        private KeyBackup.Opened OpenBackupAsking(string path, SecureString? given, IOperationReporter reporter, CancellationToken ct)
+        private KeyBackup.Opened OpenBackupAsking(string path, IReadOnlyList<string>? sharePaths, SecureString? given, IOperationReporter reporter,
+            CancellationToken ct)
         {
-            if (given != null) return WarnIfWeak(OpenBackup(path, given, ct), given, reporter);
-            try { return OpenBackup(path, null, ct); }
+            if (given != null) return WarnIfWeak(OpenBackup(path, sharePaths, given, ct), given, reporter);
+            try { return OpenBackup(path, sharePaths, null, ct); }
             catch (HsmException required) when (required.ErrorId == HsmErrorIds.KeyPassphraseRequired && KeyBackup.VerbatimProtection(path) == null)
             {
                 for (int attempt = 1; ; attempt++)
@@ -87,7 +90,7 @@ namespace NShield.HsmAdmin.Operations
                             "give it with -Passphrase (a SecureString). Nothing was changed.", path, required);
                     using (typed)
                     {
-                        try { return WarnIfWeak(OpenBackup(path, typed, ct), typed, reporter); }
+                        try { return WarnIfWeak(OpenBackup(path, sharePaths, typed, ct), typed, reporter); }
                         catch (HsmException wrong) when (wrong.ErrorId == HsmErrorIds.KeyWrongPassphrase && attempt < PassphraseAttempts)
                         {
                             reporter.Warning($"That passphrase does not open '{path}'. Try again ({PassphraseAttempts - attempt} more).");

@@ -7,15 +7,13 @@ namespace NShield.HsmAdmin.Operations
     sealed partial class RestoreOperation
     {
         /// <summary>
-        /// Split custody (issue 22): restore from these share files (any K of a Backup-HsmSshKey -Shares split) instead of a
-        /// backup file; the backup path passed to RestoreAsync is then only how messages name the shares.
+        /// The backup to restore: the share set when one was given (split custody, issue 22: any K of a Backup-HsmSshKey -Shares
+        /// split; <paramref name="backupPath"/> then only names them in messages), else the backup file.
         /// </summary>
-        public IReadOnlyList<string>? SharePaths { get; set; }
-
-        /// <summary>The backup to restore: the share set when one was given, else the backup file.</summary>
-        private KeyBackup.Opened OpenBackup(string backupPath, SecureString? backupPassphrase, CancellationToken ct) =>
-            SharePaths != null && SharePaths.Count > 0
-                ? KeyShares.Read(SharePaths, backupPassphrase, ct)
+        private KeyBackup.Opened OpenBackup(string backupPath, IReadOnlyList<string>? sharePaths, SecureString? backupPassphrase,
+            CancellationToken ct) =>
+            sharePaths != null && sharePaths.Count > 0
+                ? KeyShares.Read(sharePaths, backupPassphrase, ct)
                 : KeyBackup.Read(_host.Store, backupPath, backupPassphrase, _host.KeyPassphrase, ct);
     }
 }

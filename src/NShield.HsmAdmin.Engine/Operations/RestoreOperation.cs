@@ -16,16 +16,10 @@ namespace NShield.HsmAdmin.Operations
     /// modules and made the host's; the second half (new keys for every other service, installed through
     /// sshadmin) is a <see cref="RollOperation"/> of kind Restore.
     /// </summary>
-    public sealed partial class RestoreOperation
+    internal sealed partial class RestoreOperation
     {
         private readonly HsmHost _host;
         public RestoreOperation(HsmHost host) { _host = host; }
-
-        /// <summary>
-        /// sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint), as for enroll: they pin a module the
-        /// host has no pins for when no trusted vendor root is configured. They never replace or override an existing pin.
-        /// </summary>
-        public ISet<string> AcceptedFingerprints { get; set; } = new HashSet<string>(StringComparer.Ordinal);
 
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyDictionary<string, SshPublicKey>> _pinsToWrite =
             new(StringComparer.Ordinal);
@@ -47,13 +41,15 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>True when the module accepts the key on sshadmin; a module the host lost its pins for is verified
-        /// at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>.</summary>
-        public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
+        /// at first contact (chain or confirmed fingerprint) and pinned by <see cref="CommitPins"/>. <paramref name="accepted"/>:
+        /// sshadmin server key fingerprints confirmed out of band (-AcceptFingerprint), as for enroll: they pin a module the host
+        /// has no pins for when no trusted vendor root is configured, and never replace or override an existing pin.</summary>
+        public async Task<bool> AcceptsAsync(ModuleAddress module, SshKeyPair key, IReadOnlyCollection<string> accepted, CancellationToken ct)
         {
             try
             {
                 if (_host.Store.GetPin(module.Esn, ModuleServices.SshAdmin) == null)
-                    return await PinFromCertificateAsync(module, key, ct).ConfigureAwait(false);
+                    return await PinFromCertificateAsync(module, key, accepted, ct).ConfigureAwait(false);
                 using (var admin = await _host.OpenPinnedAsync(module, ModuleServices.SshAdmin, ct, key).ConfigureAwait(false))
                     await ModuleIdentityReader.ReadAsync(admin, ct).ConfigureAwait(false);
                 return true;
@@ -92,7 +88,7 @@ namespace NShield.HsmAdmin.Operations
                 .OrderBy(c => c.Module.Esn.Value, StringComparer.Ordinal).ToList();
             if (pending.Count == 0) return checks;
             var shown = pending.Select(c => _firstContact[c.Module.Esn].Shown).ToList();
-            var confirmed = new EnrollOperation(_host).ConfirmFirstContact(shown, reporter);
+            var confirmed = EnrollOperation.ConfirmFirstContact(shown, reporter);
             var kept = checks.Where(c => !_firstContact.ContainsKey(c.Module.Esn)).ToList();
             foreach (var check in pending)
             {
@@ -107,7 +103,8 @@ namespace NShield.HsmAdmin.Operations
             return kept;
         }
 
-        private async Task<bool> PinFromCertificateAsync(ModuleAddress module, SshKeyPair key, CancellationToken ct)
+        private async Task<bool> PinFromCertificateAsync(ModuleAddress module, SshKeyPair key, IReadOnlyCollection<string> accepted,
+            CancellationToken ct)
         {
             using (var admin = await _host.OpenAsync(module, ModuleServices.SshAdmin, key, ServerKeyPolicy.FirstContact(), ct).ConfigureAwait(false))
             {
@@ -131,7 +128,7 @@ namespace NShield.HsmAdmin.Operations
                             $"cannot be verified ({reason}); nothing was changed. " +
                             "Configure the vendor root (Add-HsmTrustedRoot) or enroll the module.", module.Esn);
                 }
-                else if (!AcceptedFingerprints.Contains(fingerprint))
+                else if (!accepted.Contains(fingerprint))
                 {
                     // A person is asked once every module was checked (ConfirmFirstContact); until then nothing is pinned.
                     _firstContact[module.Esn] = new FirstContactSeen(new FirstContactFingerprints
@@ -176,12 +173,13 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>Checks one module against the backup's key and, if the host has a different current key, against that too.</summary>
-        public async Task<ModuleCheck> CheckAsync(ModuleAddress module, SshKeyPair backupKey, SshKeyPair? current, CancellationToken ct)
+        public async Task<ModuleCheck> CheckAsync(ModuleAddress module, SshKeyPair backupKey, SshKeyPair? current,
+            IReadOnlyCollection<string> accepted, CancellationToken ct)
         {
-            var backup = await AcceptsAsync(module, backupKey, ct).ConfigureAwait(false);
+            var backup = await AcceptsAsync(module, backupKey, accepted, ct).ConfigureAwait(false);
             if (current == null) return new ModuleCheck(module, backup, null);
             if (current.PublicKey.Fingerprint == backupKey.PublicKey.Fingerprint) return new ModuleCheck(module, backup, backup);
-            return new ModuleCheck(module, backup, await AcceptsAsync(module, current, ct).ConfigureAwait(false));
+            return new ModuleCheck(module, backup, await AcceptsAsync(module, current, accepted, ct).ConfigureAwait(false));
         }
 
         /// <summary>

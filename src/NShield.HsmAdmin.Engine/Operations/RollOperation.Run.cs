@@ -7,34 +7,21 @@ using NShield.HsmAdmin.Drivers;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>What Update-HsmSshKey asks of a roll.</summary>
-    public sealed class KeyRollRequest
-    {
-        /// <summary>The services whose keys a new roll replaces.</summary>
-        public IReadOnlyList<string> Services { get; set; } = ModuleServices.All;
-        /// <summary>Enrolled modules to leave out (a new roll), or to drop from an interrupted one.</summary>
-        public IReadOnlyList<string>? Exclude { get; set; }
-        /// <summary>Abandon an interrupted roll that has not switched yet.</summary>
-        public bool Revert { get; set; }
-        /// <summary>Restart the hardserver when the ncoreapi key changed.</summary>
-        public bool RestartHardserver { get; set; }
-        public int ThrottleLimit { get; set; } = 16;
-    }
-
     sealed partial class RollOperation
     {
         /// <summary>
         /// Update-HsmSshKey: reverts, completes an interrupted roll, or plans, checks and begins a new one, then runs it.
         /// Null when there was nothing to do or the change was declined (ShouldProcess).
         /// </summary>
-        public Task<HsmKeyRollResult?> UpdateAsync(KeyRollRequest request, IOperationReporter reporter, CancellationToken ct) =>
+        public Task<HsmKeyRollResult?> UpdateAsync(UpdateSshKeyRequest request, IOperationReporter reporter, CancellationToken ct) =>
             UpdateAsync(request, Interrupted, reporter, ct);
 
-        /// <summary>As <see cref="UpdateAsync(KeyRollRequest, IOperationReporter, CancellationToken)"/>, with the roll journal the
+        /// <summary>As <see cref="UpdateAsync(UpdateSshKeyRequest, IOperationReporter, CancellationToken)"/>, with the roll journal the
         /// command read (under the store lock) once.</summary>
-        public async Task<HsmKeyRollResult?> UpdateAsync(KeyRollRequest request, RollJournal? journal, IOperationReporter reporter,
+        public async Task<HsmKeyRollResult?> UpdateAsync(UpdateSshKeyRequest request, RollJournal? journal, IOperationReporter reporter,
             CancellationToken ct)
         {
+            var services = request.CanonicalServices();
             if (request.Revert)
             {
                 if (journal == null)
@@ -49,10 +36,10 @@ namespace NShield.HsmAdmin.Operations
             {
                 reporter.Warning($"Completing the key roll interrupted on {journal.StartedAt:u} ({string.Join(", ", journal.Services)}). " +
                     "Run Update-HsmSshKey again afterwards for a new roll.");
-                var without = request.Exclude != null ? $" without {string.Join(", ", request.Exclude)}" : "";
+                var without = request.ExcludeEsns != null ? $" without {string.Join(", ", request.ExcludeEsns)}" : "";
                 if (!reporter.ShouldProcess(_host.Path, "Complete the interrupted key roll" + without)) return null;
-                if (request.Exclude != null)
-                    foreach (var esn in Exclude(journal, request.Exclude))
+                if (request.ExcludeEsns != null)
+                    foreach (var esn in Exclude(journal, request.ExcludeEsns))
                         reporter.Verbose($"Module {esn} is excluded from the roll.");
             }
             else
@@ -61,15 +48,15 @@ namespace NShield.HsmAdmin.Operations
                     throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
                         $"This host ({_host.Path}) has no client keys to roll. Run Invoke-HsmEnroll first.", _host.Path);
                 // Every enrolled module on the host's list, reachable or not, except those explicitly excluded.
-                var plan = Plan(request.Exclude);
+                var plan = Plan(request.ExcludeEsns);
                 var excluding = plan.Excluded.Count > 0 ? $", excluding {string.Join(", ", plan.Excluded)}" : "";
-                var what = $"Roll the client keys for {string.Join(", ", request.Services)} on {plan.Included.Count} module(s){excluding}";
+                var what = $"Roll the client keys for {string.Join(", ", services)} on {plan.Included.Count} module(s){excluding}";
                 if (!reporter.ShouldProcess(_host.Path, what)) return null;
                 // Firmware 13.5+ refuses key changes while a module's clock is invalid: refuse before anything is staged
                 // (modules that cannot be reached now are checked again when their keys are installed).
                 var reachable = _host.Attached().Where(m => plan.Included.Contains(m.Esn.Value, StringComparer.Ordinal)).ToList();
                 await ModuleClock.RequireValidAsync(_host, reachable, "the key roll", ct).ConfigureAwait(false);
-                journal = Begin(request.Services, plan.Included, RollKinds.Roll, plan.Excluded);
+                journal = Begin(services, plan.Included, RollKinds.Roll, plan.Excluded);
             }
             var result = await RunAsync(journal, revert: false, request.ThrottleLimit, reporter, ct).ConfigureAwait(false);
             if (result.HardserverRestartNeeded)

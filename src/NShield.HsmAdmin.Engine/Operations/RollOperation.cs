@@ -17,24 +17,37 @@ namespace NShield.HsmAdmin.Operations
     /// old ones on every module before the host switches, and the old ones removed only after: no step
     /// leaves a module that accepts neither the host's old keys nor its new ones. Progress is journaled.
     /// </summary>
-    public sealed partial class RollOperation
+    internal sealed partial class RollOperation
     {
         private readonly HsmHost _host;
         private readonly object _journalGate = new object();
 
-        public RollOperation(HsmHost host) { _host = host; }
+        /// <param name="host">The host whose keys are rolled.</param>
+        /// <param name="algorithm">The new keys' algorithm.</param>
+        /// <param name="protection">The new keys' protection (default KFG).</param>
+        /// <param name="keepCurrentProtection">Each new key gets the protection of the key it replaces (P included);
+        /// <paramref name="protection"/> only where there is none.</param>
+        public RollOperation(HsmHost host, SshKeyAlgorithm algorithm = SshKeyAlgorithm.Ed25519, ProtectionSpec? protection = null,
+            bool keepCurrentProtection = false)
+        {
+            _host = host;
+            Algorithm = algorithm;
+            Protection = protection ?? ProtectionSpec.Default;
+            KeepCurrentProtection = keepCurrentProtection;
+        }
 
-        public SshKeyAlgorithm Algorithm { get; set; } = SshKeyAlgorithm.Ed25519;
-        public ProtectionSpec Protection { get; set; } = ProtectionSpec.Default;
+        public SshKeyAlgorithm Algorithm { get; }
+        public ProtectionSpec Protection { get; }
         /// <summary>Each new key gets the protection of the key it replaces (P included); <see cref="Protection"/> only
         /// where there is none.</summary>
-        public bool KeepCurrentProtection { get; set; }
+        public bool KeepCurrentProtection { get; }
 
         /// <summary>The protection of the new key for a service: P never goes on ncoreapi implicitly (see ProtectionSpec.ForService).</summary>
         public ProtectionSpec ProtectionFor(string service) =>
             (KeepCurrentProtection ? _host.Store.GetClientKey(service)?.ProtectionSpec : null) ?? Protection.ForService(service);
-        /// <summary>The user passphrase (protection P) for the new keys when it changes; null keeps the host's (HsmHost.KeyPassphrase).</summary>
-        public SecureString? NewKeyPassphrase { get => _host.NewKeyPassphrase; set => _host.NewKeyPassphrase = value; }
+        /// <summary>The user passphrase (protection P) for the new keys when it changes (the host's, <see cref="HsmHost.NewKeyPassphrase"/>);
+        /// null keeps the host's key passphrase (HsmHost.KeyPassphrase).</summary>
+        private SecureString? NewKeyPassphrase => _host.NewKeyPassphrase;
 
         public RollJournal? Interrupted => _host.Store.ReadDocument<RollJournal>(RollJournal.DocumentName);
 

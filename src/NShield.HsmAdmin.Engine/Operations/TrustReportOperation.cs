@@ -16,23 +16,13 @@ using NShield.HsmAdmin.Store;
 
 namespace NShield.HsmAdmin.Operations
 {
-    /// <summary>What Export-HsmTrustReport was asked for.</summary>
-    public sealed class TrustReportRequest
-    {
-        /// <summary>The report file; its signature goes beside it as Path + ".sig" (as ssh-keygen -Y sign writes it).</summary>
-        public string Path { get; set; } = "";
-        public bool Force { get; set; }
-        public IReadOnlyList<ModuleAddress> Modules { get; set; } = Array.Empty<ModuleAddress>();
-        public int ThrottleLimit { get; set; } = 16;
-    }
-
     /// <summary>
     /// Attestation of trust (issue 22, item 7): for each module, the six server keys it presents against this host's pins,
     /// each key's certificate (binding it to the module's ESN), and the warrant chain to a trusted vendor root; written as one
     /// JSON report signed with the host's sshadmin client key in OpenSSH's SSHSIG format, so an auditor checks it with
     /// `ssh-keygen -Y verify` and nothing of ours. Read-only towards the modules and the store (one audit line).
     /// </summary>
-    public sealed class TrustReportOperation
+    internal sealed class TrustReportOperation
     {
         /// <summary>The SSHSIG namespace of trust reports: a signature made for anything else never verifies as a report.</summary>
         public const string SignatureNamespace = "nshield-hsmadmin-trust@hsmadmin";
@@ -66,15 +56,17 @@ namespace NShield.HsmAdmin.Operations
                     $"This host ({store.Root}) has no sshadmin client key to sign the report with. Run Invoke-HsmEnroll first.", store.Root);
         }
 
-        public async Task<HsmTrustReport> ExportAsync(TrustReportRequest request, IOperationReporter reporter, CancellationToken ct)
+        /// <summary>Export-HsmTrustReport: checks <paramref name="addresses"/> and writes the signed report (null when declined).</summary>
+        public async Task<HsmTrustReport> ExportAsync(IReadOnlyList<ModuleAddress> addresses, ExportTrustReportRequest request,
+            IOperationReporter reporter, CancellationToken ct)
         {
             var path = request.Path;
             CheckTarget(_host.Store, path, request.Force);
             // The signing key opens first (its passphrase, if P): no module is contacted for a report that cannot be signed.
             var signer = _host.ClientKey(ModuleServices.SshAdmin);
-            if (!reporter.ShouldProcess(path, $"Check the trust of {request.Modules.Count} module(s) and write a signed trust report")) return null!;
+            if (!reporter.ShouldProcess(path, $"Check the trust of {addresses.Count} module(s) and write a signed trust report")) return null!;
 
-            var modules = await FleetExecutor.CollectAsync(request.Modules, m => m.Esn,
+            var modules = await FleetExecutor.CollectAsync(addresses, m => m.Esn,
                 async (m, c) => (IEnumerable<HsmModuleTrust>)new[] { await AttestAsync(m, c).ConfigureAwait(false) },
                 request.ThrottleLimit, "Checking module trust", reporter, ct).ConfigureAwait(false);
             modules = modules.OrderBy(m => m.Esn, StringComparer.Ordinal).ToList();

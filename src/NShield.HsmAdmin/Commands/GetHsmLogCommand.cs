@@ -18,7 +18,7 @@ namespace NShield.HsmAdmin.Commands
 
         /// <summary>Only the newest N entries of each module (after -Since).</summary>
         [Parameter]
-        [ValidateRange(1, ModuleLogOperation.MaxEntries)]
+        [ValidateRange(1, GetLogRequest.MaxTail)]
         public int? Tail { get; set; }
 
         /// <summary>Also save the entries read (with their Verified and Status) to this new file, as JSON; needed by -Clear.</summary>

@@ -7,7 +7,7 @@ namespace NShield.HsmAdmin.Commands
 {
     /// <summary>
     /// The vendor recommends backing up the sshadmin key whenever SSH keys are installed or changed: after a successful
-    /// enroll, roll or restore the engine warns so (EnrollModulesOperation.BackupReminder), unless the same pipeline goes on
+    /// enroll, roll or restore the engine warns so (Operations.KeyBackupReminder), unless the same pipeline goes on
     /// into Backup-HsmSshKey, which only the cmdlet can see (its invocation's pipeline).
     /// </summary>
     internal static class BackupReminder

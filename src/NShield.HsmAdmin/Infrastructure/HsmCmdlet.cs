@@ -270,8 +270,8 @@ namespace NShield.HsmAdmin.Commands
             {
                 var location = Store.HostStoreLocation.Resolve(CurrentHostPath);
                 if (!System.IO.Directory.Exists(location)) return;
-                var open = OpenOperations.Read(Store.HostStore.Open(location));
-                if (open != null) Host?.UI?.WriteWarningLine("Stopped. " + open.Describe());
+                var open = OpenOperations.Describe(Store.HostStore.Open(location));
+                if (open != null) Host?.UI?.WriteWarningLine("Stopped. " + open);
             }
             catch (Exception ex) when (ex is HsmException || ex is System.IO.IOException || ex is UnauthorizedAccessException) { }
         }

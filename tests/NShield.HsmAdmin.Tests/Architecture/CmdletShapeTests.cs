@@ -39,15 +39,30 @@ namespace NShield.HsmAdmin.Tests.Architecture
             Assert.True(found.Count == 0, string.Join(Environment.NewLine, found));
         }
 
+        /// <summary>Per cmdlet class: the text from one [Cmdlet(...)] to the next (or the file's end) runs an operation.</summary>
         [Fact]
         public void Every_cmdlet_runs_an_operation_with_a_request()
         {
             var missing = Directory.EnumerateFiles(Commands, "*.cs")
-                .Select(file => (file, text: File.ReadAllText(file)))
-                .Where(f => Regex.Matches(f.text, @"\[Cmdlet\(").Count > Regex.Matches(f.text, @"\bRun\(new \w+Operation\(\)").Count)
-                .Select(f => Path.GetFileName(f.file))
+                .SelectMany(file => Regex.Split(File.ReadAllText(file), @"(?=\[Cmdlet\()").Skip(1)
+                    .Where(cmdlet => !Regex.IsMatch(cmdlet, @"\bRun\(new \w+Operation\(\)"))
+                    .Select(cmdlet => $"{Path.GetFileName(file)}: {Regex.Match(cmdlet, @"class (\w+)").Groups[1].Value}"))
                 .ToList();
             Assert.True(missing.Count == 0, "Cmdlets without Run(new XOperation(), request): " + string.Join(", ", missing));
+        }
+
+        /// <summary>The simulator's cmdlets live in their own namespace (issue 20, item 7), apart from the product's.</summary>
+        [Fact]
+        public void Simulator_cmdlets_live_in_their_own_namespace()
+        {
+            var folder = Path.Combine(RepoPaths.Root, "src", "NShield.HsmAdmin.Simulator.Commands");
+            var stray = Directory.EnumerateFiles(folder, "*.cs")
+                .Where(file => Regex.IsMatch(File.ReadAllText(file), @"\[Cmdlet\("))
+                .Where(file => !Regex.IsMatch(File.ReadAllText(file), @"^namespace NShield\.HsmAdmin\.Simulation\.Commands\b",
+                    RegexOptions.Multiline))
+                .Select(Path.GetFileName)
+                .ToList();
+            Assert.True(stray.Count == 0, "Simulator cmdlets outside NShield.HsmAdmin.Simulation.Commands: " + string.Join(", ", stray));
         }
     }
 }

@@ -81,7 +81,8 @@ namespace NShield.HsmAdmin.Tests.Operations
         {
             reporter ??= new RecordingReporter();
             var operation = new EnrollOperation(Host);
-            operation.EnrollAllAsync(Host.Attached(), whatIf: false, 16, reporter, CancellationToken.None).GetAwaiter().GetResult();
+            operation.EnrollAllAsync(Host.Attached(), FirstContactTrust.None, whatIf: false, 16, reporter, CancellationToken.None)
+                .GetAwaiter().GetResult();
             Assert.Empty(reporter.Errors);
             return reporter.Results.Cast<HsmEnrollResult>().OrderBy(r => r.Esn).ToList();
         }

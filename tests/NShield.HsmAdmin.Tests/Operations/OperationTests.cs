@@ -20,10 +20,11 @@ namespace NShield.HsmAdmin.Tests.Operations
     /// </summary>
     public class OperationTests
     {
-        private static KeyRollRequest AllServices(int throttle = 16) => new KeyRollRequest { ThrottleLimit = throttle };
+        private static UpdateSshKeyRequest AllServices(int throttle = 16) => new UpdateSshKeyRequest { ThrottleLimit = throttle };
 
-        private static HsmKeyRollResult Roll(OperationFleet fleet, RecordingReporter reporter, KeyRollRequest? request = null, CancellationToken ct = default) =>
-            new RollOperation(fleet.Host) { KeepCurrentProtection = true }.UpdateAsync(request ?? AllServices(), reporter, ct).GetAwaiter().GetResult()!;
+        private static HsmKeyRollResult Roll(OperationFleet fleet, RecordingReporter reporter, UpdateSshKeyRequest? request = null,
+            CancellationToken ct = default) =>
+            new RollOperation(fleet.Host, keepCurrentProtection: true).UpdateAsync(request ?? AllServices(), reporter, ct).GetAwaiter().GetResult()!;
 
         [Fact]
         public void EnrollReportsEnrolledThenNoActionThenRepairedAndTheModulesHoldTheHostKeys()
@@ -66,7 +67,7 @@ namespace NShield.HsmAdmin.Tests.Operations
             fleet.AssertModulesHoldExactlyHostKeys(new[] { fleet.Esns[0] });
 
             Assert.True(fleet.Host.Store.UnregisterModule(moved));
-            var dropped = new EnrollOperation(fleet.Host).DropDetached();
+            var dropped = new EnrollOperation(fleet.Host).DropDetached(new RecordingReporter());
             Assert.Equal(moved, Assert.Single(dropped).Esn);
             Assert.Equal(EnrollAction.Dropped, dropped[0].Action);
             Assert.Null(fleet.Host.Store.GetModule(moved));
@@ -154,7 +155,7 @@ namespace NShield.HsmAdmin.Tests.Operations
 
             fleet.Reopen();
             var reporter = new RecordingReporter();
-            var reverted = Roll(fleet, reporter, new KeyRollRequest { Revert = true });
+            var reverted = Roll(fleet, reporter, new UpdateSshKeyRequest { Revert = true });
             Assert.Empty(reporter.Errors);
             Assert.Equal(RollStatus.Reverted, reverted.Status);
             Assert.Null(fleet.Journal);
@@ -164,7 +165,8 @@ namespace NShield.HsmAdmin.Tests.Operations
 
             // Nothing left to revert: a warning, no change.
             var again = new RecordingReporter();
-            Assert.Null(new RollOperation(fleet.Host).UpdateAsync(new KeyRollRequest { Revert = true }, again, default).GetAwaiter().GetResult());
+            Assert.Null(new RollOperation(fleet.Host).UpdateAsync(new UpdateSshKeyRequest { Revert = true }, again, default)
+                .GetAwaiter().GetResult());
             Assert.Equal("No key roll is in progress; nothing to revert.", Assert.Single(again.Warnings));
         }
 
@@ -307,7 +309,8 @@ namespace NShield.HsmAdmin.Tests.Operations
             KeyBackup.Write(fleet.Host.Store, backup, null, force: false);
 
             var reporter = new RecordingReporter();
-            var result = new RestoreOperation(fleet.Host).RestoreAsync(backup, null, 16, reporter, default).GetAwaiter().GetResult()!;
+            var result = new RestoreOperation(fleet.Host).RestoreAsync(new RestoreRequest { Path = backup }, reporter, default)
+                .GetAwaiter().GetResult()!;
             Assert.Empty(reporter.Errors);
             Assert.Equal(RollKinds.Restore, result.Operation);
             Assert.Equal(RollStatus.Completed, result.Status);
@@ -340,7 +343,8 @@ namespace NShield.HsmAdmin.Tests.Operations
 
             var reporter = new RecordingReporter();
             var error = Assert.Throws<HsmException>(() =>
-                new RestoreOperation(fleet.Host).RestoreAsync(backup, passphrase, 16, reporter, default).GetAwaiter().GetResult());
+                new RestoreOperation(fleet.Host).RestoreAsync(new RestoreRequest { Path = backup, Passphrase = passphrase }, reporter, default)
+                    .GetAwaiter().GetResult());
             Assert.Equal(HsmErrorIds.RestoreKeyNotAccepted, error.ErrorId);
             Assert.Empty(reporter.Asked);
             Assert.Null(fleet.Journal);

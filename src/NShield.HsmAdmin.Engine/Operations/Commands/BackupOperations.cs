@@ -81,7 +81,7 @@ namespace NShield.HsmAdmin.Operations
     }
 
     /// <summary>What Restore-HsmSshKey was asked.</summary>
-    public sealed class RestoreRequest : HostRequest
+    public sealed class RestoreRequest : HostRequest, IKeyChangeRequest
     {
         /// <summary>The backup file (a full path).</summary>
         public string Path { get; set; } = "";
@@ -98,6 +98,9 @@ namespace NShield.HsmAdmin.Operations
         public bool WhatIf { get; set; }
         /// <summary>The same pipeline backs the sshadmin key up next, so the backup reminder is not needed.</summary>
         public bool BackupFollows { get; set; }
+
+        /// <summary>How messages name the backup: the file, or the share files.</summary>
+        internal string BackupDescription => SharePaths != null ? KeyShares.Describe(SharePaths) : Path;
     }
 
     /// <summary>Restore-HsmSshKey (the vendor's hsmadmin keys restore): puts a backed-up sshadmin key back on the host and its modules.</summary>
@@ -106,24 +109,17 @@ namespace NShield.HsmAdmin.Operations
         public async Task RunAsync(RestoreRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var store = HostStore.Open(request.HostPath);
-            var path = request.SharePaths != null ? KeyShares.Describe(request.SharePaths) : request.Path;
-            var backupNeedsP = KeyBackup.VerbatimProtection(path)?.NeedsPassphrase == true;
+            var backupNeedsP = KeyBackup.VerbatimProtection(request.BackupDescription)?.NeedsPassphrase == true;
             var passphrase = KeyPassphrases.Resolve(store, request.KeyPassphrase, ModuleServices.All, reporter,
                 backupNeedsP ? "the verbatim backup" : null);
             using (var host = request.OpenHost(store, passphrase))
             using (request.WhatIf ? null : store.AcquireLock(store.DefaultLockTimeout))
             {
                 KeyPassphrases.Verify(host, ModuleServices.All);
-                var restore = new RestoreOperation(host)
-                {
-                    AcceptedFingerprints = new HashSet<string>(request.AcceptFingerprints, StringComparer.Ordinal),
-                    SharePaths = request.SharePaths?.ToList(),
-                };
-                var result = await restore.RestoreAsync(path, request.Passphrase, request.ThrottleLimit, reporter, cancellationToken)
-                    .ConfigureAwait(false);
+                var result = await new RestoreOperation(host).RestoreAsync(request, reporter, cancellationToken).ConfigureAwait(false);
                 if (result == null) return;
                 reporter.Result(result);
-                if (result.Status == RollStatus.Completed && !request.BackupFollows) reporter.Warning(EnrollModulesOperation.BackupReminder);
+                KeyBackupReminder.WarnIfChanged(request, result.Status == RollStatus.Completed, reporter);
             }
         }
     }

@@ -9,7 +9,7 @@ using ProtectionSpec = NShield.HsmAdmin.Protection.ProtectionSpec;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>What Invoke-HsmEnroll was asked.</summary>
-    public sealed class EnrollRequest : ModulesRequest
+    public sealed class EnrollRequest : ModulesRequest, IKeyChangeRequest
     {
         /// <summary>sshadmin server key fingerprints confirmed out of band, for hosts without a trusted vendor root.</summary>
         public IReadOnlyList<string> AcceptFingerprints { get; set; } = Array.Empty<string>();
@@ -34,11 +34,6 @@ namespace NShield.HsmAdmin.Operations
     /// </summary>
     public sealed class EnrollModulesOperation : IHsmOperation<EnrollRequest>
     {
-        /// <summary>The vendor's advice after keys changed: back up the sshadmin key.</summary>
-        public const string BackupReminder = "SSH client keys were installed or changed on this host: back up the sshadmin key now, " +
-            "as the vendor recommends (Backup-HsmSshKey -Path <file>; portable, asks for a passphrase). A backup made before this " +
-            "change may no longer match what the modules hold.";
-
         public async Task RunAsync(EnrollRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var store = HostStore.OpenExisting(request.HostPath);
@@ -52,13 +47,8 @@ namespace NShield.HsmAdmin.Operations
                 KeyPassphrases.Verify(host, ModuleServices.All);
                 // An open roll or restore journal: modules enrolled now would get keys the roll then removes.
                 EnrollJournal.EnsureNoOpenRoll(host);
-                var operation = new EnrollOperation(host)
-                {
-                    Algorithm = Keys.SshAlgorithmNames.Parse(request.Algorithm),
-                    Protection = protection,
-                    AcceptedFingerprints = request.AcceptFingerprints.ToList(),
-                    Warn = reporter.Warning,
-                };
+                var operation = new EnrollOperation(host, Keys.SshAlgorithmNames.Parse(request.Algorithm), protection);
+                var trust = new FirstContactTrust(request.AcceptFingerprints);
                 var attached = host.Attached();
                 if (request.Forget)
                 {
@@ -77,15 +67,15 @@ namespace NShield.HsmAdmin.Operations
                         ? reporter.ShouldProcess(host.Path,
                             $"Drop {string.Join(", ", releasing)} (released to another host, no longer registered) from the host's list")
                         : !request.WhatIf)
-                    foreach (var dropped in operation.DropDetached()) reporter.Result(dropped);
+                    foreach (var dropped in operation.DropDetached(reporter)) reporter.Result(dropped);
 
                 var toEnroll = selected.Where(m => reporter.ShouldProcess($"module {m.Esn}",
                     "Enroll (verify and pin server keys, install this host's client keys)")).ToList();
                 if (toEnroll.Count > 0 && store.GetTrustedRoots().Count == 0)
                 {
-                    var pending = await operation.InspectFirstContactAllAsync(toEnroll, request.ThrottleLimit, reporter, cancellationToken)
-                        .ConfigureAwait(false);
-                    operation.ConfirmedServerKeys = operation.ConfirmFirstContact(pending, reporter);
+                    var pending = await operation.InspectFirstContactAllAsync(toEnroll, trust.AcceptedFingerprints, request.ThrottleLimit, reporter,
+                        cancellationToken).ConfigureAwait(false);
+                    trust = new FirstContactTrust(request.AcceptFingerprints, EnrollOperation.ConfirmFirstContact(pending, reporter));
                 }
                 using (request.WhatIf ? null : store.AcquireLock(store.DefaultLockTimeout)) // a roll and an enroll never run side by side
                 {
@@ -94,9 +84,9 @@ namespace NShield.HsmAdmin.Operations
                     var (still, gone) = operation.StillRegistered(toEnroll);
                     foreach (var error in gone) reporter.Error(error);
                     var ncoreapiBefore = store.GetClientKey(ModuleServices.NCoreApi)?.Fingerprint;
-                    var changed = await operation.EnrollAllAsync(still, request.WhatIf, request.ThrottleLimit, reporter, cancellationToken)
+                    var changed = await operation.EnrollAllAsync(still, trust, request.WhatIf, request.ThrottleLimit, reporter, cancellationToken)
                         .ConfigureAwait(false);
-                    if (changed && !request.BackupFollows) reporter.Warning(BackupReminder);
+                    KeyBackupReminder.WarnIfChanged(request, changed, reporter);
                     HardserverWarning.WarnIfKeyNotLoaded(host, ncoreapiBefore, reporter);
                 }
             }

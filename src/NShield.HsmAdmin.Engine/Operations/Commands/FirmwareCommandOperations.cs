@@ -59,10 +59,8 @@ namespace NShield.HsmAdmin.Operations
         {
             using (var opened = HostModules.Open(request, ModuleServices.All.ToList(), "report on", reporter))
             {
-                var report = await new TrustReportOperation(opened.Host).ExportAsync(new TrustReportRequest
-                {
-                    Path = request.Path, Force = request.Force, ThrottleLimit = request.ThrottleLimit, Modules = opened.Modules,
-                }, reporter, cancellationToken).ConfigureAwait(false);
+                var report = await new TrustReportOperation(opened.Host).ExportAsync(opened.Modules, request, reporter, cancellationToken)
+                    .ConfigureAwait(false);
                 if (report != null) reporter.Result(report);
             }
         }

@@ -36,7 +36,8 @@ namespace NShield.HsmAdmin.Operations
                         reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                             $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).",
                             literal));
-                    known = known.Where(k => EsnPatterns.Matches(request.Patterns, k.Esn)).ToList();
+                    var matches = EsnPatterns.Matcher(request.Patterns);
+                    known = known.Where(k => matches(k.Esn)).ToList();
                 }
                 var results = await inspection.StatusAllAsync(known, !request.Offline, request.ThrottleLimit, reporter, cancellationToken)
                     .ConfigureAwait(false);
@@ -88,7 +89,8 @@ namespace NShield.HsmAdmin.Operations
                     reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"The host store {store.Root} has no keys pinned for module {literal}. Run Invoke-HsmEnroll to enroll it " +
                         "(another host: -HostPath).", literal));
-                serverKeys = serverKeys.Where(k => EsnPatterns.Matches(request.Patterns, k.Esn)).ToList();
+                var matches = EsnPatterns.Matcher(request.Patterns);
+                serverKeys = serverKeys.Where(k => matches(k.Esn)).ToList();
             }
             foreach (var key in serverKeys.Where(k => services.Contains(k.Service)))
                 reporter.Result(key);
@@ -102,7 +104,8 @@ namespace NShield.HsmAdmin.Operations
             {
                 KeyPassphrases.Verify(host, admin);
                 var attached = host.Attached();
-                var modules = request.Patterns == null ? attached : attached.Where(m => EsnPatterns.Matches(request.Patterns, m.Esn)).ToList();
+                var matches = request.Patterns == null ? null : EsnPatterns.Matcher(request.Patterns);
+                var modules = matches == null ? attached : attached.Where(m => matches(m.Esn)).ToList();
                 foreach (var literal in EsnPatterns.Unmatched(request.Patterns ?? Array.Empty<string>(), attached.Select(m => m.Esn.Value)))
                     reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"No module {literal} is registered with the host store {store.Root} (Register-HsmModule; another host: -HostPath).",
@@ -121,7 +124,12 @@ namespace NShield.HsmAdmin.Operations
         public static IReadOnlyList<string>? Canonical(IReadOnlyList<string>? typed) =>
             typed?.Select(Modules.Esn.ParsePattern).Distinct(StringComparer.Ordinal).ToList();
 
-        public static bool Matches(IReadOnlyList<string> patterns, string esn) => patterns.Any(p => Wildcard.ToRegex(p).IsMatch(esn));
+        /// <summary>Whether an ESN matches any of <paramref name="patterns"/>; each pattern's regex is built once, here.</summary>
+        public static Func<string, bool> Matcher(IReadOnlyList<string> patterns)
+        {
+            var regexes = patterns.Select(Wildcard.ToRegex).ToList();
+            return esn => regexes.Any(r => r.IsMatch(esn));
+        }
 
         /// <summary>The literal ESNs (no wildcard) that match none of <paramref name="esns"/>: each is its own error.</summary>
         public static IEnumerable<string> Unmatched(IReadOnlyList<string> patterns, IEnumerable<string> esns)

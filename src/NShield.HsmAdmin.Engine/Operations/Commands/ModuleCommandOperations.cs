@@ -76,6 +76,9 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>Get-HsmLog: entries at or after a time, the newest N of each module.</summary>
     public sealed class GetLogRequest : ModulesRequest
     {
+        /// <summary>The most entries read from each module (the largest -Tail).</summary>
+        public const int MaxTail = 1000;
+
         public DateTimeOffset? Since { get; set; }
         public int? Tail { get; set; }
         /// <summary>Also save the entries read to this new file (a full path), as JSON; needed by <see cref="Clear"/>.</summary>
@@ -131,8 +134,14 @@ namespace NShield.HsmAdmin.Operations
     /// <summary>An open key roll or restore, made visible where an operator looks (issue 21).</summary>
     public static class OpenOperations
     {
+        /// <summary>
+        /// One line saying what roll or restore is open and the command that finishes (or reverts) it; null when none is open
+        /// (or its journal cannot be read).
+        /// </summary>
+        public static string? Describe(HostStore store) => Read(store)?.Describe();
+
         /// <summary>Warns when a roll or restore is open and returns it.</summary>
-        public static OpenOperation? Warn(HostStore store, IOperationReporter reporter)
+        internal static OpenOperation? Warn(HostStore store, IOperationReporter reporter)
         {
             var open = Read(store);
             if (open != null) reporter.Warning(open.Describe());
@@ -140,7 +149,7 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>The open roll or restore, or null; a journal that cannot be read is left to the command that uses it.</summary>
-        public static OpenOperation? Read(HostStore store)
+        internal static OpenOperation? Read(HostStore store)
         {
             try { return OpenOperation.Read(store); }
             catch (HsmException) { return null; }
@@ -163,11 +172,7 @@ namespace NShield.HsmAdmin.Operations
         public async Task RunAsync(RestartRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             using (var opened = HostModules.Open(request, new[] { ModuleServices.SshAdmin }, "restart", reporter))
-                await new RestartOperation(opened.Host).RestartAllAsync(new RestartModuleRequest
-                {
-                    Modules = opened.Modules, Recovery = request.Recovery, TimeoutSeconds = request.ModuleTimeoutSeconds,
-                    ThrottleLimit = request.ThrottleLimit,
-                }, reporter, cancellationToken).ConfigureAwait(false);
+                await new RestartOperation(opened.Host).RestartAllAsync(opened.Modules, request, reporter, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -187,10 +192,8 @@ namespace NShield.HsmAdmin.Operations
             // A host without client keys reaches its (factory-state) modules with the factory credential only.
             var services = store.GetClientKey(ModuleServices.SshAdmin) == null ? Array.Empty<string>() : new[] { ModuleServices.SshAdmin };
             using (var opened = HostModules.Open(store, request, services, "set the clock of", reporter))
-                await new ModuleTimeOperation(opened.Host).SetAllAsync(new SetModuleTimeRequest
-                {
-                    Modules = opened.Modules, Adjust = request.Adjust, ThrottleLimit = request.ThrottleLimit,
-                }, reporter, cancellationToken).ConfigureAwait(false);
+                await new ModuleTimeOperation(opened.Host, request.Overrides?.Clock).SetAllAsync(opened.Modules, request, reporter, cancellationToken)
+                    .ConfigureAwait(false);
         }
     }
 }

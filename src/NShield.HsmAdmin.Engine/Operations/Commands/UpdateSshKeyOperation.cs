@@ -10,7 +10,7 @@ using ProtectionSpec = NShield.HsmAdmin.Protection.ProtectionSpec;
 namespace NShield.HsmAdmin.Operations
 {
     /// <summary>What Update-HsmSshKey was asked: the whole roll request in one place.</summary>
-    public sealed class UpdateSshKeyRequest : HostRequest
+    public sealed class UpdateSshKeyRequest : HostRequest, IKeyChangeRequest
     {
         /// <summary>The services whose keys a new roll replaces (empty: all six).</summary>
         public IReadOnlyList<string> Services { get; set; } = Array.Empty<string>();
@@ -33,6 +33,10 @@ namespace NShield.HsmAdmin.Operations
         public bool WhatIf { get; set; }
         /// <summary>The same pipeline backs the sshadmin key up next, so the backup reminder is not needed.</summary>
         public bool BackupFollows { get; set; }
+
+        /// <summary>The services a new roll replaces, canonical, each once (all six when none was named).</summary>
+        internal string[] CanonicalServices() =>
+            Services.Count == 0 ? ModuleServices.All.ToArray() : Services.Select(ModuleServices.Canonical).Distinct().ToArray();
     }
 
     /// <summary>
@@ -44,8 +48,7 @@ namespace NShield.HsmAdmin.Operations
     {
         public async Task RunAsync(UpdateSshKeyRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
-            var services = request.Services.Count == 0 ? ModuleServices.All.ToArray()
-                : request.Services.Select(ModuleServices.Canonical).Distinct().ToArray();
+            var services = request.CanonicalServices();
             var protection = request.Protection == null ? ProtectionSpec.Default : ProtectionSpec.Parse(request.Protection);
             var store = HostStore.OpenExisting(request.HostPath);
             foreach (var esn in request.Esns.Distinct())
@@ -63,21 +66,14 @@ namespace NShield.HsmAdmin.Operations
                     // its journal is open each key opens under either (HsmHost tries both), so Verify must know the new one.
                     if (journal != null) host.NewKeyPassphrase = newPassphrase;
                     KeyPassphrases.Verify(host, ModuleServices.All);
-                    var roll = new RollOperation(host)
-                    {
-                        Algorithm = Keys.SshAlgorithmNames.Parse(request.Algorithm),
-                        Protection = protection,
-                        NewKeyPassphrase = newPassphrase,
-                        KeepCurrentProtection = request.Protection == null,
-                    };
-                    var result = await roll.UpdateAsync(new KeyRollRequest
-                    {
-                        Services = services, Exclude = request.ExcludeEsns, Revert = request.Revert,
-                        RestartHardserver = request.RestartHardserver, ThrottleLimit = request.ThrottleLimit,
-                    }, journal, reporter, cancellationToken).ConfigureAwait(false);
+                    // The new keys' passphrase (null: they keep the host's): the roll stages and opens them with it.
+                    host.NewKeyPassphrase = newPassphrase;
+                    var roll = new RollOperation(host, Keys.SshAlgorithmNames.Parse(request.Algorithm), protection,
+                        keepCurrentProtection: request.Protection == null);
+                    var result = await roll.UpdateAsync(request, journal, reporter, cancellationToken).ConfigureAwait(false);
                     if (result == null) return;
                     reporter.Result(result);
-                    if (result.Status == RollStatus.Completed && !request.BackupFollows) reporter.Warning(EnrollModulesOperation.BackupReminder);
+                    KeyBackupReminder.WarnIfChanged(request, result.Status == RollStatus.Completed, reporter);
                 }
             }
         }

@@ -124,7 +124,7 @@ namespace NShield.HsmAdmin.Operations
     {
         public Task RunAsync(HostRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
-            using (var host = HsmHost.Open(request.HostPath))
+            using (var host = request.OpenHost(HostStore.Open(request.HostPath)))
                 reporter.Result(HardserverStatus.Read(host));
             return Task.CompletedTask;
         }
@@ -135,7 +135,7 @@ namespace NShield.HsmAdmin.Operations
     {
         public Task RunAsync(HostRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
-            using (var host = HsmHost.Open(request.HostPath))
+            using (var host = request.OpenHost(HostStore.Open(request.HostPath)))
                 if (reporter.ShouldProcess(host.Hardserver.Description, "Restart the hardserver"))
                     reporter.Result(HardserverStatus.Restart(host));
             return Task.CompletedTask;
