@@ -67,14 +67,15 @@ namespace NShield.HsmAdmin.Store
                                      (text.Length > 512 ? text.Substring(0, 512) + "..." : text),
                         }, last);
                     }
-                    if (LostSinceHead(fs) is { } lost)
+                    var (lost, since) = CheckAuditHead(fs);
+                    if (lost != null)
                         last = AppendChained(fs, new AuditEntry
                         {
                             Time = entry.Time, Operation = AuditLostOperation, Result = "Detected", User = entry.User, Detail = lost,
                         }, last);
                     var line = AppendChained(fs, entry, last);
                     fs.Flush(flushToDisk: true);
-                    WriteAuditHead(line);
+                    WriteAuditHead(fs, line, since);
                     ForwardAudit(line);
                 }
                 return entry;
@@ -94,10 +95,13 @@ namespace NShield.HsmAdmin.Store
             return line;
         }
 
-        /// <summary>The last complete line (null if none) and where a torn tail starts (-1 if the file ends with "\n").</summary>
-        static (byte[]? Last, long TornStart) ReadAuditTail(FileStream fs)
+        /// <summary>
+        /// The last complete line of the log's first <paramref name="length"/> bytes (all of it by default; null if none) and
+        /// where a torn tail starts (-1 if those bytes end with "\n").
+        /// </summary>
+        static (byte[]? Last, long TornStart) ReadAuditTail(FileStream fs, long length = -1)
         {
-            long length = fs.Length;
+            if (length < 0) length = fs.Length;
             if (length == 0) return (null, -1);
             for (long window = Math.Min(length, 64 * 1024); ; window = Math.Min(length, window * 4))
             {

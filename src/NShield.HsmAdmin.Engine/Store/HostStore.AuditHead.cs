@@ -14,6 +14,8 @@ namespace NShield.HsmAdmin.Store
     {
         public int Entries { get; set; }
         public string LastHash { get; set; } = "";
+        /// <summary>The log's length in bytes when the head was written (0: not recorded, in heads written before it was).</summary>
+        public long Bytes { get; set; }
     }
 
     /// <summary>
@@ -35,28 +37,43 @@ namespace NShield.HsmAdmin.Store
             return head == null || head.Entries <= 0 ? null : head;
         }
 
-        /// <summary>Called under the store lock right after a line was appended and flushed.</summary>
-        void WriteAuditHead(byte[] lastLine)
+        /// <summary>
+        /// Called under the store lock right after lines were appended and flushed: the count is the intact head's
+        /// (<paramref name="since"/>) plus the lines after it, so an append reads only what it added, not the whole log.
+        /// </summary>
+        void WriteAuditHead(FileStream fs, byte[] lastLine, (int Entries, long Bytes) since)
         {
-            int count = 0;
-            using (var fs = new FileStream(AuditLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            long end = fs.Length;
+            int count = since.Entries;
+            fs.Position = since.Bytes;
+            var buffer = new byte[64 * 1024];
+            for (long left = end - since.Bytes; left > 0;)
             {
-                var buffer = new byte[64 * 1024];
-                int n;
-                while ((n = fs.Read(buffer, 0, buffer.Length)) > 0)
-                    for (int i = 0; i < n; i++) if (buffer[i] == NewLine) count++;
+                int n = fs.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                if (n <= 0) throw new EndOfStreamException();
+                for (int i = 0; i < n; i++) if (buffer[i] == NewLine) count++;
+                left -= n;
             }
-            StoreJson.WriteFile(AuditHeadPath, new AuditHead { Entries = count, LastHash = Sha256Hex(lastLine) }, FileAccessScope.Public);
+            StoreJson.WriteFile(AuditHeadPath, new AuditHead { Entries = count, LastHash = Sha256Hex(lastLine), Bytes = end },
+                FileAccessScope.Public);
         }
 
         /// <summary>
-        /// Before an append (under the lock): what was lost since the head the store recorded, or null. The log (open in
-        /// <paramref name="fs"/>) is shorter than the head's count, or its line there is not the recorded one.
+        /// Before an append (under the lock): what was lost since the head the store recorded (null when nothing), and where
+        /// counting may start for the next head: the head itself when the log still holds its line at its recorded length
+        /// (read: that one line), else the start of the log. A log shorter than the head's count, or whose line at the
+        /// head's position is not the recorded one, lost entries.
         /// </summary>
-        string? LostSinceHead(FileStream fs)
+        (string? Lost, (int Entries, long Bytes) Since) CheckAuditHead(FileStream fs)
         {
             var head = ReadAuditHead();
-            if (head == null) return null;
+            if (head == null) return (null, (0, 0));
+            if (head.Bytes > 0 && head.Bytes <= fs.Length)
+            {
+                var (line, torn) = ReadAuditTail(fs, head.Bytes);
+                if (torn < 0 && line != null && string.Equals(Sha256Hex(line), head.LastHash, StringComparison.Ordinal))
+                    return (null, (head.Entries, head.Bytes));
+            }
             fs.Position = 0;
             var data = new byte[fs.Length];
             ReadExactly(fs, data);
@@ -70,11 +87,12 @@ namespace NShield.HsmAdmin.Store
                 start = i + 1;
             }
             if (count < head.Entries)
-                return $"the log had {count} entries where the store had recorded {head.Entries} (last SHA-256 {head.LastHash}): " +
-                       (count == 0 ? "it was deleted or emptied" : "the newest entries were cut off");
+                return ($"the log had {count} entries where the store had recorded {head.Entries} (last SHA-256 {head.LastHash}): " +
+                        (count == 0 ? "it was deleted or emptied" : "the newest entries were cut off"), (0, 0));
             if (atHead != null && !string.Equals(Sha256Hex(atHead), head.LastHash, StringComparison.Ordinal))
-                return $"entry {head.Entries} was not the one the store had recorded (SHA-256 {head.LastHash}): the log was rewritten";
-            return null;
+                return ($"entry {head.Entries} was not the one the store had recorded (SHA-256 {head.LastHash}): the log was rewritten",
+                    (0, 0));
+            return (null, (0, 0)); // intact, from a head without a length: counted from the start once
         }
 
         /// <summary>What trust the store holds (for the missing-log check), or null when it holds none.</summary>

@@ -34,6 +34,47 @@ namespace NShield.HsmAdmin.Tests.Store
             store.AddTrustedRoot("later", root.PublicKey, overwrite: false);
         }
 
+        static int Lines(HostStore store) => File.ReadAllBytes(store.AuditLogPath).Count(b => b == (byte)'\n');
+
+        /// <summary>
+        /// The head counts entries from the previous head on (an append reads only what it added, not the whole log), and
+        /// still gets every line: one written after the head by an append that died before updating it, and a head written
+        /// before heads recorded the log's length (counted from the start once, then with its length).
+        /// </summary>
+        [Fact]
+        public void The_head_counts_from_the_previous_head_and_still_counts_every_line()
+        {
+            using var dir = new TempDirectory();
+            var store = StoreWithEntries(dir, 3);
+            var head = store.ReadAuditHead()!;
+            Assert.Equal(Lines(store), head.Entries);
+            Assert.Equal(new FileInfo(store.AuditLogPath).Length, head.Bytes);
+
+            // An append that died after its line was flushed and before the head was written: the next head counts that line.
+            var lines = File.ReadAllLines(store.AuditLogPath);
+            File.AppendAllText(store.AuditLogPath, lines[^1] + "\n");
+            AnotherChange(store);
+            head = store.ReadAuditHead()!;
+            Assert.Equal(Lines(store), head.Entries);
+            Assert.Equal(new FileInfo(store.AuditLogPath).Length, head.Bytes);
+
+            // A head without a length (written before): counted from the start once, then with its length again.
+            File.WriteAllText(store.AuditHeadPath, $"{{\"entries\": {head.Entries}, \"lastHash\": \"{head.LastHash}\"}}");
+            Assert.Equal(0, store.ReadAuditHead()!.Bytes);
+            using (var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519)) store.AddTrustedRoot("after", root.PublicKey, overwrite: false);
+            head = store.ReadAuditHead()!;
+            Assert.Equal(Lines(store), head.Entries);
+            Assert.Equal(new FileInfo(store.AuditLogPath).Length, head.Bytes);
+            Assert.DoesNotContain(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
+
+            // A log cut at a line boundary before the head's length: found, as before.
+            var kept = File.ReadAllLines(store.AuditLogPath).Take(2).Select(l => l + "\n");
+            File.WriteAllText(store.AuditLogPath, string.Concat(kept));
+            using (var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519)) store.AddTrustedRoot("cut", root.PublicKey, overwrite: false);
+            Assert.Contains(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
+            Assert.Equal(Lines(store), store.ReadAuditHead()!.Entries);
+        }
+
         [Fact]
         public void A_deleted_log_on_a_store_holding_keys_is_not_valid_and_stays_so_after_the_next_change()
         {
