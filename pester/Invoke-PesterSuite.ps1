@@ -25,21 +25,29 @@ foreach ($stale in Get-ChildItem ([IO.Path]::GetTempPath()) -Directory -ErrorAct
     Remove-Item $stale.FullName -Recurse -Force -ErrorAction SilentlyContinue
 }
 
-# The machine folder (global nonce G) of this run: never the real /etc/opt/nfast/hsmadmin. Tests that
-# simulate another machine set their own and put this one back.
-$machineDir = Join-Path ([IO.Path]::GetTempPath()) "nshield-pester-machine-$PID"
-$env:NSHIELD_HSMADMIN_MACHINE_DIR = $machineDir
-
 $config = New-PesterConfiguration
 $config.Run.Path = if ($Path) { @($Path -split [IO.Path]::PathSeparator | Where-Object { $_ }) } else { $PSScriptRoot }
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Normal'
 $config.Output.RenderMode = 'Plaintext'
 if ($Filter) { $config.Filter.FullName = $Filter -match '[*?]' ? $Filter : "*$Filter*" }
-try { $result = Invoke-Pester -Configuration $config }
-finally { Remove-Item $machineDir -Recurse -Force -ErrorAction SilentlyContinue }
+# Tests never write this machine's own machine folder (global nonces): every test host gets one of its own (the
+# simulator sets it, or the test does with Set-HsmHostConfiguration -MachineFolder). The product has no other way to
+# move it (issue 20), so the run checks that the default one did not appear; when it did, the run fails.
+$thisMachine = if ($IsWindows) { Join-Path $env:ProgramData 'nCipher/hsmadmin-machine' } else { '/etc/opt/nfast/hsmadmin' }
+$hadMachineFolder = Test-Path -LiteralPath $thisMachine
+# What the run would have created: the highest missing folder on the way (/etc/opt/nfast on a machine without nShield).
+$createdTop = $thisMachine
+while (-not $hadMachineFolder -and -not (Test-Path -LiteralPath (Split-Path $createdTop))) { $createdTop = Split-Path $createdTop }
+$machineFolderWritten = 0
+$result = Invoke-Pester -Configuration $config
+if (-not $hadMachineFolder -and (Test-Path -LiteralPath $thisMachine)) {
+    Write-Host "[-] This run created this machine's machine folder ${thisMachine}: a test host without a MachineFolder of its own. Removed."
+    Remove-Item -LiteralPath $createdTop -Recurse -Force -ErrorAction SilentlyContinue
+    $machineFolderWritten = 1
+}
 [ordered]@{
-    Passed = $result.PassedCount; Failed = $result.FailedCount
+    Passed = $result.PassedCount; Failed = $result.FailedCount + $machineFolderWritten
     FailedBlocks = $result.FailedBlocksCount; FailedContainers = $result.FailedContainersCount
     Skipped = $result.SkippedCount; Inconclusive = $result.InconclusiveCount; NotRun = $result.NotRunCount
     Total = $result.TotalCount

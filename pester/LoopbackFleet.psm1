@@ -3,7 +3,8 @@
     listening on 127.0.0.1, 127.0.0.2, ... (the whole 127/8 is loopback on Linux), whose `Subsystem powershell` is a
     small wrapper around this repository's dotnet-tool pwsh. The wrapper tells the hosts apart by the address the client
     connected to (SSH_CONNECTION) and gives each its own host store (NSHIELD_HSMADMIN_HOME), machine folder
-    (NSHIELD_HSMADMIN_MACHINE_DIR, the install identity behind the global nonce), HOME and module path. Each host has its
+    (the host configuration's MachineFolder, which its simulator sets: the install identity behind the global nonce), HOME
+    and module path. Each host has its
     own simulated modules, registered with its store and started in its own machine context. Login is key-only, the
     client checks the host key strictly against its own known_hosts file. Everything lives under -Work (made private:
     mode 700). The sshd runs as the current user (root in CI), so it is locked down: the key may only run the wrapper
@@ -100,7 +101,7 @@ case "`$3" in
   *) echo "no such loopback host: `$3" >&2; exit 1 ;;
 esac
 h='$hostsDir'/"`$3"
-export NSHIELD_HSMADMIN_HOME="`$h/store" NSHIELD_HSMADMIN_MACHINE_DIR="`$h/machine" HOME="`$h/home"
+export NSHIELD_HSMADMIN_HOME="`$h/store" HOME="`$h/home"
 export PSModulePath='$Modules' NO_COLOR=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 POWERSHELL_TELEMETRY_OPTOUT=1
 exec '$dotnet' '$pwshDll' -sshs -NoLogo -NoProfile
 "@
@@ -173,7 +174,6 @@ param([string] $HostsDir, [string] $Addresses, [int] $ModulesPerHost, [string] $
 $ErrorActionPreference = 'Stop'
 Import-Module NShield.HsmAdmin.Simulator
 $result = foreach ($a in $Addresses -split ',') {
-    $env:NSHIELD_HSMADMIN_MACHINE_DIR = Join-Path $HostsDir "$a/machine"
     $store = Join-Path $HostsDir "$a/store"
     # They outlive this setup child and die with the process that runs the fleet (a killed test or bench included).
     $sim = Start-HsmSimulator -ModuleCount $ModulesPerHost -HostPath $store -SimulatorPath (Join-Path $HostsDir "$a/sim") -Transport Ssh `

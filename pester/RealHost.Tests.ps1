@@ -81,7 +81,9 @@ foreach ($m in $sim.Modules) {
 }
 $r.Registered = @(Get-HsmModule -HostPath $h -Offline | ForEach-Object { [pscustomobject]@{ Esn = $_.Esn; Address = $_.Address; User = $_.User; Transport = $_.Transport; Sshadmin = $_.Endpoints['sshadmin'] } })
 $r.LoadedModules = @(Get-Module | ForEach-Object Name)
-Set-HsmHostConfiguration -HostPath $h -FactoryCredentialPath $sim.FactoryCredential -HardserverRestartCommand $InitScript -HardserverPidFile $PidFile
+# Its own machine folder, as a second install on one machine would have: this machine's /etc/opt/nfast is never written.
+Set-HsmHostConfiguration -HostPath $h -FactoryCredentialPath $sim.FactoryCredential -HardserverRestartCommand $InitScript -HardserverPidFile $PidFile `
+    -MachineFolder (Join-Path $Work 'machine')
 $r.HardserverBefore = Get-HsmHardserver -HostPath $h | Select-Object Running, KeyCurrent
 Set-Content -Path (Join-Path $Work 'vendor-root.pub') -Value $sim.VendorRoot
 Add-HsmTrustedRoot -HostPath $h -Name vendor -PublicKeyFile (Join-Path $Work 'vendor-root.pub') -Confirm:$false | Out-Null

@@ -62,7 +62,7 @@ Import-Module '$(Join-Path $repo 'NShield.HsmAdmin.Simulator.psd1')'
 `$esns = '$($esns -join "','")'
 "@
     $pwsh = "dotnet '$(Join-Path $PSHOME 'pwsh.dll')' -NoProfile"
-    $envs = "env NO_COLOR=1 NSHIELD_HSMADMIN_MACHINE_DIR='$env:NSHIELD_HSMADMIN_MACHINE_DIR' TERM=xterm-256color"
+    $envs = "env NO_COLOR=1 TERM=xterm-256color"
     Invoke-Tmux -f /dev/null new-session -d -s $Pane -x 120 -y 50 "$envs $pwsh"
     Wait-Screen '(?m)^PS .*> ?$' | Out-Null
     Wait-Screen (Send-Command ". '$setup'") | Out-Null

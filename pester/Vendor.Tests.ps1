@@ -391,7 +391,7 @@ Describe 'Key permissions: a group granted the ncoreapi key, checked from a non-
                 "function Attempt([scriptblock] `$b) { try { `$r = & `$b; [pscustomobject]@{ Ok = `$true; Value = `$r; Id = ''; Message = '' } } " +
                 "catch { [pscustomobject]@{ Ok = `$false; Value = `$null; Id = (`$_.FullyQualifiedErrorId -split ',')[0]; Message = `$_.Exception.Message } } }; " +
                 "$Script | ConvertTo-Json -Depth 4 -Compress"
-            $out = & setpriv "--reuid=$uid" "--regid=$userGid" "--groups=$groups" --inh-caps=-all env "HOME=$userHome" "DOTNET_CLI_HOME=$userHome" "NSHIELD_HSMADMIN_MACHINE_DIR=$machine" `
+            $out = & setpriv "--reuid=$uid" "--regid=$userGid" "--groups=$groups" --inh-caps=-all env "HOME=$userHome" "DOTNET_CLI_HOME=$userHome" `
                 dotnet (Join-Path $pwshDir 'pwsh.dll') -NoProfile -NonInteractive -Command $wrapped 2>&1
             $json = @($out | Where-Object { "$_" -match '^\s*[\[{]' }) | Select-Object -Last 1
             if (-not $json) { throw "The child pwsh gave no answer: $($out -join "`n")" }

@@ -12,12 +12,12 @@ namespace NShield.HsmAdmin.Protection
     /// <summary>
     /// The real machine: S and B from SMBIOS (Linux /sys/class/dmi/id, Windows GetSystemFirmwareTable),
     /// G from a root/Administrators-only file in the machine folder. The folder defaults to
-    /// /etc/opt/nfast/hsmadmin (Linux) or %ProgramData%\nCipher\hsmadmin-machine (Windows) and is overridden by
-    /// NSHIELD_HSMADMIN_MACHINE_DIR, so a simulated second host can have its own install identity.
+    /// /etc/opt/nfast/hsmadmin (Linux) or %ProgramData%\nCipher\hsmadmin-machine (Windows); a host store may name its own
+    /// (the host configuration's MachineFolder, Set-HsmHostConfiguration -MachineFolder), which is how a simulated host, a
+    /// test or a second install on one machine gets an install identity of its own. No environment variable moves it.
     /// </summary>
     internal sealed class LocalMachineIdentity : IMachineIdentity
     {
-        public const string MachineDirVariable = "NSHIELD_HSMADMIN_MACHINE_DIR";
         public const string GlobalNonceFileName = "global.nonce";
         const int GlobalNonceLength = 32;
 
@@ -27,20 +27,17 @@ namespace NShield.HsmAdmin.Protection
         public string GlobalNoncePath => Path.Combine(MachineDirectory, GlobalNonceFileName);
         public string Description => $"this machine (machine folder {MachineDirectory})";
 
-        /// <param name="machineDirectory">Folder of the global nonce; null = env var, else the system default.</param>
+        /// <param name="machineDirectory">Folder of the global nonce; null = the system default.</param>
         /// <param name="dmiDirectory">Linux DMI folder; a parameter only so tests can point at a fake sysfs.</param>
         public LocalMachineIdentity(string? machineDirectory = null, string dmiDirectory = "/sys/class/dmi/id")
         {
-            var fromEnv = Environment.GetEnvironmentVariable(MachineDirVariable);
-            MachineDirectory = machineDirectory ?? (string.IsNullOrEmpty(fromEnv) ? DefaultMachineDirectory() : fromEnv!);
+            MachineDirectory = machineDirectory ?? DefaultMachineDirectory();
             _dmiDirectory = dmiDirectory;
         }
 
-        /// <summary>The machine folder: the host configuration's MachineFolder, else the environment override, else the default.</summary>
+        /// <summary>The machine folder: the host configuration's MachineFolder, else the system default.</summary>
         public static string ResolveRoot(string? configured) =>
-            !string.IsNullOrWhiteSpace(configured) ? Path.GetFullPath(configured)
-            : Environment.GetEnvironmentVariable(MachineDirVariable) is { Length: > 0 } fromEnv ? Path.GetFullPath(fromEnv)
-                : DefaultMachineDirectory();
+            !string.IsNullOrWhiteSpace(configured) ? Path.GetFullPath(configured) : DefaultMachineDirectory();
 
         public static string DefaultMachineDirectory() => RuntimeInformation.IsOSPlatform(OSPlatform.Windows)
             ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.CommonApplicationData), "nCipher", "hsmadmin-machine")

@@ -73,6 +73,8 @@ namespace NShield.HsmAdmin.Tests.Architecture
             }
             Assert.NotEmpty(strings);
             Assert.DoesNotContain(strings, s => s.Contains("KILL_AT", StringComparison.Ordinal));
+            // Issue 20: nor the variable that moved the machine folder for simulated hosts (the host setting MachineFolder does).
+            Assert.DoesNotContain(strings, s => s.Contains("MACHINE_DIR", StringComparison.Ordinal));
         }
 
         /// <summary>

@@ -59,23 +59,28 @@ namespace NShield.HsmAdmin.Tests.Protection
         }
     }
 
-    /// <summary>Changes NSHIELD_HSMADMIN_MACHINE_DIR: runs alone (see ProcessEnvironmentCollection).</summary>
+    /// <summary>Sets an environment variable: runs alone (see ProcessEnvironmentCollection).</summary>
     [Collection(ProcessEnvironmentCollection.Name)]
     public class LocalMachineIdentityEnvironmentTests
     {
+        /// <summary>
+        /// Issue 20: the machine folder is the host's setting or the system default; the environment variable that used to
+        /// move it (for simulated hosts) is gone from the product and moves nothing any more.
+        /// </summary>
         [Fact]
-        public void Machine_folder_comes_from_the_environment_variable()
+        public void Machine_folder_is_the_host_setting_or_the_default_and_no_environment_variable_moves_it()
         {
-            // The variable is read at construction only; set it briefly and put the test run's folder back.
-            var old = Environment.GetEnvironmentVariable(LocalMachineIdentity.MachineDirVariable);
+            const string oldVariable = "NSHIELD_HSMADMIN_MACHINE_DIR";
+            var old = Environment.GetEnvironmentVariable(oldVariable);
             try
             {
-                Environment.SetEnvironmentVariable(LocalMachineIdentity.MachineDirVariable, "/tmp/some-machine");
-                Assert.Equal("/tmp/some-machine", new LocalMachineIdentity().MachineDirectory);
-                Environment.SetEnvironmentVariable(LocalMachineIdentity.MachineDirVariable, null);
+                Environment.SetEnvironmentVariable(oldVariable, "/tmp/some-machine");
                 Assert.Equal("/etc/opt/nfast/hsmadmin", new LocalMachineIdentity().MachineDirectory);
+                Assert.Equal("/etc/opt/nfast/hsmadmin", LocalMachineIdentity.ResolveRoot(null));
+                Assert.Equal("/etc/opt/nfast/hsmadmin", LocalMachineIdentity.ResolveRoot(" "));
+                Assert.Equal("/srv/host-a/machine", LocalMachineIdentity.ResolveRoot("/srv/host-a/machine"));
             }
-            finally { Environment.SetEnvironmentVariable(LocalMachineIdentity.MachineDirVariable, old); }
+            finally { Environment.SetEnvironmentVariable(oldVariable, old); }
         }
     }
 }
