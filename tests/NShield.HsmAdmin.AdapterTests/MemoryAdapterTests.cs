@@ -75,11 +75,11 @@ namespace NShield.HsmAdmin.AdapterTests
         /// Runs one of the product's operations on the test's host store exactly as its cmdlet does (a request in, everything
         /// out through the reporter), with the one thing this host lacks given through the public embedding hook: a hardserver.
         /// </summary>
-        private Reporter Run<TRequest>(IHsmOperation<TRequest> operation, TRequest request, Func<DateTimeOffset>? clock = null)
-            where TRequest : HostRequest
+        private Reporter Run<TRequest>(IHsmOperation<TRequest> operation, TRequest request, Func<DateTimeOffset>? clock = null,
+            NoHardserver? hardserver = null) where TRequest : HostRequest
         {
             request.HostPath = HostPath;
-            request.Overrides = new HostOverrides(new NoHardserver(), clock);
+            request.Overrides = new HostOverrides(hardserver ?? new NoHardserver(), clock);
             var reporter = new Reporter();
             operation.RunAsync(request, reporter, CancellationToken.None).GetAwaiter().GetResult();
             return reporter;
@@ -213,11 +213,39 @@ namespace NShield.HsmAdmin.AdapterTests
             }
         }
 
+        /// <summary>A stand-in for the platform's hardserver: nothing is started or stopped, restarts are counted.</summary>
         private sealed class NoHardserver : IHardserver
         {
+            private int _restarts;
+            public int Restarts => _restarts;
             public string Description => "no hardserver (adapter test)";
             public HardserverState GetState() => new HardserverState { UnknownReason = "not on this test host" };
-            public void Restart() { }
+            public void Restart() => Interlocked.Increment(ref _restarts);
+        }
+
+        [Fact]
+        public void An_embedding_gives_the_operations_its_own_hardserver_through_the_request()
+        {
+            var (host, modules) = NewHost(1);
+            using (host)
+            {
+                Enroll(modules);
+                // Update-HsmSshKey -RestartHardserver: the roll changes ncoreapi and restarts the hardserver the request gave.
+                var hardserver = new NoHardserver();
+                var rolled = Run(new UpdateSshKeyOperation(), new UpdateSshKeyRequest { RestartHardserver = true }, hardserver: hardserver);
+                Assert.Empty(rolled.Errors);
+                var result = rolled.Results.OfType<HsmKeyRollResult>().Single();
+                Assert.Equal(RollStatus.Completed, result.Status);
+                Assert.False(result.HardserverRestartNeeded);
+                Assert.Equal(1, hardserver.Restarts);
+                AssertModulesHoldExactly(HostKeys(host), modules);
+
+                // Get-HsmHardserver reports on the same stand-in, never on this machine's hardserver.
+                var info = Assert.IsType<HsmHardserverInfo>(Assert.Single(Run(new GetHardserverOperation(), new HostRequest(),
+                    hardserver: hardserver).Results));
+                Assert.Equal(hardserver.Description, info.Description);
+                Assert.Equal("not on this test host", info.UnknownReason);
+            }
         }
 
         // Issue 22: the clock and reboot actions run through any adapter; the engine's own checks come first.

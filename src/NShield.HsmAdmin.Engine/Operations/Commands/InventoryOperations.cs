@@ -21,22 +21,22 @@ namespace NShield.HsmAdmin.Operations
     {
         public async Task RunAsync(GetModuleRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
-            request.Patterns = EsnPatterns.Canonical(request.Patterns);
+            var patterns = EsnPatterns.Canonical(request.Patterns);
             var store = HostStore.OpenExisting(request.HostPath);
-            HostModules.WarnIfNoModules(store, request.Patterns ?? Array.Empty<string>(), "show", reporter);
+            HostModules.WarnIfNoModules(store, patterns ?? Array.Empty<string>(), "show", reporter);
             var services = request.Offline ? Array.Empty<string>() : new[] { ModuleServices.SshAdmin };
             using (var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, services, reporter)))
             {
                 KeyPassphrases.Verify(host, services);
                 var inspection = new ModuleInspection(host);
                 var known = inspection.Known();
-                if (request.Patterns != null)
+                if (patterns != null)
                 {
-                    foreach (var literal in EsnPatterns.Unmatched(request.Patterns, known.Select(k => k.Esn)))
+                    foreach (var literal in EsnPatterns.Unmatched(patterns, known.Select(k => k.Esn)))
                         reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                             $"Module {literal} is neither registered with the host store {store.Root} nor on its list (another host: -HostPath).",
                             literal));
-                    var matches = EsnPatterns.Matcher(request.Patterns);
+                    var matches = EsnPatterns.Matcher(patterns);
                     known = known.Where(k => matches(k.Esn)).ToList();
                 }
                 var results = await inspection.StatusAllAsync(known, !request.Offline, request.ThrottleLimit, reporter, cancellationToken)
@@ -69,44 +69,44 @@ namespace NShield.HsmAdmin.Operations
     {
         public async Task RunAsync(GetSshKeyRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
-            request.Patterns = EsnPatterns.Canonical(request.Patterns);
+            var patterns = EsnPatterns.Canonical(request.Patterns);
             var store = HostStore.OpenExisting(request.HostPath);
             var services = request.Services.Count == 0 ? ModuleServices.All.ToArray() : request.Services.Select(ModuleServices.Canonical).ToArray();
             if (request.Module)
             {
-                await ModuleKeysAsync(store, request, services, reporter, cancellationToken).ConfigureAwait(false);
+                await ModuleKeysAsync(store, request, patterns, services, reporter, cancellationToken).ConfigureAwait(false);
                 return;
             }
             bool Wanted(HsmKeyRole role) => request.Roles == null || request.Roles.Contains(role);
-            if (Wanted(HsmKeyRole.Client) && request.Patterns == null)
+            if (Wanted(HsmKeyRole.Client) && patterns == null)
                 foreach (var key in KeyInventory.ClientKeys(store).Where(k => services.Contains(k.Service)))
                     reporter.Result(key);
             if (!Wanted(HsmKeyRole.Server)) return;
             var serverKeys = KeyInventory.ServerKeys(store).ToList();
-            if (request.Patterns != null)
+            if (patterns != null)
             {
-                foreach (var literal in EsnPatterns.Unmatched(request.Patterns, serverKeys.Select(k => k.Esn)))
+                foreach (var literal in EsnPatterns.Unmatched(patterns, serverKeys.Select(k => k.Esn)))
                     reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"The host store {store.Root} has no keys pinned for module {literal}. Run Invoke-HsmEnroll to enroll it " +
                         "(another host: -HostPath).", literal));
-                var matches = EsnPatterns.Matcher(request.Patterns);
+                var matches = EsnPatterns.Matcher(patterns);
                 serverKeys = serverKeys.Where(k => matches(k.Esn)).ToList();
             }
             foreach (var key in serverKeys.Where(k => services.Contains(k.Service)))
                 reporter.Result(key);
         }
 
-        private static async Task ModuleKeysAsync(HostStore store, GetSshKeyRequest request, string[] services, IOperationReporter reporter,
-            CancellationToken cancellationToken)
+        private static async Task ModuleKeysAsync(HostStore store, GetSshKeyRequest request, IReadOnlyList<string>? patterns, string[] services,
+            IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var admin = new[] { ModuleServices.SshAdmin };
             using (var host = request.OpenHost(store, KeyPassphrases.Resolve(store, request.KeyPassphrase, admin, reporter)))
             {
                 KeyPassphrases.Verify(host, admin);
                 var attached = host.Attached();
-                var matches = request.Patterns == null ? null : EsnPatterns.Matcher(request.Patterns);
+                var matches = patterns == null ? null : EsnPatterns.Matcher(patterns);
                 var modules = matches == null ? attached : attached.Where(m => matches(m.Esn)).ToList();
-                foreach (var literal in EsnPatterns.Unmatched(request.Patterns ?? Array.Empty<string>(), attached.Select(m => m.Esn.Value)))
+                foreach (var literal in EsnPatterns.Unmatched(patterns ?? Array.Empty<string>(), attached.Select(m => m.Esn.Value)))
                     reporter.Error(new HsmException(HsmErrorIds.UnknownModule, HsmErrorKind.ObjectNotFound,
                         $"No module {literal} is registered with the host store {store.Root} (Register-HsmModule; another host: -HostPath).",
                         literal));
