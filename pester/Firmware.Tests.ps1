@@ -124,8 +124,11 @@ Describe 'Update-HsmFirmware' {
         $file = New-Package 'truncated.pkg' @{ Defect = 'Truncated' }
         $before = @(Get-HsmLog -HostPath $h -Esn $a | Where-Object Service -eq 'updater').Count
         $module = Get-ModuleSide $a
-        { Update-HsmFirmware -HostPath $h -Esn $a -Path $file -Confirm:$false -ErrorAction Stop } |
-            Should -Throw -ErrorId 'FirmwarePackageInvalid,*'
+        $e = { Update-HsmFirmware -HostPath $h -Esn $a -Path $file -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'FirmwarePackageInvalid,*' -PassThru
+        # The one line speaks of the package, not of a key file (the wire reader it shares with key files).
+        $e.Exception.Message | Should -Match 'ends early'
+        $e.Exception.Message | Should -Not -Match '(?i)\bkey\b'
         # No updater command reached the module.
         @(Get-HsmLog -HostPath $h -Esn $a | Where-Object Service -eq 'updater').Count | Should -Be $before
         Get-ModuleSide $a | Should -BeLike $module

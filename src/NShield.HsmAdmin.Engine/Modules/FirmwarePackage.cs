@@ -68,7 +68,9 @@ namespace NShield.HsmAdmin.Modules
                 p.Image = r.ReadUtf8();
                 if (p.Image != PrimaryImage && p.Image != RecoveryImage) throw new FormatException("its image is neither 'primary' nor 'recovery'");
                 p.PayloadLength = r.ReadString().Length;
-                p.SignerKey = SshPublicKey.FromBlob(r.ReadString());
+                var signer = r.ReadString();
+                try { p.SignerKey = SshPublicKey.FromBlob(signer); }
+                catch (HsmException ex) { throw new FormatException("its signer key is malformed", ex); }
                 p.SignerCertificate = r.ReadString();
                 p.SignedPart = new byte[bytes.Length - r.Remaining];
                 Array.Copy(bytes, p.SignedPart, p.SignedPart.Length);
@@ -76,7 +78,8 @@ namespace NShield.HsmAdmin.Modules
                 if (r.Remaining != 0) throw new FormatException("it has bytes after its signature");
                 return p;
             }
-            catch (HsmException ex) { throw new FormatException("it ends early or a field is malformed (" + ex.Message + ")", ex); }
+            // The wire reader speaks of keys (it reads key files too): say what it means for a package.
+            catch (HsmException ex) { throw new FormatException("it ends early, or one of its fields claims more bytes than the file holds", ex); }
         }
 
         /// <summary>
