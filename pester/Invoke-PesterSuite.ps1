@@ -31,19 +31,13 @@ $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Normal'
 $config.Output.RenderMode = 'Plaintext'
 if ($Filter) { $config.Filter.FullName = $Filter -match '[*?]' ? $Filter : "*$Filter*" }
-# Tests never write this machine's own machine folder (global nonces): every test host gets one of its own (the
-# simulator sets it, or the test does with Set-HsmHostConfiguration -MachineFolder). The product has no other way to
-# move it (issue 20), so the run checks that the default one did not appear; when it did, the run fails.
-$thisMachine = if ($IsWindows) { Join-Path $env:ProgramData 'nCipher/hsmadmin-machine' } else { '/etc/opt/nfast/hsmadmin' }
-$hadMachineFolder = Test-Path -LiteralPath $thisMachine
-# What the run would have created: the highest missing folder on the way (/etc/opt/nfast on a machine without nShield).
-$createdTop = $thisMachine
-while (-not $hadMachineFolder -and -not (Test-Path -LiteralPath (Split-Path $createdTop))) { $createdTop = Split-Path $createdTop }
-$machineFolderWritten = 0
+# The run never writes this machine's default machine folder (pester/TestRunner.psm1, issue 20): it fails if it did.
+Import-Module (Join-Path $PSScriptRoot 'TestRunner.psm1') -Force
+$machineBefore = Get-MachineFolderState
 $result = Invoke-Pester -Configuration $config
-if (-not $hadMachineFolder -and (Test-Path -LiteralPath $thisMachine)) {
-    Write-Host "[-] This run created this machine's machine folder ${thisMachine}: a test host without a MachineFolder of its own. Removed."
-    Remove-Item -LiteralPath $createdTop -Recurse -Force -ErrorAction SilentlyContinue
+$machineFolderWritten = 0
+if ($why = Test-MachineFolderWritten $machineBefore 'This Pester run') {
+    Write-Host "[-] $why"
     $machineFolderWritten = 1
 }
 [ordered]@{

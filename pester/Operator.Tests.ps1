@@ -88,6 +88,10 @@ Describe 'Views' {
         if ($Command -eq 'Get-HsmModule') {
             $text | Should -Match '(?m)^Esn\s+Mode\s+Status\s+FirmwareVersion\s+FirmwareVsn\s+KeyDrift\s+ClockOffsetSeconds\s+OpenOperation\s*$'
         }
+        if ($Command -eq 'Get-HsmSshKey') {
+            $text | Should -Match '(?m)^Role\s+Esn\s+Service\s+Algorithm\s+Fingerprint\s+Protection\s+Age\s*$'
+            $text | Should -Match '(?m)^Client\s.*SHA256:\S{43}\s'
+        }
     }
     It 'the enroll view is not cut at 120 columns' {
         $text = $enrolled | Out-String -Width 120

@@ -85,15 +85,42 @@ Describe 'A missing store is said, never created (issue 23, item 9)' {
 }
 
 Describe 'A simulated host is its own machine (issue 23, item 2)' {
+    It 'refuses a machine folder another account owns or can write, and a move that would strand the G keys; nothing changes' {
+        $sim = Start-TestSimulator -ModuleCount 1
+        $h = $sim.HostPath
+        Invoke-HsmEnroll -HostPath $h | Out-Null
+        $before = Get-StoreSnapshot $h
+        $current = (Get-HsmHostConfiguration -HostPath $h).MachineFolder
+        $base = New-TestHostPath 'machines'
+        $open = Join-Path $base 'open'
+        New-Item -ItemType Directory $open | Out-Null
+        chmod 777 $open
+        { Set-HsmHostConfiguration -HostPath $h -MachineFolder $open -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'StoreInsecurePermissions,*'
+        $empty = Join-Path $base 'empty'
+        New-Item -ItemType Directory $empty | Out-Null
+        $e = { Set-HsmHostConfiguration -HostPath $h -MachineFolder $empty -Confirm:$false -ErrorAction Stop } |
+            Should -Throw -ErrorId 'MachineFolderMissingNonce,*' -PassThru
+        $e.Exception.Message | Should -Match 'Copy the machine folder'
+        Get-StoreSnapshot $h | Should -Be $before
+        (Get-HsmHostConfiguration -HostPath $h).MachineFolder | Should -Be $current
+        # Copied there first (owners and modes kept): accepted, and the keys still open.
+        $copy = Join-Path $base 'copy'
+        cp -a $current $copy
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder $copy -Confirm:$false
+        (Get-HsmHostConfiguration -HostPath $h).MachineFolder | Should -Be $copy
+        Test-HsmConnection -HostPath $h | Should -BeTrue
+    }
     It 'keeps its global nonce in the simulator''s machine folder, never in the machine folder this machine uses' {
         # This machine's own machine folder (/etc/opt/nfast/hsmadmin) is never written; the run as a whole checks that it
         # did not appear (Invoke-PesterSuite.ps1), this test checks where the simulated host's nonce went instead.
-        $thisMachine = '/etc/opt/nfast/hsmadmin'
-        $before = Test-Path $thisMachine
+        function Listing { @(Get-ChildItem '/etc/opt/nfast/hsmadmin' -Recurse -Force -ErrorAction SilentlyContinue |
+            ForEach-Object { "$($_.FullName) $($_.LastWriteTimeUtc.Ticks)" }) -join "`n" }
+        $before = Listing
         $sim = Start-TestSimulator -ModuleCount 1
         Invoke-HsmEnroll -HostPath $sim.HostPath | Out-Null
         Test-HsmConnection -HostPath $sim.HostPath | Should -BeTrue
-        if (-not $before) { Test-Path $thisMachine | Should -BeFalse }
+        Listing | Should -Be $before
         $machine = (Get-HsmHostConfiguration -HostPath $sim.HostPath).MachineFolder
         $machine | Should -Be (Join-Path $sim.Path 'machine')
         $id = (Get-Content (Join-Path $sim.HostPath 'store-id')).Trim()

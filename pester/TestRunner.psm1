@@ -165,4 +165,39 @@ function Format-TestCounts([int] $Passed, [int] $Failed, [int] $Skipped) {
     "$Passed passed, $Failed failed" + $(if ($Skipped -gt 0) { ", $Skipped skipped" } else { '' })
 }
 
-Export-ModuleMember -Function Invoke-ChildPwsh, Invoke-XUnitRun, Read-XUnitResult, Invoke-PesterRun, Read-PesterResult, Complete-TestRun, Format-TestCounts
+<#
+    Tests never write this machine's own machine folder (the global nonces of G keys): every test store gets one of its
+    own (the simulator sets it; a test that builds a host by hand sets Set-HsmHostConfiguration -MachineFolder). The
+    product has no other way to move it (issue 20), so each run compares the default folder before and after:
+    Get-MachineFolderState before, Test-MachineFolderWritten after (a reason string when the run wrote it, else $null).
+    A folder the run created is removed again (only what it created, parents only when empty); one that existed is left.
+#>
+function Get-MachineFolderState {
+    $path = if ($IsWindows) { Join-Path $env:ProgramData 'nCipher/hsmadmin-machine' } else { '/etc/opt/nfast/hsmadmin' }
+    $top = $path
+    while (-not (Test-Path -LiteralPath $path) -and -not (Test-Path -LiteralPath (Split-Path $top))) { $top = Split-Path $top }
+    [pscustomobject]@{ Path = $path; Top = $top; Existed = (Test-Path -LiteralPath $path); Listing = (Get-MachineFolderListing $path) }
+}
+
+function Get-MachineFolderListing([string] $Path) {
+    if (-not (Test-Path -LiteralPath $Path)) { return '' }
+    (@(Get-ChildItem -LiteralPath $Path -Recurse -Force -ErrorAction SilentlyContinue |
+        ForEach-Object { "$($_.FullName) $($_.LastWriteTimeUtc.Ticks)" }) | Sort-Object) -join "`n"
+}
+
+function Test-MachineFolderWritten([Parameter(Mandatory)] $Before, [string] $What = 'this run') {
+    if ($Before.Existed) {
+        if ((Get-MachineFolderListing $Before.Path) -eq $Before.Listing) { return $null }
+        return "$What wrote into this machine's machine folder $($Before.Path) (a test store without a MachineFolder of its own)"
+    }
+    if (-not (Test-Path -LiteralPath $Before.Path)) { return $null }
+    Remove-Item -LiteralPath $Before.Path -Recurse -Force -ErrorAction SilentlyContinue
+    for ($up = Split-Path $Before.Path; $up.Length -ge $Before.Top.Length; $up = Split-Path $up) {
+        if (@(Get-ChildItem -LiteralPath $up -Force -ErrorAction SilentlyContinue).Count -gt 0) { break }
+        Remove-Item -LiteralPath $up -Force -ErrorAction SilentlyContinue
+    }
+    "$What created this machine's machine folder $($Before.Path) (a test store without a MachineFolder of its own); removed"
+}
+
+Export-ModuleMember -Function Invoke-ChildPwsh, Invoke-XUnitRun, Read-XUnitResult, Invoke-PesterRun, Read-PesterResult, Complete-TestRun, Format-TestCounts,
+    Get-MachineFolderState, Test-MachineFolderWritten

@@ -23,6 +23,7 @@ namespace NShield.HsmAdmin
         public const string NotAnOpenSshKey = "NotAnOpenSshKey";
         public const string KeyTiedToAnotherMachine = "KeyTiedToAnotherMachine";
         public const string ProtectionInputUnavailable = "ProtectionInputUnavailable";
+        public const string MachineFolderMissingNonce = "MachineFolderMissingNonce";
 
         // Store
         public const string StoreLockTimeout = "StoreLockTimeout";

@@ -83,13 +83,13 @@ namespace NShield.HsmAdmin.Operations
             // No by default (Enter keeps the logs; the saved file stays either way); -Confirm:$false answers it in scripts.
             if (confirmed.Count > 0)
             {
-                var what = string.Join("; ", confirmed.Select(c => $"module {c.Module.Esn}: entries {c.From} to {c.Through}"));
+                var what = string.Join("; ", confirmed.Select(c => $"Module {c.Module.Esn}: entries {c.From} to {c.Through}"));
                 var answer = reporter.Confirm(new ConfirmQuestion(QuestionKind.Change, "Clear module logs",
                     $"Clear these log entries on the modules? They are saved in {full}; the modules keep no other copy. {what}.",
                     string.Join(", ", confirmed.Select(c => $"module {c.Module.Esn}")), $"Clear the log entries saved to {full} ({what})"));
                 if (answer != ConfirmAnswer.Yes && answer != ConfirmAnswer.YesToAll)
                 {
-                    reporter.Verbose($"No module log was cleared; the entries stay on the modules and in {full}.");
+                    reporter.Warning($"No module log was cleared; the entries stay on the modules and are saved in {full}.");
                     return entries;
                 }
             }

@@ -53,6 +53,7 @@ namespace NShield.HsmAdmin.Store
                 using (var fs = new FileStream(AuditLogPath, FileMode.Open, FileAccess.ReadWrite, FileShare.Read))
                 {
                     var (last, tornStart) = ReadAuditTail(fs);
+                    var notes = new List<byte[]>(); // audit.torn and audit.lost go to the system log copy too
                     if (tornStart >= 0)
                     {
                         var fragment = new byte[fs.Length - tornStart];
@@ -66,16 +67,21 @@ namespace NShield.HsmAdmin.Store
                             Detail = $"an append that did not finish was cut off: {fragment.Length} bytes, SHA-256 {Sha256Hex(fragment)}: " +
                                      (text.Length > 512 ? text.Substring(0, 512) + "..." : text),
                         }, last);
+                        notes.Add(last);
                     }
                     var (lost, since) = CheckAuditHead(fs);
                     if (lost != null)
+                    {
                         last = AppendChained(fs, new AuditEntry
                         {
                             Time = entry.Time, Operation = AuditLostOperation, Result = "Detected", User = entry.User, Detail = lost,
                         }, last);
+                        notes.Add(last);
+                    }
                     var line = AppendChained(fs, entry, last);
                     fs.Flush(flushToDisk: true);
                     WriteAuditHead(fs, line, since);
+                    foreach (var note in notes) ForwardAudit(note);
                     ForwardAudit(line);
                 }
                 return entry;

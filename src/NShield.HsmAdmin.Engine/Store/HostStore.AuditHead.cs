@@ -68,7 +68,9 @@ namespace NShield.HsmAdmin.Store
         {
             var head = ReadAuditHead();
             if (head == null) return (null, (0, 0));
-            if (head.Bytes > 0 && head.Bytes <= fs.Length)
+            // A head is believed only when it is plausible (every line takes at least two bytes): an edited count (say,
+            // int.MaxValue, which would wrap) sends the append to the full count below, which writes audit.lost.
+            if (head.Bytes > 0 && head.Bytes <= fs.Length && head.Entries <= head.Bytes / 2)
             {
                 var (line, torn) = ReadAuditTail(fs, head.Bytes);
                 if (torn < 0 && line != null && string.Equals(Sha256Hex(line), head.LastHash, StringComparison.Ordinal))

@@ -54,7 +54,18 @@ namespace NShield.HsmAdmin.Store
         internal IMachineIdentity MachineFor(string? nonceStore) =>
             _injectedMachine ?? new LocalMachineIdentity(nonceStore == null ? MachineRoot : NonceFolder(nonceStore));
 
-        ClientKeyProtector ProtectorFor(ClientKeyRecord record) => new ClientKeyProtector(MachineFor(record.NonceStore));
+        ClientKeyProtector ProtectorFor(ClientKeyRecord record)
+        {
+            if (record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) && _injectedMachine == null) CheckMachineFolder();
+            return new ClientKeyProtector(MachineFor(record.NonceStore));
+        }
+
+        /// <summary>
+        /// The machine folder holds the one secret input of a KFG key (K sits beside it, F is public): it and every folder
+        /// above it must be owned by root or this account and writable by nobody else, or another account could plant a
+        /// nonce it knows (StoreInsecurePermissions). Checked when G is made or used, and when the folder is configured.
+        /// </summary>
+        internal void CheckMachineFolder() => StorePermissions.CheckConfiguredFile(MachineRoot, "machine folder");
 
         /// <summary>Who owns a nonce folder (the store root written when it was made); null when unknown.</summary>
         static string? NonceOwner(string nonceFolder)
@@ -92,6 +103,7 @@ namespace NShield.HsmAdmin.Store
                 SecureFiles.WriteAtomic(StoreIdPath, id + "\n", FileAccessScope.Public);
             }
             var root = MachineRoot;
+            CheckMachineFolder();
             try
             {
                 SecureFiles.EnsureDirectory(root, FileAccessScope.Administrators);

@@ -67,12 +67,46 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.Equal(new FileInfo(store.AuditLogPath).Length, head.Bytes);
             Assert.DoesNotContain(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
 
+            // An implausible count (edited to int.MaxValue, which would wrap to a negative "no head"): not believed, the
+            // full count finds fewer lines than it claims and says so (audit.lost), and the next head is right again.
+            head = store.ReadAuditHead()!;
+            File.WriteAllText(store.AuditHeadPath,
+                $"{{\"entries\": {int.MaxValue}, \"lastHash\": \"{head.LastHash}\", \"bytes\": {head.Bytes}}}");
+            using (var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519)) store.AddTrustedRoot("implausible", root.PublicKey, overwrite: false);
+            Assert.Contains(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
+            Assert.Equal(Lines(store), store.ReadAuditHead()!.Entries);
+            Assert.False(store.VerifyAudit().Valid);
+
             // A log cut at a line boundary before the head's length: found, as before.
             var kept = File.ReadAllLines(store.AuditLogPath).Take(2).Select(l => l + "\n");
             File.WriteAllText(store.AuditLogPath, string.Concat(kept));
             using (var root = SshKeyPair.Generate(SshKeyAlgorithm.Ed25519)) store.AddTrustedRoot("cut", root.PublicKey, overwrite: false);
             Assert.Contains(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
             Assert.Equal(Lines(store), store.ReadAuditHead()!.Entries);
+        }
+
+        /// <summary>
+        /// The head's line is checked where the head says it ends: newest entries rewritten to the same length (so the log
+        /// is as long as before, and the quick path is taken) are found by the next append (audit.lost) and the log is not
+        /// Valid afterwards.
+        /// </summary>
+        [Fact]
+        public void Newest_entries_rewritten_to_the_same_length_are_found_by_the_next_append()
+        {
+            using var dir = new TempDirectory();
+            var store = StoreWithEntries(dir, 3);
+            var length = new FileInfo(store.AuditLogPath).Length;
+            var lines = File.ReadAllLines(store.AuditLogPath);
+            var last = lines[^1];
+            lines[^1] = last.Replace("\"Added\"", "\"Addeb\"");
+            Assert.NotEqual(last, lines[^1]);
+            File.WriteAllText(store.AuditLogPath, string.Join("\n", lines) + "\n");
+            Assert.Equal(length, new FileInfo(store.AuditLogPath).Length);
+
+            AnotherChange(store);
+            var lost = Assert.Single(store.ReadAudit(), e => e.Operation == HostStore.AuditLostOperation);
+            Assert.Contains("rewritten", lost.Detail);
+            Assert.False(store.VerifyAudit().Valid);
         }
 
         [Fact]

@@ -1,5 +1,7 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using NShield.HsmAdmin.Hardserver;
@@ -53,6 +55,7 @@ namespace NShield.HsmAdmin.Operations
             var pidFile = Value(request.HardserverPidFile);
             if (pidFile != null)
                 StorePermissions.CheckConfiguredFile(File.Exists(pidFile) ? pidFile : Path.GetDirectoryName(pidFile)!, "hardserver pid file");
+            if (Value(request.MachineFolder) is string machine) CheckMachineFolder(store, Path.GetFullPath(machine));
             if (Value(request.HardserverServiceName) is string service && PlatformHardserver.CheckServiceName(service) is string bad)
                 throw new HsmException(HsmErrorIds.InvalidName, HsmErrorKind.InvalidArgument,
                     $"'{service}' is refused as a service name: {bad}. Nothing was changed.", service);
@@ -88,6 +91,28 @@ namespace NShield.HsmAdmin.Operations
         }
 
         private static string? Value(string? given) => string.IsNullOrWhiteSpace(given) ? null : given;
+
+        /// <summary>
+        /// A machine folder holds the one secret input of KFG keys: owned by root or this account and writable by nobody
+        /// else (StoreInsecurePermissions). A host whose keys already use G keeps them only where their nonces are: moving
+        /// to a folder without them (not copied there first) would leave every such key unopenable, so it is refused.
+        /// </summary>
+        private static void CheckMachineFolder(HostStore store, string folder)
+        {
+            StorePermissions.CheckConfiguredFile(folder, "machine folder");
+            if (string.Equals(folder, store.MachineRoot, StringComparison.Ordinal)) return;
+            var missing = store.GetClientKeys().Where(k => k.ProtectionSpec.Contains(Protection.ProtectionInput.GlobalNonce))
+                .Select(k => (k.Service, Nonce: k.NonceStore == null
+                    ? Path.Combine(folder, Protection.LocalMachineIdentity.GlobalNonceFileName)
+                    : Path.Combine(folder, "stores", k.NonceStore, Protection.LocalMachineIdentity.GlobalNonceFileName)))
+                .Where(k => !File.Exists(k.Nonce)).ToList();
+            if (missing.Count > 0)
+                throw new HsmException(HsmErrorIds.MachineFolderMissingNonce, HsmErrorKind.InvalidOperation,
+                    $"The client keys of {string.Join(", ", missing.Select(k => k.Service))} are bound to this machine through the " +
+                    $"machine folder {store.MachineRoot}, and {folder} does not hold their nonce ({missing[0].Nonce}): they could not " +
+                    "be opened after the change. Copy the machine folder there first (as root, keeping owners and modes), or roll " +
+                    "the keys to a protection without G. Nothing was changed.", folder);
+        }
 
         /// <summary>
         /// "systemctl restart nc_hardserver" in one string (resolved by the cmdlet to a path whose file name has spaces): the
