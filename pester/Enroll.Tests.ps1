@@ -185,6 +185,8 @@ Describe 'Enrollment that must not happen' {
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'FingerprintNotConfirmed*'
         $fingerprint = $sim.Modules[0].Endpoint('sshadmin').ServerKeyFingerprint
         $errs[0].Exception.Message | Should -Match ([regex]::Escape($fingerprint))
+        # The command it suggests is whole: this host, this module, this fingerprint (copied, it acts here).
+        $errs[0].Exception.Message | Should -Match ([regex]::Escape("Invoke-HsmEnroll -HostPath '$h' -Esn $($sim.Modules[0].Esn) -AcceptFingerprint '$fingerprint'"))
         Get-StoreSnapshot $h | Should -Be $before
         (Get-HsmModule -HostPath $h).Mode | Should -Be 'FactoryState'
 

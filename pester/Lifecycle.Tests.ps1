@@ -106,7 +106,7 @@ Describe 'Backup and restore of the sshadmin key' {
     It 'refuses a verbatim backup on another machine and says to use a passphrase backup' {
         # Another machine: the host's machine folder (the simulated host's own) moved elsewhere; put back after.
         $thisMachine = (Get-HsmHostConfiguration -HostPath $h).MachineFolder
-        Set-HsmHostConfiguration -HostPath $h -MachineFolder (New-TestHostPath 'other-machine') -Confirm:$false
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder (New-OtherMachineFolder $h) -Confirm:$false
         try {
             $before = Get-StoreSnapshot $h
             { Restore-HsmSshKey -HostPath $h -Path $verbatim -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'BackupFromAnotherMachine*'

@@ -16,6 +16,18 @@ function New-TestHostPath([string] $Name = 'host') {
     $path
 }
 
+# Another OS install's machine folder for a store: its own global nonce for the store (another value), so G keys and
+# verbatim backups made here do not open there. The product moves a host only to a folder holding its keys' nonces.
+function New-OtherMachineFolder([string] $HostPath) {
+    $folder = New-TestHostPath 'other-machine'
+    $nonceDir = Join-Path $folder "stores/$((Get-Content (Join-Path $HostPath 'store-id')).Trim())"
+    New-Item -ItemType Directory -Force $nonceDir | Out-Null
+    $nonce = [Convert]::ToBase64String([Security.Cryptography.RandomNumberGenerator]::GetBytes(32))
+    Set-Content -NoNewline -Path (Join-Path $nonceDir 'global.nonce') -Value $nonce
+    if (-not $IsWindows) { chmod 700 $nonceDir; chmod 600 (Join-Path $nonceDir 'global.nonce') }
+    $folder
+}
+
 # Suites that claim real SSH get it or fail: no quiet fallback to the in-process transport.
 function Start-TestSimulator([int] $ModuleCount = 1, [string] $HostPath = (New-TestHostPath), [string] $Transport = 'Ssh') {
     if ($Transport -eq 'Ssh' -and -not (Test-Path /usr/sbin/sshd) -and -not (Get-Command sshd -ErrorAction SilentlyContinue)) {
@@ -232,5 +244,5 @@ function Invoke-Killed([string] $Point, [string] $Command) {
     $r
 }
 
-Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
+Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, New-OtherMachineFolder, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
     Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys, New-TestPromptHost

@@ -127,9 +127,11 @@ Describe 'Backup-HsmSshKey is portable unless -HostTied is asked for (keys backu
         ($warn -join ' ') | Should -Match 'only on this OS install'
         (Get-Content -Raw $file | ConvertFrom-Json).Format | Should -Be 'nshield-hsmadmin-key-backup-v1'
         (Get-AuditLines $h)[-1] | Should -Match '"verbatim"'
-        # Another OS install (another machine folder, so another global nonce) cannot open it.
+        # Another OS install (another machine folder, so another global nonce for this store) cannot open it. The product
+        # moves a host only to a folder holding its keys' nonces, so the reinstalled machine's folder has one: another value.
         $thisMachine = (Get-HsmHostConfiguration -HostPath $h).MachineFolder
-        Set-HsmHostConfiguration -HostPath $h -MachineFolder (New-TestHostPath 'reinstalled') -Confirm:$false
+        $reinstalled = New-OtherMachineFolder $h
+        Set-HsmHostConfiguration -HostPath $h -MachineFolder $reinstalled -Confirm:$false
         try { { Restore-HsmSshKey -HostPath $h -Path $file -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'BackupFromAnotherMachine*' }
         finally { Set-HsmHostConfiguration -HostPath $h -MachineFolder $thisMachine -Confirm:$false }
     }
@@ -216,6 +218,7 @@ Describe 'Restore-HsmSshKey -AcceptFingerprint when the pins were lost too and n
         $notConfirmed = @($errs | Where-Object FullyQualifiedErrorId -like 'FingerprintNotConfirmed*')
         $notConfirmed.Count | Should -Be 2
         foreach ($fp in $fingerprints) { ($notConfirmed.Exception.Message -join ' ') | Should -Match ([regex]::Escape("-AcceptFingerprint '$fp'")) }
+        $notConfirmed[0].Exception.Message | Should -Match ([regex]::Escape("Restore-HsmSshKey -HostPath '$h' with the same -Path"))
         Get-StoreSnapshot $h | Should -Be $before
     }
 

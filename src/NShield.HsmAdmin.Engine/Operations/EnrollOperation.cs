@@ -345,7 +345,8 @@ namespace NShield.HsmAdmin.Operations
             throw new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                 $"No trusted vendor root is configured on this host, so module {module.Esn}'s server keys need your confirmation. " +
                 $"Its sshadmin server key is {fingerprints[ModuleServices.SshAdmin]}. Compare it with the module's own display, then run " +
-                $"Invoke-HsmEnroll -Esn {module.Esn} -AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', " +
+                $"Invoke-HsmEnroll -HostPath '{_host.Path.Replace("'", "''")}' -Esn {module.Esn} " +
+                $"-AcceptFingerprint '{fingerprints[ModuleServices.SshAdmin]}', " +
                 "or add the vendor root with Add-HsmTrustedRoot. Nothing was changed.", module.Esn);
         }
 

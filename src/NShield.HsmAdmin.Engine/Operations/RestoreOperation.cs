@@ -69,11 +69,12 @@ namespace NShield.HsmAdmin.Operations
         }
 
         /// <summary>The error of a module whose server keys nobody confirmed (no pins, no trusted vendor root).</summary>
-        internal static HsmException FingerprintNotConfirmed(string esn, string fingerprint) =>
+        internal static HsmException FingerprintNotConfirmed(string esn, string fingerprint, string hostPath) =>
             new HsmException(HsmErrorIds.FingerprintNotConfirmed, HsmErrorKind.SecurityError,
                 $"This host has no pins for module {esn} and no trusted vendor root is configured, so its server keys need your confirmation. " +
                 $"Its sshadmin server key is {fingerprint}. Compare it with the module's own display, then answer Yes when asked, or run " +
-                $"Restore-HsmSshKey -AcceptFingerprint '{fingerprint}' (or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", esn);
+                $"Restore-HsmSshKey -HostPath '{hostPath.Replace("'", "''")}' with the same -Path (or -SharePath) and -AcceptFingerprint " +
+                $"'{fingerprint}' (or add the vendor root with Add-HsmTrustedRoot). Nothing was changed.", esn);
 
         /// <summary>
         /// First contact, as Invoke-HsmEnroll asks it: the modules that accept the backup but whose server keys only a person can
@@ -98,7 +99,7 @@ namespace NShield.HsmAdmin.Operations
                     _pinsToWrite[check.Module.Esn] = seen.Keys;
                     kept.Add(check);
                 }
-                else reporter.Error(FingerprintNotConfirmed(check.Module.Esn, seen.Shown.Fingerprints[ModuleServices.SshAdmin]));
+                else reporter.Error(FingerprintNotConfirmed(check.Module.Esn, seen.Shown.Fingerprints[ModuleServices.SshAdmin], _host.Path));
             }
             return kept;
         }
