@@ -153,7 +153,7 @@ Describe 'DSC resource HsmEnrollment against simulated modules' {
         (Get-HsmSshKey -HostPath $h -Role Server | Where-Object { $null -ne $_.Age }) |
             Should -BeNullOrEmpty -Because 'a pinned server key has no known age'
         $table = Get-HsmSshKey -HostPath $h -Role Client -Service updater | Format-Table | Out-String -Width 200
-        $table | Should -Match 'updater .* 10d '
+        $table | Should -Match '(?m)updater .* 10d\s*$'
 
         Set-TestClientKeyAge $h launcher -Unknown
         $launcher = Get-HsmSshKey -HostPath $h -Role Client -Service launcher
