@@ -49,10 +49,6 @@ BeforeAll {
         , @('dotnet', (Join-Path $PSHOME 'pwsh.dll'), '-NoProfile', '-NonInteractive', '-Command',
             "`$ErrorActionPreference = 'Stop'; Import-Module '$script:Manifest'; $Command")
     }
-    function Get-PinLines([string] $HostPath) {
-        $file = Join-Path $HostPath 'known_hosts'
-        if (Test-Path $file) { @(Get-Content $file) } else { @() }
-    }
     function Registration($h, $esn) {
         $m = Get-HsmModule -HostPath $h -Offline | Where-Object Esn -eq $esn
         "-Esn $esn -Address $($m.Address) -User '$($m.User)' -Port @{ " + (($m.Ports.GetEnumerator() | ForEach-Object { "$($_.Key) = $($_.Value)" }) -join '; ') + ' }'

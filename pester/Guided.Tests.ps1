@@ -31,10 +31,6 @@ BeforeAll {
         finally { $ps.Dispose(); $runspace.Dispose() }
     }
     function Get-ErrorId($record) { if ($record) { ($record.FullyQualifiedErrorId -split ',')[0] } }
-    function Get-PinLines([string] $HostPath) {
-        $file = Join-Path $HostPath 'known_hosts'
-        if (Test-Path $file) { @(Get-Content $file) } else { @() }
-    }
 }
 AfterAll { Remove-TestHosts }
 

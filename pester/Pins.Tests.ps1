@@ -29,10 +29,6 @@ BeforeAll {
         finally { $runspace.Dispose() }
     }
 
-    function Get-PinLines([string] $HostPath) {
-        $file = Join-Path $HostPath 'known_hosts'
-        if (Test-Path $file) { @(Get-Content $file) } else { @() }
-    }
 
     function Remove-AllTrustedRoots([string] $HostPath) {
         Get-HsmTrustedRoot -HostPath $HostPath | Remove-HsmTrustedRoot -HostPath $HostPath -Confirm:$false

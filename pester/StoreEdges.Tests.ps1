@@ -110,6 +110,16 @@ Describe 'A simulated host is its own machine (issue 23, item 2)' {
         Set-HsmHostConfiguration -HostPath $h -MachineFolder $copy -Confirm:$false
         (Get-HsmHostConfiguration -HostPath $h).MachineFolder | Should -Be $copy
         Test-HsmConnection -HostPath $h | Should -BeTrue
+        # Checked where G is used too: a folder opened to others after it was configured opens no key.
+        chmod 777 $copy
+        try {
+            $errs = $null
+            Test-HsmConnection -HostPath $h -ErrorVariable errs -ErrorAction SilentlyContinue | Out-Null
+            @($errs | Where-Object { "$($_.FullyQualifiedErrorId)$($_.Exception.Message)" -match 'StoreInsecurePermissions|writable by' }) |
+                Should -Not -BeNullOrEmpty -Because ($errs | Out-String)
+        }
+        finally { chmod 700 $copy }
+        Test-HsmConnection -HostPath $h | Should -BeTrue
     }
     It 'keeps its global nonce in the simulator''s machine folder, never in the machine folder this machine uses' {
         # This machine's own machine folder (/etc/opt/nfast/hsmadmin) is never written; the run as a whole checks that it

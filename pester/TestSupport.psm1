@@ -16,6 +16,12 @@ function New-TestHostPath([string] $Name = 'host') {
     $path
 }
 
+# The host's pins as its known_hosts lines (none: an empty list).
+function Get-PinLines([string] $HostPath) {
+    $file = Join-Path $HostPath 'known_hosts'
+    if (Test-Path $file) { @(Get-Content $file) } else { @() }
+}
+
 # Another OS install's machine folder for a store: its own global nonce for the store (another value), so G keys and
 # verbatim backups made here do not open there. The product moves a host only to a folder holding its keys' nonces.
 function New-OtherMachineFolder([string] $HostPath) {
@@ -244,5 +250,5 @@ function Invoke-Killed([string] $Point, [string] $Command) {
     $r
 }
 
-Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, New-OtherMachineFolder, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
+Export-ModuleMember -Function Invoke-Killed, New-TestHostPath, New-OtherMachineFolder, Get-PinLines, Start-TestSimulator, Remove-TestHosts, Get-StoreSnapshot, Get-AuditLines, Get-CrashHookScript,
     Get-ModuleKeys, Get-PendingFaults, Get-HostKeys, Assert-ModulesHoldHostKeys, New-TestPromptHost

@@ -36,10 +36,6 @@ BeforeAll {
         }
         finally { $rs.Dispose() }
     }
-    function Get-PinLines([string] $HostPath) {
-        $file = Join-Path $HostPath 'known_hosts'
-        if (Test-Path $file) { @(Get-Content $file) } else { @() }
-    }
 }
 AfterAll { Remove-TestHosts }
 

@@ -38,8 +38,8 @@ namespace NShield.HsmAdmin.Store
             }
         }
 
-        /// <summary>The folder of one store's own global nonce.</summary>
-        public string NonceFolder(string storeId) => Path.Combine(MachineRoot, "stores", storeId);
+        /// <summary>The folder of one store's own global nonce (in <paramref name="root"/>, else this host's machine folder).</summary>
+        public string NonceFolder(string storeId, string? root = null) => Path.Combine(root ?? MachineRoot, "stores", storeId);
 
         /// <summary>This store's id, or null before its first G key (or in a store written before issue 23).</summary>
         public string? ReadStoreId()
@@ -51,13 +51,20 @@ namespace NShield.HsmAdmin.Store
             return StoreIdPattern.IsMatch(text) ? text : throw StoreJson.Corrupt(StoreIdPath, "not 32 lowercase hex digits", null);
         }
 
-        internal IMachineIdentity MachineFor(string? nonceStore) =>
-            _injectedMachine ?? new LocalMachineIdentity(nonceStore == null ? MachineRoot : NonceFolder(nonceStore));
+        internal IMachineIdentity MachineFor(string? nonceStore, string? root = null)
+        {
+            if (_injectedMachine != null) return _injectedMachine;
+            root ??= MachineRoot;
+            return new LocalMachineIdentity(nonceStore == null ? root : NonceFolder(nonceStore, root));
+        }
 
+        /// <summary>Per key opened (every channel): the configuration is read once for both the check and the identity.</summary>
         ClientKeyProtector ProtectorFor(ClientKeyRecord record)
         {
-            if (record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce) && _injectedMachine == null) CheckMachineFolder();
-            return new ClientKeyProtector(MachineFor(record.NonceStore));
+            if (_injectedMachine != null) return new ClientKeyProtector(_injectedMachine);
+            var root = MachineRoot;
+            if (record.ProtectionSpec.Contains(ProtectionInput.GlobalNonce)) CheckMachineFolder(root);
+            return new ClientKeyProtector(MachineFor(record.NonceStore, root));
         }
 
         /// <summary>
@@ -65,7 +72,7 @@ namespace NShield.HsmAdmin.Store
         /// above it must be owned by root or this account and writable by nobody else, or another account could plant a
         /// nonce it knows (StoreInsecurePermissions). Checked when G is made or used, and when the folder is configured.
         /// </summary>
-        internal void CheckMachineFolder() => StorePermissions.CheckConfiguredFile(MachineRoot, "machine folder");
+        static void CheckMachineFolder(string root) => StorePermissions.CheckConfiguredFile(root, "machine folder");
 
         /// <summary>Who owns a nonce folder (the store root written when it was made); null when unknown.</summary>
         static string? NonceOwner(string nonceFolder)
@@ -103,7 +110,7 @@ namespace NShield.HsmAdmin.Store
                 SecureFiles.WriteAtomic(StoreIdPath, id + "\n", FileAccessScope.Public);
             }
             var root = MachineRoot;
-            CheckMachineFolder();
+            CheckMachineFolder(root);
             try
             {
                 SecureFiles.EnsureDirectory(root, FileAccessScope.Administrators);
@@ -114,7 +121,7 @@ namespace NShield.HsmAdmin.Store
                     AddTraverse(root);
                     UnixNative.Chmod(stores, TraverseOnlyFolder);
                 }
-                var folder = NonceFolder(id);
+                var folder = NonceFolder(id, root);
                 SecureFiles.EnsureDirectory(folder, FileAccessScope.Administrators);
                 if (NonceOwner(folder) != Root)
                     SecureFiles.WriteAtomic(Path.Combine(folder, NonceOwnerFileName), Root + "\n", FileAccessScope.OwnerOnly);
