@@ -25,8 +25,36 @@ Describe 'Signed module logs' {
         $log.Count | Should -BeGreaterThan 5
         $log | ForEach-Object { $_.Verified | Should -BeTrue; $_.Status | Should -Be 'Verified'; $_.Sequence | Should -BeGreaterThan 0 }
         for ($i = 1; $i -lt $log.Count; $i++) { $log[$i].Sequence | Should -BeGreaterThan $log[$i - 1].Sequence }
-        # The module side: each stored entry carries its number and signature.
-        (Get-ModuleLogFile).entries | ForEach-Object { $_.signature | Should -Not -BeNullOrEmpty }
+        # The module side: every entry it served is stored with its number and signature; the read's own entry (the
+        # newest, written after the reply) is signed when the log is next read.
+        $stored = @((Get-ModuleLogFile).entries)
+        $stored | Where-Object seq -le $log[-1].Sequence | ForEach-Object { $_.signature | Should -Not -BeNullOrEmpty }
+        $stored[-1].verb | Should -Be 'logs'
+        $stored[-1].signature | Should -BeNullOrEmpty
+        $again = @(Get-HsmLog -HostPath $h)
+        ($again | Where-Object Sequence -eq $stored[-1].seq).Status | Should -Be 'Verified'
+        (@((Get-ModuleLogFile).entries) | Where-Object seq -eq $stored[-1].seq).signature | Should -Not -BeNullOrEmpty
+    }
+
+    It 'signs what was not read yet before a tamper fault or a factory reset changes it' {
+        # A module of its own: the reset changes the log key of the file's shared module otherwise.
+        $sim2 = Start-TestSimulator -ModuleCount 1
+        Invoke-HsmEnroll -HostPath $sim2.HostPath | Out-Null
+        # Nothing read yet: the fault changes an entry the module had to sign first, so the change shows.
+        Set-HsmSimulatedModule -Esn $sim2.Modules[0].Esn -TamperLog -SimulatorPath $sim2.Path | Out-Null
+        $oldest = (Get-Content (Join-Path $sim2.Modules[0].ModuleDir 'log.json') -Raw | ConvertFrom-Json).entries[0]
+        (@(Get-HsmLog -HostPath $sim2.HostPath) | Where-Object Sequence -eq $oldest.seq).Status | Should -Be 'Tampered'
+        Test-HsmConnection -HostPath $sim2.HostPath | Out-Null   # entries not read yet when the key changes
+        Reset-HsmModule -HostPath $sim2.HostPath -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        Invoke-HsmEnroll -HostPath $sim2.HostPath | Out-Null
+        $log = @(Get-HsmLog -HostPath $sim2.HostPath)
+        # The factorystate command changed the key; its own entry is written after it.
+        $reset = @($log | Where-Object Verb -eq 'factorystate')
+        $reset.Count | Should -Be 1
+        @($log | Where-Object Sequence -lt $reset[0].Sequence).Count | Should -BeGreaterThan 6
+        # Signed by the key in force when they were written: the new key verifies none before the reset, all after it.
+        @($log | Where-Object { $_.Sequence -lt $reset[0].Sequence -and $_.Verified }).Count | Should -Be 0
+        @($log | Where-Object { $_.Sequence -ge $reset[0].Sequence -and -not $_.Verified }).Count | Should -Be 0
     }
 
     It 'shows a tampered entry as not verified, and never drops it' {

@@ -418,7 +418,7 @@ namespace NShield.HsmAdmin.Firmware
                     }
                     case FirmwareVerbs.Logs:
                     {
-                        var entries = ModuleLog.Query(l, ReadBody(body, FirmwareJson.Default.LogsRequest));
+                        var entries = ModuleLog.Query(l, s.Esn, ReadBody(body, FirmwareJson.Default.LogsRequest));
                         result = () => ReplyWriter.Ok(new LogsResult
                         {
                             Entries = entries,
