@@ -109,7 +109,9 @@ namespace NShield.HsmAdmin.Store
         {
             if (length < 0) length = fs.Length;
             if (length == 0) return (null, -1);
-            for (long window = Math.Min(length, 64 * 1024); ; window = Math.Min(length, window * 4))
+            // 8 KB usually holds the last two lines; a longer line widens the window (issue 20: a 64 KB first read was most
+            // of what an append allocated).
+            for (long window = Math.Min(length, 8 * 1024); ; window = Math.Min(length, window * 4))
             {
                 long start = length - window;
                 var buffer = new byte[window];

@@ -46,7 +46,7 @@ namespace NShield.HsmAdmin.Store
             long end = fs.Length;
             int count = since.Entries;
             fs.Position = since.Bytes;
-            var buffer = new byte[64 * 1024];
+            var buffer = new byte[Math.Max(1, Math.Min(64 * 1024, end - since.Bytes))]; // usually the one line just added
             for (long left = end - since.Bytes; left > 0;)
             {
                 int n = fs.Read(buffer, 0, (int)Math.Min(buffer.Length, left));

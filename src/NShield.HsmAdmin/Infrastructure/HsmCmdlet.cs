@@ -220,8 +220,8 @@ namespace NShield.HsmAdmin.Commands
         private T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation)
         {
             var reporter = new PipelineReporter(this, Cancellation);
-            var running = Task.Run(() => operation(reporter, Cancellation));
-            try { reporter.Pump(running); }
+            var running = StartOperation(operation, reporter);
+            try { if (!running.IsCompleted) reporter.Pump(running); }
             catch (Exception) when (Cancellation.IsCancellationRequested)
             {
                 SayWhatStopLeftOpen();
@@ -244,6 +244,18 @@ namespace NShield.HsmAdmin.Commands
             }
             reporter.WriteResults();
             return result;
+        }
+
+        /// <summary>
+        /// Starts the operation on the pipeline thread: one that never waits (a store read such as Get-HsmSshKey) ends here,
+        /// writing as it goes, without a thread pool hop or a pump (which cost such a command a third of its time, issue 20).
+        /// An operation goes on on the thread pool from its first wait (the engine awaits with ConfigureAwait(false)) while
+        /// this thread pumps what it reports.
+        /// </summary>
+        private Task<T> StartOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation, PipelineReporter reporter)
+        {
+            try { return operation(reporter, Cancellation); }
+            catch (Exception ex) { return Task.FromException<T>(ex); }
         }
 
         /// <summary>

@@ -133,6 +133,31 @@ namespace NShield.HsmAdmin.Tests.Store
             Assert.DoesNotContain(fragment + "{", File.ReadAllText(store.AuditLogPath)); // not glued to the next entry
         }
 
+        [Theory]
+        [InlineData(9_000)]   // just past the first read (8 KB)
+        [InlineData(200_000)] // past several widenings
+        public void Lines_and_torn_tails_longer_than_the_read_window_still_chain_and_are_cut_off(int length)
+        {
+            using var dir = new TempDirectory();
+            var store = StoreWith(dir, 2);
+            store.AppendAudit(new AuditEntry { Operation = "test.long", Result = "Success", Detail = new string('x', length) });
+            store.AppendAudit(new AuditEntry { Operation = "test.after-long", Result = "Success" });
+            var lines = Lines(store);
+            Assert.True(lines[2].Length > length);
+            Assert.Equal(Sha256Hex(lines[2]), Prev(lines[3])); // the previous line was found whole, past the window
+
+            var fragment = "{\"time\":\"2026-11-30T06:01:42+00:00\",\"detail\":\"" + new string('y', length);
+            File.AppendAllText(store.AuditLogPath, fragment);
+            store.AppendAudit(new AuditEntry { Operation = "test.after-torn", Result = "Success" });
+            var entries = store.ReadAudit();
+            Assert.Equal(new[] { "test.op", "test.op", "test.long", "test.after-long", HostStore.AuditTornOperation, "test.after-torn" },
+                entries.Select(e => e.Operation));
+            Assert.Contains($"{fragment.Length} bytes", entries[4].Detail);
+            var check = store.VerifyAudit();
+            Assert.True(check.Valid, check.Reason);
+            Assert.Equal(6, check.ChainedEntries);
+        }
+
         [Fact]
         public void A_log_that_is_only_a_torn_line_is_cut_off_and_the_chain_starts_at_genesis()
         {
