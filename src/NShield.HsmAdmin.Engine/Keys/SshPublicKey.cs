@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Linq;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto;
@@ -57,11 +58,28 @@ namespace NShield.HsmAdmin.Keys
         /// <summary>Structural equality on the blob: two keys are the same key whatever their comments.</summary>
         public bool SameKeyAs(SshPublicKey other) => other != null && _blob.SequenceEqual(other._blob);
 
+        // Keys parsed, by their exact line. A parse checks the key's numbers (an Ed25519 point decompression each), and the
+        // store reads every pin for each command: 96 on 16 modules were half of Get-HsmSshKey's time (issue 20). A key is
+        // immutable, so one line's key may be shared; a line that fails to parse is never kept.
+        private static readonly ConcurrentDictionary<string, SshPublicKey> ParsedLines =
+            new ConcurrentDictionary<string, SshPublicKey>(StringComparer.Ordinal);
+        private const int MaxParsedLines = 4096;
+
         /// <summary>
         /// Parses "[options] type base64 [comment]" (one authorized_keys or .pub line).
         /// Throws NotAnOpenSshKey for text that is not a public key line at all.
         /// </summary>
         public static SshPublicKey Parse(string authorizedKeysLine)
+        {
+            if (authorizedKeysLine == null) return ParseLine(authorizedKeysLine);
+            if (ParsedLines.TryGetValue(authorizedKeysLine, out var known)) return known;
+            var key = ParseLine(authorizedKeysLine);
+            if (ParsedLines.Count >= MaxParsedLines) ParsedLines.Clear();
+            ParsedLines[authorizedKeysLine] = key;
+            return key;
+        }
+
+        private static SshPublicKey ParseLine(string? authorizedKeysLine)
         {
             string line = (authorizedKeysLine ?? "").Trim();
             if (line.StartsWith("-----BEGIN", StringComparison.Ordinal))

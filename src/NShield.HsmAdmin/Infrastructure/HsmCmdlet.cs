@@ -214,13 +214,14 @@ namespace NShield.HsmAdmin.Commands
         }
 
         /// <summary>
-        /// Runs an engine operation off the pipeline thread and, on this thread, writes and asks what it reports: the one
-        /// place where errors become terminating ErrorRecords and Ctrl+C stops the operation (the token) and the pipeline.
+        /// Runs an engine operation off the pipeline thread (a store read: on it) and, on this thread, writes and asks what it
+        /// reports: the one place where errors become terminating ErrorRecords and Ctrl+C stops the operation (the token) and
+        /// the pipeline.
         /// </summary>
-        private T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation)
+        private T RunOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation, bool onThisThread)
         {
             var reporter = new PipelineReporter(this, Cancellation);
-            var running = StartOperation(operation, reporter);
+            var running = onThisThread ? RunHere(operation, reporter) : Task.Run(() => operation(reporter, Cancellation));
             try { if (!running.IsCompleted) reporter.Pump(running); }
             catch (Exception) when (Cancellation.IsCancellationRequested)
             {
@@ -246,13 +247,8 @@ namespace NShield.HsmAdmin.Commands
             return result;
         }
 
-        /// <summary>
-        /// Starts the operation on the pipeline thread: one that never waits (a store read such as Get-HsmSshKey) ends here,
-        /// writing as it goes, without a thread pool hop or a pump (which cost such a command a third of its time, issue 20).
-        /// An operation goes on on the thread pool from its first wait (the engine awaits with ConfigureAwait(false)) while
-        /// this thread pumps what it reports.
-        /// </summary>
-        private Task<T> StartOperation<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation, PipelineReporter reporter)
+        /// <summary>A store read (<see cref="IStoreReadOperation{TRequest}"/>) on the pipeline thread: it never waits.</summary>
+        private Task<T> RunHere<T>(Func<IOperationReporter, CancellationToken, Task<T>> operation, PipelineReporter reporter)
         {
             try { return operation(reporter, Cancellation); }
             catch (Exception ex) { return Task.FromException<T>(ex); }
@@ -269,7 +265,8 @@ namespace NShield.HsmAdmin.Commands
                 if (onHost.HostPath == null) onHost.HostPath = CurrentHostPath;
                 if (this is HsmModuleCmdlet talksToModules) onHost.ModuleTimeoutSeconds = talksToModules.Timeout;
             }
-            RunOperation((reporter, ct) => operation.RunAsync(request, reporter, ct));
+            RunOperation((reporter, ct) => operation.RunAsync(request, reporter, ct),
+                onThisThread: operation is IStoreReadOperation<TRequest> read && read.OnlyReadsStore(request));
         }
 
         /// <summary>
@@ -300,12 +297,12 @@ namespace NShield.HsmAdmin.Commands
 
         private string? _currentHostPath;
 
-        private void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation) =>
+        private void RunOperation(Func<IOperationReporter, CancellationToken, Task> operation, bool onThisThread) =>
             RunOperation<bool>(async (reporter, ct) =>
             {
                 await operation(reporter, ct).ConfigureAwait(false);
                 return true;
-            });
+            }, onThisThread);
     }
 
     /// <summary>Marks a cmdlet that creates keys or changes the host's configuration: HsmCmdlet checks the privilege first.</summary>

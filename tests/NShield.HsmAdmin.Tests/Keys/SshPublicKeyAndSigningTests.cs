@@ -31,6 +31,29 @@ namespace NShield.HsmAdmin.Tests.Keys
         }
 
         [Fact]
+        public void A_line_parsed_again_is_the_same_key_and_a_bad_line_fails_every_time()
+        {
+            var line = TestKeys.Get(SshKeyAlgorithm.Ed25519).PublicKey.WithComment("pin@one").ToAuthorizedKeysLine();
+            var first = SshPublicKey.Parse(line);
+            Assert.Same(first, SshPublicKey.Parse(line)); // parsed keys are kept by line (issue 20)
+            // Another comment is another line: its own key, with its own comment.
+            var other = SshPublicKey.Parse(line.Replace("pin@one", "pin@two"));
+            Assert.Equal("pin@two", other.Comment);
+            Assert.Equal("pin@one", SshPublicKey.Parse(line).Comment);
+            Assert.True(other.SameKeyAs(first));
+            // One changed character of the key data: parsed (and refused) for itself, never answered from the kept key.
+            var parts = line.Split(' ');
+            var blob = Convert.FromBase64String(parts[1]);
+            blob[^1] ^= 0x80;
+            var changed = $"{parts[0]} {Convert.ToBase64String(blob)} pin@one";
+            var changedKey = Record.Exception(() => SshPublicKey.Parse(changed)) == null ? SshPublicKey.Parse(changed) : null;
+            if (changedKey != null) Assert.False(changedKey.SameKeyAs(first));
+            var bad = $"{parts[0]} AAAA{parts[1].Substring(4, 8)}";
+            Assert.Throws<SshKeyFormatException>(() => SshPublicKey.Parse(bad));
+            Assert.Throws<SshKeyFormatException>(() => SshPublicKey.Parse(bad));
+        }
+
+        [Fact]
         public void Ecdsa_signatures_are_deterministic()
         {
             var key = TestKeys.Get(SshKeyAlgorithm.EcdsaP384);

@@ -65,8 +65,11 @@ namespace NShield.HsmAdmin.Operations
     }
 
     /// <summary>Get-HsmSshKey (the vendor's hsmadmin keys show): the host's client keys and pinned server keys, or each module's.</summary>
-    public sealed class GetSshKeyOperation : IHsmOperation<GetSshKeyRequest>
+    public sealed class GetSshKeyOperation : IStoreReadOperation<GetSshKeyRequest>
     {
+        /// <summary>Without -Module: the host's keys and pins, as the store holds them.</summary>
+        public bool OnlyReadsStore(GetSshKeyRequest request) => !request.Module;
+
         public async Task RunAsync(GetSshKeyRequest request, IOperationReporter reporter, CancellationToken cancellationToken)
         {
             var patterns = EsnPatterns.Canonical(request.Patterns);
