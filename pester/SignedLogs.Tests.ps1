@@ -42,10 +42,16 @@ Describe 'Signed module logs' {
         Invoke-HsmEnroll -HostPath $sim2.HostPath | Out-Null
         # Nothing read yet: the fault changes an entry the module had to sign first, so the change shows.
         Set-HsmSimulatedModule -Esn $sim2.Modules[0].Esn -TamperLog -SimulatorPath $sim2.Path | Out-Null
-        $oldest = (Get-Content (Join-Path $sim2.Modules[0].ModuleDir 'log.json') -Raw | ConvertFrom-Json).entries[0]
+        $file2 = Join-Path $sim2.Modules[0].ModuleDir 'log.json'
+        (Get-Content $file2 -Raw | ConvertFrom-Json).entries | ForEach-Object { $_.signature | Should -Not -BeNullOrEmpty }
+        $oldest = (Get-Content $file2 -Raw | ConvertFrom-Json).entries[0]
         (@(Get-HsmLog -HostPath $sim2.HostPath) | Where-Object Sequence -eq $oldest.seq).Status | Should -Be 'Tampered'
         Test-HsmConnection -HostPath $sim2.HostPath | Out-Null   # entries not read yet when the key changes
         Reset-HsmModule -HostPath $sim2.HostPath -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        # The module side, before anything reads the log: all written before the key changed was signed (by the old key).
+        $stored = @((Get-Content $file2 -Raw | ConvertFrom-Json).entries)
+        $resetSeq = ($stored | Where-Object verb -eq 'factorystate').seq
+        @($stored | Where-Object { $_.seq -lt $resetSeq -and -not $_.signature }).Count | Should -Be 0
         Invoke-HsmEnroll -HostPath $sim2.HostPath | Out-Null
         $log = @(Get-HsmLog -HostPath $sim2.HostPath)
         # The factorystate command changed the key; its own entry is written after it.
@@ -55,6 +61,16 @@ Describe 'Signed module logs' {
         # Signed by the key in force when they were written: the new key verifies none before the reset, all after it.
         @($log | Where-Object { $_.Sequence -lt $reset[0].Sequence -and $_.Verified }).Count | Should -Be 0
         @($log | Where-Object { $_.Sequence -ge $reset[0].Sequence -and -not $_.Verified }).Count | Should -Be 0
+        @($log | Where-Object Status -eq 'Unsigned').Count | Should -Be 0
+
+        # An entry whose signature someone removed is never signed again: the host shows it Unsigned.
+        $raw = Get-Content $file2 -Raw | ConvertFrom-Json -AsHashtable -DateKind String
+        $victim = $raw.entries[1]
+        $victim.signature | Should -Not -BeNullOrEmpty
+        $victim.Remove('signature')
+        $raw | ConvertTo-Json -Depth 10 | Set-Content $file2
+        $again = @(Get-HsmLog -HostPath $sim2.HostPath)
+        ($again | Where-Object Sequence -eq $victim.seq).Status | Should -Be 'Unsigned'
     }
 
     It 'shows a tampered entry as not verified, and never drops it' {

@@ -17,7 +17,7 @@ namespace NShield.HsmAdmin.Operations
 
     /// <summary>
     /// An operation that, for some requests, only reads the host store (reads take no lock): it neither waits nor asks, so a
-    /// cmdlet runs such a request on its own thread, without the thread-pool hop that cost a 3 ms command a third of its
+    /// cmdlet runs such a request on its own thread, without the thread-pool hop that cost a 3 ms command a quarter of its
     /// time (issue 20). Every other request runs on the thread pool, where Ctrl+C ends the command's wait at once.
     /// </summary>
     public interface IStoreReadOperation<in TRequest> : IHsmOperation<TRequest>

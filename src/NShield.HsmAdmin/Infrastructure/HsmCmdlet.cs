@@ -222,7 +222,7 @@ namespace NShield.HsmAdmin.Commands
         {
             var reporter = new PipelineReporter(this, Cancellation);
             var running = onThisThread ? RunHere(operation, reporter) : Task.Run(() => operation(reporter, Cancellation));
-            try { if (!running.IsCompleted) reporter.Pump(running); }
+            try { reporter.Pump(running); } // also when it has ended: what it queued from other threads is written here
             catch (Exception) when (Cancellation.IsCancellationRequested)
             {
                 SayWhatStopLeftOpen();

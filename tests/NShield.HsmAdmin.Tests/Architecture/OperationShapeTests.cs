@@ -20,6 +20,18 @@ namespace NShield.HsmAdmin.Tests.Architecture
             t.IsClass && t.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IHsmOperation<>));
 
         [Fact]
+        public void Only_a_request_that_reads_the_store_alone_runs_on_the_pipeline_thread()
+        {
+            // A store read runs on PowerShell's thread, where Ctrl+C cannot end its wait: each one is a decision to review.
+            var reads = EngineTypes.Where(t => t.GetInterfaces().Any(i => i.IsGenericType
+                && i.GetGenericTypeDefinition() == typeof(IStoreReadOperation<>))).Select(t => t.Name).ToList();
+            Assert.Equal(new[] { nameof(GetSshKeyOperation) }, reads);
+            var keys = new GetSshKeyOperation();
+            Assert.True(keys.OnlyReadsStore(new GetSshKeyRequest()));
+            Assert.False(keys.OnlyReadsStore(new GetSshKeyRequest { Module = true })); // asks the modules
+        }
+
+        [Fact]
         public void Every_public_class_named_Operation_is_an_IHsmOperation()
         {
             var stray = EngineTypes

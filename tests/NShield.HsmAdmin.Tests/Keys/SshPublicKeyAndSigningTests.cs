@@ -9,6 +9,8 @@ using Xunit;
 
 namespace NShield.HsmAdmin.Tests.Keys
 {
+    /// <summary>Not in parallel with other classes: the kept-key test fills the process-wide parsed-key memo.</summary>
+    [Collection(nameof(ParsedKeyMemo))]
     public class SshPublicKeyAndSigningTests
     {
         private static readonly byte[] Message = Encoding.UTF8.GetBytes("module 5A2B-C3D4-E5F6 certificate body");
@@ -40,17 +42,28 @@ namespace NShield.HsmAdmin.Tests.Keys
             var other = SshPublicKey.Parse(line.Replace("pin@one", "pin@two"));
             Assert.Equal("pin@two", other.Comment);
             Assert.Equal("pin@one", SshPublicKey.Parse(line).Comment);
+            Assert.Equal("PIN@ONE", SshPublicKey.Parse(line.Replace("pin@one", "PIN@ONE")).Comment); // ordinal, not case-blind
             Assert.True(other.SameKeyAs(first));
-            // One changed character of the key data: parsed (and refused) for itself, never answered from the kept key.
+            // The key's sign bit flipped (the negated point: always a valid key, another one): parsed for itself, never
+            // answered from the kept key.
             var parts = line.Split(' ');
             var blob = Convert.FromBase64String(parts[1]);
             blob[^1] ^= 0x80;
-            var changed = $"{parts[0]} {Convert.ToBase64String(blob)} pin@one";
-            var changedKey = Record.Exception(() => SshPublicKey.Parse(changed)) == null ? SshPublicKey.Parse(changed) : null;
-            if (changedKey != null) Assert.False(changedKey.SameKeyAs(first));
+            var changed = SshPublicKey.Parse($"{parts[0]} {Convert.ToBase64String(blob)} pin@one");
+            Assert.False(changed.SameKeyAs(first));
+            Assert.NotEqual(first.Fingerprint, changed.Fingerprint);
             var bad = $"{parts[0]} AAAA{parts[1].Substring(4, 8)}";
             Assert.Throws<SshKeyFormatException>(() => SshPublicKey.Parse(bad));
             Assert.Throws<SshKeyFormatException>(() => SshPublicKey.Parse(bad));
+        }
+
+        [Fact]
+        public void Parsed_keys_kept_are_bounded()
+        {
+            var line = TestKeys.Get(SshKeyAlgorithm.EcdsaP256).PublicKey.WithComment("bounded").ToAuthorizedKeysLine();
+            var first = SshPublicKey.Parse(line);
+            for (int i = 0; i < 4096; i++) SshPublicKey.Parse(line + i);
+            Assert.NotSame(first, SshPublicKey.Parse(line)); // the 4096 lines after it cleared what was kept
         }
 
         [Fact]
@@ -144,4 +157,7 @@ namespace NShield.HsmAdmin.Tests.Keys
             Assert.False(pk.Verify(SshSigSignedData(hashAlg, Encoding.UTF8.GetBytes("other")), sig));
         }
     }
+
+    [CollectionDefinition(nameof(ParsedKeyMemo), DisableParallelization = true)]
+    public class ParsedKeyMemo { }
 }

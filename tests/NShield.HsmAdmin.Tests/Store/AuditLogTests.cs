@@ -159,6 +159,37 @@ namespace NShield.HsmAdmin.Tests.Store
         }
 
         [Fact]
+        public void At_the_window_edge_a_last_line_of_8192_bytes_and_a_torn_tail_of_8191_still_chain()
+        {
+            var at = new DateTimeOffset(2026, 12, 8, 3, 0, 0, TimeSpan.Zero); // a fixed time: a fixed line length
+            using var scratch = new TempDirectory();
+            var measure = StoreWith(scratch, 0);
+            measure.AppendAudit(new AuditEntry { Time = at, Operation = "test.edge", Result = "Success", Detail = "" });
+            int empty = Lines(measure)[0].Length;
+
+            using var dir = new TempDirectory();
+            var store = StoreWith(dir, 2);
+            // With its "\n" the line fills the first 8 KB read exactly; the "\n" before it is just outside.
+            store.AppendAudit(new AuditEntry { Time = at, Operation = "test.edge", Result = "Success", Detail = new string('x', 8191 - empty) });
+            store.AppendAudit(new AuditEntry { Operation = "test.after-edge", Result = "Success" });
+            var lines = Lines(store);
+            Assert.Equal(8191, Encoding.UTF8.GetByteCount(lines[2]));
+            Assert.Equal(Sha256Hex(lines[2]), Prev(lines[3]));
+
+            // A torn tail of 8191 bytes: the first read holds it and only the "\n" before it.
+            var fragment = "{\"time\":\"" + new string('y', 8191 - 9);
+            Assert.Equal(8191, fragment.Length);
+            File.AppendAllText(store.AuditLogPath, fragment);
+            store.AppendAudit(new AuditEntry { Operation = "test.after-torn", Result = "Success" });
+            var entries = store.ReadAudit();
+            Assert.Equal(HostStore.AuditTornOperation, entries[^2].Operation);
+            Assert.Contains("8191 bytes", entries[^2].Detail);
+            var check = store.VerifyAudit();
+            Assert.True(check.Valid, check.Reason);
+            Assert.Equal(6, check.ChainedEntries);
+        }
+
+        [Fact]
         public void A_log_that_is_only_a_torn_line_is_cut_off_and_the_chain_starts_at_genesis()
         {
             using var dir = new TempDirectory();
