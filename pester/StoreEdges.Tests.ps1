@@ -57,6 +57,7 @@ Describe 'A missing store is said, never created (issue 23, item 9)' {
             'Get-HsmLog'          = { param($p) Get-HsmLog -HostPath $p }
             'Reset-HsmModule'     = { param($p) Reset-HsmModule -HostPath $p -Confirm:$false }
             'Test-HsmConnection'  = { param($p) Test-HsmConnection -HostPath $p }
+            'Get-HsmSshKey -Module' = { param($p) Get-HsmSshKey -Module -HostPath $p }
         }
     }
 
@@ -72,7 +73,8 @@ Describe 'A missing store is said, never created (issue 23, item 9)' {
     }
 
     It '<Name> on a store with no registered module warns that there is none, and a read creates no store.lock' -ForEach @(
-        @{ Name = 'Invoke-HsmEnroll' }, @{ Name = 'Get-HsmModule' }, @{ Name = 'Get-HsmLog' }, @{ Name = 'Reset-HsmModule' }, @{ Name = 'Test-HsmConnection' }
+        @{ Name = 'Invoke-HsmEnroll' }, @{ Name = 'Get-HsmModule' }, @{ Name = 'Get-HsmLog' }, @{ Name = 'Reset-HsmModule' }, @{ Name = 'Test-HsmConnection' },
+        @{ Name = 'Get-HsmSshKey -Module' }
     ) {
         Remove-Item (Join-Path $empty 'store.lock*') -Force -ErrorAction SilentlyContinue
         $before = Get-StoreSnapshot $empty
@@ -81,6 +83,18 @@ Describe 'A missing store is said, never created (issue 23, item 9)' {
         # Not for enroll: it still makes the host's client keys on a store without modules (left as it is, see the report).
         if ($Name -ne 'Invoke-HsmEnroll') { Get-StoreSnapshot $empty | Should -Be $before }
         if ($Name -in 'Get-HsmModule', 'Get-HsmLog', 'Test-HsmConnection') { Test-Path (Join-Path $empty 'store.lock') | Should -BeFalse }
+    }
+
+    It 'Get-HsmSshKey on a store that holds no keys says so, every time, and changes nothing' {
+        $before = Get-StoreSnapshot $empty
+        foreach ($i in 1..3) {
+            $out = @(Get-HsmSshKey -HostPath $empty 3>&1)
+            @($out | Where-Object { $_ -isnot [System.Management.Automation.WarningRecord] }) | Should -BeNullOrEmpty
+            ($out -join ' ') | Should -BeLike "*$empty holds no SSH keys yet*Invoke-HsmEnroll*"
+        }
+        # A filter that matches nothing is not that warning: the store was asked something else.
+        @(Get-HsmSshKey -HostPath $empty -Role Client 3>&1) | Should -BeNullOrEmpty
+        Get-StoreSnapshot $empty | Should -Be $before
     }
 }
 

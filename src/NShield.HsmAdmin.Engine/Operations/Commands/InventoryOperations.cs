@@ -77,15 +77,19 @@ namespace NShield.HsmAdmin.Operations
             var services = request.Services.Count == 0 ? ModuleServices.All.ToArray() : request.Services.Select(ModuleServices.Canonical).ToArray();
             if (request.Module)
             {
+                if (patterns == null) HostModules.WarnIfNoModules(store, Array.Empty<string>(), "read", reporter);
                 await ModuleKeysAsync(store, request, patterns, services, reporter, cancellationToken).ConfigureAwait(false);
                 return;
             }
             bool Wanted(HsmKeyRole role) => request.Roles == null || request.Roles.Contains(role);
-            if (Wanted(HsmKeyRole.Client) && patterns == null)
-                foreach (var key in KeyInventory.ClientKeys(store).Where(k => services.Contains(k.Service)))
-                    reporter.Result(key);
+            var clientKeys = Wanted(HsmKeyRole.Client) && patterns == null ? KeyInventory.ClientKeys(store).ToList() : new List<HsmSshKeyInfo>();
+            foreach (var key in clientKeys.Where(k => services.Contains(k.Service)))
+                reporter.Result(key);
             if (!Wanted(HsmKeyRole.Server)) return;
             var serverKeys = KeyInventory.ServerKeys(store).ToList();
+            if (request.Roles == null && patterns == null && clientKeys.Count == 0 && serverKeys.Count == 0)
+                reporter.Warning($"The host store {store.Root} holds no SSH keys yet (no client keys, no pinned server keys), so " +
+                    "there is nothing to show. Enroll its modules with Invoke-HsmEnroll (after Register-HsmModule), or check -HostPath.");
             if (patterns != null)
             {
                 foreach (var literal in EsnPatterns.Unmatched(patterns, serverKeys.Select(k => k.Esn)))
