@@ -58,6 +58,17 @@ namespace NShield.HsmAdmin.Tests.Keys
         }
 
         [Fact]
+        public void Text_after_a_line_break_is_refused_never_kept_as_the_comment()
+        {
+            var line = TestKeys.Get(SshKeyAlgorithm.Ed25519).PublicKey.WithComment("root").ToAuthorizedKeysLine();
+            var pasted = line + "\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+            var e = Assert.Throws<SshKeyFormatException>(() => SshPublicKey.Parse(pasted));
+            Assert.Equal(HsmErrorIds.NotAnOpenSshKey, e.ErrorId);
+            Assert.DoesNotContain("b3BlbnNzaC1rZXktdjEAAAAA", e.Message);
+            Assert.Equal("root", SshPublicKey.Parse(line + "\n").Comment); // a file's final line break is not a second line
+        }
+
+        [Fact]
         public void Parsed_keys_kept_are_bounded()
         {
             var line = TestKeys.Get(SshKeyAlgorithm.EcdsaP256).PublicKey.WithComment("bounded").ToAuthorizedKeysLine();
