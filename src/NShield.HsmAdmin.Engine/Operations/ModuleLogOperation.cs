@@ -74,6 +74,10 @@ namespace NShield.HsmAdmin.Operations
             var entries = await FleetExecutor.CollectAsync(modules, m => m.Esn,
                 async (m, c) => (IEnumerable<HsmLogEntry>)await ReadAsync(m, since, tail, c).ConfigureAwait(false),
                 throttleLimit, "Reading module logs", reporter, ct).ConfigureAwait(false);
+            // Said once per module, so one Tampered row among hundreds is not missed (shown, never dropped).
+            foreach (var bad in entries.Where(e => !e.Verified).GroupBy(e => e.Esn))
+                reporter.Warning((bad.Count() == 1 ? $"1 log entry of module {bad.Key} is" : $"{bad.Count()} log entries of module {bad.Key} are") +
+                    $" not verified ({string.Join(", ", bad.Select(e => e.Status).Distinct())}); each is shown with its Status, never dropped.");
             return entries.OrderBy(e => e.Esn, StringComparer.Ordinal).ThenBy(e => e.Time).ToList();
         }
 

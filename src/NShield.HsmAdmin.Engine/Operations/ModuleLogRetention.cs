@@ -43,10 +43,6 @@ namespace NShield.HsmAdmin.Operations
         {
             var full = CheckTarget(_host.Store, path);
             var entries = await new ModuleLogOperation(_host).ReadAllAsync(modules, since, tail, throttleLimit, reporter, ct).ConfigureAwait(false);
-            foreach (var bad in entries.Where(e => !e.Verified).GroupBy(e => e.Esn))
-                reporter.Warning($"{bad.Count()} log entries of module {bad.Key} are not verified " +
-                    $"({string.Join(", ", bad.Select(e => e.Status).Distinct())}); " +
-                    "they are shown and saved with their Status.");
             if (!reporter.ShouldProcess(full, $"Save {entries.Count} log entries" + (clear ? ", then clear them on their modules" : "")))
                 return entries;
             try
