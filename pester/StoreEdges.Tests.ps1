@@ -96,6 +96,13 @@ Describe 'A missing store is said, never created (issue 23, item 9)' {
         @(Get-HsmSshKey -HostPath $empty -Role Client 3>&1) | Should -BeNullOrEmpty
         Get-StoreSnapshot $empty | Should -Be $before
     }
+
+    It 'Update-HsmSshKey on a store with no keys says to register and enroll first, and changes nothing' {
+        $before = Get-StoreSnapshot $empty
+        $e = { Update-HsmSshKey -HostPath $empty -Confirm:$false } | Should -Throw -ErrorId 'NoClientKeys,*' -PassThru
+        $e.Exception.Message | Should -BeLike "*$empty*no client keys to roll*Register-HsmModule*Invoke-HsmEnroll*-HostPath*"
+        Get-StoreSnapshot $empty | Should -Be $before
+    }
 }
 
 Describe 'A simulated host is its own machine (issue 23, item 2)' {

@@ -46,7 +46,8 @@ namespace NShield.HsmAdmin.Operations
             {
                 if (!_host.HasClientKeys)
                     throw new HsmException(HsmErrorIds.NoClientKeys, HsmErrorKind.ObjectNotFound,
-                        $"This host ({_host.Path}) has no client keys to roll. Run Invoke-HsmEnroll first.", _host.Path);
+                        $"This host ({_host.Path}) has no client keys to roll: enroll its modules first (Register-HsmModule, then " +
+                        "Invoke-HsmEnroll), or check -HostPath.", _host.Path);
                 // Every enrolled module on the host's list, reachable or not, except those explicitly excluded.
                 var plan = Plan(request.ExcludeEsns);
                 var excluding = plan.Excluded.Count > 0 ? $", excluding {string.Join(", ", plan.Excluded)}" : "";
