@@ -84,9 +84,9 @@ namespace NShield.HsmAdmin.Keys
             string line = (authorizedKeysLine ?? "").Trim();
             if (line.StartsWith("-----BEGIN", StringComparison.Ordinal))
                 throw NotAPublicKey("this is a PEM block (a private key or certificate), not a public key line");
-            // One line only: text after a line break (say, a private key pasted below) would otherwise become the comment.
-            if (line.IndexOfAny(new[] { '\n', '\r' }) >= 0)
-                throw NotAPublicKey("it is more than one line; a public key is one line");
+            // A PEM block after the key (a private key pasted below a .pub line) would otherwise become its comment.
+            if (line.IndexOf("-----BEGIN", StringComparison.Ordinal) >= 0)
+                throw NotAPublicKey("a PEM block (a private key or certificate) follows the key; give the public key line alone");
             var tokens = line.Split(new[] { ' ', '\t' }, StringSplitOptions.RemoveEmptyEntries);
             // authorized_keys may put options first; the key starts at the first token that looks like a key type.
             int i = Array.FindIndex(tokens, LooksLikeKeyType);

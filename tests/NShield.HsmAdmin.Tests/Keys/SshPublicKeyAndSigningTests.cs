@@ -58,7 +58,7 @@ namespace NShield.HsmAdmin.Tests.Keys
         }
 
         [Fact]
-        public void Text_after_a_line_break_is_refused_never_kept_as_the_comment()
+        public void A_private_key_pasted_after_the_line_is_refused_never_kept_as_the_comment()
         {
             var line = TestKeys.Get(SshKeyAlgorithm.Ed25519).PublicKey.WithComment("root").ToAuthorizedKeysLine();
             var pasted = line + "\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
