@@ -27,7 +27,12 @@ namespace NShield.HsmAdmin.Tests.Hardserver
             File.WriteAllText(_script,
                 "#!/bin/sh\n" +
                 $"pidfile='{_pidFile}'\n" +
-                "stop() { [ -f \"$pidfile\" ] && kill \"$(cat \"$pidfile\")\" 2>/dev/null; rm -f \"$pidfile\"; }\n" +
+                // Like the vendor's init script, stop waits (here at most 5 s) until the old process is gone or a zombie: the
+                // test checks it at once (a bare kill lost that race under load: "the old process was stopped").
+                "stop() { [ -f \"$pidfile\" ] || return 0; p=$(cat \"$pidfile\"); kill \"$p\" 2>/dev/null; i=0\n" +
+                "  while [ $i -lt 100 ] && kill -0 \"$p\" 2>/dev/null && ! grep -q ') Z' /proc/$p/stat 2>/dev/null; do\n" +
+                "    sleep 0.05; i=$((i+1)); done\n" +
+                "  rm -f \"$pidfile\"; }\n" +
                 "case \"$1\" in\n" +
                 "  restart) stop; nohup sleep 600 >/dev/null 2>&1 </dev/null & echo $! > \"$pidfile\" ;;\n" +
                 "  stop) stop ;;\n" +
